@@ -1,0 +1,333 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "core.h"
+#include "sonuma/qp.h"
+
+void core_config_defaults(struct core_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	snprintf(c->file, sizeof(c->file), "(defaults)");
+	core_default_rundir(c->rundir, sizeof(c->rundir));
+	c->nodes = 2;
+	c->context_pages = 4096; /* 16 MiB, as the original platform */
+	c->queue_depth = MAX_NUM_WQ;
+	c->max_transfer = 1u << 20;
+	for (int i = 0; i < CORE_MAX_NODES; i++)
+		c->node_numa[i] = -1;
+	c->lock_memory = true;
+	c->rmc_threads = 0;
+	for (int i = 0; i < CORE_MAX_RMC; i++)
+		c->rmc_cpus[i] = -1;
+	snprintf(c->model, sizeof(c->model), "none");
+}
+
+void core_config_free(struct core_config *c)
+{
+	if (c->have_lc)
+		config_destroy(&c->lc);
+	c->have_lc = false;
+}
+
+__attribute__((format(printf, 5, 6))) static int cfg_fail(const config_setting_t *s,
+							   const char *key, char *err,
+							   size_t errlen, const char *fmt, ...)
+{
+	char path[128] = "", msg[256];
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	unsigned line = s ? config_setting_source_line(s) : 0;
+	const config_setting_t *child = s && key ? config_setting_get_member(s, key) : NULL;
+	va_list ap;
+
+	if (child)
+		line = config_setting_source_line(child);
+	if (s && config_setting_name(s))
+		snprintf(path, sizeof(path), "%s%s%s", config_setting_name(s), key ? "." : "",
+			 key ? key : "");
+	else if (key)
+		snprintf(path, sizeof(path), "%s", key);
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	snprintf(err, errlen, "%s:%u: %s: %s", file ? file : "rmc.conf", line, path, msg);
+	return -EINVAL;
+}
+
+static bool is_int(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
+}
+
+int core_cfg_u64(const config_setting_t *grp, const char *key, bool required,
+		 uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen)
+{
+	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+	long long v;
+
+	if (!s)
+		return required ? cfg_fail(grp, key, err, errlen, "missing (an integer)") : 0;
+	if (!is_int(s))
+		return cfg_fail(grp, key, err, errlen, "must be an integer");
+	v = config_setting_get_int64(s);
+	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max)
+		return cfg_fail(grp, key, err, errlen, "must be between %llu and %llu (got %lld)",
+				(unsigned long long)min, (unsigned long long)max, v);
+	*out = (uint64_t)v;
+	return 0;
+}
+
+int core_cfg_double(const config_setting_t *grp, const char *key, bool required,
+		    double min, double max, double *out, char *err, size_t errlen)
+{
+	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+	double v;
+
+	if (!s)
+		return required ? cfg_fail(grp, key, err, errlen, "missing (a number)") : 0;
+	if (is_int(s))
+		v = (double)config_setting_get_int64(s);
+	else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
+		v = config_setting_get_float(s);
+	else
+		return cfg_fail(grp, key, err, errlen, "must be a number");
+	if (!isfinite(v) || v < min || v > max)
+		return cfg_fail(grp, key, err, errlen, "must be between %g and %g (got %g)", min,
+				max, v);
+	*out = v;
+	return 0;
+}
+
+int core_cfg_string(const config_setting_t *grp, const char *key, bool required,
+		    char *out, size_t outlen, char *err, size_t errlen)
+{
+	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+	const char *v;
+
+	if (!s)
+		return required ? cfg_fail(grp, key, err, errlen, "missing (a string)") : 0;
+	if (config_setting_type(s) != CONFIG_TYPE_STRING)
+		return cfg_fail(grp, key, err, errlen, "must be a string in double quotes");
+	v = config_setting_get_string(s);
+	if (strlen(v) >= outlen)
+		return cfg_fail(grp, key, err, errlen, "longer than %zu characters", outlen - 1);
+	snprintf(out, outlen, "%s", v);
+	return 0;
+}
+
+int core_cfg_bool(const config_setting_t *grp, const char *key, bool required, bool *out,
+		  char *err, size_t errlen)
+{
+	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
+
+	if (!s)
+		return required ? cfg_fail(grp, key, err, errlen, "missing (true or false)") : 0;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
+		return cfg_fail(grp, key, err, errlen, "must be true or false");
+	*out = config_setting_get_bool(s);
+	return 0;
+}
+
+int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *err,
+		   size_t errlen)
+{
+	int n = grp ? config_setting_length(grp) : 0;
+
+	for (int i = 0; i < n; i++) {
+		config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
+		const char *name = config_setting_name(s);
+		bool ok = false;
+
+		for (const char *const *k = keys; *k && name; k++)
+			ok |= !strcmp(*k, name);
+		if (!ok)
+			return cfg_fail(grp, name, err, errlen, "unknown setting");
+	}
+	return 0;
+}
+
+/* An integer array of up to max elements, each in [min, max_v]. */
+static int cfg_int_array(const config_setting_t *grp, const char *key, int *out,
+			 unsigned max, long min, long max_v, unsigned *count, char *err,
+			 size_t errlen)
+{
+	config_setting_t *s = config_setting_get_member(grp, key);
+	int n;
+
+	if (!s)
+		return 0;
+	if (!config_setting_is_aggregate(s) || config_setting_type(s) == CONFIG_TYPE_GROUP)
+		return cfg_fail(grp, key, err, errlen, "must be a list of integers like [0, 1]");
+	n = config_setting_length(s);
+	if ((unsigned)n > max)
+		return cfg_fail(grp, key, err, errlen, "at most %u entries (got %d)", max, n);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		long long v;
+		if (!is_int(e))
+			return cfg_fail(grp, key, err, errlen, "entry %d must be an integer", i);
+		v = config_setting_get_int64(e);
+		if (v < min || v > max_v)
+			return cfg_fail(grp, key, err, errlen,
+					"entry %d must be between %ld and %ld (got %lld)", i,
+					min, max_v, v);
+		out[i] = (int)v;
+	}
+	*count = (unsigned)n;
+	return 0;
+}
+
+static int load_groups(struct core_config *c, char *err, size_t errlen)
+{
+	static const char *const top[] = { "rundir",	  "cluster",  "rmc",	  "model",
+					   "calibration", "security", "fabric", NULL };
+	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
+					  "max_transfer", "numa",	   "lock_memory",
+					  NULL };
+	static const char *const rm[] = { "threads", "cpus", NULL };
+	static const char *const ca[] = { "file", "accept_foreign", NULL };
+	static const char *const se[] = { "allow_uids", NULL };
+	config_setting_t *root = config_root_setting(&c->lc), *g;
+	uint64_t v;
+	unsigned n;
+	int r;
+
+	if ((r = core_cfg_known(root, top, err, errlen)))
+		return r;
+	if ((r = core_cfg_string(root, "rundir", false, c->rundir, sizeof(c->rundir), err,
+				 errlen)))
+		return r;
+
+	if ((g = config_setting_get_member(root, "cluster"))) {
+		if ((r = core_cfg_known(g, cl, err, errlen)))
+			return r;
+		v = c->nodes;
+		if ((r = core_cfg_u64(g, "nodes", false, 1, CORE_MAX_NODES, &v, err, errlen)))
+			return r;
+		c->nodes = (uint32_t)v;
+		if ((r = core_cfg_u64(g, "context_pages", false, 1, 1u << 22, &c->context_pages,
+				      err, errlen)))
+			return r;
+		v = c->queue_depth;
+		if ((r = core_cfg_u64(g, "queue_depth", false, 1, MAX_NUM_WQ, &v, err, errlen)))
+			return r;
+		c->queue_depth = (uint32_t)v;
+		if ((r = core_cfg_u64(g, "max_transfer", false, RMC_MIN_LENGTH, 1ull << 30,
+				      &c->max_transfer, err, errlen)))
+			return r;
+		if ((r = cfg_int_array(g, "numa", c->node_numa, CORE_MAX_NODES, 0, 1023, &n, err,
+				       errlen)))
+			return r;
+		if (config_setting_get_member(g, "numa") && n != c->nodes)
+			return cfg_fail(g, "numa", err, errlen,
+					"needs one domain per node: %u entries for %u nodes", n,
+					c->nodes);
+		if ((r = core_cfg_bool(g, "lock_memory", false, &c->lock_memory, err, errlen)))
+			return r;
+	}
+	if ((g = config_setting_get_member(root, "rmc"))) {
+		if ((r = core_cfg_known(g, rm, err, errlen)))
+			return r;
+		v = c->rmc_threads;
+		if ((r = core_cfg_u64(g, "threads", false, 1, CORE_MAX_RMC, &v, err, errlen)))
+			return r;
+		c->rmc_threads = (uint32_t)v;
+		if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err,
+				       errlen)))
+			return r;
+		if (config_setting_get_member(g, "cpus")) {
+			if (!c->rmc_threads)
+				c->rmc_threads = n;
+			else if (n != c->rmc_threads)
+				return cfg_fail(g, "cpus", err, errlen,
+						"needs one CPU per RMC thread: %u for %u threads",
+						n, c->rmc_threads);
+		}
+	}
+	if ((g = config_setting_get_member(root, "model"))) {
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return cfg_fail(root, "model", err, errlen,
+					"must be a group like { name = \"none\"; }");
+		/* The model checks its own keys when it is created. */
+		if ((r = core_cfg_string(g, "name", true, c->model, sizeof(c->model), err,
+					 errlen)))
+			return r;
+	}
+	if ((g = config_setting_get_member(root, "calibration"))) {
+		if ((r = core_cfg_known(g, ca, err, errlen)))
+			return r;
+		if ((r = core_cfg_string(g, "file", false, c->calibration,
+					 sizeof(c->calibration), err, errlen)))
+			return r;
+		if ((r = core_cfg_bool(g, "accept_foreign", false, &c->accept_foreign_calibration,
+				       err, errlen)))
+			return r;
+	}
+	if ((g = config_setting_get_member(root, "security"))) {
+		int uids[CORE_MAX_UIDS];
+		if ((r = core_cfg_known(g, se, err, errlen)))
+			return r;
+		if ((r = cfg_int_array(g, "allow_uids", uids, CORE_MAX_UIDS, 0, 0x7fffffff, &n,
+				       err, errlen)))
+			return r;
+		if (config_setting_get_member(g, "allow_uids")) {
+			for (unsigned i = 0; i < n; i++)
+				c->allow_uids[i] = (uint32_t)uids[i];
+			c->n_allow_uids = n;
+		}
+	}
+	return 0;
+}
+
+int core_config_check(const struct core_config *c, char *err, size_t errlen)
+{
+	uint64_t ctx = c->context_pages * PAGE_SIZE;
+
+	if (c->nodes < 1 || c->nodes > CORE_MAX_NODES)
+		return snprintf(err, errlen, "%s: cluster.nodes: must be between 1 and %d",
+				c->file, CORE_MAX_NODES),
+		       -EINVAL;
+	if (c->max_transfer > ctx)
+		return snprintf(err, errlen,
+				"%s: cluster.max_transfer: %llu bytes is larger than the "
+				"context (%llu bytes)",
+				c->file, (unsigned long long)c->max_transfer,
+				(unsigned long long)ctx),
+		       -EINVAL;
+	if (!c->rundir[0] || c->rundir[0] != '/')
+		return snprintf(err, errlen, "%s: rundir: must be an absolute path (got \"%s\")",
+				c->file, c->rundir),
+		       -EINVAL;
+	return 0;
+}
+
+int core_config_load(struct core_config *c, const char *path, char *err, size_t errlen)
+{
+	int r;
+
+	snprintf(c->file, sizeof(c->file), "%s", path);
+	config_init(&c->lc);
+	c->have_lc = true;
+	if (config_read_file(&c->lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&c->lc) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read: %s", path,
+				 errno ? strerror(errno) : "I/O error");
+		else
+			snprintf(err, errlen, "%s:%d: syntax error: %s",
+				 config_error_file(&c->lc) ? config_error_file(&c->lc) : path,
+				 config_error_line(&c->lc), config_error_text(&c->lc));
+		core_config_free(c);
+		return -EINVAL;
+	}
+	r = load_groups(c, err, errlen);
+	if (!r)
+		r = core_config_check(c, err, errlen);
+	if (r)
+		core_config_free(c);
+	return r;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rmc.conf: parsed once into a typed struct, every value range-checked, every
+ * error naming the file, the line and the setting.  Nothing on the hot path
+ * looks a key up.
+ */
+#ifndef SONUMA_CONFIG_H
+#define SONUMA_CONFIG_H
+
+#include <libconfig.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define CORE_MAX_NODES 64
+#define CORE_MAX_RMC 16
+#define CORE_MAX_UIDS 16
+
+struct core_config {
+	char file[256];     /* where it came from; "(defaults)" otherwise */
+	char rundir[100];   /* must leave room for "/nodeNN.sock" in sun_path */
+	uint32_t nodes;
+	uint64_t context_pages;
+	uint32_t queue_depth;
+	uint64_t max_transfer;
+	int node_numa[CORE_MAX_NODES]; /* -1: round robin over domains */
+	bool lock_memory;
+	uint32_t rmc_threads;          /* 0: one per NUMA domain in use */
+	int rmc_cpus[CORE_MAX_RMC];    /* -1: the last CPU of its domain */
+	uint32_t allow_uids[CORE_MAX_UIDS];
+	uint32_t n_allow_uids;
+	char model[32];
+	char calibration[256];         /* "" : the default location */
+	bool accept_foreign_calibration;
+	/* The parsed file, kept for the model's own group. */
+	config_t lc;
+	bool have_lc;
+};
+
+/* Defaults: 2 nodes of 16 MiB (4096 pages), depth MAX_NUM_WQ, model none. */
+void core_config_defaults(struct core_config *c);
+/* Loads path over the defaults.  On error returns -EINVAL and writes
+ * "FILE:LINE: SETTING: what is wrong" into err. */
+int core_config_load(struct core_config *c, const char *path, char *err, size_t errlen);
+/* Checks a config built in code (e.g. from "rmcd NODE_CNT"). */
+int core_config_check(const struct core_config *c, char *err, size_t errlen);
+void core_config_free(struct core_config *c);
+
+/* Helpers a timing model uses to read its own group with the same rules:
+ * each returns 0, or -EINVAL with "FILE:LINE: GROUP.KEY: ..." in err.
+ * A missing key leaves *out untouched unless required. */
+int core_cfg_u64(const config_setting_t *grp, const char *key, bool required,
+		 uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
+int core_cfg_double(const config_setting_t *grp, const char *key, bool required,
+		    double min, double max, double *out, char *err, size_t errlen);
+int core_cfg_string(const config_setting_t *grp, const char *key, bool required,
+		    char *out, size_t outlen, char *err, size_t errlen);
+int core_cfg_bool(const config_setting_t *grp, const char *key, bool required,
+		  bool *out, char *err, size_t errlen);
+/* Rejects keys of grp not in the NULL-terminated list (catches typos). */
+int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *err,
+		   size_t errlen);
+
+#endif /* SONUMA_CONFIG_H */

@@ -1,0 +1,36 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The only memory-ordering helpers of sonuma.
+ *
+ * Every load or store that synchronises the application with the RMC goes
+ * through one of these, and each use names the access it pairs with.  They
+ * are built on the compiler's __atomic builtins so that the public header
+ * compiles as C11 and as C++17 alike.
+ */
+#ifndef SONUMA_BARRIER_H
+#define SONUMA_BARRIER_H
+
+/* Plain single-copy-atomic access, no ordering: for fields whose ordering is
+ * provided by a later release or an earlier acquire. */
+#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+
+/* Publish: every store before it is visible to whoever acquires the value. */
+#define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+/* Observe: every load after it sees what the releasing side wrote before. */
+#define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+/* Full fence, for the rare store-then-load ordering. */
+#define smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	__asm__ __volatile__("" ::: "memory");
+#endif
+}
+
+#endif /* SONUMA_BARRIER_H */

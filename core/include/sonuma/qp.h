@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Queue-pair wire format, shared between an application and rmcd.
+ *
+ * The layout keeps the field names of the original soNUMA platform so that
+ * its programs compile unchanged.  A work queue (WQ) is a ring of 64-byte
+ * entries written by the application; the completion queue (CQ) is a ring of
+ * 4-byte entries written by the RMC.  Both rings use a sense-reversal (phase)
+ * bit, SR: an entry is new when its SR equals the reader's expected phase,
+ * and the expected phase flips each time the reader wraps.  Both start at 1
+ * over entries zeroed to SR = 0.
+ *
+ * Ownership: the application writes wq->q[] (all fields, SR last with a
+ * store-release), wq->head, wq->SR, cq->tail, cq->SR and the valid flags.
+ * The RMC writes cq->q[] (SR last with a store-release).  The RMC reads
+ * nothing else of the application's and validates every field it reads.
+ */
+#ifndef SONUMA_QP_H
+#define SONUMA_QP_H
+
+#include <stdint.h>
+
+#ifndef PAGE_SIZE
+#define PAGE_SIZE 4096
+#endif
+
+/* Entries per queue; the configured queue depth may be smaller. */
+#define MAX_NUM_WQ 128
+
+/* Requests shorter than this are rounded up, as on the original platform. */
+#define RMC_MIN_LENGTH 64
+
+/* Operation codes: the original's characters. */
+enum rmc_op {
+	RMC_OP_READ = 'r',
+	RMC_OP_WRITE = 'w',
+};
+
+/* What a completion says about its request. */
+enum rmc_status {
+	RMC_OK = 0,
+	RMC_ERR_OP = 1,         /* unknown operation code */
+	RMC_ERR_NID = 2,        /* no such node */
+	RMC_ERR_CID = 3,        /* no such context on that node */
+	RMC_ERR_CTX_RANGE = 4,  /* offset + length outside the context */
+	RMC_ERR_BUF = 5,        /* buf_addr is not a registered local buffer */
+	RMC_ERR_BUF_RANGE = 6,  /* buf_offset + length outside the buffer */
+	RMC_ERR_LENGTH = 7,     /* zero, or above the maximum transfer */
+	RMC_ERR_ALIGN = 8,      /* misaligned target for an atomic */
+	RMC_ERR_DEAD = 9,       /* rmcd is gone (set by the library) */
+	RMC_ERR_FLUSHED = 10,   /* the queue pair was torn down */
+	RMC_STATUS_MAX
+};
+
+typedef struct wq_entry {
+	uint8_t op;           /* enum rmc_op */
+	uint8_t SR;           /* phase; the store-release that publishes */
+	uint8_t valid;        /* application-owned: slot in use */
+	uint8_t cid;          /* context id on the target node */
+	uint16_t nid;         /* target node id */
+	uint8_t status;       /* application-owned: copied from the CQ entry */
+	uint8_t rsvd0;
+	uint32_t rsvd1;
+	uint64_t buf_addr;    /* base of a registered local buffer */
+	uint64_t buf_offset;  /* offset into that buffer */
+	uint64_t offset;      /* offset into the target's context */
+	uint64_t length;      /* bytes */
+	uint64_t t_post;      /* TSC when posted; used by the timing model */
+	uint64_t rsvd2;
+} __attribute__((aligned(64))) wq_entry_t;
+
+typedef struct cq_entry {
+	uint8_t SR;      /* phase; the store-release that publishes */
+	uint8_t tid;     /* index of the completed WQ entry */
+	uint8_t status;  /* enum rmc_status */
+	uint8_t rsvd;
+} cq_entry_t;
+
+typedef struct rmc_wq {
+	wq_entry_t q[MAX_NUM_WQ];
+	uint8_t head;     /* next entry the application fills */
+	uint8_t SR;       /* phase the application writes */
+	uint16_t depth;   /* entries in use, set by rmcd: 1..MAX_NUM_WQ */
+	int32_t kal_fd;   /* application-private: control socket of its rmcd */
+	uint32_t qp_id;   /* as assigned by rmcd */
+	uint32_t rsvd;
+} __attribute__((aligned(64))) rmc_wq_t;
+
+typedef struct rmc_cq {
+	cq_entry_t q[MAX_NUM_WQ];
+	uint8_t tail;     /* next entry the application consumes */
+	uint8_t SR;       /* phase the application expects */
+	uint16_t depth;   /* same as the WQ's */
+	uint32_t consumed; /* completions taken, free-running: flow control */
+} __attribute__((aligned(64))) rmc_cq_t;
+
+#ifdef __cplusplus
+static_assert(sizeof(wq_entry_t) == 64, "WQ entry is one cache line");
+static_assert(sizeof(cq_entry_t) == 4, "CQ entry is 4 bytes");
+#else
+_Static_assert(sizeof(wq_entry_t) == 64, "WQ entry is one cache line");
+_Static_assert(sizeof(cq_entry_t) == 4, "CQ entry is 4 bytes");
+_Static_assert(__builtin_offsetof(wq_entry_t, buf_addr) == 16, "layout");
+_Static_assert(__builtin_offsetof(wq_entry_t, t_post) == 48, "layout");
+_Static_assert(MAX_NUM_WQ <= 256, "tid is 8 bits");
+#endif
+
+#endif /* SONUMA_QP_H */

@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "core.h"
+
+int core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end)
+		return -EINVAL;
+	if (v < min || v > max)
+		return -ERANGE;
+	*out = v;
+	return 0;
+}
+
+void core_default_rundir(char *buf, size_t len)
+{
+	const char *env = getenv("SONUMA_RUNDIR");
+
+	if (env && *env)
+		snprintf(buf, len, "%s", env);
+	else
+		snprintf(buf, len, "/tmp/sonuma-%u", (unsigned)getuid());
+}
+
+int core_node_sock_path(char *buf, size_t len, const char *rundir, unsigned nid)
+{
+	int n = snprintf(buf, len, "%s/node%u.sock", rundir, nid);
+
+	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
+}

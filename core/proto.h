@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Control protocol between libsonuma (KAL) and rmcd over a node's UNIX
+ * socket.  Every message is a fixed-size struct of fixed-width integers; a
+ * segment travels as a file descriptor (SCM_RIGHTS) beside the reply.
+ * rmcd validates every field of every request.
+ */
+#ifndef SONUMA_PROTO_H
+#define SONUMA_PROTO_H
+
+#include <stdint.h>
+
+#define CTL_MAGIC 0x414d4e53u /* "SNMA" */
+#define CTL_VERSION 1
+#define CTL_CPUSET_WORDS 4 /* up to 256 CPUs */
+
+enum ctl_op {
+	CTL_HELLO = 1,     /* -> ctl_info */
+	CTL_REG_WQ = 2,    /* new QP; -> qp id, WQ segment fd */
+	CTL_REG_CQ = 3,    /* -> CQ segment fd of the oldest QP without one */
+	CTL_REG_LBUFF = 4, /* pages -> lbuff id, segment fd */
+	CTL_MAP_LBUFF = 5, /* id, addr: where the application mapped it */
+	CTL_REG_CTX = 6,   /* id = context id, pages -> context segment fd */
+	CTL_STATS = 7,     /* -> ctl_stats of this node */
+	CTL_OP_MAX
+};
+
+struct ctl_req {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t op;      /* enum ctl_op */
+	uint32_t id;
+	uint32_t pages;
+	uint64_t addr;
+	uint64_t rsvd;
+};
+_Static_assert(sizeof(struct ctl_req) == 32, "ctl_req is 32 bytes");
+
+struct ctl_info {
+	uint32_t nid;          /* this node */
+	uint32_t nodes;        /* nodes in the cluster */
+	int32_t numa;          /* NUMA domain of this node's context */
+	uint32_t queue_depth;
+	uint64_t context_size; /* bytes of context 0 */
+	uint64_t max_transfer;
+	uint64_t tsc_hz;       /* measured or calibrated TSC rate */
+	uint64_t app_cpus[CTL_CPUSET_WORDS]; /* CPUs for this node's programs */
+	char model[32];        /* timing model name */
+};
+
+struct ctl_resp {
+	uint32_t magic;
+	int32_t status; /* 0 or a negative errno */
+	uint32_t id;
+	uint32_t rsvd;
+	uint64_t size;  /* bytes of the attached segment */
+	union {
+		struct ctl_info info;
+		uint8_t raw[160];
+	} u;
+};
+_Static_assert(sizeof(struct ctl_resp) == 184, "ctl_resp is 184 bytes");
+
+#endif /* SONUMA_PROTO_H */

@@ -1,0 +1,320 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * KAL: registration of queues and buffers with rmcd, over the node's
+ * control socket.  Segments arrive as file descriptors and are mapped here.
+ */
+
+#include <errno.h>
+#include <poll.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "proto.h"
+#include "sonuma.h"
+
+#define SONUMA_EXPORT __attribute__((visibility("default")))
+
+static int kal_call(int fd, uint16_t op, uint32_t id, uint32_t pages, uint64_t addr,
+		    struct ctl_resp *resp, int *seg_fd)
+{
+	struct ctl_req req = { .magic = CTL_MAGIC,
+			       .version = CTL_VERSION,
+			       .op = op,
+			       .id = id,
+			       .pages = pages,
+			       .addr = addr };
+	int r;
+
+	if (fd < 0)
+		return -EBADF;
+	r = core_send_msg(fd, &req, sizeof(req), -1);
+	if (r)
+		return r == -EPIPE ? -ENOTCONN : r;
+	r = core_recv_msg(fd, resp, sizeof(*resp), seg_fd);
+	if (r)
+		return r == -EPIPE ? -ENOTCONN : r;
+	if (resp->magic != CTL_MAGIC) {
+		if (seg_fd && *seg_fd >= 0)
+			close(*seg_fd);
+		return -EPROTO;
+	}
+	if (resp->status && seg_fd && *seg_fd >= 0) {
+		close(*seg_fd);
+		*seg_fd = -1;
+	}
+	return resp->status;
+}
+
+SONUMA_EXPORT int kal_open(char *kal_name)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char rundir[256];
+	struct ctl_resp resp;
+	int fd, r;
+
+	if (kal_name && strcmp(kal_name, RMC_DEV) && strchr(kal_name, '/')) {
+		if (strlen(kal_name) >= sizeof(sa.sun_path))
+			return -ENAMETOOLONG;
+		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", kal_name);
+	} else {
+		const char *env = getenv("SONUMA_NODE");
+		uint64_t nid = 0;
+		if (env && core_parse_u64(env, 0, 0xffff, &nid))
+			return -EINVAL;
+		core_default_rundir(rundir, sizeof(rundir));
+		r = core_node_sock_path(sa.sun_path, sizeof(sa.sun_path), rundir, (unsigned)nid);
+		if (r)
+			return r;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	r = kal_call(fd, CTL_HELLO, 0, 0, 0, &resp, NULL);
+	if (r) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+SONUMA_EXPORT int kal_close(int fd)
+{
+	return close(fd) < 0 ? -errno : 0;
+}
+
+SONUMA_EXPORT int kal_info(int fd, struct kal_info *info)
+{
+	struct ctl_resp resp;
+	int r = kal_call(fd, CTL_HELLO, 0, 0, 0, &resp, NULL);
+
+	if (r)
+		return r;
+	memset(info, 0, sizeof(*info));
+	info->nid = resp.u.info.nid;
+	info->nodes = resp.u.info.nodes;
+	info->numa = resp.u.info.numa;
+	info->queue_depth = resp.u.info.queue_depth;
+	info->context_size = resp.u.info.context_size;
+	info->max_transfer = resp.u.info.max_transfer;
+	info->tsc_hz = (double)resp.u.info.tsc_hz;
+	memcpy(info->model, resp.u.info.model, sizeof(info->model));
+	info->model[sizeof(info->model) - 1] = 0;
+	memcpy(info->app_cpus, resp.u.info.app_cpus, sizeof(info->app_cpus));
+	return 0;
+}
+
+/* Maps a segment rmcd sent, checking it is as large as announced. */
+static void *map_segment(int seg_fd, uint64_t want)
+{
+	ssize_t sz = core_fd_size(seg_fd);
+	void *p;
+
+	if (sz < 0 || (uint64_t)sz < want) {
+		errno = EPROTO;
+		return NULL;
+	}
+	p = core_shm_map(seg_fd, want);
+	return p;
+}
+
+SONUMA_EXPORT int kal_reg_wq(int fd, rmc_wq_t **wq)
+{
+	struct ctl_resp resp;
+	int seg, r;
+
+	if (!wq)
+		return -EINVAL;
+	r = kal_call(fd, CTL_REG_WQ, 0, 0, 0, &resp, &seg);
+	if (r)
+		return r;
+	if (seg < 0 || resp.size < sizeof(rmc_wq_t)) {
+		if (seg >= 0)
+			close(seg);
+		return -EPROTO;
+	}
+	*wq = (rmc_wq_t *)map_segment(seg, resp.size);
+	r = *wq ? 0 : -errno;
+	close(seg);
+	if (r)
+		return r;
+	(*wq)->kal_fd = fd;
+	return 0;
+}
+
+SONUMA_EXPORT int kal_reg_cq(int fd, rmc_cq_t **cq)
+{
+	struct ctl_resp resp;
+	int seg, r;
+
+	if (!cq)
+		return -EINVAL;
+	r = kal_call(fd, CTL_REG_CQ, 0, 0, 0, &resp, &seg);
+	if (r)
+		return r;
+	if (seg < 0 || resp.size < sizeof(rmc_cq_t)) {
+		if (seg >= 0)
+			close(seg);
+		return -EPROTO;
+	}
+	*cq = (rmc_cq_t *)map_segment(seg, resp.size);
+	r = *cq ? 0 : -errno;
+	close(seg);
+	return r;
+}
+
+SONUMA_EXPORT int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages)
+{
+	uint64_t size = (uint64_t)num_pages * PAGE_SIZE;
+	struct ctl_resp resp;
+	uint8_t *old, *p;
+	int seg, r;
+
+	if (!buff || !num_pages)
+		return -EINVAL;
+	old = *buff;
+	if (old && ((uintptr_t)old % PAGE_SIZE))
+		return -EINVAL; /* cannot move a buffer that is not page-aligned */
+	r = kal_call(fd, CTL_REG_LBUFF, 0, num_pages, 0, &resp, &seg);
+	if (r)
+		return r;
+	if (seg < 0 || resp.size != size) {
+		if (seg >= 0)
+			close(seg);
+		return -EPROTO;
+	}
+	if (old) {
+		/* Keep the application's address and contents: fill the segment,
+		 * then map it over the buffer. */
+		p = (uint8_t *)core_shm_map(seg, size);
+		if (!p) {
+			r = -errno;
+			close(seg);
+			return r;
+		}
+		memcpy(p, old, size);
+		munmap(p, size);
+		p = (uint8_t *)mmap(old, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
+				    seg, 0);
+		if (p == MAP_FAILED) {
+			r = -errno;
+			close(seg);
+			return r;
+		}
+	} else {
+		p = (uint8_t *)map_segment(seg, size);
+		if (!p) {
+			r = -errno;
+			close(seg);
+			return r;
+		}
+	}
+	close(seg);
+	r = kal_call(fd, CTL_MAP_LBUFF, resp.id, num_pages, (uint64_t)(uintptr_t)p, &resp,
+		     NULL);
+	if (r) {
+		if (!old)
+			munmap(p, size);
+		return r;
+	}
+	*buff = p;
+	return 0;
+}
+
+SONUMA_EXPORT int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_t num_pages)
+{
+	struct ctl_resp resp;
+	int seg, r;
+
+	if (!ctx || !num_pages)
+		return -EINVAL;
+	r = kal_call(fd, CTL_REG_CTX, ctx_id, num_pages, 0, &resp, &seg);
+	if (r)
+		return r;
+	if (seg < 0 || resp.size < (uint64_t)num_pages * PAGE_SIZE) {
+		if (seg >= 0)
+			close(seg);
+		return -EPROTO;
+	}
+	*ctx = (uint8_t *)map_segment(seg, (uint64_t)num_pages * PAGE_SIZE);
+	r = *ctx ? 0 : -errno;
+	close(seg);
+	return r;
+}
+
+SONUMA_EXPORT int kal_reg_ctx(int fd, uint8_t **ctx, uint32_t num_pages)
+{
+	return kal_reg_ctx_id(fd, 0, ctx, num_pages);
+}
+
+SONUMA_EXPORT int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins)
+{
+	struct pollfd p = { .fd = wq->kal_fd, .events = POLLRDHUP };
+
+	/* A hang-up on the control socket means rmcd is gone. */
+	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
+		return -ENOTCONN;
+	/* After about 40 checks (milliseconds of waiting) let others run. */
+	if (*spins > 40ull * RMC__SPIN_CHECK)
+		sched_yield();
+	return 0;
+}
+
+SONUMA_EXPORT const char *rmc_status_str(int status)
+{
+	static const char *const names[RMC_STATUS_MAX] = {
+		[RMC_OK] = "success",
+		[RMC_ERR_OP] = "unknown operation",
+		[RMC_ERR_NID] = "no such node",
+		[RMC_ERR_CID] = "no such context",
+		[RMC_ERR_CTX_RANGE] = "outside the remote context",
+		[RMC_ERR_BUF] = "not a registered local buffer",
+		[RMC_ERR_BUF_RANGE] = "outside the local buffer",
+		[RMC_ERR_LENGTH] = "length zero or above the maximum transfer",
+		[RMC_ERR_ALIGN] = "misaligned atomic target",
+		[RMC_ERR_DEAD] = "rmcd is gone",
+		[RMC_ERR_FLUSHED] = "queue pair torn down",
+	};
+	if (status < 0 || status >= RMC_STATUS_MAX)
+		return "unknown status";
+	return names[status];
+}
+
+SONUMA_EXPORT int rmc_status_errno(int status)
+{
+	switch (status) {
+	case RMC_OK:
+		return 0;
+	case RMC_ERR_OP:
+	case RMC_ERR_ALIGN:
+		return -EINVAL;
+	case RMC_ERR_NID:
+		return -EHOSTUNREACH;
+	case RMC_ERR_CID:
+		return -ENOENT;
+	case RMC_ERR_CTX_RANGE:
+		return -ERANGE;
+	case RMC_ERR_BUF:
+	case RMC_ERR_BUF_RANGE:
+		return -EFAULT;
+	case RMC_ERR_LENGTH:
+		return -EMSGSIZE;
+	case RMC_ERR_DEAD:
+		return -ENOTCONN;
+	case RMC_ERR_FLUSHED:
+		return -ECANCELED;
+	default:
+		return -EIO;
+	}
+}

@@ -1,0 +1,278 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sonuma.h: the soNUMA programming interface.
+ *
+ * Source-compatible with the original soNUMA platform: the same types,
+ * fields and calls.  Where the original was silent or unsafe this one does
+ * better, and says so here:
+ *  - every call returns 0 (or a count) or a negative errno; functions the
+ *    original declared void now return int, so old callers still compile;
+ *  - a completion carries a status (enum rmc_status, named by
+ *    rmc_status_str()); the synchronous calls return -errno for a failed
+ *    request, and the asynchronous handler finds the status in
+ *    head->status, so a failed request never looks like a success;
+ *  - the queues synchronise with acquire/release (sonuma/barrier.h), never
+ *    with bare volatile;
+ *  - waiting loops notice a dead rmcd and return -ENOTCONN instead of
+ *    spinning for ever;
+ *  - posting into a slot still in flight returns -EBUSY instead of
+ *    overwriting it (call rmc_check_cq() first, as the original asked).
+ *
+ * Posting and polling are static inline; registration and slow waits are in
+ * libsonuma.so.  The header compiles as C11 and as C++17.
+ */
+#ifndef SONUMA_H
+#define SONUMA_H
+
+#include <errno.h>
+#include <stdint.h>
+
+#include "sonuma/barrier.h"
+#include "sonuma/qp.h"
+#include "sonuma/tsc.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The original's device name.  kal_open(RMC_DEV) attaches to the node named
+ * by $SONUMA_NODE (default 0) under $SONUMA_RUNDIR. */
+#define RMC_DEV "/dev/rmc"
+
+typedef void(async_handler)(uint8_t tid, wq_entry_t *head, void *owner);
+
+/* What rmcd says about the node an application is attached to. */
+struct kal_info {
+	uint32_t nid;          /* this node */
+	uint32_t nodes;        /* nodes in the emulated cluster */
+	int32_t numa;          /* NUMA domain of this node */
+	uint32_t queue_depth;
+	uint64_t context_size; /* bytes */
+	uint64_t max_transfer; /* bytes */
+	double tsc_hz;         /* measured or calibrated TSC rate */
+	char model[32];        /* timing model in force */
+	uint64_t app_cpus[4];  /* CPUs meant for this node's programs */
+};
+
+/* ---- registration (libsonuma.so) ------------------------------------ */
+/* Attaches to a node's rmcd.  kal_name: RMC_DEV or NULL (node from
+ * $SONUMA_NODE), or the path of a node socket.  Returns an fd or -errno. */
+int kal_open(char *kal_name);
+int kal_close(int fd);
+int kal_info(int fd, struct kal_info *info);
+/* A new queue pair: each call to kal_reg_wq is matched by kal_reg_cq. */
+int kal_reg_wq(int fd, rmc_wq_t **wq);
+int kal_reg_cq(int fd, rmc_cq_t **cq);
+/* A local buffer the RMC may read and write.  With *buff == NULL it is
+ * allocated; a page-aligned buffer of the application's is moved into
+ * registered memory in place, keeping its contents and address. */
+int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages);
+/* Maps this node's context 0 (the first num_pages of it). */
+int kal_reg_ctx(int fd, uint8_t **ctx, uint32_t num_pages);
+/* Maps context ctx_id of this node. */
+int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_t num_pages);
+
+const char *rmc_status_str(int status);
+/* -errno equivalent of a completion status (0 for RMC_OK). */
+int rmc_status_errno(int status);
+
+/* Out-of-line part of every wait: after a while spinning, checks that rmcd
+ * is alive and lets other threads run.  Returns 0 to go on or -ENOTCONN. */
+int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins);
+
+/* ---- fast paths -------------------------------------------------------- */
+
+/* Cycles of spinning between two liveness checks. */
+#define RMC__SPIN_CHECK 4096
+
+static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
+			    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+			    uint64_t ctx_offset, uint64_t length)
+{
+	uint8_t h = wq->head;
+	wq_entry_t *e = &wq->q[h];
+
+	if (snid < 0 || snid > 0xffff || ctx_id > 0xff)
+		return -EINVAL;
+	if (READ_ONCE(e->valid))
+		return -EBUSY;
+	e->op = op;
+	e->cid = (uint8_t)ctx_id;
+	e->nid = (uint16_t)snid;
+	e->buf_addr = (uint64_t)(uintptr_t)lbuff_base;
+	e->buf_offset = lbuff_offset;
+	e->offset = ctx_offset;
+	e->length = length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length;
+	e->status = RMC_OK;
+	e->valid = 1;
+	e->t_post = rmc_rdtsc();
+	/* Publishes the entry; pairs with the RMC's load-acquire of e->SR. */
+	smp_store_release(&e->SR, wq->SR);
+	if (++h >= wq->depth) {
+		h = 0;
+		wq->SR ^= 1;
+	}
+	wq->head = h;
+	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
+}
+
+/* Takes one completion if there is one: returns its tid, or -1. */
+static inline int rmc__cq_pop(rmc_wq_t *wq, rmc_cq_t *cq)
+{
+	uint8_t t = cq->tail;
+	cq_entry_t *c = &cq->q[t];
+	uint8_t tid, st;
+
+	/* Pairs with the RMC's store-release of c->SR. */
+	if (smp_load_acquire(&c->SR) != cq->SR)
+		return -1;
+	tid = c->tid;
+	st = c->status;
+	if (++t >= cq->depth) {
+		t = 0;
+		cq->SR ^= 1;
+	}
+	cq->tail = t;
+	if (tid >= MAX_NUM_WQ)
+		return -1; /* cannot come from a sane rmcd */
+	wq->q[tid].status = st;
+	WRITE_ONCE(wq->q[tid].valid, 0);
+	/* Frees a CQ slot; pairs with the RMC's load-acquire of consumed. */
+	smp_store_release(&cq->consumed, cq->consumed + 1);
+	return tid;
+}
+
+/* Waits for the completion of WQ entry tid, taking others on the way. */
+static inline int rmc__wait_tid(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
+{
+	uint64_t spins = 0;
+
+	for (;;) {
+		int t = rmc__cq_pop(wq, cq);
+		if (t == tid)
+			return rmc_status_errno(wq->q[tid].status);
+		if (t >= 0)
+			continue;
+		if (++spins % RMC__SPIN_CHECK == 0) {
+			int r = rmc__wait_slow(wq, &spins);
+			if (r)
+				return r;
+		}
+		cpu_relax();
+	}
+}
+
+static inline int rmc__sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8_t *lbuff_base,
+			    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+			    uint64_t ctx_offset, uint64_t length)
+{
+	uint64_t spins = 0;
+	int tid;
+
+	/* Wait for the head slot to be free, as the original did. */
+	while (READ_ONCE(wq->q[wq->head].valid)) {
+		if (rmc__cq_pop(wq, cq) >= 0)
+			continue;
+		if (++spins % RMC__SPIN_CHECK == 0) {
+			int r = rmc__wait_slow(wq, &spins);
+			if (r)
+				return r;
+		}
+		cpu_relax();
+	}
+	tid = rmc__post(wq, op, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset, length);
+	if (tid < 0)
+		return tid;
+	return rmc__wait_tid(wq, cq, tid);
+}
+
+/* Synchronous remote read: context ctx_id of node snid at ctx_offset into
+ * lbuff_base + lbuff_offset.  0, or -errno with the status in the entry. */
+static inline int rmc_rread_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base,
+				 uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				 uint64_t ctx_offset, uint64_t length)
+{
+	return rmc__sync(wq, cq, RMC_OP_READ, lbuff_base, lbuff_offset, snid, ctx_id,
+			 ctx_offset, length);
+}
+
+static inline int rmc_rwrite_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base,
+				  uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				  uint64_t ctx_offset, uint64_t length)
+{
+	return rmc__sync(wq, cq, RMC_OP_WRITE, lbuff_base, lbuff_offset, snid, ctx_id,
+			 ctx_offset, length);
+}
+
+/* Asynchronous: posts and returns the WQ index (tid) of the request, or
+ * -EBUSY when the head slot is still in flight (call rmc_check_cq first). */
+static inline int rmc_rread_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
+				  int snid, uint32_t ctx_id, uint64_t ctx_offset,
+				  uint64_t length)
+{
+	return rmc__post(wq, RMC_OP_READ, lbuff_base, lbuff_offset, snid, ctx_id,
+			 ctx_offset, length);
+}
+
+static inline int rmc_rwrite_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
+				   int snid, uint32_t ctx_id, uint64_t ctx_offset,
+				   uint64_t length)
+{
+	return rmc__post(wq, RMC_OP_WRITE, lbuff_base, lbuff_offset, snid, ctx_id,
+			 ctx_offset, length);
+}
+
+/* Runs handler for each completion until the WQ head slot is free.
+ * Returns the number of completions handled, or -ENOTCONN. */
+static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler,
+			       void *owner)
+{
+	uint64_t spins = 0;
+	int n = 0;
+
+	while (READ_ONCE(wq->q[wq->head].valid)) {
+		int tid = rmc__cq_pop(wq, cq);
+		if (tid >= 0) {
+			n++;
+			if (handler)
+				handler((uint8_t)tid, &wq->q[tid], owner);
+			continue;
+		}
+		if (++spins % RMC__SPIN_CHECK == 0) {
+			int r = rmc__wait_slow(wq, &spins);
+			if (r)
+				return r;
+		}
+		cpu_relax();
+	}
+	return n;
+}
+
+/* Runs handler for what has completed and returns how many (never waits). */
+static inline int rmc_drain_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler,
+			       void *owner)
+{
+	int n = 0, tid;
+
+	while ((tid = rmc__cq_pop(wq, cq)) >= 0) {
+		n++;
+		if (handler)
+			handler((uint8_t)tid, &wq->q[tid], owner);
+	}
+	return n;
+}
+
+/* Requests of this QP still in flight. */
+static inline int rmc_outstanding(const rmc_wq_t *wq)
+{
+	int n = 0;
+	for (unsigned i = 0; i < wq->depth; i++)
+		n += READ_ONCE(wq->q[i].valid) != 0;
+	return n;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SONUMA_H */

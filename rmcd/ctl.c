@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The control loop: accepts applications on each node's socket, checks who
+ * they are, serves their registrations, and reclaims everything of theirs
+ * when their socket closes.  Signals arrive through a signalfd.
+ */
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "proto.h"
+#include "rmcd.h"
+#include "sonuma/barrier.h"
+
+/* epoll tags: the low bit says what the pointer is. */
+#define TAG_NODE 1u
+
+struct staged_lbuff {
+	uint8_t *map;
+	uint64_t size;
+	int fd;
+};
+
+/* Staged local buffers: created, not yet mapped by the application.  They
+ * live here until CTL_MAP_LBUFF says where the application put them. */
+struct session_ext {
+	struct rmcd_session s;
+	struct staged_lbuff staged[RMCD_MAX_LBUFF];
+};
+
+static bool uid_allowed(const struct rmcd *d, uid_t uid)
+{
+	if (uid == geteuid())
+		return true;
+	for (uint32_t i = 0; i < d->cfg.n_allow_uids; i++)
+		if (d->cfg.allow_uids[i] == uid)
+			return true;
+	return false;
+}
+
+static void on_accept(struct rmcd *d, struct rmcd_node *n)
+{
+	for (;;) {
+		int fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		struct ucred cr;
+		socklen_t len = sizeof(cr);
+		struct session_ext *x;
+		struct epoll_event ev;
+
+		if (fd < 0)
+			return;
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) < 0 ||
+		    !uid_allowed(d, cr.uid)) {
+			core_warn("node %u: refused a connection from uid %u (pid %d): "
+				  "not rmcd's user nor in security.allow_uids",
+				  n->nid, (unsigned)cr.uid, (int)cr.pid);
+			close(fd);
+			continue;
+		}
+		x = calloc(1, sizeof(*x));
+		if (!x) {
+			close(fd);
+			continue;
+		}
+		for (int i = 0; i < RMCD_MAX_LBUFF; i++)
+			x->staged[i].fd = -1;
+		x->s.d = d;
+		x->s.node = n;
+		x->s.fd = fd;
+		x->s.pid = cr.pid;
+		x->s.uid = cr.uid;
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = &x->s;
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			close(fd);
+			free(x);
+			continue;
+		}
+		x->s.next = d->sessions;
+		d->sessions = &x->s;
+		core_dbg("node %u: application pid %d attached", n->nid, (int)cr.pid);
+	}
+}
+
+void rmcd_session_close(struct rmcd *d, struct rmcd_session *s)
+{
+	struct session_ext *x = (struct session_ext *)s;
+	struct rmcd_session **pp;
+
+	/* Take every QP back from its RMC thread before freeing anything the
+	 * thread might still look at. */
+	for (struct rmcd_qp *qp = s->qps, *next; qp; qp = next) {
+		next = qp->sess_next;
+		rmcd_rmc_remove_qp(&d->rmcs[s->node->rmc], qp);
+		rmcd_qp_destroy(qp);
+	}
+	for (uint32_t i = 0; i < s->n_lbuff; i++) {
+		munmap(s->lbuff[i].map, s->lbuff[i].size);
+		close(s->lbuff[i].fd);
+	}
+	for (int i = 0; i < RMCD_MAX_LBUFF; i++)
+		if (x->staged[i].fd >= 0) {
+			munmap(x->staged[i].map, x->staged[i].size);
+			close(x->staged[i].fd);
+		}
+	epoll_ctl(d->epfd, EPOLL_CTL_DEL, s->fd, NULL);
+	close(s->fd);
+	for (pp = &d->sessions; *pp; pp = &(*pp)->next)
+		if (*pp == s) {
+			*pp = s->next;
+			break;
+		}
+	core_dbg("node %u: application pid %d detached, %u QP(s) reclaimed", s->node->nid,
+		 (int)s->pid, s->n_qps);
+	free(x);
+}
+
+static void fill_info(const struct rmcd *d, const struct rmcd_node *n, struct ctl_info *i)
+{
+	i->nid = n->nid;
+	i->nodes = d->n_nodes;
+	i->numa = n->numa;
+	i->queue_depth = d->cfg.queue_depth;
+	i->context_size = n->ctx[0].size;
+	i->max_transfer = d->max_transfer;
+	i->tsc_hz = (uint64_t)(d->tsc_hz + 0.5);
+	memcpy(i->app_cpus, n->app_cpus, sizeof(i->app_cpus));
+	snprintf(i->model, sizeof(i->model), "%s", d->model->name);
+}
+
+/* Serves one request; returns the fd to attach to the reply (or -1). */
+static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		 struct ctl_resp *p)
+{
+	struct rmcd_session *s = &x->s;
+	struct rmcd_node *n = s->node;
+	int r;
+
+	switch (q->op) {
+	case CTL_HELLO:
+		fill_info(d, n, &p->u.info);
+		return -1;
+	case CTL_REG_WQ: {
+		struct rmcd_qp *qp;
+		if (s->n_qps >= RMCD_MAX_QPS_PER_SESSION) {
+			p->status = -ENOSPC;
+			return -1;
+		}
+		if ((r = rmcd_qp_create(d, s, &qp))) {
+			p->status = r;
+			return -1;
+		}
+		if ((r = rmcd_rmc_add_qp(&d->rmcs[n->rmc], qp))) {
+			rmcd_qp_destroy(qp);
+			p->status = r;
+			return -1;
+		}
+		/* Keep the list in creation order: CQs are handed out in it. */
+		struct rmcd_qp **pp = &s->qps;
+		while (*pp)
+			pp = &(*pp)->sess_next;
+		*pp = qp;
+		s->n_qps++;
+		p->id = qp->id;
+		p->size = qp->wq_size;
+		return qp->wq_fd;
+	}
+	case CTL_REG_CQ:
+		for (struct rmcd_qp *qp = s->qps; qp; qp = qp->sess_next) {
+			if (qp->cq_handed)
+				continue;
+			qp->cq_handed = true;
+			p->id = qp->id;
+			p->size = qp->cq_size;
+			return qp->cq_fd;
+		}
+		p->status = -ENOENT; /* kal_reg_wq first */
+		return -1;
+	case CTL_REG_LBUFF: {
+		uint64_t size = (uint64_t)q->pages * PAGE_SIZE;
+		int slot = -1;
+		if (!q->pages || size > (1ull << 32)) {
+			p->status = -EINVAL;
+			return -1;
+		}
+		for (int i = 0; i < RMCD_MAX_LBUFF; i++)
+			if (x->staged[i].fd < 0) {
+				slot = i;
+				break;
+			}
+		if (slot < 0 || s->n_lbuff_alloc >= RMCD_MAX_LBUFF) {
+			p->status = -ENOSPC;
+			return -1;
+		}
+		struct staged_lbuff *b = &x->staged[slot];
+		if ((r = core_shm_create("sonuma-lbuff", size, &b->fd))) {
+			p->status = r;
+			return -1;
+		}
+		b->map = core_shm_map(b->fd, size);
+		if (!b->map) {
+			close(b->fd);
+			b->fd = -1;
+			p->status = -ENOMEM;
+			return -1;
+		}
+		b->size = size;
+		s->n_lbuff_alloc++;
+		p->id = (uint32_t)slot;
+		p->size = size;
+		return b->fd;
+	}
+	case CTL_MAP_LBUFF: {
+		struct staged_lbuff *b;
+		if (q->id >= RMCD_MAX_LBUFF || x->staged[q->id].fd < 0) {
+			p->status = -ENOENT;
+			return -1;
+		}
+		b = &x->staged[q->id];
+		if (!q->addr || q->addr % PAGE_SIZE || q->addr + b->size < q->addr ||
+		    (uint64_t)q->pages * PAGE_SIZE != b->size) {
+			p->status = -EINVAL;
+			return -1;
+		}
+		for (uint32_t i = 0; i < s->n_lbuff; i++) {
+			const struct rmcd_lbuff *o = &s->lbuff[i];
+			if (q->addr < o->app_addr + o->size && o->app_addr < q->addr + b->size) {
+				p->status = -EEXIST; /* overlaps a registered buffer */
+				return -1;
+			}
+		}
+		struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
+		l->app_addr = q->addr;
+		l->size = b->size;
+		l->map = b->map;
+		l->fd = b->fd;
+		b->fd = -1;
+		b->map = NULL;
+		/* Publishes the entry; pairs with the load-acquire in
+		 * find_lbuff(). */
+		smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
+		p->id = q->id;
+		return -1;
+	}
+	case CTL_REG_CTX:
+		if (q->id >= n->n_ctx) {
+			p->status = -ENOENT;
+			return -1;
+		}
+		if (!q->pages || (uint64_t)q->pages * PAGE_SIZE > n->ctx[q->id].size) {
+			p->status = -ENOSPC; /* larger than the configured context */
+			return -1;
+		}
+		p->id = q->id;
+		p->size = n->ctx[q->id].size;
+		return n->ctx[q->id].fd;
+	default:
+		p->status = -EOPNOTSUPP;
+		return -1;
+	}
+}
+
+static void on_session(struct rmcd *d, struct rmcd_session *s, uint32_t events)
+{
+	struct ctl_req q;
+	struct ctl_resp p;
+	int r, fd = -1;
+
+	if (events & EPOLLIN) {
+		r = core_recv_msg(s->fd, &q, sizeof(q), &fd);
+		if (fd >= 0)
+			close(fd); /* applications send no descriptors */
+		if (r == -EPIPE) {
+			rmcd_session_close(d, s);
+			return;
+		}
+		memset(&p, 0, sizeof(p));
+		p.magic = CTL_MAGIC;
+		if (r) {
+			p.status = -EPROTO;
+		} else if (q.magic != CTL_MAGIC || q.version != CTL_VERSION) {
+			p.status = -EPROTONOSUPPORT;
+		} else {
+			fd = serve(d, (struct session_ext *)s, &q, &p);
+		}
+		if (core_send_msg(s->fd, &p, sizeof(p), p.status ? -1 : fd) == -EPIPE) {
+			rmcd_session_close(d, s);
+			return;
+		}
+		return;
+	}
+	if (events & (EPOLLHUP | EPOLLRDHUP | EPOLLERR))
+		rmcd_session_close(d, s);
+}
+
+int rmcd_ctl_run(struct rmcd *d)
+{
+	struct epoll_event ev, evs[32];
+
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->epfd < 0)
+		return -errno;
+	for (uint32_t i = 0; i < d->n_nodes; i++) {
+		ev.events = EPOLLIN;
+		ev.data.ptr = (void *)((uintptr_t)&d->nodes[i] | TAG_NODE);
+		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->nodes[i].listen_fd, &ev) < 0)
+			return -errno;
+	}
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->sigfd, &ev) < 0)
+		return -errno;
+
+	for (;;) {
+		int n = epoll_wait(d->epfd, evs, (int)CORE_ARRAY_SIZE(evs), -1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n; i++) {
+			void *ptr = evs[i].data.ptr;
+			if (!ptr) {
+				struct signalfd_siginfo si;
+				if (read(d->sigfd, &si, sizeof(si)) != sizeof(si))
+					continue;
+				if (si.ssi_signo == SIGUSR1) {
+					rmcd_print_stats(d);
+					continue;
+				}
+				core_info("signal %d: shutting down", (int)si.ssi_signo);
+				return 0;
+			}
+			if ((uintptr_t)ptr & TAG_NODE)
+				on_accept(d, (struct rmcd_node *)((uintptr_t)ptr & ~(uintptr_t)TAG_NODE));
+			else
+				on_session(d, ptr, evs[i].events);
+		}
+	}
+}

@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* Queue pairs: a WQ segment and a CQ segment per QP, shared with the app. */
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "rmcd.h"
+
+int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out)
+{
+	struct rmcd_qp *qp = calloc(1, sizeof(*qp));
+	int r;
+
+	if (!qp)
+		return -ENOMEM;
+	qp->wq_fd = qp->cq_fd = -1;
+	qp->sess = s;
+	qp->id = d->next_qp_id++;
+	qp->wq_size = CORE_ALIGN_UP(sizeof(rmc_wq_t), PAGE_SIZE);
+	qp->cq_size = CORE_ALIGN_UP(sizeof(rmc_cq_t), PAGE_SIZE);
+	if ((r = core_shm_create("sonuma-wq", qp->wq_size, &qp->wq_fd)) ||
+	    (r = core_shm_create("sonuma-cq", qp->cq_size, &qp->cq_fd)))
+		goto fail;
+	qp->wq = core_shm_map(qp->wq_fd, qp->wq_size);
+	qp->cq = core_shm_map(qp->cq_fd, qp->cq_size);
+	if (!qp->wq || !qp->cq) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* Fresh memfd pages are zero: every entry has SR = 0, valid = 0.
+	 * Both sides start expecting phase 1. */
+	qp->depth = (uint16_t)d->cfg.queue_depth;
+	qp->wq->depth = qp->depth;
+	qp->wq->SR = 1;
+	qp->wq->qp_id = qp->id;
+	qp->wq->kal_fd = -1;
+	qp->cq->depth = qp->depth;
+	qp->cq->SR = 1;
+	qp->wq_phase = 1;
+	qp->cq_phase = 1;
+	qp->src = (uint16_t)s->node->nid;
+	*out = qp;
+	return 0;
+fail:
+	rmcd_qp_destroy(qp);
+	return r;
+}
+
+void rmcd_qp_destroy(struct rmcd_qp *qp)
+{
+	if (!qp)
+		return;
+	if (qp->wq)
+		munmap(qp->wq, qp->wq_size);
+	if (qp->cq)
+		munmap(qp->cq, qp->cq_size);
+	if (qp->wq_fd >= 0)
+		close(qp->wq_fd);
+	if (qp->cq_fd >= 0)
+		close(qp->cq_fd);
+	free(qp);
+}

@@ -1,0 +1,285 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The RMC polling loop.  Each RMC thread owns a set of queue pairs: it takes
+ * new WQ entries, validates them, has the fabric move the bytes, asks the
+ * timing model when the completion is due, and writes the CQ entry at
+ * due - notify, so that the application sees it at the due time.
+ */
+
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core.h"
+#include "rmcd.h"
+#include "sonuma/barrier.h"
+#include "sonuma/tsc.h"
+
+static inline void cq_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status)
+{
+	cq_entry_t *c = &qp->cq->q[qp->cq_head];
+
+	c->tid = tid;
+	c->status = status;
+	/* Publishes the completion; pairs with the application's
+	 * load-acquire of c->SR in rmc__cq_pop(). */
+	smp_store_release(&c->SR, qp->cq_phase);
+	if (++qp->cq_head >= qp->depth) {
+		qp->cq_head = 0;
+		qp->cq_phase ^= 1;
+	}
+	qp->completed++;
+}
+
+/* Room for another request without overwriting an unconsumed completion. */
+static inline bool qp_has_room(struct rmcd_qp *qp)
+{
+	if (qp->picked - qp->consumed < qp->depth)
+		return true;
+	/* Pairs with the application's store-release of cq->consumed.  A
+	 * value beyond what we wrote is a lie: clamp it. */
+	uint32_t c = smp_load_acquire(&qp->cq->consumed);
+	if (c - qp->consumed > qp->completed - qp->consumed)
+		c = qp->completed;
+	qp->consumed = c;
+	return qp->picked - qp->consumed < qp->depth;
+}
+
+static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
+{
+	struct rmcd *d = m->d;
+	int n = 0;
+
+	while (n < RMCD_BURST && qp_has_room(qp)) {
+		uint8_t tid = qp->wq_tail;
+		wq_entry_t *src = &qp->wq->q[tid];
+		struct rmcd_xfer x;
+		wq_entry_t e;
+		uint8_t st;
+
+		/* Pairs with the application's store-release of e->SR. */
+		if (smp_load_acquire(&src->SR) != qp->wq_phase)
+			break;
+		/* One copy: the application may scribble on the slot now,
+		 * but validation and the transfer only use this copy. */
+		memcpy(&e, src, sizeof(e));
+		if (++qp->wq_tail >= qp->depth) {
+			qp->wq_tail = 0;
+			qp->wq_phase ^= 1;
+		}
+		qp->picked++;
+		n++;
+
+		st = rmcd_validate(d, qp, &e, &x);
+		if (st == RMC_OK)
+			d->fabric->xfer(d, &x);
+		else
+			WRITE_ONCE(m->errors, m->errors + 1);
+		WRITE_ONCE(m->served, m->served + 1);
+
+		uint64_t now = rmc_rdtsc();
+		uint64_t t_post = e.t_post;
+		/* A post time from the future or from long ago cannot be the
+		 * application's honest stamp: use the pickup time. */
+		if (t_post > now || now - t_post > (uint64_t)d->tsc_hz)
+			t_post = now;
+		if (st != RMC_OK || d->model->no_deadline) {
+			cq_write(qp, tid, st);
+			continue;
+		}
+		struct tm_req req = { .op = e.op,
+				      .src = qp->src,
+				      .dst = e.nid,
+				      .size = e.length,
+				      .t_post = t_post,
+				      .t_pickup = now };
+		uint64_t due = d->model->due(d->model_state, &req);
+		uint64_t at = due > d->notify_tsc ? due - d->notify_tsc : 0;
+		if (at <= now) {
+			cq_write(qp, tid, st);
+			continue;
+		}
+		struct rmcd_pending p = { .at = at, .qp = qp, .tid = tid, .status = st };
+		rmcd_heap_push(&m->heap, &p);
+	}
+	return n;
+}
+
+static inline void flush_due(struct rmcd_rmc *m)
+{
+	const struct rmcd_pending *p;
+
+	if (!m->heap.n)
+		return;
+	uint64_t now = rmc_rdtsc();
+	while ((p = rmcd_heap_top(&m->heap)) && p->at <= now) {
+		cq_write(p->qp, p->tid, p->status);
+		rmcd_heap_pop(&m->heap);
+	}
+}
+
+static int qps_add(struct rmcd_rmc *m, struct rmcd_qp *qp)
+{
+	uint32_t need = 0;
+
+	if (m->n_qps == m->cap_qps) {
+		uint32_t cap = m->cap_qps ? 2 * m->cap_qps : 16;
+		struct rmcd_qp **v = realloc(m->qps, cap * sizeof(*v));
+		if (!v)
+			return -ENOMEM;
+		m->qps = v;
+		m->cap_qps = cap;
+	}
+	for (uint32_t i = 0; i < m->n_qps; i++)
+		need += m->qps[i]->depth;
+	need += qp->depth;
+	if (rmcd_heap_reserve(&m->heap, need))
+		return -ENOMEM;
+	m->qps[m->n_qps++] = qp;
+	return 0;
+}
+
+static void qps_remove(struct rmcd_rmc *m, struct rmcd_qp *qp)
+{
+	for (uint32_t i = 0; i < m->n_qps; i++) {
+		if (m->qps[i] == qp) {
+			m->qps[i] = m->qps[--m->n_qps];
+			break;
+		}
+	}
+	rmcd_heap_purge(&m->heap, qp);
+}
+
+void rmcd_rmc_apply_mbox(struct rmcd_rmc *m)
+{
+	pthread_mutex_lock(&m->mu);
+	for (struct rmcd_mbox_msg *msg = m->mbox; msg; msg = msg->next) {
+		if (msg->op == MBOX_ADD && qps_add(m, msg->qp))
+			msg->qp = NULL; /* tells the sender it failed */
+		else if (msg->op == MBOX_REMOVE)
+			qps_remove(m, msg->qp);
+		msg->done = true;
+	}
+	m->mbox = NULL;
+	WRITE_ONCE(m->pending, 0);
+	pthread_cond_broadcast(&m->cv);
+	pthread_mutex_unlock(&m->mu);
+}
+
+static int mbox_send(struct rmcd_rmc *m, enum rmcd_mbox_op op, struct rmcd_qp *qp)
+{
+	struct rmcd_mbox_msg msg = { .op = op, .qp = qp };
+
+	if (!m->started) {
+		if (op == MBOX_ADD)
+			return qps_add(m, qp);
+		qps_remove(m, qp);
+		return 0;
+	}
+	pthread_mutex_lock(&m->mu);
+	msg.next = m->mbox;
+	m->mbox = &msg;
+	WRITE_ONCE(m->pending, 1);
+	while (!msg.done)
+		pthread_cond_wait(&m->cv, &m->mu);
+	pthread_mutex_unlock(&m->mu);
+	return msg.qp ? 0 : -ENOMEM;
+}
+
+int rmcd_rmc_add_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
+{
+	return mbox_send(m, MBOX_ADD, qp);
+}
+
+void rmcd_rmc_remove_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
+{
+	mbox_send(m, MBOX_REMOVE, qp);
+}
+
+int rmcd_rmc_poll_once(struct rmcd_rmc *m)
+{
+	int n = 0;
+
+	if (READ_ONCE(m->pending))
+		rmcd_rmc_apply_mbox(m);
+	for (uint32_t i = 0; i < m->n_qps; i++)
+		n += poll_qp(m, m->qps[i]);
+	flush_due(m);
+	return n;
+}
+
+/* Idle policy: spin while there is work or has been recently; after a
+ * while with nothing to do, yield, and after longer, nap 20 us, so that an
+ * idle cluster does not keep two cores busy.  Any request resets it. */
+#define IDLE_SPIN_TSC_US 2000
+#define IDLE_NAP_TSC_US 200000
+
+static void *rmc_main(void *arg)
+{
+	struct rmcd_rmc *m = arg;
+	struct rmcd *d = m->d;
+	uint64_t spin_tsc = core_ns_to_tsc(IDLE_SPIN_TSC_US * 1000.0, d->tsc_hz);
+	uint64_t nap_tsc = core_ns_to_tsc(IDLE_NAP_TSC_US * 1000.0, d->tsc_hz);
+	uint64_t last_work = rmc_rdtsc();
+	bool worked = false;
+	unsigned idle = 0;
+
+	if (m->cpu >= 0 && core_pin_cpu(m->cpu))
+		core_warn("RMC thread %d: cannot pin to CPU %d", m->idx, m->cpu);
+	while (!READ_ONCE(d->stop)) {
+		if (rmcd_rmc_poll_once(m)) {
+			worked = true;
+			idle = 0;
+			continue;
+		}
+		/* Completions waiting for their due time: keep spinning. */
+		if (m->heap.n || ++idle < 256) {
+			cpu_relax();
+			continue;
+		}
+		idle = 0;
+		uint64_t now = rmc_rdtsc();
+		if (worked) {
+			worked = false;
+			last_work = now;
+		} else if (now - last_work > nap_tsc) {
+			struct timespec ts = { 0, 20000 };
+			nanosleep(&ts, NULL);
+		} else if (now - last_work > spin_tsc) {
+			sched_yield();
+		}
+	}
+	return NULL;
+}
+
+int rmcd_rmc_start(struct rmcd *d, struct rmcd_rmc *m)
+{
+	int r;
+
+	m->d = d;
+	r = pthread_create(&m->thread, NULL, rmc_main, m);
+	if (r)
+		return -r;
+	m->started = true;
+	return 0;
+}
+
+void rmcd_rmc_stop(struct rmcd *d)
+{
+	WRITE_ONCE(d->stop, 1);
+	for (uint32_t i = 0; i < d->n_rmcs; i++) {
+		if (d->rmcs[i].started)
+			pthread_join(d->rmcs[i].thread, NULL);
+		d->rmcs[i].started = false;
+	}
+}
+
+void rmcd_print_stats(struct rmcd *d)
+{
+	for (uint32_t t = 0; t < d->n_rmcs; t++)
+		core_info("RMC thread %u (CPU %d): %llu requests served, %llu refused", t,
+			  d->rmcs[t].cpu, (unsigned long long)READ_ONCE(d->rmcs[t].served),
+			  (unsigned long long)READ_ONCE(d->rmcs[t].errors));
+}

@@ -1,0 +1,221 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * rmcd internals: the nodes it serves, the sessions of applications attached
+ * to them, their queue pairs, and the RMC threads that poll those queues.
+ *
+ * Threads: the main thread runs the control loop (sockets, signals); each
+ * RMC thread owns the queue pairs assigned to it.  The two meet only through
+ * an RMC thread's mailbox (add or remove a QP), so the polling loop never
+ * takes a lock on its fast path.
+ */
+#ifndef RMCD_H
+#define RMCD_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "sonuma/qp.h"
+#include "tm.h"
+
+#define RMCD_MAX_CTX 16
+#define RMCD_MAX_LBUFF 64
+#define RMCD_MAX_QPS_PER_SESSION 256
+#define RMCD_BURST 16
+
+struct rmcd;
+
+struct rmcd_ctx {
+	uint8_t *base; /* rmcd's mapping */
+	uint64_t size;
+	int fd;
+};
+
+/* What validation needs to know about a node: its contexts. */
+struct rmcd_node {
+	uint32_t nid;
+	int numa;
+	struct rmcd_ctx ctx[RMCD_MAX_CTX];
+	uint32_t n_ctx;
+	int listen_fd;
+	char sock_path[108];
+	int rmc;                 /* index of the RMC thread serving it */
+	uint64_t app_cpus[4];    /* CPUs for this node's programs */
+};
+
+struct rmcd_lbuff {
+	uint64_t app_addr; /* where the application mapped it; 0: not yet */
+	uint64_t size;
+	uint8_t *map;      /* rmcd's mapping */
+	int fd;
+};
+
+/* One attached application connection. */
+struct rmcd_session {
+	struct rmcd *d;
+	struct rmcd_node *node;
+	int fd;
+	pid_t pid;
+	uid_t uid;
+	/* Append-only while the session lives.  n_lbuff is published with a
+	 * store-release after the entry is complete; RMC threads load-acquire
+	 * it, so they see whole entries only. */
+	struct rmcd_lbuff lbuff[RMCD_MAX_LBUFF];
+	uint32_t n_lbuff;
+	uint32_t n_lbuff_alloc; /* control thread's own count */
+	struct rmcd_qp *qps;    /* control thread's list */
+	uint32_t n_qps;
+	struct rmcd_session *next;
+};
+
+struct rmcd_qp {
+	uint32_t id;
+	struct rmcd_session *sess;
+	rmc_wq_t *wq; /* rmcd's mappings */
+	rmc_cq_t *cq;
+	size_t wq_size, cq_size;
+	int wq_fd, cq_fd;
+	bool cq_handed;
+	struct rmcd_qp *sess_next; /* control thread's */
+
+	/* RMC-thread private from here on. */
+	uint16_t depth;
+	uint8_t wq_tail, wq_phase;
+	uint8_t cq_head, cq_phase;
+	uint32_t picked;    /* entries taken from the WQ */
+	uint32_t completed; /* completions written to the CQ */
+	uint32_t consumed;  /* last known completions taken by the app */
+	uint32_t lbuff_hint;
+	uint16_t src;       /* node id */
+};
+
+/* A validated request, ready for the fabric. */
+struct rmcd_xfer {
+	uint8_t op;
+	uint16_t src, dst;
+	uint8_t cid;
+	uint8_t *local;   /* rmcd's address of the local buffer range */
+	uint64_t offset;  /* in the target context */
+	uint64_t length;
+};
+
+/* Moves the bytes of one request.  The RMC loop calls it through this table
+ * only, so other fabrics (ucx, xen) slot in without touching the loop. */
+struct rmcd_fabric_ops {
+	const char *name;
+	int (*xfer)(struct rmcd *d, const struct rmcd_xfer *x);
+};
+
+/* A completion waiting for its due time. */
+struct rmcd_pending {
+	uint64_t at;       /* TSC when the CQ entry must be written */
+	struct rmcd_qp *qp;
+	uint8_t tid;
+	uint8_t status;
+};
+
+struct rmcd_heap {
+	struct rmcd_pending *v;
+	uint32_t n, cap;
+};
+
+enum rmcd_mbox_op { MBOX_ADD = 1, MBOX_REMOVE = 2 };
+
+struct rmcd_mbox_msg {
+	enum rmcd_mbox_op op;
+	struct rmcd_qp *qp;
+	bool done;
+	struct rmcd_mbox_msg *next;
+};
+
+struct rmcd_rmc {
+	struct rmcd *d;
+	int idx;
+	int cpu;
+	pthread_t thread;
+	bool started;
+	/* Mailbox: the control thread queues a message under mu and raises
+	 * pending; the RMC thread drains it and signals cv. */
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct rmcd_mbox_msg *mbox;
+	uint32_t pending; /* atomic flag */
+	/* RMC-thread private. */
+	struct rmcd_qp **qps;
+	uint32_t n_qps, cap_qps;
+	struct rmcd_heap heap;
+	uint64_t served;  /* requests, for the exit summary */
+	uint64_t errors;  /* requests refused by validation */
+};
+
+struct rmcd {
+	struct core_config cfg;
+	double tsc_hz;
+	uint64_t notify_tsc;       /* calibrated cache-line notify cost */
+	struct rmcd_node *nodes;
+	uint32_t n_nodes;
+	struct rmcd_rmc *rmcs;
+	uint32_t n_rmcs;
+	const struct rmcd_fabric_ops *fabric;
+	const struct tm_ops *model;
+	void *model_state;
+	int lock_fd;
+	int epfd;
+	int sigfd;
+	uint32_t stop;             /* atomic: RMC threads exit when set */
+	struct rmcd_session *sessions;
+	uint32_t next_qp_id;
+	uint64_t max_transfer;
+};
+
+/* validate.c: checks one WQ entry copied out of shared memory against the
+ * cluster and the session's registered buffers.  Returns RMC_OK and fills x,
+ * or an error status; never touches memory. */
+uint8_t rmcd_validate(const struct rmcd *d, struct rmcd_qp *qp, const wq_entry_t *e,
+		      struct rmcd_xfer *x);
+
+/* pending.c: min-heap of completions by due time. */
+int rmcd_heap_init(struct rmcd_heap *h, uint32_t cap);
+void rmcd_heap_free(struct rmcd_heap *h);
+int rmcd_heap_reserve(struct rmcd_heap *h, uint32_t cap);
+/* The caller reserves room first: push never allocates. */
+void rmcd_heap_push(struct rmcd_heap *h, const struct rmcd_pending *p);
+static inline const struct rmcd_pending *rmcd_heap_top(const struct rmcd_heap *h)
+{
+	return h->n ? &h->v[0] : 0;
+}
+void rmcd_heap_pop(struct rmcd_heap *h);
+/* Drops every entry of qp. */
+void rmcd_heap_purge(struct rmcd_heap *h, const struct rmcd_qp *qp);
+
+/* rmc.c */
+int rmcd_rmc_start(struct rmcd *d, struct rmcd_rmc *m);
+void rmcd_rmc_stop(struct rmcd *d);
+/* Runs one pass over the thread's QPs and due completions (tests drive
+ * the loop with it); returns the number of requests taken. */
+int rmcd_rmc_poll_once(struct rmcd_rmc *m);
+/* Mailbox: hand a QP to / take it back from its RMC thread.  With the
+ * thread not started, applies the change directly. */
+int rmcd_rmc_add_qp(struct rmcd_rmc *m, struct rmcd_qp *qp);
+void rmcd_rmc_remove_qp(struct rmcd_rmc *m, struct rmcd_qp *qp);
+void rmcd_rmc_apply_mbox(struct rmcd_rmc *m);
+void rmcd_print_stats(struct rmcd *d);
+
+/* qp.c: creating and destroying queue pairs and sessions' segments. */
+int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out);
+void rmcd_qp_destroy(struct rmcd_qp *qp);
+
+/* cluster.c */
+int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen);
+void rmcd_cluster_fini(struct rmcd *d);
+
+/* ctl.c */
+int rmcd_ctl_run(struct rmcd *d);
+void rmcd_session_close(struct rmcd *d, struct rmcd_session *s);
+
+/* fabric_shm.c */
+extern const struct rmcd_fabric_ops rmcd_fabric_shm;
+
+#endif /* RMCD_H */
