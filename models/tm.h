@@ -55,7 +55,7 @@ struct tm_ops {
 
 /* The registry.  Looks a model up by name; NULL when there is none. */
 const struct tm_ops *tm_find(const char *name);
-/* Names of all built-in models, NULL-terminated. */
-const char *const *tm_names(void);
+/* All built-in models, NULL-terminated. */
+const struct tm_ops *const *tm_all(void);
 
 #endif /* SONUMA_TM_H */

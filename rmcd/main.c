@@ -125,11 +125,10 @@ int main(int argc, char **argv)
 
 	d.model = tm_find(d.cfg.model);
 	if (!d.model) {
-		const char *const *names = tm_names();
 		char list[256] = "";
-		for (; *names; names++)
+		for (const struct tm_ops *const *m = tm_all(); *m; m++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-				 list[0] ? ", " : "", *names);
+				 list[0] ? ", " : "", (*m)->name);
 		core_err("%s: model.name: unknown timing model \"%s\" (known: %s)", d.cfg.file,
 			 d.cfg.model, list);
 		goto out;

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -226,6 +227,9 @@ static void *rmc_main(void *arg)
 	bool worked = false;
 	unsigned idle = 0;
 
+	char name[16];
+	snprintf(name, sizeof(name), "rmc%d", m->idx);
+	pthread_setname_np(pthread_self(), name);
 	if (m->cpu >= 0 && core_pin_cpu(m->cpu))
 		core_warn("RMC thread %d: cannot pin to CPU %d", m->idx, m->cpu);
 	while (!READ_ONCE(d->stop)) {
