@@ -25,6 +25,8 @@ void core_config_defaults(struct core_config *c)
 	for (int i = 0; i < CORE_MAX_RMC; i++)
 		c->rmc_cpus[i] = -1;
 	snprintf(c->model, sizeof(c->model), "none");
+	c->notify_ns = -1;
+	c->late_slack_ns = 20;
 }
 
 void core_config_free(struct core_config *c)
@@ -189,7 +191,7 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
 					  "max_transfer", "numa",	   "lock_memory",
 					  NULL };
-	static const char *const rm[] = { "threads", "cpus", NULL };
+	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns", NULL };
 	static const char *const ca[] = { "file", "accept_foreign", NULL };
 	static const char *const se[] = { "allow_uids", NULL };
 	config_setting_t *root = config_root_setting(&c->lc), *g;
@@ -237,6 +239,10 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 		if ((r = core_cfg_u64(g, "threads", false, 1, CORE_MAX_RMC, &v, err, errlen)))
 			return r;
 		c->rmc_threads = (uint32_t)v;
+		if ((r = core_cfg_double(g, "notify_ns", false, 0, 1e6, &c->notify_ns, err, errlen)) ||
+		    (r = core_cfg_double(g, "late_slack_ns", false, 0, 1e6, &c->late_slack_ns, err,
+					 errlen)))
+			return r;
 		if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err,
 				       errlen)))
 			return r;

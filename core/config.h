@@ -26,6 +26,8 @@ struct core_config {
 	bool lock_memory;
 	uint32_t rmc_threads;          /* 0: one per NUMA domain in use */
 	int rmc_cpus[CORE_MAX_RMC];    /* -1: the last CPU of its domain */
+	double notify_ns;              /* < 0: from the calibration file */
+	double late_slack_ns;          /* lateness below this is not counted */
 	uint32_t allow_uids[CORE_MAX_UIDS];
 	uint32_t n_allow_uids;
 	char model[32];

@@ -70,6 +70,8 @@ int core_numa_cpus(int domain, int *cpus, int max);
 int core_numa_bind(void *addr, size_t len, int domain);
 /* Domain of the page at addr, or a negative errno. */
 int core_numa_page_node(void *addr);
+/* NUMA domain of a CPU (0 without libnuma), or a negative errno. */
+int core_cpu_domain(int cpu);
 /* Pins the calling thread to one CPU. */
 int core_pin_cpu(int cpu);
 

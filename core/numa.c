@@ -65,6 +65,14 @@ int core_numa_page_node(void *addr)
 	return node;
 }
 
+int core_cpu_domain(int cpu)
+{
+	if (numa_available() < 0)
+		return 0;
+	int d = numa_node_of_cpu(cpu);
+	return d < 0 ? -EINVAL : d;
+}
+
 int core_pin_cpu(int cpu)
 {
 	cpu_set_t set;

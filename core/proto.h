@@ -48,6 +48,22 @@ struct ctl_info {
 	char model[32];        /* timing model name */
 };
 
+/* CTL_STATS: counters of requests from this node; addr = a size to pick
+ * its size class, 0 for all sizes.  Times in ns. */
+struct ctl_stats {
+	uint64_t requests;
+	uint64_t errors;
+	uint64_t late;
+	uint64_t late_worst_ns;
+	uint64_t late_mean_ns;
+	uint64_t flush_worst_ns;
+	uint64_t lat_p50_ns;
+	uint64_t lat_p99_ns;
+	uint64_t lat_mean_ns;
+	uint64_t class_min; /* sizes covered: (class_min, class_max] */
+	uint64_t class_max;
+};
+
 struct ctl_resp {
 	uint32_t magic;
 	int32_t status; /* 0 or a negative errno */
@@ -56,6 +72,7 @@ struct ctl_resp {
 	uint64_t size;  /* bytes of the attached segment */
 	union {
 		struct ctl_info info;
+		struct ctl_stats stats;
 		uint8_t raw[160];
 	} u;
 };

@@ -115,6 +115,28 @@ SONUMA_EXPORT int kal_info(int fd, struct kal_info *info)
 	return 0;
 }
 
+SONUMA_EXPORT int kal_stats(int fd, uint64_t size, struct kal_stats *st)
+{
+	struct ctl_resp resp;
+	int r = kal_call(fd, CTL_STATS, 0, 0, size, &resp, NULL);
+	const struct ctl_stats *o = &resp.u.stats;
+
+	if (r)
+		return r;
+	st->requests = o->requests;
+	st->errors = o->errors;
+	st->late = o->late;
+	st->late_worst_ns = (double)o->late_worst_ns;
+	st->late_mean_ns = (double)o->late_mean_ns;
+	st->flush_worst_ns = (double)o->flush_worst_ns;
+	st->lat_p50_ns = (double)o->lat_p50_ns;
+	st->lat_p99_ns = (double)o->lat_p99_ns;
+	st->lat_mean_ns = (double)o->lat_mean_ns;
+	st->class_min = o->class_min;
+	st->class_max = o->class_max;
+	return 0;
+}
+
 /* Maps a segment rmcd sent, checking it is as large as announced. */
 static void *map_segment(int seg_fd, uint64_t want)
 {

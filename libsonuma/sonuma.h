@@ -54,12 +54,29 @@ struct kal_info {
 	uint64_t app_cpus[4];  /* CPUs meant for this node's programs */
 };
 
+/* rmcd's counters for the requests of this node (from every application
+ * of it since rmcd started). */
+struct kal_stats {
+	uint64_t requests;
+	uint64_t errors;       /* refused by validation */
+	uint64_t late;         /* native path slower than the model allowed */
+	double late_worst_ns;
+	double late_mean_ns;
+	double flush_worst_ns; /* worst delay writing a held-back completion */
+	double lat_p50_ns;     /* from rmcd's histogram (about 6 % resolution) */
+	double lat_p99_ns;
+	double lat_mean_ns;
+	uint64_t class_min, class_max; /* sizes counted: (class_min, class_max] */
+};
+
 /* ---- registration (libsonuma.so) ------------------------------------ */
 /* Attaches to a node's rmcd.  kal_name: RMC_DEV or NULL (node from
  * $SONUMA_NODE), or the path of a node socket.  Returns an fd or -errno. */
 int kal_open(char *kal_name);
 int kal_close(int fd);
 int kal_info(int fd, struct kal_info *info);
+/* Counters for requests of the size class holding size (0: all sizes). */
+int kal_stats(int fd, uint64_t size, struct kal_stats *st);
 /* A new queue pair: each call to kal_reg_wq is matched by kal_reg_cq. */
 int kal_reg_wq(int fd, rmc_wq_t **wq);
 int kal_reg_cq(int fd, rmc_cq_t **cq);

@@ -190,6 +190,9 @@ int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 		pthread_cond_init(&m->cv, NULL);
 		if ((r = rmcd_heap_init(&m->heap, 64)))
 			return ERR("out of memory");
+		m->stats = calloc((size_t)d->n_nodes * RMCD_SIZE_CLASSES, sizeof(*m->stats));
+		if (!m->stats)
+			return ERR("out of memory");
 		for (uint32_t i = 0; i < d->n_nodes; i++)
 			if (d->nodes[i].rmc == (int)t) {
 				dom = d->nodes[i].numa;
@@ -242,6 +245,7 @@ void rmcd_cluster_fini(struct rmcd *d)
 	}
 	for (uint32_t t = 0; d->rmcs && t < d->n_rmcs; t++) {
 		rmcd_heap_free(&d->rmcs[t].heap);
+		free(d->rmcs[t].stats);
 		free(d->rmcs[t].qps);
 		pthread_mutex_destroy(&d->rmcs[t].mu);
 		pthread_cond_destroy(&d->rmcs[t].cv);

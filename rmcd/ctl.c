@@ -263,6 +263,30 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		p->id = q->id;
 		p->size = n->ctx[q->id].size;
 		return n->ctx[q->id].fd;
+	case CTL_STATS: {
+		struct rmcd_cls_stats *st = malloc(sizeof(*st));
+		struct ctl_stats *o = &p->u.stats;
+		double ns = 1e9 / d->tsc_hz;
+		int cls = q->addr ? (int)rmcd_size_class(q->addr) : -1;
+		if (!st) {
+			p->status = -ENOMEM;
+			return -1;
+		}
+		rmcd_stats_sum(d, (int)n->nid, cls, st);
+		o->requests = st->requests;
+		o->errors = st->errors;
+		o->late = st->late;
+		o->late_worst_ns = (uint64_t)((double)st->late_worst_tsc * ns);
+		o->late_mean_ns = st->late ? (uint64_t)((double)st->late_sum_tsc / (double)st->late * ns) : 0;
+		o->flush_worst_ns = (uint64_t)((double)st->flush_worst_tsc * ns);
+		o->lat_p50_ns = (uint64_t)((double)rmcd_stats_pct(st, 50) * ns);
+		o->lat_p99_ns = (uint64_t)((double)rmcd_stats_pct(st, 99) * ns);
+		o->lat_mean_ns = st->requests ? (uint64_t)((double)st->lat_sum_tsc / (double)st->requests * ns) : 0;
+		o->class_min = cls <= 0 ? 0 : rmcd_class_size((unsigned)cls) / 2;
+		o->class_max = cls < 0 ? UINT64_MAX : (cls == RMCD_SIZE_CLASSES - 1 ? UINT64_MAX : rmcd_class_size((unsigned)cls));
+		free(st);
+		return -1;
+	}
 	default:
 		p->status = -EOPNOTSUPP;
 		return -1;

@@ -5,6 +5,8 @@
  */
 
 #include <errno.h>
+#include <math.h>
+#include <stdbool.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "calib.h"
 #include "core.h"
 #include "rmcd.h"
 
@@ -40,17 +43,119 @@ static void usage(FILE *f, const char *prog)
 		prog);
 }
 
+/* Reads the calibration file: refuses a corrupt one, and one from another
+ * machine unless told to accept it; goes on with a clear warning and
+ * conservative defaults when there is none. */
+static int load_calibration(struct rmcd *d)
+{
+	char path[256], err[512], why[256];
+	struct cal_data *c;
+	int r;
+
+	if (d->cfg.calibration[0])
+		snprintf(path, sizeof(path), "%s", d->cfg.calibration);
+	else
+		cal_default_path(path, sizeof(path));
+	c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	r = cal_load(path, c, err, sizeof(err));
+	if (r == -ENOENT && !d->cfg.calibration[0]) {
+		core_warn("no calibration file at %s: run sonuma-calibrate once on this machine. "
+			  "Going on with conservative defaults: TSC rate measured now, notify "
+			  "cost 0 ns (completions may be seen slightly after their due time, "
+			  "never before), no check of the model against the emulator's floor",
+			  path);
+		free(c);
+		return 0;
+	}
+	if (r) {
+		if (r == -ENOENT)
+			core_err("%s: calibration file not found (run sonuma-calibrate -o %s)", path,
+				 path);
+		else
+			core_err("%s", err);
+		free(c);
+		return -1;
+	}
+	if (cal_check_identity(c, why, sizeof(why))) {
+		if (!d->cfg.accept_foreign_calibration) {
+			core_err("%s: measured on another machine (%s); run sonuma-calibrate here, "
+				 "or accept it with --accept-foreign-calibration",
+				 path, why);
+			free(c);
+			return -1;
+		}
+		core_warn("%s: measured on another machine (%s); accepted as asked", path, why);
+	}
+	if (c->tsc_hz > 0 && fabs(c->tsc_hz - d->tsc_hz) / d->tsc_hz < 0.005)
+		d->tsc_hz = c->tsc_hz;
+	else
+		core_warn("%s: TSC rate %.4f GHz differs from %.4f GHz measured now; using the "
+			  "measurement",
+			  path, c->tsc_hz / 1e9, d->tsc_hz / 1e9);
+	core_info("calibration %s (%s, %s): emulator floor %.0f ns for a 64 B read", path,
+		  c->id.cpu_model, c->id.date, cal_floor_ns(c, 64));
+	d->cal = c;
+	return 0;
+}
+
+/* Warns, naming the sizes, where the model asks for less than this
+ * machine can do: those requests will all complete late. */
+static void warn_below_floor(struct rmcd *d)
+{
+	char list[512] = "";
+	size_t n = 0;
+
+	if (!d->cal || d->model->no_deadline || !d->cal->n_floor)
+		return;
+	for (uint64_t size = 64; size <= d->max_transfer || size <= d->cfg.max_transfer; size *= 2) {
+		double floor = cal_floor_ns(d->cal, size);
+		double target = d->model->target_ns(d->model_state, RMC_OP_READ, size, 0,
+						     (uint16_t)(d->cfg.nodes > 1 ? 1 : 0));
+		if (floor > 0 && target < floor && n < sizeof(list) - 64)
+			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%llu B (%.0f < %.0f ns)",
+					      n ? ", " : "", (unsigned long long)size, target, floor);
+	}
+	if (n)
+		core_warn("the model asks for less than this machine's calibrated floor for "
+			  "reads of %s: those requests will complete late, and are counted",
+			  list);
+}
+
+/* The cost for a completion to reach each node's programs: a cache line
+ * from its RMC thread's domain to the node's. */
+static void set_notify(struct rmcd *d)
+{
+	for (uint32_t i = 0; i < d->n_nodes; i++) {
+		struct rmcd_node *n = &d->nodes[i];
+		int from = core_cpu_domain(d->rmcs[n->rmc].cpu);
+		double ns = d->cfg.notify_ns;
+
+		if (ns < 0 && d->cal && from >= 0 && from < CAL_MAX_DOMAINS &&
+		    n->numa < CAL_MAX_DOMAINS && (uint32_t)from < d->cal->domains &&
+		    (uint32_t)n->numa < d->cal->domains)
+			ns = d->cal->notify_ns[from][n->numa];
+		if (ns < 0)
+			ns = 0;
+		n->notify_tsc = core_ns_to_tsc(ns, d->tsc_hz);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
 		{ "rundir", required_argument, NULL, 'r' },
 		{ "model", required_argument, NULL, 'm' },
+		{ "calibration", required_argument, NULL, 'C' },
+		{ "accept-foreign-calibration", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *conf = NULL, *rundir = NULL, *model = NULL;
+	const char *conf = NULL, *rundir = NULL, *model = NULL, *calfile = NULL;
+	bool accept_foreign = false;
 	struct rmcd d;
 	char err[512];
 	sigset_t sigs;
@@ -69,6 +174,12 @@ int main(int argc, char **argv)
 			break;
 		case 'm':
 			model = optarg;
+			break;
+		case 'C':
+			calfile = optarg;
+			break;
+		case 'F':
+			accept_foreign = true;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -110,6 +221,14 @@ int main(int argc, char **argv)
 	}
 	if (model)
 		snprintf(d.cfg.model, sizeof(d.cfg.model), "%s", model);
+	if (calfile) {
+		if (strlen(calfile) >= sizeof(d.cfg.calibration)) {
+			core_err("--calibration: path too long");
+			goto out;
+		}
+		snprintf(d.cfg.calibration, sizeof(d.cfg.calibration), "%s", calfile);
+	}
+	d.cfg.accept_foreign_calibration |= accept_foreign;
 	if (core_config_check(&d.cfg, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out;
@@ -122,6 +241,10 @@ int main(int argc, char **argv)
 		core_err("cannot measure the TSC rate");
 		goto out;
 	}
+
+	if (load_calibration(&d))
+		goto out;
+	d.late_slack_tsc = core_ns_to_tsc(d.cfg.late_slack_ns, d.tsc_hz);
 
 	d.model = tm_find(d.cfg.model);
 	if (!d.model) {
@@ -137,11 +260,14 @@ int main(int argc, char **argv)
 		struct tm_env env = { .tsc_hz = d.tsc_hz, .nodes = d.cfg.nodes };
 		const config_setting_t *grp =
 			d.cfg.have_lc ? config_lookup(&d.cfg.lc, "model") : NULL;
+		if (d.cal)
+			env.floor_ns = cal_floor_ns(d.cal, 64);
 		if (d.model->init(grp, &env, &d.model_state, err, sizeof(err))) {
 			core_err("%s", err);
 			goto out;
 		}
 	}
+	warn_below_floor(&d);
 	d.fabric = &rmcd_fabric_shm;
 
 	/* Signals go to the control loop; RMC threads inherit the mask. */
@@ -162,6 +288,7 @@ int main(int argc, char **argv)
 		core_err("%s", err);
 		goto out_cluster;
 	}
+	set_notify(&d);
 	for (uint32_t t = 0; t < d.n_rmcs; t++) {
 		if ((r = rmcd_rmc_start(&d, &d.rmcs[t]))) {
 			core_err("cannot start RMC thread %u: %s", t, strerror(-r));
@@ -199,5 +326,6 @@ out:
 	if (d.epfd >= 0)
 		close(d.epfd);
 	core_config_free(&d.cfg);
+	free(d.cal);
 	return rc;
 }

@@ -41,6 +41,7 @@ int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out)
 	qp->wq_phase = 1;
 	qp->cq_phase = 1;
 	qp->src = (uint16_t)s->node->nid;
+	qp->notify_tsc = s->node->notify_tsc;
 	*out = qp;
 	return 0;
 fail:

@@ -48,6 +48,19 @@ static inline bool qp_has_room(struct rmcd_qp *qp)
 	return qp->picked - qp->consumed < qp->depth;
 }
 
+/* Writes a completion and counts it; t is the TSC at the write. */
+static inline void complete(struct rmcd_qp *qp, uint8_t tid, uint8_t status, unsigned cls,
+			    uint64_t t_post, uint64_t t)
+{
+	struct rmcd_cls_stats *st = &qp->stats[cls];
+	uint64_t lat = t + qp->notify_tsc - t_post;
+
+	cq_write(qp, tid, status);
+	stat_add(&st->requests, 1);
+	stat_add(&st->lat_sum_tsc, lat);
+	stat_add(&st->hist[rmcd_hist_bucket(lat)], 1);
+}
+
 static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 {
 	struct rmcd *d = m->d;
@@ -73,11 +86,10 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		qp->picked++;
 		n++;
 
+		unsigned cls = rmcd_size_class(e.length);
 		st = rmcd_validate(d, qp, &e, &x);
 		if (st == RMC_OK)
 			d->fabric->xfer(d, &x);
-		else
-			WRITE_ONCE(m->errors, m->errors + 1);
 		WRITE_ONCE(m->served, m->served + 1);
 
 		uint64_t now = rmc_rdtsc();
@@ -86,8 +98,14 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		 * application's honest stamp: use the pickup time. */
 		if (t_post > now || now - t_post > (uint64_t)d->tsc_hz)
 			t_post = now;
-		if (st != RMC_OK || d->model->no_deadline) {
-			cq_write(qp, tid, st);
+		if (st != RMC_OK) {
+			WRITE_ONCE(m->errors, m->errors + 1);
+			stat_add(&qp->stats[cls].errors, 1);
+			complete(qp, tid, st, cls, t_post, now);
+			continue;
+		}
+		if (d->model->no_deadline) {
+			complete(qp, tid, st, cls, t_post, now);
 			continue;
 		}
 		struct tm_req req = { .op = e.op,
@@ -97,12 +115,22 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 				      .t_post = t_post,
 				      .t_pickup = now };
 		uint64_t due = d->model->due(d->model_state, &req);
-		uint64_t at = due > d->notify_tsc ? due - d->notify_tsc : 0;
+		uint64_t at = due > qp->notify_tsc ? due - qp->notify_tsc : 0;
 		if (at <= now) {
-			cq_write(qp, tid, st);
+			/* The native path took longer than the model allows:
+			 * out at once, and counted. */
+			struct rmcd_cls_stats *cs = &qp->stats[cls];
+			if (now - at > d->late_slack_tsc) {
+				stat_add(&cs->late, 1);
+				stat_add(&cs->late_sum_tsc, now - at);
+				stat_max(&cs->late_worst_tsc, now - at);
+			}
+			complete(qp, tid, st, cls, t_post, now);
 			continue;
 		}
-		struct rmcd_pending p = { .at = at, .qp = qp, .tid = tid, .status = st };
+		struct rmcd_pending p = {
+			.at = at, .t_post = t_post, .qp = qp, .tid = tid, .status = st, .cls = (uint8_t)cls
+		};
 		rmcd_heap_push(&m->heap, &p);
 	}
 	return n;
@@ -116,7 +144,8 @@ static inline void flush_due(struct rmcd_rmc *m)
 		return;
 	uint64_t now = rmc_rdtsc();
 	while ((p = rmcd_heap_top(&m->heap)) && p->at <= now) {
-		cq_write(p->qp, p->tid, p->status);
+		stat_max(&p->qp->stats[p->cls].flush_worst_tsc, now - p->at);
+		complete(p->qp, p->tid, p->status, p->cls, p->t_post, now);
 		rmcd_heap_pop(&m->heap);
 	}
 }
@@ -125,6 +154,13 @@ static int qps_add(struct rmcd_rmc *m, struct rmcd_qp *qp)
 {
 	uint32_t need = 0;
 
+	if (!m->stats) {
+		m->stats = calloc((size_t)m->d->n_nodes * RMCD_SIZE_CLASSES, sizeof(*m->stats));
+		if (!m->stats)
+			return -ENOMEM;
+	}
+	if (qp->src >= m->d->n_nodes)
+		return -EINVAL;
 	if (m->n_qps == m->cap_qps) {
 		uint32_t cap = m->cap_qps ? 2 * m->cap_qps : 16;
 		struct rmcd_qp **v = realloc(m->qps, cap * sizeof(*v));
@@ -133,6 +169,7 @@ static int qps_add(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		m->qps = v;
 		m->cap_qps = cap;
 	}
+	qp->stats = &m->stats[qp->src * RMCD_SIZE_CLASSES];
 	for (uint32_t i = 0; i < m->n_qps; i++)
 		need += m->qps[i]->depth;
 	need += qp->depth;
@@ -280,10 +317,78 @@ void rmcd_rmc_stop(struct rmcd *d)
 	}
 }
 
+void rmcd_stats_sum(const struct rmcd *d, int nid, int cls, struct rmcd_cls_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (uint32_t t = 0; t < d->n_rmcs; t++) {
+		const struct rmcd_rmc *m = &d->rmcs[t];
+		for (uint32_t n = 0; n < d->n_nodes; n++) {
+			if (nid >= 0 && (uint32_t)nid != n)
+				continue;
+			for (unsigned k = 0; k < RMCD_SIZE_CLASSES; k++) {
+				const struct rmcd_cls_stats *s = &m->stats[n * RMCD_SIZE_CLASSES + k];
+				if (cls >= 0 && (unsigned)cls != k)
+					continue;
+				out->requests += READ_ONCE(s->requests);
+				out->errors += READ_ONCE(s->errors);
+				out->late += READ_ONCE(s->late);
+				out->late_sum_tsc += READ_ONCE(s->late_sum_tsc);
+				out->lat_sum_tsc += READ_ONCE(s->lat_sum_tsc);
+				uint64_t w = READ_ONCE(s->late_worst_tsc);
+				if (w > out->late_worst_tsc)
+					out->late_worst_tsc = w;
+				w = READ_ONCE(s->flush_worst_tsc);
+				if (w > out->flush_worst_tsc)
+					out->flush_worst_tsc = w;
+				for (unsigned b = 0; b < RMCD_HIST; b++)
+					out->hist[b] += READ_ONCE(s->hist[b]);
+			}
+		}
+	}
+}
+
+uint64_t rmcd_stats_pct(const struct rmcd_cls_stats *s, double p)
+{
+	uint64_t total = 0, want, acc = 0;
+
+	for (unsigned b = 0; b < RMCD_HIST; b++)
+		total += s->hist[b];
+	if (!total)
+		return 0;
+	want = (uint64_t)(p / 100.0 * (double)total);
+	if (want >= total)
+		want = total - 1;
+	for (unsigned b = 0; b < RMCD_HIST; b++) {
+		acc += s->hist[b];
+		if (acc > want)
+			return rmcd_hist_value(b);
+	}
+	return rmcd_hist_value(RMCD_HIST - 1);
+}
+
 void rmcd_print_stats(struct rmcd *d)
 {
+	double ns = 1e9 / d->tsc_hz;
+
 	for (uint32_t t = 0; t < d->n_rmcs; t++)
 		core_info("RMC thread %u (CPU %d): %llu requests served, %llu refused", t,
 			  d->rmcs[t].cpu, (unsigned long long)READ_ONCE(d->rmcs[t].served),
 			  (unsigned long long)READ_ONCE(d->rmcs[t].errors));
+	for (uint32_t n = 0; n < d->n_nodes; n++) {
+		for (int k = 0; k < RMCD_SIZE_CLASSES; k++) {
+			struct rmcd_cls_stats s;
+			rmcd_stats_sum(d, (int)n, k, &s);
+			if (!s.requests)
+				continue;
+			core_info("node %u, sizes up to %llu B: %llu requests, %llu refused, "
+				  "%llu late (%.2f%%, worst %.0f ns), latency p50 ~%.0f ns "
+				  "p99 ~%.0f ns mean %.0f ns",
+				  n, (unsigned long long)rmcd_class_size((unsigned)k),
+				  (unsigned long long)s.requests, (unsigned long long)s.errors,
+				  (unsigned long long)s.late, 100.0 * (double)s.late / (double)s.requests,
+				  (double)s.late_worst_tsc * ns,
+				  (double)rmcd_stats_pct(&s, 50) * ns, (double)rmcd_stats_pct(&s, 99) * ns,
+				  (double)s.lat_sum_tsc / (double)s.requests * ns);
+		}
+	}
 }

@@ -17,6 +17,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "stats.h"
 #include "sonuma/qp.h"
 #include "tm.h"
 
@@ -26,6 +27,7 @@
 #define RMCD_BURST 16
 
 struct rmcd;
+struct cal_data;
 
 struct rmcd_ctx {
 	uint8_t *base; /* rmcd's mapping */
@@ -42,6 +44,7 @@ struct rmcd_node {
 	int listen_fd;
 	char sock_path[108];
 	int rmc;                 /* index of the RMC thread serving it */
+	uint64_t notify_tsc;     /* cache line from its RMC thread to its CPUs */
 	uint64_t app_cpus[4];    /* CPUs for this node's programs */
 };
 
@@ -89,6 +92,8 @@ struct rmcd_qp {
 	uint32_t consumed;  /* last known completions taken by the app */
 	uint32_t lbuff_hint;
 	uint16_t src;       /* node id */
+	uint64_t notify_tsc;
+	struct rmcd_cls_stats *stats; /* of its RMC thread, for its node */
 };
 
 /* A validated request, ready for the fabric. */
@@ -111,9 +116,11 @@ struct rmcd_fabric_ops {
 /* A completion waiting for its due time. */
 struct rmcd_pending {
 	uint64_t at;       /* TSC when the CQ entry must be written */
+	uint64_t t_post;
 	struct rmcd_qp *qp;
 	uint8_t tid;
 	uint8_t status;
+	uint8_t cls;       /* size class */
 };
 
 struct rmcd_heap {
@@ -148,12 +155,16 @@ struct rmcd_rmc {
 	struct rmcd_heap heap;
 	uint64_t served;  /* requests, for the exit summary */
 	uint64_t errors;  /* requests refused by validation */
+	/* [node][size class], written by this thread only. */
+	struct rmcd_cls_stats *stats;
 };
 
 struct rmcd {
 	struct core_config cfg;
 	double tsc_hz;
-	uint64_t notify_tsc;       /* calibrated cache-line notify cost */
+	double notify_ns;          /* < 0: from the calibration */
+	uint64_t late_slack_tsc;
+	struct cal_data *cal;      /* NULL without a calibration file */
 	struct rmcd_node *nodes;
 	uint32_t n_nodes;
 	struct rmcd_rmc *rmcs;
@@ -202,6 +213,11 @@ int rmcd_rmc_add_qp(struct rmcd_rmc *m, struct rmcd_qp *qp);
 void rmcd_rmc_remove_qp(struct rmcd_rmc *m, struct rmcd_qp *qp);
 void rmcd_rmc_apply_mbox(struct rmcd_rmc *m);
 void rmcd_print_stats(struct rmcd *d);
+/* Sums the counters of node nid (all nodes if nid < 0) in size class cls
+ * (all classes if cls < 0) over every RMC thread. */
+void rmcd_stats_sum(const struct rmcd *d, int nid, int cls, struct rmcd_cls_stats *out);
+/* Percentile p of a summed histogram, in TSC ticks. */
+uint64_t rmcd_stats_pct(const struct rmcd_cls_stats *s, double p);
 
 /* qp.c: creating and destroying queue pairs and sessions' segments. */
 int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out);

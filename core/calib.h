@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The calibration file: this machine's own costs, measured once by
+ * sonuma-calibrate and read by rmcd (libconfig format).  Times in ns,
+ * bandwidths in GB/s (1e9 bytes/s); every figure is a median, with its
+ * spread where the file has one.
+ */
+#ifndef SONUMA_CALIB_H
+#define SONUMA_CALIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CAL_MAX_DOMAINS 8
+#define CAL_MAX_SIZES 32
+#define CAL_FORMAT_VERSION 1
+
+struct cal_identity {
+	char cpu_model[128]; /* /proc/cpuinfo "model name" */
+	uint32_t cores;      /* online CPUs */
+	uint32_t domains;    /* NUMA domains */
+	char kernel[128];    /* uname -r */
+	char hostname[64];
+	char date[32];       /* ISO 8601, UTC */
+};
+
+struct cal_data {
+	uint32_t version; /* CAL_FORMAT_VERSION */
+	struct cal_identity id;
+	double tsc_hz;       /* measured against CLOCK_MONOTONIC_RAW */
+	double tsc_read_ns;  /* cost of one rdtsc */
+	bool tsc_invariant;
+	uint32_t domains;
+	/* [from][to] domain, medians */
+	double notify_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS]; /* one-way cache-line transfer */
+	double rtt_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];    /* round trip */
+	double load_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];   /* dependent load, CPU in from, memory in to */
+	double copy_gbps[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS]; /* large memcpy bandwidth */
+	/* The emulator's floor: synchronous read latency through a real RMC
+	 * loop with the none model, per size. */
+	uint32_t n_floor;
+	uint64_t floor_size[CAL_MAX_SIZES];
+	double floor_ns[CAL_MAX_SIZES];     /* median */
+	double floor_p99_ns[CAL_MAX_SIZES];
+	bool papi_counters; /* whether hardware counters were available */
+};
+
+/* $SONUMA_CALIBRATION, else $XDG_DATA_HOME/sonuma/calibration.cfg, else
+ * $HOME/.local/share/sonuma/calibration.cfg. */
+void cal_default_path(char *buf, size_t len);
+/* Reads the identity of this machine. */
+void cal_identity_here(struct cal_identity *id);
+/* Loads a file; -ENOENT when absent, -EINVAL with "FILE:LINE: what" in err
+ * when corrupt or incomplete. */
+int cal_load(const char *path, struct cal_data *c, char *err, size_t errlen);
+/* Writes atomically (temporary file + rename), creating the directory. */
+int cal_save(const char *path, const struct cal_data *c, char *err, size_t errlen);
+/* 0 when c was measured on a machine like this one (CPU model, cores,
+ * NUMA domains); otherwise -EXDEV with the difference in why. */
+int cal_check_identity(const struct cal_data *c, char *why, size_t len);
+/* Floor for a size: interpolated between measured sizes (log-linear),
+ * extrapolated linearly beyond; 0 when there is no floor. */
+double cal_floor_ns(const struct cal_data *c, uint64_t size);
+
+#endif /* SONUMA_CALIB_H */
