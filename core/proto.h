@@ -22,6 +22,8 @@ enum ctl_op {
 	CTL_MAP_LBUFF = 5, /* id, addr: where the application mapped it */
 	CTL_REG_CTX = 6,   /* id = context id, pages -> context segment fd */
 	CTL_STATS = 7,     /* -> ctl_stats of this node */
+	CTL_DESCRIBE = 8,  /* id: 0 model, 1 calibration, 2 version -> text in raw */
+	CTL_TARGET = 9,    /* id = op, pages = target node, addr = size -> size = ps */
 	CTL_OP_MAX
 };
 

@@ -137,6 +137,31 @@ SONUMA_EXPORT int kal_stats(int fd, uint64_t size, struct kal_stats *st)
 	return 0;
 }
 
+SONUMA_EXPORT int kal_describe(int fd, int what, char *buf, size_t len)
+{
+	struct ctl_resp resp;
+	int r;
+
+	if (what < 0 || !buf || !len)
+		return -EINVAL;
+	r = kal_call(fd, CTL_DESCRIBE, (uint32_t)what, 0, 0, &resp, NULL);
+	if (r)
+		return r;
+	resp.u.raw[sizeof(resp.u.raw) - 1] = 0;
+	return snprintf(buf, len, "%s", (const char *)resp.u.raw);
+}
+
+SONUMA_EXPORT int kal_target_ns(int fd, uint8_t op, uint16_t dst, uint64_t size, double *ns)
+{
+	struct ctl_resp resp;
+	int r = kal_call(fd, CTL_TARGET, op, dst, size, &resp, NULL);
+
+	if (r)
+		return r;
+	*ns = (double)resp.size / 1000.0;
+	return 0;
+}
+
 /* Maps a segment rmcd sent, checking it is as large as announced. */
 static void *map_segment(int seg_fd, uint64_t want)
 {

@@ -25,6 +25,7 @@
 #define SONUMA_H
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "sonuma/barrier.h"
@@ -77,6 +78,12 @@ int kal_close(int fd);
 int kal_info(int fd, struct kal_info *info);
 /* Counters for requests of the size class holding size (0: all sizes). */
 int kal_stats(int fd, uint64_t size, struct kal_stats *st);
+/* What rmcd runs: what = 0 the timing model and its parameters, 1 the
+ * calibration in use, 2 rmcd's version.  Returns the length or -errno. */
+int kal_describe(int fd, int what, char *buf, size_t len);
+/* The latency the model targets for an unloaded request from this node,
+ * in ns; returns 0 or -errno. */
+int kal_target_ns(int fd, uint8_t op, uint16_t dst, uint64_t size, double *ns);
 /* A new queue pair: each call to kal_reg_wq is matched by kal_reg_cq. */
 int kal_reg_wq(int fd, rmc_wq_t **wq);
 int kal_reg_cq(int fd, rmc_cq_t **cq);

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "calib.h"
 #include "core.h"
 #include "proto.h"
 #include "rmcd.h"
@@ -156,10 +157,13 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 			return -1;
 		}
 		if ((r = rmcd_qp_create(d, s, &qp))) {
+			core_warn("node %u: cannot create a queue pair: %s", n->nid, strerror(-r));
 			p->status = r;
 			return -1;
 		}
 		if ((r = rmcd_rmc_add_qp(&d->rmcs[n->rmc], qp))) {
+			core_warn("node %u: cannot add a queue pair to RMC thread %d: %s", n->nid,
+				  n->rmc, strerror(-r));
 			rmcd_qp_destroy(qp);
 			p->status = r;
 			return -1;
@@ -287,6 +291,35 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		free(st);
 		return -1;
 	}
+	case CTL_DESCRIBE: {
+		char *t = (char *)p->u.raw;
+		size_t len = sizeof(p->u.raw);
+		if (q->id == 0)
+			d->model->describe(d->model_state, t, len);
+		else if (q->id == 1 && d->cal) {
+			char tmp[512];
+			snprintf(tmp, sizeof(tmp), "%s; %s; %u cores; %s", d->cal_path,
+				 d->cal->id.cpu_model, d->cal->id.cores, d->cal->id.date);
+			memcpy(t, tmp, len - 1);
+		}
+		else if (q->id == 1)
+			snprintf(t, len, "none");
+		else if (q->id == 2)
+			snprintf(t, len, "%s", SONUMA_VERSION);
+		else
+			p->status = -EINVAL;
+		t[len - 1] = 0;
+		return -1;
+	}
+	case CTL_TARGET:
+		if ((q->id != RMC_OP_READ && q->id != RMC_OP_WRITE) || q->pages >= d->n_nodes) {
+			p->status = -EINVAL;
+			return -1;
+		}
+		p->size = (uint64_t)(d->model->target_ns(d->model_state, (uint8_t)q->id, q->addr,
+							  (uint16_t)n->nid, (uint16_t)q->pages) *
+				     1000.0 + 0.5);
+		return -1;
 	default:
 		p->status = -EOPNOTSUPP;
 		return -1;

@@ -97,6 +97,7 @@ static int load_calibration(struct rmcd *d)
 	core_info("calibration %s (%s, %s): emulator floor %.0f ns for a 64 B read", path,
 		  c->id.cpu_model, c->id.date, cal_floor_ns(c, 64));
 	d->cal = c;
+	snprintf(d->cal_path, sizeof(d->cal_path), "%s", path);
 	return 0;
 }
 

@@ -165,6 +165,7 @@ struct rmcd {
 	double notify_ns;          /* < 0: from the calibration */
 	uint64_t late_slack_tsc;
 	struct cal_data *cal;      /* NULL without a calibration file */
+	char cal_path[256];
 	struct rmcd_node *nodes;
 	uint32_t n_nodes;
 	struct rmcd_rmc *rmcs;

@@ -1,0 +1,684 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sonuma-bench: latency and bandwidth of remote reads and writes over the
+ * soNUMA API, in the spirit of perftest's ib_read_lat/ib_read_bw and UCX's
+ * ucx_perftest.  Per size it reports t_min, p50, average, p99, p99.9 and
+ * t_max, the model's target and the error of the median against it, late
+ * completions (from rmcd's counters), MB/s and million operations per
+ * second, as an aligned table, CSV or JSON.  Every output records every
+ * input, so a result file alone says how it was obtained.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "sonuma.h"
+
+#define MAX_SIZES 32
+#define MAX_THREADS 16
+
+enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
+
+struct opts {
+	char op;              /* 'r' or 'w' */
+	int async;
+	unsigned outstanding;
+	unsigned threads;
+	int target;           /* -1: the next node */
+	uint64_t sizes[MAX_SIZES];
+	unsigned n_sizes;
+	uint64_t iters, warmup;
+	enum fmt fmt;
+	const char *out;
+	int verify;
+};
+
+struct result {
+	uint64_t size, iters;
+	double min, p50, avg, p99, p999, max; /* ns */
+	double target, err_pct;
+	uint64_t late, counted;
+	double mbps, mops;
+	unsigned errors;
+};
+
+struct thr {
+	const struct opts *o;
+	struct kal_info *info;
+	int fd, snid, idx;
+	rmc_wq_t *wq;
+	rmc_cq_t *cq;
+	uint8_t *lbuff;
+	uint64_t lbuff_size;
+	uint64_t *lat;         /* per measured op, TSC ticks */
+	uint64_t t_start, t_end;
+	unsigned errors;
+	int err;               /* -errno from a call */
+	/* async bookkeeping */
+	uint64_t done, recorded;
+	uint64_t measure_from; /* ops before this index are warm-up */
+	uint64_t slot_op[MAX_NUM_WQ];
+	pthread_barrier_t *bar;
+	uint64_t size;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: sonuma-bench [options]\n"
+		"Measures remote reads or writes from this node (run it with sonuma-run -n NODE).\n"
+		"  -o, --op read|write       operation (default read)\n"
+		"  -m, --mode sync|async     one at a time, or pipelined (default sync)\n"
+		"  -d, --outstanding N       requests in flight per thread in async mode\n"
+		"                            (default: the queue depth)\n"
+		"  -T, --threads N           threads, each with its own queue pair (default 1)\n"
+		"  -t, --target NODE         target node (default: the next node)\n"
+		"  -s, --size LIST           sizes in bytes, e.g. 64 or 64,4096 (default 64)\n"
+		"  -a, --all                 sweep powers of two from 64 B to --max-size\n"
+		"  -M, --max-size BYTES      largest size of the sweep (default 65536)\n"
+		"  -n, --iters N             measured operations per size and thread (default 10000)\n"
+		"  -w, --warmup N            unmeasured operations first (default 1000)\n"
+		"  -f, --format table|csv|json  output format (default table)\n"
+		"      --output FILE         write there instead of standard output\n"
+		"      --no-verify           skip the data check after each size\n"
+		"  -h, --help                this text\n");
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(s, &end, 0);
+	if (errno || !*s || *end || *s == '-' || x < min || x > max)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double pct(const uint64_t *v, uint64_t n, double p)
+{
+	uint64_t i = (uint64_t)ceil(p / 100.0 * (double)n);
+	if (i > 0)
+		i--;
+	return (double)v[i < n ? i : n - 1];
+}
+
+/* Byte j of block i as this benchmark writes it, per size run. */
+static inline uint8_t pattern(uint64_t size, unsigned thr, uint64_t off)
+{
+	return (uint8_t)(size * 7 + thr * 31 + off * 13 + (off >> 8));
+}
+
+static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
+{
+	struct thr *t = owner;
+	uint64_t i = t->slot_op[tid];
+
+	if (head->status != RMC_OK) {
+		if (!t->errors)
+			fprintf(stderr, "sonuma-bench: thread %d: operation %llu failed: %s\n", t->idx,
+				(unsigned long long)i, rmc_status_str(head->status));
+		t->errors++;
+	}
+	if (i >= t->measure_from)
+		t->lat[t->recorded++] = rmc_rdtsc() - head->t_post;
+	t->done++;
+}
+
+static int run_sync(struct thr *t, uint64_t n, int measure)
+{
+	const struct opts *o = t->o;
+	uint64_t slots = t->lbuff_size / t->size;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t off = (i % slots) * t->size;
+		uint64_t t0 = rmc_rdtsc();
+		int r = o->op == 'r'
+				? rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
+						 (uint64_t)t->idx * t->lbuff_size + off, t->size)
+				: rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
+						  (uint64_t)t->idx * t->lbuff_size + off, t->size);
+		uint64_t t1 = rmc_rdtsc();
+		if (r == -ENOTCONN)
+			return r;
+		if (r)
+			t->errors++;
+		if (measure)
+			t->lat[i] = t1 - t0;
+	}
+	return 0;
+}
+
+static int run_async(struct thr *t, uint64_t n, int measure)
+{
+	const struct opts *o = t->o;
+	uint64_t slots = t->lbuff_size / t->size, spins = 0;
+	unsigned window = o->outstanding;
+
+	t->done = 0;
+	t->recorded = 0;
+	t->measure_from = measure ? 0 : n;
+	for (uint64_t i = 0; i < n; i++) {
+		/* Keep at most window requests in flight. */
+		while (i - t->done >= window || READ_ONCE(t->wq->q[t->wq->head].valid)) {
+			if (rmc_drain_cq(t->wq, t->cq, on_cq, t))
+				continue;
+			if (++spins % RMC__SPIN_CHECK == 0 && rmc__wait_slow(t->wq, &spins))
+				return -ENOTCONN;
+			cpu_relax();
+		}
+		uint64_t off = (i % slots) * t->size;
+		int tid = o->op == 'r'
+				  ? rmc_rread_async(t->wq, t->lbuff, off, t->snid, 0,
+						    (uint64_t)t->idx * t->lbuff_size + off, t->size)
+				  : rmc_rwrite_async(t->wq, t->lbuff, off, t->snid, 0,
+						     (uint64_t)t->idx * t->lbuff_size + off, t->size);
+		if (tid < 0)
+			return tid;
+		t->slot_op[tid] = i;
+	}
+	while (t->done < n) {
+		if (rmc_drain_cq(t->wq, t->cq, on_cq, t))
+			continue;
+		if (++spins % RMC__SPIN_CHECK == 0 && rmc__wait_slow(t->wq, &spins))
+			return -ENOTCONN;
+		cpu_relax();
+	}
+	return 0;
+}
+
+static void *thread_main(void *arg)
+{
+	struct thr *t = arg;
+	const struct opts *o = t->o;
+	int r;
+
+	/* Writes carry a known pattern; reads fetch what the previous write
+	 * phase (or the preparation) put there. */
+	for (uint64_t j = 0; j < t->lbuff_size; j++)
+		t->lbuff[j] = o->op == 'w' ? pattern(t->size, (unsigned)t->idx, j) : 0;
+	r = o->async ? run_async(t, o->warmup, 0) : run_sync(t, o->warmup, 0);
+	pthread_barrier_wait(t->bar);
+	t->t_start = rmc_rdtsc();
+	if (!r)
+		r = o->async ? run_async(t, o->iters, 1) : run_sync(t, o->iters, 1);
+	t->t_end = rmc_rdtsc();
+	t->err = r;
+	return NULL;
+}
+
+/* Moves the thread's whole region between its local buffer and the
+ * target, in pieces of at most the maximum transfer. */
+static int region_xfer(struct thr *t, char op)
+{
+	uint64_t chunk = t->info->max_transfer;
+	int r = 0;
+
+	for (uint64_t off = 0; off < t->lbuff_size && !r; off += chunk) {
+		uint64_t len = t->lbuff_size - off < chunk ? t->lbuff_size - off : chunk;
+		uint64_t remote = (uint64_t)t->idx * t->lbuff_size + off;
+		r = op == 'r' ? rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len)
+			      : rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len);
+	}
+	return r;
+}
+
+/* Before a size: for reads, puts a known pattern in the target's region.
+ * After it: checks the bytes the operations moved (reads: what arrived in
+ * the local buffer; writes: what the target holds, read back). */
+static int prepare_or_verify(struct thr *t, int verify, unsigned *bad)
+{
+	const struct opts *o = t->o;
+	uint64_t slots = t->lbuff_size / t->size, n = o->warmup > o->iters ? o->warmup : o->iters;
+	uint64_t span = (n < slots ? n : slots) * t->size;
+	int r;
+
+	if (!verify) {
+		if (o->op != 'r')
+			return 0;
+		for (uint64_t j = 0; j < t->lbuff_size; j++)
+			t->lbuff[j] = pattern(t->size, (unsigned)t->idx, j);
+		return region_xfer(t, 'w');
+	}
+	if (o->op == 'w') {
+		memset(t->lbuff, 0, t->lbuff_size);
+		if ((r = region_xfer(t, 'r')))
+			return r;
+	}
+	for (uint64_t j = 0; j < span; j++)
+		if (t->lbuff[j] != pattern(t->size, (unsigned)t->idx, j)) {
+			fprintf(stderr,
+				"sonuma-bench: thread %d, size %llu: data wrong at byte %llu of "
+				"the region (0x%02x, expected 0x%02x)\n",
+				t->idx, (unsigned long long)t->size, (unsigned long long)j,
+				t->lbuff[j], pattern(t->size, (unsigned)t->idx, j));
+			(*bad)++;
+			break;
+		}
+	return 0;
+}
+
+static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint64_t size,
+		    struct result *res, int fd)
+{
+	pthread_t tid[MAX_THREADS];
+	pthread_barrier_t bar;
+	struct kal_stats s0, s1;
+	uint64_t total = o->iters * o->threads, *all;
+	unsigned bad = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->size = size;
+	res->iters = total;
+	pthread_barrier_init(&bar, NULL, o->threads);
+	for (unsigned i = 0; i < o->threads; i++) {
+		th[i].size = size;
+		th[i].bar = &bar;
+		if ((r = prepare_or_verify(&th[i], 0, &bad)))
+			return r;
+	}
+	if ((r = kal_stats(fd, size, &s0)))
+		return r;
+	for (unsigned i = 0; i < o->threads; i++)
+		pthread_create(&tid[i], NULL, thread_main, &th[i]);
+	for (unsigned i = 0; i < o->threads; i++)
+		pthread_join(tid[i], NULL);
+	pthread_barrier_destroy(&bar);
+	for (unsigned i = 0; i < o->threads; i++)
+		if (th[i].err)
+			return th[i].err;
+	if ((r = kal_stats(fd, size, &s1)))
+		return r;
+	if (o->verify)
+		for (unsigned i = 0; i < o->threads; i++)
+			if ((r = prepare_or_verify(&th[i], 1, &bad)))
+				return r;
+
+	all = malloc(total * sizeof(uint64_t));
+	if (!all)
+		return -ENOMEM;
+	uint64_t t0 = UINT64_MAX, t1 = 0;
+	for (unsigned i = 0; i < o->threads; i++) {
+		memcpy(all + i * o->iters, th[i].lat, o->iters * sizeof(uint64_t));
+		if (th[i].t_start < t0)
+			t0 = th[i].t_start;
+		if (th[i].t_end > t1)
+			t1 = th[i].t_end;
+		res->errors += th[i].errors;
+	}
+	qsort(all, total, sizeof(uint64_t), cmp_u64);
+	double k = 1e9 / info->tsc_hz, sum = 0;
+	for (uint64_t i = 0; i < total; i++)
+		sum += (double)all[i];
+	res->min = (double)all[0] * k;
+	res->p50 = pct(all, total, 50) * k;
+	res->avg = sum / (double)total * k;
+	res->p99 = pct(all, total, 99) * k;
+	res->p999 = pct(all, total, 99.9) * k;
+	res->max = (double)all[total - 1] * k;
+	free(all);
+	kal_target_ns(fd, (uint8_t)o->op, (uint16_t)th[0].snid, size, &res->target);
+	res->err_pct = res->target > 0 ? (res->p50 - res->target) / res->target * 100.0 : NAN;
+	res->counted = s1.requests - s0.requests;
+	res->late = s1.late - s0.late;
+	double secs = (double)(t1 - t0) / info->tsc_hz;
+	res->mbps = (double)total * (double)size / secs / 1e6;
+	res->mops = (double)total / secs / 1e6;
+	res->errors += bad;
+	return 0;
+}
+
+static void json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static void json_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.3f", v);
+	else
+		fprintf(f, "null");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "op", required_argument, NULL, 'o' },
+		{ "mode", required_argument, NULL, 'm' },
+		{ "outstanding", required_argument, NULL, 'd' },
+		{ "threads", required_argument, NULL, 'T' },
+		{ "target", required_argument, NULL, 't' },
+		{ "size", required_argument, NULL, 's' },
+		{ "all", no_argument, NULL, 'a' },
+		{ "max-size", required_argument, NULL, 'M' },
+		{ "iters", required_argument, NULL, 'n' },
+		{ "warmup", required_argument, NULL, 'w' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "output", required_argument, NULL, 'O' },
+		{ "no-verify", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { .op = 'r', .threads = 1, .target = -1, .iters = 10000, .warmup = 1000,
+			  .verify = 1 };
+	uint64_t max_size = 65536, v;
+	int sweep = 0, opt, fd, r;
+	struct kal_info info;
+	char cmdline[1024] = "";
+	FILE *out = stdout;
+
+	for (int i = 0; i < argc; i++)
+		snprintf(cmdline + strlen(cmdline), sizeof(cmdline) - strlen(cmdline), "%s%s",
+			 i ? " " : "", argv[i]);
+#define BAD(...)                                                   \
+	do {                                                       \
+		fprintf(stderr, "sonuma-bench: " __VA_ARGS__);     \
+		fprintf(stderr, "\n(see sonuma-bench --help)\n"); \
+		return 2;                                          \
+	} while (0)
+	while ((opt = getopt_long(argc, argv, "o:m:d:T:t:s:aM:n:w:f:h", lopts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			if (!strcmp(optarg, "read") || !strcmp(optarg, "r"))
+				o.op = 'r';
+			else if (!strcmp(optarg, "write") || !strcmp(optarg, "w"))
+				o.op = 'w';
+			else
+				BAD("--op: read or write, not \"%s\"", optarg);
+			break;
+		case 'm':
+			if (!strcmp(optarg, "sync"))
+				o.async = 0;
+			else if (!strcmp(optarg, "async"))
+				o.async = 1;
+			else
+				BAD("--mode: sync or async, not \"%s\"", optarg);
+			break;
+		case 'd':
+			if (parse_u64(optarg, 1, MAX_NUM_WQ, &v))
+				BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, optarg);
+			o.outstanding = (unsigned)v;
+			break;
+		case 'T':
+			if (parse_u64(optarg, 1, MAX_THREADS, &v))
+				BAD("--threads: 1 to %d, not \"%s\"", MAX_THREADS, optarg);
+			o.threads = (unsigned)v;
+			break;
+		case 't':
+			if (parse_u64(optarg, 0, 0xffff, &v))
+				BAD("--target: a node id, not \"%s\"", optarg);
+			o.target = (int)v;
+			break;
+		case 's': {
+			char *dup = strdup(optarg), *save = NULL;
+			o.n_sizes = 0;
+			for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+				if (o.n_sizes == MAX_SIZES || parse_u64(tok, 1, 1ull << 30, &v))
+					BAD("--size: up to %d sizes from 1 B to 1 GiB, not \"%s\"",
+					    MAX_SIZES, tok);
+				o.sizes[o.n_sizes++] = v;
+			}
+			free(dup);
+			if (!o.n_sizes)
+				BAD("--size: no size given");
+			break;
+		}
+		case 'a':
+			sweep = 1;
+			break;
+		case 'M':
+			if (parse_u64(optarg, 64, 1ull << 30, &max_size))
+				BAD("--max-size: 64 B to 1 GiB, not \"%s\"", optarg);
+			break;
+		case 'n':
+			if (parse_u64(optarg, 1, 100000000, &o.iters))
+				BAD("--iters: 1 to 1e8, not \"%s\"", optarg);
+			break;
+		case 'w':
+			if (parse_u64(optarg, 0, 100000000, &o.warmup))
+				BAD("--warmup: 0 to 1e8, not \"%s\"", optarg);
+			break;
+		case 'f':
+			if (!strcmp(optarg, "table"))
+				o.fmt = FMT_TABLE;
+			else if (!strcmp(optarg, "csv"))
+				o.fmt = FMT_CSV;
+			else if (!strcmp(optarg, "json"))
+				o.fmt = FMT_JSON;
+			else
+				BAD("--format: table, csv or json, not \"%s\"", optarg);
+			break;
+		case 'O':
+			o.out = optarg;
+			break;
+		case 'V':
+			o.verify = 0;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind < argc)
+		BAD("unexpected argument \"%s\"", argv[optind]);
+	if (sweep) {
+		o.n_sizes = 0;
+		for (uint64_t s = 64; s <= max_size && o.n_sizes < MAX_SIZES; s *= 2)
+			o.sizes[o.n_sizes++] = s;
+	} else if (!o.n_sizes) {
+		o.sizes[o.n_sizes++] = 64;
+	}
+
+	fd = kal_open((char *)RMC_DEV);
+	if (fd < 0) {
+		fprintf(stderr, "sonuma-bench: cannot attach to node %s: %s (is rmcd running? run "
+				"with sonuma-run -n NODE)\n",
+			getenv("SONUMA_NODE") ? getenv("SONUMA_NODE") : "0", strerror(-fd));
+		return 1;
+	}
+	if ((r = kal_info(fd, &info))) {
+		fprintf(stderr, "sonuma-bench: rmcd: %s\n", strerror(-r));
+		return 1;
+	}
+	if (o.target < 0)
+		o.target = (int)((info.nid + 1) % info.nodes);
+	if ((unsigned)o.target >= info.nodes)
+		BAD("--target: node %d does not exist (the cluster has %u nodes)", o.target,
+		    info.nodes);
+	if (!o.outstanding)
+		o.outstanding = info.queue_depth;
+	if (o.outstanding > info.queue_depth)
+		BAD("--outstanding: at most the queue depth, %u", info.queue_depth);
+	uint64_t biggest = 0;
+	for (unsigned i = 0; i < o.n_sizes; i++) {
+		if (o.sizes[i] > info.max_transfer)
+			BAD("--size: %llu B is above rmcd's maximum transfer (%llu B)",
+			    (unsigned long long)o.sizes[i], (unsigned long long)info.max_transfer);
+		if (o.sizes[i] < 64)
+			o.sizes[i] = 64; /* as the API rounds it */
+		if (o.sizes[i] > biggest)
+			biggest = o.sizes[i];
+	}
+	/* Each thread works in its own region of the target context: its
+	 * local buffer's size, room for the outstanding window of the largest
+	 * size (at least 64 KiB). */
+	uint64_t region = biggest * (o.async ? o.outstanding : 1);
+	if (region < 65536)
+		region = 65536;
+	region = (region + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
+	while (region * o.threads > info.context_size && region > biggest)
+		region /= 2;
+	region = region / biggest * biggest;
+	if (region < biggest || region * o.threads > info.context_size)
+		BAD("%u threads of %llu B do not fit in the %llu-byte context", o.threads,
+		    (unsigned long long)biggest, (unsigned long long)info.context_size);
+	if (o.out && !(out = fopen(o.out, "w"))) {
+		fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
+		return 1;
+	}
+
+	struct thr th[MAX_THREADS];
+	memset(th, 0, sizeof(th));
+	for (unsigned i = 0; i < o.threads; i++) {
+		struct thr *t = &th[i];
+		t->o = &o;
+		t->info = &info;
+		t->fd = fd;
+		t->snid = o.target;
+		t->idx = (int)i;
+		t->lbuff_size = region;
+		t->lat = calloc(o.iters, sizeof(uint64_t));
+		if (!t->lat || (r = kal_reg_wq(fd, &t->wq)) || (r = kal_reg_cq(fd, &t->cq)) ||
+		    (r = kal_reg_lbuff(fd, &t->lbuff, (uint32_t)(region / PAGE_SIZE)))) {
+			fprintf(stderr, "sonuma-bench: registration: %s\n", strerror(t->lat ? -r : ENOMEM));
+			return 1;
+		}
+	}
+
+	char model[160], calib[160], version[64];
+	kal_describe(fd, 0, model, sizeof(model));
+	kal_describe(fd, 1, calib, sizeof(calib));
+	kal_describe(fd, 2, version, sizeof(version));
+	char cpus[256] = "";
+	for (int c = 0; c < 256; c++)
+		if (info.app_cpus[c / 64] >> (c % 64) & 1)
+			snprintf(cpus + strlen(cpus), sizeof(cpus) - strlen(cpus), "%s%d",
+				 cpus[0] ? "," : "", c);
+	time_t now = time(NULL);
+	char date[32];
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+
+	const char *opname = o.op == 'r' ? "read" : "write";
+	const char *mode = o.async ? "async" : "sync";
+	if (o.fmt == FMT_JSON) {
+		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
+		json_str(out, version);
+		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
+		json_str(out, cmdline);
+		fprintf(out,
+			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
+			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
+			"%llu},\n",
+			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
+			(unsigned long long)o.iters, (unsigned long long)o.warmup);
+		fprintf(out, "  \"rmcd\": {\"model\": \"%s\", \"model_params\": ", info.model);
+		json_str(out, model);
+		fprintf(out, ", \"calibration\": ");
+		json_str(out, calib);
+		fprintf(out,
+			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"context_size\": "
+			"%llu, \"max_transfer\": %llu, \"src_numa\": %d, \"app_cpus\": \"%s\", "
+			"\"cpu\": %d},\n  \"results\": [",
+			info.tsc_hz, info.nodes, info.queue_depth,
+			(unsigned long long)info.context_size,
+			(unsigned long long)info.max_transfer, info.numa, cpus, sched_getcpu());
+	} else if (o.fmt == FMT_CSV) {
+		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
+		fprintf(out, "# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
+			     "iters: %llu; warmup: %llu\n",
+			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
+			(unsigned long long)o.iters, (unsigned long long)o.warmup);
+		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
+			     "queue_depth: %u; src_numa: %d; app_cpus: %s\n",
+			model, calib, info.tsc_hz, info.nodes, info.queue_depth, info.numa, cpus);
+		fprintf(out, "size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
+			     "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors\n");
+	} else {
+		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s, node %u -> node %d\n",
+			version, mode, opname, o.threads, o.threads > 1 ? "s" : "",
+			o.async ? "" : "", info.nid, o.target);
+		if (o.async)
+			fprintf(out, "# outstanding per thread: %u\n", o.outstanding);
+		fprintf(out, "# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
+			     "after %llu warm-up per size and thread\n",
+			model, calib, info.tsc_hz / 1e9, (unsigned long long)o.iters,
+			(unsigned long long)o.warmup);
+		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %8s %7s %10s %8s\n", "size",
+			"t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "err%", "late%",
+			"MB/s", "Mops");
+	}
+	fflush(out);
+
+	int failed = 0;
+	for (unsigned i = 0; i < o.n_sizes; i++) {
+		struct result res;
+		r = run_size(&o, th, &info, o.sizes[i], &res, fd);
+		if (r) {
+			fprintf(stderr, "sonuma-bench: size %llu: %s\n",
+				(unsigned long long)o.sizes[i], strerror(-r));
+			failed = 1;
+			break;
+		}
+		if (res.errors) {
+			fprintf(stderr, "sonuma-bench: size %llu: %u operation(s) failed or data wrong\n",
+				(unsigned long long)res.size, res.errors);
+			failed = 1;
+		}
+		double late_pct = res.counted ? 100.0 * (double)res.late / (double)res.counted : 0;
+		if (o.fmt == FMT_JSON) {
+			fprintf(out,
+				"%s\n    {\"size\": %llu, \"iterations\": %llu, \"t_min_ns\": %.1f, "
+				"\"t_p50_ns\": %.1f, \"t_avg_ns\": %.1f, \"t_p99_ns\": %.1f, "
+				"\"t_p999_ns\": %.1f, \"t_max_ns\": %.1f, \"target_ns\": ",
+				i ? "," : "", (unsigned long long)res.size,
+				(unsigned long long)res.iters, res.min, res.p50, res.avg, res.p99,
+				res.p999, res.max);
+			json_num(out, res.target);
+			fprintf(out, ", \"p50_err_pct\": ");
+			json_num(out, res.err_pct);
+			fprintf(out,
+				", \"late\": %llu, \"late_pct\": %.3f, \"bw_MBps\": %.1f, \"mops\": "
+				"%.4f, \"errors\": %u}",
+				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors);
+		} else if (o.fmt == FMT_CSV) {
+			char err[32] = "";
+			if (isfinite(res.err_pct))
+				snprintf(err, sizeof(err), "%.3f", res.err_pct);
+			fprintf(out, "%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u\n",
+				(unsigned long long)res.size, (unsigned long long)res.iters, res.min,
+				res.p50, res.avg, res.p99, res.p999, res.max, res.target, err,
+				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors);
+		} else {
+			char err[16] = "-";
+			if (isfinite(res.err_pct))
+				snprintf(err, sizeof(err), "%+.1f", res.err_pct);
+			fprintf(out, "%9llu %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f %9.0f %8s %7.2f %10.1f %8.3f\n",
+				(unsigned long long)res.size, res.min, res.p50, res.avg, res.p99,
+				res.p999, res.max, res.target, err, late_pct, res.mbps, res.mops);
+		}
+		fflush(out);
+	}
+	if (o.fmt == FMT_JSON)
+		fprintf(out, "\n  ]\n}\n");
+	if (out != stdout)
+		fclose(out);
+	kal_close(fd);
+	return failed;
+}
