@@ -168,7 +168,9 @@ static uint64_t link_due(void *state, const struct tm_req *req)
 	uint32_t src = req->src < l->n ? req->src : 0, dst = req->dst < l->n ? req->dst : 0;
 	uint32_t from = req->op == RMC_OP_READ ? dst : src;
 	uint32_t to = req->op == RMC_OP_READ ? src : dst;
-	uint64_t ser = (uint64_t)((double)req->size * l->tsc_per_byte + 0.5);
+	/* Rounded up, so that the bandwidth a node gets is never above the
+	 * configured one (the 1e-6 forgives floating-point noise). */
+	uint64_t ser = (uint64_t)ceil((double)req->size * l->tsc_per_byte - 1e-6);
 	uint64_t start, end;
 
 	link_lock(l);
