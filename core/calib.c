@@ -152,6 +152,13 @@ __attribute__((format(printf, 4, 5))) static int ld_fail(const struct ld *l,
 	return -EINVAL;
 }
 
+/* "group.key", or "key" at the top level. */
+static const char *qname(char *buf, size_t len, const char *gname, const char *key)
+{
+	snprintf(buf, len, "%s%s%s", gname ? gname : "", gname ? "." : "", key);
+	return buf;
+}
+
 /* Looks key up in grp; a missing key is "FILE: missing NAME". */
 static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp,
 				const char *gname, const char *key, int *r)
@@ -160,8 +167,8 @@ static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp,
 	char name[96];
 
 	if (!s) {
-		snprintf(name, sizeof(name), "%s%s%s", gname ? gname : "", gname ? "." : "", key);
-		snprintf(l->err, l->errlen, "%s: missing %s", l->path, name);
+		snprintf(l->err, l->errlen, "%s: missing %s", l->path,
+			 qname(name, sizeof(name), gname, key));
 		*r = -EINVAL;
 	}
 	return s;
@@ -189,15 +196,17 @@ static int ld_u64(const struct ld *l, const config_setting_t *grp, const char *g
 {
 	int r = 0;
 	config_setting_t *s = ld_get(l, grp, gname, key, &r);
+	char name[96];
 	long long v;
 
 	if (!s)
 		return r;
+	qname(name, sizeof(name), gname, key);
 	if (!is_int(s))
-		return ld_fail(l, s, key, "must be an integer");
+		return ld_fail(l, s, name, "must be an integer");
 	v = config_setting_get_int64(s);
 	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max)
-		return ld_fail(l, s, key, "must be between %llu and %llu (got %lld)",
+		return ld_fail(l, s, name, "must be between %llu and %llu (got %lld)",
 			       (unsigned long long)min, (unsigned long long)max, v);
 	*out = (uint64_t)v;
 	return 0;
@@ -222,8 +231,9 @@ static int ld_double(const struct ld *l, const config_setting_t *grp, const char
 {
 	int r = 0;
 	config_setting_t *s = ld_get(l, grp, gname, key, &r);
+	char name[96];
 
-	return s ? ld_num(l, s, key, min, max, out) : r;
+	return s ? ld_num(l, s, qname(name, sizeof(name), gname, key), min, max, out) : r;
 }
 
 static int ld_string(const struct ld *l, const config_setting_t *grp, const char *gname,
@@ -231,17 +241,19 @@ static int ld_string(const struct ld *l, const config_setting_t *grp, const char
 {
 	int r = 0;
 	config_setting_t *s = ld_get(l, grp, gname, key, &r);
+	char name[96];
 	const char *v;
 
 	if (!s)
 		return r;
+	qname(name, sizeof(name), gname, key);
 	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return ld_fail(l, s, key, "must be a string in double quotes");
+		return ld_fail(l, s, name, "must be a string in double quotes");
 	v = config_setting_get_string(s);
 	if (!*v)
-		return ld_fail(l, s, key, "must not be empty");
+		return ld_fail(l, s, name, "must not be empty");
 	if (strlen(v) >= outlen)
-		return ld_fail(l, s, key, "longer than %zu characters", outlen - 1);
+		return ld_fail(l, s, name, "longer than %zu characters", outlen - 1);
 	snprintf(out, outlen, "%s", v);
 	return 0;
 }
@@ -251,20 +263,23 @@ static int ld_bool(const struct ld *l, const config_setting_t *grp, const char *
 {
 	int r = 0;
 	config_setting_t *s = ld_get(l, grp, gname, key, &r);
+	char name[96];
 
 	if (!s)
 		return r;
 	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return ld_fail(l, s, key, "must be true or false");
+		return ld_fail(l, s, qname(name, sizeof(name), gname, key),
+			       "must be true or false");
 	*out = config_setting_get_bool(s);
 	return 0;
 }
 
 /* Rejects settings of grp not in keys (a typo or a file of another format). */
-static int ld_known(const struct ld *l, const config_setting_t *grp,
+static int ld_known(const struct ld *l, const config_setting_t *grp, const char *gname,
 		    const char *const *keys)
 {
 	int n = config_setting_length(grp);
+	char q[96];
 
 	for (int i = 0; i < n; i++) {
 		config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
@@ -274,7 +289,8 @@ static int ld_known(const struct ld *l, const config_setting_t *grp,
 		for (const char *const *k = keys; *k && name; k++)
 			ok |= !strcmp(*k, name);
 		if (!ok)
-			return ld_fail(l, s, name ? name : "?", "unknown setting");
+			return ld_fail(l, s, qname(q, sizeof(q), gname, name ? name : "?"),
+				       "unknown setting");
 	}
 	return 0;
 }
@@ -308,7 +324,7 @@ static int ld_matrix(const struct ld *l, const config_setting_t *root, const cha
 	    config_setting_type(s) != CONFIG_TYPE_ARRAY)
 		return ld_fail(l, s, key, "must be a list of %u rows like ( [ 1.0 ] )", domains);
 	if ((uint32_t)config_setting_length(s) != domains)
-		return ld_fail(l, s, key, "has %d rows, the machine has %u NUMA domains",
+		return ld_fail(l, s, key, "has %d rows; machine.domains is %u",
 			       config_setting_length(s), domains);
 	for (uint32_t i = 0; i < domains; i++) {
 		config_setting_t *row = config_setting_get_elem(s, i);
@@ -319,8 +335,8 @@ static int ld_matrix(const struct ld *l, const config_setting_t *root, const cha
 			return ld_fail(l, row, name, "must be a row of %u numbers like [ 1.0 ]",
 				       domains);
 		if ((uint32_t)config_setting_length(row) != domains)
-			return ld_fail(l, row, name, "has %d entries, the machine has %u NUMA "
-				       "domains", config_setting_length(row), domains);
+			return ld_fail(l, row, name, "has %d entries; machine.domains is %u",
+				       config_setting_length(row), domains);
 		for (uint32_t j = 0; j < domains; j++) {
 			config_setting_t *e = config_setting_get_elem(row, j);
 			snprintf(name, sizeof(name), "%s[%u][%u]", key, i, j);
@@ -353,7 +369,7 @@ static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
 			return ld_fail(l, g, name, "must be a group { size = ..; median_ns = ..; "
 				       "p99_ns = ..; }");
-		if ((r = ld_known(l, g, keys)) ||
+		if ((r = ld_known(l, g, name, keys)) ||
 		    (r = ld_u64(l, g, name, "size", 1, CAL_MAX_FLOOR_SIZE, &c->floor_size[i])) ||
 		    (r = ld_double(l, g, name, "median_ns", 0, CAL_MAX_NS, &c->floor_ns[i])) ||
 		    (r = ld_double(l, g, name, "p99_ns", 0, CAL_MAX_NS, &c->floor_p99_ns[i])))
@@ -395,10 +411,10 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 			       "sonuma-calibrate again", config_setting_get_int64(s),
 			       CAL_FORMAT_VERSION);
 	c->version = CAL_FORMAT_VERSION;
-	if ((r = ld_known(l, root, top)))
+	if ((r = ld_known(l, root, NULL, top)))
 		return r;
 
-	if ((r = ld_group(l, root, "machine", &g)) || (r = ld_known(l, g, mach)) ||
+	if ((r = ld_group(l, root, "machine", &g)) || (r = ld_known(l, g, "machine", mach)) ||
 	    (r = ld_string(l, g, "machine", "cpu_model", c->id.cpu_model,
 			   sizeof(c->id.cpu_model))))
 		return r;
@@ -414,7 +430,7 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 	    (r = ld_string(l, g, "machine", "date", c->id.date, sizeof(c->id.date))))
 		return r;
 
-	if ((r = ld_group(l, root, "tsc", &g)) || (r = ld_known(l, g, tsc)) ||
+	if ((r = ld_group(l, root, "tsc", &g)) || (r = ld_known(l, g, "tsc", tsc)) ||
 	    (r = ld_double(l, g, "tsc", "hz", 1e6, 1e11, &c->tsc_hz)) ||
 	    (r = ld_double(l, g, "tsc", "read_ns", 0, 1e6, &c->tsc_read_ns)) ||
 	    (r = ld_bool(l, g, "tsc", "invariant", &c->tsc_invariant)))
@@ -686,10 +702,11 @@ int cal_save(const char *path, const struct cal_data *c, char *err, size_t errle
 	}
 	config_destroy(&cf);
 	r = ok ? 0 : -ENOMEM;
+	errno = 0;
 	if (!r && (fflush(f) != 0 || ferror(f) || fsync(fd) < 0))
-		r = -errno ? -errno : -EIO;
+		r = errno ? -errno : -EIO;
 	if (fclose(f) != 0 && !r)
-		r = -errno;
+		r = errno ? -errno : -EIO;
 	if (!r && rename(tmp, path) < 0)
 		r = -errno;
 	if (r) {

@@ -27,6 +27,7 @@ void core_config_defaults(struct core_config *c)
 	snprintf(c->model, sizeof(c->model), "none");
 	c->notify_ns = -1;
 	c->late_slack_ns = 20;
+	c->lead_ns = 2000;
 }
 
 void core_config_free(struct core_config *c)
@@ -191,7 +192,8 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
 					  "max_transfer", "numa",	   "lock_memory",
 					  NULL };
-	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns", NULL };
+	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
+					  "lead_ns", NULL };
 	static const char *const ca[] = { "file", "accept_foreign", NULL };
 	static const char *const se[] = { "allow_uids", NULL };
 	config_setting_t *root = config_root_setting(&c->lc), *g;
@@ -241,7 +243,8 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 		c->rmc_threads = (uint32_t)v;
 		if ((r = core_cfg_double(g, "notify_ns", false, 0, 1e6, &c->notify_ns, err, errlen)) ||
 		    (r = core_cfg_double(g, "late_slack_ns", false, 0, 1e6, &c->late_slack_ns, err,
-					 errlen)))
+					 errlen)) ||
+		    (r = core_cfg_double(g, "lead_ns", false, 0, 1e6, &c->lead_ns, err, errlen)))
 			return r;
 		if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err,
 				       errlen)))
@@ -287,6 +290,20 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 			c->n_allow_uids = n;
 		}
 	}
+	/* Checks that span settings, reported at the line that sets them
+	 * (core_config_check repeats them, without lines, for built configs). */
+	if ((g = config_setting_get_member(root, "cluster")) &&
+	    c->max_transfer > c->context_pages * PAGE_SIZE) {
+		const char *key = config_setting_get_member(g, "max_transfer") ? "max_transfer"
+										: "context_pages";
+		return cfg_fail(g, key, err, errlen,
+				"max_transfer (%llu bytes) is larger than the context (%llu bytes)",
+				(unsigned long long)c->max_transfer,
+				(unsigned long long)(c->context_pages * PAGE_SIZE));
+	}
+	if (config_setting_get_member(root, "rundir") && c->rundir[0] != '/')
+		return cfg_fail(root, "rundir", err, errlen, "must be an absolute path (got \"%s\")",
+				c->rundir);
 	return 0;
 }
 

@@ -49,8 +49,12 @@ static inline uint64_t core_ns_to_tsc(double ns, double hz)
 /* ---- shared-memory segments ------------------------------------------ */
 /* A sealed memfd of size bytes (cannot shrink or grow once created). */
 int core_shm_create(const char *name, size_t size, int *fd_out);
-/* Maps fd shared read-write; returns NULL and sets errno on failure. */
+/* Maps fd shared read-write, every page populated (no page fault later);
+ * returns NULL and sets errno on failure. */
 void *core_shm_map(int fd, size_t size);
+/* The same without populating: for memory whose placement must be set
+ * (core_numa_bind) before its pages exist. */
+void *core_shm_map_lazy(int fd, size_t size);
 /* Size of the object behind fd, or a negative errno. */
 ssize_t core_fd_size(int fd);
 

@@ -28,6 +28,13 @@ fail:;
 	return err;
 }
 
+void *core_shm_map_lazy(int fd, size_t size)
+{
+	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
 void *core_shm_map(int fd, size_t size)
 {
 	/* Populated now: no page fault on the data path later. */

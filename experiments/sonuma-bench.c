@@ -165,7 +165,7 @@ static int run_sync(struct thr *t, uint64_t n, int measure)
 static int run_async(struct thr *t, uint64_t n, int measure)
 {
 	const struct opts *o = t->o;
-	uint64_t slots = t->lbuff_size / t->size, spins = 0;
+	uint64_t slots = t->lbuff_size / t->size;
 	unsigned window = o->outstanding;
 
 	t->done = 0;
@@ -173,13 +173,10 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 	t->measure_from = measure ? 0 : n;
 	for (uint64_t i = 0; i < n; i++) {
 		/* Keep at most window requests in flight. */
-		while (i - t->done >= window || READ_ONCE(t->wq->q[t->wq->head].valid)) {
-			if (rmc_drain_cq(t->wq, t->cq, on_cq, t))
-				continue;
-			if (++spins % RMC__SPIN_CHECK == 0 && rmc__wait_slow(t->wq, &spins))
+		rmc_drain_cq(t->wq, t->cq, on_cq, t);
+		while (i - t->done >= window || READ_ONCE(t->wq->q[t->wq->head].valid))
+			if (rmc_wait_cq(t->wq, t->cq, on_cq, t) < 0)
 				return -ENOTCONN;
-			cpu_relax();
-		}
 		uint64_t off = (i % slots) * t->size;
 		int tid = o->op == 'r'
 				  ? rmc_rread_async(t->wq, t->lbuff, off, t->snid, 0,
@@ -190,13 +187,9 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 			return tid;
 		t->slot_op[tid] = i;
 	}
-	while (t->done < n) {
-		if (rmc_drain_cq(t->wq, t->cq, on_cq, t))
-			continue;
-		if (++spins % RMC__SPIN_CHECK == 0 && rmc__wait_slow(t->wq, &spins))
+	while (t->done < n)
+		if (rmc_wait_cq(t->wq, t->cq, on_cq, t) < 0)
 			return -ENOTCONN;
-		cpu_relax();
-	}
 	return 0;
 }
 

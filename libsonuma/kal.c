@@ -243,7 +243,9 @@ SONUMA_EXPORT int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages)
 	}
 	if (old) {
 		/* Keep the application's address and contents: fill the segment,
-		 * then map it over the buffer. */
+		 * have rmcd accept the address, and only then map the segment
+		 * over the buffer, so that a refusal (e.g. an overlap with a
+		 * registered buffer) leaves the buffer as it was. */
 		p = (uint8_t *)core_shm_map(seg, size);
 		if (!p) {
 			r = -errno;
@@ -252,13 +254,13 @@ SONUMA_EXPORT int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages)
 		}
 		memcpy(p, old, size);
 		munmap(p, size);
-		p = (uint8_t *)mmap(old, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED,
-				    seg, 0);
-		if (p == MAP_FAILED) {
+		r = kal_call(fd, CTL_MAP_LBUFF, resp.id, num_pages, (uint64_t)(uintptr_t)old, &resp,
+			     NULL);
+		if (!r && mmap(old, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, seg, 0) ==
+				  MAP_FAILED)
 			r = -errno;
-			close(seg);
-			return r;
-		}
+		close(seg);
+		return r;
 	} else {
 		p = (uint8_t *)map_segment(seg, size);
 		if (!p) {

@@ -140,8 +140,11 @@ static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
 	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
 }
 
-/* Takes one completion if there is one: returns its tid, or -1. */
-static inline int rmc__cq_pop(rmc_wq_t *wq, rmc_cq_t *cq)
+/* Takes one completion if there is one: returns its tid, or -1.  A
+ * completion written ahead of its due time is not visible before it: with
+ * wait set, the call spins on the TSC until then (at most the RMC's lead,
+ * a microsecond or two), otherwise it leaves the entry for a later call. */
+static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
 {
 	uint8_t t = cq->tail;
 	cq_entry_t *c = &cq->q[t];
@@ -150,6 +153,13 @@ static inline int rmc__cq_pop(rmc_wq_t *wq, rmc_cq_t *cq)
 	/* Pairs with the RMC's store-release of c->SR. */
 	if (smp_load_acquire(&c->SR) != cq->SR)
 		return -1;
+	uint64_t due = c->due;
+	if (due && (int64_t)(rmc_rdtsc() - due) < 0) {
+		if (!wait)
+			return -1;
+		while ((int64_t)(rmc_rdtsc() - due) < 0)
+			;
+	}
 	tid = c->tid;
 	st = c->status;
 	if (++t >= cq->depth) {
@@ -166,13 +176,18 @@ static inline int rmc__cq_pop(rmc_wq_t *wq, rmc_cq_t *cq)
 	return tid;
 }
 
+static inline int rmc__cq_pop(rmc_wq_t *wq, rmc_cq_t *cq)
+{
+	return rmc__cq_take(wq, cq, 0);
+}
+
 /* Waits for the completion of WQ entry tid, taking others on the way. */
 static inline int rmc__wait_tid(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 {
 	uint64_t spins = 0;
 
 	for (;;) {
-		int t = rmc__cq_pop(wq, cq);
+		int t = rmc__cq_take(wq, cq, 1);
 		if (t == tid)
 			return rmc_status_errno(wq->q[tid].status);
 		if (t >= 0)
@@ -255,7 +270,7 @@ static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
 	int n = 0;
 
 	while (READ_ONCE(wq->q[wq->head].valid)) {
-		int tid = rmc__cq_pop(wq, cq);
+		int tid = rmc__cq_take(wq, cq, 1);
 		if (tid >= 0) {
 			n++;
 			if (handler)
@@ -283,6 +298,30 @@ static inline int rmc_drain_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
 		if (handler)
 			handler((uint8_t)tid, &wq->q[tid], owner);
 	}
+	return n;
+}
+
+/* Waits for at least one completion, then runs handler for it and for
+ * every other one already visible.  Returns how many, or -ENOTCONN. */
+static inline int rmc_wait_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler,
+			      void *owner)
+{
+	uint64_t spins = 0;
+	int n = 0, tid;
+
+	while ((tid = rmc__cq_take(wq, cq, 1)) < 0) {
+		if (++spins % RMC__SPIN_CHECK == 0) {
+			int r = rmc__wait_slow(wq, &spins);
+			if (r)
+				return r;
+		}
+		cpu_relax();
+	}
+	do {
+		n++;
+		if (handler)
+			handler((uint8_t)tid, &wq->q[tid], owner);
+	} while ((tid = rmc__cq_pop(wq, cq)) >= 0);
 	return n;
 }
 

@@ -84,24 +84,25 @@ static int ctx_create(struct rmcd *d, struct rmcd_node *n, uint64_t size, char *
 	if (r)
 		return ERR("node %u: cannot create a %llu-byte context: %s", n->nid,
 			   (unsigned long long)size, strerror(-r));
-	c->base = core_shm_map(c->fd, size);
+	/* Not populated: the pages must be placed on the node's domain
+	 * before they exist (a populated mapping is placed by the CPU that
+	 * maps it, and a strict bind then fails). */
+	c->base = core_shm_map_lazy(c->fd, size);
 	if (!c->base)
 		return ERR("node %u: cannot map its context: %s", n->nid, strerror(errno));
 	c->size = size;
 	n->n_ctx++;
-	/* Place the pages on the node's domain before they are first touched. */
 	r = core_numa_bind(c->base, size, n->numa);
 	if (r)
-		core_warn("node %u: cannot bind its context to NUMA domain %d: %s", n->nid,
-			  n->numa, strerror(-r));
-	if (d->cfg.lock_memory && mlock(c->base, size) < 0) {
+		return ERR("node %u: cannot place its context on NUMA domain %d: %s", n->nid,
+			   n->numa, strerror(-r));
+	if (d->cfg.lock_memory && mlock(c->base, size) < 0)
 		core_warn("node %u: cannot lock its %llu-byte context in memory (%s); "
 			  "raise RLIMIT_MEMLOCK (ulimit -l) or set cluster.lock_memory = false",
 			  n->nid, (unsigned long long)size, strerror(errno));
-		memset(c->base, 0, size);
-	} else if (!d->cfg.lock_memory) {
-		memset(c->base, 0, size);
-	}
+	/* Touch every page now, under the bind policy, so that the data path
+	 * never takes a page fault (mlock has done it when it succeeded). */
+	memset(c->base, 0, size);
 	return 0;
 }
 

@@ -210,13 +210,19 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 			p->status = r;
 			return -1;
 		}
-		b->map = core_shm_map(b->fd, size);
+		/* On the node's domain, like its context: placed before the
+		 * pages exist, then touched so the data path never faults. */
+		b->map = core_shm_map_lazy(b->fd, size);
 		if (!b->map) {
 			close(b->fd);
 			b->fd = -1;
 			p->status = -ENOMEM;
 			return -1;
 		}
+		if ((r = core_numa_bind(b->map, size, n->numa)))
+			core_warn("node %u: cannot place a local buffer on NUMA domain %d: %s",
+				  n->nid, n->numa, strerror(-r));
+		memset(b->map, 0, size);
 		b->size = size;
 		s->n_lbuff_alloc++;
 		p->id = (uint32_t)slot;

@@ -246,6 +246,7 @@ int main(int argc, char **argv)
 	if (load_calibration(&d))
 		goto out;
 	d.late_slack_tsc = core_ns_to_tsc(d.cfg.late_slack_ns, d.tsc_hz);
+	d.lead_tsc = core_ns_to_tsc(d.cfg.lead_ns, d.tsc_hz);
 
 	d.model = tm_find(d.cfg.model);
 	if (!d.model) {

@@ -18,12 +18,15 @@
 #include "sonuma/barrier.h"
 #include "sonuma/tsc.h"
 
-static inline void cq_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status)
+#define RMCD_PREFETCH 4
+
+static inline void cq_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status, uint64_t due)
 {
 	cq_entry_t *c = &qp->cq->q[qp->cq_head];
 
 	c->tid = tid;
 	c->status = status;
+	c->due = due;
 	/* Publishes the completion; pairs with the application's
 	 * load-acquire of c->SR in rmc__cq_pop(). */
 	smp_store_release(&c->SR, qp->cq_phase);
@@ -48,14 +51,16 @@ static inline bool qp_has_room(struct rmcd_qp *qp)
 	return qp->picked - qp->consumed < qp->depth;
 }
 
-/* Writes a completion and counts it; t is the TSC at the write. */
+/* Writes a completion and counts it; t is the TSC at the write, due the
+ * time before which the application does not see it (0: none). */
 static inline void complete(struct rmcd_qp *qp, uint8_t tid, uint8_t status, unsigned cls,
-			    uint64_t t_post, uint64_t t)
+			    uint64_t t_post, uint64_t t, uint64_t due)
 {
 	struct rmcd_cls_stats *st = &qp->stats[cls];
-	uint64_t lat = t + qp->notify_tsc - t_post;
+	uint64_t seen = t + qp->notify_tsc > due ? t + qp->notify_tsc : due;
+	uint64_t lat = seen - t_post;
 
-	cq_write(qp, tid, status);
+	cq_write(qp, tid, status, due);
 	stat_add(&st->requests, 1);
 	stat_add(&st->lat_sum_tsc, lat);
 	stat_add(&st->hist[rmcd_hist_bucket(lat)], 1);
@@ -76,6 +81,13 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		/* Pairs with the application's store-release of e->SR. */
 		if (smp_load_acquire(&src->SR) != qp->wq_phase)
 			break;
+		/* Entries are a cache line each and arrive from another
+		 * core: ask for the next ones now, so their transfers overlap
+		 * with this one's work instead of following it. */
+		for (unsigned a = 1; a <= RMCD_PREFETCH; a++) {
+			unsigned nx = tid + a;
+			__builtin_prefetch(&qp->wq->q[nx < qp->depth ? nx : nx - qp->depth], 0, 3);
+		}
 		/* One copy: the application may scribble on the slot now,
 		 * but validation and the transfer only use this copy. */
 		memcpy(&e, src, sizeof(e));
@@ -101,11 +113,11 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		if (st != RMC_OK) {
 			WRITE_ONCE(m->errors, m->errors + 1);
 			stat_add(&qp->stats[cls].errors, 1);
-			complete(qp, tid, st, cls, t_post, now);
+			complete(qp, tid, st, cls, t_post, now, 0);
 			continue;
 		}
 		if (d->model->no_deadline) {
-			complete(qp, tid, st, cls, t_post, now);
+			complete(qp, tid, st, cls, t_post, now, 0);
 			continue;
 		}
 		struct tm_req req = { .op = e.op,
@@ -115,22 +127,34 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 				      .t_post = t_post,
 				      .t_pickup = now };
 		uint64_t due = d->model->due(d->model_state, &req);
-		uint64_t at = due > qp->notify_tsc ? due - qp->notify_tsc : 0;
-		if (at <= now) {
-			/* The native path took longer than the model allows:
-			 * out at once, and counted. */
+		/* Late: the completion cannot reach the application by its
+		 * due time any more.  It goes out at once, and is counted. */
+		uint64_t reach = due > qp->notify_tsc ? due - qp->notify_tsc : 0;
+		if (reach < now) {
 			struct rmcd_cls_stats *cs = &qp->stats[cls];
-			if (now - at > d->late_slack_tsc) {
+			if (now - reach > d->late_slack_tsc) {
 				stat_add(&cs->late, 1);
-				stat_add(&cs->late_sum_tsc, now - at);
-				stat_max(&cs->late_worst_tsc, now - at);
+				stat_add(&cs->late_sum_tsc, now - reach);
+				stat_max(&cs->late_worst_tsc, now - reach);
 			}
-			complete(qp, tid, st, cls, t_post, now);
+			complete(qp, tid, st, cls, t_post, now, due);
 			continue;
 		}
-		struct rmcd_pending p = {
-			.at = at, .t_post = t_post, .qp = qp, .tid = tid, .status = st, .cls = (uint8_t)cls
-		};
+		/* Written a lead ahead of its due time (the application's poll
+		 * hides it until then), so that it is surely there at due. */
+		uint64_t lead = d->lead_tsc > qp->notify_tsc ? d->lead_tsc : qp->notify_tsc;
+		uint64_t at = due > lead ? due - lead : 0;
+		if (at <= now) {
+			complete(qp, tid, st, cls, t_post, now, due);
+			continue;
+		}
+		struct rmcd_pending p = { .at = at,
+					  .due = due,
+					  .t_post = t_post,
+					  .qp = qp,
+					  .tid = tid,
+					  .status = st,
+					  .cls = (uint8_t)cls };
 		rmcd_heap_push(&m->heap, &p);
 	}
 	return n;
@@ -145,7 +169,7 @@ static inline void flush_due(struct rmcd_rmc *m)
 	uint64_t now = rmc_rdtsc();
 	while ((p = rmcd_heap_top(&m->heap)) && p->at <= now) {
 		stat_max(&p->qp->stats[p->cls].flush_worst_tsc, now - p->at);
-		complete(p->qp, p->tid, p->status, p->cls, p->t_post, now);
+		complete(p->qp, p->tid, p->status, p->cls, p->t_post, now, p->due);
 		rmcd_heap_pop(&m->heap);
 	}
 }

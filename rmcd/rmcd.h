@@ -116,6 +116,7 @@ struct rmcd_fabric_ops {
 /* A completion waiting for its due time. */
 struct rmcd_pending {
 	uint64_t at;       /* TSC when the CQ entry must be written */
+	uint64_t due;      /* TSC when the application may see it */
 	uint64_t t_post;
 	struct rmcd_qp *qp;
 	uint8_t tid;
@@ -164,6 +165,7 @@ struct rmcd {
 	double tsc_hz;
 	double notify_ns;          /* < 0: from the calibration */
 	uint64_t late_slack_tsc;
+	uint64_t lead_tsc;         /* completions are written this far ahead */
 	struct cal_data *cal;      /* NULL without a calibration file */
 	char cal_path[256];
 	struct rmcd_node *nodes;

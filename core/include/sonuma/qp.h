@@ -5,7 +5,7 @@
  * The layout keeps the field names of the original soNUMA platform so that
  * its programs compile unchanged.  A work queue (WQ) is a ring of 64-byte
  * entries written by the application; the completion queue (CQ) is a ring of
- * 4-byte entries written by the RMC.  Both rings use a sense-reversal (phase)
+ * 16-byte entries written by the RMC.  Both rings use a sense-reversal (phase)
  * bit, SR: an entry is new when its SR equals the reader's expected phase,
  * and the expected phase flips each time the reader wraps.  Both start at 1
  * over entries zeroed to SR = 0.
@@ -73,7 +73,13 @@ typedef struct cq_entry {
 	uint8_t SR;      /* phase; the store-release that publishes */
 	uint8_t tid;     /* index of the completed WQ entry */
 	uint8_t status;  /* enum rmc_status */
-	uint8_t rsvd;
+	uint8_t rsvd0;
+	uint32_t rsvd1;
+	/* TSC before which the completion is not visible (0: at once).  The
+	 * RMC writes entries a little ahead of their due time; the library's
+	 * poll hides them until then, so cache-line transfer jitter between
+	 * cores does not move the time an application sees them. */
+	uint64_t due;
 } cq_entry_t;
 
 typedef struct rmc_wq {
@@ -96,10 +102,10 @@ typedef struct rmc_cq {
 
 #ifdef __cplusplus
 static_assert(sizeof(wq_entry_t) == 64, "WQ entry is one cache line");
-static_assert(sizeof(cq_entry_t) == 4, "CQ entry is 4 bytes");
+static_assert(sizeof(cq_entry_t) == 16, "CQ entry is 16 bytes");
 #else
 _Static_assert(sizeof(wq_entry_t) == 64, "WQ entry is one cache line");
-_Static_assert(sizeof(cq_entry_t) == 4, "CQ entry is 4 bytes");
+_Static_assert(sizeof(cq_entry_t) == 16, "CQ entry is 16 bytes");
 _Static_assert(__builtin_offsetof(wq_entry_t, buf_addr) == 16, "layout");
 _Static_assert(__builtin_offsetof(wq_entry_t, t_post) == 48, "layout");
 _Static_assert(MAX_NUM_WQ <= 256, "tid is 8 bits");
