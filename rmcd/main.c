@@ -254,8 +254,14 @@ int main(int argc, char **argv)
 		for (const struct tm_ops *const *m = tm_all(); *m; m++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 list[0] ? ", " : "", (*m)->name);
-		core_err("%s: model.name: unknown timing model \"%s\" (known: %s)", d.cfg.file,
-			 d.cfg.model, list);
+		const config_setting_t *ns =
+			d.cfg.have_lc ? config_lookup(&d.cfg.lc, "model.name") : NULL;
+		if (ns && !model)
+			core_err("%s:%u: model.name: unknown timing model \"%s\" (known: %s)",
+				 d.cfg.file, config_setting_source_line(ns), d.cfg.model, list);
+		else
+			core_err("--model: unknown timing model \"%s\" (known: %s)", d.cfg.model,
+				 list);
 		goto out;
 	}
 	{
