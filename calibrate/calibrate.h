@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sonuma-calibrate: the probes that measure this machine's own costs and the
+ * summary they print.  One file per concern: stats.c (percentiles and the
+ * repeat-until-tight rule), papi.c (hardware counters where there are any),
+ * probe_tsc.c, probe_c2c.c (cache-line ping-pong), probe_mem.c (pointer
+ * chase and copy bandwidth), probe_floor.c (the emulator's floor through a
+ * real rmcd), report.c (the summary), main.c (the command line).
+ *
+ * Probes return 0 or a negative errno with a message in err; they never exit.
+ */
+#ifndef SONUMA_CALIBRATE_H
+#define SONUMA_CALIBRATE_H
+
+#include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "calib.h"
+
+#define CAL_MAX_CPUS 1024
+#define CAL_COPY_SIZES 8
+#define CAL_FLOOR_SIZES 8
+#define CAL_MAX_NOTES 24
+#define CAL_RUNS 3 /* a probe too noisy is run at most this often */
+#define CAL_PP_WINDOWS 3 /* ping-pong windows apart in time (full mode) */
+
+/* ---- statistics ---------------------------------------------------------- */
+
+struct cal_stats {
+	size_t n;          /* samples of the run kept */
+	double median, p10, p90, min, p99, max;
+	double spread;     /* p90 / p10 */
+	unsigned runs;     /* runs made (1 .. CAL_RUNS) */
+	bool noisy;        /* still above its limit after CAL_RUNS runs */
+};
+
+/* Sorts v and fills st (runs = 1). */
+void cal_stats_of(double *v, size_t n, struct cal_stats *st);
+/* Percentile p (0..100) of n sorted values, nearest rank. */
+double cal_pct(const double *sorted, size_t n, double p);
+
+/* One run of a probe: fills samples[0..n) and returns 0, or a negative
+ * errno with a message in err. */
+typedef int (*cal_run_fn)(void *arg, double *samples, size_t n, char *err, size_t errlen);
+
+/* Runs fn; while p90/p10 of its samples is above max_spread, runs it again
+ * (CAL_RUNS in all) and keeps the tightest run. */
+int cal_measure(cal_run_fn fn, void *arg, size_t n, double max_spread, struct cal_stats *st,
+		char *err, size_t errlen);
+
+/* ---- hardware counters ------------------------------------------------- */
+
+#define CAL_PAPI_EVENTS 2
+
+struct cal_papi {
+	bool ok;                              /* counters usable */
+	bool lib;                             /* the library is initialised */
+	int evset;
+	int n;                                /* events in the set */
+	const char *names[CAL_PAPI_EVENTS];   /* e.g. PAPI_TOT_CYC, PAPI_L3_TCM */
+	char why[160];                        /* why not, when !ok */
+};
+
+/* What a probe counted, per operation of the probe. */
+struct cal_counts {
+	bool valid;
+	double per_op[CAL_PAPI_EVENTS];
+};
+
+/* Initialises PAPI for the calling thread and checks by starting and
+ * stopping the event set that the counters really count. */
+void cal_papi_init(struct cal_papi *p);
+/* Counting happens in the thread that called cal_papi_init. */
+void cal_papi_start(struct cal_papi *p);
+/* Stops and divides by ops into out (out->valid false without counters). */
+void cal_papi_stop(struct cal_papi *p, double ops, struct cal_counts *out);
+void cal_papi_fini(struct cal_papi *p);
+
+/* ---- the calibration run ----------------------------------------------- */
+
+struct cal_opts {
+	bool quick;
+	bool floor;                /* measure the emulator's floor */
+	bool force;                /* go on without an invariant TSC */
+	const char *rmcd;          /* --rmcd PATH, or NULL to search */
+};
+
+/* How a pair of CPUs was chosen for a cell of the ping-pong matrix. */
+enum cal_pair_kind {
+	CAL_PAIR_SAME,     /* two CPUs of the domain (the diagonal) */
+	CAL_PAIR_CROSS,    /* a CPU of each domain */
+	CAL_PAIR_BORROWED, /* diagonal of a one-CPU domain: against the nearest domain */
+	CAL_PAIR_NONE,     /* not measured (no CPU to run on) */
+};
+
+struct cal_ctx {
+	struct cal_opts opt;
+	struct cal_papi papi;
+	cpu_set_t allowed;                     /* the affinity we started with */
+	int ndom;
+	int ncpus[CAL_MAX_DOMAINS];            /* allowed CPUs per domain */
+	int cpus[CAL_MAX_DOMAINS][CAL_MAX_CPUS];
+	double hz;                             /* TSC rate, once measured */
+
+	struct cal_data d;                     /* what goes into the file */
+
+	/* what the summary prints besides */
+	struct cal_stats tsc_hz, tsc_read;
+	double tsc_spread_ppm;                 /* (max - min) / median of the rate */
+	unsigned tsc_runs;
+	struct cal_stats rtt[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	enum cal_pair_kind rtt_kind[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	int rtt_cpu[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS][2];
+	/* [a][b] with a <= b: each window's figures, in time order */
+	struct cal_stats rtt_win[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS][CAL_PP_WINDOWS];
+	unsigned rtt_nwin;
+	struct cal_counts rtt_hw;
+	struct cal_stats load[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	struct cal_counts load_hw;
+	size_t chase_bytes;
+	size_t llc_bytes;                      /* as the machine reports it; 0 unknown */
+	bool chase_thp;                        /* transparent huge pages requested */
+	size_t copy_size[CAL_COPY_SIZES];
+	unsigned n_copy;
+	struct cal_stats copy[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS][CAL_COPY_SIZES];
+	struct cal_counts copy_hw;
+	struct cal_stats floor[CAL_FLOOR_SIZES];
+	bool floor_done;
+	char floor_rmcd[4096];                 /* the rmcd binary used */
+	char floor_model[32];
+	int floor_cpu;                         /* where this program ran, -1 unpinned */
+	char notes[CAL_MAX_NOTES][200];
+	unsigned n_notes;
+	double elapsed_s;
+	double took_s[5];                      /* per probe, in the order below */
+};
+
+enum { CAL_T_TSC, CAL_T_C2C, CAL_T_LOAD, CAL_T_COPY, CAL_T_FLOOR };
+
+/* Adds a line to the summary's notes (and prints nothing now). */
+void cal_note(struct cal_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The probes, in the order main runs them. */
+int cal_probe_tsc(struct cal_ctx *x, char *err, size_t errlen);
+int cal_probe_c2c(struct cal_ctx *x, char *err, size_t errlen);
+int cal_probe_load(struct cal_ctx *x, char *err, size_t errlen);
+int cal_probe_copy(struct cal_ctx *x, char *err, size_t errlen);
+/* The rmcd to measure the floor with: --rmcd PATH; else ../rmcd/rmcd next
+ * to this program (the build tree) or rmcd beside it (an install); else
+ * rmcd in $PATH. */
+int cal_find_rmcd(const struct cal_opts *o, char *out, size_t len, char *err, size_t errlen);
+/* Returns -EINTR when interrupted by SIGINT/SIGTERM (after cleaning up). */
+int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen);
+
+/* Prints the summary of what was measured. */
+void cal_report(const struct cal_ctx *x);
+
+/* A CPU of domain d to run a probe from, or -1 when it has none. */
+int cal_domain_cpu(const struct cal_ctx *x, int d);
+
+#endif /* SONUMA_CALIBRATE_H */

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * sonuma-calibrate: measures this machine's own costs once (the TSC, the
+ * cost of a cache line moving between cores, memory latency and copy
+ * bandwidth between NUMA domains, and the emulator's floor through a real
+ * rmcd), prints a summary and writes the calibration file rmcd reads.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "calibrate.h"
+#include "core.h"
+
+#ifndef SONUMA_VERSION
+#define SONUMA_VERSION "unknown"
+#endif
+
+static void short_usage(const char *prog)
+{
+	fprintf(stderr,
+		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"Try '%s --help' for more.\n",
+		prog, prog);
+}
+
+static void usage(FILE *f, const char *prog)
+{
+	fprintf(f,
+		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"\n"
+		"Measures this machine's own costs and writes the calibration file that\n"
+		"rmcd and the timing models read: the TSC rate and read cost, the cost of\n"
+		"a cache line moving between cores (notify), load latency and copy\n"
+		"bandwidth between NUMA domains, and the emulator's floor (synchronous\n"
+		"reads through a real rmcd with the none model).  It always measures, even\n"
+		"when FILE already holds a calibration of this machine.\n"
+		"\n"
+		"  -o, --output FILE  where to write (default $SONUMA_CALIBRATION, else\n"
+		"                     $XDG_DATA_HOME/sonuma/calibration.cfg, else\n"
+		"                     ~/.local/share/sonuma/calibration.cfg)\n"
+		"      --quick        fewer samples and smaller buffers: a few seconds, for\n"
+		"                     tests and virtual machines; figures are rougher\n"
+		"      --rmcd PATH    the rmcd to measure the floor with (default: the one\n"
+		"                     beside this program in the build tree, else $PATH)\n"
+		"      --no-floor     do not start rmcd; the file then has no floor\n"
+		"      --force        go on even when the TSC is not invariant\n"
+		"      --check        measure nothing: exit 0 when FILE holds a valid\n"
+		"                     calibration of this machine, 1 (saying why) otherwise\n"
+		"  -h, --help         this text\n"
+		"  -V, --version      print the version\n"
+		"\n"
+		"Run it on an otherwise idle machine; it takes about 20 s (--quick: 2 s).\n",
+		prog);
+}
+
+/* The allowed CPUs of each NUMA domain. */
+static int find_cpus(struct cal_ctx *x, char *err, size_t errlen)
+{
+	int cpus[CAL_MAX_CPUS];
+
+	if (sched_getaffinity(0, sizeof(x->allowed), &x->allowed) < 0) {
+		int e = errno;
+		snprintf(err, errlen, "sched_getaffinity: %s", strerror(e));
+		return -e;
+	}
+	for (int d = 0; d < x->ndom; d++) {
+		int n = core_numa_cpus(d, cpus, CAL_MAX_CPUS);
+		for (int k = 0; k < n; k++)
+			if (cpus[k] < CPU_SETSIZE && CPU_ISSET(cpus[k], &x->allowed))
+				x->cpus[d][x->ncpus[d]++] = cpus[k];
+	}
+	return 0;
+}
+
+static void progress(const char *what)
+{
+	if (isatty(STDERR_FILENO))
+		fprintf(stderr, "sonuma-calibrate: measuring %s...\n", what);
+}
+
+static double round_to(double v, double unit)
+{
+	double r = round(v / unit) * unit;
+
+	return r > 0 ? r : v;
+}
+
+/* Rounds the figures to well below their noise, so that the file reads
+ * "80.21", not "80.2132876451". */
+static void tidy(struct cal_data *d)
+{
+	d->tsc_hz = round_to(d->tsc_hz, 1);
+	d->tsc_read_ns = round_to(d->tsc_read_ns, 0.01);
+	for (uint32_t i = 0; i < d->domains; i++)
+		for (uint32_t j = 0; j < d->domains; j++) {
+			d->rtt_ns[i][j] = round_to(d->rtt_ns[i][j], 0.01);
+			d->notify_ns[i][j] = round_to(d->notify_ns[i][j], 0.01);
+			d->load_ns[i][j] = round_to(d->load_ns[i][j], 0.01);
+			d->copy_gbps[i][j] = round_to(d->copy_gbps[i][j], 0.001);
+		}
+	for (uint32_t i = 0; i < d->n_floor; i++) {
+		d->floor_ns[i] = round_to(d->floor_ns[i], 0.1);
+		d->floor_p99_ns[i] = round_to(d->floor_p99_ns[i], 0.1);
+	}
+}
+
+/* Fails early, before a minute of measuring, when path cannot be written:
+ * the nearest existing directory on the way must be writable. */
+static int writable(const char *path, char *err, size_t errlen)
+{
+	char dir[4096];
+	struct stat st;
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	for (;;) {
+		slash = strrchr(dir, '/');
+		if (!slash) {
+			snprintf(dir, sizeof(dir), ".");
+			break;
+		}
+		*slash = '\0';
+		if (slash == dir)
+			snprintf(dir, sizeof(dir), "/");
+		if (stat(dir, &st) == 0)
+			break;
+	}
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "cannot write %.400s: %.400s is not a directory", path, dir);
+		return -ENOTDIR;
+	}
+	if (access(dir, W_OK | X_OK) < 0) {
+		snprintf(err, errlen, "cannot write %.400s: %.400s: %s", path, dir,
+			 strerror(errno));
+		return -EACCES;
+	}
+	return 0;
+}
+
+/* Says what the run replaces; a file that does not load is simply replaced. */
+static void existing(const char *path)
+{
+	struct cal_data *old = malloc(sizeof(*old));
+	char err[512];
+	int r;
+
+	if (!old)
+		return;
+	r = cal_load(path, old, err, sizeof(err));
+	if (r == 0) {
+		char why[256];
+		if (cal_check_identity(old, why, sizeof(why)) == 0)
+			printf("Replacing %s (measured on this machine, %s)\n", path,
+			       old->id.date);
+		else
+			printf("Replacing %s (%s)\n", path, why);
+	} else if (r != -ENOENT) {
+		printf("Replacing %s, which does not load (%s)\n", path, err);
+	}
+	free(old);
+}
+
+int main(int argc, char **argv)
+{
+	enum { OPT_QUICK = 256, OPT_RMCD, OPT_NO_FLOOR, OPT_FORCE, OPT_CHECK };
+	static const struct option opts[] = {
+		{ "output", required_argument, NULL, 'o' },
+		{ "quick", no_argument, NULL, OPT_QUICK },
+		{ "rmcd", required_argument, NULL, OPT_RMCD },
+		{ "no-floor", no_argument, NULL, OPT_NO_FLOOR },
+		{ "force", no_argument, NULL, OPT_FORCE },
+		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *prog = "sonuma-calibrate";
+	struct cal_opts o = { .floor = true };
+	char path[4096], err[1024];
+	struct cal_ctx *x;
+	uint64_t t0;
+	int opt, r, rc = 1, check = 0;
+
+	core_log_init(argv[0]);
+	path[0] = '\0';
+	while ((opt = getopt_long(argc, argv, "o:hV", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'o':
+			if (!*optarg || strlen(optarg) >= sizeof(path)) {
+				fprintf(stderr, "%s: -o FILE: expected a file name\n", prog);
+				short_usage(prog);
+				return 2;
+			}
+			snprintf(path, sizeof(path), "%s", optarg);
+			break;
+		case OPT_QUICK:
+			o.quick = true;
+			break;
+		case OPT_RMCD:
+			o.rmcd = optarg;
+			break;
+		case OPT_NO_FLOOR:
+			o.floor = false;
+			break;
+		case OPT_FORCE:
+			o.force = true;
+			break;
+		case OPT_CHECK:
+			check = 1;
+			break;
+		case 'h':
+			usage(stdout, prog);
+			return 0;
+		case 'V':
+			printf("sonuma-calibrate (sonuma) %s\n", SONUMA_VERSION);
+			return 0;
+		default:
+			short_usage(prog);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
+		short_usage(prog);
+		return 2;
+	}
+	if (!path[0])
+		cal_default_path(path, sizeof(path));
+	if (check) {
+		struct cal_data *c = calloc(1, sizeof(*c));
+		char why[512];
+		if (!c)
+			return 1;
+		r = cal_load(path, c, err, sizeof(err));
+		if (r == -ENOENT)
+			printf("%s: no calibration yet\n", path);
+		else if (r)
+			printf("%s\n", err);
+		else if (cal_check_identity(c, why, sizeof(why)))
+			printf("%s: measured on another machine (%s)\n", path, why);
+		else
+			printf("%s: a valid calibration of this machine (%s)\n", path, c->id.date);
+		rc = r || cal_check_identity(c, why, sizeof(why)) ? 1 : 0;
+		free(c);
+		return rc;
+	}
+
+	t0 = core_mono_ns();
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return 1;
+	}
+	x->opt = o;
+	x->d.version = CAL_FORMAT_VERSION;
+	cal_identity_here(&x->d.id);
+	if (x->d.id.domains > CAL_MAX_DOMAINS) {
+		fprintf(stderr, "%s: this machine has %u NUMA domains; a calibration holds %d "
+			"at most\n", prog, x->d.id.domains, CAL_MAX_DOMAINS);
+		goto out;
+	}
+	x->ndom = (int)x->d.id.domains;
+	x->d.domains = x->d.id.domains;
+	if (find_cpus(x, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		goto out;
+	}
+	x->d.tsc_invariant = core_tsc_invariant() == 1;
+	if (!x->d.tsc_invariant) {
+		if (!x->opt.force) {
+			fprintf(stderr,
+				"%s: this CPU does not report an invariant TSC (CPUID 0x80000007 "
+				"EDX bit 8):\n"
+				"  its rate may change with frequency or sleep states, and every "
+				"latency sonuma\n"
+				"  emulates would drift with it.  Refusing; --force measures "
+				"anyway.\n",
+				prog);
+			goto out;
+		}
+		cal_note(x, "the TSC is not invariant (--force): figures may drift with the "
+			 "CPU frequency");
+	}
+	/* Before anything is measured: an unwritable file or a missing rmcd
+	 * is found at once. */
+	if (writable(path, err, sizeof(err)) ||
+	    (x->opt.floor &&
+	     cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, sizeof(err)))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		goto out;
+	}
+	existing(path);
+
+	cal_papi_init(&x->papi);
+	if (!x->papi.ok)
+		printf("PAPI: no hardware counters on this machine; continuing without them\n");
+	x->d.papi_counters = x->papi.ok;
+
+	{
+		static const struct {
+			const char *what;
+			int (*run)(struct cal_ctx *, char *, size_t);
+		} probes[] = {
+			[CAL_T_TSC] = { "the TSC", cal_probe_tsc },
+			[CAL_T_C2C] = { "cache-line transfers between cores", cal_probe_c2c },
+			[CAL_T_LOAD] = { "load latency", cal_probe_load },
+			[CAL_T_COPY] = { "copy bandwidth", cal_probe_copy },
+			[CAL_T_FLOOR] = { "the emulator's floor through rmcd", cal_probe_floor },
+		};
+		for (unsigned i = 0; i < CORE_ARRAY_SIZE(probes); i++) {
+			uint64_t t = core_mono_ns();
+			if (i == CAL_T_FLOOR) {
+				/* Counters are per thread and rmcd runs apart. */
+				cal_papi_fini(&x->papi);
+				if (!x->opt.floor)
+					break;
+			}
+			progress(probes[i].what);
+			if ((r = probes[i].run(x, err, sizeof(err))))
+				goto fail;
+			x->took_s[i] = (double)(core_mono_ns() - t) / 1e9;
+		}
+	}
+	x->elapsed_s = (double)(core_mono_ns() - t0) / 1e9;
+
+	tidy(&x->d);
+	printf("\n");
+	cal_report(x);
+	if ((r = cal_save(path, &x->d, err, sizeof(err)))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		goto out;
+	}
+	printf("\nWrote %s\n", path);
+	rc = 0;
+	goto out;
+fail:
+	fprintf(stderr, "%s: %s\n", prog, err);
+	rc = r == -EINTR ? 130 : 1;
+out:
+	cal_papi_fini(&x->papi);
+	free(x);
+	return rc;
+}

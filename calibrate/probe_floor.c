@@ -1,0 +1,460 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The emulator's own floor: the latency of a synchronous remote read through
+ * a real RMC loop with the `none` model, per size.  A real rmcd serves a
+ * two-node cluster from a private run directory; this program attaches as
+ * node 0 on the CPU rmcd gives node 0's programs and reads from node 1.
+ * That rmcd reads no calibration file ($SONUMA_CALIBRATION points into the
+ * empty run directory): it runs with no notify lead, so the figure is the
+ * bare loop's, and a stale or foreign file cannot stop it from starting.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "calibrate.h"
+#include "core.h"
+#include "sonuma.h"
+
+#define FLOOR_NODES "2"
+#define FLOOR_START_S 10      /* rmcd must be up within this */
+#define FLOOR_STOP_S 5        /* and gone this long after SIGTERM */
+#define FLOOR_MAX_SPREAD 2.0
+
+/* Set by SIGINT/SIGTERM while rmcd runs, so that it is stopped and the run
+ * directory removed before the program ends.  A signal handler can reach
+ * nothing else. */
+static volatile sig_atomic_t floor_stop;
+
+static void on_signal(int sig)
+{
+	floor_stop = sig;
+}
+
+static bool executable(const char *p)
+{
+	struct stat st;
+
+	return stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0;
+}
+
+/* --rmcd PATH; else ../rmcd/rmcd next to this program (the build tree), or
+ * rmcd beside it (an install); else rmcd in $PATH. */
+int cal_find_rmcd(const struct cal_opts *o, char *out, size_t len, char *err, size_t errlen)
+{
+	char self[PATH_MAX], dir[PATH_MAX];
+	const char *path = getenv("PATH");
+	ssize_t n;
+
+	if (o->rmcd) {
+		if (!executable(o->rmcd)) {
+			snprintf(err, errlen, "--rmcd %s: not an executable file", o->rmcd);
+			return -ENOENT;
+		}
+		snprintf(out, len, "%s", o->rmcd);
+		return 0;
+	}
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	if (n > 0) {
+		char *slash;
+		self[n] = '\0';
+		slash = strrchr(self, '/');
+		if (slash) {
+			*slash = '\0';
+			snprintf(dir, sizeof(dir), "%.*s/../rmcd/rmcd", PATH_MAX - 16, self);
+			if (executable(dir) && realpath(dir, out))
+				return 0;
+			snprintf(dir, sizeof(dir), "%.*s/rmcd", PATH_MAX - 16, self);
+			if (executable(dir)) {
+				snprintf(out, len, "%s", dir);
+				return 0;
+			}
+		}
+	}
+	while (path && *path) {
+		const char *end = strchrnul(path, ':');
+		if (end > path) {
+			snprintf(dir, sizeof(dir), "%.*s/rmcd", (int)(end - path), path);
+			if (executable(dir)) {
+				snprintf(out, len, "%s", dir);
+				return 0;
+			}
+		}
+		path = *end ? end + 1 : end;
+	}
+	snprintf(err, errlen, "cannot find rmcd (not beside this program nor in $PATH): "
+		 "give --rmcd PATH, or --no-floor to skip the floor");
+	return -ENOENT;
+}
+
+static void remove_tree(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	char p[PATH_MAX];
+
+	while (d && (e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+		unlink(p);
+	}
+	if (d)
+		closedir(d);
+	rmdir(dir);
+}
+
+/* The last line rmcd logged, for an error message. */
+static void log_tail(const char *log, char *out, size_t len)
+{
+	char line[512];
+	FILE *f = fopen(log, "re");
+
+	snprintf(out, len, "(nothing logged)");
+	while (f && fgets(line, sizeof(line), f)) {
+		line[strcspn(line, "\n")] = '\0';
+		if (line[0])
+			snprintf(out, len, "%.*s", (int)len - 1, line);
+	}
+	if (f)
+		fclose(f);
+}
+
+static void sleep_ms(unsigned ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+struct rmcd_proc {
+	pid_t pid;
+	char dir[128];
+	char log[160];
+	char path[PATH_MAX];
+};
+
+static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+{
+	const char *tmp = getenv("TMPDIR");
+	int fd;
+
+	if (!tmp || !*tmp || strlen(tmp) > 60)
+		tmp = "/tmp";
+	snprintf(p->dir, sizeof(p->dir), "%s/sonuma-cal-XXXXXX", tmp);
+	if (!mkdtemp(p->dir)) {
+		int r = -errno;
+		snprintf(err, errlen, "cannot create a run directory in %s: %s", tmp,
+			 strerror(errno));
+		p->dir[0] = '\0';
+		return r;
+	}
+	snprintf(p->log, sizeof(p->log), "%s/rmcd.log", p->dir);
+	fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		int r = -errno;
+		snprintf(err, errlen, "%s: %s", p->log, strerror(errno));
+		return r;
+	}
+	fflush(NULL);
+	p->pid = fork();
+	if (p->pid < 0) {
+		int r = -errno;
+		close(fd);
+		snprintf(err, errlen, "fork: %s", strerror(errno));
+		return r;
+	}
+	if (p->pid == 0) {
+		char nocal[sizeof(p->dir) + 32];
+		char *argv[] = { p->path, (char *)"-r", p->dir, (char *)"-m", (char *)"none",
+				 (char *)FLOOR_NODES, NULL };
+		sigset_t none;
+		int nul = open("/dev/null", O_RDONLY);
+
+		snprintf(nocal, sizeof(nocal), "%s/no-calibration.cfg", p->dir);
+		/* rmcd places its own threads: give it back the whole machine. */
+		sched_setaffinity(0, sizeof(x->allowed), &x->allowed);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		setenv("SONUMA_RUNDIR", p->dir, 1);
+		/* No calibration: the floor is the bare loop's, and a stale or
+		 * foreign calibration file (the reason to calibrate again) must
+		 * not stop rmcd from starting. */
+		setenv("SONUMA_CALIBRATION", nocal, 1);
+		if (nul >= 0)
+			dup2(nul, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		execv(p->path, argv);
+		dprintf(2, "cannot run %s: %s\n", p->path, strerror(errno));
+		_exit(127);
+	}
+	close(fd);
+	return 0;
+}
+
+/* Waits until both node sockets exist; -ECHILD with the reason when rmcd
+ * died first. */
+static int rmcd_wait_up(struct rmcd_proc *p, char *err, size_t errlen)
+{
+	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull;
+	char s0[200], s1[200], tail[256];
+	struct stat st;
+	int status;
+
+	core_node_sock_path(s0, sizeof(s0), p->dir, 0);
+	core_node_sock_path(s1, sizeof(s1), p->dir, 1);
+	for (;;) {
+		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+			p->pid = 0;
+			log_tail(p->log, tail, sizeof(tail));
+			snprintf(err, errlen, "rmcd (%s) %s %d before it was ready: %s", p->path,
+				 WIFEXITED(status) ? "exited with status" : "was killed by signal",
+				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
+			return -ECHILD;
+		}
+		if (stat(s0, &st) == 0 && S_ISSOCK(st.st_mode) && stat(s1, &st) == 0 &&
+		    S_ISSOCK(st.st_mode))
+			return 0;
+		if (floor_stop)
+			return -EINTR;
+		if (core_mono_ns() > deadline) {
+			snprintf(err, errlen, "rmcd (%s) did not create its node sockets in %s "
+				 "within %d s", p->path, p->dir, FLOOR_START_S);
+			return -ETIMEDOUT;
+		}
+		sleep_ms(5);
+	}
+}
+
+/* Adds to err what became of rmcd and the last line it logged. */
+static void rmcd_explain(struct rmcd_proc *p, char *err, size_t errlen)
+{
+	char tail[256], how[64] = "still running";
+	size_t n = strlen(err);
+	int status;
+
+	if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
+		p->pid = 0;
+		if (WIFEXITED(status))
+			snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(status));
+		else
+			snprintf(how, sizeof(how), "killed by signal %d (%s)", WTERMSIG(status),
+				 strsignal(WTERMSIG(status)));
+	}
+	log_tail(p->log, tail, sizeof(tail));
+	if (n < errlen)
+		snprintf(err + n, errlen - n, " (rmcd %s; its last words: %s)", how, tail);
+}
+
+static void rmcd_stop(struct rmcd_proc *p)
+{
+	uint64_t deadline = core_mono_ns() + FLOOR_STOP_S * 1000000000ull;
+	int status;
+
+	if (p->pid > 0) {
+		kill(p->pid, SIGTERM);
+		while (waitpid(p->pid, &status, WNOHANG) == 0) {
+			if (core_mono_ns() > deadline) {
+				kill(p->pid, SIGKILL);
+				waitpid(p->pid, &status, 0);
+				break;
+			}
+			sleep_ms(2);
+		}
+		p->pid = 0;
+	}
+	if (p->dir[0])
+		remove_tree(p->dir);
+}
+
+struct floor_run {
+	rmc_wq_t *wq;
+	rmc_cq_t *cq;
+	uint8_t *lbuff;
+	uint64_t size;
+	double hz;
+};
+
+static int floor_run(void *arg, double *v, size_t n, char *err, size_t errlen)
+{
+	struct floor_run *f = arg;
+
+	for (size_t i = 0; i < n; i++) {
+		uint64_t t0 = rmc_rdtsc();
+		int r = rmc_rread_sync(f->wq, f->cq, f->lbuff, 0, 1, 0, 0, f->size);
+		uint64_t t1 = rmc_rdtsc();
+
+		if (r) {
+			snprintf(err, errlen, "synchronous read of %llu bytes from node 1 failed: "
+				 "%s", (unsigned long long)f->size, strerror(-r));
+			return r;
+		}
+		if (floor_stop)
+			return -EINTR;
+		v[i] = core_tsc_to_ns(t1 - t0, f->hz);
+	}
+	return 0;
+}
+
+/* Writes a pattern to node 1 and reads it back: the loop really moves data. */
+static int floor_check(struct floor_run *f, uint64_t at, uint64_t len, char *err,
+		       size_t errlen)
+{
+	int r;
+
+	for (uint64_t i = 0; i < len; i++)
+		f->lbuff[i] = (uint8_t)(i * 7 + 1);
+	memset(f->lbuff + at, 0, len);
+	if ((r = rmc_rwrite_sync(f->wq, f->cq, f->lbuff, 0, 1, 0, 0, len)) ||
+	    (r = rmc_rread_sync(f->wq, f->cq, f->lbuff, at, 1, 0, 0, len))) {
+		snprintf(err, errlen, "the first remote access through rmcd failed: %s",
+			 strerror(-r));
+		return r;
+	}
+	if (memcmp(f->lbuff, f->lbuff + at, len)) {
+		snprintf(err, errlen, "rmcd returned other data than was written to node 1");
+		return -EIO;
+	}
+	return 0;
+}
+
+static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+{
+	static const uint64_t sizes[CAL_FLOOR_SIZES] = { 64,	256,	1024,	4096,
+							 16384, 65536, 262144, 1048576 };
+	double budget_ns = x->opt.quick ? 30e6 : 800e6;
+	size_t min_n = x->opt.quick ? 20 : 300, max_n = x->opt.quick ? 1000 : 50000;
+	struct floor_run f = { .hz = x->hz };
+	struct kal_info info;
+	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull, top = 0, pages;
+	int fd, r, cpu = -1;
+
+	setenv("SONUMA_RUNDIR", p->dir, 1);
+	setenv("SONUMA_NODE", "0", 1);
+	while ((fd = kal_open((char *)RMC_DEV)) < 0) {
+		if ((fd != -ECONNREFUSED && fd != -ENOENT) || core_mono_ns() > deadline) {
+			snprintf(err, errlen, "cannot attach to node 0 of rmcd in %s: %s", p->dir,
+				 strerror(-fd));
+			return fd;
+		}
+		if (floor_stop)
+			return -EINTR;
+		sleep_ms(5);
+	}
+	if ((r = kal_info(fd, &info))) {
+		snprintf(err, errlen, "rmcd did not say what node 0 is: %s", strerror(-r));
+		goto out;
+	}
+	snprintf(x->floor_model, sizeof(x->floor_model), "%.*s", (int)sizeof(info.model) - 1,
+		 info.model);
+	if (info.nodes < 2 || strncmp(info.model, "none", sizeof(info.model))) {
+		snprintf(err, errlen, "rmcd serves %u nodes with model \"%s\"; the floor needs "
+			 "2 nodes and model none", info.nodes, x->floor_model);
+		r = -EPROTO;
+		goto out;
+	}
+	for (int c = 0; c < 256 && cpu < 0; c++)
+		if (info.app_cpus[c / 64] >> (c % 64) & 1)
+			cpu = c;
+	if (cpu >= 0 && (r = core_pin_cpu(cpu))) {
+		snprintf(err, errlen, "cannot run on CPU %d, which rmcd gives node 0: %s", cpu,
+			 strerror(-r));
+		goto out;
+	}
+	x->floor_cpu = cpu;
+	for (unsigned i = 0; i < CAL_FLOOR_SIZES; i++)
+		if (sizes[i] <= info.max_transfer && sizes[i] <= info.context_size)
+			top = sizes[i];
+	pages = (2 * (top > 4096 ? top : 4096) + PAGE_SIZE - 1) / PAGE_SIZE;
+	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
+	    (r = kal_reg_lbuff(fd, &f.lbuff, (uint32_t)pages))) {
+		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",
+			 strerror(-r));
+		goto out;
+	}
+	if (!top) {
+		snprintf(err, errlen, "rmcd allows transfers of %llu bytes only, less than 64",
+			 (unsigned long long)info.max_transfer);
+		r = -EPROTO;
+		goto out;
+	}
+	if ((r = floor_check(&f, pages * PAGE_SIZE / 2, top < 4096 ? top : 4096, err, errlen)))
+		goto out;
+	x->d.n_floor = 0;
+	for (unsigned i = 0; i < CAL_FLOOR_SIZES && sizes[i] <= top; i++) {
+		struct cal_stats *st = &x->floor[x->d.n_floor];
+		double est[10];
+		size_t n;
+
+		/* A first few reads warm up and tell how many fit the budget. */
+		f.size = sizes[i];
+		if ((r = floor_run(&f, est, CORE_ARRAY_SIZE(est), err, errlen)))
+			goto out;
+		cal_stats_of(est, CORE_ARRAY_SIZE(est), st);
+		n = st->median > 0 ? (size_t)(budget_ns / st->median) : max_n;
+		n = n < min_n ? min_n : n > max_n ? max_n : n;
+		if ((r = cal_measure(floor_run, &f, n, FLOOR_MAX_SPREAD, st, err, errlen)))
+			goto out;
+		x->d.floor_size[x->d.n_floor] = sizes[i];
+		x->d.floor_ns[x->d.n_floor] = st->median;
+		x->d.floor_p99_ns[x->d.n_floor] = st->p99;
+		x->d.n_floor++;
+	}
+	x->floor_done = true;
+	/* On a domain with one CPU, rmcd's RMC thread and node 0's programs
+	 * share it, and a read waits for a time slice. */
+	if (x->d.n_floor && x->floor[0].median > 100e3)
+		cal_note(x, "the floor for 64 B is %.0f us: rmcd's RMC thread seems to share "
+			 "CPU %d with this program%s, so the floor measures time slicing",
+			 x->floor[0].median / 1e3, cpu,
+			 info.numa >= 0 && info.numa < x->ndom && x->ncpus[info.numa] < 2
+				 ? " (node 0's NUMA domain has one CPU)"
+				 : "");
+out:
+	kal_close(fd);
+	return r;
+}
+
+int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
+{
+	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
+	struct rmcd_proc p;
+	int r;
+
+	memset(&p, 0, sizeof(p));
+	if (!x->floor_rmcd[0] &&
+	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen)))
+		return r;
+	snprintf(p.path, sizeof(p.path), "%s", x->floor_rmcd);
+	floor_stop = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old_int);
+	sigaction(SIGTERM, &sa, &old_term);
+	r = rmcd_start(x, &p, err, errlen);
+	if (!r)
+		r = rmcd_wait_up(&p, err, errlen);
+	if (!r)
+		r = floor_measure(x, &p, err, errlen);
+	if (r == -EINTR || floor_stop) {
+		snprintf(err, errlen, "interrupted");
+		r = -EINTR;
+	} else if (r && p.pid > 0) {
+		rmcd_explain(&p, err, errlen);
+	}
+	rmcd_stop(&p);
+	sigaction(SIGINT, &old_int, NULL);
+	sigaction(SIGTERM, &old_term, NULL);
+	return r;
+}

@@ -1,0 +1,516 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The calibration file (core/calib.c) and the sonuma-calibrate tool: save and
+ * load round trip, corrupt files rejected with the file named, identity
+ * checks, floor interpolation, and the built tool run for real.  The tool's
+ * path comes from $SONUMA_CALIBRATE (set by meson), rmcd's from $SONUMA_RMCD.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "calib.h"
+#include "core.h"
+
+static char tmpdir[64];
+
+static void make_tmp(void)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_calib-XXXXXX");
+	cr_assert_not_null(mkdtemp(tmpdir));
+}
+
+static void remove_tmp(void)
+{
+	char cmd[128];
+
+	/* Only ever the directory made above. */
+	if (!strncmp(tmpdir, "/tmp/test_calib-", 16)) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		cr_expect_eq(system(cmd), 0);
+	}
+}
+
+TestSuite(calib, .init = make_tmp, .fini = remove_tmp);
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+	snprintf(buf, len, "%s/%s", tmpdir, name);
+}
+
+/* A two-domain calibration with a different figure in every cell. */
+static void sample(struct cal_data *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->version = CAL_FORMAT_VERSION;
+	snprintf(c->id.cpu_model, sizeof(c->id.cpu_model), "Test CPU \"quoted\" @ 2.40GHz");
+	c->id.cores = 16;
+	c->id.domains = 2;
+	snprintf(c->id.kernel, sizeof(c->id.kernel), "6.1.0-test");
+	snprintf(c->id.hostname, sizeof(c->id.hostname), "testhost");
+	snprintf(c->id.date, sizeof(c->id.date), "2025-01-31T12:00:00Z");
+	c->tsc_hz = 2445406123.0;
+	c->tsc_read_ns = 11.83;
+	c->tsc_invariant = true;
+	c->domains = 2;
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++) {
+			c->rtt_ns[i][j] = 80.25 + 100 * i + 10 * j;
+			c->notify_ns[i][j] = c->rtt_ns[i][j] / 2;
+			c->load_ns[i][j] = 95.5 + 50 * i + 7 * j;
+			c->copy_gbps[i][j] = 8.125 - i - 0.5 * j;
+		}
+	c->n_floor = 3;
+	c->floor_size[0] = 64, c->floor_ns[0] = 240.1, c->floor_p99_ns[0] = 350.2;
+	c->floor_size[1] = 4096, c->floor_ns[1] = 290.3, c->floor_p99_ns[1] = 401.4;
+	c->floor_size[2] = 65536, c->floor_ns[2] = 1633.5, c->floor_p99_ns[2] = 1884.6;
+	c->papi_counters = false;
+}
+
+static void expect_close(double a, double b, const char *what)
+{
+	cr_expect(fabs(a - b) <= 1e-9 * fabs(b), "%s: %.17g != %.17g", what, a, b);
+}
+
+Test(calib, save_load_round_trip)
+{
+	struct cal_data c, d;
+	char path[128], err[512];
+
+	sample(&c);
+	tmp_path(path, sizeof(path), "a/b/cal.cfg");
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(d.version, CAL_FORMAT_VERSION);
+	cr_expect_str_eq(d.id.cpu_model, c.id.cpu_model);
+	cr_expect_eq(d.id.cores, c.id.cores);
+	cr_expect_eq(d.id.domains, c.id.domains);
+	cr_expect_str_eq(d.id.kernel, c.id.kernel);
+	cr_expect_str_eq(d.id.hostname, c.id.hostname);
+	cr_expect_str_eq(d.id.date, c.id.date);
+	expect_close(d.tsc_hz, c.tsc_hz, "tsc_hz");
+	expect_close(d.tsc_read_ns, c.tsc_read_ns, "tsc_read_ns");
+	cr_expect_eq(d.tsc_invariant, c.tsc_invariant);
+	cr_expect_eq(d.domains, c.domains);
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++) {
+			expect_close(d.rtt_ns[i][j], c.rtt_ns[i][j], "rtt_ns");
+			expect_close(d.notify_ns[i][j], c.notify_ns[i][j], "notify_ns");
+			expect_close(d.load_ns[i][j], c.load_ns[i][j], "load_ns");
+			expect_close(d.copy_gbps[i][j], c.copy_gbps[i][j], "copy_gbps");
+		}
+	cr_expect_eq(d.n_floor, c.n_floor);
+	for (uint32_t i = 0; i < c.n_floor; i++) {
+		cr_expect_eq(d.floor_size[i], c.floor_size[i]);
+		expect_close(d.floor_ns[i], c.floor_ns[i], "floor_ns");
+		expect_close(d.floor_p99_ns[i], c.floor_p99_ns[i], "floor_p99_ns");
+	}
+	cr_expect_eq(d.papi_counters, c.papi_counters);
+}
+
+Test(calib, save_is_atomic_and_leaves_nothing_behind)
+{
+	struct cal_data c;
+	char path[128], err[512];
+	struct dirent *e;
+	DIR *dir;
+	int n = 0;
+
+	sample(&c);
+	tmp_path(path, sizeof(path), "cal.cfg");
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+	c.tsc_hz = 3e9;
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+	dir = opendir(tmpdir);
+	cr_assert_not_null(dir);
+	while ((e = readdir(dir)))
+		n += e->d_name[0] != '.';
+	closedir(dir);
+	cr_expect_eq(n, 1, "the temporary file was left behind");
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	expect_close(c.tsc_hz, 3e9, "tsc_hz after the second save");
+}
+
+Test(calib, save_refuses_what_load_would_refuse)
+{
+	struct cal_data c;
+	char path[128], err[512];
+
+	tmp_path(path, sizeof(path), "bad.cfg");
+	sample(&c);
+	c.domains = 3; /* the identity says 2 */
+	cr_expect_eq(cal_save(path, &c, err, sizeof(err)), -EINVAL);
+	sample(&c);
+	c.load_ns[1][0] = -1;
+	cr_expect_eq(cal_save(path, &c, err, sizeof(err)), -EINVAL);
+	cr_expect(strstr(err, "load_ns[1][0]"), "%s", err);
+	cr_expect_eq(access(path, F_OK), -1, "a refused calibration was written");
+}
+
+Test(calib, missing_file_is_enoent)
+{
+	struct cal_data c;
+	char path[128], err[512];
+
+	tmp_path(path, sizeof(path), "absent.cfg");
+	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -ENOENT);
+}
+
+/* Saves the sample, applies one textual change, and expects cal_load to
+ * refuse the result with an error that starts with the file's name and
+ * mentions want. */
+static void expect_rejected(const char *name, const char *from, const char *to,
+			    const char *want)
+{
+	struct cal_data c;
+	char path[128], err[512], text[8192], out[8192];
+	const char *at;
+	size_t n;
+	FILE *f;
+
+	sample(&c);
+	tmp_path(path, sizeof(path), name);
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	at = strstr(text, from);
+	cr_assert_not_null(at, "the saved file has no \"%s\":\n%s", from, text);
+	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs(out, f);
+	fclose(f);
+
+	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL, "%s accepted:\n%s", name,
+		     out);
+	cr_expect_eq(strncmp(err, path, strlen(path)), 0, "error does not name the file: %s",
+		     err);
+	cr_expect(strstr(err, want), "error \"%s\" does not mention \"%s\"", err, want);
+	/* Nothing half-loaded stays behind. */
+	cr_expect_eq(c.domains, 0);
+	cr_expect_eq(c.tsc_hz, 0);
+}
+
+/* err is "PATH:LINE: ..." with LINE a number above 0. */
+static void expect_line(const char *name)
+{
+	char path[128], err[512];
+	struct cal_data c;
+	long line;
+
+	tmp_path(path, sizeof(path), name);
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL);
+	cr_assert_eq(strncmp(err, path, strlen(path)), 0, "%s", err);
+	cr_assert_eq(err[strlen(path)], ':', "%s", err);
+	line = strtol(err + strlen(path) + 1, NULL, 10);
+	cr_expect_gt(line, 0, "no line number in \"%s\"", err);
+}
+
+Test(calib, rejects_syntax_error_with_line)
+{
+	expect_rejected("syntax.cfg", "invariant = true;", "invariant = ;", "syntax error");
+	expect_line("syntax.cfg");
+	expect_rejected("syntax2.cfg", "load_ns = ( [", "load_ns = ( [ [", "syntax error");
+	expect_line("syntax2.cfg");
+	/* A wrong value is placed on its line too. */
+	expect_rejected("value.cfg", "[ 95.5, 102.5 ]", "[ 95.5, -102.5 ]", "load_ns[0][1]");
+	expect_line("value.cfg");
+}
+
+Test(calib, rejects_wrong_version)
+{
+	expect_rejected("version.cfg", "version = 1;", "version = 2;", "version");
+	expect_rejected("version2.cfg", "version = 1;", "version = \"1\";", "version");
+}
+
+Test(calib, rejects_matrix_of_wrong_size)
+{
+	/* A row short of the two domains. */
+	expect_rejected("rows.cfg", "rtt_ns = ( [ 80.25, 90.25 ], [ 180.25, 190.25 ] );",
+			"rtt_ns = ( [ 80.25, 90.25 ] );", "rtt_ns");
+	expect_rejected("cols.cfg", "[ 95.5, 102.5 ]", "[ 95.5 ]", "load_ns[0]");
+	/* The machine says one domain, the matrices have two. */
+	expect_rejected("domains.cfg", "domains = 2;", "domains = 1;", "rows");
+}
+
+Test(calib, rejects_out_of_range_values)
+{
+	expect_rejected("negative.cfg", "[ 95.5, 102.5 ]", "[ 95.5, -102.5 ]", "load_ns[0][1]");
+	expect_rejected("hz.cfg", "hz = 2445406123.0;", "hz = 0.0;", "hz");
+	expect_rejected("type.cfg", "invariant = true;", "invariant = 1;", "invariant");
+	expect_rejected("floor_order.cfg", "size = 4096;", "size = 32;", "floor[1]");
+	expect_rejected("floor_p99.cfg", "p99_ns = 350.2;", "p99_ns = 35.2;", "p99_ns");
+	expect_rejected("unknown.cfg", "papi_counters = false;",
+			"papi_counters = false;\nfrobnicate = 1;", "frobnicate");
+}
+
+Test(calib, rejects_missing_key)
+{
+	expect_rejected("nohz.cfg", "hz = 2445406123.0;", "", "missing tsc.hz");
+	expect_rejected("nopapi.cfg", "papi_counters = false;", "", "missing papi_counters");
+	expect_rejected("nocores.cfg", "cores = 16;", "", "missing machine.cores");
+	expect_rejected("nofloor.cfg", "floor = (", "fl00r = (", "fl00r");
+}
+
+Test(calib, rejects_incomplete_file)
+{
+	struct cal_data c;
+	char path[128], err[512];
+	FILE *f;
+
+	tmp_path(path, sizeof(path), "short.cfg");
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("version = 1;\n", f);
+	fclose(f);
+	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL);
+	cr_expect_eq(strncmp(err, path, strlen(path)), 0, "%s", err);
+	cr_expect(strstr(err, "missing machine"), "%s", err);
+}
+
+Test(calib, identity)
+{
+	struct cal_data c;
+	char why[256];
+
+	sample(&c);
+	cal_identity_here(&c.id);
+	c.domains = c.id.domains;
+	cr_expect_eq(cal_check_identity(&c, why, sizeof(why)), 0, "%s", why);
+	/* Host name, kernel and date do not matter. */
+	snprintf(c.id.hostname, sizeof(c.id.hostname), "elsewhere");
+	snprintf(c.id.kernel, sizeof(c.id.kernel), "1.0");
+	snprintf(c.id.date, sizeof(c.id.date), "1999-01-01T00:00:00Z");
+	cr_expect_eq(cal_check_identity(&c, why, sizeof(why)), 0, "%s", why);
+
+	snprintf(c.id.cpu_model, sizeof(c.id.cpu_model), "Some Other CPU");
+	cr_expect_eq(cal_check_identity(&c, why, sizeof(why)), -EXDEV);
+	cr_expect(strstr(why, "Some Other CPU"), "%s", why);
+
+	cal_identity_here(&c.id);
+	c.id.cores += 1;
+	cr_expect_eq(cal_check_identity(&c, why, sizeof(why)), -EXDEV);
+	cr_expect(strstr(why, "CPU"), "%s", why);
+
+	cal_identity_here(&c.id);
+	c.id.domains += 1;
+	cr_expect_eq(cal_check_identity(&c, why, sizeof(why)), -EXDEV);
+	cr_expect(strstr(why, "NUMA"), "%s", why);
+}
+
+Test(calib, identity_here_is_complete)
+{
+	struct cal_identity id;
+
+	cal_identity_here(&id);
+	cr_expect_gt(strlen(id.cpu_model), 0);
+	cr_expect_eq(id.cores, (uint32_t)sysconf(_SC_NPROCESSORS_ONLN));
+	cr_expect_eq(id.domains, (uint32_t)core_numa_domains());
+	cr_expect_gt(strlen(id.kernel), 0);
+	cr_expect_gt(strlen(id.hostname), 0);
+	/* 2025-01-31T12:00:00Z */
+	cr_expect_eq(strlen(id.date), 20, "%s", id.date);
+	cr_expect_eq(id.date[10], 'T');
+	cr_expect_eq(id.date[19], 'Z');
+}
+
+Test(calib, floor_interpolation)
+{
+	struct cal_data c;
+
+	memset(&c, 0, sizeof(c));
+	cr_expect_eq(cal_floor_ns(&c, 64), 0, "no floor measured");
+
+	c.n_floor = 1;
+	c.floor_size[0] = 64, c.floor_ns[0] = 100;
+	cr_expect_float_eq(cal_floor_ns(&c, 8), 100, 1e-9);
+	cr_expect_float_eq(cal_floor_ns(&c, 1 << 20), 100, 1e-9, "one size: a constant");
+
+	/* 64 B: 100 ns, 1 KiB: 200 ns, 64 KiB: 1000 ns. */
+	c.n_floor = 3;
+	c.floor_size[1] = 1024, c.floor_ns[1] = 200;
+	c.floor_size[2] = 65536, c.floor_ns[2] = 1000;
+	cr_expect_float_eq(cal_floor_ns(&c, 64), 100, 1e-9);
+	cr_expect_float_eq(cal_floor_ns(&c, 32), 100, 1e-9, "below: the smallest size's");
+	cr_expect_float_eq(cal_floor_ns(&c, 1024), 200, 1e-9);
+	cr_expect_float_eq(cal_floor_ns(&c, 65536), 1000, 1e-9);
+	/* log2: 256 is halfway between 64 (6) and 1024 (10). */
+	cr_expect_float_eq(cal_floor_ns(&c, 256), 150, 1e-9);
+	/* 128 is a quarter of the way. */
+	cr_expect_float_eq(cal_floor_ns(&c, 128), 125, 1e-9);
+	/* 8192 (13) is halfway between 1024 (10) and 65536 (16). */
+	cr_expect_float_eq(cal_floor_ns(&c, 8192), 600, 1e-9);
+	/* Beyond: linear in bytes with the last slope, 800 ns per 64512 B. */
+	cr_expect_float_eq(cal_floor_ns(&c, 131072), 1000 + 65536 * 800.0 / 64512, 1e-6);
+	/* A last segment going down is not extrapolated downwards. */
+	c.floor_ns[2] = 150;
+	cr_expect_float_eq(cal_floor_ns(&c, 1 << 20), 150, 1e-9);
+}
+
+Test(calib, default_path)
+{
+	char buf[512];
+
+	setenv("SONUMA_CALIBRATION", "/x/cal.cfg", 1);
+	cal_default_path(buf, sizeof(buf));
+	cr_expect_str_eq(buf, "/x/cal.cfg");
+	unsetenv("SONUMA_CALIBRATION");
+	setenv("XDG_DATA_HOME", "/xdg", 1);
+	cal_default_path(buf, sizeof(buf));
+	cr_expect_str_eq(buf, "/xdg/sonuma/calibration.cfg");
+	unsetenv("XDG_DATA_HOME");
+	setenv("HOME", "/home/u", 1);
+	cal_default_path(buf, sizeof(buf));
+	cr_expect_str_eq(buf, "/home/u/.local/share/sonuma/calibration.cfg");
+}
+
+/* ---- the tool ------------------------------------------------------------ */
+
+/* Runs the tool with args (NULL-terminated), output into tmpdir/log;
+ * returns its exit status, or -1 when it did not exit. */
+static int run_tool(const char *tool, const char *const *args)
+{
+	char log[128];
+	const char *argv[16];
+	int n = 0, status;
+	pid_t pid;
+
+	tmp_path(log, sizeof(log), "tool.log");
+	argv[n++] = tool;
+	while (*args && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(tool, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void show_log(void)
+{
+	char log[128], cmd[160];
+
+	tmp_path(log, sizeof(log), "tool.log");
+	snprintf(cmd, sizeof(cmd), "cat '%s' >&2", log);
+	if (system(cmd) != 0)
+		fprintf(stderr, "(no log)\n");
+}
+
+static const char *tool_or_skip(void)
+{
+	const char *tool = getenv("SONUMA_CALIBRATE");
+
+	if (!tool || !*tool)
+		cr_skip_test("SONUMA_CALIBRATE is not set (run through meson test)");
+	/* Only now: a skipped test leaves nothing behind. */
+	make_tmp();
+	return tool;
+}
+
+Test(tool, quick_run_writes_a_file_that_loads, .fini = remove_tmp, .timeout = 60)
+{
+	const char *tool = tool_or_skip();
+	char path[128], err[512], why[256];
+	struct cal_data c;
+	int rc;
+
+	tmp_path(path, sizeof(path), "quick.cfg");
+	rc = run_tool(tool, (const char *const[]){ "--quick", "--no-floor", "-o", path, NULL });
+	if (rc != 0)
+		show_log();
+	cr_assert_eq(rc, 0, "sonuma-calibrate --quick --no-floor exited with %d", rc);
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(c.domains, (uint32_t)core_numa_domains());
+	cr_expect_eq(cal_check_identity(&c, why, sizeof(why)), 0, "%s", why);
+	cr_expect_gt(c.tsc_hz, 1e8);
+	cr_expect_eq(c.n_floor, 0, "--no-floor wrote a floor");
+	for (uint32_t i = 0; i < c.domains; i++)
+		for (uint32_t j = 0; j < c.domains; j++) {
+			cr_expect_geq(c.load_ns[i][j], 0);
+			cr_expect_geq(c.copy_gbps[i][j], 0);
+			cr_expect_float_eq(c.notify_ns[i][j], c.rtt_ns[i][j] / 2, 0.011);
+		}
+	if (sysconf(_SC_NPROCESSORS_ONLN) >= 2) {
+		cr_expect_gt(c.rtt_ns[0][0], 0, "no round trip measured on domain 0");
+		cr_expect_gt(c.load_ns[0][0], 0);
+		cr_expect_gt(c.copy_gbps[0][0], 0);
+	}
+}
+
+Test(tool, quick_floor_through_rmcd, .fini = remove_tmp, .timeout = 60)
+{
+	const char *rmcd = getenv("SONUMA_RMCD");
+	const char *tool;
+	char path[128], err[512];
+	struct cal_data c;
+	int rc;
+
+	if (!rmcd || !*rmcd)
+		cr_skip_test("SONUMA_RMCD is not set (run through meson test)");
+	tool = tool_or_skip();
+	tmp_path(path, sizeof(path), "floor.cfg");
+	rc = run_tool(tool, (const char *const[]){ "--quick", "--rmcd", rmcd, "-o", path, NULL });
+	if (rc != 0)
+		show_log();
+	cr_assert_eq(rc, 0, "sonuma-calibrate --quick exited with %d", rc);
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_geq(c.n_floor, 6, "floor for %u sizes only", c.n_floor);
+	cr_expect_eq(c.floor_size[0], 64);
+	cr_expect_geq(c.floor_size[5], 65536);
+	for (uint32_t i = 0; i < c.n_floor; i++)
+		cr_expect_gt(c.floor_ns[i], 0);
+	/* The run directory went away with rmcd. */
+	cr_expect_gt(cal_floor_ns(&c, 128), 0);
+}
+
+Test(tool, bad_arguments_exit_2, .fini = remove_tmp)
+{
+	const char *tool = tool_or_skip();
+
+	cr_expect_eq(run_tool(tool, (const char *const[]){ "--bogus", NULL }), 2);
+	cr_expect_eq(run_tool(tool, (const char *const[]){ "extra", NULL }), 2);
+	cr_expect_eq(run_tool(tool, (const char *const[]){ "-o", NULL }), 2);
+	cr_expect_eq(run_tool(tool, (const char *const[]){ "--help", NULL }), 0);
+	cr_expect_eq(run_tool(tool, (const char *const[]){ "-V", NULL }), 0);
+}
+
+Test(tool, missing_rmcd_is_a_clear_error, .fini = remove_tmp, .timeout = 60)
+{
+	const char *tool = tool_or_skip();
+	char path[128], log[128], text[4096] = "";
+	FILE *f;
+	size_t n;
+
+	tmp_path(path, sizeof(path), "x.cfg");
+	cr_expect_eq(run_tool(tool, (const char *const[]){ "--quick", "--rmcd", "/nonexistent/rmcd",
+							   "-o", path, NULL }),
+		     1);
+	tmp_path(log, sizeof(log), "tool.log");
+	f = fopen(log, "r");
+	cr_assert_not_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	text[n] = '\0';
+	fclose(f);
+	cr_expect(strstr(text, "/nonexistent/rmcd"), "%s", text);
+	cr_expect_eq(access(path, F_OK), -1, "a file was written after a failure");
+}
