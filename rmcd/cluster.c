@@ -223,6 +223,16 @@ int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 		if (!(n->app_cpus[0] | n->app_cpus[1] | n->app_cpus[2] | n->app_cpus[3]))
 			for (int j = 0; j < k; j++)
 				cpuset_add(n->app_cpus, cpus[j]);
+		for (uint32_t t = 0; t < d->n_rmcs; t++) {
+			int cpu = d->rmcs[t].cpu;
+			if (cpu >= 0 && cpu < 256 && (n->app_cpus[cpu / 64] >> (cpu % 64) & 1)) {
+				d->rmcs[t].shares_cpu = true;
+				core_warn("node %u: NUMA domain %d has no CPU free of RMC threads: its "
+					  "programs share CPU %d with RMC thread %u, which will yield "
+					  "when idle (latencies suffer)",
+					  n->nid, n->numa, cpu, t);
+			}
+		}
 		if ((r = ctx_create(d, n, c->context_pages * PAGE_SIZE, err, errlen)))
 			return r;
 		if ((r = node_listen(d, n, err, errlen)))

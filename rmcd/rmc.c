@@ -299,12 +299,17 @@ static void *rmc_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		/* Completions waiting for their due time: keep spinning. */
-		if (m->heap.n || ++idle < 256) {
+		/* Completions waiting for their due time: keep spinning,
+		 * unless the CPU is shared with the programs we serve. */
+		if ((m->heap.n && !m->shares_cpu) || ++idle < 256) {
 			cpu_relax();
 			continue;
 		}
 		idle = 0;
+		if (m->shares_cpu) {
+			sched_yield();
+			continue;
+		}
 		uint64_t now = rmc_rdtsc();
 		if (worked) {
 			worked = false;

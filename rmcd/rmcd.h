@@ -142,6 +142,7 @@ struct rmcd_rmc {
 	struct rmcd *d;
 	int idx;
 	int cpu;
+	bool shares_cpu; /* with a node's programs: yield when idle */
 	pthread_t thread;
 	bool started;
 	/* Mailbox: the control thread queues a message under mu and raises
