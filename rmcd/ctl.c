@@ -237,16 +237,22 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		}
 		b = &x->staged[q->id];
 		if (!q->addr || q->addr % PAGE_SIZE || q->addr + b->size < q->addr ||
-		    (uint64_t)q->pages * PAGE_SIZE != b->size) {
+		    (uint64_t)q->pages * PAGE_SIZE != b->size)
 			p->status = -EINVAL;
-			return -1;
-		}
-		for (uint32_t i = 0; i < s->n_lbuff; i++) {
+		for (uint32_t i = 0; !p->status && i < s->n_lbuff; i++) {
 			const struct rmcd_lbuff *o = &s->lbuff[i];
-			if (q->addr < o->app_addr + o->size && o->app_addr < q->addr + b->size) {
+			if (q->addr < o->app_addr + o->size && o->app_addr < q->addr + b->size)
 				p->status = -EEXIST; /* overlaps a registered buffer */
-				return -1;
-			}
+		}
+		if (p->status) {
+			/* Refused: the staged segment goes, so that refusals
+			 * cannot pile up memory or use up the session's slots. */
+			munmap(b->map, b->size);
+			close(b->fd);
+			b->fd = -1;
+			b->map = NULL;
+			s->n_lbuff_alloc--;
+			return -1;
 		}
 		struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
 		l->app_addr = q->addr;

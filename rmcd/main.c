@@ -34,6 +34,11 @@ static void usage(FILE *f, const char *prog)
 		"  -r, --rundir DIR    where the node sockets go (default $SONUMA_RUNDIR,\n"
 		"                      else /tmp/sonuma-UID)\n"
 		"  -m, --model NAME    timing model, overriding the config\n"
+		"  -C, --calibration FILE  calibration file (default: calibration.file in the\n"
+		"                      config, else $SONUMA_CALIBRATION, else\n"
+		"                      ~/.local/share/sonuma/calibration.cfg)\n"
+		"  -F, --accept-foreign-calibration  use a calibration measured on another\n"
+		"                      machine\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       print the version\n"
 		"  NODE_CNT            number of nodes (the original's short form)\n"
@@ -165,7 +170,7 @@ int main(int argc, char **argv)
 	core_log_init(argv[0]);
 	memset(&d, 0, sizeof(d));
 	d.sigfd = d.epfd = d.lock_fd = -1;
-	while ((opt = getopt_long(argc, argv, "c:r:m:hV", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "c:r:m:C:FhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			conf = optarg;

@@ -1,0 +1,144 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+# The original micro-benchmark flow, end to end, in a private run directory:
+#   rmcd 2; sonuma-run -n 1 -- bench_server; sonuma-run -n 0 -- bench_sync 1 r
+#   (and w), bench_async 1 r (and w); rmcd stopped with SIGTERM.
+# Usage: bench_flow.sh RMCD SONUMA_RUN BENCH_SERVER BENCH_SYNC BENCH_ASYNC
+set -uo pipefail
+
+if [[ $# -ne 5 ]]; then
+	echo "usage: $0 RMCD SONUMA_RUN BENCH_SERVER BENCH_SYNC BENCH_ASYNC" >&2
+	exit 2
+fi
+rmcd=$1 run=$2 server=$3 sync=$4 async=$5
+
+tmp=$(mktemp -d /tmp/sonuma-bench-flow-XXXXXX)
+rundir=$tmp/run
+rmcd_pid=
+failures=0
+
+cleanup() {
+	if [[ -n $rmcd_pid ]] && kill -0 "$rmcd_pid" 2>/dev/null; then
+		kill -KILL "$rmcd_pid" 2>/dev/null
+		wait "$rmcd_pid" 2>/dev/null
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+fail() {
+	echo "FAIL: $*" >&2
+	failures=$((failures + 1))
+}
+
+# Runs a command (on_node bounds its time), output in $tmp/out; returns its
+# status.
+step() {
+	local what=$1
+	shift
+	echo "--- $what: $*"
+	"$@" >"$tmp/out" 2>&1
+	local rc=$?
+	cat "$tmp/out"
+	return $rc
+}
+
+# A sonuma-run of node $1 with the rest as the program.
+on_node() {
+	local node=$1
+	shift
+	timeout 60 "$run" -r "$rundir" -n "$node" -- "$@"
+}
+
+echo "--- rmcd -r $rundir 2"
+"$rmcd" -r "$rundir" 2 >"$tmp/rmcd.log" 2>&1 &
+rmcd_pid=$!
+
+# Ready when both nodes answer (sonuma-run asks its node's rmcd).
+ready=0
+for _ in $(seq 1 400); do
+	if "$run" -r "$rundir" -n 0 -- /bin/true 2>/dev/null &&
+		"$run" -r "$rundir" -n 1 -- /bin/true 2>/dev/null; then
+		ready=1
+		break
+	fi
+	if ! kill -0 "$rmcd_pid" 2>/dev/null; then
+		break
+	fi
+	sleep 0.05
+done
+if [[ $ready -ne 1 ]]; then
+	echo "FAIL: rmcd did not come up; its log:" >&2
+	cat "$tmp/rmcd.log" >&2
+	exit 1
+fi
+
+check_bench() {
+	local what=$1 mode=$2 op=$3
+	shift 3
+	if ! step "$what" on_node 0 "$@"; then
+		fail "$what exited with status $?"
+		return
+	fi
+	local want="16 $mode $op of 64 bytes from node 1: 16/16 values correct"
+	grep -q "$want" "$tmp/out" || fail "$what did not say \"$want\""
+	grep -q WRONG "$tmp/out" && fail "$what reported a WRONG value"
+}
+
+step "bench_server -1 on node 1" on_node 1 "$server" -1 ||
+	fail "bench_server exited with status $?"
+grep -q "bench_server: node 1 wrote values" "$tmp/out" || fail "bench_server did not report"
+
+check_bench "bench_sync 1 r" sync reads "$sync" 1 r
+check_bench "bench_sync 1 w" sync writes "$sync" 1 w
+# The writes zeroed the values: a read now must notice.
+if step "bench_sync 1 r after the writes" on_node 0 "$sync" 1 r; then
+	fail "bench_sync read zeroed values and said they were correct"
+fi
+grep -q "0/16 values WRONG" "$tmp/out" || fail "bench_sync did not report the zeroed values"
+
+step "bench_server -1 again" on_node 1 "$server" -1 || fail "bench_server exited with status $?"
+check_bench "bench_async 1 r" async reads "$async" 1 r
+check_bench "bench_async 1 w" async writes "$async" 1 w
+
+# Usage errors: exit 2 with a usage message.
+for args in "1 x" "1" "1 r extra" "-n 0 1 r"; do
+	# shellcheck disable=SC2086
+	step "bench_sync $args" on_node 0 "$sync" $args
+	rc=$?
+	[[ $rc -eq 2 ]] || fail "bench_sync $args: exit status $rc, expected 2"
+	grep -qi "usage\|must be" "$tmp/out" || fail "bench_sync $args: no usage message"
+done
+step "bench_sync 5 r (no node 5)" on_node 0 "$sync" 5 r
+rc=$?
+[[ $rc -eq 2 ]] || fail "bench_sync 5 r: exit status $rc, expected 2"
+grep -q "does not exist" "$tmp/out" || fail "bench_sync 5 r: no message about node 5"
+
+# SIGTERM: exit status 0, sockets gone.
+echo "--- SIGTERM rmcd"
+kill -TERM "$rmcd_pid"
+rc=
+for _ in $(seq 1 200); do
+	if ! kill -0 "$rmcd_pid" 2>/dev/null; then
+		wait "$rmcd_pid"
+		rc=$?
+		break
+	fi
+	sleep 0.05
+done
+if [[ -z $rc ]]; then
+	fail "rmcd did not exit within 10 s of SIGTERM"
+else
+	rmcd_pid=
+	[[ $rc -eq 0 ]] || fail "rmcd exited with status $rc on SIGTERM"
+fi
+socks=$(find "$rundir" -name 'node*.sock' 2>/dev/null | wc -l)
+[[ $socks -eq 0 ]] || fail "rmcd left $socks socket(s) in $rundir"
+echo "--- rmcd log"
+cat "$tmp/rmcd.log"
+
+if [[ $failures -ne 0 ]]; then
+	echo "bench_flow: $failures failure(s)" >&2
+	exit 1
+fi
+echo "bench_flow: all steps passed"

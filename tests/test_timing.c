@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Timing: a completion never becomes visible before its due time, late
+ * completions are counted, and asynchronous requests overlap.  The RMC loop
+ * runs in-process (unit.h); the assertions are bounds that cannot flake:
+ * "not before" holds however slow or noisy the machine is.
+ */
+#include "unit.h"
+
+struct model_inst {
+	config_t lc;
+	char err[256];
+};
+
+/* Puts model conf (an rmc.conf text) into u's rmcd, with notify 0. */
+static void use_model(struct unit *u, struct model_inst *mi, const char *name, const char *conf)
+{
+	struct tm_env env = { .tsc_hz = u->d.tsc_hz, .nodes = u->d.n_nodes };
+
+	config_init(&mi->lc);
+	cr_assert(config_read_string(&mi->lc, conf), "bad config in the test");
+	u->d.model = tm_find(name);
+	cr_assert_not_null(u->d.model);
+	cr_assert_eq(u->d.model->init(config_lookup(&mi->lc, "model"), &env, &u->d.model_state,
+				      mi->err, sizeof(mi->err)),
+		     0, "%s", mi->err);
+	u->qp->notify_tsc = 0;
+}
+
+static void drop_model(struct unit *u, struct model_inst *mi)
+{
+	u->d.model->fini(u->d.model_state);
+	u->d.model = tm_find("none");
+	u->d.model_state = NULL;
+	config_destroy(&mi->lc);
+}
+
+struct seen {
+	uint64_t at[MAX_NUM_WQ];
+	uint64_t post[MAX_NUM_WQ];
+	int n;
+};
+
+static void seen_cb(uint8_t tid, wq_entry_t *head, void *owner)
+{
+	struct seen *s = owner;
+	s->at[tid] = rmc_rdtsc();
+	s->post[tid] = head->t_post;
+	s->n++;
+}
+
+static struct unit u;
+
+static void setup(void)
+{
+	struct unit_params p = { .nodes = 2, .ctx_size = 1 << 20, .lbuf_size = 1 << 20 };
+	unit_setup(&u, &p);
+}
+
+static void teardown(void)
+{
+	unit_teardown(&u);
+}
+
+TestSuite(timing, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(timing, fixed_never_visible_before_due)
+{
+	struct model_inst mi;
+	const double L = 20000; /* ns: far above anything native */
+	use_model(&u, &mi, "fixed", "model = { name = \"fixed\"; latency_ns = 20000; };");
+	uint64_t L_tsc = core_ns_to_tsc(L, u.d.tsc_hz);
+
+	for (int round = 0; round < 20; round++) {
+		struct seen s = { 0 };
+		int tid = rmc_rread_async(u.wq, u.lbuf, 0, 1, 0, 64 * round, 64);
+		cr_assert_geq(tid, 0);
+		while (!s.n) {
+			rmcd_rmc_poll_once(&u.rmc);
+			rmc_drain_cq(u.wq, u.cq, seen_cb, &s);
+		}
+		cr_assert_geq(s.at[tid] - s.post[tid], L_tsc,
+			      "visible %.0f ns after posting, before the model's %.0f ns",
+			      core_tsc_to_ns(s.at[tid] - s.post[tid], u.d.tsc_hz), L);
+	}
+	drop_model(&u, &mi);
+}
+
+Test(timing, async_requests_overlap)
+{
+	struct model_inst mi;
+	/* 20 ms each: the RMC takes all 32 long before the first is due. */
+	use_model(&u, &mi, "fixed", "model = { name = \"fixed\"; latency_ns = 20000000; };");
+	uint64_t L_tsc = core_ns_to_tsc(20e6, u.d.tsc_hz);
+	struct seen s = { 0 };
+	int n = 32;
+
+	for (int i = 0; i < n; i++)
+		cr_assert_geq(rmc_rread_async(u.wq, u.lbuf, 64 * i, 1, 0, 64 * i, 64), 0);
+	cr_assert_eq(unit_poll(&u), n);
+	/* All of them wait in the due-time queue at once: a long latency
+	 * does not serialise the pipeline. */
+	cr_expect_eq(u.rmc.heap.n, (uint32_t)n);
+	while (s.n < n) {
+		rmcd_rmc_poll_once(&u.rmc);
+		rmc_drain_cq(u.wq, u.cq, seen_cb, &s);
+	}
+	for (int i = 0; i < n; i++)
+		cr_expect_geq(s.at[i] - s.post[i], L_tsc, "request %d completed early", i);
+	drop_model(&u, &mi);
+}
+
+Test(timing, link_never_before_unloaded_target)
+{
+	struct model_inst mi;
+	use_model(&u, &mi, "link",
+		  "model = { name = \"link\"; rmc_ns = 2000; hop_ns = 100; bandwidth_gbps = 1; };");
+	struct seen s = { 0 };
+	uint64_t sizes[4] = { 64, 4096, 16384, 65536 };
+
+	for (int i = 0; i < 4; i++)
+		cr_assert_geq(rmc_rread_async(u.wq, u.lbuf, 65536 * (uint64_t)i, 1, 0, 0, sizes[i]), 0);
+	while (s.n < 4) {
+		rmcd_rmc_poll_once(&u.rmc);
+		rmc_drain_cq(u.wq, u.cq, seen_cb, &s);
+	}
+	/* Each is at least its own unloaded latency, and the link is shared:
+	 * the last one cannot finish before all four serialised. */
+	double total_ns = 0;
+	for (int i = 0; i < 4; i++) {
+		double target = u.d.model->target_ns(u.d.model_state, 'r', sizes[i], 0, 1);
+		total_ns += (double)sizes[i];
+		cr_expect_geq(s.at[i] - s.post[i], core_ns_to_tsc(target, u.d.tsc_hz),
+			      "request of %llu B early", (unsigned long long)sizes[i]);
+	}
+	uint64_t last = 0;
+	for (int i = 0; i < 4; i++)
+		if (s.at[i] - s.post[0] > last)
+			last = s.at[i] - s.post[0];
+	cr_expect_geq(last, core_ns_to_tsc(total_ns + 2100, u.d.tsc_hz), "the link did not queue");
+	drop_model(&u, &mi);
+}
+
+Test(timing, late_completions_are_counted)
+{
+	struct model_inst mi;
+	/* A model asking for 1 ns: every request is late, and counted. */
+	use_model(&u, &mi, "fixed", "model = { name = \"fixed\"; latency_ns = 1; };");
+	u.d.late_slack_tsc = 0;
+	struct seen s = { 0 };
+	for (int i = 0; i < 8; i++)
+		cr_assert_geq(rmc_rread_async(u.wq, u.lbuf, 0, 1, 0, 0, 65536), 0);
+	while (s.n < 8) {
+		rmcd_rmc_poll_once(&u.rmc);
+		rmc_drain_cq(u.wq, u.cq, seen_cb, &s);
+	}
+	struct rmcd_cls_stats st;
+	rmcd_stats_sum(&u.d, 0, (int)rmcd_size_class(65536), &st);
+	cr_expect_eq(st.requests, 8);
+	cr_expect_eq(st.late, 8, "late: %llu of 8", (unsigned long long)st.late);
+	cr_expect_gt(st.late_worst_tsc, 0);
+	/* And a generous model has none late. */
+	drop_model(&u, &mi);
+	use_model(&u, &mi, "fixed", "model = { name = \"fixed\"; latency_ns = 1000000; };");
+	s.n = 0;
+	for (int i = 0; i < 8; i++)
+		cr_assert_geq(rmc_rread_async(u.wq, u.lbuf, 64 * i, 1, 0, 0, 64), 0);
+	while (s.n < 8) {
+		rmcd_rmc_poll_once(&u.rmc);
+		rmc_drain_cq(u.wq, u.cq, seen_cb, &s);
+	}
+	rmcd_stats_sum(&u.d, 0, 0, &st);
+	cr_expect_eq(st.requests, 8);
+	cr_expect_eq(st.late, 0);
+	drop_model(&u, &mi);
+}
+
+Test(timing, stats_histogram_buckets_are_ordered)
+{
+	uint64_t prev = 0;
+	for (uint64_t v = 1; v < (1ull << 40); v = v * 3 / 2 + 1) {
+		unsigned b = rmcd_hist_bucket(v);
+		cr_assert_leq(rmcd_hist_value(b), v, "bucket %u of %llu starts above it", b,
+			      (unsigned long long)v);
+		cr_assert_geq(b, prev);
+		prev = b;
+	}
+	cr_expect_eq(rmcd_size_class(1), 0);
+	cr_expect_eq(rmcd_size_class(64), 0);
+	cr_expect_eq(rmcd_size_class(65), 1);
+	cr_expect_eq(rmcd_size_class(128), 1);
+	cr_expect_eq(rmcd_size_class(65536), 10);
+}
