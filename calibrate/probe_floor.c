@@ -144,7 +144,10 @@ struct rmcd_proc {
 	char path[PATH_MAX];
 };
 
-static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+/* Starts rmcd with two nodes: the none model, or with conf (a config text
+ * written into its run directory). */
+static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, const char *conf, char *err,
+		      size_t errlen)
 {
 	const char *tmp = getenv("TMPDIR");
 	int fd;
@@ -160,6 +163,15 @@ static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t 
 		return r;
 	}
 	snprintf(p->log, sizeof(p->log), "%s/rmcd.log", p->dir);
+	if (conf) {
+		char cp[sizeof(p->dir) + 32];
+		FILE *cf;
+		snprintf(cp, sizeof(cp), "%s/rmc.conf", p->dir);
+		if (!(cf = fopen(cp, "w")) || fputs(conf, cf) < 0 || fclose(cf)) {
+			snprintf(err, errlen, "%s: cannot write: %s", cp, strerror(errno));
+			return -EIO;
+		}
+	}
 	fd = open(p->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		int r = -errno;
@@ -176,12 +188,17 @@ static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t 
 	}
 	if (p->pid == 0) {
 		char nocal[sizeof(p->dir) + 32];
-		char *argv[] = { p->path, (char *)"-r", p->dir, (char *)"-m", (char *)"none",
-				 (char *)FLOOR_NODES, NULL };
+		char conf_path[sizeof(p->dir) + 32];
+		char *argv_none[] = { p->path, (char *)"-r", p->dir, (char *)"-m", (char *)"none",
+				      (char *)FLOOR_NODES, NULL };
+		char *argv_conf[] = { p->path, (char *)"-r", p->dir, (char *)"-c", conf_path,
+				      (char *)FLOOR_NODES, NULL };
+		char **argv = conf ? argv_conf : argv_none;
 		sigset_t none;
 		int nul = open("/dev/null", O_RDONLY);
 
 		snprintf(nocal, sizeof(nocal), "%s/no-calibration.cfg", p->dir);
+		snprintf(conf_path, sizeof(conf_path), "%s/rmc.conf", p->dir);
 		/* rmcd places its own threads: give it back the whole machine. */
 		sched_setaffinity(0, sizeof(x->allowed), &x->allowed);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -427,6 +444,45 @@ out:
 	return r;
 }
 
+#define OVERHEAD_MODEL_NS 5000.0
+
+/* The constant cost of a synchronous call around the model's latency: with
+ * the fixed model at 5 us (far above the floor), the median synchronous
+ * 64-byte read minus 5 us. */
+static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+{
+	struct floor_run f = { .hz = x->hz, .size = 64 };
+	struct cal_stats st;
+	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull;
+	int fd, r;
+
+	setenv("SONUMA_RUNDIR", p->dir, 1);
+	setenv("SONUMA_NODE", "0", 1);
+	while ((fd = kal_open((char *)RMC_DEV)) < 0) {
+		if ((fd != -ECONNREFUSED && fd != -ENOENT) || core_mono_ns() > deadline) {
+			snprintf(err, errlen, "cannot attach to node 0 of rmcd in %s: %s", p->dir,
+				 strerror(-fd));
+			return fd;
+		}
+		if (floor_stop)
+			return -EINTR;
+		sleep_ms(5);
+	}
+	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
+	    (r = kal_reg_lbuff(fd, &f.lbuff, 1))) {
+		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",
+			 strerror(-r));
+		goto out;
+	}
+	if ((r = cal_measure(floor_run, &f, x->opt.quick ? 100 : 3000, FLOOR_MAX_SPREAD, &st,
+			     err, errlen)))
+		goto out;
+	x->d.overhead_ns = st.median > OVERHEAD_MODEL_NS ? st.median - OVERHEAD_MODEL_NS : 0;
+out:
+	kal_close(fd);
+	return r;
+}
+
 int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 {
 	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
@@ -442,11 +498,26 @@ int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 	sigemptyset(&sa.sa_mask);
 	sigaction(SIGINT, &sa, &old_int);
 	sigaction(SIGTERM, &sa, &old_term);
-	r = rmcd_start(x, &p, err, errlen);
+	r = rmcd_start(x, &p, NULL, err, errlen);
 	if (!r)
 		r = rmcd_wait_up(&p, err, errlen);
 	if (!r)
 		r = floor_measure(x, &p, err, errlen);
+	if (!r && !floor_stop) {
+		/* Then the cost around a held-back completion, with a fixed
+		 * model and no notify cost: what rmcd subtracts. */
+		char conf[256];
+		rmcd_stop(&p);
+		snprintf(conf, sizeof(conf),
+			 "model = { name = \"fixed\"; latency_ns = %.0f; };\n"
+			 "rmc = { notify_ns = 0; overhead_ns = 0; };\n",
+			 OVERHEAD_MODEL_NS);
+		r = rmcd_start(x, &p, conf, err, errlen);
+		if (!r)
+			r = rmcd_wait_up(&p, err, errlen);
+		if (!r)
+			r = overhead_measure(x, &p, err, errlen);
+	}
 	if (r == -EINTR || floor_stop) {
 		snprintf(err, errlen, "interrupted");
 		r = -EINTR;

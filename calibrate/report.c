@@ -279,6 +279,10 @@ static void section_floor(const struct cal_ctx *x)
 		       mark(st), num(b, sizeof(b), st->p10), num(c, sizeof(c), st->p90),
 		       num(d, sizeof(d), st->p99), st->n);
 	}
+	if (x->d.overhead_ns > 0)
+		printf("  around a held-back completion (fixed model, 64 B): %.1f ns, which rmcd\n"
+		       "  subtracts from due times\n",
+		       x->d.overhead_ns);
 	printf("\n");
 }
 

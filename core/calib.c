@@ -392,7 +392,7 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 {
 	static const char *const top[] = { "version", "machine",   "tsc",	    "rtt_ns",
 					   "notify_ns", "load_ns", "copy_gbps", "floor",
-					   "papi_counters", NULL };
+					   "overhead_ns", "papi_counters", NULL };
 	static const char *const mach[] = { "cpu_model", "cores",    "domains", "kernel",
 					    "hostname",  "date",     NULL };
 	static const char *const tsc[] = { "hz", "read_ns", "invariant", NULL };
@@ -442,6 +442,11 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 	    (r = ld_matrix(l, root, "copy_gbps", c->domains, CAL_MAX_GBPS, c->copy_gbps)))
 		return r;
 	if ((r = ld_floor(l, root, c)))
+		return r;
+	/* Optional: files from before it was measured have none. */
+	config_setting_t *ov = config_setting_get_member(root, "overhead_ns");
+	c->overhead_ns = 0;
+	if (ov && (r = ld_num(l, ov, "overhead_ns", 0, 1e5, &c->overhead_ns)))
 		return r;
 	return ld_bool(l, root, NULL, "papi_counters", &c->papi_counters);
 }
@@ -630,6 +635,8 @@ static void sv_build(config_t *cf, const struct cal_data *c, bool *ok)
 		sv_float(g, "median_ns", c->floor_ns[i], ok);
 		sv_float(g, "p99_ns", c->floor_p99_ns[i], ok);
 	}
+	if (c->overhead_ns > 0)
+		sv_float(root, "overhead_ns", c->overhead_ns, ok);
 	sv_bool(root, "papi_counters", c->papi_counters, ok);
 }
 

@@ -43,6 +43,11 @@ struct cal_data {
 	uint64_t floor_size[CAL_MAX_SIZES];
 	double floor_ns[CAL_MAX_SIZES];     /* median */
 	double floor_p99_ns[CAL_MAX_SIZES];
+	/* What a synchronous call costs around the model's latency (posting,
+	 * noticing the completion at its due time, returning), measured
+	 * through rmcd with a fixed model; rmcd subtracts it from due times so
+	 * that an application measures the model's latency.  0: unknown. */
+	double overhead_ns;
 	bool papi_counters; /* whether hardware counters were available */
 };
 

@@ -28,6 +28,7 @@ void core_config_defaults(struct core_config *c)
 	c->notify_ns = -1;
 	c->late_slack_ns = 20;
 	c->lead_ns = 2000;
+	c->overhead_ns = -1;
 }
 
 void core_config_free(struct core_config *c)
@@ -193,7 +194,7 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 					  "max_transfer", "numa",	   "lock_memory",
 					  NULL };
 	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
-					  "lead_ns", NULL };
+					  "lead_ns", "overhead_ns", NULL };
 	static const char *const ca[] = { "file", "accept_foreign", NULL };
 	static const char *const se[] = { "allow_uids", NULL };
 	config_setting_t *root = config_root_setting(&c->lc), *g;
@@ -244,7 +245,9 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 		if ((r = core_cfg_double(g, "notify_ns", false, 0, 1e6, &c->notify_ns, err, errlen)) ||
 		    (r = core_cfg_double(g, "late_slack_ns", false, 0, 1e6, &c->late_slack_ns, err,
 					 errlen)) ||
-		    (r = core_cfg_double(g, "lead_ns", false, 0, 1e6, &c->lead_ns, err, errlen)))
+		    (r = core_cfg_double(g, "lead_ns", false, 0, 1e6, &c->lead_ns, err, errlen)) ||
+		    (r = core_cfg_double(g, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err,
+					 errlen)))
 			return r;
 		if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err,
 				       errlen)))

@@ -29,6 +29,7 @@ struct core_config {
 	double notify_ns;              /* < 0: from the calibration file */
 	double late_slack_ns;          /* lateness below this is not counted */
 	double lead_ns;                /* completions written this far ahead of due */
+	double overhead_ns;            /* < 0: from the calibration file */
 	uint32_t allow_uids[CORE_MAX_UIDS];
 	uint32_t n_allow_uids;
 	char model[32];

@@ -252,6 +252,11 @@ int main(int argc, char **argv)
 		goto out;
 	d.late_slack_tsc = core_ns_to_tsc(d.cfg.late_slack_ns, d.tsc_hz);
 	d.lead_tsc = core_ns_to_tsc(d.cfg.lead_ns, d.tsc_hz);
+	{
+		double ov = d.cfg.overhead_ns >= 0 ? d.cfg.overhead_ns
+						   : (d.cal ? d.cal->overhead_ns : 0);
+		d.overhead_tsc = core_ns_to_tsc(ov, d.tsc_hz);
+	}
 
 	d.model = tm_find(d.cfg.model);
 	if (!d.model) {

@@ -167,6 +167,7 @@ struct rmcd {
 	double notify_ns;          /* < 0: from the calibration */
 	uint64_t late_slack_tsc;
 	uint64_t lead_tsc;         /* completions are written this far ahead */
+	uint64_t overhead_tsc;     /* the library's own cost, subtracted from due */
 	struct cal_data *cal;      /* NULL without a calibration file */
 	char cal_path[256];
 	struct rmcd_node *nodes;
