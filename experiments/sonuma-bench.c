@@ -88,6 +88,8 @@ static void usage(FILE *f)
 		"  -f, --format table|csv|json  output format (default table)\n"
 		"      --output FILE         write there instead of standard output\n"
 		"      --no-verify           skip the data check after each size\n"
+		"      --pingpong CPU        measure instead the round trip of a cache line\n"
+		"                            between this CPU and CPU (no rmcd needed)\n"
 		"  -h, --help                this text\n");
 }
 
@@ -357,6 +359,76 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "null");
 }
 
+/* A cache line bounced between two CPUs: the physical floor of any agent
+ * that polls for requests on another core. */
+struct pp {
+	uint64_t line[8] __attribute__((aligned(64)));
+	uint64_t n;
+	int cpu;
+};
+
+static void *pp_partner(void *arg)
+{
+	struct pp *p = arg;
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(p->cpu, &set);
+	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
+	for (uint64_t i = 1; i <= p->n; i++) {
+		/* Pairs with the store-release of the ping below. */
+		while (smp_load_acquire(&p->line[0]) != 2 * i - 1)
+			cpu_relax();
+		smp_store_release(&p->line[0], 2 * i);
+	}
+	return NULL;
+}
+
+static int pingpong(int cpu, uint64_t iters, uint64_t warmup)
+{
+	static struct pp p;
+	uint64_t *lat = calloc(iters, sizeof(uint64_t));
+	pthread_t t;
+	double hz;
+
+	if (!lat)
+		return 1;
+	hz = 0;
+	{
+		/* The TSC rate, measured here: no rmcd is asked. */
+		struct timespec a, b, d = { 0, 20000000 };
+		clock_gettime(CLOCK_MONOTONIC_RAW, &a);
+		uint64_t t0 = rmc_rdtsc();
+		nanosleep(&d, NULL);
+		uint64_t t1 = rmc_rdtsc();
+		clock_gettime(CLOCK_MONOTONIC_RAW, &b);
+		hz = (double)(t1 - t0) * 1e9 /
+		     (double)((b.tv_sec - a.tv_sec) * 1000000000ll + (b.tv_nsec - a.tv_nsec));
+	}
+	p.n = iters + warmup;
+	p.cpu = cpu;
+	if (pthread_create(&t, NULL, pp_partner, &p)) {
+		fprintf(stderr, "sonuma-bench: cannot start the ping-pong thread\n");
+		return 1;
+	}
+	for (uint64_t i = 1; i <= p.n; i++) {
+		uint64_t t0 = rmc_rdtsc();
+		smp_store_release(&p.line[0], 2 * i - 1);
+		while (smp_load_acquire(&p.line[0]) != 2 * i)
+			cpu_relax();
+		if (i > warmup)
+			lat[i - warmup - 1] = rmc_rdtsc() - t0;
+	}
+	pthread_join(t, NULL);
+	qsort(lat, iters, sizeof(uint64_t), cmp_u64);
+	printf("pingpong cpu %d <-> cpu %d: round trip min %.1f p50 %.1f p99 %.1f ns "
+	       "(%llu samples, TSC %.3f GHz)\n",
+	       sched_getcpu(), cpu, (double)lat[0] * 1e9 / hz, pct(lat, iters, 50) * 1e9 / hz,
+	       pct(lat, iters, 99) * 1e9 / hz, (unsigned long long)iters, hz / 1e9);
+	free(lat);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -373,13 +445,14 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, 'f' },
 		{ "output", required_argument, NULL, 'O' },
 		{ "no-verify", no_argument, NULL, 'V' },
+		{ "pingpong", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .op = 'r', .threads = 1, .target = -1, .iters = 10000, .warmup = 1000,
 			  .verify = 1 };
 	uint64_t max_size = 65536, v;
-	int sweep = 0, opt, fd, r;
+	int sweep = 0, opt, fd, r, pp_cpu = -1;
 	struct kal_info info;
 	char cmdline[1024] = "";
 	FILE *out = stdout;
@@ -471,6 +544,11 @@ int main(int argc, char **argv)
 		case 'V':
 			o.verify = 0;
 			break;
+		case 'P':
+			if (parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
+				BAD("--pingpong: a CPU number, not \"%s\"", optarg);
+			pp_cpu = (int)v;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -481,6 +559,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		BAD("unexpected argument \"%s\"", argv[optind]);
+	if (pp_cpu >= 0)
+		return pingpong(pp_cpu, o.iters, o.warmup);
 	if (sweep) {
 		o.n_sizes = 0;
 		for (uint64_t s = 64; s <= max_size && o.n_sizes < MAX_SIZES; s *= 2)
