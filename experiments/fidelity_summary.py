@@ -31,7 +31,7 @@ fs, fm = floor_table(calfile)
 print("\n== Fidelity (targets: |p50 err| <= 2 %, p99 err <= 10 %, late < 1 %, where target > floor)")
 print(f"{'run':<26}{'size':>7}{'target':>9}{'floor':>8}{'p50':>9}{'err%':>7}{'p99 err%':>9}{'late%':>7}  verdict")
 total = ok = 0
-for path in sorted(glob.glob(os.path.join(out, '*-s*c-*.csv'))):
+for path in sorted(glob.glob(os.path.join(out, '*-sync-*.csv')) + glob.glob(os.path.join(out, '*-async-*.csv'))):
     name = os.path.basename(path)[:-4]
     if 'bandwidth' in name:
         continue
