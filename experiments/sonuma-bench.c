@@ -37,6 +37,7 @@ struct opts {
 	uint64_t iters, warmup;
 	enum fmt fmt;
 	const char *out;
+	const char *samples; /* file for every measured latency */
 	int verify;
 };
 
@@ -56,7 +57,8 @@ struct thr {
 	rmc_wq_t *wq;
 	rmc_cq_t *cq;
 	uint8_t *lbuff;
-	uint64_t lbuff_size;
+	uint64_t lbuff_size;   /* registered: room for the largest size */
+	uint64_t span;         /* used for the current size: its window of slots */
 	uint64_t *lat;         /* per measured op, TSC ticks */
 	uint64_t t_start, t_end;
 	unsigned errors;
@@ -88,6 +90,8 @@ static void usage(FILE *f)
 		"  -f, --format table|csv|json  output format (default table)\n"
 		"      --output FILE         write there instead of standard output\n"
 		"      --no-verify           skip the data check after each size\n"
+		"      --samples FILE        also write every measured latency there (CSV:\n"
+		"                            size,thread,index,latency_ns, in posting order)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
 		"                            between this CPU and CPU (no rmcd needed)\n"
 		"  -h, --help                this text\n");
@@ -143,7 +147,7 @@ static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 static int run_sync(struct thr *t, uint64_t n, int measure)
 {
 	const struct opts *o = t->o;
-	uint64_t slots = t->lbuff_size / t->size;
+	uint64_t slots = t->span / t->size;
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = (i % slots) * t->size;
@@ -167,7 +171,7 @@ static int run_sync(struct thr *t, uint64_t n, int measure)
 static int run_async(struct thr *t, uint64_t n, int measure)
 {
 	const struct opts *o = t->o;
-	uint64_t slots = t->lbuff_size / t->size;
+	uint64_t slots = t->span / t->size;
 	unsigned window = o->outstanding;
 
 	t->done = 0;
@@ -203,9 +207,12 @@ static void *thread_main(void *arg)
 
 	/* Writes carry a known pattern; reads fetch what the previous write
 	 * phase (or the preparation) put there. */
-	for (uint64_t j = 0; j < t->lbuff_size; j++)
+	for (uint64_t j = 0; j < t->span; j++)
 		t->lbuff[j] = o->op == 'w' ? pattern(t->size, (unsigned)t->idx, j) : 0;
 	r = o->async ? run_async(t, o->warmup, 0) : run_sync(t, o->warmup, 0);
+	/* Warm-up done everywhere; the main thread reads rmcd's counters
+	 * between the two barriers, so they cover the measured part only. */
+	pthread_barrier_wait(t->bar);
 	pthread_barrier_wait(t->bar);
 	t->t_start = rmc_rdtsc();
 	if (!r)
@@ -222,8 +229,8 @@ static int region_xfer(struct thr *t, char op)
 	uint64_t chunk = t->info->max_transfer;
 	int r = 0;
 
-	for (uint64_t off = 0; off < t->lbuff_size && !r; off += chunk) {
-		uint64_t len = t->lbuff_size - off < chunk ? t->lbuff_size - off : chunk;
+	for (uint64_t off = 0; off < t->span && !r; off += chunk) {
+		uint64_t len = t->span - off < chunk ? t->span - off : chunk;
 		uint64_t remote = (uint64_t)t->idx * t->lbuff_size + off;
 		r = op == 'r' ? rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len)
 			      : rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len);
@@ -237,19 +244,19 @@ static int region_xfer(struct thr *t, char op)
 static int prepare_or_verify(struct thr *t, int verify, unsigned *bad)
 {
 	const struct opts *o = t->o;
-	uint64_t slots = t->lbuff_size / t->size, n = o->warmup > o->iters ? o->warmup : o->iters;
+	uint64_t slots = t->span / t->size, n = o->warmup > o->iters ? o->warmup : o->iters;
 	uint64_t span = (n < slots ? n : slots) * t->size;
 	int r;
 
 	if (!verify) {
 		if (o->op != 'r')
 			return 0;
-		for (uint64_t j = 0; j < t->lbuff_size; j++)
+		for (uint64_t j = 0; j < t->span; j++)
 			t->lbuff[j] = pattern(t->size, (unsigned)t->idx, j);
 		return region_xfer(t, 'w');
 	}
 	if (o->op == 'w') {
-		memset(t->lbuff, 0, t->lbuff_size);
+		memset(t->lbuff, 0, t->span);
 		if ((r = region_xfer(t, 'r')))
 			return r;
 	}
@@ -267,7 +274,7 @@ static int prepare_or_verify(struct thr *t, int verify, unsigned *bad)
 }
 
 static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint64_t size,
-		    struct result *res, int fd)
+		    struct result *res, int fd, FILE *samples)
 {
 	pthread_t tid[MAX_THREADS];
 	pthread_barrier_t bar;
@@ -279,19 +286,31 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 	memset(res, 0, sizeof(*res));
 	res->size = size;
 	res->iters = total;
-	pthread_barrier_init(&bar, NULL, o->threads);
+	pthread_barrier_init(&bar, NULL, o->threads + 1);
 	for (unsigned i = 0; i < o->threads; i++) {
+		/* The slots one size cycles through: its window (at least
+		 * 64 KiB), so that a size's result does not depend on the
+		 * largest size of the list. */
+		uint64_t want = size * (o->async ? o->outstanding : 1);
+		if (want < 65536)
+			want = 65536;
+		if (want > th[i].lbuff_size)
+			want = th[i].lbuff_size;
+		th[i].span = want / size * size;
 		th[i].size = size;
 		th[i].bar = &bar;
 		if ((r = prepare_or_verify(&th[i], 0, &bad)))
 			return r;
 	}
-	if ((r = kal_stats(fd, size, &s0)))
-		return r;
 	for (unsigned i = 0; i < o->threads; i++)
 		pthread_create(&tid[i], NULL, thread_main, &th[i]);
+	pthread_barrier_wait(&bar);
+	r = kal_stats(fd, size, &s0);
+	pthread_barrier_wait(&bar);
 	for (unsigned i = 0; i < o->threads; i++)
 		pthread_join(tid[i], NULL);
+	if (r)
+		return r;
 	pthread_barrier_destroy(&bar);
 	for (unsigned i = 0; i < o->threads; i++)
 		if (th[i].err)
@@ -303,6 +322,13 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 			if ((r = prepare_or_verify(&th[i], 1, &bad)))
 				return r;
 
+	if (samples) {
+		double k = 1e9 / info->tsc_hz;
+		for (unsigned i = 0; i < o->threads; i++)
+			for (uint64_t j = 0; j < o->iters; j++)
+				fprintf(samples, "%llu,%u,%llu,%.1f\n", (unsigned long long)size, i,
+					(unsigned long long)j, (double)th[i].lat[j] * k);
+	}
 	all = malloc(total * sizeof(uint64_t));
 	if (!all)
 		return -ENOMEM;
@@ -446,13 +472,14 @@ int main(int argc, char **argv)
 		{ "output", required_argument, NULL, 'O' },
 		{ "no-verify", no_argument, NULL, 'V' },
 		{ "pingpong", required_argument, NULL, 'P' },
+		{ "samples", required_argument, NULL, 'S' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .op = 'r', .threads = 1, .target = -1, .iters = 10000, .warmup = 1000,
 			  .verify = 1 };
 	uint64_t max_size = 65536, v;
-	int sweep = 0, opt, fd, r, pp_cpu = -1;
+	int sweep = 0, opt, fd, r, pp_cpu = -1, max_given = 0;
 	struct kal_info info;
 	char cmdline[1024] = "";
 	FILE *out = stdout;
@@ -517,6 +544,7 @@ int main(int argc, char **argv)
 			sweep = 1;
 			break;
 		case 'M':
+			max_given = 1;
 			if (parse_u64(optarg, 64, 1ull << 30, &max_size))
 				BAD("--max-size: 64 B to 1 GiB, not \"%s\"", optarg);
 			break;
@@ -544,6 +572,9 @@ int main(int argc, char **argv)
 		case 'V':
 			o.verify = 0;
 			break;
+		case 'S':
+			o.samples = optarg;
+			break;
 		case 'P':
 			if (parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
 				BAD("--pingpong: a CPU number, not \"%s\"", optarg);
@@ -561,6 +592,8 @@ int main(int argc, char **argv)
 		BAD("unexpected argument \"%s\"", argv[optind]);
 	if (pp_cpu >= 0)
 		return pingpong(pp_cpu, o.iters, o.warmup);
+	if (max_given && !sweep)
+		BAD("--max-size goes with --all (sizes given with --size are used as they are)");
 	if (sweep) {
 		o.n_sizes = 0;
 		for (uint64_t s = 64; s <= max_size && o.n_sizes < MAX_SIZES; s *= 2)
@@ -658,10 +691,15 @@ int main(int argc, char **argv)
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
-			"%llu},\n",
+			"%llu, \"sizes\": [",
 			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
 			(unsigned long long)o.iters, (unsigned long long)o.warmup);
-		fprintf(out, "  \"rmcd\": {\"model\": \"%s\", \"model_params\": ", info.model);
+		for (unsigned i = 0; i < o.n_sizes; i++)
+			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o.sizes[i]);
+		fprintf(out, "]},\n");
+		fprintf(out, "  \"rmcd\": {\"model\": ");
+		json_str(out, info.model);
+		fprintf(out, ", \"model_params\": ");
 		json_str(out, model);
 		fprintf(out, ", \"calibration\": ");
 		json_str(out, calib);
@@ -699,10 +737,18 @@ int main(int argc, char **argv)
 	}
 	fflush(out);
 
+	FILE *samples = NULL;
+	if (o.samples) {
+		if (!(samples = fopen(o.samples, "w"))) {
+			fprintf(stderr, "sonuma-bench: %s: %s\n", o.samples, strerror(errno));
+			return 1;
+		}
+		fprintf(samples, "# %s\nsize,thread,index,latency_ns\n", cmdline);
+	}
 	int failed = 0;
 	for (unsigned i = 0; i < o.n_sizes; i++) {
 		struct result res;
-		r = run_size(&o, th, &info, o.sizes[i], &res, fd);
+		r = run_size(&o, th, &info, o.sizes[i], &res, fd, samples);
 		if (r) {
 			fprintf(stderr, "sonuma-bench: size %llu: %s\n",
 				(unsigned long long)o.sizes[i], strerror(-r));
@@ -750,8 +796,16 @@ int main(int argc, char **argv)
 	}
 	if (o.fmt == FMT_JSON)
 		fprintf(out, "\n  ]\n}\n");
-	if (out != stdout)
-		fclose(out);
+	if (out != stdout && fclose(out)) {
+		fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
+		failed = 1;
+	}
+	if (samples && fclose(samples)) {
+		fprintf(stderr, "sonuma-bench: %s: %s\n", o.samples, strerror(errno));
+		failed = 1;
+	}
+	for (unsigned i = 0; i < o.threads; i++)
+		free(th[i].lat);
 	kal_close(fd);
 	return failed;
 }
