@@ -77,5 +77,8 @@ int main(int argc, char **argv)
 	}
 	if (c.failed)
 		return 1;
-	return bench_report(&b, "async");
+	r = bench_report(&b, "async");
+	free(b.lat_tsc);
+	kal_close(b.fd);
+	return r;
 }

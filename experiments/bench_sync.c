@@ -40,5 +40,8 @@ int main(int argc, char **argv)
 			}
 		}
 	}
-	return bench_report(&b, "sync");
+	r = bench_report(&b, "sync");
+	free(b.lat_tsc);
+	kal_close(b.fd);
+	return r;
 }

@@ -118,7 +118,7 @@ static int link_init(const config_setting_t *grp, const struct tm_env *env, void
 			r = -EINVAL;
 			goto fail;
 		}
-		if (x < 1 || y < 1 || (uint32_t)x * (uint32_t)y != l->n) {
+		if (x < 1 || y < 1 || (uint64_t)x * (uint64_t)y != l->n) {
 			snprintf(err, errlen,
 				 "%s:%u: model.dims: [X, Y] with X * Y equal to the %u nodes "
 				 "(got [%d, %d])",

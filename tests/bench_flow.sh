@@ -76,8 +76,10 @@ fi
 check_bench() {
 	local what=$1 mode=$2 op=$3
 	shift 3
-	if ! step "$what" on_node 0 "$@"; then
-		fail "$what exited with status $?"
+	step "$what" on_node 0 "$@"
+	local rc=$?
+	if [[ $rc -ne 0 ]]; then
+		fail "$what exited with status $rc"
 		return
 	fi
 	local want="16 $mode $op of 64 bytes from node 1: 16/16 values correct"
@@ -85,8 +87,9 @@ check_bench() {
 	grep -q WRONG "$tmp/out" && fail "$what reported a WRONG value"
 }
 
-step "bench_server -1 on node 1" on_node 1 "$server" -1 ||
-	fail "bench_server exited with status $?"
+step "bench_server -1 on node 1" on_node 1 "$server" -1
+rc=$?
+[[ $rc -eq 0 ]] || fail "bench_server exited with status $rc"
 grep -q "bench_server: node 1 wrote values" "$tmp/out" || fail "bench_server did not report"
 
 check_bench "bench_sync 1 r" sync reads "$sync" 1 r
@@ -97,7 +100,9 @@ if step "bench_sync 1 r after the writes" on_node 0 "$sync" 1 r; then
 fi
 grep -q "0/16 values WRONG" "$tmp/out" || fail "bench_sync did not report the zeroed values"
 
-step "bench_server -1 again" on_node 1 "$server" -1 || fail "bench_server exited with status $?"
+step "bench_server -1 again" on_node 1 "$server" -1
+rc=$?
+[[ $rc -eq 0 ]] || fail "bench_server exited with status $rc"
 check_bench "bench_async 1 r" async reads "$async" 1 r
 check_bench "bench_async 1 w" async writes "$async" 1 w
 

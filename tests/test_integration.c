@@ -558,6 +558,10 @@ Test(integration, rmcd_killed_wakes_waiting_call)
 	w = h_fork(waiter, NULL);
 	cr_assert_eq(waitflag(&DS->ready, 1, 20000), 0, "the application did not attach");
 	cr_assert_eq(kill(R.pid, SIGSTOP), 0);
+	/* kill() returns before every thread of rmcd has stopped: wait until
+	 * the stop is reported, or the busy RMC thread may serve the call. */
+	cr_assert_eq(waitpid(R.pid, &st, WUNTRACED), R.pid);
+	cr_assert(WIFSTOPPED(st), "rmcd did not stop");
 	__atomic_store_n(&DS->go, 1, __ATOMIC_RELEASE);
 	h_sleep_ms(300);
 	cr_assert_eq(__atomic_load_n(&DS->done, __ATOMIC_ACQUIRE), 0,
