@@ -16,6 +16,7 @@ void core_config_defaults(struct core_config *c)
 	core_default_rundir(c->rundir, sizeof(c->rundir));
 	c->nodes = 2;
 	c->context_pages = 4096; /* 16 MiB, as the original platform */
+	c->n_contexts = 1;
 	c->queue_depth = MAX_NUM_WQ;
 	c->max_transfer = 1u << 20;
 	for (int i = 0; i < CORE_MAX_NODES; i++)
@@ -192,7 +193,7 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 					   "calibration", "security", "fabric", NULL };
 	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
 					  "max_transfer", "numa",	   "lock_memory",
-					  NULL };
+					  "contexts",	  NULL };
 	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
 					  "lead_ns", "overhead_ns", NULL };
 	static const char *const ca[] = { "file", "accept_foreign", NULL };
@@ -234,6 +235,25 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 					c->nodes);
 		if ((r = core_cfg_bool(g, "lock_memory", false, &c->lock_memory, err, errlen)))
 			return r;
+		/* contexts = [4096, 256]: every node exports one context per
+		 * entry, of that many pages (context i is the ctx_id i). */
+		config_setting_t *cs = config_setting_get_member(g, "contexts");
+		if (cs) {
+			int pages[16];
+			if (config_setting_get_member(g, "context_pages"))
+				return cfg_fail(g, "contexts", err, errlen,
+						"set either contexts or context_pages, not both");
+			if ((r = cfg_int_array(g, "contexts", pages, 16, 1, 1 << 22, &n, err,
+					       errlen)))
+				return r;
+			if (!n)
+				return cfg_fail(g, "contexts", err, errlen,
+						"needs at least one context");
+			c->n_contexts = n;
+			c->context_pages = (uint64_t)pages[0];
+			for (unsigned i = 0; i < n; i++)
+				c->ctx_pages[i] = (uint64_t)pages[i];
+		}
 	}
 	if ((g = config_setting_get_member(root, "rmc"))) {
 		if ((r = core_cfg_known(g, rm, err, errlen)))

@@ -19,7 +19,9 @@ struct core_config {
 	char file[256];     /* where it came from; "(defaults)" otherwise */
 	char rundir[100];   /* must leave room for "/nodeNN.sock" in sun_path */
 	uint32_t nodes;
-	uint64_t context_pages;
+	uint64_t context_pages;        /* context 0 */
+	uint64_t ctx_pages[16];        /* contexts 1.. (cluster.contexts) */
+	uint32_t n_contexts;           /* contexts per node, 1..16 */
 	uint32_t queue_depth;
 	uint64_t max_transfer;
 	int node_numa[CORE_MAX_NODES]; /* -1: round robin over domains */

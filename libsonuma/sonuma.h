@@ -140,6 +140,40 @@ static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
 	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
 }
 
+/* Posts an atomic on the 8-byte word at ctx_offset (a multiple of 8). */
+static inline int rmc__post_atomic(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
+				   uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				   uint64_t ctx_offset, uint64_t arg0, uint64_t arg1)
+{
+	uint8_t h = wq->head;
+	wq_entry_t *e = &wq->q[h];
+
+	if (snid < 0 || snid > 0xffff || ctx_id > 0xff)
+		return -EINVAL;
+	if (READ_ONCE(e->valid))
+		return -EBUSY;
+	e->op = op;
+	e->cid = (uint8_t)ctx_id;
+	e->nid = (uint16_t)snid;
+	e->buf_addr = (uint64_t)(uintptr_t)lbuff_base;
+	e->buf_offset = lbuff_offset;
+	e->offset = ctx_offset;
+	e->length = RMC_ATOMIC_LENGTH;
+	e->arg0 = arg0;
+	e->arg1 = arg1;
+	e->status = RMC_OK;
+	e->valid = 1;
+	e->t_post = rmc_rdtsc();
+	/* Publishes the entry; pairs with the RMC's load-acquire of e->SR. */
+	smp_store_release(&e->SR, wq->SR);
+	if (++h >= wq->depth) {
+		h = 0;
+		wq->SR ^= 1;
+	}
+	wq->head = h;
+	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
+}
+
 /* Takes one completion if there is one: returns its tid, or -1.  A
  * completion written ahead of its due time is not visible before it: with
  * wait set, the call spins on the TSC until then (at most the RMC's lead,
@@ -259,6 +293,70 @@ static inline int rmc_rwrite_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t l
 {
 	return rmc__post(wq, RMC_OP_WRITE, lbuff_base, lbuff_offset, snid, ctx_id,
 			 ctx_offset, length);
+}
+
+/* Remote atomics on the 8-byte-aligned word at ctx_offset of context ctx_id
+ * of node snid, atomic against every other RMC thread and node: the value
+ * found there (the old value) is written to lbuff_base + lbuff_offset.
+ * Compare-and-swap stores desired when the word equals expected; the caller
+ * sees whether it did by comparing the old value with expected.
+ * The _async forms return the WQ index (tid) like rmc_rread_async. */
+static inline int rmc_cas_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
+				int snid, uint32_t ctx_id, uint64_t ctx_offset, uint64_t expected,
+				uint64_t desired)
+{
+	return rmc__post_atomic(wq, RMC_OP_CAS, lbuff_base, lbuff_offset, snid, ctx_id,
+				ctx_offset, expected, desired);
+}
+
+static inline int rmc_faa_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
+				int snid, uint32_t ctx_id, uint64_t ctx_offset, uint64_t add)
+{
+	return rmc__post_atomic(wq, RMC_OP_FAA, lbuff_base, lbuff_offset, snid, ctx_id,
+				ctx_offset, add, 0);
+}
+
+static inline int rmc__atomic_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8_t *lbuff_base,
+				   uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				   uint64_t ctx_offset, uint64_t arg0, uint64_t arg1,
+				   uint64_t *old)
+{
+	uint64_t spins = 0;
+	int tid, r;
+
+	while (READ_ONCE(wq->q[wq->head].valid)) {
+		if (rmc__cq_pop(wq, cq) >= 0)
+			continue;
+		if (++spins % RMC__SPIN_CHECK == 0 && (r = rmc__wait_slow(wq, &spins)))
+			return r;
+		cpu_relax();
+	}
+	tid = rmc__post_atomic(wq, op, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+			       arg0, arg1);
+	if (tid < 0)
+		return tid;
+	r = rmc__wait_tid(wq, cq, tid);
+	if (!r && old)
+		__builtin_memcpy(old, lbuff_base + lbuff_offset, sizeof(*old));
+	return r;
+}
+
+/* Synchronous forms: 0 or -errno; *old (when not NULL) gets the old value. */
+static inline int rmc_cas_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base,
+			       uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+			       uint64_t ctx_offset, uint64_t expected, uint64_t desired,
+			       uint64_t *old)
+{
+	return rmc__atomic_sync(wq, cq, RMC_OP_CAS, lbuff_base, lbuff_offset, snid, ctx_id,
+				ctx_offset, expected, desired, old);
+}
+
+static inline int rmc_faa_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base,
+			       uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+			       uint64_t ctx_offset, uint64_t add, uint64_t *old)
+{
+	return rmc__atomic_sync(wq, cq, RMC_OP_FAA, lbuff_base, lbuff_offset, snid, ctx_id,
+				ctx_offset, add, 0, old);
 }
 
 /* Runs handler for each completion until the WQ head slot is free.

@@ -9,11 +9,15 @@
  * node never gets more than the configured bandwidth, and incast shows up
  * as queueing at the target's ingress link.
  *
+ * An atomic moves its 8-byte word like a read and adds atomic_ns (default
+ * 0) for the read-modify-write at the target's RMC.
+ *
  *   model = { name = "link"; rmc_ns = 500; hop_ns = 50; bandwidth_gbps = 10;
- *             topology = "torus2d"; dims = [4, 4]; };
+ *             topology = "torus2d"; dims = [4, 4]; atomic_ns = 100; };
  */
 #include <errno.h>
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,9 +29,9 @@
 #include "topology.h"
 
 struct link {
-	double rmc_ns, hop_ns, gbps;
+	double rmc_ns, hop_ns, gbps, atomic_ns;
 	struct tm_topology topo;
-	uint64_t rmc_tsc, hop_tsc;
+	uint64_t rmc_tsc, hop_tsc, atomic_tsc;
 	double tsc_per_byte;
 	uint32_t n;
 	uint8_t *hops;          /* n * n */
@@ -64,8 +68,8 @@ static void square_dims(uint32_t n, uint32_t *x, uint32_t *y)
 static int link_init(const config_setting_t *grp, const struct tm_env *env, void **state,
 		     char *err, size_t errlen)
 {
-	static const char *const keys[] = { "name",	"rmc_ns", "hop_ns", "bandwidth_gbps",
-					    "topology", "dims",	  NULL };
+	static const char *const keys[] = { "name",	"rmc_ns", "hop_ns",    "bandwidth_gbps",
+					    "topology", "dims",	  "atomic_ns", NULL };
 	char topo[16] = "full";
 	struct link *l;
 	int r, kind;
@@ -82,6 +86,7 @@ static int link_init(const config_setting_t *grp, const struct tm_env *env, void
 	    (r = core_cfg_double(grp, "hop_ns", false, 0, 1e9, &l->hop_ns, err, errlen)) ||
 	    (r = core_cfg_double(grp, "bandwidth_gbps", false, 0.001, 10000, &l->gbps, err,
 				 errlen)) ||
+	    (r = core_cfg_double(grp, "atomic_ns", false, 0, 1e9, &l->atomic_ns, err, errlen)) ||
 	    (r = core_cfg_string(grp, "topology", false, topo, sizeof(topo), err, errlen)))
 		goto fail;
 	kind = tm_topo_parse(topo);
@@ -131,6 +136,7 @@ static int link_init(const config_setting_t *grp, const struct tm_env *env, void
 	}
 	l->rmc_tsc = (uint64_t)(l->rmc_ns * env->tsc_hz / 1e9 + 0.5);
 	l->hop_tsc = (uint64_t)(l->hop_ns * env->tsc_hz / 1e9 + 0.5);
+	l->atomic_tsc = (uint64_t)(l->atomic_ns * env->tsc_hz / 1e9 + 0.5);
 	l->tsc_per_byte = env->tsc_hz / (l->gbps * 1e9);
 	l->hops = calloc((size_t)l->n * l->n, 1);
 	l->egress_free = calloc(l->n, sizeof(uint64_t));
@@ -166,8 +172,10 @@ static uint64_t link_due(void *state, const struct tm_req *req)
 {
 	struct link *l = state;
 	uint32_t src = req->src < l->n ? req->src : 0, dst = req->dst < l->n ? req->dst : 0;
-	uint32_t from = req->op == RMC_OP_READ ? dst : src;
-	uint32_t to = req->op == RMC_OP_READ ? src : dst;
+	bool atomic = req->op == RMC_OP_CAS || req->op == RMC_OP_FAA;
+	/* Reads and atomics bring data back from the target. */
+	uint32_t from = req->op == RMC_OP_WRITE ? src : dst;
+	uint32_t to = req->op == RMC_OP_WRITE ? dst : src;
 	/* Rounded up, so that the bandwidth a node gets is never above the
 	 * configured one (the 1e-6 forgives floating-point noise). */
 	uint64_t ser = (uint64_t)ceil((double)req->size * l->tsc_per_byte - 1e-6);
@@ -183,7 +191,8 @@ static uint64_t link_due(void *state, const struct tm_req *req)
 	l->egress_free[from] = end;
 	l->ingress_free[to] = end;
 	link_unlock(l);
-	return end + l->rmc_tsc + l->hops[src * l->n + dst] * l->hop_tsc;
+	return end + l->rmc_tsc + l->hops[src * l->n + dst] * l->hop_tsc +
+	       (atomic ? l->atomic_tsc : 0);
 }
 
 static double link_target(const void *state, uint8_t op, uint64_t size, uint16_t src,
@@ -192,8 +201,8 @@ static double link_target(const void *state, uint8_t op, uint64_t size, uint16_t
 	const struct link *l = state;
 	uint32_t h = (src < l->n && dst < l->n) ? l->hops[src * l->n + dst] : 1;
 
-	(void)op;
-	return l->rmc_ns + h * l->hop_ns + (double)size / l->gbps;
+	return l->rmc_ns + h * l->hop_ns + (double)size / l->gbps +
+	       (op == RMC_OP_CAS || op == RMC_OP_FAA ? l->atomic_ns : 0);
 }
 
 static int link_describe(const void *state, char *buf, size_t len)

@@ -233,8 +233,11 @@ int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 					  n->nid, n->numa, cpu, t);
 			}
 		}
-		if ((r = ctx_create(d, n, c->context_pages * PAGE_SIZE, err, errlen)))
-			return r;
+		for (uint32_t k = 0; k < c->n_contexts && k < RMCD_MAX_CTX; k++) {
+			uint64_t pages = k == 0 ? c->context_pages : c->ctx_pages[k];
+			if ((r = ctx_create(d, n, pages * PAGE_SIZE, err, errlen)))
+				return r;
+		}
 		if ((r = node_listen(d, n, err, errlen)))
 			return r;
 	}

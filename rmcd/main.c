@@ -320,8 +320,9 @@ int main(int argc, char **argv)
 			  d.n_nodes, d.n_nodes > 1 ? "s" : "", d.cfg.rundir, d.n_rmcs,
 			  d.n_rmcs > 1 ? "s" : "", d.tsc_hz / 1e9, desc);
 		for (uint32_t i = 0; i < d.n_nodes; i++)
-			core_info("node %u: NUMA domain %d, %llu-byte context, RMC thread %d on CPU %d",
+			core_info("node %u: NUMA domain %d, %llu-byte context%s, RMC thread %d on CPU %d",
 				  i, d.nodes[i].numa, (unsigned long long)d.nodes[i].ctx[0].size,
+				  d.nodes[i].n_ctx > 1 ? " (and more: see cluster.contexts)" : "",
 				  d.nodes[i].rmc, d.rmcs[d.nodes[i].rmc].cpu);
 	}
 	r = rmcd_ctl_run(&d);

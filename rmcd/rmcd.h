@@ -104,6 +104,7 @@ struct rmcd_xfer {
 	uint8_t *local;   /* rmcd's address of the local buffer range */
 	uint64_t offset;  /* in the target context */
 	uint64_t length;
+	uint64_t arg0, arg1; /* atomics' operands */
 };
 
 /* Moves the bytes of one request.  The RMC loop calls it through this table

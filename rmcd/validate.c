@@ -4,6 +4,8 @@
  * shared queue, so the application cannot change a field between the check
  * and its use.  Every comparison is written so that it cannot overflow.
  */
+#include <stdbool.h>
+
 #include "rmcd.h"
 #include "sonuma/barrier.h"
 
@@ -33,15 +35,19 @@ uint8_t rmcd_validate(const struct rmcd *d, struct rmcd_qp *qp, const wq_entry_t
 	const struct rmcd_lbuff *lb;
 	uint64_t len = e->length, off = e->offset, boff;
 
-	if (e->op != RMC_OP_READ && e->op != RMC_OP_WRITE)
+	bool atomic = e->op == RMC_OP_CAS || e->op == RMC_OP_FAA;
+
+	if (e->op != RMC_OP_READ && e->op != RMC_OP_WRITE && !atomic)
 		return RMC_ERR_OP;
 	if (e->nid >= d->n_nodes)
 		return RMC_ERR_NID;
 	node = &d->nodes[e->nid];
 	if (e->cid >= node->n_ctx)
 		return RMC_ERR_CID;
-	if (len == 0 || len > d->max_transfer)
+	if (len == 0 || len > d->max_transfer || (atomic && len != RMC_ATOMIC_LENGTH))
 		return RMC_ERR_LENGTH;
+	if (atomic && off % RMC_ATOMIC_LENGTH)
+		return RMC_ERR_ALIGN;
 	ctx = &node->ctx[e->cid];
 	if (off > ctx->size || len > ctx->size - off)
 		return RMC_ERR_CTX_RANGE;
@@ -62,5 +68,7 @@ uint8_t rmcd_validate(const struct rmcd *d, struct rmcd_qp *qp, const wq_entry_t
 	x->local = lb->map + boff;
 	x->offset = off;
 	x->length = len;
+	x->arg0 = e->arg0;
+	x->arg1 = e->arg1;
 	return RMC_OK;
 }

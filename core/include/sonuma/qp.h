@@ -34,7 +34,12 @@
 enum rmc_op {
 	RMC_OP_READ = 'r',
 	RMC_OP_WRITE = 'w',
+	RMC_OP_CAS = 'c', /* compare-and-swap of an 8-byte-aligned remote word */
+	RMC_OP_FAA = 'a', /* fetch-and-add of an 8-byte-aligned remote word */
 };
+
+/* Atomics work on this many bytes; the old value lands in the local buffer. */
+#define RMC_ATOMIC_LENGTH 8
 
 /* What a completion says about its request. */
 enum rmc_status {
@@ -60,13 +65,13 @@ typedef struct wq_entry {
 	uint16_t nid;         /* target node id */
 	uint8_t status;       /* application-owned: copied from the CQ entry */
 	uint8_t rsvd0;
-	uint32_t rsvd1;
+	uint64_t arg0;        /* atomics: the expected value (CAS) or addend (FAA) */
 	uint64_t buf_addr;    /* base of a registered local buffer */
 	uint64_t buf_offset;  /* offset into that buffer */
 	uint64_t offset;      /* offset into the target's context */
 	uint64_t length;      /* bytes */
 	uint64_t t_post;      /* TSC when posted; used by the timing model */
-	uint64_t rsvd2;
+	uint64_t arg1;        /* atomics: the new value (CAS) */
 } __attribute__((aligned(64))) wq_entry_t;
 
 typedef struct cq_entry {
@@ -108,6 +113,7 @@ _Static_assert(sizeof(wq_entry_t) == 64, "WQ entry is one cache line");
 _Static_assert(sizeof(cq_entry_t) == 16, "CQ entry is 16 bytes");
 _Static_assert(__builtin_offsetof(wq_entry_t, buf_addr) == 16, "layout");
 _Static_assert(__builtin_offsetof(wq_entry_t, t_post) == 48, "layout");
+_Static_assert(__builtin_offsetof(wq_entry_t, arg0) == 8, "layout");
 _Static_assert(MAX_NUM_WQ <= 256, "tid is 8 bits");
 #endif
 
