@@ -851,7 +851,8 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 		break;
 	case RC_OP: {
 		uint8_t op = (uint8_t)rnd(&g->rng);
-		if (op == RMC_OP_READ || op == RMC_OP_WRITE)
+		if (op == RMC_OP_READ || op == RMC_OP_WRITE || op == RMC_OP_CAS ||
+		    op == RMC_OP_FAA)
 			op = 'x';
 		expect = RMC_ERR_OP;
 		tid = raw_post(q->wq, op, nid, 0, uaddr, boff, scratch, len);
