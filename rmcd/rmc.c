@@ -18,8 +18,6 @@
 #include "sonuma/barrier.h"
 #include "sonuma/tsc.h"
 
-#define RMCD_PREFETCH 4
-
 static inline void cq_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status, uint64_t due)
 {
 	cq_entry_t *c = &qp->cq->q[qp->cq_head];
@@ -81,13 +79,6 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		/* Pairs with the application's store-release of e->SR. */
 		if (smp_load_acquire(&src->SR) != qp->wq_phase)
 			break;
-		/* Entries are a cache line each and arrive from another
-		 * core: ask for the next ones now, so their transfers overlap
-		 * with this one's work instead of following it. */
-		for (unsigned a = 1; a <= RMCD_PREFETCH; a++) {
-			unsigned nx = tid + a;
-			__builtin_prefetch(&qp->wq->q[nx < qp->depth ? nx : nx - qp->depth], 0, 3);
-		}
 		/* One copy: the application may scribble on the slot now,
 		 * but validation and the transfer only use this copy. */
 		memcpy(&e, src, sizeof(e));
