@@ -79,10 +79,15 @@ stop
 echo "== 3. floor: none-model sync 64 B read vs cache-line round trip, interleaved"
 start "$here/configs/none.conf"
 rmc_cpu=$(sed -n 's/.*RMC thread 0 on CPU \([0-9]*\).*/\1/p' "$out/rmcd-none.log" | head -1)
+# The CPU node 0's programs run on (sonuma-run pins there); the ping-pong
+# runs there too, without sonuma-run, which would ask the stopped rmcd.
+app_cpu=$("$bin/experiments/sonuma-run" -n 0 -- sh -c 'grep Cpus_allowed_list /proc/self/status' |
+	awk '{print $2}' | cut -d, -f1 | cut -d- -f1)
 : > "$out/floor.txt"
 for round in 1 2 3 4 5; do
 	kill -STOP "$pid"   # the RMC's CPU is the ping-pong partner's now
-	bench --pingpong "$rmc_cpu" -n "$iters" -w 2000 >> "$out/floor.txt"
+	taskset -c "$app_cpu" "$bin/experiments/sonuma-bench" --pingpong "$rmc_cpu" -n "$iters" -w 2000 \
+		>> "$out/floor.txt"
 	kill -CONT "$pid"
 	bench -s 64 -n "$iters" -w 2000 -f csv --output "$out/floor-read-$round.csv"
 done
