@@ -64,6 +64,8 @@ struct ctl_stats {
 	uint64_t lat_mean_ns;
 	uint64_t class_min; /* sizes covered: (class_min, class_max] */
 	uint64_t class_max;
+	uint64_t model_count;   /* requests the model gave a due time */
+	uint64_t model_sum_ps;  /* sum of those latencies, in picoseconds */
 };
 
 struct ctl_resp {

@@ -132,6 +132,8 @@ SONUMA_EXPORT int kal_stats(int fd, uint64_t size, struct kal_stats *st)
 	st->lat_p50_ns = (double)o->lat_p50_ns;
 	st->lat_p99_ns = (double)o->lat_p99_ns;
 	st->lat_mean_ns = (double)o->lat_mean_ns;
+	st->model_count = o->model_count;
+	st->model_sum_ns = (double)o->model_sum_ps / 1000.0;
 	st->class_min = o->class_min;
 	st->class_max = o->class_max;
 	return 0;

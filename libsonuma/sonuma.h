@@ -68,6 +68,11 @@ struct kal_stats {
 	double lat_p99_ns;
 	double lat_mean_ns;
 	uint64_t class_min, class_max; /* sizes counted: (class_min, class_max] */
+	uint64_t model_count;  /* requests the timing model gave a due time */
+	double model_sum_ns;   /* sum of those latencies, queueing included:
+				* the difference of two readings over the
+				* difference of model_count is the mean latency
+				* the model asked for in between */
 };
 
 /* ---- registration (libsonuma.so) ------------------------------------ */

@@ -118,6 +118,10 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 				      .t_post = t_post,
 				      .t_pickup = now };
 		uint64_t due = d->model->due(d->model_state, &req);
+		/* What the model asked for, queueing included: programs compare
+		 * what they measured with it (kal_stats). */
+		stat_add(&qp->stats[cls].model_count, 1);
+		stat_add(&qp->stats[cls].model_sum_tsc, due > t_post ? due - t_post : 0);
 		/* The library's own cost of posting and returning is part of
 		 * what an application measures: take it out of the model's. */
 		if (due - t_post > d->overhead_tsc)
@@ -358,6 +362,8 @@ void rmcd_stats_sum(const struct rmcd *d, int nid, int cls, struct rmcd_cls_stat
 				out->late += READ_ONCE(s->late);
 				out->late_sum_tsc += READ_ONCE(s->late_sum_tsc);
 				out->lat_sum_tsc += READ_ONCE(s->lat_sum_tsc);
+				out->model_count += READ_ONCE(s->model_count);
+				out->model_sum_tsc += READ_ONCE(s->model_sum_tsc);
 				uint64_t w = READ_ONCE(s->late_worst_tsc);
 				if (w > out->late_worst_tsc)
 					out->late_worst_tsc = w;
