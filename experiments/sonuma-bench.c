@@ -7,6 +7,12 @@
  * completions (from rmcd's counters), MB/s and million operations per
  * second, as an aligned table, CSV or JSON.  Every output records every
  * input, so a result file alone says how it was obtained.
+ *
+ * --msg-pingpong measures messages (sonuma_msg.h) instead: this node and
+ * the target node (a partner process forked here, an application of that
+ * node) bounce a message of each size; per size it reports the round trip
+ * and the one-way latency (from the send call to the return of the receive,
+ * both directions, on the host's one TSC) and messages per second.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,11 +21,16 @@
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "sonuma.h"
+#include "sonuma_msg.h"
 
 #define MAX_SIZES 32
 #define MAX_THREADS 16
@@ -94,6 +105,17 @@ static void usage(FILE *f)
 		"                            size,thread,index,latency_ns, in posting order)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
 		"                            between this CPU and CPU (no rmcd needed)\n"
+		"      --msg-pingpong        measure instead messages (rmc_send/rmc_recv) of\n"
+		"                            each --size bouncing between this node and the\n"
+		"                            target: round trip, one-way latency, messages/s;\n"
+		"                            --mode async sends without waiting for completion\n"
+		"      --msg-slots N         message slots per sender (default 16)\n"
+		"      --msg-ctx ID          context holding the message areas (default 0)\n"
+		"      --msg-offset BYTES    where the areas start in it (default 0)\n"
+		"      --msg-spin US         spin this long before yielding the CPU while\n"
+		"                            waiting (default 50)\n"
+		"      --msg-native          deliver messages as soon as their bytes are there,\n"
+		"                            not at the model's time for the write\n"
 		"  -h, --help                this text\n");
 }
 
@@ -387,6 +409,459 @@ static void json_num(FILE *f, double v)
 		fprintf(f, "null");
 }
 
+/* ---- --msg-pingpong: messages (sonuma_msg.h) between two nodes ---------- */
+
+/* What the ping-pong partner (a child process, an application of the
+ * target node) and this process share: the partner's time stamps of the
+ * current size, and how far it got. */
+struct mp_shared {
+	int ready;          /* 1: endpoint up; < 0: -errno of its set-up */
+	int failed;         /* -errno of a call, once the run started */
+	uint32_t sizes_done;
+	int cpu;
+	uint64_t *t_recv;   /* per iteration: TSC when the ping was received */
+	uint64_t *t_send;   /* ... and just before the pong was sent */
+};
+
+struct mp_node {
+	int fd;
+	rmc_wq_t *wq;
+	rmc_cq_t *cq;
+	uint8_t *lbuff, *ctx;
+	struct rmc_msg_ep *ep;
+};
+
+struct mp_opts {
+	uint32_t slots, spin_us, ctx_id, flags;
+	uint64_t ctx_offset;
+	uint32_t max_msg;
+};
+
+/* Registers what an endpoint needs on node fd is attached to, and makes it. */
+static int mp_open(struct mp_node *n, int fd, const struct kal_info *info,
+		   const struct mp_opts *m)
+{
+	struct rmc_msg_params p = { .fd = fd,
+				    .ctx_id = m->ctx_id,
+				    .ctx_offset = m->ctx_offset,
+				    .slots = m->slots,
+				    .max_msg = m->max_msg,
+				    .spin_us = m->spin_us,
+				    .flags = m->flags,
+				    .timeout_ms = 10000 };
+	int64_t lb, area;
+	int r;
+
+	n->fd = fd;
+	lb = rmc_msg_lbuff_size(&p, info->nodes);
+	area = rmc_msg_area_size(&p, info->nodes);
+	if (lb < 0 || area < 0)
+		return -EINVAL;
+	uint32_t lpages = (uint32_t)((lb + PAGE_SIZE - 1) / PAGE_SIZE);
+	uint64_t cbytes = m->ctx_offset + (uint64_t)area;
+	uint32_t cpages = (uint32_t)((cbytes + PAGE_SIZE - 1) / PAGE_SIZE);
+	if ((r = kal_reg_wq(fd, &n->wq)) || (r = kal_reg_cq(fd, &n->cq)) ||
+	    (r = kal_reg_lbuff(fd, &n->lbuff, lpages)) ||
+	    (r = kal_reg_ctx_id(fd, m->ctx_id, &n->ctx, cpages)))
+		return r;
+	p.wq = n->wq;
+	p.cq = n->cq;
+	p.lbuff = n->lbuff;
+	p.lbuff_len = (uint64_t)lpages * PAGE_SIZE;
+	p.ctx = n->ctx;
+	p.ctx_len = (uint64_t)cpages * PAGE_SIZE;
+	return rmc_msg_init(&n->ep, &p);
+}
+
+static void mp_pin(const struct kal_info *info)
+{
+	cpu_set_t set;
+	int any = 0;
+
+	CPU_ZERO(&set);
+	for (int c = 0; c < 256; c++)
+		if (info->app_cpus[c / 64] >> (c % 64) & 1) {
+			CPU_SET(c, &set);
+			any = 1;
+		}
+	if (any)
+		sched_setaffinity(0, sizeof(set), &set);
+}
+
+/* The partner: an application of node peer that returns every message to
+ * where it came from, recording when it got it and when it answered. */
+static int mp_partner(const struct opts *o, const struct mp_opts *m, int parent_fd,
+		      int peer, int src, struct mp_shared *sh)
+{
+	struct kal_info info;
+	struct mp_node n = { 0 };
+	char node[16];
+	uint8_t *buf;
+	int fd, r;
+
+	kal_close(parent_fd); /* the parent's session stays open in the parent */
+	snprintf(node, sizeof(node), "%d", peer);
+	setenv("SONUMA_NODE", node, 1);
+	fd = kal_open((char *)RMC_DEV);
+	if (fd < 0 || (r = kal_info(fd, &info))) {
+		smp_store_release(&sh->ready, fd < 0 ? fd : r);
+		return 1;
+	}
+	mp_pin(&info);
+	WRITE_ONCE(sh->cpu, sched_getcpu());
+	buf = malloc(m->max_msg ? m->max_msg : 1);
+	if (!buf || (r = mp_open(&n, fd, &info, m))) {
+		smp_store_release(&sh->ready, buf ? r : -ENOMEM);
+		return 1;
+	}
+	/* Pairs with the parent's load-acquire of ready. */
+	smp_store_release(&sh->ready, 1);
+	uint64_t total = o->warmup + o->iters;
+	for (unsigned s = 0; s < o->n_sizes; s++) {
+		for (uint64_t i = 0; i < total; i++) {
+			int from = src;
+			int len = rmc_recv(n.ep, &from, buf, m->max_msg, 0);
+			uint64_t t = rmc_rdtsc();
+			if (len < 0) {
+				smp_store_release(&sh->failed, len);
+				return 1;
+			}
+			uint64_t t2 = rmc_rdtsc();
+			r = rmc_send(n.ep, src, buf, (size_t)len, o->async ? RMC_MSG_DONTWAIT : 0);
+			while (r == -EAGAIN) {
+				rmc_msg_progress(n.ep);
+				t2 = rmc_rdtsc();
+				r = rmc_send(n.ep, src, buf, (size_t)len, RMC_MSG_DONTWAIT);
+			}
+			if (r) {
+				smp_store_release(&sh->failed, r);
+				return 1;
+			}
+			if (i >= o->warmup) {
+				sh->t_recv[i - o->warmup] = t;
+				sh->t_send[i - o->warmup] = t2;
+			}
+		}
+		/* Publishes this size's time stamps; pairs with the parent's
+		 * load-acquire of sizes_done. */
+		smp_store_release(&sh->sizes_done, s + 1);
+	}
+	r = rmc_msg_flush(n.ep);
+	rmc_msg_fini(n.ep);
+	free(buf);
+	kal_close(fd);
+	return r ? 1 : 0;
+}
+
+/* Waits up to ms for pid: 0 with *st, or -ETIMEDOUT. */
+static int mp_wait(pid_t pid, unsigned ms, int *st)
+{
+	for (unsigned t = 0; t <= ms; t++) {
+		if (waitpid(pid, st, WNOHANG) == pid)
+			return 0;
+		usleep(1000);
+	}
+	return -ETIMEDOUT;
+}
+
+struct mp_result {
+	uint64_t size, iters;
+	double rtt[6], ow[6]; /* min, p50, avg, p99, p99.9, max in ns */
+	double target;        /* the model's one-way latency of the write */
+	double msgs, mbps;    /* messages per second (both ways), payload MB/s */
+	unsigned errors;
+};
+
+static void mp_stats(uint64_t *v, uint64_t n, double k, double *st)
+{
+	double sum = 0;
+
+	qsort(v, n, sizeof(uint64_t), cmp_u64);
+	for (uint64_t i = 0; i < n; i++)
+		sum += (double)v[i];
+	st[0] = (double)v[0] * k;
+	st[1] = pct(v, n, 50) * k;
+	st[2] = sum / (double)n * k;
+	st[3] = pct(v, n, 99) * k;
+	st[4] = pct(v, n, 99.9) * k;
+	st[5] = (double)v[n - 1] * k;
+}
+
+static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
+			const struct kal_info *info, FILE *out, const char *cmdline)
+{
+	struct mp_shared *sh;
+	struct mp_node n = { 0 };
+	uint64_t total = o->warmup + o->iters, *t0, *t1, *rtt, *ow;
+	uint8_t *msg, *in;
+	pid_t child;
+	int r, failed = 0, st;
+
+	sh = mmap(NULL, sizeof(*sh) + 2 * o->iters * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	t0 = calloc(o->iters, sizeof(uint64_t));
+	t1 = calloc(o->iters, sizeof(uint64_t));
+	rtt = calloc(o->iters, sizeof(uint64_t));
+	ow = calloc(2 * o->iters, sizeof(uint64_t));
+	msg = malloc(m->max_msg + 1);
+	in = malloc(m->max_msg + 1);
+	if (sh == MAP_FAILED || !t0 || !t1 || !rtt || !ow || !msg || !in) {
+		fprintf(stderr, "sonuma-bench: out of memory\n");
+		return 1;
+	}
+	sh->t_recv = (uint64_t *)(sh + 1);
+	sh->t_send = sh->t_recv + o->iters;
+
+	fflush(stdout);
+	fflush(stderr);
+	pid_t parent = getpid();
+	child = fork();
+	if (child < 0) {
+		fprintf(stderr, "sonuma-bench: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (child == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		if (getppid() != parent)
+			_exit(1);
+		_exit(mp_partner(o, m, fd, o->target, (int)info->nid, sh));
+	}
+
+	/* This node's endpoint, then the partner's, then the connection. */
+	if ((r = mp_open(&n, fd, info, m))) {
+		fprintf(stderr, "sonuma-bench: node %u: message endpoint: %s\n", info->nid,
+			strerror(-r));
+		goto kill_child;
+	}
+	uint64_t end = rmc_rdtsc() + (uint64_t)(20 * info->tsc_hz);
+	/* Pairs with the partner's store-release of ready. */
+	while (!(r = smp_load_acquire(&sh->ready)) && rmc_rdtsc() < end &&
+	       waitpid(child, &st, WNOHANG) == 0)
+		usleep(1000);
+	if (r != 1) {
+		fprintf(stderr, "sonuma-bench: node %d (the partner): %s\n", o->target,
+			r ? strerror(-r) : "did not come up");
+		goto kill_child;
+	}
+	while ((r = rmc_msg_connect(n.ep, o->target)) == -ECONNREFUSED && rmc_rdtsc() < end)
+		usleep(1000);
+	if (r) {
+		fprintf(stderr, "sonuma-bench: connecting to node %d: %s\n", o->target,
+			strerror(-r));
+		goto kill_child;
+	}
+	int partner_cpu = READ_ONCE(sh->cpu);
+	if (partner_cpu == sched_getcpu())
+		fprintf(stderr, "sonuma-bench: warning: both ends run on CPU %d; the latencies "
+				"include switching between them\n",
+			partner_cpu);
+
+	char model[160], calib[160], version[64], date[32];
+	kal_describe(fd, 0, model, sizeof(model));
+	kal_describe(fd, 1, calib, sizeof(calib));
+	kal_describe(fd, 2, version, sizeof(version));
+	time_t now = time(NULL);
+	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	const char *send = o->async ? "async" : "sync";
+	const char *delivery = m->flags & RMC_MSG_F_NATIVE ? "native" : "model";
+	unsigned spin = m->spin_us ? m->spin_us : 50;
+	struct rmc_msg_info mi;
+	rmc_msg_get_info(n.ep, &mi);
+	if (o->fmt == FMT_JSON) {
+		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
+		json_str(out, version);
+		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
+		json_str(out, cmdline);
+		fprintf(out,
+			",\n  \"config\": {\"mode\": \"msg-pingpong\", \"send\": \"%s\", \"src\": %u, "
+			"\"dst\": %d, \"iters\": %llu, \"warmup\": %llu, \"slots\": %u, "
+			"\"max_msg\": %u, \"slot_size\": %u, \"ctx_id\": %u, \"ctx_offset\": %llu, "
+			"\"delivery\": \"%s\", \"spin_us\": %u, \"sizes\": [",
+			send, info->nid, o->target, (unsigned long long)o->iters,
+			(unsigned long long)o->warmup, mi.slots, mi.max_msg, mi.slot_size, m->ctx_id,
+			(unsigned long long)m->ctx_offset, delivery, spin);
+		for (unsigned i = 0; i < o->n_sizes; i++)
+			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
+		fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
+		json_str(out, info->model);
+		fprintf(out, ", \"model_params\": ");
+		json_str(out, model);
+		fprintf(out, ", \"calibration\": ");
+		json_str(out, calib);
+		fprintf(out,
+			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"max_transfer\": "
+			"%llu, \"cpu\": %d, \"partner_cpu\": %d},\n  \"results\": [",
+			info->tsc_hz, info->nodes, info->queue_depth,
+			(unsigned long long)info->max_transfer, sched_getcpu(), partner_cpu);
+	} else if (o->fmt == FMT_CSV) {
+		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
+		fprintf(out, "# mode: msg-pingpong; send: %s; src: %u; dst: %d; iters: %llu; warmup: "
+			     "%llu; slots: %u; max_msg: %u; delivery: %s; spin_us: %u\n",
+			send, info->nid, o->target, (unsigned long long)o->iters,
+			(unsigned long long)o->warmup, mi.slots, mi.max_msg, delivery, spin);
+		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; cpu: %d; "
+			     "partner_cpu: %d\n",
+			model, calib, info->tsc_hz, sched_getcpu(), partner_cpu);
+		fprintf(out, "size,iterations,rtt_min_ns,rtt_p50_ns,rtt_avg_ns,rtt_p99_ns,"
+			     "rtt_p999_ns,rtt_max_ns,ow_min_ns,ow_p50_ns,ow_avg_ns,ow_p99_ns,"
+			     "ow_p999_ns,ow_max_ns,target_ns,msgs_per_s,bw_MBps,errors\n");
+	} else {
+		fprintf(out, "# sonuma-bench %s: msg-pingpong (%s sends, %s delivery), node %u <-> "
+			     "node %d\n",
+			version, send, delivery, info->nid, o->target);
+		fprintf(out, "# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu round trips "
+			     "after %llu warm-up per size; %u slots of %u B; CPUs %d and %d\n",
+			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
+			(unsigned long long)o->warmup, mi.slots, mi.slot_size, sched_getcpu(),
+			partner_cpu);
+		fprintf(out, "# rtt: round trip; ow: one way (send call to receive return, "
+			     "both directions); target: the model's one-way write\n");
+		fprintf(out, "%9s %9s %9s %9s %9s %9s %9s %9s %9s %12s %9s\n", "size", "rtt_min",
+			"rtt_p50", "rtt_avg", "rtt_p99", "ow_min", "ow_p50", "ow_p99", "target",
+			"msgs/s", "MB/s");
+	}
+	fflush(out);
+
+	FILE *samples = NULL;
+	if (o->samples) {
+		if (!(samples = fopen(o->samples, "w"))) {
+			fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
+			goto kill_child;
+		}
+		fprintf(samples, "# %s\nsize,index,rtt_ns,ping_ns,pong_ns\n", cmdline);
+	}
+
+	double k = 1e9 / info->tsc_hz;
+	for (unsigned s = 0; s < o->n_sizes && !failed; s++) {
+		uint64_t size = o->sizes[s];
+		struct mp_result res = { .size = size, .iters = o->iters };
+		uint64_t start = 0, stop = 0;
+
+		for (uint64_t i = 0; i < total; i++) {
+			uint64_t seed = size * 7 + i;
+			for (uint64_t j = 0; j < size; j++)
+				msg[j] = pattern(seed, 0, j);
+			int from = o->target;
+			uint64_t a = rmc_rdtsc();
+			r = rmc_send(n.ep, o->target, msg, size, o->async ? RMC_MSG_DONTWAIT : 0);
+			while (r == -EAGAIN) {
+				rmc_msg_progress(n.ep);
+				a = rmc_rdtsc();
+				r = rmc_send(n.ep, o->target, msg, size, RMC_MSG_DONTWAIT);
+			}
+			int len = r ? r : rmc_recv(n.ep, &from, in, m->max_msg, 0);
+			uint64_t b = rmc_rdtsc();
+			if (len < 0) {
+				fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: %s\n",
+					(unsigned long long)size, (unsigned long long)i,
+					strerror(-len));
+				if ((r = smp_load_acquire(&sh->failed)))
+					fprintf(stderr, "sonuma-bench: the partner: %s\n",
+						strerror(-r));
+				failed = 1;
+				break;
+			}
+			if (o->verify) {
+				int bad = (uint64_t)len != size;
+				for (uint64_t j = 0; j < size && !bad; j++)
+					bad = in[j] != pattern(seed, 0, j);
+				if (bad && !res.errors++)
+					fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: "
+							"the answer differs from the message\n",
+						(unsigned long long)size, (unsigned long long)i);
+			}
+			if (i == o->warmup)
+				start = a;
+			if (i >= o->warmup) {
+				t0[i - o->warmup] = a;
+				t1[i - o->warmup] = b;
+			}
+			stop = b;
+		}
+		if (failed)
+			break;
+		/* The partner's time stamps of this size; pairs with its
+		 * store-release of sizes_done. */
+		while (smp_load_acquire(&sh->sizes_done) < s + 1 &&
+		       !(r = smp_load_acquire(&sh->failed)))
+			cpu_relax();
+		if (smp_load_acquire(&sh->sizes_done) < s + 1) {
+			fprintf(stderr, "sonuma-bench: the partner: %s\n", strerror(-r));
+			failed = 1;
+			break;
+		}
+		for (uint64_t i = 0; i < o->iters; i++) {
+			rtt[i] = t1[i] - t0[i];
+			/* One TSC for the whole host: the two ends compare. */
+			ow[2 * i] = sh->t_recv[i] - t0[i];
+			ow[2 * i + 1] = t1[i] - sh->t_send[i];
+			if (samples)
+				fprintf(samples, "%llu,%llu,%.1f,%.1f,%.1f\n", (unsigned long long)size,
+					(unsigned long long)i, (double)rtt[i] * k,
+					(double)ow[2 * i] * k, (double)ow[2 * i + 1] * k);
+		}
+		mp_stats(rtt, o->iters, k, res.rtt);
+		mp_stats(ow, 2 * o->iters, k, res.ow);
+		double secs = (double)(stop - start) / info->tsc_hz;
+		res.msgs = secs > 0 ? 2.0 * (double)o->iters / secs : 0;
+		res.mbps = res.msgs * (double)size / 1e6;
+		/* The write that carries a message: header, message, trailer. */
+		uint64_t wlen = 32 + (size + 7) / 8 * 8 + 8;
+		res.target = NAN;
+		kal_target_ns(fd, RMC_OP_WRITE, (uint16_t)o->target, wlen, &res.target);
+		if (res.errors)
+			failed = 1;
+
+		if (o->fmt == FMT_JSON) {
+			fprintf(out,
+				"%s\n    {\"size\": %llu, \"iterations\": %llu, \"rtt_min_ns\": %.1f, "
+				"\"rtt_p50_ns\": %.1f, \"rtt_avg_ns\": %.1f, \"rtt_p99_ns\": %.1f, "
+				"\"rtt_p999_ns\": %.1f, \"rtt_max_ns\": %.1f, \"ow_min_ns\": %.1f, "
+				"\"ow_p50_ns\": %.1f, \"ow_avg_ns\": %.1f, \"ow_p99_ns\": %.1f, "
+				"\"ow_p999_ns\": %.1f, \"ow_max_ns\": %.1f, \"target_ns\": ",
+				s ? "," : "", (unsigned long long)size, (unsigned long long)o->iters,
+				res.rtt[0], res.rtt[1], res.rtt[2], res.rtt[3], res.rtt[4], res.rtt[5],
+				res.ow[0], res.ow[1], res.ow[2], res.ow[3], res.ow[4], res.ow[5]);
+			json_num(out, res.target);
+			fprintf(out, ", \"msgs_per_s\": %.1f, \"bw_MBps\": %.2f, \"errors\": %u}",
+				res.msgs, res.mbps, res.errors);
+		} else if (o->fmt == FMT_CSV) {
+			fprintf(out,
+				"%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,"
+				"%.1f,%.1f,%.2f,%u\n",
+				(unsigned long long)size, (unsigned long long)o->iters, res.rtt[0],
+				res.rtt[1], res.rtt[2], res.rtt[3], res.rtt[4], res.rtt[5], res.ow[0],
+				res.ow[1], res.ow[2], res.ow[3], res.ow[4], res.ow[5], res.target,
+				res.msgs, res.mbps, res.errors);
+		} else {
+			fprintf(out, "%9llu %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %12.0f %9.1f\n",
+				(unsigned long long)size, res.rtt[0], res.rtt[1], res.rtt[2], res.rtt[3],
+				res.ow[0], res.ow[1], res.ow[3], res.target, res.msgs, res.mbps);
+		}
+		fflush(out);
+	}
+	if (o->fmt == FMT_JSON)
+		fprintf(out, "\n  ]\n}\n");
+	if (samples && fclose(samples)) {
+		fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
+		failed = 1;
+	}
+	if (failed)
+		goto kill_child;
+	if (mp_wait(child, 10000, &st) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "sonuma-bench: the partner did not finish cleanly\n");
+		failed = 1;
+	}
+	rmc_msg_fini(n.ep);
+	free(t0), free(t1), free(rtt), free(ow), free(msg), free(in);
+	return failed;
+
+kill_child:
+	kill(child, SIGKILL);
+	waitpid(child, &st, 0);
+	return 1;
+}
+
 /* A cache line bounced between two CPUs: the physical floor of any agent
  * that polls for requests on another core. */
 struct pp {
@@ -475,13 +950,20 @@ int main(int argc, char **argv)
 		{ "no-verify", no_argument, NULL, 'V' },
 		{ "pingpong", required_argument, NULL, 'P' },
 		{ "samples", required_argument, NULL, 'S' },
+		{ "msg-pingpong", no_argument, NULL, 'G' },
+		{ "msg-slots", required_argument, NULL, 'L' },
+		{ "msg-ctx", required_argument, NULL, 'C' },
+		{ "msg-offset", required_argument, NULL, 'F' },
+		{ "msg-spin", required_argument, NULL, 'U' },
+		{ "msg-native", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .op = 'r', .threads = 1, .target = -1, .iters = 10000, .warmup = 1000,
 			  .verify = 1 };
 	uint64_t max_size = 65536, v;
-	int sweep = 0, opt, fd, r, pp_cpu = -1, max_given = 0;
+	int sweep = 0, opt, fd, r, pp_cpu = -1, max_given = 0, msg_pp = 0, msg_opt = 0;
+	struct mp_opts mo = { .slots = RMC_MSG_DEFAULT_SLOTS };
 	struct kal_info info;
 	char cmdline[1024] = "";
 	FILE *out = stdout;
@@ -582,6 +1064,38 @@ int main(int argc, char **argv)
 				BAD("--pingpong: a CPU number, not \"%s\"", optarg);
 			pp_cpu = (int)v;
 			break;
+		case 'G':
+			msg_pp = 1;
+			break;
+		case 'L':
+			if (parse_u64(optarg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
+				BAD("--msg-slots: a power of two up to %d, not \"%s\"",
+				    RMC_MSG_MAX_SLOTS, optarg);
+			mo.slots = (uint32_t)v;
+			msg_opt = 1;
+			break;
+		case 'C':
+			if (parse_u64(optarg, 0, 255, &v))
+				BAD("--msg-ctx: a context id, not \"%s\"", optarg);
+			mo.ctx_id = (uint32_t)v;
+			msg_opt = 1;
+			break;
+		case 'F':
+			if (parse_u64(optarg, 0, 1ull << 40, &v) || v % 64)
+				BAD("--msg-offset: a multiple of 64, not \"%s\"", optarg);
+			mo.ctx_offset = v;
+			msg_opt = 1;
+			break;
+		case 'N':
+			mo.flags |= RMC_MSG_F_NATIVE;
+			msg_opt = 1;
+			break;
+		case 'U':
+			if (parse_u64(optarg, 1, 1000000, &v))
+				BAD("--msg-spin: 1 to 1e6 microseconds, not \"%s\"", optarg);
+			mo.spin_us = (uint32_t)v;
+			msg_opt = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -594,6 +1108,11 @@ int main(int argc, char **argv)
 		BAD("unexpected argument \"%s\"", argv[optind]);
 	if (pp_cpu >= 0)
 		return pingpong(pp_cpu, o.iters, o.warmup);
+	if (msg_opt && !msg_pp)
+		BAD("--msg-slots, --msg-ctx, --msg-offset, --msg-spin and --msg-native go with "
+		    "--msg-pingpong");
+	if (msg_pp && (o.threads > 1 || o.outstanding))
+		BAD("--msg-pingpong: one pair of endpoints, no --threads or --outstanding");
 	if (max_given && !sweep)
 		BAD("--max-size goes with --all (sizes given with --size are used as they are)");
 	if (sweep) {
@@ -620,6 +1139,37 @@ int main(int argc, char **argv)
 	if ((unsigned)o.target >= info.nodes)
 		BAD("--target: node %d does not exist (the cluster has %u nodes)", o.target,
 		    info.nodes);
+	if (msg_pp) {
+		if ((unsigned)o.target == info.nid)
+			BAD("--msg-pingpong: the target must be another node than this one (%u)",
+			    info.nid);
+		for (unsigned i = 0; i < o.n_sizes; i++)
+			if (o.sizes[i] > mo.max_msg)
+				mo.max_msg = (uint32_t)(o.sizes[i] < (1u << 30) ? o.sizes[i] : 1u << 30);
+		int64_t slot = rmc_msg_slot_size(mo.max_msg);
+		if (slot < 0 || (uint64_t)slot > info.max_transfer)
+			BAD("--size: a %u-byte message needs %lld-byte slots, above rmcd's maximum "
+			    "transfer (%llu B)",
+			    mo.max_msg, (long long)slot, (unsigned long long)info.max_transfer);
+		struct rmc_msg_params mp = { .slots = mo.slots, .max_msg = mo.max_msg };
+		int64_t area = rmc_msg_area_size(&mp, info.nodes);
+		if (mo.ctx_id == 0 && (area < 0 || mo.ctx_offset + (uint64_t)area > info.context_size))
+			BAD("--msg-slots/--msg-offset: the message area (%lld B at %llu) does not fit "
+			    "the %llu-byte context",
+			    (long long)area, (unsigned long long)mo.ctx_offset,
+			    (unsigned long long)info.context_size);
+		if (o.out && !(out = fopen(o.out, "w"))) {
+			fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
+			return 1;
+		}
+		r = msg_pingpong(&o, &mo, fd, &info, out, cmdline);
+		if (out != stdout && fclose(out)) {
+			fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
+			r = 1;
+		}
+		kal_close(fd);
+		return r;
+	}
 	if (!o.outstanding)
 		o.outstanding = info.queue_depth;
 	if (o.outstanding > info.queue_depth)
