@@ -56,6 +56,8 @@ struct result {
 	uint64_t size, iters;
 	double min, p50, avg, p99, p999, max; /* ns */
 	double target, err_pct;
+	double model; /* mean latency the model gave these requests (queueing
+		       * included), from rmcd; NAN without a deadline model */
 	uint64_t late, counted;
 	double mbps, mops;
 	unsigned errors;
@@ -377,7 +379,15 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 	res->max = (double)all[total - 1] * k;
 	free(all);
 	kal_target_ns(fd, (uint8_t)o->op, (uint16_t)th[0].snid, size, &res->target);
-	res->err_pct = res->target > 0 ? (res->p50 - res->target) / res->target * 100.0 : NAN;
+	res->model = NAN;
+	if (s1.model_count > s0.model_count)
+		res->model = (s1.model_sum_ns - s0.model_sum_ns) /
+			     (double)(s1.model_count - s0.model_count);
+	/* The error is against what the model asked for in this run: the
+	 * unloaded target plus whatever queueing the model added (the link
+	 * model queues pipelined requests on its links). */
+	double ref = isfinite(res->model) ? res->model : res->target;
+	res->err_pct = ref > 0 ? (res->p50 - ref) / ref * 100.0 : NAN;
 	res->counted = s1.requests - s0.requests;
 	res->late = s1.late - s0.late;
 	double secs = (double)(t1 - t0) / info->tsc_hz;
@@ -1272,7 +1282,7 @@ int main(int argc, char **argv)
 			     "queue_depth: %u; src_numa: %d; app_cpus: %s\n",
 			model, calib, info.tsc_hz, info.nodes, info.queue_depth, info.numa, cpus);
 		fprintf(out, "size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
-			     "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors\n");
+			     "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns\n");
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s, node %u -> node %d\n",
 			version, mode, opname, o.threads, o.threads > 1 ? "s" : "",
@@ -1283,9 +1293,11 @@ int main(int argc, char **argv)
 			     "after %llu warm-up per size and thread\n",
 			model, calib, info.tsc_hz / 1e9, (unsigned long long)o.iters,
 			(unsigned long long)o.warmup);
-		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %8s %7s %10s %8s\n", "size",
-			"t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "err%", "late%",
-			"MB/s", "Mops");
+		fprintf(out, "# target: the model's unloaded latency; model: the mean it asked for\n"
+			     "# in this run, queueing included; err%%: p50 against model\n");
+		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s\n", "size",
+			"t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model", "err%",
+			"late%", "MB/s", "Mops");
 	}
 	fflush(out);
 
@@ -1326,23 +1338,32 @@ int main(int argc, char **argv)
 			json_num(out, res.err_pct);
 			fprintf(out,
 				", \"late\": %llu, \"late_pct\": %.3f, \"bw_MBps\": %.1f, \"mops\": "
-				"%.4f, \"errors\": %u}",
+				"%.4f, \"errors\": %u, \"model_ns\": ",
 				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors);
+			json_num(out, res.model);
+			fprintf(out, "}");
 		} else if (o.fmt == FMT_CSV) {
 			char err[32] = "";
 			if (isfinite(res.err_pct))
 				snprintf(err, sizeof(err), "%.3f", res.err_pct);
-			fprintf(out, "%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u\n",
+			char model[32] = "";
+			if (isfinite(res.model))
+				snprintf(model, sizeof(model), "%.1f", res.model);
+			fprintf(out, "%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
 				(unsigned long long)res.size, (unsigned long long)res.iters, res.min,
 				res.p50, res.avg, res.p99, res.p999, res.max, res.target, err,
-				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors);
+				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors,
+				model);
 		} else {
 			char err[16] = "-";
 			if (isfinite(res.err_pct))
 				snprintf(err, sizeof(err), "%+.1f", res.err_pct);
-			fprintf(out, "%9llu %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f %9.0f %8s %7.2f %10.1f %8.3f\n",
+			char model[16] = "-";
+			if (isfinite(res.model))
+				snprintf(model, sizeof(model), "%.0f", res.model);
+			fprintf(out, "%9llu %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
 				(unsigned long long)res.size, res.min, res.p50, res.avg, res.p99,
-				res.p999, res.max, res.target, err, late_pct, res.mbps, res.mops);
+				res.p999, res.max, res.target, model, err, late_pct, res.mbps, res.mops);
 		}
 		fflush(out);
 	}

@@ -35,7 +35,7 @@ import sys
 OPS = ("read", "write")
 MODES = ("sync", "async")
 CSV_COLUMNS = ("size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,t_max_ns,"
-               "target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors").split(",")
+               "target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns").split(",")
 # Okabe-Ito: distinguishable by colour-blind readers, and in grey.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
            "#000000", "#999933", "#882255", "#44AA99"]
@@ -219,12 +219,14 @@ def json_to_csv(j):
     for x in j.get("results", []):
         err = fnum(x.get("p50_err_pct"))
         target = fnum(x.get("target_ns"))
-        out.append("%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%d,%.3f,%.1f,%.4f,%d" % (
+        model = fnum(x.get("model_ns"))
+        out.append("%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%d,%.3f,%.1f,%.4f,%d,%s" % (
             x["size"], x["iterations"], fmt1(x["t_min_ns"]), fmt1(x["t_p50_ns"]),
             fmt1(x["t_avg_ns"]), fmt1(x["t_p99_ns"]), fmt1(x["t_p999_ns"]),
             fmt1(x["t_max_ns"]), fmt1(target if target is not None else 0.0),
             "%.3f" % err if err is not None else "", x["late"], x["late_pct"],
-            x["bw_MBps"], x["mops"], x["errors"]))
+            x["bw_MBps"], x["mops"], x["errors"],
+            fmt1(model) if model is not None else ""))
     return "\n".join(out) + "\n"
 
 

@@ -38,7 +38,7 @@ CONFIGS = ["none", "fixed-1us"]
 SIZES = [64, 1024, 16384]
 ITERS, WARMUP = 200, 20
 HEADER = ("size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,t_max_ns,target_ns,"
-          "p50_err_pct,late,late_pct,bw_MBps,mops,errors")
+          "p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns")
 PLOTS = ["latency-none", "latency-fixed-1us", "bandwidth-none", "bandwidth-fixed-1us",
          "latency-all", "bandwidth-all", "fidelity", "cdf-read-sync-64B"]
 MODEL_NAME = {"none": "none", "fixed-1us": "fixed"}
@@ -89,7 +89,7 @@ def check_csv(path, conf):
     check([int(r[0]) for r in rows] == SIZES, "%s: sizes %s, asked for %s"
           % (path, [r[0] for r in rows], SIZES))
     for r in rows:
-        if not check(len(r) == 15, "%s: a row has %d fields, not 15" % (path, len(r))):
+        if not check(len(r) == 16, "%s: a row has %d fields, not 16" % (path, len(r))):
             continue
         check(int(r[1]) == ITERS, "%s: %s iterations, asked for %d" % (path, r[1], ITERS))
         check(int(r[14]) == 0, "%s: size %s: %s failed operations" % (path, r[0], r[14]))
