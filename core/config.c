@@ -29,6 +29,7 @@ void core_config_defaults(struct core_config *c)
 	c->notify_ns = -1;
 	c->late_slack_ns = 20;
 	c->lead_ns = 2000;
+	c->max_session_bytes = 1ull << 30;
 	c->overhead_ns = -1;
 }
 
@@ -197,7 +198,7 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
 					  "lead_ns", "overhead_ns", NULL };
 	static const char *const ca[] = { "file", "accept_foreign", NULL };
-	static const char *const se[] = { "allow_uids", NULL };
+	static const char *const se[] = { "allow_uids", "max_session_mib", NULL };
 	config_setting_t *root = config_root_setting(&c->lc), *g;
 	uint64_t v;
 	unsigned n;
@@ -307,6 +308,10 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 		if ((r = cfg_int_array(g, "allow_uids", uids, CORE_MAX_UIDS, 0, 0x7fffffff, &n,
 				       err, errlen)))
 			return r;
+		uint64_t mib = c->max_session_bytes >> 20;
+		if ((r = core_cfg_u64(g, "max_session_mib", false, 1, 1u << 20, &mib, err, errlen)))
+			return r;
+		c->max_session_bytes = mib << 20;
 		if (config_setting_get_member(g, "allow_uids")) {
 			for (unsigned i = 0; i < n; i++)
 				c->allow_uids[i] = (uint32_t)uids[i];

@@ -32,6 +32,7 @@ struct core_config {
 	double late_slack_ns;          /* lateness below this is not counted */
 	double lead_ns;                /* completions written this far ahead of due */
 	double overhead_ns;            /* < 0: from the calibration file */
+	uint64_t max_session_bytes;    /* local buffers one application may have */
 	uint32_t allow_uids[CORE_MAX_UIDS];
 	uint32_t n_allow_uids;
 	char model[32];

@@ -44,6 +44,11 @@ static int plugin_init(const config_setting_t *grp, const struct tm_env *env, vo
 	struct plugin *p;
 	int r;
 
+	if (!grp)
+		return snprintf(err, errlen,
+				"the plugin model needs a model group in rmc.conf: "
+				"model = { name = \"plugin\"; path = \"/path/model.so\"; };"),
+		       -EINVAL;
 	if (!file)
 		file = "rmc.conf";
 	if ((r = core_cfg_known(grp, keys, err, errlen)))

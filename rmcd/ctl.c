@@ -36,6 +36,7 @@ struct staged_lbuff {
 struct session_ext {
 	struct rmcd_session s;
 	struct staged_lbuff staged[RMCD_MAX_LBUFF];
+	uint64_t lbuff_bytes; /* local buffers of this session, staged or not */
 };
 
 static bool uid_allowed(const struct rmcd *d, uid_t uid)
@@ -51,7 +52,10 @@ static bool uid_allowed(const struct rmcd *d, uid_t uid)
 static void on_accept(struct rmcd *d, struct rmcd_node *n)
 {
 	for (;;) {
-		int fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		/* Non-blocking: an application that does not read its replies
+		 * must not stall the control loop of every node (it is
+		 * dropped instead, see on_session). */
+		int fd = accept4(n->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
 		struct ucred cr;
 		socklen_t len = sizeof(cr);
 		struct session_ext *x;
@@ -196,6 +200,11 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 			p->status = -EINVAL;
 			return -1;
 		}
+		/* What one application may pin in rmcd's memory. */
+		if (x->lbuff_bytes + size > d->cfg.max_session_bytes) {
+			p->status = -ENOMEM;
+			return -1;
+		}
 		for (int i = 0; i < RMCD_MAX_LBUFF; i++)
 			if (x->staged[i].fd < 0) {
 				slot = i;
@@ -224,6 +233,7 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 				  n->nid, n->numa, strerror(-r));
 		memset(b->map, 0, size);
 		b->size = size;
+		x->lbuff_bytes += size;
 		s->n_lbuff_alloc++;
 		p->id = (uint32_t)slot;
 		p->size = size;
@@ -249,6 +259,7 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 			 * cannot pile up memory or use up the session's slots. */
 			munmap(b->map, b->size);
 			close(b->fd);
+			x->lbuff_bytes -= b->size;
 			b->fd = -1;
 			b->map = NULL;
 			s->n_lbuff_alloc--;
@@ -311,7 +322,9 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		if (q->id == 0)
 			d->model->describe(d->model_state, t, len);
 		else if (q->id == 1 && d->cal) {
-			char tmp[512];
+			/* Zeroed: the reply carries len - 1 bytes of it, and no
+			 * stale stack byte may leave with them. */
+			char tmp[512] = { 0 };
 			snprintf(tmp, sizeof(tmp), "%s; %s; %u cores; %s", d->cal_path,
 				 d->cal->id.cpu_model, d->cal->id.cores, d->cal->id.date);
 			memcpy(t, tmp, len - 1);
@@ -326,7 +339,9 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		return -1;
 	}
 	case CTL_TARGET:
-		if ((q->id != RMC_OP_READ && q->id != RMC_OP_WRITE) || q->pages >= d->n_nodes) {
+		if ((q->id != RMC_OP_READ && q->id != RMC_OP_WRITE && q->id != RMC_OP_CAS &&
+		     q->id != RMC_OP_FAA) ||
+		    q->pages >= d->n_nodes || q->addr > d->max_transfer) {
 			p->status = -EINVAL;
 			return -1;
 		}
@@ -363,7 +378,11 @@ static void on_session(struct rmcd *d, struct rmcd_session *s, uint32_t events)
 		} else {
 			fd = serve(d, (struct session_ext *)s, &q, &p);
 		}
-		if (core_send_msg(s->fd, &p, sizeof(p), p.status ? -1 : fd) == -EPIPE) {
+		r = core_send_msg(s->fd, &p, sizeof(p), p.status ? -1 : fd);
+		if (r == -EAGAIN)
+			core_warn("node %u: application pid %d does not read rmcd's replies: "
+				  "detached", s->node->nid, (int)s->pid);
+		if (r == -EPIPE || r == -EAGAIN) {
 			rmcd_session_close(d, s);
 			return;
 		}
