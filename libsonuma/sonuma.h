@@ -20,6 +20,14 @@
  *
  * Posting and polling are static inline; registration and slow waits are in
  * libsonuma.so.  The header compiles as C11 and as C++17.
+ *
+ * Two things kept from the original, to know about:
+ *  - lengths below 64 bytes are rounded up to 64: a short remote write also
+ *    writes the bytes that follow it, up to 64;
+ *  - a synchronous call takes every completion it meets on its queue pair
+ *    while waiting for its own, without running a handler (their status is
+ *    left in their WQ entries): do not mix synchronous calls with
+ *    asynchronous requests in flight on the same queue pair.
  */
 #ifndef SONUMA_H
 #define SONUMA_H

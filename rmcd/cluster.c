@@ -201,8 +201,19 @@ int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 			}
 		m->cpu = c->rmc_cpus[t];
 		if (m->cpu < 0) {
+			/* The domain's last CPU not taken by an earlier RMC
+			 * thread (several threads per domain spread out). */
 			n = core_numa_cpus(dom, cpus, 1024);
 			m->cpu = n > 0 ? cpus[n - 1] : -1;
+			for (int k = n - 1; k >= 0; k--) {
+				bool taken = false;
+				for (uint32_t u = 0; u < t; u++)
+					taken |= d->rmcs[u].cpu == cpus[k];
+				if (!taken) {
+					m->cpu = cpus[k];
+					break;
+				}
+			}
 		} else if (m->cpu >= sysconf(_SC_NPROCESSORS_CONF)) {
 			return ERR("%s: rmc.cpus: CPU %d does not exist (this machine has %ld)",
 				   c->file, m->cpu, sysconf(_SC_NPROCESSORS_CONF));
