@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the soNUMA applications (sonuma-kv, sonuma-pagerank) share: attaching
+ * to a node with clear errors, option parsing, a random stream, a latency
+ * histogram, and a barrier across every process of the cluster built on
+ * fetch-and-add in node 0's context.
+ *
+ * Every node's context starts with two pages of control words (APP_CTRL_SIZE):
+ *   [0, 64)          the application's descriptor of what its context holds
+ *   [64, 4096)       application words (pagerank: its reductions)
+ *   [4096, 8192)     node 0 only: the barrier counters, one 64-byte line per
+ *                    cluster size P (counter of P at 4096 + 64 (P - 1)), so
+ *                    that runs with different numbers of processes on one
+ *                    rmcd never share a counter
+ * followed by each application's own areas.
+ */
+#ifndef SONUMA_APPS_COMMON_H
+#define SONUMA_APPS_COMMON_H
+
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sonuma.h"
+
+#define APP_CTRL_SIZE 8192u
+#define APP_BARRIER_BASE 4096u
+#define APP_MAX_PROCS 64u
+
+/* ---- small helpers ------------------------------------------------------ */
+
+static inline uint64_t app_round_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+static inline double app_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* splitmix64's finaliser: a good 64-bit mix. */
+static inline uint64_t app_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* xorshift64*: one random stream (never seeded with 0). */
+struct app_rng {
+	uint64_t s;
+};
+
+static inline void app_rng_seed(struct app_rng *r, uint64_t seed)
+{
+	r->s = app_mix64(seed) | 1;
+}
+
+static inline uint64_t app_rng_next(struct app_rng *r)
+{
+	uint64_t x = r->s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	r->s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Uniform in [0, 1) with 53 bits. */
+static inline double app_rng_unit(struct app_rng *r)
+{
+	return (double)(app_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+static inline uint64_t app_rng_below(struct app_rng *r, uint64_t n)
+{
+	return n ? (uint64_t)(((unsigned __int128)app_rng_next(r) * n) >> 64) : 0;
+}
+
+/* ---- option parsing ------------------------------------------------------- */
+
+static inline int app_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
+{
+	char *end;
+	errno = 0;
+	if (!s || !*s || *s == '-' || *s == '+')
+		return -1;
+	unsigned long long x = strtoull(s, &end, 0);
+	if (errno || *end || x < min || x > max)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+static inline int app_parse_double(const char *s, double min, double max, double *v)
+{
+	char *end;
+	errno = 0;
+	if (!s || !*s)
+		return -1;
+	double x = strtod(s, &end);
+	if (errno || *end || !isfinite(x) || x < min || x > max)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* ---- attaching ------------------------------------------------------------ */
+
+struct app {
+	const char *prog;
+	int fd;
+	struct kal_info info;
+	uint8_t *ctx;   /* this node's context 0, mapped whole */
+	char model[160];
+};
+
+static inline void app_err(const struct app *a, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static inline void app_err(const struct app *a, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: ", a->prog);
+	if (a->fd >= 0)
+		fprintf(stderr, "node %u: ", a->info.nid);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* Attaches to this process's node ($SONUMA_NODE under $SONUMA_RUNDIR) and
+ * maps its context.  0, or 1 after saying why on stderr. */
+static inline int app_attach(struct app *a, const char *prog)
+{
+	const char *node = getenv("SONUMA_NODE"), *dir = getenv("SONUMA_RUNDIR");
+	int r;
+
+	memset(a, 0, sizeof(*a));
+	a->prog = prog;
+	a->fd = -1;
+	r = kal_open((char *)RMC_DEV);
+	if (r < 0) {
+		fprintf(stderr,
+			"%s: cannot attach to node %s (run directory %s): %s\n"
+			"%s: is rmcd running, with that many nodes, in that run directory? Start "
+			"each process with\n%s:   sonuma-run -n NODE [-r RUNDIR] -- %s ...\n",
+			prog, node ? node : "0 ($SONUMA_NODE is not set)",
+			dir ? dir : "the default ($SONUMA_RUNDIR is not set)", strerror(-r), prog,
+			prog, prog);
+		return 1;
+	}
+	a->fd = r;
+	if ((r = kal_info(a->fd, &a->info))) {
+		fprintf(stderr, "%s: rmcd does not answer: %s\n", prog, strerror(-r));
+		return 1;
+	}
+	if (a->info.context_size < APP_CTRL_SIZE + 4096) {
+		app_err(a, "the context is only %llu bytes; this program needs more than %u "
+			   "(cluster.context_pages in rmc.conf)",
+			(unsigned long long)a->info.context_size, APP_CTRL_SIZE + 4096);
+		return 1;
+	}
+	if ((r = kal_reg_ctx(a->fd, &a->ctx, (uint32_t)(a->info.context_size / PAGE_SIZE)))) {
+		app_err(a, "cannot map this node's context: %s", strerror(-r));
+		return 1;
+	}
+	if (kal_describe(a->fd, 0, a->model, sizeof(a->model)) < 0)
+		snprintf(a->model, sizeof(a->model), "%s", a->info.model);
+	return 0;
+}
+
+/* One queue pair and its local buffer. */
+struct app_qp {
+	rmc_wq_t *wq;
+	rmc_cq_t *cq;
+	uint8_t *lbuf;
+	uint64_t lbuf_size;
+};
+
+static inline int app_qp_open(struct app *a, struct app_qp *q, uint64_t lbuf_bytes)
+{
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	q->lbuf_size = app_round_up(lbuf_bytes ? lbuf_bytes : PAGE_SIZE, PAGE_SIZE);
+	if ((r = kal_reg_wq(a->fd, &q->wq)) || (r = kal_reg_cq(a->fd, &q->cq)) ||
+	    (r = kal_reg_lbuff(a->fd, &q->lbuf, (uint32_t)(q->lbuf_size / PAGE_SIZE)))) {
+		app_err(a, "cannot register a queue pair with a %llu-byte buffer: %s",
+			(unsigned long long)q->lbuf_size, strerror(-r));
+		return 1;
+	}
+	return 0;
+}
+
+/* A message for a failed request (-errno from a sync call). */
+static inline const char *app_rmc_err(int r)
+{
+	return r == -ENOTCONN ? "rmcd is gone" : strerror(-r);
+}
+
+/* ---- the barrier ---------------------------------------------------------- */
+
+/* Counter of a cluster of procs processes: a line of node 0's context. */
+static inline uint64_t app_barrier_off(unsigned procs)
+{
+	return APP_BARRIER_BASE + 64ull * (procs - 1);
+}
+
+/*
+ * Waits until all procs processes have arrived.  A generation counter: the
+ * counter only grows; arrival k (0-based, from fetch-and-add's old value)
+ * belongs to generation k / procs, which is complete once the counter
+ * reaches (k / procs + 1) procs.  Nothing is ever reset, so the barrier
+ * can be used again at once, and a later run with the same number of
+ * processes on the same rmcd continues where the last one ended.  Waiting
+ * polls the counter with remote reads (64 bytes: the line holding it).
+ * Uses the 64 bytes at q->lbuf + lbuf_off.  After spin_polls polls (each
+ * followed by sched_yield) it naps nap_ns between polls.  0, -ETIMEDOUT
+ * after timeout_s, or -errno of a failed request.
+ */
+static inline int app_barrier_nap(struct app_qp *q, uint64_t lbuf_off, unsigned procs,
+				  double timeout_s, unsigned spin_polls, long nap_ns)
+{
+	uint64_t off = app_barrier_off(procs), old, target, cur;
+	unsigned polls = 0;
+	double deadline = 0;
+	int r;
+
+	if (procs <= 1)
+		return 0;
+	if ((r = rmc_faa_sync(q->wq, q->cq, q->lbuf, lbuf_off, 0, 0, off, 1, &old)))
+		return r;
+	target = (old / procs + 1) * procs;
+	for (;;) {
+		if ((r = rmc_rread_sync(q->wq, q->cq, q->lbuf, lbuf_off, 0, 0, off, 64)))
+			return r;
+		memcpy(&cur, q->lbuf + lbuf_off, sizeof(cur));
+		if (cur >= target)
+			return 0;
+		/* The machine may have fewer CPUs than processes: let the others
+		 * (and rmcd) run between polls, after a while nap, and look at the
+		 * clock rarely. */
+		if (++polls % 16 == 0) {
+			double now = app_now();
+			if (!deadline)
+				deadline = now + timeout_s;
+			else if (now > deadline)
+				return -ETIMEDOUT;
+		}
+		if (polls > spin_polls) {
+			struct timespec nap = { nap_ns / 1000000000L, nap_ns % 1000000000L };
+			nanosleep(&nap, NULL);
+		} else {
+			sched_yield();
+		}
+	}
+}
+
+/* The usual barrier: 256 polls, then naps of 20 us. */
+static inline int app_barrier(struct app_qp *q, uint64_t lbuf_off, unsigned procs,
+			      double timeout_s)
+{
+	return app_barrier_nap(q, lbuf_off, procs, timeout_s, 256, 20000);
+}
+
+/* ---- latency histogram ------------------------------------------------------ */
+
+/* Log-linear: values below 64 exactly, then 64 buckets per power of two
+ * (at most 1.6 % wide), up to 2^45 ns. */
+#define HIST_SUB_BITS 6
+#define HIST_SUB (1u << HIST_SUB_BITS)
+#define HIST_BUCKETS (HIST_SUB * 41u)
+
+struct app_hist {
+	uint64_t n;
+	uint64_t max;
+	double sum;
+	uint64_t c[HIST_BUCKETS];
+};
+
+static inline unsigned app_hist_bucket(uint64_t v)
+{
+	if (v < HIST_SUB)
+		return (unsigned)v;
+	unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
+	unsigned b = (e - HIST_SUB_BITS + 1) * HIST_SUB + (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
+	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
+}
+
+/* The middle of bucket b. */
+static inline double app_hist_value(unsigned b)
+{
+	if (b < HIST_SUB)
+		return (double)b;
+	unsigned e = b / HIST_SUB - 1 + HIST_SUB_BITS, m = b % HIST_SUB;
+	double lo = ldexp((double)(HIST_SUB + m), (int)e - HIST_SUB_BITS);
+	double w = ldexp(1.0, (int)e - HIST_SUB_BITS);
+	return lo + w / 2;
+}
+
+static inline void app_hist_add(struct app_hist *h, uint64_t v)
+{
+	h->n++;
+	h->sum += (double)v;
+	if (v > h->max)
+		h->max = v;
+	h->c[app_hist_bucket(v)]++;
+}
+
+static inline void app_hist_merge(struct app_hist *to, const struct app_hist *from)
+{
+	to->n += from->n;
+	to->sum += from->sum;
+	if (from->max > to->max)
+		to->max = from->max;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++)
+		to->c[i] += from->c[i];
+}
+
+/* Percentile p (0..100), NAN when empty. */
+static inline double app_hist_pct(const struct app_hist *h, double p)
+{
+	if (!h->n)
+		return NAN;
+	uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->n), acc = 0;
+	if (rank < 1)
+		rank = 1;
+	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
+		acc += h->c[i];
+		if (acc >= rank) {
+			double v = app_hist_value(i);
+			return v > (double)h->max ? (double)h->max : v;
+		}
+	}
+	return (double)h->max;
+}
+
+static inline double app_hist_mean(const struct app_hist *h)
+{
+	return h->n ? h->sum / (double)h->n : NAN;
+}
+
+/* ---- output ------------------------------------------------------------------ */
+
+static inline void app_json_str(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			fprintf(f, "\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			fprintf(f, "\\u%04x", *s);
+		else
+			fputc(*s, f);
+	}
+	fputc('"', f);
+}
+
+static inline void app_json_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.3f", v);
+	else
+		fprintf(f, "null");
+}
+
+/* A CSV field: NAN as empty. */
+static inline void app_csv_num(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.1f", v);
+}
+
+/* The command line, for the record in every output. */
+static inline void app_cmdline(char *buf, size_t len, int argc, char **argv)
+{
+	buf[0] = 0;
+	for (int i = 0; i < argc; i++)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? " " : "", argv[i]);
+}
+
+#endif /* SONUMA_APPS_COMMON_H */

@@ -1,0 +1,258 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash disable=SC2154
+#
+# common.sh: what the application drivers (kv.sh, pagerank.sh) share:
+# finding the programs, resolving model configs, one rmcd per config in a
+# private run directory, running one process per node through sonuma-run,
+# and cleaning up whatever happens.  Sourced, not run; the caller sets
+# prog, here (this directory) and root (the source tree) first.
+
+die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
+bad_usage() {
+	printf '%s: %s\n' "$prog" "$*" >&2
+	printf 'Usage: %s [options] [CONFIG...]  (see --help)\n' "$prog" >&2
+	exit 2
+}
+# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
+in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
+# is_dec VALUE: a non-negative decimal number.
+is_dec() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+
+# find_prog OVERRIDE BUILD-SUBPATH NAME: the override, the build tree, $PATH.
+find_prog() {
+	local override=$1 sub=$2 name=$3
+	if [[ -n $override ]]; then
+		[[ -x $override ]] || die "$override: not an executable"
+		echo "$override"
+	elif [[ -x $build/$sub ]]; then
+		echo "$build/$sub"
+	elif command -v "$name" >/dev/null 2>&1; then
+		command -v "$name"
+	else
+		return 1
+	fi
+}
+
+# setting_of FILE KEY DEFAULT: an integer setting of a config (comments
+# dropped), or DEFAULT when the config does not set it.
+setting_of() {
+	local n
+	n=$(sed -e 's/#.*//' -e 's://.*::' "$1" | grep -oE "\b$2[[:space:]]*[=:][[:space:]]*[0-9]+" |
+		head -n1 | grep -oE '[0-9]+$' || true)
+	echo "${n:-$3}"
+}
+
+# resolve_configs NAME...: fills conf_files[] and conf_names[] from names in
+# experiments/configs/ or paths.
+resolve_configs() {
+	local c f name n
+	conf_files=() conf_names=()
+	for c in "$@"; do
+		[[ -z $c ]] && continue
+		if [[ -f $c ]]; then
+			f=$c
+		elif [[ -f $root/experiments/configs/$c.conf ]]; then
+			f=$root/experiments/configs/$c.conf
+		elif [[ -f $root/experiments/configs/$c ]]; then
+			f=$root/experiments/configs/$c
+		else
+			bad_usage "config \"$c\": no such file, nor $root/experiments/configs/$c.conf"
+		fi
+		name=$(basename "$f" .conf)
+		for n in "${conf_names[@]}"; do
+			[[ $n == "$name" ]] && bad_usage "config \"$name\" given twice"
+		done
+		conf_files+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
+		conf_names+=("$name")
+	done
+	((${#conf_names[@]})) || bad_usage "no config given"
+}
+
+# check_nodes_override NODES: every config can take --nodes NODES (called
+# before anything is written).
+check_nodes_override() {
+	local f
+	[[ -n $1 ]] || return 0
+	for f in "${conf_files[@]}"; do
+		if sed -e 's/#.*//' "$f" | grep -qE '\bdims\b'; then
+			bad_usage "--nodes: $(basename "$f")'s topology has fixed dimensions"
+		fi
+	done
+}
+
+# derive_conf SRC DST NODES: SRC copied to DST, with cluster.nodes set to
+# NODES when NODES is not empty.
+derive_conf() {
+	local src=$1 dst=$2 nodes=$3
+	if [[ -z $nodes ]]; then
+		cp "$src" "$dst"
+		return
+	fi
+	if sed -e 's/#.*//' "$src" | grep -qE '\bdims\b'; then
+		die "$(basename "$src"): its topology has fixed dimensions; --nodes cannot change it"
+	fi
+	{
+		echo "# $(basename "$src") with cluster.nodes = $nodes (set by $prog --nodes)"
+		if sed -e 's/#.*//' "$src" | grep -qE '\bnodes[[:space:]]*[=:]'; then
+			sed -E "/^[[:space:]]*cluster[[:space:]]*[=:]/ s/\bnodes[[:space:]]*[=:][[:space:]]*[0-9]+/nodes = $nodes/" "$src"
+		else
+			sed -E "s/^([[:space:]]*cluster[[:space:]]*[=:][[:space:]]*\{)/\1 nodes = $nodes;/" "$src"
+		fi
+	} >"$dst"
+	[[ $(setting_of "$dst" nodes 0) == "$nodes" ]] ||
+		die "$(basename "$src"): cannot set cluster.nodes (is it on the cluster line?)"
+}
+
+# alive PID: running (a zombie not yet reaped by bash counts as dead).
+alive() {
+	local st
+	kill -0 "$1" 2>/dev/null || return 1
+	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
+	[[ -n $st && $st != Z && $st != X ]]
+}
+
+show_log() { # FILE TITLE
+	echo "---- $2 ($1) ----" >&2
+	tail -n 30 "$1" >&2 || true
+	echo "----" >&2
+}
+
+rmcd_pid="" rmcd_log="" rundir="" app_pids=()
+cleanup() {
+	local rc=$? p
+	for p in "${app_pids[@]}"; do
+		alive "$p" && kill -TERM "$p" 2>/dev/null
+	done
+	for p in "${app_pids[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	if [[ -n $rmcd_pid ]] && alive "$rmcd_pid"; then
+		kill -TERM "$rmcd_pid" 2>/dev/null || true
+		for _ in $(seq 50); do alive "$rmcd_pid" || break; sleep 0.1; done
+		alive "$rmcd_pid" && kill -KILL "$rmcd_pid" 2>/dev/null
+		wait "$rmcd_pid" 2>/dev/null || true
+	fi
+	[[ -n $rundir && -d $rundir ]] && rm -rf "$rundir"
+	exit "$rc"
+}
+trap cleanup EXIT
+trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
+trap 'echo "$prog: terminated" >&2; exit 143' TERM
+
+# start_rmcd CONF LOG NODES [ARGS...]: rmcd in a fresh private run
+# directory ($rundir), ready when every node socket exists.
+start_rmcd() {
+	local conf=$1 log=$2 nodes=$3 i ok
+	shift 3
+	rundir=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-apps.XXXXXX")
+	rmcd_log=$log
+	SONUMA_RUNDIR=$rundir "$rmcd" -c "$conf" -r "$rundir" "$@" >"$log" 2>&1 &
+	rmcd_pid=$!
+	for _ in $(seq 200); do # 20 s
+		if ! alive "$rmcd_pid"; then
+			local rc=0
+			wait "$rmcd_pid" || rc=$?
+			rmcd_pid=""
+			show_log "$log" "rmcd log"
+			die "rmcd exited (status $rc) before serving $(basename "$conf"); its log is above and in $log"
+		fi
+		ok=1
+		for ((i = 0; i < nodes; i++)); do
+			[[ -S $rundir/node$i.sock ]] || { ok=0; break; }
+		done
+		((ok)) && return 0
+		sleep 0.1
+	done
+	show_log "$log" "rmcd log"
+	die "rmcd did not create the $nodes node sockets in $rundir within 20 s"
+}
+
+stop_rmcd() {
+	local rc=0
+	kill -TERM "$rmcd_pid" 2>/dev/null || true
+	for _ in $(seq 100); do alive "$rmcd_pid" || break; sleep 0.1; done
+	if alive "$rmcd_pid"; then
+		kill -KILL "$rmcd_pid" 2>/dev/null || true
+		wait "$rmcd_pid" 2>/dev/null || true
+		rmcd_pid=""
+		die "rmcd did not stop within 10 s of SIGTERM (killed); log: $rmcd_log"
+	fi
+	wait "$rmcd_pid" || rc=$?
+	rmcd_pid=""
+	rm -rf "$rundir"
+	rundir=""
+	((rc == 0)) || die "rmcd exited with status $rc on SIGTERM (expected 0); log: $rmcd_log"
+}
+
+# run_nodes NODES DIR TIMEOUT PROGRAM ARGS...: one PROGRAM per node through
+# sonuma-run, each with --format json --output DIR/node<i>.json --csv
+# DIR/node<i>.csv, stderr to DIR/node<i>.log.  Returns the first non-zero
+# status (0 when all passed).
+run_nodes() {
+	local nodes=$1 dir=$2 tmo=$3 i rc first=0
+	shift 3
+	app_pids=()
+	for ((i = 0; i < nodes; i++)); do
+		SONUMA_RUNDIR=$rundir timeout -k 5 "$tmo" "$srun" -n "$i" -r "$rundir" -- "$@" \
+			--format json --output "$dir/node$i.json" --csv "$dir/node$i.csv" \
+			</dev/null 2>"$dir/node$i.log" &
+		app_pids+=($!)
+	done
+	for ((i = 0; i < nodes; i++)); do
+		rc=0
+		wait "${app_pids[$i]}" || rc=$?
+		if ((rc != 0)); then
+			echo "$prog: node $i exited with status $rc$( ((rc == 124)) && echo " (ran out of its ${tmo} s: --timeout)")" >&2
+			((first == 0)) && first=$rc
+		fi
+		[[ -s $dir/node$i.log ]] || rm -f "$dir/node$i.log"
+	done
+	app_pids=()
+	if ((first != 0)); then
+		for ((i = 0; i < nodes; i++)); do
+			[[ -s $dir/node$i.log ]] && show_log "$dir/node$i.log" "node $i's messages"
+		done
+		if ! alive "$rmcd_pid"; then
+			show_log "$rmcd_log" "rmcd log: rmcd has died"
+		fi
+	fi
+	return "$first"
+}
+
+# results_dir ROOT SUB: a fresh ROOT/<timestamp>/SUB (printed).
+results_dir() {
+	local base=$1 sub=$2 stamp out n=1
+	mkdir -p "$base" || die "cannot create $base"
+	stamp=$(date +%Y%m%d-%H%M%S)
+	out=$base/$stamp
+	while [[ -e $out/$sub ]]; do
+		n=$((n + 1))
+		out=$base/$stamp-$n
+	done
+	mkdir -p "$out/$sub" || die "cannot create $out/$sub"
+	(cd "$out/$sub" && pwd)
+}
+
+# gnuplot_term: pngcairo when this gnuplot has it, else png.
+gnuplot_term() {
+	if gnuplot -e 'set terminal' 2>&1 </dev/null | grep -qw pngcairo; then
+		echo pngcairo
+	else
+		echo png
+	fi
+}
+
+# record FILE: how the run was made (appends).
+record_env() {
+	{
+		echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ) on $(hostname)"
+		if git -C "$root" rev-parse --short HEAD >/dev/null 2>&1; then
+			local dirty
+			dirty=$(git -C "$root" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
+			echo "source: $(git -C "$root" rev-parse --short HEAD)$( ((dirty)) && echo " + $dirty modified files")"
+		fi
+		echo "cpus: $(nproc) online; load: $(cut -d' ' -f1-3 /proc/loadavg)"
+		echo "rmcd: $rmcd"
+		echo "sonuma-run: $srun"
+	} >>"$1"
+}

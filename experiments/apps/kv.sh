@@ -1,0 +1,217 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# kv.sh: the key-value store (sonuma-kv) under several timing models.  For
+# each model config, starts rmcd with it in a private run directory, runs one
+# sonuma-kv per node through sonuma-run, stores every node's JSON and CSV,
+# rmcd's log and the config under results/<timestamp>/apps/kv/<config>/,
+# stops rmcd, and at the end gathers the cluster's figures of every config
+# into kv.csv and draws throughput and latency against the remote latency
+# (plots/apps/kv.gp).  See --help.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+prog=kv.sh
+# shellcheck source=experiments/apps/common.sh
+. "$here/common.sh"
+
+usage() {
+	cat <<EOF
+Usage: experiments/apps/kv.sh [options] [CONFIG...]
+
+Runs the key-value store sonuma-kv, one process per node, under each
+timing-model CONFIG (one rmcd per config) and writes
+  OUT/<timestamp>/apps/kv/<config>/node<i>.{json,csv,log}, rmc.conf, rmcd.log
+  OUT/<timestamp>/apps/kv/kv.csv    the cluster's figures, one row per config
+  OUT/<timestamp>/apps/kv/run.txt   how the run was made
+  OUT/<timestamp>/apps/kv/plots/kv.{png,svg}
+CONFIG is a name from experiments/configs/ (fixed-1us) or a path to a .conf
+file; default: none fixed-300ns fixed-1us link-10g.
+
+Options:
+  --configs LIST       configs, comma- or space-separated (same as CONFIG...)
+  --nodes N            run with N nodes whatever the config says
+  --keys N             keys in the store (default 20000)
+  --value-size B       value bytes (default 64)
+  --get-pct P          share of gets (default 95)
+  --dist uniform|zipf  key popularity (default zipf)
+  --theta T            Zipf skew (default 0.99)
+  --time SECS          measured run per config (default 3)
+  --threads N          threads per process (default 1)
+  --get-check seqlock|checksum  (default seqlock)
+  --writers owner|any  (default owner: one writer per key, exact check)
+  --seed N             (default 1)
+  --out DIR            results root (default $root/results); the run goes
+                       to DIR/<timestamp>/apps/kv/
+  --run-dir DIR        write the run exactly into DIR instead
+  --quick              a small run: 2000 keys, 0.5 s per config
+  --calibration FILE   calibration for rmcd (default: rmcd's own default)
+  --build DIR          build tree with the programs (default $root/build);
+                       \$SONUMA_RMCD, \$SONUMA_RUN, \$SONUMA_KV override
+  --timeout SECS       limit per process (default 300)
+  --no-plots           do not draw the plots
+  -h, --help           this text
+Exit status: 0 when every run passed its checks, 1 on a failure, 2 on bad
+usage.
+EOF
+}
+
+configs=() nodes_opt="" keys="" vsize=64 get_pct=95 dist=zipf theta=0.99 secs=""
+threads=1 get_check=seqlock writers=owner seed=1 out_root=$root/results run_dir=""
+quick=0 calibration="" build=${SONUMA_BUILD:-$root/build} timeout_s=300 plots=1
+orig_args=("$@")
+
+need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
+	--nodes) need_arg "$@"; nodes_opt=$2; shift 2 ;;
+	--keys) need_arg "$@"; keys=$2; shift 2 ;;
+	--value-size) need_arg "$@"; vsize=$2; shift 2 ;;
+	--get-pct) need_arg "$@"; get_pct=$2; shift 2 ;;
+	--dist) need_arg "$@"; dist=$2; shift 2 ;;
+	--theta) need_arg "$@"; theta=$2; shift 2 ;;
+	--time) need_arg "$@"; secs=$2; shift 2 ;;
+	--threads) need_arg "$@"; threads=$2; shift 2 ;;
+	--get-check) need_arg "$@"; get_check=$2; shift 2 ;;
+	--writers) need_arg "$@"; writers=$2; shift 2 ;;
+	--seed) need_arg "$@"; seed=$2; shift 2 ;;
+	--out) need_arg "$@"; out_root=$2; shift 2 ;;
+	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
+	--quick) quick=1; shift ;;
+	--calibration) need_arg "$@"; calibration=$2; shift 2 ;;
+	--build) need_arg "$@"; build=$2; shift 2 ;;
+	--timeout) need_arg "$@"; timeout_s=$2; shift 2 ;;
+	--no-plots) plots=0; shift ;;
+	-h | --help) usage; exit 0 ;;
+	--) shift; configs+=("$@"); break ;;
+	-*) bad_usage "unknown option \"$1\"" ;;
+	*) configs+=("$1"); shift ;;
+	esac
+done
+
+# ---- options --------------------------------------------------------------
+if ((quick)); then
+	: "${keys:=2000}" "${secs:=0.5}"
+fi
+: "${keys:=20000}" "${secs:=3}"
+[[ -z $nodes_opt ]] || in_range "$nodes_opt" 1 64 || bad_usage "--nodes: 1 to 64, not \"$nodes_opt\""
+in_range "$keys" 1 1073741824 || bad_usage "--keys: 1 to 2^30, not \"$keys\""
+in_range "$vsize" 8 65536 && ((vsize % 8 == 0)) ||
+	bad_usage "--value-size: a multiple of 8 from 8 to 65536, not \"$vsize\""
+in_range "$get_pct" 0 100 || bad_usage "--get-pct: 0 to 100, not \"$get_pct\""
+[[ $dist == zipf || $dist == uniform ]] || bad_usage "--dist: uniform or zipf, not \"$dist\""
+is_dec "$theta" || bad_usage "--theta: a number between 0 and 1, not \"$theta\""
+is_dec "$secs" || bad_usage "--time: seconds, not \"$secs\""
+in_range "$threads" 1 16 || bad_usage "--threads: 1 to 16, not \"$threads\""
+[[ $get_check == seqlock || $get_check == checksum ]] ||
+	bad_usage "--get-check: seqlock or checksum, not \"$get_check\""
+[[ $writers == owner || $writers == any ]] || bad_usage "--writers: owner or any, not \"$writers\""
+in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
+in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
+[[ -z $calibration || -f $calibration ]] || bad_usage "--calibration: no such file \"$calibration\""
+((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
+resolve_configs "${configs[@]}"
+check_nodes_override "$nodes_opt"
+
+rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
+	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
+srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
+	die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
+kvprog=$(find_prog "${SONUMA_KV:-}" experiments/apps/sonuma-kv sonuma-kv) ||
+	die "sonuma-kv not found (ninja -C $build; or --build DIR, \$SONUMA_KV)"
+command -v timeout >/dev/null || die "timeout (coreutils) is needed"
+if ((plots)) && ! command -v gnuplot >/dev/null; then
+	echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
+	plots=0
+fi
+cal_args=()
+[[ -n $calibration ]] && cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
+
+# ---- output directory -----------------------------------------------------
+if [[ -n $run_dir ]]; then
+	mkdir -p "$run_dir" || die "cannot create $run_dir"
+	out=$(cd "$run_dir" && pwd)
+else
+	out=$(results_dir "$out_root" apps/kv)
+fi
+kv_args=(--keys "$keys" --value-size "$vsize" --get-pct "$get_pct" --dist "$dist"
+	--time "$secs" --threads "$threads" --get-check "$get_check" --writers "$writers"
+	--seed "$seed")
+[[ $dist == zipf ]] && kv_args+=(--zipf-theta "$theta")
+{
+	echo "# sonuma-kv under several timing models (experiments/apps/kv.sh)"
+	printf 'command: %q' "$0"
+	((${#orig_args[@]} == 0)) || printf ' %q' "${orig_args[@]}"
+	echo
+	echo "configs: ${conf_names[*]}"
+	echo "sonuma-kv options: ${kv_args[*]}"
+	echo "calibration: ${calibration:-the default of rmcd}"
+	echo "sonuma-kv: $kvprog"
+} >"$out/run.txt"
+record_env "$out/run.txt"
+
+echo "$prog: ${#conf_names[@]} config(s): ${conf_names[*]}"
+echo "$prog: sonuma-kv ${kv_args[*]}"
+echo "$prog: results in $out"
+
+# ---- the runs ---------------------------------------------------------------
+t0=$SECONDS
+failed=0
+rm -f "$out/kv.csv"
+k=0
+for ci in "${!conf_names[@]}"; do
+	name=${conf_names[$ci]}
+	cdir=$out/$name
+	mkdir -p "$cdir"
+	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
+	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
+	k=$((k + 1))
+	printf '[%d/%d] %s: %d node(s) ...' "$k" "${#conf_names[@]}" "$name" "$nodes"
+	ts=$SECONDS
+	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
+	rc=0
+	run_nodes "$nodes" "$cdir" "$timeout_s" "$kvprog" "${kv_args[@]}" --label "$name" || rc=$?
+	stop_rmcd
+	if ((rc != 0)); then
+		echo " FAILED"
+		failed=1
+		continue
+	fi
+	# The cluster's row (process 0 writes "all").
+	if [[ ! -f $out/kv.csv ]]; then
+		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$out/kv.csv"
+	fi
+	grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"' >>"$out/kv.csv"
+	row=$(awk -F, 'NR > 1 && $2 == "all"' <(grep -v '^#' "$cdir/node0.csv"))
+	echo " done in $((SECONDS - ts)) s: $(awk -F, '{ printf "%.3f Mops/s, get p50 %.2f us, put p50 %.2f us, unloaded read %.2f us", $18 / 1e6, $21 / 1e3, $25 / 1e3, $15 / 1e3 }' <<<"$row")"
+done
+echo "$prog: all runs done in $((SECONDS - t0)) s"
+
+if [[ -f $out/kv.csv ]]; then
+	echo
+	column -s, -t < <(cut -d, -f1,4,15,17,18,21,22,23,25,26,34-38 "$out/kv.csv") 2>/dev/null ||
+		cat "$out/kv.csv"
+fi
+if ((plots)) && [[ -f $out/kv.csv ]]; then
+	mkdir -p "$out/plots"
+	pt=$(gnuplot_term)
+	n0=$nodes_opt
+	[[ -n $n0 ]] || n0=$(setting_of "${conf_files[0]}" nodes 2)
+	d0=$dist
+	[[ $dist == zipf ]] && d0="zipf $theta"
+	sub="$n0 nodes x $threads thread(s), $keys keys, $vsize-byte values, $get_pct% gets, $d0"
+	sub+=", get check $get_check, writers: $writers"
+	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/kv.csv")
+	for fmt in png svg; do
+		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/kv.csv'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
+			"$root/plots/apps/kv.gp" >"$out/plots/kv-$fmt.log" 2>&1 || {
+			cat "$out/plots/kv-$fmt.log" >&2
+			die "gnuplot failed on plots/apps/kv.gp (the results are in $out)"
+		}
+		rm -f "$out/plots/kv-$fmt.log"
+	done
+	echo "$prog: plots: $out/plots/kv.png (and .svg)"
+fi
+((failed == 0)) || die "some runs failed (see above and the logs in $out)"

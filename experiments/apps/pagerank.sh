@@ -1,0 +1,203 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# pagerank.sh: PageRank (sonuma-pagerank) under several timing models.  For
+# each model config, starts rmcd with it in a private run directory, runs one
+# sonuma-pagerank per node through sonuma-run, stores every node's JSON and
+# CSV, the per-iteration times, rmcd's log and the config under
+# results/<timestamp>/apps/pagerank/<config>/, stops rmcd, and at the end
+# gathers every config's figures into pagerank.csv and draws the time per
+# iteration of each model (plots/apps/pagerank.gp).  See --help.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/../.." && pwd)
+prog=pagerank.sh
+# shellcheck source=experiments/apps/common.sh
+. "$here/common.sh"
+
+usage() {
+	cat <<EOF
+Usage: experiments/apps/pagerank.sh [options] [CONFIG...]
+
+Runs sonuma-pagerank, one process per node, under each timing-model CONFIG
+(one rmcd per config) and writes
+  OUT/<timestamp>/apps/pagerank/<config>/node<i>.{json,csv,log}, iters.csv,
+      rmc.conf, rmcd.log
+  OUT/<timestamp>/apps/pagerank/pagerank.csv  one row per config
+  OUT/<timestamp>/apps/pagerank/run.txt       how the run was made
+  OUT/<timestamp>/apps/pagerank/plots/pagerank.{png,svg}
+CONFIG is a name from experiments/configs/ (fixed-1us) or a path to a .conf
+file; default: none fixed-300ns fixed-1us link-10g.
+
+Options:
+  --configs LIST       configs, comma- or space-separated (same as CONFIG...)
+  --nodes N            run with N nodes whatever the config says
+  --vertices N         vertices (default 65536)
+  --edges M            edges (default 8 per vertex)
+  --iters N            iterations (default 20)
+  --outstanding N      remote reads in flight (default 16)
+  --max-read BYTES     largest merged read (default 512)
+  --seed N             graph seed (default 1)
+  --out DIR            results root (default $root/results); the run goes
+                       to DIR/<timestamp>/apps/pagerank/
+  --run-dir DIR        write the run exactly into DIR instead
+  --quick              a small run: 8192 vertices, 5 iterations
+  --calibration FILE   calibration for rmcd (default: rmcd's own default)
+  --build DIR          build tree with the programs (default $root/build);
+                       \$SONUMA_RMCD, \$SONUMA_RUN, \$SONUMA_PAGERANK override
+  --timeout SECS       limit per process (default 300)
+  --no-plots           do not draw the plots
+  -h, --help           this text
+Every run checks its ranks against a single-node computation; a failed
+check fails the run.  Exit status: 0 when every run passed, 1 on a failure,
+2 on bad usage.
+EOF
+}
+
+configs=() nodes_opt="" vertices="" edges="" iters="" outstanding=16 max_read=512 seed=1
+out_root=$root/results run_dir="" quick=0 calibration="" build=${SONUMA_BUILD:-$root/build}
+timeout_s=300 plots=1
+orig_args=("$@")
+
+need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
+	--nodes) need_arg "$@"; nodes_opt=$2; shift 2 ;;
+	--vertices) need_arg "$@"; vertices=$2; shift 2 ;;
+	--edges) need_arg "$@"; edges=$2; shift 2 ;;
+	--iters) need_arg "$@"; iters=$2; shift 2 ;;
+	--outstanding) need_arg "$@"; outstanding=$2; shift 2 ;;
+	--max-read) need_arg "$@"; max_read=$2; shift 2 ;;
+	--seed) need_arg "$@"; seed=$2; shift 2 ;;
+	--out) need_arg "$@"; out_root=$2; shift 2 ;;
+	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
+	--quick) quick=1; shift ;;
+	--calibration) need_arg "$@"; calibration=$2; shift 2 ;;
+	--build) need_arg "$@"; build=$2; shift 2 ;;
+	--timeout) need_arg "$@"; timeout_s=$2; shift 2 ;;
+	--no-plots) plots=0; shift ;;
+	-h | --help) usage; exit 0 ;;
+	--) shift; configs+=("$@"); break ;;
+	-*) bad_usage "unknown option \"$1\"" ;;
+	*) configs+=("$1"); shift ;;
+	esac
+done
+
+# ---- options --------------------------------------------------------------
+if ((quick)); then
+	: "${vertices:=8192}" "${iters:=5}"
+fi
+: "${vertices:=65536}" "${iters:=20}"
+[[ -z $nodes_opt ]] || in_range "$nodes_opt" 1 64 || bad_usage "--nodes: 1 to 64, not \"$nodes_opt\""
+in_range "$vertices" 2 268435456 || bad_usage "--vertices: 2 to 2^28, not \"$vertices\""
+: "${edges:=$((vertices * 8))}"
+in_range "$edges" 1 2147483648 || bad_usage "--edges: 1 to 2^31, not \"$edges\""
+in_range "$iters" 1 190 || bad_usage "--iters: 1 to 190, not \"$iters\""
+in_range "$outstanding" 1 128 || bad_usage "--outstanding: 1 to 128, not \"$outstanding\""
+in_range "$max_read" 64 1073741824 && ((max_read % 64 == 0)) ||
+	bad_usage "--max-read: a multiple of 64 bytes, not \"$max_read\""
+in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
+in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
+[[ -z $calibration || -f $calibration ]] || bad_usage "--calibration: no such file \"$calibration\""
+((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
+resolve_configs "${configs[@]}"
+check_nodes_override "$nodes_opt"
+
+rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
+	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
+srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
+	die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
+prprog=$(find_prog "${SONUMA_PAGERANK:-}" experiments/apps/sonuma-pagerank sonuma-pagerank) ||
+	die "sonuma-pagerank not found (ninja -C $build; or --build DIR, \$SONUMA_PAGERANK)"
+command -v timeout >/dev/null || die "timeout (coreutils) is needed"
+if ((plots)) && ! command -v gnuplot >/dev/null; then
+	echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
+	plots=0
+fi
+cal_args=()
+[[ -n $calibration ]] && cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
+
+# ---- output directory -----------------------------------------------------
+if [[ -n $run_dir ]]; then
+	mkdir -p "$run_dir" || die "cannot create $run_dir"
+	out=$(cd "$run_dir" && pwd)
+else
+	out=$(results_dir "$out_root" apps/pagerank)
+fi
+pr_args=(--vertices "$vertices" --edges "$edges" --iters "$iters" --outstanding "$outstanding"
+	--max-read "$max_read" --seed "$seed")
+{
+	echo "# sonuma-pagerank under several timing models (experiments/apps/pagerank.sh)"
+	printf 'command: %q' "$0"
+	((${#orig_args[@]} == 0)) || printf ' %q' "${orig_args[@]}"
+	echo
+	echo "configs: ${conf_names[*]}"
+	echo "sonuma-pagerank options: ${pr_args[*]}"
+	echo "calibration: ${calibration:-the default of rmcd}"
+	echo "sonuma-pagerank: $prprog"
+} >"$out/run.txt"
+record_env "$out/run.txt"
+
+echo "$prog: ${#conf_names[@]} config(s): ${conf_names[*]}"
+echo "$prog: sonuma-pagerank ${pr_args[*]}"
+echo "$prog: results in $out"
+
+# ---- the runs ---------------------------------------------------------------
+t0=$SECONDS
+failed=0
+rm -f "$out/pagerank.csv"
+k=0
+for ci in "${!conf_names[@]}"; do
+	name=${conf_names[$ci]}
+	cdir=$out/$name
+	mkdir -p "$cdir"
+	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
+	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
+	k=$((k + 1))
+	printf '[%d/%d] %s: %d node(s) ...' "$k" "${#conf_names[@]}" "$name" "$nodes"
+	ts=$SECONDS
+	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
+	rc=0
+	run_nodes "$nodes" "$cdir" "$timeout_s" "$prprog" "${pr_args[@]}" --label "$name" \
+		--iter-output "$cdir/iters.csv" || rc=$?
+	stop_rmcd
+	if ((rc != 0)); then
+		echo " FAILED"
+		failed=1
+		continue
+	fi
+	if [[ ! -f $out/pagerank.csv ]]; then
+		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$out/pagerank.csv"
+	fi
+	row=$(grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"')
+	echo "$row" >>"$out/pagerank.csv"
+	echo " done in $((SECONDS - ts)) s: $(awk -F, '{ printf "median iteration %.3f ms (fetch %.3f, compute %.3f, barrier %.3f), mean %.3f ms; max diff %s, top-k same: %s", $14, $21, $22, $23, $15, $28, $29 }' <<<"$row")"
+done
+echo "$prog: all runs done in $((SECONDS - t0)) s"
+
+if [[ -f $out/pagerank.csv ]]; then
+	echo
+	column -s, -t < <(cut -d, -f1,4,6,7,12,14-17,21-25,28-30 "$out/pagerank.csv") 2>/dev/null ||
+		cat "$out/pagerank.csv"
+fi
+if ((plots)) && [[ -f $out/pagerank.csv ]]; then
+	mkdir -p "$out/plots"
+	pt=$(gnuplot_term)
+	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/pagerank.csv")
+	n0=$nodes_opt
+	[[ -n $n0 ]] || n0=$(setting_of "${conf_files[0]}" nodes 2)
+	sub="$n0 nodes, $vertices vertices, $edges edges (R-MAT, seed $seed), $iters iterations"
+	sub+=", reads of up to $max_read B, $outstanding in flight"
+	for fmt in png svg; do
+		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/pagerank.csv'; dir='$out'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
+			"$root/plots/apps/pagerank.gp" >"$out/plots/pagerank-$fmt.log" 2>&1 || {
+			cat "$out/plots/pagerank-$fmt.log" >&2
+			die "gnuplot failed on plots/apps/pagerank.gp (the results are in $out)"
+		}
+		rm -f "$out/plots/pagerank-$fmt.log"
+	done
+	echo "$prog: plots: $out/plots/pagerank.png (and .svg)"
+fi
+((failed == 0)) || die "some runs failed (see above and the logs in $out)"
