@@ -1224,11 +1224,24 @@ static int parse(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* Frees what main_kv allocated, on every way out. */
+static int kv_cleanup(struct kv *kv, struct worker *ws, unsigned threads, int rc)
+{
+	for (unsigned i = 0; i < threads; i++) {
+		free(ws[i].my_seq);
+		free(ws[i].my_stamp);
+		free(ws[i].seen);
+	}
+	free(kv->loc);
+	free(kv->ver_hint);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static struct kv kv;
 	struct opts *o = &kv.o;
-	struct worker ws[KV_MAX_THREADS];
+	struct worker ws[KV_MAX_THREADS] = { 0 };
 	struct outctx oc;
 	int r, failed = 0;
 
@@ -1324,13 +1337,13 @@ int main(int argc, char **argv)
 	kv.ver_hint = calloc(o->keys, sizeof(uint64_t));
 	if (!kv.loc || !kv.ver_hint) {
 		fprintf(stderr, "%s: out of memory\n", PROG);
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 	}
 	memset(kv.loc, 0xff, o->keys * sizeof(int32_t));
 	if (o->zipf)
 		zipf_init(&kv.z, o->keys, o->theta);
 	if (app_qp_open(&kv.a, &kv.ctl, 4096 + sizeof(struct kv_report) + 4096))
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 	memset(ws, 0, sizeof(ws));
 	for (unsigned i = 0; i < o->threads; i++) {
 		struct worker *w = &ws[i];
@@ -1343,19 +1356,19 @@ int main(int argc, char **argv)
 		w->seen = calloc(o->keys, sizeof(uint64_t));
 		if (!w->my_seq || !w->my_stamp || !w->seen) {
 			fprintf(stderr, "%s: out of memory\n", PROG);
-			return 1;
+			return kv_cleanup(&kv, ws, o->threads, 1);
 		}
 		if (app_qp_open(&kv.a, &w->q, LB_SIZE(&kv)))
-			return 1;
+			return kv_cleanup(&kv, ws, o->threads, 1);
 	}
 	if (init_context(&kv))
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 
 	if (barrier(&kv, "start", false) || check_agreement(&kv))
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 	failed |= run_phase(&kv, ws, PH_LOAD);
 	if (barrier(&kv, "after loading", false))
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 	oc.target_ns = oc.probe_p50 = oc.probe_p99 = NAN;
 	if (kv.pid == 0) {
 		double t;
@@ -1365,18 +1378,18 @@ int main(int argc, char **argv)
 		probe_latency(&kv, &oc.probe_p50, &oc.probe_p99);
 	}
 	if (barrier(&kv, "after the latency probe", kv.pid != 0))
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 	if (!failed)
 		failed |= run_phase(&kv, ws, PH_RUN);
 	if (barrier(&kv, "after the run", false))
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 	if (o->final_check && !failed)
 		failed |= run_phase(&kv, ws, PH_FINAL);
 
 	/* This process's report, in its own context. */
 	struct kv_report *mine = calloc(1, sizeof(*mine)), *reps = NULL, *all = NULL;
 	if (!mine)
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 	mine->magic = KV_REPORT_MAGIC;
 	mine->nid = kv.pid;
 	mine->threads = o->threads;
@@ -1391,7 +1404,7 @@ int main(int argc, char **argv)
 	}
 	memcpy(kv.a.ctx + kv.report_off, mine, sizeof(*mine));
 	if (barrier(&kv, "before the report", false))
-		return 1;
+		return kv_cleanup(&kv, ws, o->threads, 1);
 
 	if (kv.pid != 0) {
 		output(&oc, o->fmt, oc.main, mine, 1, NULL);
@@ -1402,10 +1415,10 @@ int main(int argc, char **argv)
 		reps = calloc(kv.procs, sizeof(*reps));
 		all = calloc(1, sizeof(*all));
 		if (!reps || !all)
-			return 1;
+			return kv_cleanup(&kv, ws, o->threads, 1);
 		for (unsigned p = 0; p < kv.procs; p++) {
 			if (fetch_report(&kv, p, &reps[p]))
-				return 1;
+				return kv_cleanup(&kv, ws, o->threads, 1);
 			for (int c = 0; c < C_N; c++)
 				all->cnt[c] += reps[p].cnt[c];
 			app_hist_merge(&all->get, &reps[p].get);
