@@ -182,3 +182,75 @@ Test(atomics, contexts_have_their_own_sizes)
 	cr_assert_eq(rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 8192 - 64, 64), 0);
 	cr_expect_eq(a.lbuf[0], 0, "context 0 got context 1's bytes");
 }
+
+/* ---- overlapping reads and writes of one remote region ---------------- */
+
+#define OVERLAP_ROUNDS 400
+#define OVERLAP_LEN 4096
+
+static int overlap_writer(void *arg)
+{
+	unsigned node = (unsigned)(uintptr_t)arg;
+	struct app a;
+
+	if (attach(&a, node))
+		return 1;
+	for (int i = 0; i < OVERLAP_ROUNDS; i++) {
+		/* Every byte of a block names its writer and round: 0x10 * node + i % 8. */
+		memset(a.lbuf, (int)(0x10 * node + (unsigned)i % 8), OVERLAP_LEN);
+		int r = rmc_rwrite_sync(a.wq, a.cq, a.lbuf, 0, 0, 0, 8192, OVERLAP_LEN);
+		CHILD_CHECK(r == 0, "write %d: %s", i, strerror(-r));
+	}
+	kal_close(a.fd);
+	return 0;
+}
+
+static int valid_byte(uint8_t b)
+{
+	/* Zero (never written), or one of the writers' (nodes 1 and 2) values. */
+	return b == 0 || ((b >> 4) >= 1 && (b >> 4) <= 2 && (b & 0xf) < 8);
+}
+
+static int overlap_reader(void *arg)
+{
+	struct app a;
+
+	(void)arg;
+	if (attach(&a, 3))
+		return 1;
+	for (int i = 0; i < OVERLAP_ROUNDS; i++) {
+		memset(a.lbuf, 0xee, OVERLAP_LEN);
+		int r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 0, 0, 8192, OVERLAP_LEN);
+		CHILD_CHECK(r == 0, "read %d: %s", i, strerror(-r));
+		for (int j = 0; j < OVERLAP_LEN; j++)
+			CHILD_CHECK(valid_byte(a.lbuf[j]), "read %d: byte %d is 0x%02x, which no one wrote",
+				    i, j, a.lbuf[j]);
+	}
+	kal_close(a.fd);
+	return 0;
+}
+
+Test(atomics, overlapping_reads_and_writes_of_one_region)
+{
+	pid_t p[3];
+	struct app a;
+	uint8_t *ctx;
+
+	/* Nodes 1 and 2 are served by different RMC threads: their writes to
+	 * the same bytes of node 0 really run at the same time, while node 3
+	 * reads them.  Every request must complete, and every byte read or
+	 * left behind must be one somebody wrote (no tearing below a byte,
+	 * no stray memory). */
+	p[0] = h_fork(overlap_writer, (void *)(uintptr_t)1);
+	p[1] = h_fork(overlap_writer, (void *)(uintptr_t)2);
+	p[2] = h_fork(overlap_reader, NULL);
+	h_join(p, 3, 60000, "overlap process");
+	cr_assert_eq(attach(&a, 0), 0);
+	cr_assert_eq(kal_reg_ctx(a.fd, &ctx, 16), 0);
+	for (int j = 0; j < OVERLAP_LEN; j++)
+		cr_assert(valid_byte(ctx[8192 + j]) && ctx[8192 + j] != 0,
+			  "byte %d of the region is 0x%02x", j, ctx[8192 + j]);
+	/* The bytes around the region are untouched. */
+	cr_expect_eq(ctx[8191], 0);
+	cr_expect_eq(ctx[8192 + OVERLAP_LEN], 0);
+}
