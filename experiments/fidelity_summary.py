@@ -64,7 +64,7 @@ if os.path.exists(bw):
     print(f"\n== Link bandwidth: 64 KiB async reads {got:.0f} MB/s against 10000 MB/s configured: "
           f"{got / 100:.2f} % ({'ok' if 9800 <= got <= 10000 else 'MISSED'}: within 2 %, never above)")
 
-pp = [float(m.group(1)) for m in re.finditer(r'p50 ([0-9.]+) ns', open(os.path.join(out, 'floor.txt')).read())]
+pp = [float(m.group(1)) for m in re.finditer(r'round trip min [0-9.]+ p50 ([0-9.]+)', open(os.path.join(out, 'floor.txt')).read())]
 reads = [float(rows(p)[0]['t_p50_ns']) for p in sorted(glob.glob(os.path.join(out, 'floor-read-*.csv')))]
 if pp and reads:
     ratios = [r / p for r, p in zip(reads, pp)]
