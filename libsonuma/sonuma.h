@@ -122,9 +122,10 @@ int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins);
 /* Cycles of spinning between two liveness checks. */
 #define RMC__SPIN_CHECK 4096
 
-static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
-			    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
-			    uint64_t ctx_offset, uint64_t length)
+/* Fills the WQ head entry and publishes it; returns its index (tid). */
+static inline int rmc__post_entry(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
+				  uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				  uint64_t ctx_offset, uint64_t length, uint64_t arg0, uint64_t arg1)
 {
 	uint8_t h = wq->head;
 	wq_entry_t *e = &wq->q[h];
@@ -139,39 +140,7 @@ static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
 	e->buf_addr = (uint64_t)(uintptr_t)lbuff_base;
 	e->buf_offset = lbuff_offset;
 	e->offset = ctx_offset;
-	e->length = length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length;
-	e->status = RMC_OK;
-	e->valid = 1;
-	e->t_post = rmc_rdtsc();
-	/* Publishes the entry; pairs with the RMC's load-acquire of e->SR. */
-	smp_store_release(&e->SR, wq->SR);
-	if (++h >= wq->depth) {
-		h = 0;
-		wq->SR ^= 1;
-	}
-	wq->head = h;
-	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
-}
-
-/* Posts an atomic on the 8-byte word at ctx_offset (a multiple of 8). */
-static inline int rmc__post_atomic(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
-				   uint64_t lbuff_offset, int snid, uint32_t ctx_id,
-				   uint64_t ctx_offset, uint64_t arg0, uint64_t arg1)
-{
-	uint8_t h = wq->head;
-	wq_entry_t *e = &wq->q[h];
-
-	if (snid < 0 || snid > 0xffff || ctx_id > 0xff)
-		return -EINVAL;
-	if (READ_ONCE(e->valid))
-		return -EBUSY;
-	e->op = op;
-	e->cid = (uint8_t)ctx_id;
-	e->nid = (uint16_t)snid;
-	e->buf_addr = (uint64_t)(uintptr_t)lbuff_base;
-	e->buf_offset = lbuff_offset;
-	e->offset = ctx_offset;
-	e->length = RMC_ATOMIC_LENGTH;
+	e->length = length;
 	e->arg0 = arg0;
 	e->arg1 = arg1;
 	e->status = RMC_OK;
@@ -185,6 +154,23 @@ static inline int rmc__post_atomic(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base
 	}
 	wq->head = h;
 	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
+}
+
+static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
+			    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+			    uint64_t ctx_offset, uint64_t length)
+{
+	return rmc__post_entry(wq, op, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+			       length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length, 0, 0);
+}
+
+/* Posts an atomic on the 8-byte word at ctx_offset (a multiple of 8). */
+static inline int rmc__post_atomic(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
+				   uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				   uint64_t ctx_offset, uint64_t arg0, uint64_t arg1)
+{
+	return rmc__post_entry(wq, op, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+			       RMC_ATOMIC_LENGTH, arg0, arg1);
 }
 
 /* Takes one completion if there is one: returns its tid, or -1.  A
