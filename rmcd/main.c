@@ -256,6 +256,9 @@ int main(int argc, char **argv)
 		double ov = d.cfg.overhead_ns >= 0 ? d.cfg.overhead_ns
 						   : (d.cal ? d.cal->overhead_ns : 0);
 		d.overhead_tsc = core_ns_to_tsc(ov, d.tsc_hz);
+		/* How long a deferred write's copy takes, to start it in time. */
+		if (d.cal && d.cal->copy_gbps[0][0] > 0)
+			d.copy_tsc_per_byte = d.tsc_hz / (d.cal->copy_gbps[0][0] * 1e9);
 	}
 
 	d.model = tm_find(d.cfg.model);

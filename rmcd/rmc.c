@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <sched.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,7 +92,13 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 
 		unsigned cls = rmcd_size_class(e.length);
 		st = rmcd_validate(d, qp, &e, &x);
-		if (st == RMC_OK)
+		/* A write under a timing model lands at the target when the
+		 * model says it arrives, not when the RMC takes it: a program
+		 * polling the target's memory must not see it early.  Reads
+		 * and atomics move their bytes now (only the requester's own
+		 * buffer sees them, and it waits for the completion). */
+		bool defer = st == RMC_OK && !d->model->no_deadline && e.op == RMC_OP_WRITE;
+		if (st == RMC_OK && !defer)
 			d->fabric->xfer(d, &x);
 		WRITE_ONCE(m->served, m->served + 1);
 
@@ -129,14 +136,34 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		/* Late: the completion cannot reach the application by its
 		 * due time any more.  It goes out at once, and is counted. */
 		uint64_t reach = due > qp->notify_tsc ? due - qp->notify_tsc : 0;
-		if (reach < now) {
+		/* A deferred write starts its copy early enough to end by then. */
+		uint64_t copy = defer ? (uint64_t)((double)x.length * d->copy_tsc_per_byte) : 0;
+		uint64_t start = reach > copy ? reach - copy : 0;
+		if (start < now) {
 			struct rmcd_cls_stats *cs = &qp->stats[cls];
-			if (now - reach > d->late_slack_tsc) {
+			if (now - start > d->late_slack_tsc) {
 				stat_add(&cs->late, 1);
-				stat_add(&cs->late_sum_tsc, now - reach);
-				stat_max(&cs->late_worst_tsc, now - reach);
+				stat_add(&cs->late_sum_tsc, now - start);
+				stat_max(&cs->late_worst_tsc, now - start);
 			}
-			complete(qp, tid, st, cls, t_post, now, due);
+			if (defer)
+				d->fabric->xfer(d, &x);
+			complete(qp, tid, st, cls, t_post, rmc_rdtsc(), due);
+			continue;
+		}
+		if (defer) {
+			/* Data and completion together at start: the completion
+			 * then stays hidden until due by the library. */
+			struct rmcd_pending p = { .at = start,
+						  .due = due,
+						  .t_post = t_post,
+						  .qp = qp,
+						  .tid = tid,
+						  .status = st,
+						  .cls = (uint8_t)cls,
+						  .apply = true,
+						  .x = x };
+			rmcd_heap_push(&m->heap, &p);
 			continue;
 		}
 		/* Written a lead ahead of its due time (the application's poll
@@ -168,6 +195,10 @@ static inline void flush_due(struct rmcd_rmc *m)
 	uint64_t now = rmc_rdtsc();
 	while ((p = rmcd_heap_top(&m->heap)) && p->at <= now) {
 		stat_max(&p->qp->stats[p->cls].flush_worst_tsc, now - p->at);
+		if (p->apply) {
+			m->d->fabric->xfer(m->d, &p->x);
+			now = rmc_rdtsc();
+		}
 		complete(p->qp, p->tid, p->status, p->cls, p->t_post, now, p->due);
 		rmcd_heap_pop(&m->heap);
 	}

@@ -114,7 +114,8 @@ struct rmcd_fabric_ops {
 	int (*xfer)(struct rmcd *d, const struct rmcd_xfer *x);
 };
 
-/* A completion waiting for its due time. */
+/* A completion waiting for its due time (and, for a write under a timing
+ * model, the transfer that lands its data at the target). */
 struct rmcd_pending {
 	uint64_t at;       /* TSC when the CQ entry must be written */
 	uint64_t due;      /* TSC when the application may see it */
@@ -123,6 +124,8 @@ struct rmcd_pending {
 	uint8_t tid;
 	uint8_t status;
 	uint8_t cls;       /* size class */
+	bool apply;        /* move x's bytes first */
+	struct rmcd_xfer x;
 };
 
 struct rmcd_heap {
@@ -169,6 +172,7 @@ struct rmcd {
 	uint64_t late_slack_tsc;
 	uint64_t lead_tsc;         /* completions are written this far ahead */
 	uint64_t overhead_tsc;     /* the library's own cost, subtracted from due */
+	double copy_tsc_per_byte;  /* calibrated local copy cost (0: unknown) */
 	struct cal_data *cal;      /* NULL without a calibration file */
 	char cal_path[256];
 	struct rmcd_node *nodes;

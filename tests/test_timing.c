@@ -191,3 +191,29 @@ Test(timing, stats_histogram_buckets_are_ordered)
 	cr_expect_eq(rmcd_size_class(128), 1);
 	cr_expect_eq(rmcd_size_class(65536), 10);
 }
+
+Test(timing, writes_land_when_the_model_says)
+{
+	struct model_inst mi;
+	/* 20 ms: the RMC takes the request long before it is due. */
+	use_model(&u, &mi, "fixed", "model = { name = \"fixed\"; latency_ns = 20000000; };");
+	uint64_t L_tsc = core_ns_to_tsc(20e6, u.d.tsc_hz);
+	uint8_t *target = unit_ctx(&u, 1) + 4096;
+	struct seen s = { 0 };
+
+	memset(target, 0, 256);
+	memset(u.lbuf, 0x77, 256);
+	int tid = rmc_rwrite_async(u.wq, u.lbuf, 0, 1, 0, 4096, 256);
+	cr_assert_geq(tid, 0);
+	cr_assert_eq(unit_poll(&u), 1);
+	/* Taken, not yet due: the target's memory must not show it. */
+	cr_expect_eq(all_bytes(target, 256, 0), -1, "the write landed before its arrival time");
+	while (!s.n) {
+		rmcd_rmc_poll_once(&u.rmc);
+		rmc_drain_cq(u.wq, u.cq, seen_cb, &s);
+	}
+	cr_expect_geq(s.at[tid] - s.post[tid], L_tsc, "completed early");
+	/* Completed: the data is there. */
+	cr_expect_eq(all_bytes(target, 256, 0x77), -1, "completed, but the data is not there");
+	drop_model(&u, &mi);
+}
