@@ -256,9 +256,12 @@ int main(int argc, char **argv)
 		double ov = d.cfg.overhead_ns >= 0 ? d.cfg.overhead_ns
 						   : (d.cal ? d.cal->overhead_ns : 0);
 		d.overhead_tsc = core_ns_to_tsc(ov, d.tsc_hz);
-		/* How long a deferred write's copy takes, to start it in time. */
-		if (d.cal && d.cal->copy_gbps[0][0] > 0)
-			d.copy_tsc_per_byte = d.tsc_hz / (d.cal->copy_gbps[0][0] * 1e9);
+		/* How long a deferred write's copy takes, to start it in time:
+		 * what the floor grows by over a 64-byte request. */
+		for (unsigned k = 0; d.cal && d.cal->n_floor && k < RMCD_SIZE_CLASSES; k++) {
+			double ns = cal_floor_ns(d.cal, rmcd_class_size(k)) - cal_floor_ns(d.cal, 64);
+			d.copy_tsc[k] = ns > 0 ? core_ns_to_tsc(ns, d.tsc_hz) : 0;
+		}
 	}
 
 	d.model = tm_find(d.cfg.model);

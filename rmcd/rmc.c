@@ -136,20 +136,31 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		/* Late: the completion cannot reach the application by its
 		 * due time any more.  It goes out at once, and is counted. */
 		uint64_t reach = due > qp->notify_tsc ? due - qp->notify_tsc : 0;
-		/* A deferred write starts its copy early enough to end by then. */
-		uint64_t copy = defer ? (uint64_t)((double)x.length * d->copy_tsc_per_byte) : 0;
+		/* A deferred write starts its copy early enough to end by
+		 * then (the calibrated copy time of its size class). */
+		uint64_t copy = defer ? d->copy_tsc[cls] : 0;
 		uint64_t start = reach > copy ? reach - copy : 0;
-		if (start < now) {
-			struct rmcd_cls_stats *cs = &qp->stats[cls];
-			if (now - start > d->late_slack_tsc) {
-				stat_add(&cs->late, 1);
-				stat_add(&cs->late_sum_tsc, now - start);
-				stat_max(&cs->late_worst_tsc, now - start);
-			}
-			if (defer)
+		if (start <= now) {
+			if (defer) {
 				d->fabric->xfer(d, &x);
-			complete(qp, tid, st, cls, t_post, rmc_rdtsc(), due);
-			continue;
+				now = rmc_rdtsc();
+			}
+			if (reach < now) {
+				struct rmcd_cls_stats *cs = &qp->stats[cls];
+				if (now - reach > d->late_slack_tsc) {
+					stat_add(&cs->late, 1);
+					stat_add(&cs->late_sum_tsc, now - reach);
+					stat_max(&cs->late_worst_tsc, now - reach);
+				}
+				complete(qp, tid, st, cls, t_post, now, due);
+				continue;
+			}
+			if (defer) {
+				/* Copied already, in time: write the completion
+				 * now; the library hides it until due. */
+				complete(qp, tid, st, cls, t_post, now, due);
+				continue;
+			}
 		}
 		if (defer) {
 			/* Data and completion together at start: the completion

@@ -172,7 +172,9 @@ struct rmcd {
 	uint64_t late_slack_tsc;
 	uint64_t lead_tsc;         /* completions are written this far ahead */
 	uint64_t overhead_tsc;     /* the library's own cost, subtracted from due */
-	double copy_tsc_per_byte;  /* calibrated local copy cost (0: unknown) */
+	/* Calibrated time to copy the largest size of each size class (the
+	 * floor's growth over 64 B); 0 without a calibration. */
+	uint64_t copy_tsc[RMCD_SIZE_CLASSES];
 	struct cal_data *cal;      /* NULL without a calibration file */
 	char cal_path[256];
 	struct rmcd_node *nodes;
