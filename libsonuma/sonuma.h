@@ -433,6 +433,13 @@ static inline int rmc_outstanding(const rmc_wq_t *wq)
 
 #ifdef __cplusplus
 }
+
+/* C++: kal_open(RMC_DEV) with the original's char * signature would
+ * convert a string literal to char *; this overload takes it as it is. */
+static inline int kal_open(const char *kal_name)
+{
+	return kal_open(const_cast<char *>(kal_name));
+}
 #endif
 
 #endif /* SONUMA_H */

@@ -33,7 +33,7 @@ int main(int argc, char **argv)
 	}
 	const int snid = std::atoi(argv[1]);
 
-	int fd = kal_open(const_cast<char *>(RMC_DEV));
+	int fd = kal_open(RMC_DEV);
 	if (fd < 0)
 		return fail("kal_open", fd);
 	struct kal_info info{};
