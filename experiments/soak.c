@@ -744,34 +744,13 @@ static void rogue_on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 	}
 }
 
-/* Posts an entry with any field values, as rmc__post does but without its
- * checks and rounding. */
+/* Posts an entry with any field values: rmc__post_entry() does not round
+ * the length or check the operation, as rmc__post() does. */
 static int raw_post(rmc_wq_t *wq, uint8_t op, uint16_t nid, uint8_t cid, uint64_t buf_addr,
 		    uint64_t buf_offset, uint64_t offset, uint64_t length)
 {
-	uint8_t h = wq->head;
-	wq_entry_t *e = &wq->q[h];
-
-	if (READ_ONCE(e->valid))
-		return -EBUSY;
-	e->op = op;
-	e->cid = cid;
-	e->nid = nid;
-	e->buf_addr = buf_addr;
-	e->buf_offset = buf_offset;
-	e->offset = offset;
-	e->length = length;
-	e->status = RMC_OK;
-	e->valid = 1;
-	e->t_post = rmc_rdtsc();
-	/* Publishes the entry; pairs with the RMC's load-acquire of e->SR. */
-	smp_store_release(&e->SR, wq->SR);
-	if (++h >= wq->depth) {
-		h = 0;
-		wq->SR ^= 1;
-	}
-	wq->head = h;
-	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
+	return rmc__post_entry(wq, op, (uint8_t *)(uintptr_t)buf_addr, buf_offset, nid, cid,
+			       offset, length, 0, 0);
 }
 
 static int rogue_post_one(struct rogue *g, struct rogue_qp *q)

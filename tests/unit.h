@@ -174,28 +174,8 @@ static inline uint8_t *unit_ctx(struct unit *u, uint32_t nid)
  * Returns its tid or -EBUSY. */
 static inline int post_raw(rmc_wq_t *wq, const wq_entry_t *t)
 {
-	uint8_t h = wq->head;
-	wq_entry_t *e = &wq->q[h];
-
-	if (READ_ONCE(e->valid))
-		return -EBUSY;
-	e->op = t->op;
-	e->cid = t->cid;
-	e->nid = t->nid;
-	e->buf_addr = t->buf_addr;
-	e->buf_offset = t->buf_offset;
-	e->offset = t->offset;
-	e->length = t->length;
-	e->status = RMC_OK;
-	e->valid = 1;
-	e->t_post = rmc_rdtsc();
-	smp_store_release(&e->SR, wq->SR);
-	if (++h >= wq->depth) {
-		h = 0;
-		wq->SR ^= 1;
-	}
-	wq->head = h;
-	return h == 0 ? wq->depth - 1 : h - 1;
+	return rmc__post_entry(wq, t->op, (uint8_t *)(uintptr_t)t->buf_addr, t->buf_offset,
+			       t->nid, t->cid, t->offset, t->length, t->arg0, t->arg1);
 }
 
 /* Completion handler that records the order of tids and their statuses. */
