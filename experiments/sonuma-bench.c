@@ -80,6 +80,7 @@ struct thr {
 	uint64_t done, recorded;
 	uint64_t measure_from; /* ops before this index are warm-up */
 	uint64_t slot_op[MAX_NUM_WQ];
+	uint64_t slot_t0[MAX_NUM_WQ]; /* TSC at the post, where the entry has none */
 	pthread_barrier_t *bar;
 	uint64_t size;
 };
@@ -164,7 +165,8 @@ static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 		t->errors++;
 	}
 	if (i >= t->measure_from)
-		t->lat[t->recorded++] = rmc_rdtsc() - head->t_post;
+		t->lat[t->recorded++] =
+			rmc_rdtsc() - (head->t_post ? head->t_post : t->slot_t0[tid]);
 	t->done++;
 }
 
@@ -197,6 +199,7 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 	const struct opts *o = t->o;
 	uint64_t slots = t->span / t->size;
 	unsigned window = o->outstanding;
+	int stamp = t->wq->flags & RMC_WQ_NO_TSTAMP;
 
 	t->done = 0;
 	t->recorded = 0;
@@ -210,6 +213,9 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 			if (rmc_wait_cq(t->wq, t->cq, on_cq, t) < 0)
 				return -ENOTCONN;
 		uint64_t off = (i % slots) * t->size;
+		/* Where rmcd's model needs no post times (RMC_WQ_NO_TSTAMP)
+		 * the entry carries none: take our own. */
+		uint64_t t0 = stamp ? rmc_rdtsc() : 0;
 		int tid = o->op == 'r'
 				  ? rmc_rread_async(t->wq, t->lbuff, off, t->snid, 0,
 						    (uint64_t)t->idx * t->lbuff_size + off, t->size)
@@ -218,6 +224,7 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 		if (tid < 0)
 			return tid;
 		t->slot_op[tid] = i;
+		t->slot_t0[tid] = t0;
 	}
 	while (t->done < n)
 		if (rmc_wait_cq(t->wq, t->cq, on_cq, t) < 0)

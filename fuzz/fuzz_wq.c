@@ -430,64 +430,79 @@ static uint32_t published_run(const struct fqp *q)
 	return n;
 }
 
-/* Takes every completion the CQ shows, as rmc__cq_pop does, and checks
- * each against the entry it names. */
+/* Checks the completion of slot tid, with status st, against its entry,
+ * and frees the slot as the library does. */
+static void complete_slot(struct fqp *q, uint8_t tid, uint8_t st, bool inplace)
+{
+	FZ_CHECK(st < RMC_STATUS_MAX, "completion status %u out of range", st);
+	struct slot *sl = &q->slot[tid];
+	if (F.trace)
+		fprintf(stderr, "QP %d: tid %u op 0x%02x nid %u cid %u off %llu len %llu -> %s%s\n",
+			(int)(q - F.q), tid, sl->e.op, sl->e.nid, sl->e.cid,
+			(unsigned long long)sl->e.offset, (unsigned long long)sl->e.length,
+			st < CORE_ARRAY_SIZE(status_name) ? status_name[st] : "?",
+			inplace ? " (in place)" : "");
+	if (!q->lied) {
+		FZ_CHECK(sl->st == SLOT_TAKEN,
+			 "completion for tid %u, which the RMC has not taken (state %d)", tid,
+			 sl->st);
+		FZ_CHECK(!(sl->e.flags & RMC_WQE_INPLACE) == !inplace,
+			 "tid %u (flags 0x%02x) completed %s", tid, sl->e.flags,
+			 inplace ? "in place" : "in the CQ");
+		if (sl->ok)
+			FZ_CHECK(st == RMC_OK,
+				 "valid entry (op %c nid %u cid %u off %llu len %llu "
+				 "buf_off %llu) completed with status %u",
+				 sl->e.op, sl->e.nid, sl->e.cid, (unsigned long long)sl->e.offset,
+				 (unsigned long long)sl->e.length,
+				 (unsigned long long)sl->e.buf_offset, st);
+		else
+			FZ_CHECK(st != RMC_OK && (sl->may_fail >> st & 1),
+				 "invalid entry (op 0x%02x nid %u cid %u off 0x%llx len 0x%llx "
+				 "buf_addr 0x%llx buf_off 0x%llx) completed with status %u; "
+				 "statuses that apply: 0x%x",
+				 sl->e.op, sl->e.nid, sl->e.cid, (unsigned long long)sl->e.offset,
+				 (unsigned long long)sl->e.length,
+				 (unsigned long long)sl->e.buf_addr,
+				 (unsigned long long)sl->e.buf_offset, st, sl->may_fail);
+		sl->st = SLOT_FREE;
+		q->wq->q[tid].status = st;
+		WRITE_ONCE(q->wq->q[tid].valid, 0);
+	} else if (sl->st == SLOT_TAKEN) {
+		sl->st = SLOT_FREE;
+	}
+	q->popped++;
+	/* Pairs with the RMC's load-acquire of consumed. */
+	smp_store_release(&q->cq->consumed, q->cq->consumed + 1);
+}
+
+/* Takes every completion the CQ shows, as rmc__cq_pop does, and every one
+ * written in place, as rmc__wait_inplace does, and checks each against the
+ * entry it names. */
 static void drain(struct fqp *q)
 {
+	for (uint8_t tid = 0; tid < q->depth; tid++) {
+		struct slot *sl = &q->slot[tid];
+		/* Pairs with the RMC's store-release of valid. */
+		if (sl->st == SLOT_TAKEN && (sl->e.flags & RMC_WQE_INPLACE) &&
+		    !smp_load_acquire(&q->wq->q[tid].valid))
+			complete_slot(q, tid, q->wq->q[tid].status, true);
+	}
 	for (unsigned guard = 0; guard < 2u * MAX_NUM_WQ; guard++) {
 		uint8_t t = q->cq->tail;
 		cq_entry_t *c = &q->cq->q[t];
-		uint8_t tid, st;
 
 		/* Pairs with the RMC's store-release of c->SR. */
 		if (smp_load_acquire(&c->SR) != q->cq->SR)
 			return;
-		tid = c->tid;
-		st = c->status;
+		uint8_t tid = c->tid, st = c->status;
 		if (++t >= q->depth) {
 			t = 0;
 			q->cq->SR ^= 1;
 		}
 		q->cq->tail = t;
 		FZ_CHECK(tid < q->depth, "completion for tid %u, queue depth %u", tid, q->depth);
-		FZ_CHECK(st < RMC_STATUS_MAX, "completion status %u out of range", st);
-		struct slot *sl = &q->slot[tid];
-		if (F.trace)
-			fprintf(stderr, "QP %d: tid %u op 0x%02x nid %u cid %u off %llu len %llu -> %s\n",
-				(int)(q - F.q), tid, sl->e.op, sl->e.nid, sl->e.cid,
-				(unsigned long long)sl->e.offset, (unsigned long long)sl->e.length,
-				st < CORE_ARRAY_SIZE(status_name) ? status_name[st] : "?");
-		if (!q->lied) {
-			FZ_CHECK(sl->st == SLOT_TAKEN,
-				 "completion for tid %u, which the RMC has not taken (state %d)",
-				 tid, sl->st);
-			if (sl->ok)
-				FZ_CHECK(st == RMC_OK,
-					 "valid entry (op %c nid %u cid %u off %llu len %llu "
-					 "buf_off %llu) completed with status %u",
-					 sl->e.op, sl->e.nid, sl->e.cid,
-					 (unsigned long long)sl->e.offset,
-					 (unsigned long long)sl->e.length,
-					 (unsigned long long)sl->e.buf_offset, st);
-			else
-				FZ_CHECK(st != RMC_OK && (sl->may_fail >> st & 1),
-					 "invalid entry (op 0x%02x nid %u cid %u off 0x%llx len 0x%llx "
-					 "buf_addr 0x%llx buf_off 0x%llx) completed with status %u; "
-					 "statuses that apply: 0x%x",
-					 sl->e.op, sl->e.nid, sl->e.cid,
-					 (unsigned long long)sl->e.offset,
-					 (unsigned long long)sl->e.length,
-					 (unsigned long long)sl->e.buf_addr,
-					 (unsigned long long)sl->e.buf_offset, st, sl->may_fail);
-			sl->st = SLOT_FREE;
-			q->wq->q[tid].status = st;
-			WRITE_ONCE(q->wq->q[tid].valid, 0);
-		} else if (sl->st == SLOT_TAKEN) {
-			sl->st = SLOT_FREE;
-		}
-		q->popped++;
-		/* Pairs with the RMC's load-acquire of consumed. */
-		smp_store_release(&q->cq->consumed, q->cq->consumed + 1);
+		complete_slot(q, tid, st, false);
 	}
 	FZ_CHECK(q->lied, "the CQ shows more completions than it has entries");
 }

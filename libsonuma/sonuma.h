@@ -24,9 +24,10 @@
  * Two things kept from the original, to know about:
  *  - lengths below 64 bytes are rounded up to 64: a short remote write also
  *    writes the bytes that follow it, up to 64;
- *  - a synchronous call takes every completion it meets on its queue pair
- *    while waiting for its own, without running a handler (their status is
- *    left in their WQ entries): do not mix synchronous calls with
+ *  - a synchronous call completes in its WQ entry, not in the CQ (see
+ *    sonuma/qp.h); while it waits for a free WQ slot, or finds the CQ full,
+ *    it takes the completions it meets without running a handler (their
+ *    status is left in their WQ entries): do not mix synchronous calls with
  *    asynchronous requests in flight on the same queue pair.
  */
 #ifndef SONUMA_H
@@ -122,10 +123,18 @@ int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins);
 /* Cycles of spinning between two liveness checks. */
 #define RMC__SPIN_CHECK 4096
 
-/* Fills the WQ head entry and publishes it; returns its index (tid). */
-static inline int rmc__post_entry(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
-				  uint64_t lbuff_offset, int snid, uint32_t ctx_id,
-				  uint64_t ctx_offset, uint64_t length, uint64_t arg0, uint64_t arg1)
+/* The -errno of a completion status: the common case without a call. */
+static inline int rmc__status_errno(uint8_t status)
+{
+	return status == RMC_OK ? 0 : rmc_status_errno(status);
+}
+
+/* Fills the WQ head entry and publishes it; returns its index (tid).
+ * flags: enum rmc_wqe_flags. */
+static inline int rmc__post_entry_f(rmc_wq_t *wq, uint8_t op, uint8_t flags,
+				    uint8_t *lbuff_base, uint64_t lbuff_offset, int snid,
+				    uint32_t ctx_id, uint64_t ctx_offset, uint64_t length,
+				    uint64_t arg0, uint64_t arg1)
 {
 	uint8_t h = wq->head;
 	wq_entry_t *e = &wq->q[h];
@@ -144,8 +153,11 @@ static inline int rmc__post_entry(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
 	e->arg0 = arg0;
 	e->arg1 = arg1;
 	e->status = RMC_OK;
+	e->flags = flags;
 	e->valid = 1;
-	e->t_post = rmc_rdtsc();
+	/* Reading the TSC costs tens of ns on some machines: skip it where
+	 * rmcd's model never looks at it. */
+	e->t_post = (wq->flags & RMC_WQ_NO_TSTAMP) ? 0 : rmc_rdtsc();
 	/* Publishes the entry; pairs with the RMC's load-acquire of e->SR. */
 	smp_store_release(&e->SR, wq->SR);
 	if (++h >= wq->depth) {
@@ -154,6 +166,14 @@ static inline int rmc__post_entry(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
 	}
 	wq->head = h;
 	return (int)(uint8_t)(h == 0 ? wq->depth - 1 : h - 1);
+}
+
+static inline int rmc__post_entry(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
+				  uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				  uint64_t ctx_offset, uint64_t length, uint64_t arg0, uint64_t arg1)
+{
+	return rmc__post_entry_f(wq, op, 0, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+				 length, arg0, arg1);
 }
 
 static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
@@ -222,7 +242,7 @@ static inline int rmc__wait_tid(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 	for (;;) {
 		int t = rmc__cq_take(wq, cq, 1);
 		if (t == tid)
-			return rmc_status_errno(wq->q[tid].status);
+			return rmc__status_errno(wq->q[tid].status);
 		if (t >= 0)
 			continue;
 		if (++spins % RMC__SPIN_CHECK == 0) {
@@ -232,6 +252,37 @@ static inline int rmc__wait_tid(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 		}
 		cpu_relax();
 	}
+}
+
+/* Waits for WQ entry tid, posted with RMC_WQE_INPLACE, to complete in place
+ * (sonuma/qp.h): the entry's cache line goes to the RMC and comes back, and
+ * nothing else moves.  Returns 0 or -errno. */
+static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
+{
+	wq_entry_t *e = &wq->q[tid];
+	uint64_t spins = 0;
+
+	/* Pairs with the RMC's store-release of e->valid. */
+	while (smp_load_acquire(&e->valid)) {
+		if (++spins % RMC__SPIN_CHECK == 0) {
+			int r = rmc__wait_slow(wq, &spins);
+			if (r)
+				return r;
+			/* The RMC takes no request while the CQ is full of
+			 * completions of asynchronous requests: take them. */
+			while (rmc__cq_pop(wq, cq) >= 0)
+				;
+		}
+		cpu_relax();
+	}
+	uint64_t due = e->due;
+	uint8_t st = e->status;
+	if (due)
+		while ((int64_t)(rmc_rdtsc() - due) < 0)
+			;
+	/* Counts as a completion taken; pairs with the RMC's load-acquire. */
+	smp_store_release(&cq->consumed, cq->consumed + 1);
+	return rmc__status_errno(st);
 }
 
 static inline int rmc__sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8_t *lbuff_base,
@@ -252,10 +303,11 @@ static inline int rmc__sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8_t *lbu
 		}
 		cpu_relax();
 	}
-	tid = rmc__post(wq, op, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset, length);
+	tid = rmc__post_entry_f(wq, op, RMC_WQE_INPLACE, lbuff_base, lbuff_offset, snid, ctx_id,
+				ctx_offset, length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length, 0, 0);
 	if (tid < 0)
 		return tid;
-	return rmc__wait_tid(wq, cq, tid);
+	return rmc__wait_inplace(wq, cq, tid);
 }
 
 /* Synchronous remote read: context ctx_id of node snid at ctx_offset into
@@ -330,11 +382,11 @@ static inline int rmc__atomic_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8
 			return r;
 		cpu_relax();
 	}
-	tid = rmc__post_atomic(wq, op, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
-			       arg0, arg1);
+	tid = rmc__post_entry_f(wq, op, RMC_WQE_INPLACE, lbuff_base, lbuff_offset, snid, ctx_id,
+				ctx_offset, RMC_ATOMIC_LENGTH, arg0, arg1);
 	if (tid < 0)
 		return tid;
-	r = rmc__wait_tid(wq, cq, tid);
+	r = rmc__wait_inplace(wq, cq, tid);
 	if (!r && old)
 		__builtin_memcpy(old, lbuff_base + lbuff_offset, sizeof(*old));
 	return r;

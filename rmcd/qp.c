@@ -36,6 +36,9 @@ int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out)
 	qp->wq->SR = 1;
 	qp->wq->qp_id = qp->id;
 	qp->wq->kal_fd = -1;
+	/* A model without deadlines never reads post times: spare the
+	 * application the TSC read in every post. */
+	qp->wq->flags = d->model->no_deadline ? RMC_WQ_NO_TSTAMP : 0;
 	qp->cq->depth = qp->depth;
 	qp->cq->SR = 1;
 	qp->wq_phase = 1;

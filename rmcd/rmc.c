@@ -50,19 +50,55 @@ static inline bool qp_has_room(struct rmcd_qp *qp)
 	return qp->picked - qp->consumed < qp->depth;
 }
 
-/* Writes a completion and counts it; t is the TSC at the write, due the
- * time before which the application does not see it (0: none). */
-static inline void complete(struct rmcd_qp *qp, uint8_t tid, uint8_t status, unsigned cls,
-			    uint64_t t_post, uint64_t t, uint64_t due)
+/* Completes an RMC_WQE_INPLACE entry in the entry itself (sonuma/qp.h). */
+static inline void inplace_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status, uint64_t due)
+{
+	wq_entry_t *e = &qp->wq->q[tid];
+
+	WRITE_ONCE(e->status, status);
+	WRITE_ONCE(e->due, due);
+	/* Publishes it; pairs with the application's load-acquire of valid
+	 * in rmc__wait_inplace(). */
+	smp_store_release(&e->valid, 0);
+	qp->completed++;
+}
+
+static inline void completion_write(struct rmcd_qp *qp, uint8_t tid, bool inplace,
+				    uint8_t status, uint64_t due)
+{
+	if (inplace)
+		inplace_write(qp, tid, status, due);
+	else
+		cq_write(qp, tid, status, due);
+}
+
+/* Counts a completion written at TSC t; due is the time before which the
+ * application does not see it (0: none). */
+static inline void account(struct rmcd_qp *qp, unsigned cls, uint64_t t_post, uint64_t t,
+			   uint64_t due)
 {
 	struct rmcd_cls_stats *st = &qp->stats[cls];
 	uint64_t seen = t + qp->notify_tsc > due ? t + qp->notify_tsc : due;
 	uint64_t lat = seen - t_post;
 
-	cq_write(qp, tid, status, due);
 	stat_add(&st->requests, 1);
 	stat_add(&st->lat_sum_tsc, lat);
 	stat_add(&st->hist[rmcd_hist_bucket(lat)], 1);
+}
+
+/* Writes a completion and counts it; t is the TSC at the write. */
+static inline void complete(struct rmcd_qp *qp, uint8_t tid, bool inplace, uint8_t status,
+			    unsigned cls, uint64_t t_post, uint64_t t, uint64_t due)
+{
+	completion_write(qp, tid, inplace, status, due);
+	account(qp, cls, t_post, t, due);
+}
+
+/* A post time from the future or from long ago (or none: RMC_WQ_NO_TSTAMP)
+ * cannot be the application's honest stamp: use the pickup time. */
+static inline uint64_t sane_post(const struct rmcd *d, uint64_t t_post, uint64_t now)
+{
+	return t_post > now || now - t_post > (uint64_t)d->tsc_hz ? now : t_post;
 }
 
 static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
@@ -91,33 +127,35 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		n++;
 
 		unsigned cls = rmcd_size_class(e.length);
+		bool inplace = e.flags & RMC_WQE_INPLACE;
 		st = rmcd_validate(d, qp, &e, &x);
+		WRITE_ONCE(m->served, m->served + 1);
+		if (d->model->no_deadline || st != RMC_OK) {
+			/* Nothing to hold back: the completion goes out first,
+			 * the clock and the counters come after it, off the
+			 * request's path. */
+			if (st == RMC_OK)
+				d->fabric->xfer(d, &x);
+			completion_write(qp, tid, inplace, st, 0);
+			uint64_t now = rmc_rdtsc();
+			if (st != RMC_OK) {
+				WRITE_ONCE(m->errors, m->errors + 1);
+				stat_add(&qp->stats[cls].errors, 1);
+			}
+			account(qp, cls, sane_post(d, e.t_post, now), now, 0);
+			continue;
+		}
 		/* A write under a timing model lands at the target when the
 		 * model says it arrives, not when the RMC takes it: a program
 		 * polling the target's memory must not see it early.  Reads
 		 * and atomics move their bytes now (only the requester's own
 		 * buffer sees them, and it waits for the completion). */
-		bool defer = st == RMC_OK && !d->model->no_deadline && e.op == RMC_OP_WRITE;
-		if (st == RMC_OK && !defer)
+		bool defer = e.op == RMC_OP_WRITE;
+		if (!defer)
 			d->fabric->xfer(d, &x);
-		WRITE_ONCE(m->served, m->served + 1);
 
 		uint64_t now = rmc_rdtsc();
-		uint64_t t_post = e.t_post;
-		/* A post time from the future or from long ago cannot be the
-		 * application's honest stamp: use the pickup time. */
-		if (t_post > now || now - t_post > (uint64_t)d->tsc_hz)
-			t_post = now;
-		if (st != RMC_OK) {
-			WRITE_ONCE(m->errors, m->errors + 1);
-			stat_add(&qp->stats[cls].errors, 1);
-			complete(qp, tid, st, cls, t_post, now, 0);
-			continue;
-		}
-		if (d->model->no_deadline) {
-			complete(qp, tid, st, cls, t_post, now, 0);
-			continue;
-		}
+		uint64_t t_post = sane_post(d, e.t_post, now);
 		struct tm_req req = { .op = e.op,
 				      .src = qp->src,
 				      .dst = e.nid,
@@ -152,13 +190,13 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 					stat_add(&cs->late_sum_tsc, now - reach);
 					stat_max(&cs->late_worst_tsc, now - reach);
 				}
-				complete(qp, tid, st, cls, t_post, now, due);
+				complete(qp, tid, inplace, st, cls, t_post, now, due);
 				continue;
 			}
 			if (defer) {
 				/* Copied already, in time: write the completion
 				 * now; the library hides it until due. */
-				complete(qp, tid, st, cls, t_post, now, due);
+				complete(qp, tid, inplace, st, cls, t_post, now, due);
 				continue;
 			}
 		}
@@ -173,6 +211,7 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 						  .status = st,
 						  .cls = (uint8_t)cls,
 						  .apply = true,
+						  .inplace = inplace,
 						  .x = x };
 			rmcd_heap_push(&m->heap, &p);
 			continue;
@@ -182,7 +221,7 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		uint64_t lead = d->lead_tsc > qp->notify_tsc ? d->lead_tsc : qp->notify_tsc;
 		uint64_t at = due > lead ? due - lead : 0;
 		if (at <= now) {
-			complete(qp, tid, st, cls, t_post, now, due);
+			complete(qp, tid, inplace, st, cls, t_post, now, due);
 			continue;
 		}
 		struct rmcd_pending p = { .at = at,
@@ -191,7 +230,8 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 					  .qp = qp,
 					  .tid = tid,
 					  .status = st,
-					  .cls = (uint8_t)cls };
+					  .cls = (uint8_t)cls,
+					  .inplace = inplace };
 		rmcd_heap_push(&m->heap, &p);
 	}
 	return n;
@@ -210,7 +250,7 @@ static inline void flush_due(struct rmcd_rmc *m)
 			m->d->fabric->xfer(m->d, &p->x);
 			now = rmc_rdtsc();
 		}
-		complete(p->qp, p->tid, p->status, p->cls, p->t_post, now, p->due);
+		complete(p->qp, p->tid, p->inplace, p->status, p->cls, p->t_post, now, p->due);
 		rmcd_heap_pop(&m->heap);
 	}
 }
@@ -313,6 +353,20 @@ int rmcd_rmc_poll_once(struct rmcd_rmc *m)
 	return n;
 }
 
+/* Whether a queue has a new entry, or the control thread a message. */
+static inline bool rmc_peek(struct rmcd_rmc *m)
+{
+	if (READ_ONCE(m->pending))
+		return true;
+	for (uint32_t i = 0; i < m->n_qps; i++) {
+		struct rmcd_qp *qp = m->qps[i];
+		/* Pairs with the application's store-release of e->SR. */
+		if (smp_load_acquire(&qp->wq->q[qp->wq_tail].SR) == qp->wq_phase)
+			return true;
+	}
+	return false;
+}
+
 /* Idle policy: spin while there is work or has been recently; after a
  * while with nothing to do, yield, and after longer, nap 20 us, so that an
  * idle cluster does not keep two cores busy.  Any request resets it. */
@@ -342,10 +396,16 @@ static void *rmc_main(void *arg)
 		}
 		/* Completions waiting for their due time: keep spinning,
 		 * unless the CPU is shared with the programs we serve. */
-		if ((m->heap.n && !m->shares_cpu) || ++idle < 256) {
+		if (m->heap.n && !m->shares_cpu) {
 			cpu_relax();
 			continue;
 		}
+		/* Nothing held back: wait on the queues' next entries alone,
+		 * so that a request is seen as soon as its line arrives. */
+		while (++idle < 256 && !rmc_peek(m))
+			cpu_relax();
+		if (idle < 256)
+			continue;
 		idle = 0;
 		if (m->shares_cpu) {
 			sched_yield();

@@ -88,7 +88,7 @@ struct rmcd_qp {
 	uint8_t wq_tail, wq_phase;
 	uint8_t cq_head, cq_phase;
 	uint32_t picked;    /* entries taken from the WQ */
-	uint32_t completed; /* completions written to the CQ */
+	uint32_t completed; /* completions written, to the CQ or in place */
 	uint32_t consumed;  /* last known completions taken by the app */
 	uint32_t lbuff_hint;
 	uint16_t src;       /* node id */
@@ -125,6 +125,7 @@ struct rmcd_pending {
 	uint8_t status;
 	uint8_t cls;       /* size class */
 	bool apply;        /* move x's bytes first */
+	bool inplace;      /* complete in the WQ entry (RMC_WQE_INPLACE) */
 	struct rmcd_xfer x;
 };
 

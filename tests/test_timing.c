@@ -25,6 +25,9 @@ static void use_model(struct unit *u, struct model_inst *mi, const char *name, c
 				      mi->err, sizeof(mi->err)),
 		     0, "%s", mi->err);
 	u->qp->notify_tsc = 0;
+	/* As rmcd sets it when it creates a queue pair under this model:
+	 * a model with deadlines gets post times. */
+	u->wq->flags = u->d.model->no_deadline ? RMC_WQ_NO_TSTAMP : 0;
 }
 
 static void drop_model(struct unit *u, struct model_inst *mi)
@@ -32,6 +35,7 @@ static void drop_model(struct unit *u, struct model_inst *mi)
 	u->d.model->fini(u->d.model_state);
 	u->d.model = tm_find("none");
 	u->d.model_state = NULL;
+	u->wq->flags = RMC_WQ_NO_TSTAMP;
 	config_destroy(&mi->lc);
 }
 
@@ -46,6 +50,8 @@ static void seen_cb(uint8_t tid, wq_entry_t *head, void *owner)
 	struct seen *s = owner;
 	s->at[tid] = rmc_rdtsc();
 	s->post[tid] = head->t_post;
+	/* Every check here measures from the post time: it must be there. */
+	cr_assert_neq(head->t_post, 0, "tid %u: no post time under a model with deadlines", tid);
 	s->n++;
 }
 
@@ -138,6 +144,33 @@ Test(timing, link_never_before_unloaded_target)
 		if (s.at[i] - s.post[0] > last)
 			last = s.at[i] - s.post[0];
 	cr_expect_geq(last, core_ns_to_tsc(total_ns + 2100, u.d.tsc_hz), "the link did not queue");
+	drop_model(&u, &mi);
+}
+
+/* A synchronous request completes in its WQ entry (RMC_WQE_INPLACE): the
+ * same rule holds there, and nothing shows up in the CQ. */
+Test(timing, inplace_completion_never_before_due)
+{
+	struct model_inst mi;
+	const double L = 20000;
+	use_model(&u, &mi, "fixed", "model = { name = \"fixed\"; latency_ns = 20000; };");
+	uint64_t L_tsc = core_ns_to_tsc(L, u.d.tsc_hz);
+
+	for (int round = 0; round < 20; round++) {
+		int tid = rmc__post_entry_f(u.wq, RMC_OP_READ, RMC_WQE_INPLACE, u.lbuf, 0, 1, 0,
+					    64 * (uint64_t)round, 64, 0, 0);
+		cr_assert_geq(tid, 0);
+		uint64_t post = u.wq->q[tid].t_post;
+		cr_assert_neq(post, 0, "no post time under a model with deadlines");
+		while (smp_load_acquire(&u.wq->q[tid].valid))
+			rmcd_rmc_poll_once(&u.rmc);
+		cr_assert_eq(rmc__wait_inplace(u.wq, u.cq, tid), 0);
+		uint64_t at = rmc_rdtsc();
+		cr_assert_geq(at - post, L_tsc, "returned %.0f ns after posting, before the model's %.0f ns",
+			      core_tsc_to_ns(at - post, u.d.tsc_hz), L);
+		cr_assert_eq(rmc__cq_pop(u.wq, u.cq), -1, "an in-place request left a CQ entry");
+	}
+	cr_assert_eq(u.cq->consumed, 20, "each in-place completion counts as taken");
 	drop_model(&u, &mi);
 }
 

@@ -12,8 +12,17 @@
  *
  * Ownership: the application writes wq->q[] (all fields, SR last with a
  * store-release), wq->head, wq->SR, cq->tail, cq->SR and the valid flags.
- * The RMC writes cq->q[] (SR last with a store-release).  The RMC reads
- * nothing else of the application's and validates every field it reads.
+ * The RMC writes cq->q[] (SR last with a store-release), and the status,
+ * due and valid fields of entries completed in place.  It reads nothing
+ * else of the application's and validates every field it reads.
+ *
+ * In-place completion: an entry posted with RMC_WQE_INPLACE completes in
+ * the entry itself instead of the CQ, so that a synchronous request moves
+ * one cache line there and back, as a hardware RMC's would.  The RMC writes
+ * its status and due fields, then clears valid with a store-release; the
+ * application waits for valid == 0 with a load-acquire and then adds one to
+ * cq->consumed, as for a CQ entry taken (the RMC's flow control counts
+ * both alike).
  */
 #ifndef SONUMA_QP_H
 #define SONUMA_QP_H
@@ -41,6 +50,18 @@ enum rmc_op {
 /* Atomics work on this many bytes; the old value lands in the local buffer. */
 #define RMC_ATOMIC_LENGTH 8
 
+/* wq_entry_t.flags */
+enum rmc_wqe_flags {
+	RMC_WQE_INPLACE = 1, /* complete in the entry, not in the CQ (above) */
+};
+
+/* rmc_wq_t.flags, set by rmcd when it creates the queue pair */
+enum rmc_wq_flags {
+	/* The timing model in force ignores post times: posts need not read
+	 * the TSC (t_post may be 0). */
+	RMC_WQ_NO_TSTAMP = 1,
+};
+
 /* What a completion says about its request. */
 enum rmc_status {
 	RMC_OK = 0,
@@ -63,15 +84,19 @@ typedef struct wq_entry {
 	uint8_t valid;        /* application-owned: slot in use */
 	uint8_t cid;          /* context id on the target node */
 	uint16_t nid;         /* target node id */
-	uint8_t status;       /* application-owned: copied from the CQ entry */
-	uint8_t rsvd0;
+	uint8_t status;       /* copied from the CQ entry, or written in place */
+	uint8_t flags;        /* enum rmc_wqe_flags */
 	uint64_t arg0;        /* atomics: the expected value (CAS) or addend (FAA) */
 	uint64_t buf_addr;    /* base of a registered local buffer */
 	uint64_t buf_offset;  /* offset into that buffer */
 	uint64_t offset;      /* offset into the target's context */
 	uint64_t length;      /* bytes */
-	uint64_t t_post;      /* TSC when posted; used by the timing model */
-	uint64_t arg1;        /* atomics: the new value (CAS) */
+	uint64_t t_post;      /* TSC when posted, for the timing model (0 when
+			       * the WQ has RMC_WQ_NO_TSTAMP) */
+	union {
+		uint64_t arg1; /* atomics: the new value (CAS) */
+		uint64_t due;  /* in-place completion: as cq_entry_t.due */
+	};
 } __attribute__((aligned(64))) wq_entry_t;
 
 typedef struct cq_entry {
@@ -94,7 +119,7 @@ typedef struct rmc_wq {
 	uint16_t depth;   /* entries in use, set by rmcd: 1..MAX_NUM_WQ */
 	int32_t kal_fd;   /* application-private: control socket of its rmcd */
 	uint32_t qp_id;   /* as assigned by rmcd */
-	uint32_t rsvd;
+	uint32_t flags;   /* enum rmc_wq_flags, set by rmcd */
 } __attribute__((aligned(64))) rmc_wq_t;
 
 typedef struct rmc_cq {
@@ -114,6 +139,7 @@ _Static_assert(sizeof(cq_entry_t) == 16, "CQ entry is 16 bytes");
 _Static_assert(__builtin_offsetof(wq_entry_t, buf_addr) == 16, "layout");
 _Static_assert(__builtin_offsetof(wq_entry_t, t_post) == 48, "layout");
 _Static_assert(__builtin_offsetof(wq_entry_t, arg0) == 8, "layout");
+_Static_assert(__builtin_offsetof(wq_entry_t, due) == 56, "layout");
 _Static_assert(MAX_NUM_WQ <= 256, "tid is 8 bits");
 #endif
 
