@@ -73,7 +73,9 @@ struct kal_stats {
 	double late_worst_ns;
 	double late_mean_ns;
 	double flush_worst_ns; /* worst delay writing a held-back completion */
-	double lat_p50_ns;     /* from rmcd's histogram (about 6 % resolution) */
+	double lat_p50_ns;     /* from rmcd's histogram (about 6 % resolution);
+				* the latencies are 0 (not measured) where
+				* posts carry no time (RMC_WQ_NO_TSTAMP) */
 	double lat_p99_ns;
 	double lat_mean_ns;
 	uint64_t class_min, class_max; /* sizes counted: (class_min, class_max] */

@@ -308,7 +308,7 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		o->flush_worst_ns = (uint64_t)((double)st->flush_worst_tsc * ns);
 		o->lat_p50_ns = (uint64_t)((double)rmcd_stats_pct(st, 50) * ns);
 		o->lat_p99_ns = (uint64_t)((double)rmcd_stats_pct(st, 99) * ns);
-		o->lat_mean_ns = st->requests ? (uint64_t)((double)st->lat_sum_tsc / (double)st->requests * ns) : 0;
+		o->lat_mean_ns = st->timed ? (uint64_t)((double)st->lat_sum_tsc / (double)st->timed * ns) : 0;
 		o->model_count = st->model_count;
 		o->model_sum_ps = (uint64_t)((double)st->model_sum_tsc * ns * 1000.0);
 		o->class_min = cls <= 0 ? 0 : rmcd_class_size((unsigned)cls) / 2;

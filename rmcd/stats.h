@@ -23,6 +23,7 @@ struct rmcd_cls_stats {
 	uint64_t late_sum_tsc;
 	uint64_t late_worst_tsc;
 	uint64_t flush_worst_tsc; /* held back, then written this much after due - notify */
+	uint64_t timed;           /* requests with a latency (a post time) */
 	uint64_t lat_sum_tsc;
 	uint64_t model_count;     /* requests the model gave a due time */
 	uint64_t model_sum_tsc;   /* sum of those latencies, queueing included */
