@@ -448,7 +448,8 @@ out:
 
 /* The constant cost of a synchronous call around the model's latency: with
  * the fixed model at 5 us (far above the floor), the median synchronous
- * 64-byte read minus 5 us. */
+ * 64-byte read minus 5 us.  40000 reads span 0.2 s, so that a passing
+ * moment of a noisy machine does not set it (3000 gave 40 to 70 ns). */
 static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
 {
 	struct floor_run f = { .hz = x->hz, .size = 64 };
@@ -474,7 +475,7 @@ static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, s
 			 strerror(-r));
 		goto out;
 	}
-	if ((r = cal_measure(floor_run, &f, x->opt.quick ? 100 : 3000, FLOOR_MAX_SPREAD, &st,
+	if ((r = cal_measure(floor_run, &f, x->opt.quick ? 100 : 40000, FLOOR_MAX_SPREAD, &st,
 			     err, errlen)))
 		goto out;
 	x->d.overhead_ns = st.median > OVERHEAD_MODEL_NS ? st.median - OVERHEAD_MODEL_NS : 0;
