@@ -8,6 +8,11 @@
  * second, as an aligned table, CSV or JSON.  Every output records every
  * input, so a result file alone says how it was obtained.
  *
+ * --bw measures throughput only, as ib_read_bw does: no time stamp per
+ * operation (each TSC read costs tens of ns here, as much as a pipelined
+ * operation), so the rate is not limited by the benchmark's own clock
+ * reads; the latency figures are then not measured.
+ *
  * --msg-pingpong measures messages (sonuma_msg.h) instead: this node and
  * the target node (a partner process forked here, an application of that
  * node) bounce a message of each size; per size it reports the round trip
@@ -50,11 +55,12 @@ struct opts {
 	const char *out;
 	const char *samples; /* file for every measured latency */
 	int verify;
+	int bw;               /* throughput only: no per-operation time stamps */
 };
 
 struct result {
 	uint64_t size, iters;
-	double min, p50, avg, p99, p999, max; /* ns */
+	double min, p50, avg, p99, p999, max; /* ns; NAN with --bw */
 	double target, err_pct;
 	double model; /* mean latency the model gave these requests (queueing
 		       * included), from rmcd; NAN without a deadline model */
@@ -106,6 +112,8 @@ static void usage(FILE *f)
 		"      --no-verify           skip the data check after each size\n"
 		"      --samples FILE        also write every measured latency there (CSV:\n"
 		"                            size,thread,index,latency_ns, in posting order)\n"
+		"      --bw                  throughput only, as ib_read_bw: no per-operation\n"
+		"                            timestamps (latency columns empty)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
 		"                            between this CPU and CPU (no rmcd needed)\n"
 		"      --msg-pingpong        measure instead messages (rmc_send/rmc_recv) of\n"
@@ -174,21 +182,24 @@ static int run_sync(struct thr *t, uint64_t n, int measure)
 {
 	const struct opts *o = t->o;
 	uint64_t slots = t->span / t->size;
+	/* --bw: no clock reads at all, in the warm-up too, so that it runs
+	 * as the measured part does. */
+	int stamp = !o->bw;
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = (i % slots) * t->size;
-		uint64_t t0 = rmc_rdtsc();
+		uint64_t t0 = stamp ? rmc_rdtsc() : 0;
 		int r = o->op == 'r'
 				? rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
 						 (uint64_t)t->idx * t->lbuff_size + off, t->size)
 				: rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
 						  (uint64_t)t->idx * t->lbuff_size + off, t->size);
-		uint64_t t1 = rmc_rdtsc();
+		uint64_t t1 = stamp ? rmc_rdtsc() : 0;
 		if (r == -ENOTCONN)
 			return r;
 		if (r)
 			t->errors++;
-		if (measure)
+		if (measure && stamp)
 			t->lat[i] = t1 - t0;
 	}
 	return 0;
@@ -199,11 +210,13 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 	const struct opts *o = t->o;
 	uint64_t slots = t->span / t->size;
 	unsigned window = o->outstanding;
-	int stamp = t->wq->flags & RMC_WQ_NO_TSTAMP;
+	/* --bw reads no clock per post, and counts every operation as
+	 * warm-up for on_cq, which then reads none per completion either. */
+	int stamp = !o->bw && (t->wq->flags & RMC_WQ_NO_TSTAMP);
 
 	t->done = 0;
 	t->recorded = 0;
-	t->measure_from = measure ? 0 : n;
+	t->measure_from = measure && !o->bw ? 0 : n;
 	for (uint64_t i = 0; i < n; i++) {
 		/* Keep at most window requests in flight. */
 		/* Post until the window is full, then take completions: polling
@@ -312,7 +325,7 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 	pthread_t tid[MAX_THREADS];
 	pthread_barrier_t bar;
 	struct kal_stats s0, s1;
-	uint64_t total = o->iters * o->threads, *all;
+	uint64_t total = o->iters * o->threads, *all = NULL;
 	unsigned bad = 0;
 	int r;
 
@@ -362,29 +375,34 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 				fprintf(samples, "%llu,%u,%llu,%.1f\n", (unsigned long long)size, i,
 					(unsigned long long)j, (double)th[i].lat[j] * k);
 	}
-	all = malloc(total * sizeof(uint64_t));
-	if (!all)
+	if (!o->bw && !(all = malloc(total * sizeof(uint64_t))))
 		return -ENOMEM;
 	uint64_t t0 = UINT64_MAX, t1 = 0;
 	for (unsigned i = 0; i < o->threads; i++) {
-		memcpy(all + i * o->iters, th[i].lat, o->iters * sizeof(uint64_t));
+		if (all)
+			memcpy(all + i * o->iters, th[i].lat, o->iters * sizeof(uint64_t));
 		if (th[i].t_start < t0)
 			t0 = th[i].t_start;
 		if (th[i].t_end > t1)
 			t1 = th[i].t_end;
 		res->errors += th[i].errors;
 	}
-	qsort(all, total, sizeof(uint64_t), cmp_u64);
-	double k = 1e9 / info->tsc_hz, sum = 0;
-	for (uint64_t i = 0; i < total; i++)
-		sum += (double)all[i];
-	res->min = (double)all[0] * k;
-	res->p50 = pct(all, total, 50) * k;
-	res->avg = sum / (double)total * k;
-	res->p99 = pct(all, total, 99) * k;
-	res->p999 = pct(all, total, 99.9) * k;
-	res->max = (double)all[total - 1] * k;
-	free(all);
+	if (all) {
+		qsort(all, total, sizeof(uint64_t), cmp_u64);
+		double k = 1e9 / info->tsc_hz, sum = 0;
+		for (uint64_t i = 0; i < total; i++)
+			sum += (double)all[i];
+		res->min = (double)all[0] * k;
+		res->p50 = pct(all, total, 50) * k;
+		res->avg = sum / (double)total * k;
+		res->p99 = pct(all, total, 99) * k;
+		res->p999 = pct(all, total, 99.9) * k;
+		res->max = (double)all[total - 1] * k;
+		free(all);
+	} else {
+		/* --bw: not measured, and printed as such (empty, null, "-"). */
+		res->min = res->p50 = res->avg = res->p99 = res->p999 = res->max = NAN;
+	}
 	kal_target_ns(fd, (uint8_t)o->op, (uint16_t)th[0].snid, size, &res->target);
 	res->model = NAN;
 	if (s1.model_count > s0.model_count)
@@ -394,7 +412,7 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 	 * unloaded target plus whatever queueing the model added (the link
 	 * model queues pipelined requests on its links). */
 	double ref = isfinite(res->model) ? res->model : res->target;
-	res->err_pct = ref > 0 ? (res->p50 - ref) / ref * 100.0 : NAN;
+	res->err_pct = ref > 0 && isfinite(res->p50) ? (res->p50 - ref) / ref * 100.0 : NAN;
 	res->counted = s1.requests - s0.requests;
 	res->late = s1.late - s0.late;
 	double secs = (double)(t1 - t0) / info->tsc_hz;
@@ -418,12 +436,22 @@ static void json_str(FILE *f, const char *s)
 	fputc('"', f);
 }
 
-static void json_num(FILE *f, double v)
+/* v with prec decimals; null when it is not a number (not measured). */
+static void json_num(FILE *f, double v, int prec)
 {
 	if (isfinite(v))
-		fprintf(f, "%.3f", v);
+		fprintf(f, "%.*f", prec, v);
 	else
 		fprintf(f, "null");
+}
+
+/* v as text in buf, or none when it was not measured (NAN). */
+static const char *fig(char *buf, size_t len, const char *fmt, double v, const char *none)
+{
+	if (!isfinite(v))
+		return none;
+	snprintf(buf, len, fmt, v);
+	return buf;
 }
 
 /* ---- --msg-pingpong: messages (sonuma_msg.h) between two nodes ---------- */
@@ -839,7 +867,7 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 				s ? "," : "", (unsigned long long)size, (unsigned long long)o->iters,
 				res.rtt[0], res.rtt[1], res.rtt[2], res.rtt[3], res.rtt[4], res.rtt[5],
 				res.ow[0], res.ow[1], res.ow[2], res.ow[3], res.ow[4], res.ow[5]);
-			json_num(out, res.target);
+			json_num(out, res.target, 3);
 			fprintf(out, ", \"msgs_per_s\": %.1f, \"bw_MBps\": %.2f, \"errors\": %u}",
 				res.msgs, res.mbps, res.errors);
 		} else if (o->fmt == FMT_CSV) {
@@ -967,6 +995,7 @@ int main(int argc, char **argv)
 		{ "no-verify", no_argument, NULL, 'V' },
 		{ "pingpong", required_argument, NULL, 'P' },
 		{ "samples", required_argument, NULL, 'S' },
+		{ "bw", no_argument, NULL, 'B' },
 		{ "msg-pingpong", no_argument, NULL, 'G' },
 		{ "msg-slots", required_argument, NULL, 'L' },
 		{ "msg-ctx", required_argument, NULL, 'C' },
@@ -1076,6 +1105,9 @@ int main(int argc, char **argv)
 		case 'S':
 			o.samples = optarg;
 			break;
+		case 'B':
+			o.bw = 1;
+			break;
 		case 'P':
 			if (parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
 				BAD("--pingpong: a CPU number, not \"%s\"", optarg);
@@ -1123,6 +1155,15 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		BAD("unexpected argument \"%s\"", argv[optind]);
+	/* --bw takes no time per operation: nothing for --samples, and the
+	 * ping-pongs are latency measurements through and through. */
+	if (o.bw && o.samples)
+		BAD("--bw and --samples: --bw takes no per-operation timestamps, so there are "
+		    "no latencies to write");
+	if (o.bw && pp_cpu >= 0)
+		BAD("--bw and --pingpong: the ping-pong measures latency only");
+	if (o.bw && msg_pp)
+		BAD("--bw and --msg-pingpong: the message ping-pong measures latency");
 	if (pp_cpu >= 0)
 		return pingpong(pp_cpu, o.iters, o.warmup);
 	if (msg_opt && !msg_pp)
@@ -1229,10 +1270,12 @@ int main(int argc, char **argv)
 		t->snid = o.target;
 		t->idx = (int)i;
 		t->lbuff_size = region;
-		t->lat = calloc(o.iters, sizeof(uint64_t));
-		if (!t->lat || (r = kal_reg_wq(fd, &t->wq)) || (r = kal_reg_cq(fd, &t->cq)) ||
+		/* --bw records no latencies: no room for them. */
+		t->lat = o.bw ? NULL : calloc(o.iters, sizeof(uint64_t));
+		r = o.bw || t->lat ? 0 : -ENOMEM;
+		if (r || (r = kal_reg_wq(fd, &t->wq)) || (r = kal_reg_cq(fd, &t->cq)) ||
 		    (r = kal_reg_lbuff(fd, &t->lbuff, (uint32_t)(region / PAGE_SIZE)))) {
-			fprintf(stderr, "sonuma-bench: registration: %s\n", strerror(t->lat ? -r : ENOMEM));
+			fprintf(stderr, "sonuma-bench: registration: %s\n", strerror(-r));
 			return 1;
 		}
 	}
@@ -1260,9 +1303,10 @@ int main(int argc, char **argv)
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
-			"%llu, \"sizes\": [",
+			"%llu, \"bw\": %s, \"sizes\": [",
 			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
-			(unsigned long long)o.iters, (unsigned long long)o.warmup);
+			(unsigned long long)o.iters, (unsigned long long)o.warmup,
+			o.bw ? "true" : "false");
 		for (unsigned i = 0; i < o.n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o.sizes[i]);
 		fprintf(out, "]},\n");
@@ -1282,9 +1326,10 @@ int main(int argc, char **argv)
 	} else if (o.fmt == FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
 		fprintf(out, "# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
-			     "iters: %llu; warmup: %llu\n",
+			     "iters: %llu; warmup: %llu; bw: %s\n",
 			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
-			(unsigned long long)o.iters, (unsigned long long)o.warmup);
+			(unsigned long long)o.iters, (unsigned long long)o.warmup,
+			o.bw ? "true" : "false");
 		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
 			     "queue_depth: %u; src_numa: %d; app_cpus: %s\n",
 			model, calib, info.tsc_hz, info.nodes, info.queue_depth, info.numa, cpus);
@@ -1293,7 +1338,7 @@ int main(int argc, char **argv)
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s, node %u -> node %d\n",
 			version, mode, opname, o.threads, o.threads > 1 ? "s" : "",
-			o.async ? "" : "", info.nid, o.target);
+			o.bw ? ", throughput only (--bw)" : "", info.nid, o.target);
 		if (o.async)
 			fprintf(out, "# outstanding per thread: %u\n", o.outstanding);
 		fprintf(out, "# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
@@ -1302,6 +1347,8 @@ int main(int argc, char **argv)
 			(unsigned long long)o.warmup);
 		fprintf(out, "# target: the model's unloaded latency; model: the mean it asked for\n"
 			     "# in this run, queueing included; err%%: p50 against model\n");
+		if (o.bw)
+			fprintf(out, "# --bw: no per-operation timestamps, latencies not measured\n");
 		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s\n", "size",
 			"t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model", "err%",
 			"late%", "MB/s", "Mops");
@@ -1332,22 +1379,27 @@ int main(int argc, char **argv)
 			failed = 1;
 		}
 		double late_pct = res.counted ? 100.0 * (double)res.late / (double)res.counted : 0;
+		/* The latencies, NAN (not measured) with --bw. */
+		static const char *const lat_name[6] = { "t_min_ns", "t_p50_ns", "t_avg_ns",
+							 "t_p99_ns", "t_p999_ns", "t_max_ns" };
+		const double lat[6] = { res.min, res.p50, res.avg, res.p99, res.p999, res.max };
+		char l[6][32];
 		if (o.fmt == FMT_JSON) {
-			fprintf(out,
-				"%s\n    {\"size\": %llu, \"iterations\": %llu, \"t_min_ns\": %.1f, "
-				"\"t_p50_ns\": %.1f, \"t_avg_ns\": %.1f, \"t_p99_ns\": %.1f, "
-				"\"t_p999_ns\": %.1f, \"t_max_ns\": %.1f, \"target_ns\": ",
-				i ? "," : "", (unsigned long long)res.size,
-				(unsigned long long)res.iters, res.min, res.p50, res.avg, res.p99,
-				res.p999, res.max);
-			json_num(out, res.target);
+			fprintf(out, "%s\n    {\"size\": %llu, \"iterations\": %llu", i ? "," : "",
+				(unsigned long long)res.size, (unsigned long long)res.iters);
+			for (int j = 0; j < 6; j++) {
+				fprintf(out, ", \"%s\": ", lat_name[j]);
+				json_num(out, lat[j], 1);
+			}
+			fprintf(out, ", \"target_ns\": ");
+			json_num(out, res.target, 3);
 			fprintf(out, ", \"p50_err_pct\": ");
-			json_num(out, res.err_pct);
+			json_num(out, res.err_pct, 3);
 			fprintf(out,
 				", \"late\": %llu, \"late_pct\": %.3f, \"bw_MBps\": %.1f, \"mops\": "
 				"%.4f, \"errors\": %u, \"model_ns\": ",
 				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors);
-			json_num(out, res.model);
+			json_num(out, res.model, 3);
 			fprintf(out, "}");
 		} else if (o.fmt == FMT_CSV) {
 			char err[32] = "";
@@ -1356,9 +1408,14 @@ int main(int argc, char **argv)
 			char model[32] = "";
 			if (isfinite(res.model))
 				snprintf(model, sizeof(model), "%.1f", res.model);
-			fprintf(out, "%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
-				(unsigned long long)res.size, (unsigned long long)res.iters, res.min,
-				res.p50, res.avg, res.p99, res.p999, res.max, res.target, err,
+			fprintf(out, "%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
+				(unsigned long long)res.size, (unsigned long long)res.iters,
+				fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
+				fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
+				fig(l[2], sizeof(l[2]), "%.1f", lat[2], ""),
+				fig(l[3], sizeof(l[3]), "%.1f", lat[3], ""),
+				fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
+				fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res.target, err,
 				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors,
 				model);
 		} else {
@@ -1368,9 +1425,16 @@ int main(int argc, char **argv)
 			char model[16] = "-";
 			if (isfinite(res.model))
 				snprintf(model, sizeof(model), "%.0f", res.model);
-			fprintf(out, "%9llu %9.0f %9.0f %9.0f %9.0f %9.0f %10.0f %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
-				(unsigned long long)res.size, res.min, res.p50, res.avg, res.p99,
-				res.p999, res.max, res.target, model, err, late_pct, res.mbps, res.mops);
+			/* %9s of "%.0f" is %9.0f; "-" where not measured. */
+			fprintf(out, "%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
+				(unsigned long long)res.size,
+				fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
+				fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
+				fig(l[2], sizeof(l[2]), "%.0f", lat[2], "-"),
+				fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
+				fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
+				fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res.target, model, err,
+				late_pct, res.mbps, res.mops);
 		}
 		fflush(out);
 	}

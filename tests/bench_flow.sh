@@ -2,15 +2,16 @@
 # SPDX-License-Identifier: MIT
 # The original micro-benchmark flow, end to end, in a private run directory:
 #   rmcd 2; sonuma-run -n 1 -- bench_server; sonuma-run -n 0 -- bench_sync 1 r
-#   (and w), bench_async 1 r (and w); rmcd stopped with SIGTERM.
-# Usage: bench_flow.sh RMCD SONUMA_RUN BENCH_SERVER BENCH_SYNC BENCH_ASYNC
+#   (and w), bench_async 1 r (and w); sonuma-bench --bw (throughput only);
+#   rmcd stopped with SIGTERM.
+# Usage: bench_flow.sh RMCD SONUMA_RUN BENCH_SERVER BENCH_SYNC BENCH_ASYNC SONUMA_BENCH
 set -uo pipefail
 
-if [[ $# -ne 5 ]]; then
-	echo "usage: $0 RMCD SONUMA_RUN BENCH_SERVER BENCH_SYNC BENCH_ASYNC" >&2
+if [[ $# -ne 6 ]]; then
+	echo "usage: $0 RMCD SONUMA_RUN BENCH_SERVER BENCH_SYNC BENCH_ASYNC SONUMA_BENCH" >&2
 	exit 2
 fi
-rmcd=$1 run=$2 server=$3 sync=$4 async=$5
+rmcd=$1 run=$2 server=$3 sync=$4 async=$5 bench=$6
 
 tmp=$(mktemp -d /tmp/sonuma-bench-flow-XXXXXX)
 rundir=$tmp/run
@@ -118,6 +119,50 @@ step "bench_sync 5 r (no node 5)" on_node 0 "$sync" 5 r
 rc=$?
 [[ $rc -eq 2 ]] || fail "bench_sync 5 r: exit status $rc, expected 2"
 grep -q "does not exist" "$tmp/out" || fail "bench_sync 5 r: no message about node 5"
+
+# sonuma-bench --bw: throughput without per-operation time stamps.  The
+# latency columns stay in the CSV (same header, same column count) but are
+# empty, JSON has null for them, the rate is still there.
+step "sonuma-bench --bw async, CSV" on_node 0 "$bench" --bw -m async -s 64,4096 -n 2000 \
+	-w 200 -f csv --output "$tmp/bw.csv"
+rc=$?
+if [[ $rc -ne 0 ]]; then
+	fail "sonuma-bench --bw (CSV) exited with status $rc"
+else
+	cat "$tmp/bw.csv"
+	grep -q '^# op: read; mode: async; .*; bw: true$' "$tmp/bw.csv" ||
+		fail "sonuma-bench --bw: the CSV does not record bw: true"
+	# size,iterations,t_min..t_max (3-8),target,p50_err_pct (10),...,mops (14),errors
+	rows=$(grep -v '^#' "$tmp/bw.csv" | tail -n +2)
+	[[ $(wc -l <<<"$rows") -eq 2 ]] || fail "sonuma-bench --bw: not one CSV row per size"
+	bad=$(awk -F, 'NF != 16 || $3$4$5$6$7$8$10 != "" || !($14 > 0) || $15 != 0' <<<"$rows")
+	[[ -z $bad ]] || fail "sonuma-bench --bw: rows with latencies, no rate or errors: $bad"
+fi
+step "sonuma-bench --bw async, JSON" on_node 0 "$bench" --bw -m async -s 64,4096 -n 2000 \
+	-w 200 -f json --output "$tmp/bw.json"
+rc=$?
+if [[ $rc -ne 0 ]]; then
+	fail "sonuma-bench --bw (JSON) exited with status $rc"
+elif ! python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+assert j["config"]["bw"] is True, "config.bw is not true"
+lat = ("t_min_ns", "t_p50_ns", "t_avg_ns", "t_p99_ns", "t_p999_ns", "t_max_ns", "p50_err_pct")
+assert [r["size"] for r in j["results"]] == [64, 4096], "not one result per size"
+for r in j["results"]:
+    assert all(r[k] is None for k in lat), "latencies in %r" % r
+    assert r["mops"] > 0 and r["bw_MBps"] > 0 and r["errors"] == 0, "no rate in %r" % r
+' "$tmp/bw.json"; then
+	fail "sonuma-bench --bw: the JSON is not as expected"
+	cat "$tmp/bw.json"
+fi
+# No time stamps, so nothing to write to --samples: refused (2), no file.
+step "sonuma-bench --bw --samples" on_node 0 "$bench" --bw -m async -s 64 -n 100 \
+	--samples "$tmp/bw-samples.csv"
+rc=$?
+[[ $rc -eq 2 ]] || fail "sonuma-bench --bw --samples: exit status $rc, expected 2"
+grep -q -- "--bw and --samples" "$tmp/out" || fail "sonuma-bench --bw --samples: no message"
+[[ ! -e $tmp/bw-samples.csv ]] || fail "sonuma-bench --bw --samples wrote the samples file"
 
 # SIGTERM: exit status 0, sockets gone.
 echo "--- SIGTERM rmcd"
