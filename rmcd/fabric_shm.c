@@ -12,31 +12,7 @@
 
 static int shm_xfer(struct rmcd *d, const struct rmcd_xfer *x)
 {
-	uint8_t *remote = d->nodes[x->dst].ctx[x->cid].base + x->offset;
-
-	uint64_t old;
-
-	switch (x->op) {
-	case RMC_OP_READ:
-		memcpy(x->local, remote, x->length);
-		break;
-	case RMC_OP_WRITE:
-		memcpy(remote, x->local, x->length);
-		break;
-	case RMC_OP_CAS:
-		/* Atomic against every RMC thread and against programs using
-		 * atomics on their own mapping of the context: the word is
-		 * the same memory for all of them.  old gets the value found. */
-		old = x->arg0;
-		__atomic_compare_exchange_n((uint64_t *)remote, &old, x->arg1, false,
-					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-		memcpy(x->local, &old, sizeof(old));
-		break;
-	case RMC_OP_FAA:
-		old = __atomic_fetch_add((uint64_t *)remote, x->arg0, __ATOMIC_SEQ_CST);
-		memcpy(x->local, &old, sizeof(old));
-		break;
-	}
+	rmcd_shm_xfer(d, x);
 	return 0;
 }
 

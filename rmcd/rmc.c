@@ -16,6 +16,7 @@
 
 #include "core.h"
 #include "rmcd.h"
+#include "validate.h"
 #include "sonuma/barrier.h"
 #include "sonuma/tsc.h"
 
@@ -105,6 +106,7 @@ static inline uint64_t sane_post(const struct rmcd *d, uint64_t t_post, uint64_t
 static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 {
 	struct rmcd *d = m->d;
+	const bool no_deadline = d->model->no_deadline;
 	int n = 0;
 
 	while (n < RMCD_BURST && qp_has_room(qp)) {
@@ -124,19 +126,22 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 			qp->wq_tail = 0;
 			qp->wq_phase ^= 1;
 		}
+		/* A pipelining application has usually written the next
+		 * entries already: start their lines on the way now. */
+		unsigned ahead = qp->wq_tail + 1u;
+		__builtin_prefetch(&qp->wq->q[ahead < qp->depth ? ahead : ahead - qp->depth]);
 		qp->picked++;
 		n++;
 
 		unsigned cls = rmcd_size_class(e.length);
 		bool inplace = e.flags & RMC_WQE_INPLACE;
-		st = rmcd_validate(d, qp, &e, &x);
-		WRITE_ONCE(m->served, m->served + 1);
-		if (d->model->no_deadline || st != RMC_OK) {
+		st = rmcd__validate(d, qp, &e, &x);
+		if (no_deadline || st != RMC_OK) {
 			/* Nothing to hold back: the completion goes out first,
 			 * the clock and the counters come after it, off the
 			 * request's path. */
 			if (st == RMC_OK)
-				d->fabric->xfer(d, &x);
+				rmcd_xfer(d, &x);
 			completion_write(qp, tid, inplace, st, 0);
 			if (st != RMC_OK) {
 				WRITE_ONCE(m->errors, m->errors + 1);
@@ -161,7 +166,7 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		 * buffer sees them, and it waits for the completion). */
 		bool defer = e.op == RMC_OP_WRITE;
 		if (!defer)
-			d->fabric->xfer(d, &x);
+			rmcd_xfer(d, &x);
 
 		uint64_t now = rmc_rdtsc();
 		uint64_t t_post = sane_post(d, e.t_post, now);
@@ -197,7 +202,7 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		uint64_t start = land > copy ? land - copy : 0;
 		if (start <= now) {
 			if (defer) {
-				d->fabric->xfer(d, &x);
+				rmcd_xfer(d, &x);
 				now = rmc_rdtsc();
 			}
 			if (reach < now) {
@@ -251,6 +256,8 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 					  .inplace = inplace };
 		rmcd_heap_push(&m->heap, &p);
 	}
+	if (n)
+		WRITE_ONCE(m->served, m->served + (uint64_t)n);
 	return n;
 }
 
@@ -264,7 +271,7 @@ static inline void flush_due(struct rmcd_rmc *m)
 	while ((p = rmcd_heap_top(&m->heap)) && p->at <= now) {
 		stat_max(&p->qp->stats[p->cls].flush_worst_tsc, now - p->at);
 		if (p->apply) {
-			m->d->fabric->xfer(m->d, &p->x);
+			rmcd_xfer(m->d, &p->x);
 			now = rmc_rdtsc();
 		}
 		complete(p->qp, p->tid, p->inplace, p->status, p->cls, p->t_post, now, p->due);

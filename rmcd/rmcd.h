@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -246,5 +247,52 @@ void rmcd_session_close(struct rmcd *d, struct rmcd_session *s);
 
 /* fabric_shm.c */
 extern const struct rmcd_fabric_ops rmcd_fabric_shm;
+
+/* The shm fabric: every node's context is mapped in rmcd, so a transfer is
+ * a memcpy between the requester's local buffer and the target's context,
+ * which lives on the target's NUMA domain.  Inline, for the RMC loop. */
+static inline void rmcd_shm_xfer(const struct rmcd *d, const struct rmcd_xfer *x)
+{
+	uint8_t *remote = d->nodes[x->dst].ctx[x->cid].base + x->offset;
+
+	uint64_t old;
+
+	switch (x->op) {
+	case RMC_OP_READ:
+		/* The common small read: a copy of known size. */
+		if (x->length == 64)
+			memcpy(x->local, remote, 64);
+		else
+			memcpy(x->local, remote, x->length);
+		break;
+	case RMC_OP_WRITE:
+		memcpy(remote, x->local, x->length);
+		break;
+	case RMC_OP_CAS:
+		/* Atomic against every RMC thread and against programs using
+		 * atomics on their own mapping of the context: the word is
+		 * the same memory for all of them.  old gets the value found. */
+		old = x->arg0;
+		__atomic_compare_exchange_n((uint64_t *)remote, &old, x->arg1, false,
+					    __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+		memcpy(x->local, &old, sizeof(old));
+		break;
+	case RMC_OP_FAA:
+		old = __atomic_fetch_add((uint64_t *)remote, x->arg0, __ATOMIC_SEQ_CST);
+		memcpy(x->local, &old, sizeof(old));
+		break;
+	}
+}
+
+
+/* Moves the bytes of a validated request: the shm fabric without an
+ * indirect call, any other through its ops table. */
+static inline void rmcd_xfer(struct rmcd *d, const struct rmcd_xfer *x)
+{
+	if (d->fabric == &rmcd_fabric_shm)
+		rmcd_shm_xfer(d, x);
+	else
+		d->fabric->xfer(d, x);
+}
 
 #endif /* RMCD_H */
