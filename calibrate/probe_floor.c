@@ -444,12 +444,17 @@ out:
 	return r;
 }
 
-#define OVERHEAD_MODEL_NS 5000.0
+#define OVERHEAD_MODEL_NS 1000.0
 
 /* The constant cost of a synchronous call around the model's latency: with
- * the fixed model at 5 us (far above the floor), the median synchronous
- * 64-byte read minus 5 us.  40000 reads span 0.2 s, so that a passing
- * moment of a noisy machine does not set it (3000 gave 40 to 70 ns). */
+ * the fixed model at 1 us (five times the floor here), the median
+ * synchronous 64-byte read minus 1 us.  Below rmcd's lead (2 us) the
+ * completion is written at pickup and the library waits for its due time,
+ * as for most latencies users choose; at 5 us the completion comes from
+ * the due-time queue, and the figure came out 10 to 20 ns higher than what
+ * sonuma-bench then measured at 1 us.  200000 reads span 0.2 s or more, so
+ * that a passing moment of a noisy machine does not set it (3000 gave 40
+ * to 70 ns). */
 static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
 {
 	struct floor_run f = { .hz = x->hz, .size = 64 };
@@ -475,7 +480,7 @@ static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, s
 			 strerror(-r));
 		goto out;
 	}
-	if ((r = cal_measure(floor_run, &f, x->opt.quick ? 100 : 40000, FLOOR_MAX_SPREAD, &st,
+	if ((r = cal_measure(floor_run, &f, x->opt.quick ? 100 : 200000, FLOOR_MAX_SPREAD, &st,
 			     err, errlen)))
 		goto out;
 	x->d.overhead_ns = st.median > OVERHEAD_MODEL_NS ? st.median - OVERHEAD_MODEL_NS : 0;
