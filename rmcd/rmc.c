@@ -103,9 +103,6 @@ static inline uint64_t sane_post(const struct rmcd *d, uint64_t t_post, uint64_t
 	return t_post > now || now - t_post > (uint64_t)d->tsc_hz ? now : t_post;
 }
 
-/* WQ entries fetched ahead at the start of a burst. */
-#define RMCD_PREFETCH 8
-
 static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 {
 	struct rmcd *d = m->d;
@@ -137,18 +134,6 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 			qp->wq_tail = 0;
 			qp->wq_phase ^= 1;
 		}
-		/* A pipelining application has usually written the next
-		 * entries already: when the next one is there at the start of
-		 * a burst, ask for the lines after it at once, so that their
-		 * transfers overlap instead of coming one after the other.
-		 * (Not otherwise: a synchronous caller is about to write the
-		 * next line, and fetching it away costs it a round trip.) */
-		if (n == 0 && smp_load_acquire(&qp->wq->q[qp->wq_tail].SR) == qp->wq_phase)
-			for (unsigned k = 1, a = qp->wq_tail; k < RMCD_PREFETCH; k++) {
-				if (++a >= qp->depth)
-					a = 0;
-				__builtin_prefetch(&qp->wq->q[a]);
-			}
 		qp->picked++;
 		n++;
 
