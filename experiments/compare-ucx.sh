@@ -4,6 +4,10 @@
 # compare-ucx.sh: UCX's own benchmark (ucx_perftest, one-sided get/put over
 # shared memory) beside sonuma-bench on the none model, for the same sizes,
 # on the same two cores: the physical floor next to what the emulator does.
+# sonuma-bench runs with --same-buffer, the same working set as ucx_perftest
+# (one message per side): its default window of slots (64 KiB or more per
+# side) would leave the cache at large sizes, and the comparison would then
+# measure the cache more than the emulator.
 # See --help.  Needs ucx_perftest (Debian package ucx-utils).
 set -euo pipefail
 
@@ -22,8 +26,9 @@ the client on CPU 0:
   ucp_get -O 1       one-sided get latency, one at a time
   ucp_get -O N       get bandwidth with N in flight
   ucp_put_bw -O N    put bandwidth with N in flight
-then sonuma-bench on the none model (experiments/sweep.sh --configs none:
-rmcd's RMC thread on CPU 1, the benchmark on CPU 0), and writes
+then sonuma-bench --same-buffer on the none model (experiments/sweep.sh
+--configs none: rmcd's RMC thread on CPU 1, the benchmark on CPU 0), the
+same working set as ucx_perftest: one message per side, and writes
   OUT/<timestamp>/ucx/ucx.csv        UCX figures per test and size
   OUT/<timestamp>/ucx/compare.csv    both, side by side, per size
   OUT/<timestamp>/ucx/none/...       sonuma-bench's CSV/JSON, rmcd's log
@@ -174,6 +179,7 @@ ucx_version=$(ucx_info -v 2>/dev/null | sed -n 's/.*UCT version=\([^ ]*\).*/\1/p
 	echo "# iters: $iters; warmup: $warmup"
 	echo "# ucp_put_lat runs per size: $rtt_reps (the median is used)"
 	echo "# outstanding: $outstanding"
+	echo "# sonuma-bench: --same-buffer (same working set as ucx_perftest: one message per side)"
 	echo "# date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
 } >"$udir/ucx_raw.txt"
 : >"$udir/ucx_perftest.log"
@@ -230,10 +236,12 @@ for s in "${sizes[@]}"; do
 	done
 done
 
-echo "$prog: sonuma-bench on the none model"
+echo "$prog: sonuma-bench --same-buffer on the none model (same working set as ucx_perftest:" \
+	"one message per side)"
 "$here/sweep.sh" --configs none --run-dir "$udir" --sizes "$size_list" --iters "$iters" \
 	--warmup "$warmup" --outstanding "$outstanding" --timeout "$timeout_s" --no-plots \
-	--no-summary "${sweep_args[@]}" || die "the sonuma side (sweep.sh) failed"
+	--no-summary --bench-args --same-buffer "${sweep_args[@]}" ||
+	die "the sonuma side (sweep.sh) failed"
 
 echo
 python3 "$here/summary.py" ucx "$udir" | tee "$udir/compare.txt" ||

@@ -13,6 +13,12 @@
  * operation), so the rate is not limited by the benchmark's own clock
  * reads; the latency figures are then not measured.
  *
+ * --same-buffer gives every operation of a size the same local and remote
+ * bytes, as ucx_perftest does (one message per side): without it each size
+ * cycles over a window of at least 64 KiB, which at large sizes and many
+ * outstanding requests no longer fits in the cache, so a comparison with
+ * ucx_perftest would measure the cache more than the emulator.
+ *
  * --msg-pingpong measures messages (sonuma_msg.h) instead: this node and
  * the target node (a partner process forked here, an application of that
  * node) bounce a message of each size; per size it reports the round trip
@@ -56,6 +62,7 @@ struct opts {
 	const char *samples; /* file for every measured latency */
 	int verify;
 	int bw;               /* throughput only: no per-operation time stamps */
+	int same_buffer;      /* every operation at offset 0: span = size */
 };
 
 struct result {
@@ -114,6 +121,8 @@ static void usage(FILE *f)
 		"                            size,thread,index,latency_ns, in posting order)\n"
 		"      --bw                  throughput only, as ib_read_bw: no per-operation\n"
 		"                            timestamps (latency columns empty)\n"
+		"      --same-buffer         every operation of a size moves the same bytes, as\n"
+		"                            ucx_perftest (one message per side, in cache)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
 		"                            between this CPU and CPU (no rmcd needed)\n"
 		"      --msg-pingpong        measure instead messages (rmc_send/rmc_recv) of\n"
@@ -343,6 +352,12 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 		if (want > th[i].lbuff_size)
 			want = th[i].lbuff_size;
 		th[i].span = want / size * size;
+		/* --same-buffer: one slot, offset 0 for every operation (the
+		 * outstanding ones overlap, as ucx_perftest's do); reads all
+		 * bring the same bytes and writes all put the same pattern, so
+		 * prepare_or_verify() checks that one slot. */
+		if (o->same_buffer)
+			th[i].span = size;
 		th[i].size = size;
 		th[i].bar = &bar;
 		if ((r = prepare_or_verify(&th[i], 0, &bad)))
@@ -996,6 +1011,7 @@ int main(int argc, char **argv)
 		{ "pingpong", required_argument, NULL, 'P' },
 		{ "samples", required_argument, NULL, 'S' },
 		{ "bw", no_argument, NULL, 'B' },
+		{ "same-buffer", no_argument, NULL, 'b' },
 		{ "msg-pingpong", no_argument, NULL, 'G' },
 		{ "msg-slots", required_argument, NULL, 'L' },
 		{ "msg-ctx", required_argument, NULL, 'C' },
@@ -1108,6 +1124,9 @@ int main(int argc, char **argv)
 		case 'B':
 			o.bw = 1;
 			break;
+		case 'b':
+			o.same_buffer = 1;
+			break;
 		case 'P':
 			if (parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
 				BAD("--pingpong: a CPU number, not \"%s\"", optarg);
@@ -1164,6 +1183,10 @@ int main(int argc, char **argv)
 		BAD("--bw and --pingpong: the ping-pong measures latency only");
 	if (o.bw && msg_pp)
 		BAD("--bw and --msg-pingpong: the message ping-pong measures latency");
+	/* The ping-pongs move no buffer of ours through rmc_rread/rmc_rwrite. */
+	if (o.same_buffer && (pp_cpu >= 0 || msg_pp))
+		BAD("--same-buffer goes with reads and writes, not with --pingpong or "
+		    "--msg-pingpong");
 	if (pp_cpu >= 0)
 		return pingpong(pp_cpu, o.iters, o.warmup);
 	if (msg_opt && !msg_pp)
@@ -1244,8 +1267,8 @@ int main(int argc, char **argv)
 	}
 	/* Each thread works in its own region of the target context: its
 	 * local buffer's size, room for the outstanding window of the largest
-	 * size (at least 64 KiB). */
-	uint64_t region = biggest * (o.async ? o.outstanding : 1);
+	 * size (at least 64 KiB; with --same-buffer one message is enough). */
+	uint64_t region = biggest * (o.async && !o.same_buffer ? o.outstanding : 1);
 	if (region < 65536)
 		region = 65536;
 	region = (region + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
@@ -1303,10 +1326,10 @@ int main(int argc, char **argv)
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
-			"%llu, \"bw\": %s, \"sizes\": [",
+			"%llu, \"bw\": %s, \"same_buffer\": %s, \"sizes\": [",
 			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
 			(unsigned long long)o.iters, (unsigned long long)o.warmup,
-			o.bw ? "true" : "false");
+			o.bw ? "true" : "false", o.same_buffer ? "true" : "false");
 		for (unsigned i = 0; i < o.n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o.sizes[i]);
 		fprintf(out, "]},\n");
@@ -1326,19 +1349,21 @@ int main(int argc, char **argv)
 	} else if (o.fmt == FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
 		fprintf(out, "# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
-			     "iters: %llu; warmup: %llu; bw: %s\n",
+			     "iters: %llu; warmup: %llu; bw: %s; same_buffer: %s\n",
 			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
 			(unsigned long long)o.iters, (unsigned long long)o.warmup,
-			o.bw ? "true" : "false");
+			o.bw ? "true" : "false", o.same_buffer ? "true" : "false");
 		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
 			     "queue_depth: %u; src_numa: %d; app_cpus: %s\n",
 			model, calib, info.tsc_hz, info.nodes, info.queue_depth, info.numa, cpus);
 		fprintf(out, "size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
 			     "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns\n");
 	} else {
-		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s, node %u -> node %d\n",
+		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s%s, node %u -> node %d\n",
 			version, mode, opname, o.threads, o.threads > 1 ? "s" : "",
-			o.bw ? ", throughput only (--bw)" : "", info.nid, o.target);
+			o.bw ? ", throughput only (--bw)" : "",
+			o.same_buffer ? ", one buffer per side (--same-buffer)" : "", info.nid,
+			o.target);
 		if (o.async)
 			fprintf(out, "# outstanding per thread: %u\n", o.outstanding);
 		fprintf(out, "# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
@@ -1349,6 +1374,9 @@ int main(int argc, char **argv)
 			     "# in this run, queueing included; err%%: p50 against model\n");
 		if (o.bw)
 			fprintf(out, "# --bw: no per-operation timestamps, latencies not measured\n");
+		if (o.same_buffer)
+			fprintf(out, "# --same-buffer: every operation of a size moves the same bytes "
+				     "(one message per side)\n");
 		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s\n", "size",
 			"t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model", "err%",
 			"late%", "MB/s", "Mops");

@@ -208,9 +208,10 @@ def json_to_csv(j):
     out.append("# sonuma-bench %s, %s" % (j.get("version", "?"), j.get("date", "?")))
     out.append("# command: %s" % j.get("command", ""))
     out.append("# op: %s; mode: %s; outstanding: %s; threads: %s; src: %s; dst: %s; "
-               "iters: %s; warmup: %s; bw: %s"
+               "iters: %s; warmup: %s; bw: %s; same_buffer: %s"
                % (c["op"], c["mode"], c["outstanding"], c["threads"], c["src"], c["dst"],
-                  c["iters"], c["warmup"], "true" if c.get("bw") else "false"))
+                  c["iters"], c["warmup"], "true" if c.get("bw") else "false",
+                  "true" if c.get("same_buffer") else "false"))
     out.append("# model: %s" % r.get("model_params", ""))
     out.append("# calibration: %s" % r.get("calibration", ""))
     out.append("# tsc_hz: %.0f; nodes: %s; queue_depth: %s; src_numa: %s; app_cpus: %s"

@@ -33,6 +33,9 @@ Options:
   --iters N           measured operations per size (default 10000)
   --warmup N          unmeasured operations first (default 1000)
   --outstanding N     requests in flight in async runs (default 16)
+  --bench-args ARGS   more sonuma-bench options for every run, split at white
+                      space, e.g. "--same-buffer" or "--threads 2 --bw"; not
+                      the ones sweep.sh sets (--op, --mode, --size, ...)
   --out DIR           results root (default $root/results); the run goes
                       to DIR/<timestamp>/, DIR/latest points at it
   --run-dir DIR       write the run exactly into DIR instead
@@ -67,7 +70,7 @@ bad_usage() {
 # in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
 in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
 
-configs=() max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16
+configs=() max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 bench_args_opt=""
 out_root=$root/results run_dir="" quick=0 calibration="" no_calibrate=0
 build=${SONUMA_BUILD:-$root/build} timeout_s=900 plots=1 summary=1
 orig_args=("$@")
@@ -87,6 +90,8 @@ while [[ $# -gt 0 ]]; do
 	--warmup=*) warmup=${1#*=}; shift ;;
 	--outstanding) need_arg "$@"; outstanding=$2; shift 2 ;;
 	--outstanding=*) outstanding=${1#*=}; shift ;;
+	--bench-args) need_arg "$@"; bench_args_opt=$2; shift 2 ;;
+	--bench-args=*) bench_args_opt=${1#*=}; shift ;;
 	--out) need_arg "$@"; out_root=$2; shift 2 ;;
 	--out=*) out_root=${1#*=}; shift ;;
 	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
@@ -124,6 +129,36 @@ in_range "$warmup" 0 100000000 || bad_usage "--warmup: 0 to 1e8, not \"$warmup\"
 in_range "$outstanding" 1 128 ||
 	bad_usage "--outstanding: 1 to 128, not \"$outstanding\""
 in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
+# --bench-args: sweep.sh chooses the operation, mode, sizes, counts and
+# files of each run itself (its file name says what it measured), and the
+# ping-pongs measure something else; sonuma-bench takes any unambiguous
+# prefix of a long option, so a prefix of one of those is refused too.
+# sonuma-bench judges the rest below, once it is found.
+bench_args=()
+read -r -a bench_args <<<"$bench_args_opt"
+for a in "${bench_args[@]}"; do
+	case $a in
+	--) bad_usage "--bench-args: \"--\" would end sonuma-bench's options before sweep.sh's" ;;
+	--*)
+		name=${a%%=*} name=${name#--}
+		for own in op mode outstanding target size all max-size iters warmup format output; do
+			[[ $own == "$name"* ]] &&
+				bad_usage "--bench-args: \"$a\" is for sweep.sh to set (--op, --mode, \
+--outstanding, --target, --size, --iters, --warmup, --format, --output); use its own options"
+		done
+		for other in samples pingpong msg-pingpong msg-slots msg-ctx msg-offset msg-spin \
+			msg-native help; do
+			[[ $other == "$name"* ]] &&
+				bad_usage "--bench-args: \"$a\" does not go in a sweep (--samples would be \
+one file for every run; the ping-pongs and --help measure nothing of it)"
+		done
+		;;
+	-[omdtsaMnwfh]*)
+		bad_usage "--bench-args: \"$a\" is for sweep.sh to set (--op, --mode, --outstanding, \
+--target, --size, --iters, --warmup, --format, --output); use its own options"
+		;;
+	esac
+done
 sizes=()
 if [[ -n $sizes_opt ]]; then
 	IFS=', ' read -r -a sizes <<<"$sizes_opt"
@@ -202,6 +237,20 @@ calibrate=$(find_prog "${SONUMA_CALIBRATE:-}" calibrate/sonuma-calibrate sonuma-
 	calibrate=""
 command -v python3 >/dev/null || die "python3 is needed (apt-get install python3)"
 command -v timeout >/dev/null || die "timeout (coreutils) is needed"
+# sonuma-bench checks the rest of --bench-args now rather than in the first
+# run, after rmcd and perhaps a calibration: a bad option exits 2 before it
+# looks for rmcd, which it then does not find in an empty run directory of
+# its own (exit 1; never the default one, where an rmcd may be serving).
+if ((${#bench_args[@]})); then
+	chk=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-sweep-check.XXXXXX") ||
+		die "cannot create a temporary directory in ${TMPDIR:-/tmp}"
+	rc=0
+	err=$(SONUMA_RUNDIR=$chk SONUMA_NODE=0 timeout -k 2 30 "$bench" --size "$size_list" \
+		--iters "$iters" --warmup "$warmup" "${bench_args[@]}" 2>&1 >/dev/null </dev/null) || rc=$?
+	rmdir "$chk"
+	((rc != 2)) || bad_usage "--bench-args \"$bench_args_opt\": sonuma-bench refuses it:
+$(sed -e '/^Usage: /,$d' -e '/^(see sonuma-bench --help)$/d' <<<"$err")"
+fi
 
 # ---- state and cleanup ----------------------------------------------------
 # alive PID: running (a zombie not yet reaped by bash counts as dead).
@@ -318,6 +367,7 @@ total=$((${#conf_names[@]} * ${#runs[@]}))
 	echo "configs: ${conf_names[*]}"
 	echo "sizes: $size_list"
 	echo "iters: $iters; warmup: $warmup; async outstanding: $outstanding"
+	echo "sonuma-bench args: ${bench_args[*]:-(none)}"
 	echo "calibration: $cal_note"
 	echo "rmcd: $rmcd"
 	echo "sonuma-run: $srun"
@@ -332,6 +382,7 @@ total=$((${#conf_names[@]} * ${#runs[@]}))
 echo "$prog: ${#conf_names[@]} config(s) x ${#runs[@]} runs, sizes $size_list, $iters iterations" \
 	"(+$warmup warm-up), async with $outstanding outstanding"
 echo "$prog: results in $out"
+((${#bench_args[@]})) && echo "$prog: sonuma-bench also gets: ${bench_args[*]}"
 echo "$prog: calibration: $cal_note"
 
 # ---- rmcd -----------------------------------------------------------------
@@ -409,7 +460,7 @@ for ci in "${!conf_names[@]}"; do
 		SONUMA_RUNDIR=$rundir timeout -k 5 "$timeout_s" "$srun" -n 0 -r "$rundir" -- \
 			"$bench" --op "$op" "${mode_args[@]}" "${target_args[@]}" --size "$size_list" \
 			--iters "$iters" --warmup "$warmup" --format json --output "$base.json" \
-			</dev/null 2>"$base.log" &
+			"${bench_args[@]}" </dev/null 2>"$base.log" &
 		bench_pid=$!
 		wait "$bench_pid" || rc=$?
 		bench_pid=""

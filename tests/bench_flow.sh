@@ -2,8 +2,8 @@
 # SPDX-License-Identifier: MIT
 # The original micro-benchmark flow, end to end, in a private run directory:
 #   rmcd 2; sonuma-run -n 1 -- bench_server; sonuma-run -n 0 -- bench_sync 1 r
-#   (and w), bench_async 1 r (and w); sonuma-bench --bw (throughput only);
-#   rmcd stopped with SIGTERM.
+#   (and w), bench_async 1 r (and w); sonuma-bench --bw (throughput only)
+#   and --same-buffer (one message per side); rmcd stopped with SIGTERM.
 # Usage: bench_flow.sh RMCD SONUMA_RUN BENCH_SERVER BENCH_SYNC BENCH_ASYNC SONUMA_BENCH
 set -uo pipefail
 
@@ -130,8 +130,8 @@ if [[ $rc -ne 0 ]]; then
 	fail "sonuma-bench --bw (CSV) exited with status $rc"
 else
 	cat "$tmp/bw.csv"
-	grep -q '^# op: read; mode: async; .*; bw: true$' "$tmp/bw.csv" ||
-		fail "sonuma-bench --bw: the CSV does not record bw: true"
+	grep -q '^# op: read; mode: async; .*; bw: true; same_buffer: false$' "$tmp/bw.csv" ||
+		fail "sonuma-bench --bw: the CSV does not record bw: true, same_buffer: false"
 	# size,iterations,t_min..t_max (3-8),target,p50_err_pct (10),...,mops (14),errors
 	rows=$(grep -v '^#' "$tmp/bw.csv" | tail -n +2)
 	[[ $(wc -l <<<"$rows") -eq 2 ]] || fail "sonuma-bench --bw: not one CSV row per size"
@@ -147,6 +147,7 @@ elif ! python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["config"]["bw"] is True, "config.bw is not true"
+assert j["config"]["same_buffer"] is False, "config.same_buffer is not false"
 lat = ("t_min_ns", "t_p50_ns", "t_avg_ns", "t_p99_ns", "t_p999_ns", "t_max_ns", "p50_err_pct")
 assert [r["size"] for r in j["results"]] == [64, 4096], "not one result per size"
 for r in j["results"]:
@@ -163,6 +164,56 @@ rc=$?
 [[ $rc -eq 2 ]] || fail "sonuma-bench --bw --samples: exit status $rc, expected 2"
 grep -q -- "--bw and --samples" "$tmp/out" || fail "sonuma-bench --bw --samples: no message"
 [[ ! -e $tmp/bw-samples.csv ]] || fail "sonuma-bench --bw --samples wrote the samples file"
+
+# sonuma-bench --same-buffer: every operation of a size at offset 0, as
+# ucx_perftest; the outstanding requests overlap in the local buffer, and
+# the data check after each size still has to pass (it exits 1 and says
+# "data wrong" otherwise).  Reads in CSV, writes in JSON, 64 KiB included
+# so that overlapping requests span several pages.
+step "sonuma-bench --same-buffer async read, CSV" on_node 0 "$bench" --same-buffer -m async \
+	-d 8 -s 64,4096,65536 -n 2000 -w 200 -f csv --output "$tmp/same.csv"
+rc=$?
+if [[ $rc -ne 0 ]]; then
+	fail "sonuma-bench --same-buffer (CSV) exited with status $rc"
+else
+	cat "$tmp/same.csv"
+	grep -q "data wrong" "$tmp/out" && fail "sonuma-bench --same-buffer (CSV): data wrong"
+	grep -q '^# op: read; mode: async; outstanding: 8; .*; bw: false; same_buffer: true$' \
+		"$tmp/same.csv" || fail "sonuma-bench --same-buffer: the CSV does not record same_buffer: true"
+	rows=$(grep -v '^#' "$tmp/same.csv" | tail -n +2)
+	[[ $(wc -l <<<"$rows") -eq 3 ]] || fail "sonuma-bench --same-buffer: not one CSV row per size"
+	# Latencies measured (p50 > 0), a rate, no errors (column 15).
+	bad=$(awk -F, 'NF != 16 || !($4 > 0) || !($14 > 0) || $15 != 0' <<<"$rows")
+	[[ -z $bad ]] || fail "sonuma-bench --same-buffer: rows without latency, rate or with errors: $bad"
+fi
+step "sonuma-bench --same-buffer async write, JSON" on_node 0 "$bench" --same-buffer -m async \
+	-o write -d 8 -s 64,4096,65536 -n 2000 -w 200 -f json --output "$tmp/same.json"
+rc=$?
+if [[ $rc -ne 0 ]]; then
+	fail "sonuma-bench --same-buffer (JSON) exited with status $rc"
+else
+	grep -q "data wrong" "$tmp/out" && fail "sonuma-bench --same-buffer (JSON): data wrong"
+	if ! python3 -c '
+import json, sys
+j = json.load(open(sys.argv[1]))
+c = j["config"]
+assert c["same_buffer"] is True, "config.same_buffer is not true"
+assert c["op"] == "write" and c["mode"] == "async" and c["bw"] is False, "config %r" % c
+assert [r["size"] for r in j["results"]] == [64, 4096, 65536], "not one result per size"
+for r in j["results"]:
+    assert r["errors"] == 0 and r["t_p50_ns"] > 0 and r["mops"] > 0, "result %r" % r
+' "$tmp/same.json"; then
+		fail "sonuma-bench --same-buffer: the JSON is not as expected"
+		cat "$tmp/same.json"
+	fi
+fi
+# The ping-pongs move no buffer through reads and writes: refused (2).
+step "sonuma-bench --same-buffer --msg-pingpong" on_node 0 "$bench" --same-buffer --msg-pingpong \
+	-n 100
+rc=$?
+[[ $rc -eq 2 ]] || fail "sonuma-bench --same-buffer --msg-pingpong: exit status $rc, expected 2"
+grep -q -- "--same-buffer goes with reads and writes" "$tmp/out" ||
+	fail "sonuma-bench --same-buffer --msg-pingpong: no message"
 
 # SIGTERM: exit status 0, sockets gone.
 echo "--- SIGTERM rmcd"

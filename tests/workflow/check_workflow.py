@@ -7,13 +7,16 @@ directory; then checks every file it wrote:
   - each CSV: sonuma-bench's header line, exactly one row per size asked for,
     the iterations asked for, no failed operation, the model's target;
   - each JSON: parses (also with python3 -m json.tool) and carries the
-    configuration (model name, op, mode, sizes, iterations);
+    configuration (model name, op, mode, sizes, iterations) and the option
+    passed through --bench-args (--threads 1: the default, so that the
+    figures are the ones the sweep gives without it);
   - each PNG: the PNG signature, more than 5 KB, IHDR at least 640 x 480;
   - each SVG: parses as XML with an <svg> root;
   - the summary names both models; rmcd's log and the config are kept;
   - no rmcd is left running;
-and the failure paths: a bad option exits 2 with the usage, an rmcd that
-cannot start makes sweep.sh exit 1 showing rmcd's log.
+and the failure paths: a bad option exits 2 with the usage (so does a
+--bench-args option sweep.sh sets itself, or one sonuma-bench refuses), an
+rmcd that cannot start makes sweep.sh exit 1 showing rmcd's log.
 
 It never depends on the machine's calibration: HOME, XDG_DATA_HOME and
 SONUMA_CALIBRATION point into the temporary directory, so sweep.sh --quick
@@ -35,6 +38,7 @@ import time
 import xml.etree.ElementTree as ET
 
 CONFIGS = ["none", "fixed-1us"]
+BENCH_ARGS = "--threads 1"
 SIZES = [64, 1024, 16384]
 ITERS, WARMUP = 200, 20
 HEADER = ("size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,t_max_ns,target_ns,"
@@ -120,6 +124,9 @@ def check_json(path, conf, op, mode):
           "%s: result sizes %s, asked for %s" % (path, [x.get("size") for x in j.get("results", [])], SIZES))
     check("--size 64,1024,16384" in j.get("command", "") or "-s 64,1024,16384" in j.get("command", ""),
           "%s: the command does not record the sizes" % path)
+    check(j.get("command", "").endswith(" " + BENCH_ARGS) and c.get("threads") == 1,
+          "%s: --bench-args %r not passed through (command %r, threads %r)"
+          % (path, BENCH_ARGS, j.get("command"), c.get("threads")))
 
 
 def main():
@@ -161,6 +168,19 @@ def main():
                        timeout=30)
     check(r.returncode == 2 and "--iters" in r.stderr, "sweep.sh --iters many: exit %d"
           % r.returncode)
+    # --bench-args: sweep.sh's own options refused by it, unknown ones by
+    # sonuma-bench, both before rmcd starts.
+    r = subprocess.run([a.sweep, "--bench-args", "--op write"], env=env, capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 2 and "for sweep.sh to set" in r.stderr,
+          "sweep.sh --bench-args '--op write': exit %d, stderr %r" % (r.returncode, r.stderr[-300:]))
+    r = subprocess.run([a.sweep, "--no-calibrate", "--out", os.path.join(tmp, "bad-args"),
+                        "--bench-args", "--no-such-option"], env=env, capture_output=True,
+                       text=True, timeout=30)
+    check(r.returncode == 2 and "sonuma-bench refuses it" in r.stderr
+          and "no-such-option" in r.stderr and not os.path.exists(os.path.join(tmp, "bad-args")),
+          "sweep.sh --bench-args --no-such-option: exit %d, stderr %r"
+          % (r.returncode, r.stderr[-300:]))
 
     # An rmcd that cannot start: exit 1, its log shown.
     bad = os.path.join(tmp, "broken.conf")
@@ -176,7 +196,7 @@ def main():
     # The sweep itself.
     cmd = [a.sweep, "--quick", "--configs", ",".join(CONFIGS), "--sizes",
            ",".join(map(str, SIZES)), "--iters", str(ITERS), "--warmup", str(WARMUP),
-           "--outstanding", "8", "--out", res_root] + cal_args
+           "--outstanding", "8", "--bench-args", BENCH_ARGS, "--out", res_root] + cal_args
     print("$ " + " ".join(cmd))
     t0 = time.time()
     try:
