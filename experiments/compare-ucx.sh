@@ -171,7 +171,8 @@ free_port() {
 }
 
 export UCX_TLS=$tls
-ucx_version=$(ucx_info -v 2>/dev/null | sed -n 's/.*UCT version=\([^ ]*\).*/\1/p;s/.*Library version: *//p' | head -n1 || true)
+ucx_version=$(ucx_info -v 2>/dev/null |
+	sed -n 's/.*UCT version=\([^ ]*\).*/\1/p;s/.*Library version: *//p;s/^# Version *//p' | head -n1 || true)
 {
 	echo "# tool: ucx_perftest ${ucx_version:-?}"
 	echo "# UCX_TLS: $tls"

@@ -1183,6 +1183,8 @@ int main(int argc, char **argv)
 		BAD("--bw and --pingpong: the ping-pong measures latency only");
 	if (o.bw && msg_pp)
 		BAD("--bw and --msg-pingpong: the message ping-pong measures latency");
+	if (o.samples && pp_cpu >= 0)
+		BAD("--samples and --pingpong: the ping-pong prints its percentiles only");
 	/* The ping-pongs move no buffer of ours through rmc_rread/rmc_rwrite. */
 	if (o.same_buffer && (pp_cpu >= 0 || msg_pp))
 		BAD("--same-buffer goes with reads and writes, not with --pingpong or "
@@ -1326,10 +1328,11 @@ int main(int argc, char **argv)
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
-			"%llu, \"bw\": %s, \"same_buffer\": %s, \"sizes\": [",
+			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"sizes\": [",
 			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
 			(unsigned long long)o.iters, (unsigned long long)o.warmup,
-			o.bw ? "true" : "false", o.same_buffer ? "true" : "false");
+			o.verify ? "true" : "false", o.bw ? "true" : "false",
+			o.same_buffer ? "true" : "false");
 		for (unsigned i = 0; i < o.n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o.sizes[i]);
 		fprintf(out, "]},\n");
@@ -1349,10 +1352,11 @@ int main(int argc, char **argv)
 	} else if (o.fmt == FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
 		fprintf(out, "# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
-			     "iters: %llu; warmup: %llu; bw: %s; same_buffer: %s\n",
+			     "iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
 			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
 			(unsigned long long)o.iters, (unsigned long long)o.warmup,
-			o.bw ? "true" : "false", o.same_buffer ? "true" : "false");
+			o.verify ? "true" : "false", o.bw ? "true" : "false",
+			o.same_buffer ? "true" : "false");
 		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
 			     "queue_depth: %u; src_numa: %d; app_cpus: %s\n",
 			model, calib, info.tsc_hz, info.nodes, info.queue_depth, info.numa, cpus);

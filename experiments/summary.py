@@ -207,10 +207,13 @@ def json_to_csv(j):
     out = []
     out.append("# sonuma-bench %s, %s" % (j.get("version", "?"), j.get("date", "?")))
     out.append("# command: %s" % j.get("command", ""))
+    # Only newer sonuma-bench builds record verify; for older
+    # files the CSV says nothing of it either.
+    verify = "" if "verify" not in c else "verify: %s; " % ("true" if c["verify"] else "false")
     out.append("# op: %s; mode: %s; outstanding: %s; threads: %s; src: %s; dst: %s; "
-               "iters: %s; warmup: %s; bw: %s; same_buffer: %s"
+               "iters: %s; warmup: %s; %sbw: %s; same_buffer: %s"
                % (c["op"], c["mode"], c["outstanding"], c["threads"], c["src"], c["dst"],
-                  c["iters"], c["warmup"], "true" if c.get("bw") else "false",
+                  c["iters"], c["warmup"], verify, "true" if c.get("bw") else "false",
                   "true" if c.get("same_buffer") else "false"))
     out.append("# model: %s" % r.get("model_params", ""))
     out.append("# calibration: %s" % r.get("calibration", ""))

@@ -130,8 +130,9 @@ if [[ $rc -ne 0 ]]; then
 	fail "sonuma-bench --bw (CSV) exited with status $rc"
 else
 	cat "$tmp/bw.csv"
-	grep -q '^# op: read; mode: async; .*; bw: true; same_buffer: false$' "$tmp/bw.csv" ||
-		fail "sonuma-bench --bw: the CSV does not record bw: true, same_buffer: false"
+	grep -q '^# op: read; mode: async; .*; verify: true; bw: true; same_buffer: false$' \
+		"$tmp/bw.csv" ||
+		fail "sonuma-bench --bw: the CSV does not record verify: true, bw: true, same_buffer: false"
 	# size,iterations,t_min..t_max (3-8),target,p50_err_pct (10),...,mops (14),errors
 	rows=$(grep -v '^#' "$tmp/bw.csv" | tail -n +2)
 	[[ $(wc -l <<<"$rows") -eq 2 ]] || fail "sonuma-bench --bw: not one CSV row per size"
@@ -139,7 +140,7 @@ else
 	[[ -z $bad ]] || fail "sonuma-bench --bw: rows with latencies, no rate or errors: $bad"
 fi
 step "sonuma-bench --bw async, JSON" on_node 0 "$bench" --bw -m async -s 64,4096 -n 2000 \
-	-w 200 -f json --output "$tmp/bw.json"
+	-w 200 --no-verify -f json --output "$tmp/bw.json"
 rc=$?
 if [[ $rc -ne 0 ]]; then
 	fail "sonuma-bench --bw (JSON) exited with status $rc"
@@ -147,6 +148,7 @@ elif ! python3 -c '
 import json, sys
 j = json.load(open(sys.argv[1]))
 assert j["config"]["bw"] is True, "config.bw is not true"
+assert j["config"]["verify"] is False, "config.verify does not record --no-verify"
 assert j["config"]["same_buffer"] is False, "config.same_buffer is not false"
 lat = ("t_min_ns", "t_p50_ns", "t_avg_ns", "t_p99_ns", "t_p999_ns", "t_max_ns", "p50_err_pct")
 assert [r["size"] for r in j["results"]] == [64, 4096], "not one result per size"
