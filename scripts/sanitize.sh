@@ -53,7 +53,7 @@ build-tsan/criterion-tsan-shim.so, that answers BoxFort's rand_r() calls (and
 only those: it checks the caller is libcriterion) so that the arena lands in
 TSan's application range at 0x5600'0000'0000.  Nothing else changes.
 
-Logs: build-{asan,tsan}/meson-logs/testlog.txt.  Exit status: 0 when every
+Logs: build-{asan,tsan}/meson-logs/testlog*.txt.  Exit status: 0 when every
 build and test passed, 1 otherwise, 2 on bad usage.
 EOF
 }
@@ -122,11 +122,14 @@ run_tests() {
 	local dir=$1 what=$2 t0=$SECONDS rc f
 	shift 2
 	echo "=== $prog: meson test -C $dir $*"
-	rm -f "$dir/meson-logs/testlog.txt"
+	rm -f "$dir"/meson-logs/testlog*.txt
 	meson test -C "$dir" --print-errorlogs --logbase testlog --timeout-multiplier "$tmult" "$@"
 	rc=$?
+	# meson adds a suffix to the log's name when the environment is set
+	# (testlog-env.txt): take whichever it wrote.
+	local tlog=("$dir"/meson-logs/testlog*.txt)
 	echo "=== $prog: $what: exit status $rc after $((SECONDS - t0)) s"
-	((rc == 0)) || failures+=("$what: meson test failed (see $dir/meson-logs/testlog.txt)")
+	((rc == 0)) || failures+=("$what: meson test failed (see ${tlog[0]})")
 	# Reports, also those of children whose status no test checked.
 	local reports=("$dir"/sanitizer-logs/*)
 	if [[ -e ${reports[0]} ]]; then
@@ -138,8 +141,10 @@ run_tests() {
 	fi
 	local pat='^(==[0-9]+==ERROR: |SUMMARY: (Address|Undefined|Thread|Leak)Sanitizer)'
 	pat+='|runtime error:|WARNING: ThreadSanitizer'
-	if grep -qE "$pat" "$dir/meson-logs/testlog.txt"; then
-		failures+=("$what: sanitizer report in $dir/meson-logs/testlog.txt")
+	if [[ ! -e ${tlog[0]} ]]; then
+		failures+=("$what: meson wrote no test log in $dir/meson-logs")
+	elif grep -qE "$pat" "${tlog[@]}"; then
+		failures+=("$what: sanitizer report in ${tlog[0]}")
 	fi
 }
 

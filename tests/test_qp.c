@@ -310,6 +310,42 @@ Test(qp, wait_tid_takes_other_completions_first)
 	cr_assert_eq(rmc_drain_cq(U.wq, U.cq, NULL, NULL), 0, "all three were consumed");
 }
 
+/* A synchronous call when every WQ slot is in flight and every CQ entry
+ * holds an unconsumed completion: it frees the head slot by taking one
+ * completion (without a handler, as documented), which also makes room for
+ * its own request, completes in its WQ entry, and leaves the other
+ * completions in the CQ for the application.  The RMC runs as a thread
+ * here, as in rmcd. */
+Test(qp, sync_call_with_a_full_cq_completes)
+{
+	setup(2, 8);
+	pat_fill(unit_ctx(&U, 1), 4096, 5);
+	memset(U.lbuf, 0xee, LBUF_SIZE);
+	U.rmc.cpu = -1;
+	cr_assert_eq(rmcd_rmc_start(&U.d, &U.rmc), 0);
+	for (int i = 0; i < 8; i++)
+		cr_assert_eq(rmc_rread_async(U.wq, U.lbuf, (uint64_t)i * SLOT, 1, 0,
+					     (uint64_t)i * 64, 64),
+			     i);
+	uint64_t t0 = core_mono_ns();
+	while (smp_load_acquire(&U.cq->q[7].SR) != U.cq->SR)
+		cr_assert_lt(core_mono_ns() - t0, 5000000000ull, "the RMC never completed the 8");
+	int r = rmc_rread_sync(U.wq, U.cq, U.lbuf, 16 * SLOT, 1, 0, 1024, 256);
+	rmcd_rmc_stop(&U.d);
+	cr_assert_eq(r, 0, "the synchronous read: %s", strerror(-r));
+	cr_assert_eq(pat_check_at(U.lbuf + 16 * SLOT, 256, 5, 1024), -1, "wrong data");
+	cr_assert_eq(U.wq->q[0].valid, 0, "the synchronous call's slot is free");
+	cr_assert_eq(rmc_outstanding(U.wq), 7, "the other completions are still to be taken");
+	cr_assert_eq(rmc_drain_cq(U.wq, U.cq, NULL, NULL), 7, "a completion was lost");
+	cr_assert_eq(rmc_outstanding(U.wq), 0);
+	for (int i = 0; i < 8; i++) {
+		cr_assert_eq(U.wq->q[i].status, RMC_OK, "async %d", i);
+		cr_assert_eq(pat_check_at(U.lbuf + (uint64_t)i * SLOT, 64, 5, (uint64_t)i * 64), -1,
+			     "async %d data", i);
+	}
+	cr_assert_eq(U.cq->consumed, 9, "8 CQ entries and 1 in-place completion taken");
+}
+
 /* An application that keeps posting without consuming its CQ (it frees WQ
  * slots behind the API's back) must not make the RMC overwrite a completion
  * it has not read: the RMC stops taking WQ entries until it does. */
