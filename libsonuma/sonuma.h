@@ -25,10 +25,10 @@
  *  - lengths below 64 bytes are rounded up to 64: a short remote write also
  *    writes the bytes that follow it, up to 64;
  *  - a synchronous call completes in its WQ entry, not in the CQ (see
- *    sonuma/qp.h); while it waits for a free WQ slot, or finds the CQ full,
- *    it takes the completions it meets without running a handler (their
- *    status is left in their WQ entries): do not mix synchronous calls with
- *    asynchronous requests in flight on the same queue pair.
+ *    sonuma/qp.h); while it waits for a free WQ slot it takes the
+ *    completions it meets without running a handler (their status is left
+ *    in their WQ entries): do not mix synchronous calls with asynchronous
+ *    requests in flight on the same queue pair.
  */
 #ifndef SONUMA_H
 #define SONUMA_H
@@ -266,14 +266,14 @@ static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 
 	/* Pairs with the RMC's store-release of e->valid. */
 	while (smp_load_acquire(&e->valid)) {
+		/* No need to take CQ entries here: every unconsumed
+		 * completion holds a WQ slot, so the RMC, which takes a
+		 * request while fewer than depth are unconsumed, always has
+		 * room for this one. */
 		if (++spins % RMC__SPIN_CHECK == 0) {
 			int r = rmc__wait_slow(wq, &spins);
 			if (r)
 				return r;
-			/* The RMC takes no request while the CQ is full of
-			 * completions of asynchronous requests: take them. */
-			while (rmc__cq_pop(wq, cq) >= 0)
-				;
 		}
 		cpu_relax();
 	}
