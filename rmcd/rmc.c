@@ -141,9 +141,10 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		bool inplace = e.flags & RMC_WQE_INPLACE;
 		st = rmcd__validate(d, qp, &e, &x);
 		if (no_deadline || st != RMC_OK) {
-			/* Nothing to hold back: the completion goes out first,
-			 * the clock and the counters come after it, off the
-			 * request's path. */
+			/* Nothing to hold back: an in-place completion goes out
+			 * at once, a CQ one with the rest of the burst; the
+			 * clock and the counters come after the copy, off a
+			 * synchronous request's path. */
 			if (st == RMC_OK)
 				rmcd_xfer(d, &x);
 			if (inplace) {
