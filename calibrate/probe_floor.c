@@ -347,16 +347,13 @@ static int floor_check(struct floor_run *f, uint64_t at, uint64_t len, char *err
 	return 0;
 }
 
-static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+/* Attaches to node 0 of the rmcd started in p, waiting up to FLOOR_START_S
+ * for it to listen.  Returns the fd, or -errno with err set (-EINTR when
+ * interrupted). */
+static int floor_attach(struct rmcd_proc *p, char *err, size_t errlen)
 {
-	static const uint64_t sizes[CAL_FLOOR_SIZES] = { 64,	256,	1024,	4096,
-							 16384, 65536, 262144, 1048576 };
-	double budget_ns = x->opt.quick ? 30e6 : 800e6;
-	size_t min_n = x->opt.quick ? 20 : 300, max_n = x->opt.quick ? 1000 : 50000;
-	struct floor_run f = { .hz = x->hz };
-	struct kal_info info;
-	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull, top = 0, pages;
-	int fd, r, cpu = -1;
+	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull;
+	int fd;
 
 	setenv("SONUMA_RUNDIR", p->dir, 1);
 	setenv("SONUMA_NODE", "0", 1);
@@ -370,6 +367,22 @@ static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size
 			return -EINTR;
 		sleep_ms(5);
 	}
+	return fd;
+}
+
+static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+{
+	static const uint64_t sizes[CAL_FLOOR_SIZES] = { 64,	256,	1024,	4096,
+							 16384, 65536, 262144, 1048576 };
+	double budget_ns = x->opt.quick ? 30e6 : 800e6;
+	size_t min_n = x->opt.quick ? 20 : 300, max_n = x->opt.quick ? 1000 : 50000;
+	struct floor_run f = { .hz = x->hz };
+	struct kal_info info;
+	uint64_t top = 0, pages;
+	int fd, r, cpu = -1;
+
+	if ((fd = floor_attach(p, err, errlen)) < 0)
+		return fd;
 	if ((r = kal_info(fd, &info))) {
 		snprintf(err, errlen, "rmcd did not say what node 0 is: %s", strerror(-r));
 		goto out;
@@ -459,21 +472,10 @@ static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, s
 {
 	struct floor_run f = { .hz = x->hz, .size = 64 };
 	struct cal_stats st;
-	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull;
 	int fd, r;
 
-	setenv("SONUMA_RUNDIR", p->dir, 1);
-	setenv("SONUMA_NODE", "0", 1);
-	while ((fd = kal_open((char *)RMC_DEV)) < 0) {
-		if ((fd != -ECONNREFUSED && fd != -ENOENT) || core_mono_ns() > deadline) {
-			snprintf(err, errlen, "cannot attach to node 0 of rmcd in %s: %s", p->dir,
-				 strerror(-fd));
-			return fd;
-		}
-		if (floor_stop)
-			return -EINTR;
-		sleep_ms(5);
-	}
+	if ((fd = floor_attach(p, err, errlen)) < 0)
+		return fd;
 	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
 	    (r = kal_reg_lbuff(fd, &f.lbuff, 1))) {
 		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",

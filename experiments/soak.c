@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "sonuma.h"
 
 #define SOAK_MAGIC 0x4b414f53u /* "SOAK" */
@@ -1047,17 +1048,6 @@ static void usage(FILE *f)
 		"  -h, --help              this text\n"
 		"Exit status: 0 when errors, corrupted, unexpected and lost are all 0; 1 if\n"
 		"not; 2 on bad usage.\n");
-}
-
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || !*s || *end || *s == '-' || x < min || x > max)
-		return -1;
-	*v = x;
-	return 0;
 }
 
 static int parse_secs(const char *s, double min, double *v)

@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "parse.h"
 #include "sonuma.h"
 #include "sonuma_msg.h"
 
@@ -137,17 +138,6 @@ static void usage(FILE *f)
 		"      --msg-native          deliver messages as soon as their bytes are there,\n"
 		"                            not at the model's time for the write\n"
 		"  -h, --help                this text\n");
-}
-
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || !*s || *end || *s == '-' || x < min || x > max)
-		return -1;
-	*v = x;
-	return 0;
 }
 
 static int cmp_u64(const void *a, const void *b)

@@ -253,13 +253,10 @@ $(sed -e '/^Usage: /,$d' -e '/^(see sonuma-bench --help)$/d' <<<"$err")"
 fi
 
 # ---- state and cleanup ----------------------------------------------------
-# alive PID: running (a zombie not yet reaped by bash counts as dead).
-alive() {
-	local st
-	kill -0 "$1" 2>/dev/null || return 1
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[[ -n $st && $st != Z && $st != X ]]
-}
+# alive, show_log, start_rmcd, stop_rmcd
+# shellcheck source=experiments/rmcd-lib.sh
+. "$here/rmcd-lib.sh"
+rundir_tag=sonuma-sweep
 rmcd_pid="" rmcd_log="" rundir="" bench_pid="" t0=$SECONDS
 cleanup() {
 	local rc=$?
@@ -290,12 +287,6 @@ elapsed() {
 	else
 		printf '%d:%02d' $((s / 60)) $((s % 60))
 	fi
-}
-
-show_log() { # FILE TITLE
-	echo "---- $2 ($1) ----" >&2
-	tail -n 40 "$1" >&2 || true
-	echo "----" >&2
 }
 
 # ---- output directory -----------------------------------------------------
@@ -390,52 +381,6 @@ target_of() {
 	sed -n 's/^#[[:space:]]*sweep-target:[[:space:]]*\([0-9][0-9]*\).*/\1/p' "$1" | head -n1
 }
 
-start_rmcd() { # CONF LOG NODES
-	local conf=$1 log=$2 nodes=$3 i ok
-	rundir=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-sweep.XXXXXX")
-	rmcd_log=$log
-	SONUMA_RUNDIR=$rundir "$rmcd" -c "$conf" -r "$rundir" "${cal_args[@]}" >"$log" 2>&1 &
-	rmcd_pid=$!
-	for _ in $(seq 200); do # 20 s
-		if ! alive "$rmcd_pid"; then
-			local rc=0
-			wait "$rmcd_pid" || rc=$?
-			rmcd_pid=""
-			show_log "$log" "rmcd log"
-			die "rmcd exited (status $rc) before serving $(basename "$conf"); its log is above and in $log"
-		fi
-		ok=1
-		for ((i = 0; i < nodes; i++)); do
-			[[ -S $rundir/node$i.sock ]] || { ok=0; break; }
-		done
-		((ok)) && return 0
-		sleep 0.1
-	done
-	show_log "$log" "rmcd log"
-	die "rmcd did not create the $nodes node sockets in $rundir within 20 s"
-}
-
-stop_rmcd() {
-	local rc=0
-	kill -TERM "$rmcd_pid" 2>/dev/null || true
-	for _ in $(seq 100); do alive "$rmcd_pid" || break; sleep 0.1; done
-	if alive "$rmcd_pid"; then
-		kill -KILL "$rmcd_pid" 2>/dev/null || true
-		wait "$rmcd_pid" 2>/dev/null || true
-		rmcd_pid=""
-		show_log "$rmcd_log" "rmcd log"
-		die "rmcd did not stop within 10 s of SIGTERM (killed)"
-	fi
-	wait "$rmcd_pid" || rc=$?
-	rmcd_pid=""
-	rm -rf "$rundir"
-	rundir=""
-	if ((rc != 0)); then
-		show_log "$rmcd_log" "rmcd log"
-		die "rmcd exited with status $rc on SIGTERM (expected 0); log: $rmcd_log"
-	fi
-}
-
 # ---- the sweep ------------------------------------------------------------
 k=0
 for ci in "${!conf_names[@]}"; do
@@ -447,7 +392,7 @@ for ci in "${!conf_names[@]}"; do
 	target=$(target_of "$conf")
 	target_args=()
 	[[ -n $target ]] && target_args=(--target "$target")
-	start_rmcd "$conf" "$cdir/rmcd.log" "$nodes"
+	start_rmcd "$conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
 	for r in "${runs[@]}"; do
 		read -r op mode <<<"$r"
 		k=$((k + 1))

@@ -5,8 +5,6 @@
  * which lives on the target's NUMA domain: a real cross-domain access where
  * the machine has several.
  */
-#include <stdbool.h>
-#include <string.h>
 
 #include "rmcd.h"
 

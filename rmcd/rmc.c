@@ -64,15 +64,6 @@ static inline void inplace_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status
 	qp->completed++;
 }
 
-static inline void completion_write(struct rmcd_qp *qp, uint8_t tid, bool inplace,
-				    uint8_t status, uint64_t due)
-{
-	if (inplace)
-		inplace_write(qp, tid, status, due);
-	else
-		cq_write(qp, tid, status, due);
-}
-
 /* Counts a completion written at TSC t; due is the time before which the
  * application does not see it (0: none). */
 static inline void account(struct rmcd_qp *qp, unsigned cls, uint64_t t_post, uint64_t t,
@@ -92,7 +83,10 @@ static inline void account(struct rmcd_qp *qp, unsigned cls, uint64_t t_post, ui
 static inline void complete(struct rmcd_qp *qp, uint8_t tid, bool inplace, uint8_t status,
 			    unsigned cls, uint64_t t_post, uint64_t t, uint64_t due)
 {
-	completion_write(qp, tid, inplace, status, due);
+	if (inplace)
+		inplace_write(qp, tid, status, due);
+	else
+		cq_write(qp, tid, status, due);
 	account(qp, cls, t_post, t, due);
 }
 

@@ -254,16 +254,11 @@ extern const struct rmcd_fabric_ops rmcd_fabric_shm;
 static inline void rmcd_shm_xfer(const struct rmcd *d, const struct rmcd_xfer *x)
 {
 	uint8_t *remote = d->nodes[x->dst].ctx[x->cid].base + x->offset;
-
 	uint64_t old;
 
 	switch (x->op) {
 	case RMC_OP_READ:
-		/* The common small read: a copy of known size. */
-		if (x->length == 64)
-			memcpy(x->local, remote, 64);
-		else
-			memcpy(x->local, remote, x->length);
+		memcpy(x->local, remote, x->length);
 		break;
 	case RMC_OP_WRITE:
 		memcpy(remote, x->local, x->length);
@@ -283,7 +278,6 @@ static inline void rmcd_shm_xfer(const struct rmcd *d, const struct rmcd_xfer *x
 		break;
 	}
 }
-
 
 /* Moves the bytes of a validated request: the shm fabric without an
  * indirect call, any other through its ops table. */

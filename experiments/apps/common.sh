@@ -103,19 +103,10 @@ derive_conf() {
 		die "$(basename "$src"): cannot set cluster.nodes (is it on the cluster line?)"
 }
 
-# alive PID: running (a zombie not yet reaped by bash counts as dead).
-alive() {
-	local st
-	kill -0 "$1" 2>/dev/null || return 1
-	st=$(sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -c1)
-	[[ -n $st && $st != Z && $st != X ]]
-}
-
-show_log() { # FILE TITLE
-	echo "---- $2 ($1) ----" >&2
-	tail -n 30 "$1" >&2 || true
-	echo "----" >&2
-}
+# alive, show_log, start_rmcd, stop_rmcd
+# shellcheck source=experiments/rmcd-lib.sh
+. "$here/../rmcd-lib.sh"
+rundir_tag=sonuma-apps
 
 rmcd_pid="" rmcd_log="" rundir="" app_pids=()
 cleanup() {
@@ -138,51 +129,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
 trap 'echo "$prog: terminated" >&2; exit 143' TERM
-
-# start_rmcd CONF LOG NODES [ARGS...]: rmcd in a fresh private run
-# directory ($rundir), ready when every node socket exists.
-start_rmcd() {
-	local conf=$1 log=$2 nodes=$3 i ok
-	shift 3
-	rundir=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-apps.XXXXXX")
-	rmcd_log=$log
-	SONUMA_RUNDIR=$rundir "$rmcd" -c "$conf" -r "$rundir" "$@" >"$log" 2>&1 &
-	rmcd_pid=$!
-	for _ in $(seq 200); do # 20 s
-		if ! alive "$rmcd_pid"; then
-			local rc=0
-			wait "$rmcd_pid" || rc=$?
-			rmcd_pid=""
-			show_log "$log" "rmcd log"
-			die "rmcd exited (status $rc) before serving $(basename "$conf"); its log is above and in $log"
-		fi
-		ok=1
-		for ((i = 0; i < nodes; i++)); do
-			[[ -S $rundir/node$i.sock ]] || { ok=0; break; }
-		done
-		((ok)) && return 0
-		sleep 0.1
-	done
-	show_log "$log" "rmcd log"
-	die "rmcd did not create the $nodes node sockets in $rundir within 20 s"
-}
-
-stop_rmcd() {
-	local rc=0
-	kill -TERM "$rmcd_pid" 2>/dev/null || true
-	for _ in $(seq 100); do alive "$rmcd_pid" || break; sleep 0.1; done
-	if alive "$rmcd_pid"; then
-		kill -KILL "$rmcd_pid" 2>/dev/null || true
-		wait "$rmcd_pid" 2>/dev/null || true
-		rmcd_pid=""
-		die "rmcd did not stop within 10 s of SIGTERM (killed); log: $rmcd_log"
-	fi
-	wait "$rmcd_pid" || rc=$?
-	rmcd_pid=""
-	rm -rf "$rundir"
-	rundir=""
-	((rc == 0)) || die "rmcd exited with status $rc on SIGTERM (expected 0); log: $rmcd_log"
-}
 
 # run_nodes NODES DIR TIMEOUT PROGRAM ARGS...: one PROGRAM per node through
 # sonuma-run, each with --format json --output DIR/node<i>.json --csv
