@@ -15,6 +15,8 @@ void core_config_defaults(struct core_config *c)
 	snprintf(c->file, sizeof(c->file), "(defaults)");
 	core_default_rundir(c->rundir, sizeof(c->rundir));
 	c->nodes = 2;
+	c->node_id = -1;
+	snprintf(c->fabric, sizeof(c->fabric), "shm");
 	c->context_pages = 4096; /* 16 MiB, as the original platform */
 	c->n_contexts = 1;
 	c->queue_depth = MAX_NUM_WQ;
@@ -194,11 +196,12 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 					   "calibration", "security", "fabric", NULL };
 	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
 					  "max_transfer", "numa",	   "lock_memory",
-					  "contexts",	  NULL };
+					  "contexts",	  "node",	   NULL };
 	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
 					  "lead_ns", "overhead_ns", NULL };
 	static const char *const ca[] = { "file", "accept_foreign", NULL };
 	static const char *const se[] = { "allow_uids", "max_session_mib", NULL };
+	static const char *const fa[] = { "name", NULL };
 	config_setting_t *root = config_root_setting(&c->lc), *g;
 	uint64_t v;
 	unsigned n;
@@ -217,6 +220,18 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 		if ((r = core_cfg_u64(g, "nodes", false, 1, CORE_MAX_NODES, &v, err, errlen)))
 			return r;
 		c->nodes = (uint32_t)v;
+		/* node = N: this rmcd serves node N alone (one RMC per node, as
+		 * "rmcd NODE_CNT NODE_ID"); absent: every node in one process. */
+		if (config_setting_get_member(g, "node")) {
+			if ((r = core_cfg_u64(g, "node", true, 0, CORE_MAX_NODES - 1, &v, err,
+					      errlen)))
+				return r;
+			if (v >= c->nodes)
+				return cfg_fail(g, "node", err, errlen,
+						"node %llu does not exist: nodes are 0 to %u",
+						(unsigned long long)v, c->nodes - 1);
+			c->node_id = (int)v;
+		}
 		if ((r = core_cfg_u64(g, "context_pages", false, 1, 1u << 22, &c->context_pages,
 				      err, errlen)))
 			return r;
@@ -301,6 +316,19 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 				       err, errlen)))
 			return r;
 	}
+	if ((g = config_setting_get_member(root, "fabric"))) {
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return cfg_fail(root, "fabric", err, errlen,
+					"must be a group like { name = \"shm\"; }");
+		if ((r = core_cfg_known(g, fa, err, errlen)))
+			return r;
+		if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err,
+					 errlen)))
+			return r;
+		if (strcmp(c->fabric, "shm"))
+			return cfg_fail(g, "name", err, errlen,
+					"unknown fabric \"%s\" (known: shm)", c->fabric);
+	}
 	if ((g = config_setting_get_member(root, "security"))) {
 		int uids[CORE_MAX_UIDS];
 		if ((r = core_cfg_known(g, se, err, errlen)))
@@ -342,6 +370,11 @@ int core_config_check(const struct core_config *c, char *err, size_t errlen)
 	if (c->nodes < 1 || c->nodes > CORE_MAX_NODES)
 		return snprintf(err, errlen, "%s: cluster.nodes: must be between 1 and %d",
 				c->file, CORE_MAX_NODES),
+		       -EINVAL;
+	if (c->node_id >= (int)c->nodes)
+		return snprintf(err, errlen,
+				"NODE_ID %d: no such node in a cluster of %u (nodes are 0 to %u)",
+				c->node_id, c->nodes, c->nodes - 1),
 		       -EINVAL;
 	if (c->max_transfer > ctx)
 		return snprintf(err, errlen,

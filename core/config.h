@@ -19,6 +19,8 @@ struct core_config {
 	char file[256];     /* where it came from; "(defaults)" otherwise */
 	char rundir[100];   /* must leave room for "/nodeNN.sock" in sun_path */
 	uint32_t nodes;
+	int node_id;        /* the one node this rmcd serves; -1: every node */
+	char fabric[16];    /* how an RMC reaches other nodes' contexts */
 	uint64_t context_pages;        /* context 0 */
 	uint64_t ctx_pages[16];        /* contexts 1.. (cluster.contexts) */
 	uint32_t n_contexts;           /* contexts per node, 1..16 */

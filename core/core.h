@@ -81,6 +81,9 @@ int core_pin_cpu(int cpu);
 
 /* ---- misc ------------------------------------------------------------- */
 /* Parses a whole decimal unsigned number in [min, max]. */
+/* FNV-1a: a 64-bit digest of len bytes, to compare settings across
+ * processes (not for security). */
+uint64_t core_hash64(const void *buf, size_t len);
 int core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* The default run directory: $SONUMA_RUNDIR, else /tmp/sonuma-<uid>. */
 void core_default_rundir(char *buf, size_t len);

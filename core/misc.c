@@ -39,3 +39,15 @@ int core_node_sock_path(char *buf, size_t len, const char *rundir, unsigned nid)
 
 	return (n < 0 || (size_t)n >= len) ? -ENAMETOOLONG : 0;
 }
+
+uint64_t core_hash64(const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	uint64_t h = 0xcbf29ce484222325ull;
+
+	for (size_t i = 0; i < len; i++) {
+		h ^= p[i];
+		h *= 0x100000001b3ull;
+	}
+	return h;
+}

@@ -24,6 +24,9 @@ enum ctl_op {
 	CTL_STATS = 7,     /* -> ctl_stats of this node */
 	CTL_DESCRIBE = 8,  /* id: 0 model, 1 calibration, 2 version -> text in raw */
 	CTL_TARGET = 9,    /* id = op, pages = target node, addr = size -> size = ps */
+	/* From another node's rmcd: id = its node, pages = its NODE_CNT ->
+	 * ctl_peer_info.  It then maps our contexts with CTL_REG_CTX. */
+	CTL_PEER_HELLO = 10,
 	CTL_OP_MAX
 };
 
@@ -48,6 +51,19 @@ struct ctl_info {
 	uint64_t tsc_hz;       /* measured or calibrated TSC rate */
 	uint64_t app_cpus[CTL_CPUSET_WORDS]; /* CPUs for this node's programs */
 	char model[32];        /* timing model name */
+	uint64_t nodes_up;     /* bit n: node n can be reached (n < 64) */
+};
+
+/* What an rmcd tells a peer rmcd, which refuses to attach when they differ
+ * (same cluster size, model and contexts everywhere). */
+struct ctl_peer_info {
+	uint32_t nid;
+	uint32_t nodes;
+	uint32_t n_ctx;
+	uint32_t rsvd;
+	uint64_t desc_hash;    /* of the model's description */
+	uint32_t ctx_pages[16];
+	char model[32];
 };
 
 /* CTL_STATS: counters of requests from this node; addr = a size to pick
@@ -77,9 +93,12 @@ struct ctl_resp {
 	union {
 		struct ctl_info info;
 		struct ctl_stats stats;
+		struct ctl_peer_info peer;
 		uint8_t raw[160];
 	} u;
 };
 _Static_assert(sizeof(struct ctl_resp) == 184, "ctl_resp is 184 bytes");
+_Static_assert(sizeof(struct ctl_info) <= 160 && sizeof(struct ctl_peer_info) <= 160,
+	       "replies fit the union");
 
 #endif /* SONUMA_PROTO_H */

@@ -4,8 +4,11 @@
  * control socket.  Segments arrive as file descriptors and are mapped here.
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +24,79 @@
 
 #define SONUMA_EXPORT __attribute__((visibility("default")))
 
+/* The sessions this process has open.  The original platform's kal_open
+ * returned 0 and its calls ignored the descriptor, so its programs pass 0:
+ * with exactly one session open, 0 means that one.  The only state of the
+ * library, under its lock. */
+#define KAL_MAX_SESSIONS 64
+static struct {
+	pthread_mutex_t mu;
+	int fd[KAL_MAX_SESSIONS];
+	unsigned n;
+} kal_sessions = { .mu = PTHREAD_MUTEX_INITIALIZER };
+
+static void sessions_add(int fd)
+{
+	pthread_mutex_lock(&kal_sessions.mu);
+	if (kal_sessions.n < KAL_MAX_SESSIONS)
+		kal_sessions.fd[kal_sessions.n++] = fd;
+	pthread_mutex_unlock(&kal_sessions.mu);
+}
+
+static void sessions_del(int fd)
+{
+	pthread_mutex_lock(&kal_sessions.mu);
+	for (unsigned i = 0; i < kal_sessions.n; i++)
+		if (kal_sessions.fd[i] == fd) {
+			kal_sessions.fd[i] = kal_sessions.fd[--kal_sessions.n];
+			break;
+		}
+	pthread_mutex_unlock(&kal_sessions.mu);
+}
+
+/* The session a descriptor names: itself, or for 0 (the original's
+ * descriptor) the one session when there is exactly one. */
+static int session_fd(int fd)
+{
+	int r = fd;
+
+	if (fd != 0)
+		return fd;
+	pthread_mutex_lock(&kal_sessions.mu);
+	bool own = false;
+	for (unsigned i = 0; i < kal_sessions.n; i++)
+		own |= kal_sessions.fd[i] == 0;
+	if (!own && kal_sessions.n == 1)
+		r = kal_sessions.fd[0];
+	pthread_mutex_unlock(&kal_sessions.mu);
+	return r;
+}
+
+/* Without $SONUMA_NODE: the only node whose socket is in the run
+ * directory (a host or guest running one node), else node 0. */
+static unsigned default_node(const char *rundir)
+{
+	DIR *dh = opendir(rundir);
+	struct dirent *de;
+	unsigned found = 0, nid = 0;
+
+	if (!dh)
+		return 0;
+	while ((de = readdir(dh))) {
+		char *end;
+		unsigned long k;
+		if (strncmp(de->d_name, "node", 4) || de->d_name[4] < '0' || de->d_name[4] > '9')
+			continue;
+		k = strtoul(de->d_name + 4, &end, 10);
+		if (!strcmp(end, ".sock") && k <= 0xffff) {
+			found++;
+			nid = (unsigned)k;
+		}
+	}
+	closedir(dh);
+	return found == 1 ? nid : 0;
+}
+
 static int kal_call(int fd, uint16_t op, uint32_t id, uint32_t pages, uint64_t addr,
 		    struct ctl_resp *resp, int *seg_fd)
 {
@@ -32,6 +108,7 @@ static int kal_call(int fd, uint16_t op, uint32_t id, uint32_t pages, uint64_t a
 			       .addr = addr };
 	int r;
 
+	fd = session_fd(fd);
 	if (fd < 0)
 		return -EBADF;
 	r = core_send_msg(fd, &req, sizeof(req), -1);
@@ -69,6 +146,8 @@ SONUMA_EXPORT int kal_open(char *kal_name)
 		if (env && core_parse_u64(env, 0, 0xffff, &nid))
 			return -EINVAL;
 		core_default_rundir(rundir, sizeof(rundir));
+		if (!env)
+			nid = default_node(rundir);
 		r = core_node_sock_path(sa.sun_path, sizeof(sa.sun_path), rundir, (unsigned)nid);
 		if (r)
 			return r;
@@ -86,11 +165,14 @@ SONUMA_EXPORT int kal_open(char *kal_name)
 		close(fd);
 		return r;
 	}
+	sessions_add(fd);
 	return fd;
 }
 
 SONUMA_EXPORT int kal_close(int fd)
 {
+	fd = session_fd(fd);
+	sessions_del(fd);
 	return close(fd) < 0 ? -errno : 0;
 }
 
@@ -112,6 +194,7 @@ SONUMA_EXPORT int kal_info(int fd, struct kal_info *info)
 	memcpy(info->model, resp.u.info.model, sizeof(info->model));
 	info->model[sizeof(info->model) - 1] = 0;
 	memcpy(info->app_cpus, resp.u.info.app_cpus, sizeof(info->app_cpus));
+	info->nodes_up = resp.u.info.nodes_up;
 	return 0;
 }
 
@@ -198,7 +281,7 @@ SONUMA_EXPORT int kal_reg_wq(int fd, rmc_wq_t **wq)
 	close(seg);
 	if (r)
 		return r;
-	(*wq)->kal_fd = fd;
+	(*wq)->kal_fd = session_fd(fd);
 	return 0;
 }
 
@@ -336,6 +419,8 @@ SONUMA_EXPORT const char *rmc_status_str(int status)
 		[RMC_ERR_ALIGN] = "misaligned atomic target",
 		[RMC_ERR_DEAD] = "rmcd is gone",
 		[RMC_ERR_FLUSHED] = "queue pair torn down",
+		[RMC_ERR_UNREACHABLE] = "target node unreachable",
+		[RMC_ERR_FABRIC] = "transfer failed in the fabric",
 	};
 	if (status < 0 || status >= RMC_STATUS_MAX)
 		return "unknown status";
@@ -365,6 +450,10 @@ SONUMA_EXPORT int rmc_status_errno(int status)
 		return -ENOTCONN;
 	case RMC_ERR_FLUSHED:
 		return -ECANCELED;
+	case RMC_ERR_UNREACHABLE:
+		return -EHOSTUNREACH;
+	case RMC_ERR_FABRIC:
+		return -EIO;
 	default:
 		return -EIO;
 	}

@@ -33,9 +33,21 @@
 #ifndef SONUMA_H
 #define SONUMA_H
 
+/* What the original platform's sonuma.h brought in, so that its programs,
+ * which call printf, atoi, memset and the like through it alone, compile
+ * unchanged. */
+#include <assert.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "sonuma/barrier.h"
 #include "sonuma/qp.h"
@@ -46,7 +58,11 @@ extern "C" {
 #endif
 
 /* The original's device name.  kal_open(RMC_DEV) attaches to the node named
- * by $SONUMA_NODE (default 0) under $SONUMA_RUNDIR. */
+ * by $SONUMA_NODE under $SONUMA_RUNDIR; without it, to the only node whose
+ * rmcd runs there, else node 0.
+ *
+ * As on the original platform, a process with one session may pass 0 as
+ * the descriptor of every kal_ call (its kal_open returned 0). */
 #define RMC_DEV "/dev/rmc"
 
 typedef void(async_handler)(uint8_t tid, wq_entry_t *head, void *owner);
@@ -62,6 +78,7 @@ struct kal_info {
 	double tsc_hz;         /* measured or calibrated TSC rate */
 	char model[32];        /* timing model in force */
 	uint64_t app_cpus[4];  /* CPUs meant for this node's programs */
+	uint64_t nodes_up;     /* bit n: node n can be reached now (n < 64) */
 };
 
 /* rmcd's counters for the requests of this node (from every application

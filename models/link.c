@@ -35,10 +35,20 @@ struct link {
 	double tsc_per_byte;
 	uint32_t n;
 	uint8_t *hops;          /* n * n */
-	/* Link state, shared by every RMC thread, under lock. */
+	/* Link state, shared by every RMC (of this process, or of every rmcd
+	 * of the cluster through env->shared), under the lock. */
+	struct link_shared *sh;
+	bool own;               /* sh is ours to free */
+};
+
+/* A spin lock and the TSC when each node's egress and ingress link is
+ * free: n of each after the header.  It may live in memory several
+ * processes map (the same TSC on one host), hence a byte lock and no
+ * pointers. */
+struct link_shared {
 	uint8_t lock;
-	uint64_t *egress_free;  /* TSC when each node's egress link is free */
-	uint64_t *ingress_free;
+	uint8_t pad[63];
+	uint64_t free_tsc[]; /* [0, n): egress, [n, 2n): ingress */
 };
 
 static void link_fini(void *state)
@@ -48,8 +58,8 @@ static void link_fini(void *state)
 	if (!l)
 		return;
 	free(l->hops);
-	free(l->egress_free);
-	free(l->ingress_free);
+	if (l->own)
+		free(l->sh);
 	free(l);
 }
 
@@ -139,11 +149,28 @@ static int link_init(const config_setting_t *grp, const struct tm_env *env, void
 	l->atomic_tsc = (uint64_t)(l->atomic_ns * env->tsc_hz / 1e9 + 0.5);
 	l->tsc_per_byte = env->tsc_hz / (l->gbps * 1e9);
 	l->hops = calloc((size_t)l->n * l->n, 1);
-	l->egress_free = calloc(l->n, sizeof(uint64_t));
-	l->ingress_free = calloc(l->n, sizeof(uint64_t));
-	if (!l->hops || !l->egress_free || !l->ingress_free) {
+	if (!l->hops) {
 		r = -ENOMEM;
 		goto fail;
+	}
+	size_t shsize = sizeof(*l->sh) + 2 * (size_t)l->n * sizeof(uint64_t);
+	if (env->shared) {
+		l->sh = env->shared(env->shared_arg, "link", shsize);
+		if (!l->sh) {
+			r = errno ? -errno : -EIO;
+			snprintf(err, errlen,
+				 "model link: cannot share the links' state with the other rmcds "
+				 "of the cluster: %s",
+				 strerror(-r));
+			goto fail;
+		}
+	} else {
+		l->sh = calloc(1, shsize);
+		l->own = true;
+		if (!l->sh) {
+			r = -ENOMEM;
+			goto fail;
+		}
 	}
 	for (uint32_t a = 0; a < l->n; a++)
 		for (uint32_t b = 0; b < l->n; b++) {
@@ -157,15 +184,26 @@ fail:
 	return r;
 }
 
+/* Held for a few instructions.  An rmcd killed while holding it (the state
+ * may be shared between processes) would leave it taken for good: after
+ * about a second of spinning it is taken over; the cost is at most one
+ * link's busy time being off once. */
 static inline void link_lock(struct link *l)
 {
-	while (__atomic_test_and_set(&l->lock, __ATOMIC_ACQUIRE))
+	uint64_t spins = 0;
+
+	while (__atomic_test_and_set(&l->sh->lock, __ATOMIC_ACQUIRE)) {
+		if (++spins == (1ull << 26)) {
+			__atomic_clear(&l->sh->lock, __ATOMIC_RELEASE);
+			spins = 0;
+		}
 		cpu_relax();
+	}
 }
 
 static inline void link_unlock(struct link *l)
 {
-	__atomic_clear(&l->lock, __ATOMIC_RELEASE);
+	__atomic_clear(&l->sh->lock, __ATOMIC_RELEASE);
 }
 
 static uint64_t link_due(void *state, const struct tm_req *req)
@@ -181,15 +219,17 @@ static uint64_t link_due(void *state, const struct tm_req *req)
 	uint64_t ser = (uint64_t)ceil((double)req->size * l->tsc_per_byte - 1e-6);
 	uint64_t start, end;
 
+	uint64_t *egress = &l->sh->free_tsc[from], *ingress = &l->sh->free_tsc[l->n + to];
+
 	link_lock(l);
 	start = req->t_post;
-	if (l->egress_free[from] > start)
-		start = l->egress_free[from];
-	if (l->ingress_free[to] > start)
-		start = l->ingress_free[to];
+	if (*egress > start)
+		start = *egress;
+	if (*ingress > start)
+		start = *ingress;
 	end = start + ser;
-	l->egress_free[from] = end;
-	l->ingress_free[to] = end;
+	*egress = end;
+	*ingress = end;
 	link_unlock(l);
 	return end + l->rmc_tsc + l->hops[src * l->n + dst] * l->hop_tsc +
 	       (atomic ? l->atomic_tsc : 0);

@@ -30,6 +30,13 @@ struct tm_env {
 	double tsc_hz;     /* TSC ticks per second */
 	uint32_t nodes;    /* nodes in the emulated cluster */
 	double floor_ns;   /* calibrated emulator floor for 64 B, 0 if unknown */
+	/* Memory every RMC of the cluster maps (zeroed when the first one
+	 * makes it), for state several RMCs update atomically, such as a
+	 * target's ingress link: shared(shared_arg, name, size) returns it, or
+	 * NULL with errno set.  NULL when one process serves every node: the
+	 * model then keeps that state in its own memory. */
+	void *(*shared)(void *shared_arg, const char *name, size_t size);
+	void *shared_arg;
 };
 
 struct tm_ops {

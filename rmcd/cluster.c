@@ -5,7 +5,6 @@
  * socket per node.
  */
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -23,13 +22,11 @@
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
 
-static int rundir_prepare(struct rmcd *d, char *err, size_t errlen)
+int rmcd_rundir_prepare(struct rmcd *d, char *err, size_t errlen)
 {
 	const char *dir = d->cfg.rundir;
 	mode_t mode = d->cfg.n_allow_uids ? 0711 : 0700;
-	char path[160];
 	struct stat st;
-	DIR *dh;
 
 	if (mkdir(dir, mode) < 0 && errno != EEXIST)
 		return ERR("run directory %s: cannot create: %s", dir, strerror(errno));
@@ -40,36 +37,33 @@ static int rundir_prepare(struct rmcd *d, char *err, size_t errlen)
 			   (unsigned)st.st_uid, (unsigned)geteuid());
 	if (chmod(dir, mode) < 0)
 		return ERR("run directory %s: cannot set mode: %s", dir, strerror(errno));
+	return 0;
+}
 
-	snprintf(path, sizeof(path), "%s/rmcd.lock", dir);
-	d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (d->lock_fd < 0)
+/* Claims a node: its lock file in the run directory, held while we live.
+ * Whatever socket the node has there was left by an rmcd that died. */
+static int node_lock(struct rmcd *d, struct rmcd_node *n, char *err, size_t errlen)
+{
+	const char *dir = d->cfg.rundir;
+	char path[160];
+
+	snprintf(path, sizeof(path), "%s/node%u.lock", dir, n->nid);
+	n->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (n->lock_fd < 0)
 		return ERR("%s: cannot open: %s", path, strerror(errno));
-	if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+	if (flock(n->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		char pid[32] = "?";
-		ssize_t n = pread(d->lock_fd, pid, sizeof(pid) - 1, 0);
-		if (n > 0)
+		ssize_t k = pread(n->lock_fd, pid, sizeof(pid) - 1, 0);
+		if (k > 0)
 			pid[strcspn(pid, "\n")] = 0;
-		return ERR("run directory %s is in use by another rmcd (pid %s); "
+		return ERR("node %u of run directory %s is in use by another rmcd (pid %s); "
 			   "stop it or choose another run directory",
-			   dir, n > 0 ? pid : "?");
+			   n->nid, dir, k > 0 ? pid : "?");
 	}
-	if (ftruncate(d->lock_fd, 0) == 0)
-		dprintf(d->lock_fd, "%d\n", (int)getpid());
-
-	/* We hold the lock: whatever sockets are here were left by an rmcd
-	 * that died.  Remove them. */
-	dh = opendir(dir);
-	if (dh) {
-		struct dirent *de;
-		while ((de = readdir(dh))) {
-			size_t n = strlen(de->d_name);
-			if (!strncmp(de->d_name, "node", 4) && n > 5 &&
-			    !strcmp(de->d_name + n - 5, ".sock"))
-				unlinkat(dirfd(dh), de->d_name, 0);
-		}
-		closedir(dh);
-	}
+	if (ftruncate(n->lock_fd, 0) == 0)
+		dprintf(n->lock_fd, "%d\n", (int)getpid());
+	if (!core_node_sock_path(path, sizeof(path), dir, n->nid))
+		unlink(path);
 	return 0;
 }
 
@@ -133,16 +127,125 @@ static void cpuset_add(uint64_t *set, int cpu)
 		set[cpu / 64] |= 1ull << (cpu % 64);
 }
 
+/* Which RMC thread serves each local node: by default one per NUMA domain
+ * in use, serving the nodes of its domain; with rmc.threads set, the k-th
+ * local node goes to thread k % threads. */
+static int assign_rmcs(struct rmcd *d)
+{
+	const struct core_config *c = &d->cfg;
+	int dom_rmc[1024];
+	uint32_t k = 0, local = 0;
+
+	for (int i = 0; i < 1024; i++)
+		dom_rmc[i] = -1;
+	for (uint32_t i = 0; i < d->n_nodes; i++)
+		local += d->nodes[i].local;
+	/* More threads than nodes would have nothing to serve. */
+	d->n_rmcs = c->rmc_threads < local ? c->rmc_threads : local;
+	for (uint32_t i = 0; i < d->n_nodes; i++) {
+		struct rmcd_node *n = &d->nodes[i];
+		if (!n->local)
+			continue;
+		if (c->rmc_threads) {
+			n->rmc = (int)(k++ % d->n_rmcs);
+			continue;
+		}
+		if (dom_rmc[n->numa] < 0)
+			dom_rmc[n->numa] = (int)d->n_rmcs++;
+		n->rmc = dom_rmc[n->numa];
+	}
+	d->rmcs = calloc(d->n_rmcs, sizeof(*d->rmcs));
+	return d->rmcs ? 0 : -ENOMEM;
+}
+
+/* Sets up RMC thread t and picks its CPU. */
+static int rmc_init(struct rmcd *d, uint32_t t, char *err, size_t errlen)
+{
+	const struct core_config *c = &d->cfg;
+	struct rmcd_rmc *m = &d->rmcs[t];
+	int cpus[1024], n = 0, dom = 0;
+
+	m->d = d;
+	m->idx = (int)t;
+	pthread_mutex_init(&m->mu, NULL);
+	pthread_cond_init(&m->cv, NULL);
+	if (rmcd_heap_init(&m->heap, 64))
+		return ERR("out of memory");
+	m->stats = calloc((size_t)d->n_nodes * RMCD_SIZE_CLASSES, sizeof(*m->stats));
+	if (!m->stats)
+		return ERR("out of memory");
+	for (uint32_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].local && d->nodes[i].rmc == (int)t) {
+			dom = d->nodes[i].numa;
+			break;
+		}
+	m->cpu = c->rmc_cpus[t];
+	if (m->cpu >= sysconf(_SC_NPROCESSORS_CONF))
+		return ERR("%s: rmc.cpus: CPU %d does not exist (this machine has %ld)", c->file,
+			   m->cpu, sysconf(_SC_NPROCESSORS_CONF));
+	if (m->cpu >= 0)
+		return 0;
+	/* The domain's last CPU not taken by an earlier RMC thread (several
+	 * threads per domain spread out).  With one rmcd per node, the rmcds
+	 * of one domain spread out the same way, by their node's rank among
+	 * the domain's nodes. */
+	n = core_numa_cpus(dom, cpus, 1024);
+	if (d->self >= 0 && n > 0) {
+		int rank = 0;
+		for (int i = 0; i < d->self; i++)
+			rank += d->nodes[i].numa == dom;
+		m->cpu = cpus[n - 1 - rank % n];
+		return 0;
+	}
+	m->cpu = n > 0 ? cpus[n - 1] : -1;
+	for (int k = n - 1; k >= 0; k--) {
+		bool taken = false;
+		for (uint32_t u = 0; u < t; u++)
+			taken |= d->rmcs[u].cpu == cpus[k];
+		if (!taken) {
+			m->cpu = cpus[k];
+			break;
+		}
+	}
+	return 0;
+}
+
+/* The CPUs of a local node's domain left for its programs. */
+static void node_cpus(struct rmcd *d, struct rmcd_node *n)
+{
+	int cpus[1024], k = core_numa_cpus(n->numa, cpus, 1024);
+
+	for (int j = 0; j < k; j++) {
+		bool rmc_cpu = false;
+		for (uint32_t t = 0; t < d->n_rmcs; t++)
+			rmc_cpu |= d->rmcs[t].cpu == cpus[j];
+		if (!rmc_cpu)
+			cpuset_add(n->app_cpus, cpus[j]);
+	}
+	if (!(n->app_cpus[0] | n->app_cpus[1] | n->app_cpus[2] | n->app_cpus[3]))
+		for (int j = 0; j < k; j++)
+			cpuset_add(n->app_cpus, cpus[j]);
+	for (uint32_t t = 0; t < d->n_rmcs; t++) {
+		int cpu = d->rmcs[t].cpu;
+		if (cpu >= 0 && cpu < 256 && (n->app_cpus[cpu / 64] >> (cpu % 64) & 1)) {
+			d->rmcs[t].shares_cpu = true;
+			core_warn("node %u: NUMA domain %d has no CPU free of RMC threads: its "
+				  "programs share CPU %d with RMC thread %u, which will yield "
+				  "when idle (latencies suffer)",
+				  n->nid, n->numa, cpu, t);
+		}
+	}
+}
+
 int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 {
 	const struct core_config *c = &d->cfg;
 	int domains = core_numa_domains();
-	int dom_rmc[1024];
 	int r;
 
-	d->lock_fd = -1;
 	d->max_transfer = c->max_transfer;
-	if ((r = rundir_prepare(d, err, errlen)))
+	d->self = c->node_id;
+	if ((r = rmcd_rundir_prepare(d, err, errlen)))
 		return r;
 
 	d->n_nodes = c->nodes;
@@ -150,105 +253,42 @@ int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 	if (!d->nodes)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < d->n_nodes; i++) {
-		d->nodes[i].listen_fd = -1;
-		d->nodes[i].nid = i;
-		d->nodes[i].numa = c->node_numa[i] >= 0 ? c->node_numa[i] : (int)i % domains;
-		if (d->nodes[i].numa >= domains)
+		struct rmcd_node *n = &d->nodes[i];
+
+		n->listen_fd = n->lock_fd = n->peer_fd = -1;
+		for (uint32_t k = 0; k < RMCD_MAX_CTX; k++)
+			n->ctx[k].fd = -1;
+		n->nid = i;
+		n->local = d->self < 0 || (uint32_t)d->self == i;
+		n->numa = c->node_numa[i] >= 0 ? c->node_numa[i] : (int)i % domains;
+		if (n->local && n->numa >= domains)
 			return ERR("%s: cluster.numa: node %u asks for NUMA domain %d, but this "
 				   "machine has %d domain%s (0-%d)",
-				   c->file, i, d->nodes[i].numa, domains, domains > 1 ? "s" : "",
-				   domains - 1);
+				   c->file, i, n->numa, domains, domains > 1 ? "s" : "", domains - 1);
 	}
+	for (uint32_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].local && (r = node_lock(d, &d->nodes[i], err, errlen)))
+			return r;
 
-	/* RMC threads: by default one per domain in use, each serving the
-	 * nodes of its domain; with threads set, node i goes to thread
-	 * i % threads. */
-	for (int i = 0; i < 1024; i++)
-		dom_rmc[i] = -1;
-	if (c->rmc_threads) {
-		d->n_rmcs = c->rmc_threads;
-		for (uint32_t i = 0; i < d->n_nodes; i++)
-			d->nodes[i].rmc = (int)(i % d->n_rmcs);
-	} else {
-		d->n_rmcs = 0;
-		for (uint32_t i = 0; i < d->n_nodes; i++) {
-			int dom = d->nodes[i].numa;
-			if (dom_rmc[dom] < 0)
-				dom_rmc[dom] = (int)d->n_rmcs++;
-			d->nodes[i].rmc = dom_rmc[dom];
-		}
-	}
-	d->rmcs = calloc(d->n_rmcs, sizeof(*d->rmcs));
-	if (!d->rmcs)
-		return -ENOMEM;
-	for (uint32_t t = 0; t < d->n_rmcs; t++) {
-		struct rmcd_rmc *m = &d->rmcs[t];
-		int cpus[1024], n = 0, dom = 0;
-
-		m->d = d;
-		m->idx = (int)t;
-		pthread_mutex_init(&m->mu, NULL);
-		pthread_cond_init(&m->cv, NULL);
-		if ((r = rmcd_heap_init(&m->heap, 64)))
-			return ERR("out of memory");
-		m->stats = calloc((size_t)d->n_nodes * RMCD_SIZE_CLASSES, sizeof(*m->stats));
-		if (!m->stats)
-			return ERR("out of memory");
-		for (uint32_t i = 0; i < d->n_nodes; i++)
-			if (d->nodes[i].rmc == (int)t) {
-				dom = d->nodes[i].numa;
-				break;
-			}
-		m->cpu = c->rmc_cpus[t];
-		if (m->cpu < 0) {
-			/* The domain's last CPU not taken by an earlier RMC
-			 * thread (several threads per domain spread out). */
-			n = core_numa_cpus(dom, cpus, 1024);
-			m->cpu = n > 0 ? cpus[n - 1] : -1;
-			for (int k = n - 1; k >= 0; k--) {
-				bool taken = false;
-				for (uint32_t u = 0; u < t; u++)
-					taken |= d->rmcs[u].cpu == cpus[k];
-				if (!taken) {
-					m->cpu = cpus[k];
-					break;
-				}
-			}
-		} else if (m->cpu >= sysconf(_SC_NPROCESSORS_CONF)) {
-			return ERR("%s: rmc.cpus: CPU %d does not exist (this machine has %ld)",
-				   c->file, m->cpu, sysconf(_SC_NPROCESSORS_CONF));
-		}
-	}
+	if (assign_rmcs(d))
+		return ERR("out of memory");
+	for (uint32_t t = 0; t < d->n_rmcs; t++)
+		if ((r = rmc_init(d, t, err, errlen)))
+			return r;
 
 	for (uint32_t i = 0; i < d->n_nodes; i++) {
 		struct rmcd_node *n = &d->nodes[i];
-		int cpus[1024], k = core_numa_cpus(n->numa, cpus, 1024);
 
-		for (int j = 0; j < k; j++) {
-			bool rmc_cpu = false;
-			for (uint32_t t = 0; t < d->n_rmcs; t++)
-				rmc_cpu |= d->rmcs[t].cpu == cpus[j];
-			if (!rmc_cpu)
-				cpuset_add(n->app_cpus, cpus[j]);
-		}
-		if (!(n->app_cpus[0] | n->app_cpus[1] | n->app_cpus[2] | n->app_cpus[3]))
-			for (int j = 0; j < k; j++)
-				cpuset_add(n->app_cpus, cpus[j]);
-		for (uint32_t t = 0; t < d->n_rmcs; t++) {
-			int cpu = d->rmcs[t].cpu;
-			if (cpu >= 0 && cpu < 256 && (n->app_cpus[cpu / 64] >> (cpu % 64) & 1)) {
-				d->rmcs[t].shares_cpu = true;
-				core_warn("node %u: NUMA domain %d has no CPU free of RMC threads: its "
-					  "programs share CPU %d with RMC thread %u, which will yield "
-					  "when idle (latencies suffer)",
-					  n->nid, n->numa, cpu, t);
-			}
-		}
+		if (!n->local)
+			continue;
+		node_cpus(d, n);
 		for (uint32_t k = 0; k < c->n_contexts && k < RMCD_MAX_CTX; k++) {
 			uint64_t pages = k == 0 ? c->context_pages : c->ctx_pages[k];
 			if ((r = ctx_create(d, n, pages * PAGE_SIZE, err, errlen)))
 				return r;
 		}
+		/* Its contexts exist: requests may reach it. */
+		n->live = 1;
 		if ((r = node_listen(d, n, err, errlen)))
 			return r;
 	}
@@ -263,15 +303,20 @@ void rmcd_cluster_fini(struct rmcd *d)
 			close(n->listen_fd);
 			unlink(n->sock_path);
 		}
+		if (!n->local)
+			continue; /* rmcd_peer_fini() has unmapped it */
 		for (uint32_t k = 0; k < n->n_ctx; k++) {
 			munmap(n->ctx[k].base, n->ctx[k].size);
 			close(n->ctx[k].fd);
 		}
+		if (n->lock_fd >= 0)
+			close(n->lock_fd);
 	}
 	for (uint32_t t = 0; d->rmcs && t < d->n_rmcs; t++) {
 		rmcd_heap_free(&d->rmcs[t].heap);
 		free(d->rmcs[t].stats);
 		free(d->rmcs[t].qps);
+		free(d->rmcs[t].fl);
 		pthread_mutex_destroy(&d->rmcs[t].mu);
 		pthread_cond_destroy(&d->rmcs[t].cv);
 	}
@@ -279,7 +324,4 @@ void rmcd_cluster_fini(struct rmcd *d)
 	free(d->rmcs);
 	d->nodes = NULL;
 	d->rmcs = NULL;
-	if (d->lock_fd >= 0)
-		close(d->lock_fd);
-	d->lock_fd = -1;
 }

@@ -140,6 +140,34 @@ static void fill_info(const struct rmcd *d, const struct rmcd_node *n, struct ct
 	i->tsc_hz = (uint64_t)(d->tsc_hz + 0.5);
 	memcpy(i->app_cpus, n->app_cpus, sizeof(i->app_cpus));
 	snprintf(i->model, sizeof(i->model), "%s", d->model->name);
+	i->nodes_up = 0;
+	for (uint32_t k = 0; k < d->n_nodes && k < 64; k++)
+		if (READ_ONCE(d->nodes[k].live))
+			i->nodes_up |= 1ull << k;
+}
+
+/* Another node's rmcd introduces itself: we answer with what it must agree
+ * with (it compares and refuses to attach when we differ), and attach to
+ * it in turn. */
+static void peer_hello(struct rmcd *d, struct rmcd_session *s, const struct ctl_req *q,
+		       struct ctl_resp *p)
+{
+	const struct rmcd_node *n = s->node;
+	struct ctl_peer_info *o = &p->u.peer;
+
+	o->nid = n->nid;
+	o->nodes = d->n_nodes;
+	o->n_ctx = n->n_ctx;
+	o->desc_hash = d->desc_hash;
+	for (uint32_t k = 0; k < n->n_ctx && k < 16; k++)
+		o->ctx_pages[k] = (uint32_t)(n->ctx[k].size / PAGE_SIZE);
+	snprintf(o->model, sizeof(o->model), "%s", d->model->name);
+	if (q->pages != d->n_nodes || q->id >= d->n_nodes || d->nodes[q->id].local) {
+		core_dbg("node %u: an rmcd (pid %d) introduced itself as node %u of %u: "
+			 "not a peer of ours", n->nid, (int)s->pid, q->id, q->pages);
+		return;
+	}
+	rmcd_peer_kick(d, q->id);
 }
 
 /* Serves one request; returns the fd to attach to the reply (or -1). */
@@ -338,6 +366,9 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		t[len - 1] = 0;
 		return -1;
 	}
+	case CTL_PEER_HELLO:
+		peer_hello(d, s, q, p);
+		return -1;
 	case CTL_TARGET:
 		if ((q->id != RMC_OP_READ && q->id != RMC_OP_WRITE && q->id != RMC_OP_CAS &&
 		     q->id != RMC_OP_FAA) ||
@@ -400,6 +431,8 @@ int rmcd_ctl_run(struct rmcd *d)
 	if (d->epfd < 0)
 		return -errno;
 	for (uint32_t i = 0; i < d->n_nodes; i++) {
+		if (d->nodes[i].listen_fd < 0)
+			continue; /* served by another rmcd */
 		ev.events = EPOLLIN;
 		ev.data.ptr = (void *)((uintptr_t)&d->nodes[i] | TAG_NODE);
 		if (epoll_ctl(d->epfd, EPOLL_CTL_ADD, d->nodes[i].listen_fd, &ev) < 0)

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * rmcd: the software remote memory controller serving every node of the
- * emulated soNUMA cluster on this host.
+ * rmcd: the software remote memory controller of an emulated soNUMA
+ * cluster: one node ("rmcd NODE_CNT NODE_ID", one RMC per node as the
+ * original platform runs it), or every node of this host in one process
+ * ("rmcd NODE_CNT").
  */
 
 #include <errno.h>
@@ -26,9 +28,13 @@
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [-c rmc.conf] [-r RUNDIR] [-m MODEL] [NODE_CNT]\n"
+		"Usage: %s [-c rmc.conf] [-r RUNDIR] [-m MODEL] [NODE_CNT [NODE_ID]]\n"
 		"\n"
-		"Serves every node of an emulated soNUMA cluster on this host.\n"
+		"The remote memory controller of an emulated soNUMA cluster.  With NODE_ID\n"
+		"it serves that node alone, as the original platform's rmcd does, and\n"
+		"reaches the others through the rmcds serving them (one per node, started\n"
+		"in any order, found through the run directory); without, it serves\n"
+		"every node in one process.\n"
 		"\n"
 		"  -c, --config FILE   read settings from FILE (libconfig; see rmc.conf)\n"
 		"  -r, --rundir DIR    where the node sockets go (default $SONUMA_RUNDIR,\n"
@@ -41,7 +47,10 @@ static void usage(FILE *f, const char *prog)
 		"                      machine\n"
 		"  -h, --help          this text\n"
 		"  -V, --version       print the version\n"
-		"  NODE_CNT            number of nodes (the original's short form)\n"
+		"  NODE_CNT            number of nodes (cluster.nodes)\n"
+		"  NODE_ID             the node this rmcd serves, 0 to NODE_CNT-1\n"
+		"                      (cluster.node); every rmcd of a run directory must\n"
+		"                      agree on NODE_CNT, the model and the contexts\n"
 		"\n"
 		"Applications attach with kal_open(); run them with sonuma-run -n NODE.\n"
 		"SIGINT/SIGTERM stop rmcd cleanly; SIGUSR1 prints its counters.\n",
@@ -169,7 +178,7 @@ int main(int argc, char **argv)
 
 	core_log_init(argv[0]);
 	memset(&d, 0, sizeof(d));
-	d.sigfd = d.epfd = d.lock_fd = -1;
+	d.sigfd = d.epfd = d.shared_fd = -1;
 	while ((opt = getopt_long(argc, argv, "c:r:m:C:FhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -198,7 +207,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (argc - optind > 1) {
+	if (argc - optind > 2) {
 		fprintf(stderr, "rmcd: too many arguments\n");
 		usage(stderr, argv[0]);
 		return 2;
@@ -217,6 +226,22 @@ int main(int argc, char **argv)
 			goto out;
 		}
 		d.cfg.nodes = (uint32_t)n;
+		/* A node from the config may not exist in this cluster. */
+		if (d.cfg.node_id >= (int)n && optind + 1 >= argc) {
+			core_err("%s: cluster.node: node %d does not exist in a cluster of %llu "
+				 "(NODE_CNT on the command line)",
+				 d.cfg.file, d.cfg.node_id, (unsigned long long)n);
+			goto out;
+		}
+	}
+	if (optind + 1 < argc) {
+		uint64_t id;
+		if (core_parse_u64(argv[optind + 1], 0, d.cfg.nodes - 1, &id)) {
+			core_err("NODE_ID: expected a node from 0 to %u (NODE_CNT is %u), got \"%s\"",
+				 d.cfg.nodes - 1, d.cfg.nodes, argv[optind + 1]);
+			goto out;
+		}
+		d.cfg.node_id = (int)id;
 	}
 	if (rundir) {
 		if (strlen(rundir) >= sizeof(d.cfg.rundir)) {
@@ -282,6 +307,17 @@ int main(int argc, char **argv)
 	}
 	{
 		struct tm_env env = { .tsc_hz = d.tsc_hz, .nodes = d.cfg.nodes };
+		/* One rmcd per node: what the model shares between nodes lives
+		 * in the run directory, for every rmcd of the cluster. */
+		if (d.cfg.node_id >= 0) {
+			env.shared = rmcd_shared_get;
+			env.shared_arg = &d;
+			d.n_nodes = d.cfg.nodes;
+			if (rmcd_rundir_prepare(&d, err, sizeof(err))) {
+				core_err("%s", err);
+				goto out;
+			}
+		}
 		const config_setting_t *grp =
 			d.cfg.have_lc ? config_lookup(&d.cfg.lc, "model") : NULL;
 		if (d.cal)
@@ -293,6 +329,11 @@ int main(int argc, char **argv)
 	}
 	warn_below_floor(&d);
 	d.fabric = &rmcd_fabric_shm;
+	{
+		char desc[256];
+		d.model->describe(d.model_state, desc, sizeof(desc));
+		d.desc_hash = core_hash64(desc, strlen(desc));
+	}
 
 	/* Signals go to the control loop; RMC threads inherit the mask. */
 	sigemptyset(&sigs);
@@ -313,6 +354,10 @@ int main(int argc, char **argv)
 		goto out_cluster;
 	}
 	set_notify(&d);
+	if (rmcd_peer_start(&d, err, sizeof(err))) {
+		core_err("%s", err);
+		goto out_peers;
+	}
 	for (uint32_t t = 0; t < d.n_rmcs; t++) {
 		if ((r = rmcd_rmc_start(&d, &d.rmcs[t]))) {
 			core_err("cannot start RMC thread %u: %s", t, strerror(-r));
@@ -322,11 +367,18 @@ int main(int argc, char **argv)
 	{
 		char desc[256];
 		d.model->describe(d.model_state, desc, sizeof(desc));
-		core_info("serving %u node%s in %s; %u RMC thread%s; TSC %.3f GHz; model %s",
-			  d.n_nodes, d.n_nodes > 1 ? "s" : "", d.cfg.rundir, d.n_rmcs,
-			  d.n_rmcs > 1 ? "s" : "", d.tsc_hz / 1e9, desc);
+		if (d.self >= 0)
+			core_info("serving node %d of %u in %s; %u RMC thread%s; TSC %.3f GHz; "
+				  "model %s; fabric %s",
+				  d.self, d.n_nodes, d.cfg.rundir, d.n_rmcs, d.n_rmcs > 1 ? "s" : "",
+				  d.tsc_hz / 1e9, desc, d.fabric->name);
+		else
+			core_info("serving %u node%s in %s; %u RMC thread%s; TSC %.3f GHz; model %s",
+				  d.n_nodes, d.n_nodes > 1 ? "s" : "", d.cfg.rundir, d.n_rmcs,
+				  d.n_rmcs > 1 ? "s" : "", d.tsc_hz / 1e9, desc);
 		for (uint32_t i = 0; i < d.n_nodes; i++)
-			core_info("node %u: NUMA domain %d, %llu-byte context%s, RMC thread %d on CPU %d",
+			if (d.nodes[i].local)
+				core_info("node %u: NUMA domain %d, %llu-byte context%s, RMC thread %d on CPU %d",
 				  i, d.nodes[i].numa, (unsigned long long)d.nodes[i].ctx[0].size,
 				  d.nodes[i].n_ctx > 1 ? " (and more: see cluster.contexts)" : "",
 				  d.nodes[i].rmc, d.rmcs[d.nodes[i].rmc].cpu);
@@ -337,14 +389,19 @@ int main(int argc, char **argv)
 	else
 		rc = 0;
 out_threads:
+	rmcd_peer_stop(&d);
 	rmcd_rmc_stop(&d);
 	while (d.sessions)
 		rmcd_session_close(&d, d.sessions);
 	rmcd_print_stats(&d);
+out_peers:
+	rmcd_peer_stop(&d);
+	rmcd_peer_fini(&d);
 out_cluster:
 	rmcd_cluster_fini(&d);
 	if (d.model_state && d.model->fini)
 		d.model->fini(d.model_state);
+	rmcd_shared_fini(&d);
 out:
 	if (d.sigfd >= 0)
 		close(d.sigfd);

@@ -97,171 +97,315 @@ static inline uint64_t sane_post(const struct rmcd *d, uint64_t t_post, uint64_t
 	return t_post > now || now - t_post > (uint64_t)d->tsc_hz ? now : t_post;
 }
 
+/* Completions with nothing to hold back are written together at the end of
+ * a burst: a CQ line is then written whole, once, instead of going back and
+ * forth between the RMC writing its next entry and the application reading
+ * the last. */
+struct stage {
+	unsigned n;
+	struct {
+		uint8_t tid, status;
+	} e[RMCD_BURST];
+};
+
+/* Takes the next WQ entry of qp into *e (one copy: the application may
+ * scribble on the slot from now on, but validation and the transfer only
+ * use this copy).  false when there is none. */
+static inline bool wq_take(struct rmcd_qp *qp, wq_entry_t *e, uint8_t *tid)
+{
+	wq_entry_t *src = &qp->wq->q[qp->wq_tail];
+
+	/* Pairs with the application's store-release of e->SR. */
+	if (smp_load_acquire(&src->SR) != qp->wq_phase)
+		return false;
+	memcpy(e, src, sizeof(*e));
+	*tid = qp->wq_tail;
+	if (++qp->wq_tail >= qp->depth) {
+		qp->wq_tail = 0;
+		qp->wq_phase ^= 1;
+	}
+	qp->picked++;
+	return true;
+}
+
+static inline void count_error(struct rmcd_rmc *m, struct rmcd_qp *qp, unsigned cls)
+{
+	WRITE_ONCE(m->errors, m->errors + 1);
+	stat_add(&qp->stats[cls].errors, 1);
+}
+
+/* Counts lateness: the completion written at now cannot reach the
+ * application by due any more (it goes out at once regardless). */
+static inline void count_late(struct rmcd *d, struct rmcd_qp *qp, unsigned cls, uint64_t now,
+			      uint64_t reach)
+{
+	struct rmcd_cls_stats *cs = &qp->stats[cls];
+
+	if (reach < now && now - reach > d->late_slack_tsc) {
+		stat_add(&cs->late, 1);
+		stat_add(&cs->late_sum_tsc, now - reach);
+		stat_max(&cs->late_worst_tsc, now - reach);
+	}
+}
+
+/* A request with nothing to hold back (no deadline, or failed): an
+ * in-place completion goes out at once, a CQ one with the rest of the
+ * burst; the clock and the counters come after, off a synchronous
+ * request's path. */
+static inline void complete_now(struct rmcd_rmc *m, struct rmcd_qp *qp, struct stage *sg,
+				uint8_t tid, bool inplace, uint8_t st, unsigned cls,
+				uint64_t t_post)
+{
+	if (inplace) {
+		inplace_write(qp, tid, st, 0);
+	} else if (sg) {
+		sg->e[sg->n].tid = tid;
+		sg->e[sg->n++].status = st;
+	} else {
+		cq_write(qp, tid, st, 0);
+	}
+	if (st != RMC_OK)
+		count_error(m, qp, cls);
+	if (!t_post) {
+		/* No post time (RMC_WQ_NO_TSTAMP): the request is counted, its
+		 * latency cannot be, and the clock, which costs more than the
+		 * rest of the request on some machines, is not read at all. */
+		stat_add(&qp->stats[cls].requests, 1);
+		return;
+	}
+	uint64_t now = rmc_rdtsc();
+	account(qp, cls, sane_post(m->d, t_post, now), now, 0);
+}
+
+/* Asks the model when a request is due, counts what it asked for, and
+ * takes the library's own overhead out of it. */
+static inline uint64_t model_due(struct rmcd *d, struct rmcd_qp *qp, uint8_t op, uint16_t dst,
+				 uint64_t size, unsigned cls, uint64_t t_post, uint64_t now)
+{
+	struct tm_req req = {
+		.op = op, .src = qp->src, .dst = dst, .size = size, .t_post = t_post, .t_pickup = now
+	};
+	uint64_t due = d->model->due(d->model_state, &req);
+
+	/* What the model asked for, queueing included: programs compare
+	 * what they measured with it (kal_stats). */
+	stat_add(&qp->stats[cls].model_count, 1);
+	stat_add(&qp->stats[cls].model_sum_tsc, due > t_post ? due - t_post : 0);
+	/* The library's own cost of posting and returning is part of what an
+	 * application measures: take it out of the model's. */
+	if (due - t_post > d->overhead_tsc)
+		due -= d->overhead_tsc;
+	return due;
+}
+
+/* The latest time a completion may be written and still reach the
+ * application by due. */
+static inline uint64_t reach_of(const struct rmcd_qp *qp, uint64_t due)
+{
+	return due > qp->notify_tsc ? due - qp->notify_tsc : 0;
+}
+
+/* Writes a completion at now, counting it late when it cannot reach the
+ * application by due any more. */
+static inline void complete_at_once(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid,
+				    bool inplace, uint8_t st, unsigned cls, uint64_t t_post,
+				    uint64_t due, uint64_t now)
+{
+	if (st != RMC_OK)
+		count_error(m, qp, cls);
+	count_late(m->d, qp, cls, now, reach_of(qp, due));
+	complete(qp, tid, inplace, st, cls, t_post, now, due);
+}
+
+/* A transfer is done (its bytes moved) at now: write its completion, which
+ * the library hides until due, a lead ahead of due (so that it is surely
+ * there at due), or at once when that time has come; late when it cannot
+ * reach the application by due any more. */
+static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid,
+				  bool inplace, uint8_t st, unsigned cls, uint64_t t_post,
+				  uint64_t due, uint64_t now)
+{
+	struct rmcd *d = m->d;
+	uint64_t lead = d->lead_tsc > qp->notify_tsc ? d->lead_tsc : qp->notify_tsc;
+	uint64_t at = due > lead ? due - lead : 0;
+
+	if (at <= now || st != RMC_OK) {
+		complete_at_once(m, qp, tid, inplace, st, cls, t_post, due, now);
+		return;
+	}
+	struct rmcd_pending p = { .at = at,
+				  .due = due,
+				  .t_post = t_post,
+				  .qp = qp,
+				  .tid = tid,
+				  .status = st,
+				  .cls = (uint8_t)cls,
+				  .inplace = inplace };
+	rmcd_heap_push(&m->heap, &p);
+}
+
+/* ---- transfers the fabric finishes later ------------------------------- */
+
+/* Hands x to the fabric.  When the fabric may finish it later, x gets a
+ * cookie first, recording what completing it needs; the answer is then
+ * RMCD_XFER_PENDING and rmcd_xfer_done() completes it. */
+static inline uint8_t start_xfer(struct rmcd_rmc *m, struct rmcd_qp *qp, struct rmcd_xfer *x,
+				 uint8_t tid, bool inplace, unsigned cls, uint64_t t_post,
+				 uint64_t due)
+{
+	struct rmcd_inflight *f;
+	uint32_t c;
+	uint8_t st;
+
+	if (!m->d->fabric->progress)
+		return rmcd_xfer(m, x);
+	/* Room is reserved with the QP (qps_add): never empty here. */
+	c = m->fl_free;
+	f = &m->fl[c];
+	m->fl_free = f->next_free;
+	f->qp = qp;
+	f->t_post = t_post;
+	f->due = due;
+	f->size = x->length;
+	f->dst = x->dst;
+	f->op = x->op;
+	f->tid = tid;
+	f->cls = (uint8_t)cls;
+	f->inplace = inplace;
+	x->cookie = c;
+	st = rmcd_xfer(m, x);
+	if (st == RMCD_XFER_PENDING) {
+		m->fl_busy++;
+		return st;
+	}
+	f->qp = NULL;
+	f->next_free = m->fl_free;
+	m->fl_free = c;
+	return st;
+}
+
+void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status)
+{
+	struct rmcd *d = m->d;
+	struct rmcd_inflight *f;
+	struct rmcd_qp *qp;
+
+	if (cookie >= m->n_fl)
+		return;
+	f = &m->fl[cookie];
+	qp = f->qp;
+	f->qp = NULL;
+	f->next_free = m->fl_free;
+	m->fl_free = cookie;
+	m->fl_busy--;
+	if (!qp)
+		return; /* its queue pair was torn down meanwhile */
+	if (d->model->no_deadline) {
+		complete_now(m, qp, NULL, f->tid, f->inplace, status, f->cls, f->t_post);
+		return;
+	}
+	uint64_t now = rmc_rdtsc();
+	if (f->due) {
+		/* A write that has landed: its completion goes now. */
+		complete_at_once(m, qp, f->tid, f->inplace, status, f->cls, f->t_post, f->due,
+				 now);
+		return;
+	}
+	uint64_t due = model_due(d, qp, f->op, f->dst, f->size, f->cls, f->t_post, now);
+	complete_timed(m, qp, f->tid, f->inplace, status, f->cls, f->t_post, due, now);
+}
+
+/* ---- the loop ---------------------------------------------------------- */
+
+/* A request under a timing model.  A write lands at the target when the
+ * model says it arrives, not when the RMC takes it: a program polling the
+ * target's memory must not see it early.  Reads and atomics move their
+ * bytes now (only the requester's own buffer sees them, and it waits for
+ * the completion). */
+static inline void run_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, const wq_entry_t *e,
+			     struct rmcd_xfer *x, uint8_t tid, unsigned cls)
+{
+	struct rmcd *d = m->d;
+	bool inplace = e->flags & RMC_WQE_INPLACE;
+	uint64_t now = rmc_rdtsc();
+	uint64_t t_post = sane_post(d, e->t_post, now);
+	uint8_t st;
+
+	if (e->op != RMC_OP_WRITE) {
+		st = start_xfer(m, qp, x, tid, inplace, cls, t_post, 0);
+		if (st == RMCD_XFER_PENDING)
+			return;
+		now = rmc_rdtsc();
+		uint64_t due = model_due(d, qp, e->op, e->nid, e->length, cls, t_post, now);
+		complete_timed(m, qp, tid, inplace, st, cls, t_post, due, now);
+		return;
+	}
+	uint64_t due = model_due(d, qp, e->op, e->nid, e->length, cls, t_post, now);
+	/* A deferred write lands in the target halfway through its latency,
+	 * when the request would reach the target's memory (its
+	 * acknowledgement travels back in the other half); its copy starts
+	 * early enough for that (the calibrated copy time of its size class).
+	 * Its completion, written right after the copy, then has half the
+	 * latency to reach the application, which hides it until due.
+	 * (Landing it at due - notify left the completion to cross to a
+	 * polling core in one notify, which it often could not: +7 to +25 %
+	 * at 1 us.) */
+	uint64_t copy = d->copy_tsc[cls];
+	uint64_t land = t_post + (due - t_post) / 2;
+	uint64_t start = land > copy ? land - copy : 0;
+	if (start <= now) {
+		st = start_xfer(m, qp, x, tid, inplace, cls, t_post, due);
+		if (st == RMCD_XFER_PENDING)
+			return;
+		/* Copied: the completion goes now, hidden until due. */
+		complete_at_once(m, qp, tid, inplace, st, cls, t_post, due, rmc_rdtsc());
+		return;
+	}
+	/* Data and completion together at start: the completion then stays
+	 * hidden until due by the library. */
+	struct rmcd_pending p = { .at = start,
+				  .due = due,
+				  .t_post = t_post,
+				  .qp = qp,
+				  .tid = tid,
+				  .status = RMC_OK,
+				  .cls = (uint8_t)cls,
+				  .apply = true,
+				  .inplace = inplace,
+				  .x = *x };
+	rmcd_heap_push(&m->heap, &p);
+}
+
 static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 {
 	struct rmcd *d = m->d;
 	const bool no_deadline = d->model->no_deadline;
-	/* Completions with nothing to hold back are written together at the
-	 * end of the burst: a CQ line is then written whole, once, instead of
-	 * going back and forth between the RMC writing its next entry and the
-	 * application reading the last. */
-	struct {
-		uint8_t tid, status;
-	} stage[RMCD_BURST];
-	unsigned staged = 0;
+	struct stage sg;
 	int n = 0;
 
+	sg.n = 0;
 	while (n < RMCD_BURST && qp_has_room(qp)) {
-		uint8_t tid = qp->wq_tail;
-		wq_entry_t *src = &qp->wq->q[tid];
 		struct rmcd_xfer x;
 		wq_entry_t e;
-		uint8_t st;
+		uint8_t tid, st;
 
-		/* Pairs with the application's store-release of e->SR. */
-		if (smp_load_acquire(&src->SR) != qp->wq_phase)
+		if (!wq_take(qp, &e, &tid))
 			break;
-		/* One copy: the application may scribble on the slot now,
-		 * but validation and the transfer only use this copy. */
-		memcpy(&e, src, sizeof(e));
-		if (++qp->wq_tail >= qp->depth) {
-			qp->wq_tail = 0;
-			qp->wq_phase ^= 1;
-		}
-		qp->picked++;
 		n++;
-
 		unsigned cls = rmcd_size_class(e.length);
-		bool inplace = e.flags & RMC_WQE_INPLACE;
 		st = rmcd__validate(d, qp, &e, &x);
-		if (no_deadline || st != RMC_OK) {
-			/* Nothing to hold back: an in-place completion goes out
-			 * at once, a CQ one with the rest of the burst; the
-			 * clock and the counters come after the copy, off a
-			 * synchronous request's path. */
-			if (st == RMC_OK)
-				rmcd_xfer(d, &x);
-			if (inplace) {
-				inplace_write(qp, tid, st, 0);
-			} else {
-				stage[staged].tid = tid;
-				stage[staged++].status = st;
-			}
-			if (st != RMC_OK) {
-				WRITE_ONCE(m->errors, m->errors + 1);
-				stat_add(&qp->stats[cls].errors, 1);
-			}
-			if (!e.t_post) {
-				/* No post time (RMC_WQ_NO_TSTAMP): the request is
-				 * counted, its latency cannot be, and the clock,
-				 * which costs more than the rest of the request
-				 * on some machines, is not read at all. */
-				stat_add(&qp->stats[cls].requests, 1);
-				continue;
-			}
-			uint64_t now = rmc_rdtsc();
-			account(qp, cls, sane_post(d, e.t_post, now), now, 0);
+		if (st == RMC_OK && !no_deadline) {
+			run_timed(m, qp, &e, &x, tid, cls);
 			continue;
 		}
-		/* A write under a timing model lands at the target when the
-		 * model says it arrives, not when the RMC takes it: a program
-		 * polling the target's memory must not see it early.  Reads
-		 * and atomics move their bytes now (only the requester's own
-		 * buffer sees them, and it waits for the completion). */
-		bool defer = e.op == RMC_OP_WRITE;
-		if (!defer)
-			rmcd_xfer(d, &x);
-
-		uint64_t now = rmc_rdtsc();
-		uint64_t t_post = sane_post(d, e.t_post, now);
-		struct tm_req req = { .op = e.op,
-				      .src = qp->src,
-				      .dst = e.nid,
-				      .size = e.length,
-				      .t_post = t_post,
-				      .t_pickup = now };
-		uint64_t due = d->model->due(d->model_state, &req);
-		/* What the model asked for, queueing included: programs compare
-		 * what they measured with it (kal_stats). */
-		stat_add(&qp->stats[cls].model_count, 1);
-		stat_add(&qp->stats[cls].model_sum_tsc, due > t_post ? due - t_post : 0);
-		/* The library's own cost of posting and returning is part of
-		 * what an application measures: take it out of the model's. */
-		if (due - t_post > d->overhead_tsc)
-			due -= d->overhead_tsc;
-		/* Late: the completion cannot reach the application by its
-		 * due time any more.  It goes out at once, and is counted. */
-		uint64_t reach = due > qp->notify_tsc ? due - qp->notify_tsc : 0;
-		/* A deferred write lands in the target halfway through its
-		 * latency, when the request would reach the target's memory
-		 * (its acknowledgement travels back in the other half); its
-		 * copy starts early enough for that (the calibrated copy time
-		 * of its size class).  Its completion, written right after the
-		 * copy, then has half the latency to reach the application,
-		 * which hides it until due.  (Landing it at due - notify left
-		 * the completion to cross to a polling core in one notify,
-		 * which it often could not: +7 to +25 % at 1 us.) */
-		uint64_t copy = defer ? d->copy_tsc[cls] : 0;
-		uint64_t land = defer ? t_post + (due - t_post) / 2 : reach;
-		uint64_t start = land > copy ? land - copy : 0;
-		if (start <= now) {
-			if (defer) {
-				rmcd_xfer(d, &x);
-				now = rmc_rdtsc();
-			}
-			if (reach < now) {
-				struct rmcd_cls_stats *cs = &qp->stats[cls];
-				if (now - reach > d->late_slack_tsc) {
-					stat_add(&cs->late, 1);
-					stat_add(&cs->late_sum_tsc, now - reach);
-					stat_max(&cs->late_worst_tsc, now - reach);
-				}
-				complete(qp, tid, inplace, st, cls, t_post, now, due);
-				continue;
-			}
-			if (defer) {
-				/* Copied already, in time: write the completion
-				 * now; the library hides it until due. */
-				complete(qp, tid, inplace, st, cls, t_post, now, due);
-				continue;
-			}
-		}
-		if (defer) {
-			/* Data and completion together at start: the completion
-			 * then stays hidden until due by the library. */
-			struct rmcd_pending p = { .at = start,
-						  .due = due,
-						  .t_post = t_post,
-						  .qp = qp,
-						  .tid = tid,
-						  .status = st,
-						  .cls = (uint8_t)cls,
-						  .apply = true,
-						  .inplace = inplace,
-						  .x = x };
-			rmcd_heap_push(&m->heap, &p);
-			continue;
-		}
-		/* Written a lead ahead of its due time (the application's poll
-		 * hides it until then), so that it is surely there at due. */
-		uint64_t lead = d->lead_tsc > qp->notify_tsc ? d->lead_tsc : qp->notify_tsc;
-		uint64_t at = due > lead ? due - lead : 0;
-		if (at <= now) {
-			complete(qp, tid, inplace, st, cls, t_post, now, due);
-			continue;
-		}
-		struct rmcd_pending p = { .at = at,
-					  .due = due,
-					  .t_post = t_post,
-					  .qp = qp,
-					  .tid = tid,
-					  .status = st,
-					  .cls = (uint8_t)cls,
-					  .inplace = inplace };
-		rmcd_heap_push(&m->heap, &p);
+		bool inplace = e.flags & RMC_WQE_INPLACE;
+		if (st == RMC_OK)
+			st = start_xfer(m, qp, &x, tid, inplace, cls, e.t_post, 0);
+		if (st != RMCD_XFER_PENDING)
+			complete_now(m, qp, &sg, tid, inplace, st, cls, e.t_post);
 	}
-	for (unsigned i = 0; i < staged; i++)
-		cq_write(qp, stage[i].tid, stage[i].status, 0);
+	for (unsigned i = 0; i < sg.n; i++)
+		cq_write(qp, sg.e[i].tid, sg.e[i].status, 0);
 	if (n)
 		WRITE_ONCE(m->served, m->served + (uint64_t)n);
 	return n;
@@ -275,14 +419,54 @@ static inline void flush_due(struct rmcd_rmc *m)
 		return;
 	uint64_t now = rmc_rdtsc();
 	while ((p = rmcd_heap_top(&m->heap)) && p->at <= now) {
-		stat_max(&p->qp->stats[p->cls].flush_worst_tsc, now - p->at);
-		if (p->apply) {
-			rmcd_xfer(m->d, &p->x);
-			now = rmc_rdtsc();
-		}
-		complete(p->qp, p->tid, p->inplace, p->status, p->cls, p->t_post, now, p->due);
+		struct rmcd_pending c = *p;
+
 		rmcd_heap_pop(&m->heap);
+		stat_max(&c.qp->stats[c.cls].flush_worst_tsc, now - c.at);
+		if (c.apply) {
+			c.status = start_xfer(m, c.qp, &c.x, c.tid, c.inplace, c.cls, c.t_post,
+					      c.due);
+			if (c.status == RMCD_XFER_PENDING)
+				continue;
+			now = rmc_rdtsc();
+			complete_at_once(m, c.qp, c.tid, c.inplace, c.status, c.cls, c.t_post,
+					 c.due, now);
+			continue;
+		}
+		complete(c.qp, c.tid, c.inplace, c.status, c.cls, c.t_post, now, c.due);
 	}
+}
+
+/* Room for n transfers in flight (one per WQ slot served): the array of
+ * the fabric's cookies grows, never moves a cookie. */
+static int fl_reserve(struct rmcd_rmc *m, uint32_t n)
+{
+	uint32_t head = m->n_fl ? m->fl_free : UINT32_MAX; /* MAX: empty */
+	struct rmcd_inflight *v;
+
+	if (n <= m->n_fl)
+		return 0;
+	v = realloc(m->fl, n * sizeof(*v));
+	if (!v)
+		return -ENOMEM;
+	for (uint32_t i = m->n_fl; i < n; i++) {
+		memset(&v[i], 0, sizeof(v[i]));
+		v[i].next_free = i + 1 < n ? i + 1 : head;
+	}
+	m->fl_free = m->n_fl;
+	m->fl = v;
+	m->n_fl = n;
+	return 0;
+}
+
+/* Transfers of qp the fabric still moves (into its local buffers). */
+static uint32_t fl_of(const struct rmcd_rmc *m, const struct rmcd_qp *qp)
+{
+	uint32_t n = 0;
+
+	for (uint32_t i = 0; i < m->n_fl && m->fl_busy; i++)
+		n += m->fl[i].qp == qp;
+	return n;
 }
 
 static int qps_add(struct rmcd_rmc *m, struct rmcd_qp *qp)
@@ -310,6 +494,8 @@ static int qps_add(struct rmcd_rmc *m, struct rmcd_qp *qp)
 	need += qp->depth;
 	if (rmcd_heap_reserve(&m->heap, need))
 		return -ENOMEM;
+	if (m->d->fabric->progress && fl_reserve(m, need))
+		return -ENOMEM;
 	m->qps[m->n_qps++] = qp;
 	return 0;
 }
@@ -323,6 +509,19 @@ static void qps_remove(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		}
 	}
 	rmcd_heap_purge(&m->heap, qp);
+	/* Its buffers go once we return: let the fabric finish what it is
+	 * moving into them first (their completions are dropped). */
+	if (m->d->fabric->progress) {
+		uint64_t end = core_mono_ns() + 2000000000ull;
+		while (fl_of(m, qp) && core_mono_ns() < end)
+			m->d->fabric->progress(m);
+		for (uint32_t i = 0; i < m->n_fl; i++)
+			if (m->fl[i].qp == qp) {
+				core_warn("a transfer of a torn-down queue pair did not finish "
+					  "in 2 s; its completion is dropped");
+				m->fl[i].qp = NULL;
+			}
+	}
 }
 
 void rmcd_rmc_apply_mbox(struct rmcd_rmc *m)
@@ -333,6 +532,7 @@ void rmcd_rmc_apply_mbox(struct rmcd_rmc *m)
 			msg->qp = NULL; /* tells the sender it failed */
 		else if (msg->op == MBOX_REMOVE)
 			qps_remove(m, msg->qp);
+		/* MBOX_SYNC: being here is the answer. */
 		msg->done = true;
 	}
 	m->mbox = NULL;
@@ -348,17 +548,25 @@ static int mbox_send(struct rmcd_rmc *m, enum rmcd_mbox_op op, struct rmcd_qp *q
 	if (!m->started) {
 		if (op == MBOX_ADD)
 			return qps_add(m, qp);
-		qps_remove(m, qp);
+		if (op == MBOX_REMOVE)
+			qps_remove(m, qp);
 		return 0;
 	}
 	pthread_mutex_lock(&m->mu);
 	msg.next = m->mbox;
 	m->mbox = &msg;
 	WRITE_ONCE(m->pending, 1);
+	/* Wakes an RMC thread that sleeps for want of queue pairs. */
+	pthread_cond_broadcast(&m->cv);
 	while (!msg.done)
 		pthread_cond_wait(&m->cv, &m->mu);
 	pthread_mutex_unlock(&m->mu);
-	return msg.qp ? 0 : -ENOMEM;
+	return msg.qp || op != MBOX_ADD ? 0 : -ENOMEM;
+}
+
+void rmcd_rmc_sync(struct rmcd_rmc *m)
+{
+	mbox_send(m, MBOX_SYNC, NULL);
 }
 
 int rmcd_rmc_add_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
@@ -379,6 +587,8 @@ int rmcd_rmc_poll_once(struct rmcd_rmc *m)
 		rmcd_rmc_apply_mbox(m);
 	for (uint32_t i = 0; i < m->n_qps; i++)
 		n += poll_qp(m, m->qps[i]);
+	if (m->d->fabric->progress)
+		n += m->d->fabric->progress(m);
 	flush_due(m);
 	return n;
 }
@@ -424,9 +634,21 @@ static void *rmc_main(void *arg)
 			idle = 0;
 			continue;
 		}
+		/* No queue pair, nothing held back, nothing in flight: nothing
+		 * can arrive but a mailbox message, which wakes us.  (With one
+		 * rmcd per node, the RMCs of nodes without programs then leave
+		 * the CPUs to those that have some.) */
+		if (!m->n_qps && !m->heap.n && !m->fl_busy) {
+			pthread_mutex_lock(&m->mu);
+			while (!m->mbox && !READ_ONCE(d->stop))
+				pthread_cond_wait(&m->cv, &m->mu);
+			pthread_mutex_unlock(&m->mu);
+			last_work = rmc_rdtsc();
+			continue;
+		}
 		/* Completions waiting for their due time: keep spinning,
 		 * unless the CPU is shared with the programs we serve. */
-		if (m->heap.n && !m->shares_cpu) {
+		if ((m->heap.n || m->fl_busy) && !m->shares_cpu) {
 			cpu_relax();
 			continue;
 		}
@@ -470,6 +692,11 @@ int rmcd_rmc_start(struct rmcd *d, struct rmcd_rmc *m)
 void rmcd_rmc_stop(struct rmcd *d)
 {
 	WRITE_ONCE(d->stop, 1);
+	for (uint32_t i = 0; i < d->n_rmcs; i++) {
+		pthread_mutex_lock(&d->rmcs[i].mu);
+		pthread_cond_broadcast(&d->rmcs[i].cv);
+		pthread_mutex_unlock(&d->rmcs[i].mu);
+	}
 	for (uint32_t i = 0; i < d->n_rmcs; i++) {
 		if (d->rmcs[i].started)
 			pthread_join(d->rmcs[i].thread, NULL);

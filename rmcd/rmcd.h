@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "sonuma/barrier.h"
 #include "stats.h"
 #include "sonuma/qp.h"
 #include "tm.h"
@@ -36,15 +37,34 @@ struct rmcd_ctx {
 	int fd;
 };
 
-/* What validation needs to know about a node: its contexts. */
+/* A node of the cluster.  A local node is served by this rmcd: its
+ * contexts, its control socket, its RMC thread.  A remote node is served by
+ * another rmcd (one RMC per node); the peer thread maps its contexts when
+ * that rmcd is up and unmaps them when it goes.
+ *
+ * live is 0 while the node cannot be reached, else the generation of its
+ * contexts (1 for a local node; bumped at every attach of a remote one).
+ * The peer thread fills ctx[] and n_ctx, then publishes live with a
+ * store-release; RMC threads load-acquire live before they look at them.
+ * Before unmapping, the peer thread clears live and waits until every RMC
+ * thread has passed its mailbox (rmcd_rmc_sync), so that no transfer that
+ * saw the old generation is still running. */
 struct rmcd_node {
 	uint32_t nid;
 	int numa;
+	bool local;
+	uint32_t live;
+	uint32_t gen;            /* peer thread's count of attaches */
 	struct rmcd_ctx ctx[RMCD_MAX_CTX];
 	uint32_t n_ctx;
 	int listen_fd;
+	int lock_fd;             /* local: holds the node's lock file */
 	char sock_path[108];
-	int rmc;                 /* index of the RMC thread serving it */
+	int peer_fd;             /* remote: connection to its rmcd, or -1 */
+	int peer_pid;
+	int refused_pid;         /* remote: last rmcd refused, to say it once */
+	bool kick;               /* remote: it announced itself, attach now */
+	int rmc;                 /* local: index of the RMC thread serving it */
 	uint64_t notify_tsc;     /* cache line from its RMC thread to its CPUs */
 	uint64_t app_cpus[4];    /* CPUs for this node's programs */
 };
@@ -102,17 +122,46 @@ struct rmcd_xfer {
 	uint8_t op;
 	uint16_t src, dst;
 	uint8_t cid;
+	uint32_t gen;     /* the target's generation when it was validated */
+	uint32_t cookie;  /* for a fabric that finishes it later */
 	uint8_t *local;   /* rmcd's address of the local buffer range */
 	uint64_t offset;  /* in the target context */
 	uint64_t length;
 	uint64_t arg0, arg1; /* atomics' operands */
 };
 
-/* Moves the bytes of one request.  The RMC loop calls it through this table
- * only, so other fabrics (ucx, xen) slot in without touching the loop. */
+/* What a fabric's xfer() answers for a transfer it has started and will
+ * report later through rmcd_xfer_done() (not an enum rmc_status). */
+#define RMCD_XFER_PENDING 0xff
+
+struct rmcd_rmc;
+
+/* How an RMC reaches other nodes' contexts.  The RMC loop takes a request,
+ * validates it, hands it to xfer(), asks the model for the due time and
+ * completes it; it never knows which fabric moved the bytes.
+ *
+ * xfer() moves the bytes of a validated request and answers RMC_OK, an
+ * error status (the completion's: the request failed), or
+ * RMCD_XFER_PENDING: the transfer goes on, and progress(), which the RMC
+ * thread calls in its polling loop, reports it with
+ * rmcd_xfer_done(m, x->cookie, status) when it finishes.  A fabric whose
+ * transfers always finish at once leaves progress NULL. */
 struct rmcd_fabric_ops {
 	const char *name;
-	int (*xfer)(struct rmcd *d, const struct rmcd_xfer *x);
+	uint8_t (*xfer)(struct rmcd_rmc *m, const struct rmcd_xfer *x);
+	int (*progress)(struct rmcd_rmc *m);
+};
+
+/* A transfer the fabric is still moving, and what completing it needs. */
+struct rmcd_inflight {
+	struct rmcd_qp *qp;  /* NULL: free, or its QP was torn down */
+	uint64_t t_post;
+	uint64_t due;        /* a deferred write's due time; 0 otherwise */
+	uint64_t size;
+	uint16_t dst;
+	uint8_t op, tid, cls;
+	bool inplace;
+	uint32_t next_free;
 };
 
 /* A completion waiting for its due time (and, for a write under a timing
@@ -135,7 +184,7 @@ struct rmcd_heap {
 	uint32_t n, cap;
 };
 
-enum rmcd_mbox_op { MBOX_ADD = 1, MBOX_REMOVE = 2 };
+enum rmcd_mbox_op { MBOX_ADD = 1, MBOX_REMOVE = 2, MBOX_SYNC = 3 };
 
 struct rmcd_mbox_msg {
 	enum rmcd_mbox_op op;
@@ -161,6 +210,9 @@ struct rmcd_rmc {
 	struct rmcd_qp **qps;
 	uint32_t n_qps, cap_qps;
 	struct rmcd_heap heap;
+	/* Transfers the fabric has not finished, by cookie; a free list. */
+	struct rmcd_inflight *fl;
+	uint32_t n_fl, fl_free, fl_busy;
 	uint64_t served;  /* requests, for the exit summary */
 	uint64_t errors;  /* requests refused by validation */
 	/* [node][size class], written by this thread only. */
@@ -181,12 +233,21 @@ struct rmcd {
 	char cal_path[256];
 	struct rmcd_node *nodes;
 	uint32_t n_nodes;
+	int self;                  /* the node served alone, or -1: every node */
+	/* The peer thread (peer.c): attaches to the rmcds of remote nodes. */
+	pthread_t peer_thread;
+	bool peer_started;
+	uint32_t peer_quit;        /* atomic: the peer thread exits when set */
+	int peer_evfd;
+	uint64_t desc_hash;        /* of the model's description, for peers */
+	void *shared_seg;          /* state the model shares with peers */
+	size_t shared_len;
+	int shared_fd;
 	struct rmcd_rmc *rmcs;
 	uint32_t n_rmcs;
 	const struct rmcd_fabric_ops *fabric;
 	const struct tm_ops *model;
 	void *model_state;
-	int lock_fd;
 	int epfd;
 	int sigfd;
 	uint32_t stop;             /* atomic: RMC threads exit when set */
@@ -238,6 +299,8 @@ int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out)
 void rmcd_qp_destroy(struct rmcd_qp *qp);
 
 /* cluster.c */
+/* Makes the run directory (ours, mode 0700 or 0711); idempotent. */
+int rmcd_rundir_prepare(struct rmcd *d, char *err, size_t errlen);
 int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen);
 void rmcd_cluster_fini(struct rmcd *d);
 
@@ -248,14 +311,24 @@ void rmcd_session_close(struct rmcd *d, struct rmcd_session *s);
 /* fabric_shm.c */
 extern const struct rmcd_fabric_ops rmcd_fabric_shm;
 
-/* The shm fabric: every node's context is mapped in rmcd, so a transfer is
- * a memcpy between the requester's local buffer and the target's context,
- * which lives on the target's NUMA domain.  Inline, for the RMC loop. */
-static inline void rmcd_shm_xfer(const struct rmcd *d, const struct rmcd_xfer *x)
+/* Whether the target's contexts are still those the request was validated
+ * against: a remote node that died (or came back) since fails it. */
+static inline bool rmcd_target_live(const struct rmcd *d, const struct rmcd_xfer *x)
+{
+	return READ_ONCE(d->nodes[x->dst].live) == x->gen;
+}
+
+/* The shm fabric: every node's context is mapped in rmcd (a remote node's
+ * through the memfd its rmcd sent), so a transfer is a memcpy between the
+ * requester's local buffer and the target's context, which lives on the
+ * target's NUMA domain.  Inline, for the RMC loop. */
+static inline uint8_t rmcd_shm_xfer(const struct rmcd *d, const struct rmcd_xfer *x)
 {
 	uint8_t *remote = d->nodes[x->dst].ctx[x->cid].base + x->offset;
 	uint64_t old;
 
+	if (!rmcd_target_live(d, x))
+		return RMC_ERR_UNREACHABLE;
 	switch (x->op) {
 	case RMC_OP_READ:
 		memcpy(x->local, remote, x->length);
@@ -277,16 +350,33 @@ static inline void rmcd_shm_xfer(const struct rmcd *d, const struct rmcd_xfer *x
 		memcpy(x->local, &old, sizeof(old));
 		break;
 	}
+	return RMC_OK;
 }
 
 /* Moves the bytes of a validated request: the shm fabric without an
  * indirect call, any other through its ops table. */
-static inline void rmcd_xfer(struct rmcd *d, const struct rmcd_xfer *x)
+static inline uint8_t rmcd_xfer(struct rmcd_rmc *m, const struct rmcd_xfer *x)
 {
-	if (d->fabric == &rmcd_fabric_shm)
-		rmcd_shm_xfer(d, x);
-	else
-		d->fabric->xfer(d, x);
+	if (m->d->fabric == &rmcd_fabric_shm)
+		return rmcd_shm_xfer(m->d, x);
+	return m->d->fabric->xfer(m, x);
 }
+
+/* rmc.c: a fabric reports a transfer it answered RMCD_XFER_PENDING for. */
+void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status);
+/* Waits until RMC thread m has finished whatever it was doing (it passes
+ * its mailbox); immediate when the thread is not running. */
+void rmcd_rmc_sync(struct rmcd_rmc *m);
+
+/* peer.c: the rmcds of remote nodes, found through the run directory. */
+int rmcd_peer_start(struct rmcd *d, char *err, size_t errlen);
+void rmcd_peer_stop(struct rmcd *d);
+void rmcd_peer_fini(struct rmcd *d);
+/* The ctl thread heard from node nid's rmcd: attach to it now. */
+void rmcd_peer_kick(struct rmcd *d, uint32_t nid);
+
+/* shared.c: a segment of the run directory every rmcd of the cluster maps. */
+void *rmcd_shared_get(void *arg, const char *name, size_t size);
+void rmcd_shared_fini(struct rmcd *d);
 
 #endif /* RMCD_H */

@@ -38,6 +38,7 @@ static inline uint8_t rmcd__validate(const struct rmcd *d, struct rmcd_qp *qp,
 	const struct rmcd_ctx *ctx;
 	const struct rmcd_lbuff *lb;
 	uint64_t len = e->length, off = e->offset, boff;
+	uint32_t live;
 
 	bool atomic = e->op == RMC_OP_CAS || e->op == RMC_OP_FAA;
 
@@ -46,6 +47,11 @@ static inline uint8_t rmcd__validate(const struct rmcd *d, struct rmcd_qp *qp,
 	if (e->nid >= d->n_nodes)
 		return RMC_ERR_NID;
 	node = &d->nodes[e->nid];
+	/* Pairs with the peer thread's store-release of live: ctx[] and
+	 * n_ctx of a remote node are complete once it is seen. */
+	live = smp_load_acquire(&node->live);
+	if (!live)
+		return RMC_ERR_UNREACHABLE;
 	if (e->cid >= node->n_ctx)
 		return RMC_ERR_CID;
 	if (len == 0 || len > d->max_transfer || (atomic && len != RMC_ATOMIC_LENGTH))
@@ -69,6 +75,8 @@ static inline uint8_t rmcd__validate(const struct rmcd *d, struct rmcd_qp *qp,
 	x->src = qp->src;
 	x->dst = e->nid;
 	x->cid = e->cid;
+	x->gen = live;
+	x->cookie = 0;
 	x->local = lb->map + boff;
 	x->offset = off;
 	x->length = len;

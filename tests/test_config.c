@@ -405,7 +405,11 @@ Test(rmcd_cli, bad_node_count, .init = rmcd_init, .fini = rmcd_fini)
 	expect_usage_error("abc", NULL, "NODE_CNT");
 	expect_usage_error("65", NULL, "NODE_CNT");
 	expect_usage_error("-1", NULL, "Usage");
-	expect_usage_error("2", "3", "too many arguments");
+	/* NODE_ID: the node this rmcd serves, below NODE_CNT. */
+	expect_usage_error("2", "3", "NODE_ID");
+	expect_usage_error("2", "2", "NODE_CNT is 2");
+	expect_usage_error("2", "x", "NODE_ID");
+	expect_usage_error("2", "-1", "Usage");
 	expect_usage_error("--no-such-option", NULL, "Usage");
 }
 

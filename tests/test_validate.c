@@ -469,6 +469,8 @@ Test(validate, status_names_and_errnos)
 		[RMC_ERR_ALIGN] = -EINVAL,
 		[RMC_ERR_DEAD] = -ENOTCONN,
 		[RMC_ERR_FLUSHED] = -ECANCELED,
+		[RMC_ERR_UNREACHABLE] = -EHOSTUNREACH,
+		[RMC_ERR_FABRIC] = -EIO,
 	};
 
 	for (int s = 0; s < RMC_STATUS_MAX; s++) {

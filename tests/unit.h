@@ -64,7 +64,8 @@ static inline void unit_setup(struct unit *u, const struct unit_params *p)
 	cr_assert_not_null(d->model, "the \"none\" model is not registered");
 	d->fabric = &rmcd_fabric_shm;
 	d->max_transfer = d->cfg.max_transfer;
-	d->lock_fd = d->epfd = d->sigfd = -1;
+	d->epfd = d->sigfd = -1;
+	d->self = -1;
 	d->nodes = u->nodes;
 	d->n_nodes = p->nodes;
 	u->ctx_size = p->ctx_size;
@@ -73,7 +74,9 @@ static inline void unit_setup(struct unit *u, const struct unit_params *p)
 		uint32_t nctx = p->ctx_per_node ? p->ctx_per_node : 1;
 
 		n->nid = i;
-		n->listen_fd = -1;
+		n->local = true;
+		n->live = 1;
+		n->listen_fd = n->lock_fd = n->peer_fd = -1;
 		for (uint32_t k = 0; k < nctx; k++) {
 			r = core_shm_create("test-ctx", p->ctx_size, &fd);
 			cr_assert_eq(r, 0, "core_shm_create: %s", strerror(-r));
@@ -146,6 +149,7 @@ static inline void unit_teardown(struct unit *u)
 		}
 	rmcd_heap_free(&u->rmc.heap);
 	free(u->rmc.qps);
+	free(u->rmc.fl);
 	free(u->rmc.stats);
 	pthread_mutex_destroy(&u->rmc.mu);
 	pthread_cond_destroy(&u->rmc.cv);

@@ -75,6 +75,8 @@ enum rmc_status {
 	RMC_ERR_ALIGN = 8,      /* misaligned target for an atomic */
 	RMC_ERR_DEAD = 9,       /* rmcd is gone (set by the library) */
 	RMC_ERR_FLUSHED = 10,   /* the queue pair was torn down */
+	RMC_ERR_UNREACHABLE = 11, /* the target node's RMC is not up, or died */
+	RMC_ERR_FABRIC = 12,    /* the fabric failed the transfer */
 	RMC_STATUS_MAX
 };
 
