@@ -410,6 +410,11 @@ Test(rmcd_cli, bad_node_count, .init = rmcd_init, .fini = rmcd_fini)
 	expect_usage_error("2", "2", "NODE_CNT is 2");
 	expect_usage_error("2", "x", "NODE_ID");
 	expect_usage_error("2", "-1", "Usage");
+	char run[128];
+	snprintf(run, sizeof(run), "%s/run", tmpdir);
+	run_rmcd(&out, "-r", run, "2", "0", "1");
+	cr_assert(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 2, "status 0x%x", out.status);
+	cr_assert_not_null(strstr(out.err, "too many arguments"), "%s", out.err);
 	expect_usage_error("--no-such-option", NULL, "Usage");
 }
 

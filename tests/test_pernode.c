@@ -1,0 +1,635 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One RMC per node: "rmcd NODE_CNT NODE_ID" for each node, as the original
+ * platform runs it.  Nodes start in any order and reach each other's
+ * contexts; a node's memory outlives the programs that wrote it; a node
+ * whose rmcd dies fails requests to it (RMC_ERR_UNREACHABLE) quickly and
+ * is reached again once it is back; rmcds that disagree on the cluster are
+ * refused; and the link model keeps its state shared, so that its
+ * latencies are the same whichever way nodes are spread over processes.
+ */
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "harness.h"
+#include "sonuma.h"
+
+#define CONF                                                                               \
+	"cluster = { nodes = %u; context_pages = 64; max_transfer = 65536;\n"                 \
+	"            lock_memory = false; };\n%s"
+
+/* Up to 4 per-node rmcds on one run directory. */
+struct cluster {
+	struct h_rmcd r[4]; /* r[k]: the rmcd of node k; dir, run, conf shared */
+	uint32_t nodes;
+};
+
+static struct cluster C;
+
+static void cl_setup(uint32_t nodes, const char *extra)
+{
+	char text[512];
+
+	memset(&C, 0, sizeof(C));
+	C.nodes = nodes;
+	h_mkdtemp(C.r[0].dir);
+	snprintf(C.r[0].run, sizeof(C.r[0].run), "%s/run", C.r[0].dir);
+	snprintf(C.r[0].conf, sizeof(C.r[0].conf), "%s/rmc.conf", C.r[0].dir);
+	snprintf(text, sizeof(text), CONF, nodes, extra ? extra : "");
+	h_write_file(C.r[0].conf, text);
+	setenv("SONUMA_RUNDIR", C.r[0].run, 1);
+	for (uint32_t k = 0; k < 4; k++) {
+		struct h_rmcd *r = &C.r[k];
+		if (k)
+			memcpy(r, &C.r[0], sizeof(*r));
+		r->pid = -1;
+		r->nodes = nodes;
+		snprintf(r->log, sizeof(r->log), "%s/rmcd%u.log", C.r[0].dir, k);
+	}
+}
+
+static void cl_teardown(void)
+{
+	for (int k = 3; k >= 0; k--) {
+		if (k)
+			C.r[k].dir[0] = 0; /* the directory is r[0]'s to remove */
+		h_rmcd_cleanup(&C.r[k]);
+	}
+}
+
+/* Runs "rmcd -c conf -r run [-m model] NODE_CNT k" as node k's rmcd. */
+static pid_t spawn_node(uint32_t k, uint32_t nodes, const char *model)
+{
+	struct h_rmcd *r = &C.r[k];
+	const char *rmcd = h_env("RMCD");
+	char cnt[16], id[16];
+	pid_t parent = getpid();
+	int lfd = open(r->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+
+	cr_assert_geq(lfd, 0);
+	snprintf(cnt, sizeof(cnt), "%u", nodes);
+	snprintf(id, sizeof(id), "%u", k);
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		h_child_init(parent);
+		dup2(lfd, 1);
+		dup2(lfd, 2);
+		if (model)
+			execl(rmcd, rmcd, "-c", r->conf, "-r", r->run, "-m", model, cnt, id,
+			      (char *)NULL);
+		else
+			execl(rmcd, rmcd, "-c", r->conf, "-r", r->run, cnt, id, (char *)NULL);
+		_exit(127);
+	}
+	close(lfd);
+	return pid;
+}
+
+/* Node k's socket answers, and from node k every node in want is up. */
+static void wait_up(uint32_t k, uint64_t want, unsigned ms)
+{
+	uint64_t end = h_now_ms() + ms;
+	char path[160], log[8192];
+	struct kal_info info = { 0 };
+	int st;
+
+	snprintf(path, sizeof(path), "%s/node%u.sock", C.r[k].run, k);
+	for (;;) {
+		int fd = kal_open(path);
+		if (fd >= 0) {
+			int r = kal_info(fd, &info);
+			kal_close(fd);
+			if (!r && (info.nodes_up & want) == want)
+				return;
+		}
+		if (C.r[k].pid > 0 && waitpid(C.r[k].pid, &st, WNOHANG) == C.r[k].pid) {
+			C.r[k].pid = -1;
+			h_slurp(C.r[k].log, log, sizeof(log));
+			cr_assert_fail("node %u: its rmcd exited (status 0x%x); its log:\n%s", k, st,
+				       log);
+		}
+		if (h_now_ms() > end) {
+			h_slurp(C.r[k].log, log, sizeof(log));
+			cr_assert_fail("node %u: nodes up 0x%llx, waiting for 0x%llx after %u ms; "
+				       "its log:\n%s",
+				       k, (unsigned long long)info.nodes_up, (unsigned long long)want,
+				       ms, log);
+		}
+		h_sleep_ms(5);
+	}
+}
+
+static void start_nodes(uint32_t nodes, const char *model)
+{
+	/* In reverse order: the last node first, to show any order works. */
+	for (int k = (int)nodes - 1; k >= 0; k--)
+		C.r[k].pid = spawn_node((uint32_t)k, nodes, model);
+	for (uint32_t k = 0; k < nodes; k++)
+		wait_up(k, (1ull << nodes) - 1, 20000);
+}
+
+struct app {
+	int fd;
+	rmc_wq_t *wq;
+	rmc_cq_t *cq;
+	uint8_t *lbuf;
+	uint8_t *ctx;
+};
+
+static int attach(struct app *a, unsigned node, bool ctx)
+{
+	char s[16];
+	int r;
+
+	snprintf(s, sizeof(s), "%u", node);
+	setenv("SONUMA_NODE", s, 1);
+	a->fd = kal_open(RMC_DEV);
+	CHILD_CHECK(a->fd >= 0, "kal_open node %u: %s", node, strerror(-a->fd));
+	CHILD_CHECK((r = kal_reg_wq(a->fd, &a->wq)) == 0, "kal_reg_wq: %s", strerror(-r));
+	CHILD_CHECK((r = kal_reg_cq(a->fd, &a->cq)) == 0, "kal_reg_cq: %s", strerror(-r));
+	a->lbuf = NULL;
+	CHILD_CHECK((r = kal_reg_lbuff(a->fd, &a->lbuf, 16)) == 0, "kal_reg_lbuff: %s",
+		    strerror(-r));
+	a->ctx = NULL;
+	if (ctx)
+		CHILD_CHECK((r = kal_reg_ctx(a->fd, &a->ctx, 64)) == 0, "kal_reg_ctx: %s",
+			    strerror(-r));
+	return 0;
+}
+
+/* Node `node` fills its context with words tagged by its id and exits. */
+static int writer(void *arg)
+{
+	unsigned node = (unsigned)(uintptr_t)arg;
+	struct app a;
+
+	if (attach(&a, node, true))
+		return 1;
+	for (uint64_t i = 0; i < 64 * PAGE_SIZE / 8; i++)
+		((uint64_t *)a.ctx)[i] = ((uint64_t)node << 48) | i;
+	return 0;
+}
+
+/* Node `node` reads every other node's context (written by writer(), which
+ * has exited) and writes one block into each. */
+static int reader(void *arg)
+{
+	unsigned node = (unsigned)(uintptr_t)arg;
+	struct app a;
+	int r;
+
+	if (attach(&a, node, false))
+		return 1;
+	for (unsigned t = 0; t < C.nodes; t++) {
+		for (uint64_t off = 0; off + 128 <= 64 * PAGE_SIZE; off += 4096 + 64) {
+			r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, (int)t, 0, off, 128);
+			CHILD_CHECK(r == 0, "read node %u offset %llu: %s", t,
+				    (unsigned long long)off, strerror(-r));
+			for (unsigned w = 0; w < 16; w++) {
+				uint64_t want = ((uint64_t)t << 48) | (off / 8 + w);
+				uint64_t got = ((uint64_t *)a.lbuf)[w];
+				CHILD_CHECK(got == want, "node %u offset %llu word %u: 0x%llx, "
+					    "expected 0x%llx", t, (unsigned long long)off, w,
+					    (unsigned long long)got, (unsigned long long)want);
+			}
+		}
+		/* One block of each target, at a place of this reader's own. */
+		for (unsigned w = 0; w < 8; w++)
+			((uint64_t *)a.lbuf)[w] = 0xab00000000000000ull | ((uint64_t)node << 8) | w;
+		r = rmc_rwrite_sync(a.wq, a.cq, a.lbuf, 0, (int)t, 0, 60 * PAGE_SIZE + node * 64,
+				    64);
+		CHILD_CHECK(r == 0, "write node %u: %s", t, strerror(-r));
+	}
+	return 0;
+}
+
+/* Node `node` checks the blocks every reader wrote into its context. */
+static int check_written(void *arg)
+{
+	unsigned node = (unsigned)(uintptr_t)arg;
+	struct app a;
+
+	if (attach(&a, node, true))
+		return 1;
+	for (unsigned from = 0; from < C.nodes; from++)
+		for (unsigned w = 0; w < 8; w++) {
+			uint64_t got = ((uint64_t *)(a.ctx + 60 * PAGE_SIZE + from * 64))[w];
+			uint64_t want = 0xab00000000000000ull | ((uint64_t)from << 8) | w;
+			CHILD_CHECK(got == want, "block from node %u word %u: 0x%llx", from, w,
+				    (unsigned long long)got);
+		}
+	return 0;
+}
+
+static void run_all(int (*fn)(void *), const char *what)
+{
+	pid_t p[4];
+
+	for (uint32_t k = 0; k < C.nodes; k++)
+		p[k] = h_fork(fn, (void *)(uintptr_t)k);
+	h_join(p, (int)C.nodes, 60000, what);
+}
+
+TestSuite(pernode, .fini = cl_teardown, .timeout = 240);
+
+Test(pernode, four_nodes_read_write_memory_outlives_programs)
+{
+	cl_setup(4, NULL);
+	start_nodes(4, NULL);
+	run_all(writer, "writer");
+	run_all(reader, "reader");
+	run_all(check_written, "checker");
+}
+
+/* Every node adds to one word of node 0 at once: none lost. */
+static int adder(void *arg)
+{
+	unsigned node = (unsigned)(uintptr_t)arg;
+	struct app a;
+	uint64_t old;
+
+	if (attach(&a, node, false))
+		return 1;
+	for (int i = 0; i < 1000; i++) {
+		int r = rmc_faa_sync(a.wq, a.cq, a.lbuf, 0, 0, 0, 8 * PAGE_SIZE, 1, &old);
+		CHILD_CHECK(r == 0, "faa: %s", strerror(-r));
+	}
+	return 0;
+}
+
+static int check_sum(void *arg)
+{
+	struct app a;
+
+	(void)arg;
+	if (attach(&a, 0, true))
+		return 1;
+	uint64_t v = *(uint64_t *)(a.ctx + 8 * PAGE_SIZE);
+	CHILD_CHECK(v == 3000, "the word holds %llu after 3 x 1000 adds",
+		    (unsigned long long)v);
+	return 0;
+}
+
+Test(pernode, atomics_from_every_node_none_lost)
+{
+	cl_setup(3, NULL);
+	start_nodes(3, NULL);
+	run_all(adder, "adder");
+	pid_t p = h_fork(check_sum, NULL);
+	h_join(&p, 1, 20000, "checker");
+}
+
+/* Reads node 1 until it fails; then reports how long after *killed_at it
+ * failed, that the failure is EHOSTUNREACH, that node 0 still answers, and
+ * that node 1 answers again once *restarted is set. */
+struct death {
+	uint64_t killed_at_ms; /* set by the test */
+	uint32_t restarted;
+	uint64_t failed_after_ms;
+	int err;
+};
+
+static int survivor(void *arg)
+{
+	struct death *D = arg;
+	struct app a;
+	int r;
+
+	if (attach(&a, 0, true))
+		return 1;
+	for (;;) {
+		r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 0, 64);
+		if (r)
+			break;
+		CHILD_CHECK(h_now_ms() < 60000 + D->killed_at_ms || !D->killed_at_ms,
+			    "reads of node 1 never failed");
+	}
+	uint64_t now = h_now_ms();
+	uint64_t k = __atomic_load_n(&D->killed_at_ms, __ATOMIC_ACQUIRE);
+	D->failed_after_ms = k && now > k ? now - k : 0;
+	D->err = r;
+	CHILD_CHECK(k, "a read of node 1 failed before it was killed: %s", strerror(-r));
+	CHILD_CHECK(r == -EHOSTUNREACH, "a read of a dead node: %s, expected %s", strerror(-r),
+		    strerror(EHOSTUNREACH));
+	/* The others see nothing: node 0 reads itself. */
+	for (int i = 0; i < 100; i++) {
+		r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 0, 0, 0, 64);
+		CHILD_CHECK(r == 0, "reading node 0 while node 1 is down: %s", strerror(-r));
+	}
+	/* Still failing, at once, while it is down. */
+	r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 0, 64);
+	CHILD_CHECK(r == -EHOSTUNREACH || __atomic_load_n(&D->restarted, __ATOMIC_ACQUIRE),
+		    "%s", strerror(-r));
+	uint64_t end = h_now_ms() + 30000;
+	while (!__atomic_load_n(&D->restarted, __ATOMIC_ACQUIRE) && h_now_ms() < end)
+		h_sleep_ms(1);
+	/* Back: requests to it succeed again (the peer thread reattaches
+	 * within its retry period). */
+	end = h_now_ms() + 10000;
+	while ((r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 0, 64)) != 0) {
+		CHILD_CHECK(r == -EHOSTUNREACH, "%s", strerror(-r));
+		CHILD_CHECK(h_now_ms() < end, "node 1 not reachable 10 s after its restart");
+		h_sleep_ms(1);
+	}
+	r = rmc_rwrite_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 4096, 64);
+	CHILD_CHECK(r == 0, "a write to the restarted node: %s", strerror(-r));
+	return 0;
+}
+
+Test(pernode, dead_node_fails_fast_and_rejoins)
+{
+	struct death *D = h_shared(sizeof(*D));
+
+	cl_setup(2, NULL);
+	start_nodes(2, NULL);
+	pid_t p = h_fork(survivor, D);
+	h_sleep_ms(200);
+	__atomic_store_n(&D->killed_at_ms, h_now_ms(), __ATOMIC_RELEASE);
+	h_rmcd_kill(&C.r[1], SIGKILL, 5000);
+	h_sleep_ms(300);
+	C.r[1].pid = spawn_node(1, 2, NULL);
+	wait_up(1, 3, 20000);
+	__atomic_store_n(&D->restarted, 1, __ATOMIC_RELEASE);
+	h_join(&p, 1, 60000, "survivor");
+	cr_assert_eq(D->err, -EHOSTUNREACH);
+	/* The bound the platform promises, with room for a loaded machine:
+	 * detection is the kernel closing the dead rmcd's socket. */
+	cr_assert_leq(D->failed_after_ms, 100, "requests to the dead node failed only %llu ms "
+		      "after it died", (unsigned long long)D->failed_after_ms);
+	cr_assert(h_rmcd_alive(&C.r[0]), "node 0's rmcd died with its peer");
+}
+
+/* Requests to a node whose rmcd never came up fail, at once. */
+static int lonely(void *arg)
+{
+	struct app a;
+	int r;
+
+	(void)arg;
+	if (attach(&a, 0, false))
+		return 1;
+	uint64_t t0 = h_now_ms();
+	r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 0, 64);
+	CHILD_CHECK(r == -EHOSTUNREACH, "%s", strerror(-r));
+	int tid = rmc_rread_async(a.wq, a.lbuf, 0, 1, 0, 0, 64);
+	CHILD_CHECK(tid >= 0, "%s", strerror(-tid));
+	CHILD_CHECK(rmc_wait_cq(a.wq, a.cq, NULL, NULL) == 1, "wait_cq");
+	CHILD_CHECK(a.wq->q[tid].status == RMC_ERR_UNREACHABLE, "async status %s",
+		    rmc_status_str(a.wq->q[tid].status));
+	CHILD_CHECK(h_now_ms() - t0 < 100, "took %llu ms", (unsigned long long)(h_now_ms() - t0));
+	return 0;
+}
+
+Test(pernode, node_never_up_is_unreachable)
+{
+	cl_setup(2, NULL);
+	C.r[0].pid = spawn_node(0, 2, NULL);
+	wait_up(0, 1, 20000);
+	pid_t p = h_fork(lonely, NULL);
+	h_join(&p, 1, 20000, "app");
+}
+
+/* Runs rmcd as node k with these arguments and expects it to fail,
+ * its message holding each needle. */
+static void expect_refused(uint32_t k, uint32_t nodes, const char *model, const char *n1,
+			   const char *n2)
+{
+	struct h_out *o = h_shared(sizeof(*o));
+	char cnt[16], id[16];
+	char *argv[12];
+	int n = 0;
+
+	snprintf(cnt, sizeof(cnt), "%u", nodes);
+	snprintf(id, sizeof(id), "%u", k);
+	argv[n++] = (char *)h_env("RMCD");
+	argv[n++] = "-c";
+	argv[n++] = C.r[0].conf;
+	argv[n++] = "-r";
+	argv[n++] = C.r[0].run;
+	if (model) {
+		argv[n++] = "-m";
+		argv[n++] = (char *)model;
+	}
+	argv[n++] = cnt;
+	argv[n++] = id;
+	argv[n] = NULL;
+	h_run(argv, NULL, 20000, o);
+	cr_assert(!o->timed_out, "rmcd %s %s kept running: %s", cnt, id, o->err);
+	cr_assert(WIFEXITED(o->status) && WEXITSTATUS(o->status) != 0,
+		  "rmcd %s %s was not refused: %s", cnt, id, o->err);
+	cr_assert_not_null(strstr(o->err, n1), "no \"%s\" in: %s", n1, o->err);
+	if (n2)
+		cr_assert_not_null(strstr(o->err, n2), "no \"%s\" in: %s", n2, o->err);
+}
+
+Test(pernode, disagreeing_rmcds_refused)
+{
+	cl_setup(2, NULL);
+	C.r[1].pid = spawn_node(1, 2, "fixed");
+	wait_up(1, 2, 20000);
+	/* A second rmcd for node 1: refused, the first unaffected. */
+	expect_refused(1, 2, "fixed", "node 1", "in use by another rmcd");
+	/* Another cluster size: refused, naming both. */
+	expect_refused(0, 3, "fixed", "of 2 nodes, this one of 3", NULL);
+	/* Another model: refused, naming both. */
+	expect_refused(0, 2, "none", "\"fixed", "\"none");
+	cr_assert(h_rmcd_alive(&C.r[1]), "node 1's rmcd died");
+	/* Another context size: refused, naming both. */
+	h_write_file(C.r[0].conf, "cluster = { nodes = 2; context_pages = 32; "
+				  "max_transfer = 65536; lock_memory = false; };\n");
+	expect_refused(0, 2, "fixed", "has 64 pages", "32");
+	cr_assert(h_rmcd_alive(&C.r[1]), "node 1's rmcd died");
+	/* The one that agrees joins. */
+	h_write_file(C.r[0].conf, "cluster = { nodes = 2; context_pages = 64; "
+				  "max_transfer = 65536; lock_memory = false; };\n");
+	C.r[0].pid = spawn_node(0, 2, "fixed");
+	wait_up(0, 3, 20000);
+	wait_up(1, 3, 20000);
+}
+
+/* A "peer" listening on node 1's socket as another user: node 0's rmcd
+ * does not attach to it. */
+Test(pernode, peer_of_another_user_refused)
+{
+	char path[160], log[8192];
+
+	if (geteuid() != 0)
+		cr_skip_test("needs root, to listen as another user");
+	cl_setup(2, NULL);
+	C.r[0].pid = spawn_node(0, 2, NULL);
+	wait_up(0, 1, 20000);
+	snprintf(path, sizeof(path), "%s/node1.sock", C.r[0].run);
+	int *ready = h_shared(sizeof(int));
+	pid_t parent = getpid();
+	pid_t p = fork();
+	cr_assert_geq(p, 0);
+	if (p == 0) {
+		struct sockaddr_un sa = { .sun_family = AF_UNIX };
+		h_child_init(parent);
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		if (strlen(path) >= sizeof(sa.sun_path))
+			_exit(4);
+		memcpy(sa.sun_path, path, strlen(path) + 1);
+		if (fd < 0 || bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+			_exit(2);
+		/* The credentials a peer sees are those at listen(). */
+		if (setgid(65534) || setuid(65534) || listen(fd, 8) < 0)
+			_exit(3);
+		__atomic_store_n(ready, 1, __ATOMIC_RELEASE);
+		for (;;) {
+			int c = accept(fd, NULL, NULL);
+			if (c >= 0)
+				close(c);
+		}
+	}
+	uint64_t end = h_now_ms() + 5000;
+	while (!__atomic_load_n(ready, __ATOMIC_ACQUIRE) && h_now_ms() < end)
+		h_sleep_ms(1);
+	cr_assert(__atomic_load_n(ready, __ATOMIC_ACQUIRE), "the impostor did not start");
+	/* The peer thread retries every 50 ms: give it several rounds. */
+	end = h_now_ms() + 10000;
+	do {
+		h_sleep_ms(50);
+		h_slurp(C.r[0].log, log, sizeof(log));
+	} while (!strstr(log, "uid 65534") && h_now_ms() < end);
+	kill(p, SIGKILL);
+	waitpid(p, NULL, 0);
+	cr_assert_not_null(strstr(log, "runs as uid 65534"), "no refusal in the log:\n%s", log);
+	cr_assert_null(strstr(log, "node 1: attached"), "attached to the impostor:\n%s", log);
+	cr_assert(h_rmcd_alive(&C.r[0]));
+}
+
+/* ---- the link model, all nodes in one process or one rmcd per node ---- */
+
+#define LINK "model = { name = \"link\"; rmc_ns = 1000; hop_ns = 0; bandwidth_gbps = 0.25; };\n"
+#define LINK_SIZE 65536
+#define LINK_OPS 384
+#define LINK_DEPTH 128
+
+static void status_cb(uint8_t tid, wq_entry_t *head, void *owner)
+{
+	(void)owner;
+	if (head->status) {
+		fprintf(stderr, "request %u failed: %s\n", tid, rmc_status_str(head->status));
+		_exit(1);
+	}
+}
+
+static struct h_barrier *link_barrier;
+
+/* h_barrier_wait without its 1 ms naps: the readers' bursts must start
+ * together, as a skew between them takes the skew off the queueing. */
+static int spin_barrier(struct h_barrier *b, unsigned ms)
+{
+	uint32_t gen = __atomic_load_n(&b->gen, __ATOMIC_ACQUIRE);
+	uint64_t end = h_now_ms() + ms;
+
+	if (__atomic_add_fetch(&b->count, 1, __ATOMIC_ACQ_REL) == b->n) {
+		__atomic_store_n(&b->count, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&b->gen, gen + 1, __ATOMIC_RELEASE);
+		return 0;
+	}
+	while (__atomic_load_n(&b->gen, __ATOMIC_ACQUIRE) == gen) {
+		if (h_now_ms() > end)
+			return -ETIMEDOUT;
+		sched_yield();
+	}
+	return 0;
+}
+
+/* Node `node` reads node 2 in bursts of LINK_DEPTH, in step with the other
+ * reader (a barrier before each burst): their requests queue together on
+ * node 2's egress link. */
+static int link_reader(void *arg)
+{
+	unsigned node = (unsigned)(uintptr_t)arg;
+	struct app a;
+	int r;
+
+	if (attach(&a, node, false))
+		return 1;
+	for (unsigned b = 0; b < LINK_OPS / LINK_DEPTH; b++) {
+		CHILD_CHECK(spin_barrier(link_barrier, 20000) == 0, "the other reader is gone");
+		for (unsigned i = 0; i < LINK_DEPTH; i++) {
+			int tid = rmc_rread_async(a.wq, a.lbuf, 0, 2, 0, (i % 4) * LINK_SIZE,
+						  LINK_SIZE);
+			CHILD_CHECK(tid >= 0, "post: %s", strerror(-tid));
+		}
+		for (unsigned done = 0; done < LINK_DEPTH; done += (unsigned)r) {
+			r = rmc_wait_cq(a.wq, a.cq, status_cb, NULL);
+			CHILD_CHECK(r > 0, "wait_cq: %d", r);
+		}
+	}
+	return 0;
+}
+
+/* Mean latency the model asked for, over both readers. */
+static double link_mean_ns(void)
+{
+	double sum = 0;
+	uint64_t count = 0;
+
+	for (unsigned n = 0; n < 2; n++) {
+		char path[160];
+		struct kal_stats st;
+		snprintf(path, sizeof(path), "%s/node%u.sock", C.r[0].run, n);
+		int fd = kal_open(path);
+		cr_assert_geq(fd, 0, "node %u: %s", n, strerror(-fd));
+		cr_assert_eq(kal_stats(fd, 0, &st), 0);
+		kal_close(fd);
+		sum += st.model_sum_ns;
+		count += st.model_count;
+		cr_log_info("node %u: %llu requests, model mean %.0f ns", n,
+			    (unsigned long long)st.model_count,
+			    st.model_count ? st.model_sum_ns / (double)st.model_count : 0);
+	}
+	cr_assert_eq(count, 2 * LINK_OPS, "the model timed %llu requests of %u",
+		     (unsigned long long)count, 2 * LINK_OPS);
+	return sum / (double)count;
+}
+
+static double link_run(void)
+{
+	pid_t p[2];
+
+	link_barrier = h_shared(sizeof(*link_barrier));
+	link_barrier->n = 2;
+	uint64_t t0 = h_now_ms();
+	for (unsigned n = 0; n < 2; n++)
+		p[n] = h_fork(link_reader, (void *)(uintptr_t)n);
+	h_join(p, 2, 120000, "link reader");
+	cr_log_info("both readers took %llu ms", (unsigned long long)(h_now_ms() - t0));
+	return link_mean_ns();
+}
+
+Test(pernode, link_model_same_in_one_process_and_per_node)
+{
+	/* 64 KiB at 0.25 GB/s: 262 us on node 2's egress link for each read.
+	 * Two readers posting 128 at once queue 256 there: about 128 x 262 us
+	 * per request on average when the link state is shared, half that
+	 * when each rmcd kept its own.  The bursts are long (67 ms) next to
+	 * the skew between the readers' posts, which is all that differs
+	 * between two runs. */
+	const double ser = LINK_SIZE / 0.25; /* ns at 0.25 GB/s */
+
+	cl_setup(3, LINK);
+	C.r[0].pid = h_rmcd_spawn(&C.r[0], NULL);
+	C.r[0].nodes = 3;
+	h_rmcd_wait_ready(&C.r[0], 20000);
+	double one = link_run();
+	h_rmcd_kill(&C.r[0], SIGTERM, 10000);
+
+	start_nodes(3, NULL);
+	double per = link_run();
+	cr_log_info("link model mean latency: one process %.0f ns, one rmcd per node %.0f ns "
+		    "(%.3f)", one, per, per / one);
+	cr_assert_gt(one, 96 * ser, "one process: %.0f ns, the readers did not queue together",
+		     one);
+	cr_assert(per / one > 0.92 && per / one < 1.08,
+		  "the link model asked for %.0f ns per read with one rmcd per node, %.0f ns "
+		  "with one process: its state is not shared", per, one);
+}
