@@ -30,6 +30,10 @@ enum ctl_op {
 	CTL_OP_MAX
 };
 
+/* CTL_DESCRIBE's id: what to describe (kal_describe's enum has the same
+ * values). */
+enum ctl_desc { CTL_DESC_MODEL = 0, CTL_DESC_CALIBRATION = 1, CTL_DESC_VERSION = 2 };
+
 struct ctl_req {
 	uint32_t magic;
 	uint16_t version;

@@ -24,6 +24,11 @@
 
 #define SONUMA_EXPORT __attribute__((visibility("default")))
 
+_Static_assert((int)KAL_DESCRIBE_MODEL == (int)CTL_DESC_MODEL &&
+		       (int)KAL_DESCRIBE_CALIBRATION == (int)CTL_DESC_CALIBRATION &&
+		       (int)KAL_DESCRIBE_VERSION == (int)CTL_DESC_VERSION,
+	       "kal_describe's values are the protocol's");
+
 /* The sessions this process has open.  The original platform's kal_open
  * returned 0 and its calls ignored the descriptor, so its programs pass 0:
  * with exactly one session open, 0 means that one.  The only state of the
@@ -227,7 +232,7 @@ SONUMA_EXPORT int kal_describe(int fd, int what, char *buf, size_t len)
 	struct ctl_resp resp;
 	int r;
 
-	if (what < 0 || !buf || !len)
+	if (what < KAL_DESCRIBE_MODEL || what > KAL_DESCRIBE_VERSION || !buf || !len)
 		return -EINVAL;
 	r = kal_call(fd, CTL_DESCRIBE, (uint32_t)what, 0, 0, &resp, NULL);
 	if (r)

@@ -111,8 +111,13 @@ int kal_close(int fd);
 int kal_info(int fd, struct kal_info *info);
 /* Counters for requests of the size class holding size (0: all sizes). */
 int kal_stats(int fd, uint64_t size, struct kal_stats *st);
-/* What rmcd runs: what = 0 the timing model and its parameters, 1 the
- * calibration in use, 2 rmcd's version.  Returns the length or -errno. */
+/* What kal_describe() describes. */
+enum kal_describe_what {
+	KAL_DESCRIBE_MODEL = 0,       /* the timing model and its parameters */
+	KAL_DESCRIBE_CALIBRATION = 1, /* the calibration in use */
+	KAL_DESCRIBE_VERSION = 2,     /* rmcd's version */
+};
+/* What rmcd runs (enum kal_describe_what).  Returns the length or -errno. */
 int kal_describe(int fd, int what, char *buf, size_t len);
 /* The latency the model targets for an unloaded request from this node,
  * in ns; returns 0 or -errno. */
@@ -141,6 +146,20 @@ int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins);
 
 /* Cycles of spinning between two liveness checks. */
 #define RMC__SPIN_CHECK 4096
+
+/* One step of every waiting loop: every RMC__SPIN_CHECK steps, checks that
+ * rmcd is alive (and lets other threads run after a while).  0 to go on,
+ * or -ENOTCONN. */
+static inline int rmc__spin(rmc_wq_t *wq, uint64_t *spins)
+{
+	if (++*spins % RMC__SPIN_CHECK == 0) {
+		int r = rmc__wait_slow(wq, spins);
+		if (r)
+			return r;
+	}
+	cpu_relax();
+	return 0;
+}
 
 /* The -errno of a completion status: the common case without a call. */
 static inline int rmc__status_errno(uint8_t status)
@@ -212,7 +231,7 @@ static inline int rmc__post_atomic(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base
 			       RMC_ATOMIC_LENGTH, arg0, arg1);
 }
 
-/* Takes one completion if there is one: returns its tid, or -1.  A
+/* Takes one completion if there is one: returns its tid, or -EAGAIN.  A
  * completion written ahead of its due time is not visible before it: with
  * wait set, the call spins on the TSC until then (at most the RMC's lead,
  * a microsecond or two), otherwise it leaves the entry for a later call. */
@@ -224,11 +243,11 @@ static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
 
 	/* Pairs with the RMC's store-release of c->SR. */
 	if (smp_load_acquire(&c->SR) != cq->SR)
-		return -1;
+		return -EAGAIN;
 	uint64_t due = c->due;
 	if (due && (int64_t)(rmc_rdtsc() - due) < 0) {
 		if (!wait)
-			return -1;
+			return -EAGAIN;
 		while ((int64_t)(rmc_rdtsc() - due) < 0)
 			;
 	}
@@ -240,7 +259,7 @@ static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
 	}
 	cq->tail = t;
 	if (tid >= MAX_NUM_WQ)
-		return -1; /* cannot come from a sane rmcd */
+		return -EPROTO; /* cannot come from a sane rmcd */
 	wq->q[tid].status = st;
 	WRITE_ONCE(wq->q[tid].valid, 0);
 	/* Frees a CQ slot; pairs with the RMC's load-acquire of consumed. */
@@ -253,26 +272,6 @@ static inline int rmc__cq_pop(rmc_wq_t *wq, rmc_cq_t *cq)
 	return rmc__cq_take(wq, cq, 0);
 }
 
-/* Waits for the completion of WQ entry tid, taking others on the way. */
-static inline int rmc__wait_tid(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
-{
-	uint64_t spins = 0;
-
-	for (;;) {
-		int t = rmc__cq_take(wq, cq, 1);
-		if (t == tid)
-			return rmc__status_errno(wq->q[tid].status);
-		if (t >= 0)
-			continue;
-		if (++spins % RMC__SPIN_CHECK == 0) {
-			int r = rmc__wait_slow(wq, &spins);
-			if (r)
-				return r;
-		}
-		cpu_relax();
-	}
-}
-
 /* Waits for WQ entry tid, posted with RMC_WQE_INPLACE, to complete in place
  * (sonuma/qp.h): the entry's cache line goes to the RMC and comes back, and
  * nothing else moves.  Returns 0 or -errno. */
@@ -281,18 +280,14 @@ static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 	wq_entry_t *e = &wq->q[tid];
 	uint64_t spins = 0;
 
-	/* Pairs with the RMC's store-release of e->valid. */
+	/* Pairs with the RMC's store-release of e->valid.  No need to take
+	 * CQ entries here: every unconsumed completion holds a WQ slot, so
+	 * the RMC, which takes a request while fewer than depth are
+	 * unconsumed, always has room for this one. */
 	while (smp_load_acquire(&e->valid)) {
-		/* No need to take CQ entries here: every unconsumed
-		 * completion holds a WQ slot, so the RMC, which takes a
-		 * request while fewer than depth are unconsumed, always has
-		 * room for this one. */
-		if (++spins % RMC__SPIN_CHECK == 0) {
-			int r = rmc__wait_slow(wq, &spins);
-			if (r)
-				return r;
-		}
-		cpu_relax();
+		int r = rmc__spin(wq, &spins);
+		if (r)
+			return r;
 	}
 	uint64_t due = e->due;
 	uint8_t st = e->status;
@@ -304,24 +299,30 @@ static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 	return rmc__status_errno(st);
 }
 
+/* Waits for the WQ head slot to be free, as the original did, taking the
+ * completions met on the way without a handler.  0 or -ENOTCONN. */
+static inline int rmc__wait_head(rmc_wq_t *wq, rmc_cq_t *cq)
+{
+	uint64_t spins = 0;
+
+	while (READ_ONCE(wq->q[wq->head].valid)) {
+		if (rmc__cq_pop(wq, cq) >= 0)
+			continue;
+		int r = rmc__spin(wq, &spins);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
 static inline int rmc__sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8_t *lbuff_base,
 			    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
 			    uint64_t ctx_offset, uint64_t length)
 {
-	uint64_t spins = 0;
-	int tid;
+	int tid = rmc__wait_head(wq, cq);
 
-	/* Wait for the head slot to be free, as the original did. */
-	while (READ_ONCE(wq->q[wq->head].valid)) {
-		if (rmc__cq_pop(wq, cq) >= 0)
-			continue;
-		if (++spins % RMC__SPIN_CHECK == 0) {
-			int r = rmc__wait_slow(wq, &spins);
-			if (r)
-				return r;
-		}
-		cpu_relax();
-	}
+	if (tid)
+		return tid;
 	tid = rmc__post_entry_f(wq, op, RMC_WQE_INPLACE, lbuff_base, lbuff_offset, snid, ctx_id,
 				ctx_offset, length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length, 0, 0);
 	if (tid < 0)
@@ -391,16 +392,10 @@ static inline int rmc__atomic_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8
 				   uint64_t ctx_offset, uint64_t arg0, uint64_t arg1,
 				   uint64_t *old)
 {
-	uint64_t spins = 0;
-	int tid, r;
+	int tid, r = rmc__wait_head(wq, cq);
 
-	while (READ_ONCE(wq->q[wq->head].valid)) {
-		if (rmc__cq_pop(wq, cq) >= 0)
-			continue;
-		if (++spins % RMC__SPIN_CHECK == 0 && (r = rmc__wait_slow(wq, &spins)))
-			return r;
-		cpu_relax();
-	}
+	if (r)
+		return r;
 	tid = rmc__post_entry_f(wq, op, RMC_WQE_INPLACE, lbuff_base, lbuff_offset, snid, ctx_id,
 				ctx_offset, RMC_ATOMIC_LENGTH, arg0, arg1);
 	if (tid < 0)
@@ -445,12 +440,9 @@ static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
 				handler((uint8_t)tid, &wq->q[tid], owner);
 			continue;
 		}
-		if (++spins % RMC__SPIN_CHECK == 0) {
-			int r = rmc__wait_slow(wq, &spins);
-			if (r)
-				return r;
-		}
-		cpu_relax();
+		int r = rmc__spin(wq, &spins);
+		if (r)
+			return r;
 	}
 	return n;
 }
@@ -478,12 +470,9 @@ static inline int rmc_wait_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler
 	int n = 0, tid;
 
 	while ((tid = rmc__cq_take(wq, cq, 1)) < 0) {
-		if (++spins % RMC__SPIN_CHECK == 0) {
-			int r = rmc__wait_slow(wq, &spins);
-			if (r)
-				return r;
-		}
-		cpu_relax();
+		int r = rmc__spin(wq, &spins);
+		if (r)
+			return r;
 	}
 	do {
 		n++;

@@ -170,220 +170,291 @@ static void peer_hello(struct rmcd *d, struct rmcd_session *s, const struct ctl_
 	rmcd_peer_kick(d, q->id);
 }
 
+/* One handler per request: each fills the reply and returns the fd to
+ * attach to it (or -1).  A failure is the reply's status. */
+typedef int ctl_handler(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+			struct ctl_resp *p);
+
+static int op_hello(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		    struct ctl_resp *p)
+{
+	(void)q;
+	fill_info(d, x->s.node, &p->u.info);
+	return -1;
+}
+
+static int op_reg_wq(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		     struct ctl_resp *p)
+{
+	struct rmcd_session *s = &x->s;
+	struct rmcd_node *n = s->node;
+	struct rmcd_qp *qp;
+	int r;
+
+	(void)q;
+	if (s->n_qps >= RMCD_MAX_QPS_PER_SESSION) {
+		p->status = -ENOSPC;
+		return -1;
+	}
+	if ((r = rmcd_qp_create(d, s, &qp))) {
+		core_warn("node %u: cannot create a queue pair: %s", n->nid, strerror(-r));
+		p->status = r;
+		return -1;
+	}
+	if ((r = rmcd_rmc_add_qp(&d->rmcs[n->rmc], qp))) {
+		core_warn("node %u: cannot add a queue pair to RMC thread %d: %s", n->nid, n->rmc,
+			  strerror(-r));
+		rmcd_qp_destroy(qp);
+		p->status = r;
+		return -1;
+	}
+	/* Keep the list in creation order: CQs are handed out in it. */
+	struct rmcd_qp **pp = &s->qps;
+	while (*pp)
+		pp = &(*pp)->sess_next;
+	*pp = qp;
+	s->n_qps++;
+	p->id = qp->id;
+	p->size = qp->wq_size;
+	return qp->wq_fd;
+}
+
+static int op_reg_cq(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		     struct ctl_resp *p)
+{
+	(void)d, (void)q;
+	for (struct rmcd_qp *qp = x->s.qps; qp; qp = qp->sess_next) {
+		if (qp->cq_handed)
+			continue;
+		qp->cq_handed = true;
+		p->id = qp->id;
+		p->size = qp->cq_size;
+		return qp->cq_fd;
+	}
+	p->status = -ENOENT; /* kal_reg_wq first */
+	return -1;
+}
+
+static int op_reg_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+			struct ctl_resp *p)
+{
+	struct rmcd_session *s = &x->s;
+	struct rmcd_node *n = s->node;
+	uint64_t size = (uint64_t)q->pages * PAGE_SIZE;
+	int slot = -1, r;
+
+	if (!q->pages || size > (1ull << 32)) {
+		p->status = -EINVAL;
+		return -1;
+	}
+	/* What one application may pin in rmcd's memory. */
+	if (x->lbuff_bytes + size > d->cfg.max_session_bytes) {
+		p->status = -ENOMEM;
+		return -1;
+	}
+	for (int i = 0; i < RMCD_MAX_LBUFF; i++)
+		if (x->staged[i].fd < 0) {
+			slot = i;
+			break;
+		}
+	if (slot < 0 || s->n_lbuff_alloc >= RMCD_MAX_LBUFF) {
+		p->status = -ENOSPC;
+		return -1;
+	}
+	struct staged_lbuff *b = &x->staged[slot];
+	if ((r = core_shm_create("sonuma-lbuff", size, &b->fd))) {
+		p->status = r;
+		return -1;
+	}
+	/* On the node's domain, like its context: placed before the pages
+	 * exist, then touched so the data path never faults. */
+	b->map = core_shm_map_lazy(b->fd, size);
+	if (!b->map) {
+		close(b->fd);
+		b->fd = -1;
+		p->status = -ENOMEM;
+		return -1;
+	}
+	if ((r = core_numa_bind(b->map, size, n->numa)))
+		core_warn("node %u: cannot place a local buffer on NUMA domain %d: %s", n->nid,
+			  n->numa, strerror(-r));
+	memset(b->map, 0, size);
+	b->size = size;
+	x->lbuff_bytes += size;
+	s->n_lbuff_alloc++;
+	p->id = (uint32_t)slot;
+	p->size = size;
+	return b->fd;
+}
+
+static int op_map_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+			struct ctl_resp *p)
+{
+	struct rmcd_session *s = &x->s;
+	struct staged_lbuff *b;
+
+	(void)d;
+	if (q->id >= RMCD_MAX_LBUFF || x->staged[q->id].fd < 0) {
+		p->status = -ENOENT;
+		return -1;
+	}
+	b = &x->staged[q->id];
+	if (!q->addr || q->addr % PAGE_SIZE || q->addr + b->size < q->addr ||
+	    (uint64_t)q->pages * PAGE_SIZE != b->size)
+		p->status = -EINVAL;
+	for (uint32_t i = 0; !p->status && i < s->n_lbuff; i++) {
+		const struct rmcd_lbuff *o = &s->lbuff[i];
+		if (q->addr < o->app_addr + o->size && o->app_addr < q->addr + b->size)
+			p->status = -EEXIST; /* overlaps a registered buffer */
+	}
+	if (p->status) {
+		/* Refused: the staged segment goes, so that refusals cannot
+		 * pile up memory or use up the session's slots. */
+		munmap(b->map, b->size);
+		close(b->fd);
+		x->lbuff_bytes -= b->size;
+		b->fd = -1;
+		b->map = NULL;
+		s->n_lbuff_alloc--;
+		return -1;
+	}
+	struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
+	l->app_addr = q->addr;
+	l->size = b->size;
+	l->map = b->map;
+	l->fd = b->fd;
+	b->fd = -1;
+	b->map = NULL;
+	/* Publishes the entry; pairs with the load-acquire in find_lbuff(). */
+	smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
+	p->id = q->id;
+	return -1;
+}
+
+static int op_reg_ctx(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		      struct ctl_resp *p)
+{
+	struct rmcd_node *n = x->s.node;
+
+	(void)d;
+	if (q->id >= n->n_ctx) {
+		p->status = -ENOENT;
+		return -1;
+	}
+	if (!q->pages || (uint64_t)q->pages * PAGE_SIZE > n->ctx[q->id].size) {
+		p->status = -ENOSPC; /* larger than the configured context */
+		return -1;
+	}
+	p->id = q->id;
+	p->size = n->ctx[q->id].size;
+	return n->ctx[q->id].fd;
+}
+
+static int op_stats(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		    struct ctl_resp *p)
+{
+	struct rmcd_cls_stats *st = malloc(sizeof(*st));
+	struct ctl_stats *o = &p->u.stats;
+	double ns = 1e9 / d->tsc_hz;
+	int cls = q->addr ? (int)rmcd_size_class(q->addr) : -1;
+
+	if (!st) {
+		p->status = -ENOMEM;
+		return -1;
+	}
+	rmcd_stats_sum(d, (int)x->s.node->nid, cls, st);
+	o->requests = st->requests;
+	o->errors = st->errors;
+	o->late = st->late;
+	o->late_worst_ns = (uint64_t)((double)st->late_worst_tsc * ns);
+	o->late_mean_ns = st->late ? (uint64_t)((double)st->late_sum_tsc / (double)st->late * ns)
+				   : 0;
+	o->flush_worst_ns = (uint64_t)((double)st->flush_worst_tsc * ns);
+	o->lat_p50_ns = (uint64_t)((double)rmcd_stats_pct(st, 50) * ns);
+	o->lat_p99_ns = (uint64_t)((double)rmcd_stats_pct(st, 99) * ns);
+	o->lat_mean_ns =
+		st->timed ? (uint64_t)((double)st->lat_sum_tsc / (double)st->timed * ns) : 0;
+	o->model_count = st->model_count;
+	o->model_sum_ps = (uint64_t)((double)st->model_sum_tsc * ns * 1000.0);
+	o->class_min = cls <= 0 ? 0 : rmcd_class_size((unsigned)cls) / 2;
+	o->class_max = cls < 0 || cls == RMCD_SIZE_CLASSES - 1 ? UINT64_MAX
+							       : rmcd_class_size((unsigned)cls);
+	free(st);
+	return -1;
+}
+
+static int op_describe(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		       struct ctl_resp *p)
+{
+	char *t = (char *)p->u.raw;
+	size_t len = sizeof(p->u.raw);
+
+	(void)x;
+	if (q->id == CTL_DESC_MODEL) {
+		d->model->describe(d->model_state, t, len);
+	} else if (q->id == CTL_DESC_CALIBRATION && d->cal) {
+		/* Zeroed: the reply carries len - 1 bytes of it, and no stale
+		 * stack byte may leave with them. */
+		char tmp[512] = { 0 };
+		snprintf(tmp, sizeof(tmp), "%s; %s; %u cores; %s", d->cal_path,
+			 d->cal->id.cpu_model, d->cal->id.cores, d->cal->id.date);
+		memcpy(t, tmp, len - 1);
+	} else if (q->id == CTL_DESC_CALIBRATION) {
+		snprintf(t, len, "none");
+	} else if (q->id == CTL_DESC_VERSION) {
+		snprintf(t, len, "%s", SONUMA_VERSION);
+	} else {
+		p->status = -EINVAL;
+	}
+	t[len - 1] = 0;
+	return -1;
+}
+
+static int op_target(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+		     struct ctl_resp *p)
+{
+	if ((q->id != RMC_OP_READ && q->id != RMC_OP_WRITE && q->id != RMC_OP_CAS &&
+	     q->id != RMC_OP_FAA) ||
+	    q->pages >= d->n_nodes || q->addr > d->max_transfer) {
+		p->status = -EINVAL;
+		return -1;
+	}
+	p->size = (uint64_t)(d->model->target_ns(d->model_state, (uint8_t)q->id, q->addr,
+						  (uint16_t)x->s.node->nid, (uint16_t)q->pages) *
+			     1000.0 +
+			     0.5);
+	return -1;
+}
+
+static int op_peer_hello(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+			 struct ctl_resp *p)
+{
+	peer_hello(d, &x->s, q, p);
+	return -1;
+}
+
+static ctl_handler *const handlers[CTL_OP_MAX] = {
+	[CTL_HELLO] = op_hello,
+	[CTL_REG_WQ] = op_reg_wq,
+	[CTL_REG_CQ] = op_reg_cq,
+	[CTL_REG_LBUFF] = op_reg_lbuff,
+	[CTL_MAP_LBUFF] = op_map_lbuff,
+	[CTL_REG_CTX] = op_reg_ctx,
+	[CTL_STATS] = op_stats,
+	[CTL_DESCRIBE] = op_describe,
+	[CTL_TARGET] = op_target,
+	[CTL_PEER_HELLO] = op_peer_hello,
+};
+
 /* Serves one request; returns the fd to attach to the reply (or -1). */
 static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 		 struct ctl_resp *p)
 {
-	struct rmcd_session *s = &x->s;
-	struct rmcd_node *n = s->node;
-	int r;
-
-	switch (q->op) {
-	case CTL_HELLO:
-		fill_info(d, n, &p->u.info);
-		return -1;
-	case CTL_REG_WQ: {
-		struct rmcd_qp *qp;
-		if (s->n_qps >= RMCD_MAX_QPS_PER_SESSION) {
-			p->status = -ENOSPC;
-			return -1;
-		}
-		if ((r = rmcd_qp_create(d, s, &qp))) {
-			core_warn("node %u: cannot create a queue pair: %s", n->nid, strerror(-r));
-			p->status = r;
-			return -1;
-		}
-		if ((r = rmcd_rmc_add_qp(&d->rmcs[n->rmc], qp))) {
-			core_warn("node %u: cannot add a queue pair to RMC thread %d: %s", n->nid,
-				  n->rmc, strerror(-r));
-			rmcd_qp_destroy(qp);
-			p->status = r;
-			return -1;
-		}
-		/* Keep the list in creation order: CQs are handed out in it. */
-		struct rmcd_qp **pp = &s->qps;
-		while (*pp)
-			pp = &(*pp)->sess_next;
-		*pp = qp;
-		s->n_qps++;
-		p->id = qp->id;
-		p->size = qp->wq_size;
-		return qp->wq_fd;
-	}
-	case CTL_REG_CQ:
-		for (struct rmcd_qp *qp = s->qps; qp; qp = qp->sess_next) {
-			if (qp->cq_handed)
-				continue;
-			qp->cq_handed = true;
-			p->id = qp->id;
-			p->size = qp->cq_size;
-			return qp->cq_fd;
-		}
-		p->status = -ENOENT; /* kal_reg_wq first */
-		return -1;
-	case CTL_REG_LBUFF: {
-		uint64_t size = (uint64_t)q->pages * PAGE_SIZE;
-		int slot = -1;
-		if (!q->pages || size > (1ull << 32)) {
-			p->status = -EINVAL;
-			return -1;
-		}
-		/* What one application may pin in rmcd's memory. */
-		if (x->lbuff_bytes + size > d->cfg.max_session_bytes) {
-			p->status = -ENOMEM;
-			return -1;
-		}
-		for (int i = 0; i < RMCD_MAX_LBUFF; i++)
-			if (x->staged[i].fd < 0) {
-				slot = i;
-				break;
-			}
-		if (slot < 0 || s->n_lbuff_alloc >= RMCD_MAX_LBUFF) {
-			p->status = -ENOSPC;
-			return -1;
-		}
-		struct staged_lbuff *b = &x->staged[slot];
-		if ((r = core_shm_create("sonuma-lbuff", size, &b->fd))) {
-			p->status = r;
-			return -1;
-		}
-		/* On the node's domain, like its context: placed before the
-		 * pages exist, then touched so the data path never faults. */
-		b->map = core_shm_map_lazy(b->fd, size);
-		if (!b->map) {
-			close(b->fd);
-			b->fd = -1;
-			p->status = -ENOMEM;
-			return -1;
-		}
-		if ((r = core_numa_bind(b->map, size, n->numa)))
-			core_warn("node %u: cannot place a local buffer on NUMA domain %d: %s",
-				  n->nid, n->numa, strerror(-r));
-		memset(b->map, 0, size);
-		b->size = size;
-		x->lbuff_bytes += size;
-		s->n_lbuff_alloc++;
-		p->id = (uint32_t)slot;
-		p->size = size;
-		return b->fd;
-	}
-	case CTL_MAP_LBUFF: {
-		struct staged_lbuff *b;
-		if (q->id >= RMCD_MAX_LBUFF || x->staged[q->id].fd < 0) {
-			p->status = -ENOENT;
-			return -1;
-		}
-		b = &x->staged[q->id];
-		if (!q->addr || q->addr % PAGE_SIZE || q->addr + b->size < q->addr ||
-		    (uint64_t)q->pages * PAGE_SIZE != b->size)
-			p->status = -EINVAL;
-		for (uint32_t i = 0; !p->status && i < s->n_lbuff; i++) {
-			const struct rmcd_lbuff *o = &s->lbuff[i];
-			if (q->addr < o->app_addr + o->size && o->app_addr < q->addr + b->size)
-				p->status = -EEXIST; /* overlaps a registered buffer */
-		}
-		if (p->status) {
-			/* Refused: the staged segment goes, so that refusals
-			 * cannot pile up memory or use up the session's slots. */
-			munmap(b->map, b->size);
-			close(b->fd);
-			x->lbuff_bytes -= b->size;
-			b->fd = -1;
-			b->map = NULL;
-			s->n_lbuff_alloc--;
-			return -1;
-		}
-		struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
-		l->app_addr = q->addr;
-		l->size = b->size;
-		l->map = b->map;
-		l->fd = b->fd;
-		b->fd = -1;
-		b->map = NULL;
-		/* Publishes the entry; pairs with the load-acquire in
-		 * find_lbuff(). */
-		smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
-		p->id = q->id;
-		return -1;
-	}
-	case CTL_REG_CTX:
-		if (q->id >= n->n_ctx) {
-			p->status = -ENOENT;
-			return -1;
-		}
-		if (!q->pages || (uint64_t)q->pages * PAGE_SIZE > n->ctx[q->id].size) {
-			p->status = -ENOSPC; /* larger than the configured context */
-			return -1;
-		}
-		p->id = q->id;
-		p->size = n->ctx[q->id].size;
-		return n->ctx[q->id].fd;
-	case CTL_STATS: {
-		struct rmcd_cls_stats *st = malloc(sizeof(*st));
-		struct ctl_stats *o = &p->u.stats;
-		double ns = 1e9 / d->tsc_hz;
-		int cls = q->addr ? (int)rmcd_size_class(q->addr) : -1;
-		if (!st) {
-			p->status = -ENOMEM;
-			return -1;
-		}
-		rmcd_stats_sum(d, (int)n->nid, cls, st);
-		o->requests = st->requests;
-		o->errors = st->errors;
-		o->late = st->late;
-		o->late_worst_ns = (uint64_t)((double)st->late_worst_tsc * ns);
-		o->late_mean_ns = st->late ? (uint64_t)((double)st->late_sum_tsc / (double)st->late * ns) : 0;
-		o->flush_worst_ns = (uint64_t)((double)st->flush_worst_tsc * ns);
-		o->lat_p50_ns = (uint64_t)((double)rmcd_stats_pct(st, 50) * ns);
-		o->lat_p99_ns = (uint64_t)((double)rmcd_stats_pct(st, 99) * ns);
-		o->lat_mean_ns = st->timed ? (uint64_t)((double)st->lat_sum_tsc / (double)st->timed * ns) : 0;
-		o->model_count = st->model_count;
-		o->model_sum_ps = (uint64_t)((double)st->model_sum_tsc * ns * 1000.0);
-		o->class_min = cls <= 0 ? 0 : rmcd_class_size((unsigned)cls) / 2;
-		o->class_max = cls < 0 ? UINT64_MAX : (cls == RMCD_SIZE_CLASSES - 1 ? UINT64_MAX : rmcd_class_size((unsigned)cls));
-		free(st);
-		return -1;
-	}
-	case CTL_DESCRIBE: {
-		char *t = (char *)p->u.raw;
-		size_t len = sizeof(p->u.raw);
-		if (q->id == 0)
-			d->model->describe(d->model_state, t, len);
-		else if (q->id == 1 && d->cal) {
-			/* Zeroed: the reply carries len - 1 bytes of it, and no
-			 * stale stack byte may leave with them. */
-			char tmp[512] = { 0 };
-			snprintf(tmp, sizeof(tmp), "%s; %s; %u cores; %s", d->cal_path,
-				 d->cal->id.cpu_model, d->cal->id.cores, d->cal->id.date);
-			memcpy(t, tmp, len - 1);
-		}
-		else if (q->id == 1)
-			snprintf(t, len, "none");
-		else if (q->id == 2)
-			snprintf(t, len, "%s", SONUMA_VERSION);
-		else
-			p->status = -EINVAL;
-		t[len - 1] = 0;
-		return -1;
-	}
-	case CTL_PEER_HELLO:
-		peer_hello(d, s, q, p);
-		return -1;
-	case CTL_TARGET:
-		if ((q->id != RMC_OP_READ && q->id != RMC_OP_WRITE && q->id != RMC_OP_CAS &&
-		     q->id != RMC_OP_FAA) ||
-		    q->pages >= d->n_nodes || q->addr > d->max_transfer) {
-			p->status = -EINVAL;
-			return -1;
-		}
-		p->size = (uint64_t)(d->model->target_ns(d->model_state, (uint8_t)q->id, q->addr,
-							  (uint16_t)n->nid, (uint16_t)q->pages) *
-				     1000.0 + 0.5);
-		return -1;
-	default:
+	if (q->op >= CTL_OP_MAX || !handlers[q->op]) {
 		p->status = -EOPNOTSUPP;
 		return -1;
 	}
+	return handlers[q->op](d, x, q, p);
 }
 
 static void on_session(struct rmcd *d, struct rmcd_session *s, uint32_t events)

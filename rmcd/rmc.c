@@ -272,6 +272,7 @@ static inline uint8_t start_xfer(struct rmcd_rmc *m, struct rmcd_qp *qp, struct 
 	f->tid = tid;
 	f->cls = (uint8_t)cls;
 	f->inplace = inplace;
+	f->dropped = false;
 	x->cookie = c;
 	st = rmcd_xfer(m, x);
 	if (st == RMCD_XFER_PENDING) {
@@ -298,8 +299,8 @@ void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status)
 	f->next_free = m->fl_free;
 	m->fl_free = cookie;
 	m->fl_busy--;
-	if (!qp)
-		return; /* its queue pair was torn down meanwhile */
+	if (!qp || f->dropped)
+		return; /* its queue pair is torn down */
 	if (d->model->no_deadline) {
 		complete_now(m, qp, NULL, f->tid, f->inplace, status, f->cls, f->t_post);
 		return;
@@ -513,6 +514,9 @@ static void qps_remove(struct rmcd_rmc *m, struct rmcd_qp *qp)
 	 * moving into them first (their completions are dropped). */
 	if (m->d->fabric->progress) {
 		uint64_t end = core_mono_ns() + 2000000000ull;
+		for (uint32_t i = 0; i < m->n_fl; i++)
+			if (m->fl[i].qp == qp)
+				m->fl[i].dropped = true;
 		while (fl_of(m, qp) && core_mono_ns() < end)
 			m->d->fabric->progress(m);
 		for (uint32_t i = 0; i < m->n_fl; i++)

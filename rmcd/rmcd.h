@@ -161,6 +161,7 @@ struct rmcd_inflight {
 	uint16_t dst;
 	uint8_t op, tid, cls;
 	bool inplace;
+	bool dropped;        /* its QP is being torn down: no completion */
 	uint32_t next_free;
 };
 

@@ -168,7 +168,7 @@ Test(timing, inplace_completion_never_before_due)
 		uint64_t at = rmc_rdtsc();
 		cr_assert_geq(at - post, L_tsc, "returned %.0f ns after posting, before the model's %.0f ns",
 			      core_tsc_to_ns(at - post, u.d.tsc_hz), L);
-		cr_assert_eq(rmc__cq_pop(u.wq, u.cq), -1, "an in-place request left a CQ entry");
+		cr_assert_eq(rmc__cq_pop(u.wq, u.cq), -EAGAIN, "an in-place request left a CQ entry");
 	}
 	cr_assert_eq(u.cq->consumed, 20, "each in-place completion counts as taken");
 	drop_model(&u, &mi);
