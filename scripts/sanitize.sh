@@ -18,7 +18,8 @@ Usage: scripts/sanitize.sh [options]
               meson test: every suite but qemu (which boots a guest)
   build-tsan  -Db_sanitize=thread -Db_lundef=false
               meson test: the queue/RMC suites (qp, validate, integration,
-              timing, soak, atomics, msg: those of them that exist)
+              timing, soak, atomics, msg, fabric, pernode: those of them
+              that exist)
 
 Options:
   --asan | --tsan     only that one (default both)
@@ -188,7 +189,7 @@ if ((do_tsan)); then
 		fi
 		if ((${#tsan_tests[@]} == 0)); then
 			listed=$(meson test -C build-tsan --list 2>/dev/null)
-			for t in qp validate integration timing soak atomics msg; do
+			for t in qp validate integration timing soak atomics msg fabric pernode; do
 				grep -qE "(^| )$t\$" <<<"$listed" && tsan_tests+=("$t")
 			done
 		fi

@@ -41,6 +41,10 @@ for p in bench_server bench_sync bench_async nodes_up; do
 		fail "g++ $p.cpp"
 done
 export LD_LIBRARY_PATH=$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# A libsonuma built with sanitizers (scripts/sanitize.sh) needs their
+# runtime first in the programs the original's way builds without them.
+pre=$(ldd "$libdir/libsonuma.so" 2>/dev/null | awk '/lib(asan|tsan)\.so/ { print $3 }' | tr '\n' ':')
+[[ -n $pre ]] && export LD_PRELOAD=${pre%:}
 export SONUMA_RUNDIR=$tmp/run
 
 # Node 1 first, then node 0: any order works.
