@@ -157,7 +157,16 @@ static void set_notify(struct rmcd *d)
 	}
 }
 
-int main(int argc, char **argv)
+/* What the command line says, applied over the config by configure(). */
+struct args {
+	const char *conf, *rundir, *model, *calfile;
+	const char *node_cnt, *node_id;
+	bool accept_foreign;
+};
+
+/* Parses argv.  Returns -1 to go on, else the exit status (help, version,
+ * bad usage). */
+static int parse_args(int argc, char **argv, struct args *a)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
@@ -169,32 +178,25 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *conf = NULL, *rundir = NULL, *model = NULL, *calfile = NULL;
-	bool accept_foreign = false;
-	struct rmcd d;
-	char err[512];
-	sigset_t sigs;
-	int opt, r, rc = 1;
+	int opt;
 
-	core_log_init(argv[0]);
-	memset(&d, 0, sizeof(d));
-	d.sigfd = d.epfd = d.shared_fd = -1;
+	memset(a, 0, sizeof(*a));
 	while ((opt = getopt_long(argc, argv, "c:r:m:C:FhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
-			conf = optarg;
+			a->conf = optarg;
 			break;
 		case 'r':
-			rundir = optarg;
+			a->rundir = optarg;
 			break;
 		case 'm':
-			model = optarg;
+			a->model = optarg;
 			break;
 		case 'C':
-			calfile = optarg;
+			a->calfile = optarg;
 			break;
 		case 'F':
-			accept_foreign = true;
+			a->accept_foreign = true;
 			break;
 		case 'h':
 			usage(stdout, argv[0]);
@@ -212,130 +214,151 @@ int main(int argc, char **argv)
 		usage(stderr, argv[0]);
 		return 2;
 	}
+	if (optind < argc)
+		a->node_cnt = argv[optind];
+	if (optind + 1 < argc)
+		a->node_id = argv[optind + 1];
+	return -1;
+}
 
-	core_config_defaults(&d.cfg);
-	if (conf && core_config_load(&d.cfg, conf, err, sizeof(err))) {
+/* The config file, then the command line over it, checked.  0 or -1 (the
+ * error said). */
+static int configure(struct rmcd *d, const struct args *a)
+{
+	struct core_config *c = &d->cfg;
+	char err[512];
+
+	core_config_defaults(c);
+	if (a->conf && core_config_load(c, a->conf, err, sizeof(err))) {
 		core_err("%s", err);
-		return 1;
+		return -1;
 	}
-	if (optind < argc) {
+	if (a->node_cnt) {
 		uint64_t n;
-		if (core_parse_u64(argv[optind], 1, CORE_MAX_NODES, &n)) {
+		if (core_parse_u64(a->node_cnt, 1, CORE_MAX_NODES, &n)) {
 			core_err("NODE_CNT: expected a number of nodes from 1 to %d, got \"%s\"",
-				 CORE_MAX_NODES, argv[optind]);
-			goto out;
+				 CORE_MAX_NODES, a->node_cnt);
+			return -1;
 		}
-		d.cfg.nodes = (uint32_t)n;
+		c->nodes = (uint32_t)n;
 		/* A node from the config may not exist in this cluster. */
-		if (d.cfg.node_id >= (int)n && optind + 1 >= argc) {
+		if (c->node_id >= (int)n && !a->node_id) {
 			core_err("%s: cluster.node: node %d does not exist in a cluster of %llu "
 				 "(NODE_CNT on the command line)",
-				 d.cfg.file, d.cfg.node_id, (unsigned long long)n);
-			goto out;
+				 c->file, c->node_id, (unsigned long long)n);
+			return -1;
 		}
 	}
-	if (optind + 1 < argc) {
+	if (a->node_id) {
 		uint64_t id;
-		if (core_parse_u64(argv[optind + 1], 0, d.cfg.nodes - 1, &id)) {
+		if (core_parse_u64(a->node_id, 0, c->nodes - 1, &id)) {
 			core_err("NODE_ID: expected a node from 0 to %u (NODE_CNT is %u), got \"%s\"",
-				 d.cfg.nodes - 1, d.cfg.nodes, argv[optind + 1]);
-			goto out;
+				 c->nodes - 1, c->nodes, a->node_id);
+			return -1;
 		}
-		d.cfg.node_id = (int)id;
+		c->node_id = (int)id;
 	}
-	if (rundir) {
-		if (strlen(rundir) >= sizeof(d.cfg.rundir)) {
-			core_err("--rundir: longer than %zu characters", sizeof(d.cfg.rundir) - 1);
-			goto out;
+	if (a->rundir) {
+		if (strlen(a->rundir) >= sizeof(c->rundir)) {
+			core_err("--rundir: longer than %zu characters", sizeof(c->rundir) - 1);
+			return -1;
 		}
-		snprintf(d.cfg.rundir, sizeof(d.cfg.rundir), "%s", rundir);
+		snprintf(c->rundir, sizeof(c->rundir), "%s", a->rundir);
 	}
-	if (model)
-		snprintf(d.cfg.model, sizeof(d.cfg.model), "%s", model);
-	if (calfile) {
-		if (strlen(calfile) >= sizeof(d.cfg.calibration)) {
+	if (a->model)
+		snprintf(c->model, sizeof(c->model), "%s", a->model);
+	if (a->calfile) {
+		if (strlen(a->calfile) >= sizeof(c->calibration)) {
 			core_err("--calibration: path too long");
-			goto out;
+			return -1;
 		}
-		snprintf(d.cfg.calibration, sizeof(d.cfg.calibration), "%s", calfile);
+		snprintf(c->calibration, sizeof(c->calibration), "%s", a->calfile);
 	}
-	d.cfg.accept_foreign_calibration |= accept_foreign;
-	if (core_config_check(&d.cfg, err, sizeof(err))) {
+	c->accept_foreign_calibration |= a->accept_foreign;
+	if (core_config_check(c, err, sizeof(err))) {
 		core_err("%s", err);
-		goto out;
+		return -1;
 	}
+	return 0;
+}
 
+/* The TSC rate, the calibration and what rmcd derives from it. */
+static int calibrate(struct rmcd *d)
+{
 	if (!core_tsc_invariant())
 		core_warn("this CPU does not report an invariant TSC: latencies may drift");
-	d.tsc_hz = core_tsc_measure_hz(50);
-	if (d.tsc_hz <= 0) {
+	d->tsc_hz = core_tsc_measure_hz(50);
+	if (d->tsc_hz <= 0) {
 		core_err("cannot measure the TSC rate");
-		goto out;
+		return -1;
 	}
-
-	if (load_calibration(&d))
-		goto out;
-	d.late_slack_tsc = core_ns_to_tsc(d.cfg.late_slack_ns, d.tsc_hz);
-	d.lead_tsc = core_ns_to_tsc(d.cfg.lead_ns, d.tsc_hz);
-	{
-		double ov = d.cfg.overhead_ns >= 0 ? d.cfg.overhead_ns
-						   : (d.cal ? d.cal->overhead_ns : 0);
-		d.overhead_tsc = core_ns_to_tsc(ov, d.tsc_hz);
-		/* How long a deferred write's copy takes, to start it in time:
-		 * what the floor grows by over a 64-byte request. */
-		for (unsigned k = 0; d.cal && d.cal->n_floor && k < RMCD_SIZE_CLASSES; k++) {
-			double ns = cal_floor_ns(d.cal, rmcd_class_size(k)) - cal_floor_ns(d.cal, 64);
-			d.copy_tsc[k] = ns > 0 ? core_ns_to_tsc(ns, d.tsc_hz) : 0;
-		}
+	if (load_calibration(d))
+		return -1;
+	d->late_slack_tsc = core_ns_to_tsc(d->cfg.late_slack_ns, d->tsc_hz);
+	d->lead_tsc = core_ns_to_tsc(d->cfg.lead_ns, d->tsc_hz);
+	double ov = d->cfg.overhead_ns >= 0 ? d->cfg.overhead_ns : (d->cal ? d->cal->overhead_ns : 0);
+	d->overhead_tsc = core_ns_to_tsc(ov, d->tsc_hz);
+	/* How long a deferred write's copy takes, to start it in time: what the
+	 * floor grows by over a 64-byte request. */
+	for (unsigned k = 0; d->cal && d->cal->n_floor && k < RMCD_SIZE_CLASSES; k++) {
+		double ns = cal_floor_ns(d->cal, rmcd_class_size(k)) - cal_floor_ns(d->cal, 64);
+		d->copy_tsc[k] = ns > 0 ? core_ns_to_tsc(ns, d->tsc_hz) : 0;
 	}
+	return 0;
+}
 
-	d.model = tm_find(d.cfg.model);
-	if (!d.model) {
+/* Finds the timing model and builds its state.  0 or -1 (the error said). */
+static int load_model(struct rmcd *d, bool from_cli)
+{
+	char err[512], desc[256];
+
+	d->model = tm_find(d->cfg.model);
+	if (!d->model) {
 		char list[256] = "";
 		for (const struct tm_ops *const *m = tm_all(); *m; m++)
 			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
 				 list[0] ? ", " : "", (*m)->name);
 		const config_setting_t *ns =
-			d.cfg.have_lc ? config_lookup(&d.cfg.lc, "model.name") : NULL;
-		if (ns && !model)
+			d->cfg.have_lc ? config_lookup(&d->cfg.lc, "model.name") : NULL;
+		if (ns && !from_cli)
 			core_err("%s:%u: model.name: unknown timing model \"%s\" (known: %s)",
-				 d.cfg.file, config_setting_source_line(ns), d.cfg.model, list);
+				 d->cfg.file, config_setting_source_line(ns), d->cfg.model, list);
 		else
-			core_err("--model: unknown timing model \"%s\" (known: %s)", d.cfg.model,
+			core_err("--model: unknown timing model \"%s\" (known: %s)", d->cfg.model,
 				 list);
-		goto out;
+		return -1;
 	}
-	{
-		struct tm_env env = { .tsc_hz = d.tsc_hz, .nodes = d.cfg.nodes };
-		/* One rmcd per node: what the model shares between nodes lives
-		 * in the run directory, for every rmcd of the cluster. */
-		if (d.cfg.node_id >= 0) {
-			env.shared = rmcd_shared_get;
-			env.shared_arg = &d;
-			d.n_nodes = d.cfg.nodes;
-			if (rmcd_rundir_prepare(&d, err, sizeof(err))) {
-				core_err("%s", err);
-				goto out;
-			}
-		}
-		const config_setting_t *grp =
-			d.cfg.have_lc ? config_lookup(&d.cfg.lc, "model") : NULL;
-		if (d.cal)
-			env.floor_ns = cal_floor_ns(d.cal, 64);
-		if (d.model->init(grp, &env, &d.model_state, err, sizeof(err))) {
+	struct tm_env env = { .tsc_hz = d->tsc_hz, .nodes = d->cfg.nodes };
+	const config_setting_t *grp = d->cfg.have_lc ? config_lookup(&d->cfg.lc, "model") : NULL;
+	/* One rmcd per node: what the model shares between nodes lives in
+	 * the run directory, for every rmcd of the cluster. */
+	if (d->cfg.node_id >= 0) {
+		env.shared = rmcd_shared_get;
+		env.shared_arg = d;
+		d->n_nodes = d->cfg.nodes;
+		if (rmcd_rundir_prepare(d, err, sizeof(err))) {
 			core_err("%s", err);
-			goto out;
+			return -1;
 		}
 	}
-	warn_below_floor(&d);
-	d.fabric = &rmcd_fabric_shm;
-	{
-		char desc[256];
-		d.model->describe(d.model_state, desc, sizeof(desc));
-		d.desc_hash = core_hash64(desc, strlen(desc));
+	if (d->cal)
+		env.floor_ns = cal_floor_ns(d->cal, 64);
+	if (d->model->init(grp, &env, &d->model_state, err, sizeof(err))) {
+		core_err("%s", err);
+		return -1;
 	}
+	d->model->describe(d->model_state, desc, sizeof(desc));
+	d->desc_hash = core_hash64(desc, strlen(desc));
+	warn_below_floor(d);
+	return 0;
+}
 
-	/* Signals go to the control loop; RMC threads inherit the mask. */
+/* Signals go to the control loop through a signalfd; RMC threads inherit
+ * the mask. */
+static int setup_signals(struct rmcd *d)
+{
+	sigset_t sigs;
+
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
@@ -343,66 +366,100 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	d.sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-	if (d.sigfd < 0) {
+	d->sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+	if (d->sigfd < 0) {
 		core_err("signalfd: %s", strerror(errno));
-		goto out;
+		return -1;
 	}
+	return 0;
+}
 
-	if (rmcd_cluster_init(&d, err, sizeof(err))) {
+static void say_serving(const struct rmcd *d)
+{
+	char desc[256];
+
+	d->model->describe(d->model_state, desc, sizeof(desc));
+	if (d->self >= 0)
+		core_info("serving node %d of %u in %s; %u RMC thread%s; TSC %.3f GHz; model %s; "
+			  "fabric %s",
+			  d->self, d->n_nodes, d->cfg.rundir, d->n_rmcs, d->n_rmcs > 1 ? "s" : "",
+			  d->tsc_hz / 1e9, desc, d->fabric->name);
+	else
+		core_info("serving %u node%s in %s; %u RMC thread%s; TSC %.3f GHz; model %s",
+			  d->n_nodes, d->n_nodes > 1 ? "s" : "", d->cfg.rundir, d->n_rmcs,
+			  d->n_rmcs > 1 ? "s" : "", d->tsc_hz / 1e9, desc);
+	for (uint32_t i = 0; i < d->n_nodes; i++)
+		if (d->nodes[i].local)
+			core_info("node %u: NUMA domain %d, %llu-byte context%s, RMC thread %d on CPU %d",
+				  i, d->nodes[i].numa, (unsigned long long)d->nodes[i].ctx[0].size,
+				  d->nodes[i].n_ctx > 1 ? " (and more: see cluster.contexts)" : "",
+				  d->nodes[i].rmc, d->rmcs[d->nodes[i].rmc].cpu);
+}
+
+/* The nodes, the peers, the RMC threads, then the control loop until a
+ * signal; everything torn down in reverse.  The exit status. */
+static int serve(struct rmcd *d)
+{
+	char err[512];
+	int r, rc = 1;
+
+	if (rmcd_cluster_init(d, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out_cluster;
 	}
-	set_notify(&d);
-	if (rmcd_peer_start(&d, err, sizeof(err))) {
+	set_notify(d);
+	if (rmcd_peer_start(d, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out_peers;
 	}
-	for (uint32_t t = 0; t < d.n_rmcs; t++) {
-		if ((r = rmcd_rmc_start(&d, &d.rmcs[t]))) {
+	for (uint32_t t = 0; t < d->n_rmcs; t++) {
+		if ((r = rmcd_rmc_start(d, &d->rmcs[t]))) {
 			core_err("cannot start RMC thread %u: %s", t, strerror(-r));
 			goto out_threads;
 		}
 	}
-	{
-		char desc[256];
-		d.model->describe(d.model_state, desc, sizeof(desc));
-		if (d.self >= 0)
-			core_info("serving node %d of %u in %s; %u RMC thread%s; TSC %.3f GHz; "
-				  "model %s; fabric %s",
-				  d.self, d.n_nodes, d.cfg.rundir, d.n_rmcs, d.n_rmcs > 1 ? "s" : "",
-				  d.tsc_hz / 1e9, desc, d.fabric->name);
-		else
-			core_info("serving %u node%s in %s; %u RMC thread%s; TSC %.3f GHz; model %s",
-				  d.n_nodes, d.n_nodes > 1 ? "s" : "", d.cfg.rundir, d.n_rmcs,
-				  d.n_rmcs > 1 ? "s" : "", d.tsc_hz / 1e9, desc);
-		for (uint32_t i = 0; i < d.n_nodes; i++)
-			if (d.nodes[i].local)
-				core_info("node %u: NUMA domain %d, %llu-byte context%s, RMC thread %d on CPU %d",
-				  i, d.nodes[i].numa, (unsigned long long)d.nodes[i].ctx[0].size,
-				  d.nodes[i].n_ctx > 1 ? " (and more: see cluster.contexts)" : "",
-				  d.nodes[i].rmc, d.rmcs[d.nodes[i].rmc].cpu);
-	}
-	r = rmcd_ctl_run(&d);
+	say_serving(d);
+	r = rmcd_ctl_run(d);
 	if (r)
 		core_err("control loop: %s", strerror(-r));
 	else
 		rc = 0;
 out_threads:
-	rmcd_peer_stop(&d);
-	rmcd_rmc_stop(&d);
-	while (d.sessions)
-		rmcd_session_close(&d, d.sessions);
-	rmcd_print_stats(&d);
+	rmcd_peer_stop(d);
+	rmcd_rmc_stop(d);
+	while (d->sessions)
+		rmcd_session_close(d, d->sessions);
+	rmcd_print_stats(d);
 out_peers:
-	rmcd_peer_stop(&d);
-	rmcd_peer_fini(&d);
+	rmcd_peer_stop(d);
+	rmcd_peer_fini(d);
 out_cluster:
-	rmcd_cluster_fini(&d);
+	rmcd_cluster_fini(d);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct args a;
+	struct rmcd d;
+	int rc = 1;
+
+	core_log_init(argv[0]);
+	memset(&d, 0, sizeof(d));
+	d.sigfd = d.epfd = d.shared_fd = -1;
+	int r = parse_args(argc, argv, &a);
+	if (r >= 0)
+		return r;
+	if (configure(&d, &a) || calibrate(&d) || load_model(&d, a.model != NULL))
+		goto out;
+	d.fabric = &rmcd_fabric_shm;
+	if (setup_signals(&d))
+		goto out;
+	rc = serve(&d);
+out:
 	if (d.model_state && d.model->fini)
 		d.model->fini(d.model_state);
 	rmcd_shared_fini(&d);
-out:
 	if (d.sigfd >= 0)
 		close(d.sigfd);
 	if (d.epfd >= 0)
