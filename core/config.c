@@ -190,21 +190,199 @@ static int cfg_int_array(const config_setting_t *grp, const char *key, int *out,
 	return 0;
 }
 
+/* One function per group of rmc.conf: each reads group g (present) into c.
+ * 0, or -EINVAL with "FILE:LINE: SETTING: ..." in err. */
+static int load_cluster(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
+{
+	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
+					  "max_transfer", "numa",	   "lock_memory",
+					  "contexts",	  "node",	   NULL };
+	uint64_t v;
+	unsigned n;
+	int r;
+
+	if ((r = core_cfg_known(g, cl, err, errlen)))
+		return r;
+	v = c->nodes;
+	if ((r = core_cfg_u64(g, "nodes", false, 1, CORE_MAX_NODES, &v, err, errlen)))
+		return r;
+	c->nodes = (uint32_t)v;
+	/* node = N: this rmcd serves node N alone (one RMC per node, as
+	 * "rmcd NODE_CNT NODE_ID"); absent: every node in one process. */
+	if (config_setting_get_member(g, "node")) {
+		if ((r = core_cfg_u64(g, "node", true, 0, CORE_MAX_NODES - 1, &v, err,
+				      errlen)))
+			return r;
+		if (v >= c->nodes)
+			return cfg_fail(g, "node", err, errlen,
+					"node %llu does not exist: nodes are 0 to %u",
+					(unsigned long long)v, c->nodes - 1);
+		c->node_id = (int)v;
+	}
+	if ((r = core_cfg_u64(g, "context_pages", false, 1, 1u << 22, &c->context_pages,
+			      err, errlen)))
+		return r;
+	v = c->queue_depth;
+	if ((r = core_cfg_u64(g, "queue_depth", false, 1, MAX_NUM_WQ, &v, err, errlen)))
+		return r;
+	c->queue_depth = (uint32_t)v;
+	if ((r = core_cfg_u64(g, "max_transfer", false, RMC_MIN_LENGTH, 1ull << 30,
+			      &c->max_transfer, err, errlen)))
+		return r;
+	if ((r = cfg_int_array(g, "numa", c->node_numa, CORE_MAX_NODES, 0, 1023, &n, err,
+			       errlen)))
+		return r;
+	if (config_setting_get_member(g, "numa") && n != c->nodes)
+		return cfg_fail(g, "numa", err, errlen,
+				"needs one domain per node: %u entries for %u nodes", n,
+				c->nodes);
+	if ((r = core_cfg_bool(g, "lock_memory", false, &c->lock_memory, err, errlen)))
+		return r;
+	/* contexts = [4096, 256]: every node exports one context per
+	 * entry, of that many pages (context i is the ctx_id i). */
+	config_setting_t *cs = config_setting_get_member(g, "contexts");
+	if (cs) {
+		int pages[16];
+		if (config_setting_get_member(g, "context_pages"))
+			return cfg_fail(g, "contexts", err, errlen,
+					"set either contexts or context_pages, not both");
+		if ((r = cfg_int_array(g, "contexts", pages, 16, 1, 1 << 22, &n, err,
+				       errlen)))
+			return r;
+		if (!n)
+			return cfg_fail(g, "contexts", err, errlen,
+					"needs at least one context");
+		c->n_contexts = n;
+		c->context_pages = (uint64_t)pages[0];
+		for (unsigned i = 0; i < n; i++)
+			c->ctx_pages[i] = (uint64_t)pages[i];
+	}
+	return 0;
+}
+
+static int load_rmc(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
+{
+	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
+					  "lead_ns", "overhead_ns", NULL };
+	uint64_t v;
+	unsigned n;
+	int r;
+
+	if ((r = core_cfg_known(g, rm, err, errlen)))
+		return r;
+	v = c->rmc_threads;
+	if ((r = core_cfg_u64(g, "threads", false, 1, CORE_MAX_RMC, &v, err, errlen)))
+		return r;
+	c->rmc_threads = (uint32_t)v;
+	if ((r = core_cfg_double(g, "notify_ns", false, 0, 1e6, &c->notify_ns, err, errlen)) ||
+	    (r = core_cfg_double(g, "late_slack_ns", false, 0, 1e6, &c->late_slack_ns, err,
+				 errlen)) ||
+	    (r = core_cfg_double(g, "lead_ns", false, 0, 1e6, &c->lead_ns, err, errlen)) ||
+	    (r = core_cfg_double(g, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err,
+				 errlen)))
+		return r;
+	if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err,
+			       errlen)))
+		return r;
+	if (config_setting_get_member(g, "cpus")) {
+		if (!c->rmc_threads)
+			c->rmc_threads = n;
+		else if (n != c->rmc_threads)
+			return cfg_fail(g, "cpus", err, errlen,
+					"needs one CPU per RMC thread: %u for %u threads",
+					n, c->rmc_threads);
+	}
+	return 0;
+}
+
+static int load_calibration(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
+{
+	static const char *const ca[] = { "file", "accept_foreign", NULL };
+	int r;
+
+	if ((r = core_cfg_known(g, ca, err, errlen)))
+		return r;
+	if ((r = core_cfg_string(g, "file", false, c->calibration,
+				 sizeof(c->calibration), err, errlen)))
+		return r;
+	if ((r = core_cfg_bool(g, "accept_foreign", false, &c->accept_foreign_calibration,
+			       err, errlen)))
+		return r;
+	return 0;
+}
+
+static int load_fabric(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
+{
+	static const char *const fa[] = { "name", NULL };
+	int r;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return cfg_fail(config_setting_parent(g), "fabric", err, errlen,
+				"must be a group like { name = \"shm\"; }");
+	if ((r = core_cfg_known(g, fa, err, errlen)))
+		return r;
+	if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err,
+				 errlen)))
+		return r;
+	if (strcmp(c->fabric, "shm"))
+		return cfg_fail(g, "name", err, errlen,
+				"unknown fabric \"%s\" (known: shm)", c->fabric);
+	return 0;
+}
+
+static int load_security(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
+{
+	static const char *const se[] = { "allow_uids", "max_session_mib", NULL };
+	unsigned n;
+	int r;
+
+	int uids[CORE_MAX_UIDS];
+	if ((r = core_cfg_known(g, se, err, errlen)))
+		return r;
+	if ((r = cfg_int_array(g, "allow_uids", uids, CORE_MAX_UIDS, 0, 0x7fffffff, &n,
+			       err, errlen)))
+		return r;
+	uint64_t mib = c->max_session_bytes >> 20;
+	if ((r = core_cfg_u64(g, "max_session_mib", false, 1, 1u << 20, &mib, err, errlen)))
+		return r;
+	c->max_session_bytes = mib << 20;
+	if (config_setting_get_member(g, "allow_uids")) {
+		for (unsigned i = 0; i < n; i++)
+			c->allow_uids[i] = (uint32_t)uids[i];
+		c->n_allow_uids = n;
+	}
+	return 0;
+}
+
+static int load_model(struct core_config *c, config_setting_t *root, config_setting_t *g,
+		      char *err, size_t errlen)
+{
+	int r;
+
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return cfg_fail(root, "model", err, errlen,
+				"must be a group like { name = \"none\"; }");
+	/* The model checks its own keys when it is created. */
+	if ((r = core_cfg_string(g, "name", true, c->model, sizeof(c->model), err,
+				 errlen)))
+		return r;
+	return 0;
+}
+
 static int load_groups(struct core_config *c, char *err, size_t errlen)
 {
 	static const char *const top[] = { "rundir",	  "cluster",  "rmc",	  "model",
 					   "calibration", "security", "fabric", NULL };
-	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
-					  "max_transfer", "numa",	   "lock_memory",
-					  "contexts",	  "node",	   NULL };
-	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
-					  "lead_ns", "overhead_ns", NULL };
-	static const char *const ca[] = { "file", "accept_foreign", NULL };
-	static const char *const se[] = { "allow_uids", "max_session_mib", NULL };
-	static const char *const fa[] = { "name", NULL };
+	static const struct {
+		const char *name;
+		int (*load)(struct core_config *c, config_setting_t *g, char *err,
+			    size_t errlen);
+	} groups[] = {
+		{ "cluster", load_cluster },	     { "rmc", load_rmc },
+		{ "calibration", load_calibration }, { "fabric", load_fabric },
+		{ "security", load_security },
+	};
 	config_setting_t *root = config_root_setting(&c->lc), *g;
-	uint64_t v;
-	unsigned n;
 	int r;
 
 	if ((r = core_cfg_known(root, top, err, errlen)))
@@ -212,140 +390,13 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 	if ((r = core_cfg_string(root, "rundir", false, c->rundir, sizeof(c->rundir), err,
 				 errlen)))
 		return r;
-
-	if ((g = config_setting_get_member(root, "cluster"))) {
-		if ((r = core_cfg_known(g, cl, err, errlen)))
+	for (size_t i = 0; i < CORE_ARRAY_SIZE(groups); i++)
+		if ((g = config_setting_get_member(root, groups[i].name)) &&
+		    (r = groups[i].load(c, g, err, errlen)))
 			return r;
-		v = c->nodes;
-		if ((r = core_cfg_u64(g, "nodes", false, 1, CORE_MAX_NODES, &v, err, errlen)))
-			return r;
-		c->nodes = (uint32_t)v;
-		/* node = N: this rmcd serves node N alone (one RMC per node, as
-		 * "rmcd NODE_CNT NODE_ID"); absent: every node in one process. */
-		if (config_setting_get_member(g, "node")) {
-			if ((r = core_cfg_u64(g, "node", true, 0, CORE_MAX_NODES - 1, &v, err,
-					      errlen)))
-				return r;
-			if (v >= c->nodes)
-				return cfg_fail(g, "node", err, errlen,
-						"node %llu does not exist: nodes are 0 to %u",
-						(unsigned long long)v, c->nodes - 1);
-			c->node_id = (int)v;
-		}
-		if ((r = core_cfg_u64(g, "context_pages", false, 1, 1u << 22, &c->context_pages,
-				      err, errlen)))
-			return r;
-		v = c->queue_depth;
-		if ((r = core_cfg_u64(g, "queue_depth", false, 1, MAX_NUM_WQ, &v, err, errlen)))
-			return r;
-		c->queue_depth = (uint32_t)v;
-		if ((r = core_cfg_u64(g, "max_transfer", false, RMC_MIN_LENGTH, 1ull << 30,
-				      &c->max_transfer, err, errlen)))
-			return r;
-		if ((r = cfg_int_array(g, "numa", c->node_numa, CORE_MAX_NODES, 0, 1023, &n, err,
-				       errlen)))
-			return r;
-		if (config_setting_get_member(g, "numa") && n != c->nodes)
-			return cfg_fail(g, "numa", err, errlen,
-					"needs one domain per node: %u entries for %u nodes", n,
-					c->nodes);
-		if ((r = core_cfg_bool(g, "lock_memory", false, &c->lock_memory, err, errlen)))
-			return r;
-		/* contexts = [4096, 256]: every node exports one context per
-		 * entry, of that many pages (context i is the ctx_id i). */
-		config_setting_t *cs = config_setting_get_member(g, "contexts");
-		if (cs) {
-			int pages[16];
-			if (config_setting_get_member(g, "context_pages"))
-				return cfg_fail(g, "contexts", err, errlen,
-						"set either contexts or context_pages, not both");
-			if ((r = cfg_int_array(g, "contexts", pages, 16, 1, 1 << 22, &n, err,
-					       errlen)))
-				return r;
-			if (!n)
-				return cfg_fail(g, "contexts", err, errlen,
-						"needs at least one context");
-			c->n_contexts = n;
-			c->context_pages = (uint64_t)pages[0];
-			for (unsigned i = 0; i < n; i++)
-				c->ctx_pages[i] = (uint64_t)pages[i];
-		}
-	}
-	if ((g = config_setting_get_member(root, "rmc"))) {
-		if ((r = core_cfg_known(g, rm, err, errlen)))
-			return r;
-		v = c->rmc_threads;
-		if ((r = core_cfg_u64(g, "threads", false, 1, CORE_MAX_RMC, &v, err, errlen)))
-			return r;
-		c->rmc_threads = (uint32_t)v;
-		if ((r = core_cfg_double(g, "notify_ns", false, 0, 1e6, &c->notify_ns, err, errlen)) ||
-		    (r = core_cfg_double(g, "late_slack_ns", false, 0, 1e6, &c->late_slack_ns, err,
-					 errlen)) ||
-		    (r = core_cfg_double(g, "lead_ns", false, 0, 1e6, &c->lead_ns, err, errlen)) ||
-		    (r = core_cfg_double(g, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err,
-					 errlen)))
-			return r;
-		if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err,
-				       errlen)))
-			return r;
-		if (config_setting_get_member(g, "cpus")) {
-			if (!c->rmc_threads)
-				c->rmc_threads = n;
-			else if (n != c->rmc_threads)
-				return cfg_fail(g, "cpus", err, errlen,
-						"needs one CPU per RMC thread: %u for %u threads",
-						n, c->rmc_threads);
-		}
-	}
-	if ((g = config_setting_get_member(root, "model"))) {
-		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return cfg_fail(root, "model", err, errlen,
-					"must be a group like { name = \"none\"; }");
-		/* The model checks its own keys when it is created. */
-		if ((r = core_cfg_string(g, "name", true, c->model, sizeof(c->model), err,
-					 errlen)))
-			return r;
-	}
-	if ((g = config_setting_get_member(root, "calibration"))) {
-		if ((r = core_cfg_known(g, ca, err, errlen)))
-			return r;
-		if ((r = core_cfg_string(g, "file", false, c->calibration,
-					 sizeof(c->calibration), err, errlen)))
-			return r;
-		if ((r = core_cfg_bool(g, "accept_foreign", false, &c->accept_foreign_calibration,
-				       err, errlen)))
-			return r;
-	}
-	if ((g = config_setting_get_member(root, "fabric"))) {
-		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return cfg_fail(root, "fabric", err, errlen,
-					"must be a group like { name = \"shm\"; }");
-		if ((r = core_cfg_known(g, fa, err, errlen)))
-			return r;
-		if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err,
-					 errlen)))
-			return r;
-		if (strcmp(c->fabric, "shm"))
-			return cfg_fail(g, "name", err, errlen,
-					"unknown fabric \"%s\" (known: shm)", c->fabric);
-	}
-	if ((g = config_setting_get_member(root, "security"))) {
-		int uids[CORE_MAX_UIDS];
-		if ((r = core_cfg_known(g, se, err, errlen)))
-			return r;
-		if ((r = cfg_int_array(g, "allow_uids", uids, CORE_MAX_UIDS, 0, 0x7fffffff, &n,
-				       err, errlen)))
-			return r;
-		uint64_t mib = c->max_session_bytes >> 20;
-		if ((r = core_cfg_u64(g, "max_session_mib", false, 1, 1u << 20, &mib, err, errlen)))
-			return r;
-		c->max_session_bytes = mib << 20;
-		if (config_setting_get_member(g, "allow_uids")) {
-			for (unsigned i = 0; i < n; i++)
-				c->allow_uids[i] = (uint32_t)uids[i];
-			c->n_allow_uids = n;
-		}
-	}
+	if ((g = config_setting_get_member(root, "model")) &&
+	    (r = load_model(c, root, g, err, errlen)))
+		return r;
 	/* Checks that span settings, reported at the line that sets them
 	 * (core_config_check repeats them, without lines, for built configs). */
 	if ((g = config_setting_get_member(root, "cluster")) &&
