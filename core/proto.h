@@ -27,6 +27,13 @@ enum ctl_op {
 	/* From another node's rmcd: id = its node, pages = its NODE_CNT ->
 	 * ctl_peer_info.  It then maps our contexts with CTL_REG_CTX. */
 	CTL_PEER_HELLO = 10,
+	/* With rmc.ko: a region of the application's own memory, registered
+	 * with /dev/rmc (rsvd = its handle, addr = its address, id = its
+	 * length in bytes), becomes a local buffer, in place. */
+	CTL_REG_LBUFF_DEV = 11,
+	/* The same for context id: the region (pages = its length in pages)
+	 * replaces the context; its old contents are dropped. */
+	CTL_REG_CTX_DEV = 12,
 	CTL_OP_MAX
 };
 
@@ -88,6 +95,14 @@ struct ctl_stats {
 	uint64_t model_sum_ps;  /* sum of those latencies, in picoseconds */
 };
 
+/* CTL_REG_CTX's reply for a context that is a region of /dev/rmc (no fd
+ * attached): map it from the device at handle. */
+struct ctl_dev_region {
+	uint64_t handle;
+	uint32_t offset;  /* of the context's first byte in the first page */
+	uint32_t npages;
+};
+
 struct ctl_resp {
 	uint32_t magic;
 	int32_t status; /* 0 or a negative errno */
@@ -98,6 +113,7 @@ struct ctl_resp {
 		struct ctl_info info;
 		struct ctl_stats stats;
 		struct ctl_peer_info peer;
+		struct ctl_dev_region dev;
 		uint8_t raw[160];
 	} u;
 };

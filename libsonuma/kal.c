@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "core.h"
+#include "rmcdev.h"
 #include "proto.h"
 #include "sonuma.h"
 
@@ -37,14 +38,19 @@ _Static_assert((int)KAL_DESCRIBE_MODEL == (int)CTL_DESC_MODEL &&
 static struct {
 	pthread_mutex_t mu;
 	int fd[KAL_MAX_SESSIONS];
+	/* Each session's /dev/rmc (rmc.ko), opened at its first use: the
+	 * regions registered through it stay pinned while it is open. */
+	int dev[KAL_MAX_SESSIONS];
 	unsigned n;
 } kal_sessions = { .mu = PTHREAD_MUTEX_INITIALIZER };
 
 static void sessions_add(int fd)
 {
 	pthread_mutex_lock(&kal_sessions.mu);
-	if (kal_sessions.n < KAL_MAX_SESSIONS)
+	if (kal_sessions.n < KAL_MAX_SESSIONS) {
+		kal_sessions.dev[kal_sessions.n] = -1;
 		kal_sessions.fd[kal_sessions.n++] = fd;
+	}
 	pthread_mutex_unlock(&kal_sessions.mu);
 }
 
@@ -53,10 +59,34 @@ static void sessions_del(int fd)
 	pthread_mutex_lock(&kal_sessions.mu);
 	for (unsigned i = 0; i < kal_sessions.n; i++)
 		if (kal_sessions.fd[i] == fd) {
-			kal_sessions.fd[i] = kal_sessions.fd[--kal_sessions.n];
+			if (kal_sessions.dev[i] >= 0)
+				close(kal_sessions.dev[i]);
+			kal_sessions.n--;
+			kal_sessions.fd[i] = kal_sessions.fd[kal_sessions.n];
+			kal_sessions.dev[i] = kal_sessions.dev[kal_sessions.n];
 			break;
 		}
 	pthread_mutex_unlock(&kal_sessions.mu);
+}
+
+/* The /dev/rmc of session fd: opened at the first call; -ENOENT without
+ * rmc.ko, -EACCES when this process may not use it. */
+static int session_dev(int fd)
+{
+	int r = -EBADF;
+
+	pthread_mutex_lock(&kal_sessions.mu);
+	for (unsigned i = 0; i < kal_sessions.n; i++)
+		if (kal_sessions.fd[i] == fd) {
+			if (kal_sessions.dev[i] < 0)
+				kal_sessions.dev[i] = core_rmcdev_open(NULL);
+			r = kal_sessions.dev[i];
+			if (r < 0)
+				kal_sessions.dev[i] = -1;
+			break;
+		}
+	pthread_mutex_unlock(&kal_sessions.mu);
+	return r;
 }
 
 /* The session a descriptor names: itself, or for 0 (the original's
@@ -102,21 +132,32 @@ static unsigned default_node(const char *rundir)
 	return found == 1 ? nid : 0;
 }
 
+static int kal_call_x(int fd, uint16_t op, uint32_t id, uint32_t pages, uint64_t addr,
+		      uint64_t rsvd, int send_fd, struct ctl_resp *resp, int *seg_fd);
+
 static int kal_call(int fd, uint16_t op, uint32_t id, uint32_t pages, uint64_t addr,
 		    struct ctl_resp *resp, int *seg_fd)
+{
+	return kal_call_x(fd, op, id, pages, addr, 0, -1, resp, seg_fd);
+}
+
+/* One request and its reply; rsvd and a descriptor to send go with it. */
+static int kal_call_x(int fd, uint16_t op, uint32_t id, uint32_t pages, uint64_t addr,
+		      uint64_t rsvd, int send_fd, struct ctl_resp *resp, int *seg_fd)
 {
 	struct ctl_req req = { .magic = CTL_MAGIC,
 			       .version = CTL_VERSION,
 			       .op = op,
 			       .id = id,
 			       .pages = pages,
-			       .addr = addr };
+			       .addr = addr,
+			       .rsvd = rsvd };
 	int r;
 
 	fd = session_fd(fd);
 	if (fd < 0)
 		return -EBADF;
-	r = core_send_msg(fd, &req, sizeof(req), -1);
+	r = core_send_msg(fd, &req, sizeof(req), send_fd);
 	if (r)
 		return r == -EPIPE ? -ENOTCONN : r;
 	r = core_recv_msg(fd, resp, sizeof(*resp), seg_fd);
@@ -311,6 +352,31 @@ SONUMA_EXPORT int kal_reg_cq(int fd, rmc_cq_t **cq)
 	return r;
 }
 
+/* Registers [addr, addr + len) of this process with rmc.ko and has rmcd
+ * take it as a local buffer.  -EOPNOTSUPP when the module is not there, or
+ * rmcd does not take regions from this process (not of its user). */
+static int reg_dev_lbuff(int fd, void *addr, uint64_t len)
+{
+	struct core_rmcdev_region rg;
+	struct ctl_resp resp;
+	int dev = session_dev(fd), r;
+
+	if (dev < 0)
+		return -EOPNOTSUPP;
+	if (len > UINT32_MAX)
+		return -EINVAL;
+	if ((r = core_rmcdev_reg(dev, addr, len, &rg)))
+		return r;
+	r = kal_call_x(fd, CTL_REG_LBUFF_DEV, (uint32_t)len, 0, (uint64_t)(uintptr_t)addr,
+		       rg.handle, -1, &resp, NULL);
+	if (r) {
+		core_rmcdev_unreg(dev, rg.handle);
+		if (r == -EPERM)
+			r = -EOPNOTSUPP;
+	}
+	return r;
+}
+
 SONUMA_EXPORT int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages)
 {
 	uint64_t size = (uint64_t)num_pages * PAGE_SIZE;
@@ -321,6 +387,11 @@ SONUMA_EXPORT int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages)
 	if (!buff || !num_pages)
 		return -EINVAL;
 	old = *buff;
+	fd = session_fd(fd);
+	/* With rmc.ko, the buffer is registered where it is, whatever its
+	 * alignment, and rmcd maps the same pages: no copy. */
+	if (old && (r = reg_dev_lbuff(fd, old, size)) != -EOPNOTSUPP)
+		return r;
 	if (old && ((uintptr_t)old % PAGE_SIZE))
 		return -EINVAL; /* cannot move a buffer that is not page-aligned */
 	r = kal_call(fd, CTL_REG_LBUFF, 0, num_pages, 0, &resp, &seg);
@@ -371,6 +442,27 @@ SONUMA_EXPORT int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages)
 	return 0;
 }
 
+/* With rmc.ko: [addr, addr + pages) of this process becomes context ctx_id
+ * of its node.  -EOPNOTSUPP without the module. */
+static int reg_dev_ctx(int fd, uint32_t ctx_id, void *addr, uint32_t num_pages)
+{
+	uint64_t len = (uint64_t)num_pages * PAGE_SIZE;
+	struct core_rmcdev_region rg;
+	struct ctl_resp resp;
+	int dev = session_dev(fd), r;
+
+	if (dev < 0)
+		return -EOPNOTSUPP;
+	if ((r = core_rmcdev_reg(dev, addr, len, &rg)))
+		return r;
+	/* rmcd keeps this descriptor, so that the region outlives us. */
+	r = kal_call_x(fd, CTL_REG_CTX_DEV, ctx_id, num_pages, (uint64_t)(uintptr_t)addr,
+		       rg.handle, dev, &resp, NULL);
+	if (r)
+		core_rmcdev_unreg(dev, rg.handle);
+	return r;
+}
+
 SONUMA_EXPORT int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_t num_pages)
 {
 	struct ctl_resp resp;
@@ -378,9 +470,28 @@ SONUMA_EXPORT int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_
 
 	if (!ctx || !num_pages)
 		return -EINVAL;
+	fd = session_fd(fd);
+	if (*ctx && (r = reg_dev_ctx(fd, ctx_id, *ctx, num_pages)) != -EOPNOTSUPP)
+		return r;
 	r = kal_call(fd, CTL_REG_CTX, ctx_id, num_pages, 0, &resp, &seg);
 	if (r)
 		return r;
+	if (seg < 0 && resp.u.dev.handle) {
+		/* A program's memory, registered with rmc.ko: from /dev/rmc. */
+		int dev = session_dev(fd);
+		void *base;
+		if (dev < 0)
+			return dev;
+		if (resp.u.dev.offset >= PAGE_SIZE || resp.size < (uint64_t)num_pages * PAGE_SIZE)
+			return -EPROTO;
+		/* The context's first byte may be anywhere in its first page. */
+		r = core_rmcdev_map(dev, resp.u.dev.handle, num_pages + (resp.u.dev.offset != 0),
+				    &base);
+		if (r)
+			return r;
+		*ctx = (uint8_t *)base + resp.u.dev.offset;
+		return 0;
+	}
 	if (seg < 0 || resp.size < (uint64_t)num_pages * PAGE_SIZE) {
 		if (seg >= 0)
 			close(seg);

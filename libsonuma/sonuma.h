@@ -126,10 +126,17 @@ int kal_target_ns(int fd, uint8_t op, uint16_t dst, uint64_t size, double *ns);
 int kal_reg_wq(int fd, rmc_wq_t **wq);
 int kal_reg_cq(int fd, rmc_cq_t **cq);
 /* A local buffer the RMC may read and write.  With *buff == NULL it is
- * allocated; a page-aligned buffer of the application's is moved into
+ * allocated.  A buffer of the application's (*buff != NULL) is registered
+ * where it is: with rmc.ko loaded (kmod/), any alignment and allocator,
+ * without a copy; without it, a page-aligned buffer is moved into
  * registered memory in place, keeping its contents and address. */
 int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages);
-/* Maps this node's context 0 (the first num_pages of it). */
+/* Maps this node's context 0 (the first num_pages of it) at *ctx.  With
+ * rmc.ko loaded and *ctx != NULL, the program's own memory at *ctx
+ * (num_pages pages from there, any alignment) becomes the context instead:
+ * the one it replaces is dropped, and the memory stays the node's after
+ * the program exits.  (Without the module, *ctx is overwritten, as the
+ * original platform did.) */
 int kal_reg_ctx(int fd, uint8_t **ctx, uint32_t num_pages);
 /* Maps context ctx_id of this node. */
 int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_t num_pages);

@@ -19,6 +19,7 @@
 
 #include "core.h"
 #include "rmcd.h"
+#include "rmcdev.h"
 
 #define ERR(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
 
@@ -73,7 +74,7 @@ static int ctx_create(struct rmcd *d, struct rmcd_node *n, uint64_t size, char *
 	struct rmcd_ctx *c = &n->ctx[n->n_ctx];
 	int r;
 
-	c->fd = -1;
+	c->fd = c->dev_fd = -1;
 	r = core_shm_create("sonuma-ctx", size, &c->fd);
 	if (r)
 		return ERR("node %u: cannot create a %llu-byte context: %s", n->nid,
@@ -257,7 +258,7 @@ int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 
 		n->listen_fd = n->lock_fd = n->peer_fd = -1;
 		for (uint32_t k = 0; k < RMCD_MAX_CTX; k++)
-			n->ctx[k].fd = -1;
+			n->ctx[k].fd = n->ctx[k].dev_fd = -1;
 		n->nid = i;
 		n->local = d->self < 0 || (uint32_t)d->self == i;
 		n->numa = c->node_numa[i] >= 0 ? c->node_numa[i] : (int)i % domains;
@@ -306,8 +307,16 @@ void rmcd_cluster_fini(struct rmcd *d)
 		if (!n->local)
 			continue; /* rmcd_peer_fini() has unmapped it */
 		for (uint32_t k = 0; k < n->n_ctx; k++) {
-			munmap(n->ctx[k].base, n->ctx[k].size);
-			close(n->ctx[k].fd);
+			struct rmcd_ctx *c = &n->ctx[k];
+			if (c->fd < 0) {
+				/* A program's memory, through rmc.ko. */
+				core_rmcdev_unmap(c->dev_base, c->dev_pages);
+				if (c->dev_fd >= 0)
+					close(c->dev_fd);
+				continue;
+			}
+			munmap(c->base, c->size);
+			close(c->fd);
 		}
 		if (n->lock_fd >= 0)
 			close(n->lock_fd);

@@ -20,6 +20,7 @@
 #include "core.h"
 #include "proto.h"
 #include "rmcd.h"
+#include "rmcdev.h"
 #include "sonuma/barrier.h"
 
 /* epoll tags: the low bit says what the pointer is. */
@@ -37,6 +38,7 @@ struct session_ext {
 	struct rmcd_session s;
 	struct staged_lbuff staged[RMCD_MAX_LBUFF];
 	uint64_t lbuff_bytes; /* local buffers of this session, staged or not */
+	int in_fd;            /* a descriptor that came with the request */
 };
 
 static bool uid_allowed(const struct rmcd *d, uid_t uid)
@@ -78,6 +80,7 @@ static void on_accept(struct rmcd *d, struct rmcd_node *n)
 		}
 		for (int i = 0; i < RMCD_MAX_LBUFF; i++)
 			x->staged[i].fd = -1;
+		x->in_fd = -1;
 		x->s.d = d;
 		x->s.node = n;
 		x->s.fd = fd;
@@ -109,6 +112,10 @@ void rmcd_session_close(struct rmcd *d, struct rmcd_session *s)
 		rmcd_qp_destroy(qp);
 	}
 	for (uint32_t i = 0; i < s->n_lbuff; i++) {
+		if (s->lbuff[i].fd < 0) {
+			core_rmcdev_unmap(s->lbuff[i].dev_base, s->lbuff[i].dev_pages);
+			continue;
+		}
 		munmap(s->lbuff[i].map, s->lbuff[i].size);
 		close(s->lbuff[i].fd);
 	}
@@ -162,6 +169,7 @@ static void peer_hello(struct rmcd *d, struct rmcd_session *s, const struct ctl_
 	for (uint32_t k = 0; k < n->n_ctx && k < 16; k++)
 		o->ctx_pages[k] = (uint32_t)(n->ctx[k].size / PAGE_SIZE);
 	snprintf(o->model, sizeof(o->model), "%s", d->model->name);
+	s->peer = true;
 	if (q->pages != d->n_nodes || q->id >= d->n_nodes || d->nodes[q->id].local) {
 		core_dbg("node %u: an rmcd (pid %d) introduced itself as node %u of %u: "
 			 "not a peer of ours", n->nid, (int)s->pid, q->id, q->pages);
@@ -347,7 +355,146 @@ static int op_reg_ctx(struct rmcd *d, struct session_ext *x, const struct ctl_re
 	}
 	p->id = q->id;
 	p->size = n->ctx[q->id].size;
+	if (n->ctx[q->id].fd < 0) {
+		/* A program's region of /dev/rmc: the caller maps it there. */
+		p->u.dev.handle = n->ctx[q->id].handle;
+		p->u.dev.offset = n->ctx[q->id].dev_offset;
+		p->u.dev.npages = n->ctx[q->id].dev_pages;
+	}
 	return n->ctx[q->id].fd;
+}
+
+/* Whether session s may hand rmcd a region of /dev/rmc: the module lets
+ * rmcd map regions of its own user (or, as root, of anyone), so a session
+ * of another user could name a third party's region; only rmcd's own user
+ * may. */
+static bool dev_allowed(const struct rmcd *d, const struct rmcd_session *s)
+{
+	return d->rmcdev_fd >= 0 && s->uid == geteuid();
+}
+
+static int op_reg_lbuff_dev(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+			    struct ctl_resp *p)
+{
+	struct rmcd_session *s = &x->s;
+	uint64_t len = q->id, addr = q->addr;
+	uint8_t *base, *first;
+	uint32_t npages;
+	int r;
+
+	if (!dev_allowed(d, s)) {
+		p->status = d->rmcdev_fd < 0 ? -EOPNOTSUPP : -EPERM;
+		return -1;
+	}
+	if (!len || !addr || addr + len < addr) {
+		p->status = -EINVAL;
+		return -1;
+	}
+	if (x->lbuff_bytes + len > d->cfg.max_session_bytes) {
+		p->status = -ENOMEM;
+		return -1;
+	}
+	if (s->n_lbuff_alloc >= RMCD_MAX_LBUFF) {
+		p->status = -ENOSPC;
+		return -1;
+	}
+	for (uint32_t i = 0; i < s->n_lbuff; i++) {
+		const struct rmcd_lbuff *o = &s->lbuff[i];
+		if (addr < o->app_addr + o->size && o->app_addr < addr + len) {
+			p->status = -EEXIST;
+			return -1;
+		}
+	}
+	if ((r = rmcd_dev_map(d, q->rsvd, (uint32_t)(addr % PAGE_SIZE), len, &base, &first,
+			      &npages))) {
+		p->status = r;
+		return -1;
+	}
+	struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
+	l->app_addr = addr;
+	l->size = len;
+	l->map = first;
+	l->fd = -1;
+	l->dev_base = base;
+	l->dev_pages = npages;
+	x->lbuff_bytes += len;
+	s->n_lbuff_alloc++;
+	/* Publishes the entry; pairs with the load-acquire in find_lbuff(). */
+	smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
+	return -1;
+}
+
+static int op_reg_ctx_dev(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
+			  struct ctl_resp *p)
+{
+	struct rmcd_session *s = &x->s;
+	struct rmcd_node *n = s->node;
+	uint8_t *base, *first;
+	uint32_t npages;
+	int r;
+
+	if (!dev_allowed(d, s)) {
+		p->status = d->rmcdev_fd < 0 ? -EOPNOTSUPP : -EPERM;
+		return -1;
+	}
+	if (x->in_fd < 0) {
+		p->status = -EBADF; /* its /dev/rmc, which keeps the region */
+		return -1;
+	}
+	if (q->id >= n->n_ctx) {
+		p->status = -ENOENT;
+		return -1;
+	}
+	struct rmcd_ctx *c = &n->ctx[q->id];
+	/* The size every node agreed on. */
+	if ((uint64_t)q->pages * PAGE_SIZE != c->size || !q->addr) {
+		p->status = -EINVAL;
+		return -1;
+	}
+	if ((r = rmcd_dev_map(d, q->rsvd, (uint32_t)(q->addr % PAGE_SIZE), c->size, &base, &first,
+			      &npages))) {
+		p->status = r;
+		return -1;
+	}
+	/* No transfer may be using the old one: bar the node, wait for every
+	 * RMC thread to pass its mailbox, swap, open again. */
+	uint32_t live = n->live;
+	WRITE_ONCE(n->live, 0);
+	for (uint32_t t = 0; t < d->n_rmcs; t++)
+		rmcd_rmc_sync(&d->rmcs[t]);
+	struct rmcd_ctx old = *c;
+	c->base = first;
+	c->fd = -1;
+	c->handle = q->rsvd;
+	/* The program's /dev/rmc: its region stays registered (pinned, and
+	 * mappable by others) after the program exits. */
+	c->dev_fd = x->in_fd;
+	x->in_fd = -1;
+	c->dev_base = base;
+	c->dev_pages = npages;
+	c->dev_offset = (uint32_t)(q->addr % PAGE_SIZE);
+	smp_store_release(&n->live, live);
+	if (old.fd >= 0) {
+		if (old.handle)
+			core_rmcdev_unreg(d->rmcdev_fd, old.handle);
+		munmap(old.base, old.size);
+		close(old.fd);
+	} else {
+		core_rmcdev_unmap(old.dev_base, old.dev_pages);
+		if (old.dev_fd >= 0)
+			close(old.dev_fd);
+	}
+	/* Other nodes' rmcds map the old one: they lose their connection,
+	 * and attach again to the new one. */
+	for (struct rmcd_session *o = d->sessions, *next; o; o = next) {
+		next = o->next;
+		if (o->peer && o->node == n && o != s)
+			rmcd_session_close(d, o);
+	}
+	core_info("node %u: context %u is now memory of pid %d (%llu bytes, through rmc.ko)",
+		  n->nid, q->id, (int)s->pid, (unsigned long long)c->size);
+	p->id = q->id;
+	return -1;
 }
 
 static int op_stats(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
@@ -444,6 +591,8 @@ static ctl_handler *const handlers[CTL_OP_MAX] = {
 	[CTL_DESCRIBE] = op_describe,
 	[CTL_TARGET] = op_target,
 	[CTL_PEER_HELLO] = op_peer_hello,
+	[CTL_REG_LBUFF_DEV] = op_reg_lbuff_dev,
+	[CTL_REG_CTX_DEV] = op_reg_ctx_dev,
 };
 
 /* Serves one request; returns the fd to attach to the reply (or -1). */
@@ -464,9 +613,15 @@ static void on_session(struct rmcd *d, struct rmcd_session *s, uint32_t events)
 	int r, fd = -1;
 
 	if (events & EPOLLIN) {
-		r = core_recv_msg(s->fd, &q, sizeof(q), &fd);
-		if (fd >= 0)
-			close(fd); /* applications send no descriptors */
+		int in_fd;
+		r = core_recv_msg(s->fd, &q, sizeof(q), &in_fd);
+		/* Only CTL_REG_CTX_DEV carries a descriptor (its /dev/rmc). */
+		struct session_ext *x = (struct session_ext *)s;
+		x->in_fd = -1;
+		if (in_fd >= 0 && !r && q.op == CTL_REG_CTX_DEV)
+			x->in_fd = in_fd;
+		else if (in_fd >= 0)
+			close(in_fd);
 		if (r == -EPIPE) {
 			rmcd_session_close(d, s);
 			return;
@@ -480,6 +635,9 @@ static void on_session(struct rmcd *d, struct rmcd_session *s, uint32_t events)
 		} else {
 			fd = serve(d, (struct session_ext *)s, &q, &p);
 		}
+		if (x->in_fd >= 0)
+			close(x->in_fd); /* not taken by the handler */
+		x->in_fd = -1;
 		r = core_send_msg(s->fd, &p, sizeof(p), p.status ? -1 : fd);
 		if (r == -EAGAIN)
 			core_warn("node %u: application pid %d does not read rmcd's replies: "

@@ -408,6 +408,7 @@ static int serve(struct rmcd *d)
 		goto out_cluster;
 	}
 	set_notify(d);
+	rmcd_dev_init(d);
 	if (rmcd_peer_start(d, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out_peers;
@@ -435,6 +436,7 @@ out_peers:
 	rmcd_peer_fini(d);
 out_cluster:
 	rmcd_cluster_fini(d);
+	rmcd_dev_fini(d);
 	return rc;
 }
 
@@ -446,7 +448,7 @@ int main(int argc, char **argv)
 
 	core_log_init(argv[0]);
 	memset(&d, 0, sizeof(d));
-	d.sigfd = d.epfd = d.shared_fd = -1;
+	d.sigfd = d.epfd = d.shared_fd = d.rmcdev_fd = -1;
 	int r = parse_args(argc, argv, &a);
 	if (r >= 0)
 		return r;

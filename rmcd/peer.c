@@ -34,6 +34,7 @@
 #include "core.h"
 #include "proto.h"
 #include "rmcd.h"
+#include "rmcdev.h"
 
 #define RETRY_MS 50
 #define PEER_TIMEOUT_S 2 /* for one answer of a peer's control loop */
@@ -159,8 +160,11 @@ static int peer_compare(struct rmcd *d, struct rmcd_node *n, int fd,
 static void unmap_ctx(struct rmcd_node *n)
 {
 	for (uint32_t k = 0; k < n->n_ctx; k++) {
-		if (n->ctx[k].base)
+		if (n->ctx[k].dev_base)
+			core_rmcdev_unmap(n->ctx[k].dev_base, n->ctx[k].dev_pages);
+		else if (n->ctx[k].base)
 			munmap(n->ctx[k].base, n->ctx[k].size);
+		n->ctx[k].dev_base = NULL;
 		if (n->ctx[k].fd >= 0)
 			close(n->ctx[k].fd);
 		n->ctx[k].base = NULL;
@@ -199,6 +203,22 @@ static int peer_attach(struct rmcd *d, struct rmcd_node *n, int *pidp, char *err
 		int seg;
 
 		r = peer_call(fd, CTL_REG_CTX, k, o.ctx_pages[k], &p, &seg);
+		if (!r && seg < 0 && p.u.dev.handle) {
+			/* A program's memory, registered with rmc.ko: mapped
+			 * from /dev/rmc. */
+			n->ctx[k].size = size;
+			r = rmcd_dev_map(d, p.u.dev.handle, p.u.dev.offset, size,
+					 &n->ctx[k].dev_base, &n->ctx[k].base,
+					 &n->ctx[k].dev_pages);
+			n->n_ctx = k + (r == 0);
+			if (r) {
+				snprintf(err, errlen,
+					 "node %u: cannot map its context %u from %s: %s", n->nid,
+					 k, CORE_RMCDEV_PATH, strerror(-r));
+				goto fail_ctx;
+			}
+			continue;
+		}
 		if (!r && (seg < 0 || core_fd_size(seg) < (ssize_t)size))
 			r = -EPROTO;
 		if (r) {

@@ -31,10 +31,18 @@
 struct rmcd;
 struct cal_data;
 
+/* A context: a memfd segment rmcd made (fd), or a program's own memory
+ * registered with rmc.ko and mapped from /dev/rmc (fd -1, dev_base).
+ * handle: its /dev/rmc registration, 0 without the module. */
 struct rmcd_ctx {
-	uint8_t *base; /* rmcd's mapping */
+	uint8_t *base; /* rmcd's mapping of its first byte */
 	uint64_t size;
 	int fd;
+	uint64_t handle;
+	uint8_t *dev_base; /* the region's mapping (pages), for munmap */
+	uint32_t dev_pages;
+	uint32_t dev_offset;
+	int dev_fd;        /* the registrant's /dev/rmc, which keeps it */
 };
 
 /* A node of the cluster.  A local node is served by this rmcd: its
@@ -73,7 +81,9 @@ struct rmcd_lbuff {
 	uint64_t app_addr; /* where the application mapped it; 0: not yet */
 	uint64_t size;
 	uint8_t *map;      /* rmcd's mapping */
-	int fd;
+	int fd;            /* its memfd, or -1: a region of /dev/rmc */
+	uint8_t *dev_base; /* that region's mapping (pages), for munmap */
+	uint32_t dev_pages;
 };
 
 /* One attached application connection. */
@@ -83,6 +93,7 @@ struct rmcd_session {
 	int fd;
 	pid_t pid;
 	uid_t uid;
+	bool peer;         /* another node's rmcd (CTL_PEER_HELLO) */
 	/* Append-only while the session lives.  n_lbuff is published with a
 	 * store-release after the entry is complete; RMC threads load-acquire
 	 * it, so they see whole entries only. */
@@ -240,6 +251,8 @@ struct rmcd {
 	bool peer_started;
 	uint32_t peer_quit;        /* atomic: the peer thread exits when set */
 	int peer_evfd;
+	int rmcdev_fd;             /* /dev/rmc (rmc.ko), or -1 */
+	uint32_t rmcdev_mynid;
 	uint64_t desc_hash;        /* of the model's description, for peers */
 	void *shared_seg;          /* state the model shares with peers */
 	size_t shared_len;
@@ -298,6 +311,16 @@ uint64_t rmcd_stats_pct(const struct rmcd_cls_stats *s, double p);
 /* qp.c: creating and destroying queue pairs and sessions' segments. */
 int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out);
 void rmcd_qp_destroy(struct rmcd_qp *qp);
+
+/* rmcdev.c: rmc.ko, when it is loaded. */
+/* Opens /dev/rmc if it is there and registers the local contexts through
+ * it; says which at start.  Never fails: without it, the memfd path. */
+void rmcd_dev_init(struct rmcd *d);
+void rmcd_dev_fini(struct rmcd *d);
+/* Maps region handle of /dev/rmc: npages pages, the first byte of
+ * interest at offset.  0 or -errno. */
+int rmcd_dev_map(struct rmcd *d, uint64_t handle, uint32_t offset, uint64_t len,
+		 uint8_t **base, uint8_t **first, uint32_t *npages);
 
 /* cluster.c */
 /* Makes the run directory (ours, mode 0700 or 0711); idempotent. */

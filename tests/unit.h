@@ -64,7 +64,7 @@ static inline void unit_setup(struct unit *u, const struct unit_params *p)
 	cr_assert_not_null(d->model, "the \"none\" model is not registered");
 	d->fabric = &rmcd_fabric_shm;
 	d->max_transfer = d->cfg.max_transfer;
-	d->epfd = d->sigfd = -1;
+	d->epfd = d->sigfd = d->rmcdev_fd = -1;
 	d->self = -1;
 	d->nodes = u->nodes;
 	d->n_nodes = p->nodes;
