@@ -295,6 +295,7 @@ void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status)
 	f = &m->fl[cookie];
 	qp = f->qp;
 	f->qp = NULL;
+	f->gone = NULL;
 	f->next_free = m->fl_free;
 	m->fl_free = cookie;
 	m->fl_busy--;
@@ -465,7 +466,7 @@ static uint32_t fl_of(const struct rmcd_rmc *m, const struct rmcd_qp *qp)
 	uint32_t n = 0;
 
 	for (uint32_t i = 0; i < m->n_fl && m->fl_busy; i++)
-		n += m->fl[i].qp == qp;
+		n += m->fl[i].gone == qp;
 	return n;
 }
 
@@ -513,13 +514,18 @@ static void qps_remove(struct rmcd_rmc *m, struct rmcd_qp *qp)
 	 * moving into them first (their completions are dropped). */
 	if (m->d->fabric->progress) {
 		uint64_t end = core_mono_ns() + 2000000000ull;
+		for (uint32_t i = 0; i < m->n_fl; i++)
+			if (m->fl[i].qp == qp) {
+				m->fl[i].qp = NULL; /* rmcd_xfer_done() drops it */
+				m->fl[i].gone = qp;
+			}
 		while (fl_of(m, qp) && core_mono_ns() < end)
 			m->d->fabric->progress(m);
 		for (uint32_t i = 0; i < m->n_fl; i++)
-			if (m->fl[i].qp == qp) {
+			if (m->fl[i].gone == qp) {
 				core_warn("a transfer of a torn-down queue pair did not finish "
 					  "in 2 s; its completion is dropped");
-				m->fl[i].qp = NULL;
+				m->fl[i].gone = NULL;
 			}
 	}
 }

@@ -155,6 +155,7 @@ struct rmcd_fabric_ops {
 /* A transfer the fabric is still moving, and what completing it needs. */
 struct rmcd_inflight {
 	struct rmcd_qp *qp;  /* NULL: free, or its QP was torn down */
+	const struct rmcd_qp *gone; /* its QP, torn down while it was in flight */
 	uint64_t t_post;
 	uint64_t due;        /* a deferred write's due time; 0 otherwise */
 	uint64_t size;
