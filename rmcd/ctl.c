@@ -109,6 +109,8 @@ void rmcd_session_close(struct rmcd *d, struct rmcd_session *s)
 		rmcd_qp_destroy(qp);
 	}
 	for (uint32_t i = 0; i < s->n_lbuff; i++) {
+		if (s->lbuff[i].memh)
+			d->fabric->dereg(d, s->lbuff[i].memh);
 		munmap(s->lbuff[i].map, s->lbuff[i].size);
 		close(s->lbuff[i].fd);
 	}
@@ -294,6 +296,21 @@ static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
 			return -1;
 		}
 		struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
+		l->memh = NULL;
+		if (d->fabric->reg && (r = d->fabric->reg(d, b->map, b->size, &l->memh))) {
+			core_warn("node %u: the %s fabric cannot register a %llu-byte local "
+				  "buffer of pid %d: %s",
+				  n->nid, d->fabric->name, (unsigned long long)b->size, (int)s->pid,
+				  strerror(-r));
+			p->status = r;
+			munmap(b->map, b->size);
+			close(b->fd);
+			x->lbuff_bytes -= b->size;
+			b->fd = -1;
+			b->map = NULL;
+			s->n_lbuff_alloc--;
+			return -1;
+		}
 		l->app_addr = q->addr;
 		l->size = b->size;
 		l->map = b->map;

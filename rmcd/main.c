@@ -138,6 +138,20 @@ static void warn_below_floor(struct rmcd *d)
 			  list);
 }
 
+/* A model's state shared between nodes (the link model's ingress links)
+ * lives in memory every rmcd of the cluster maps: there is none between
+ * hosts.  Refused, so that such a model fails at start with its message
+ * instead of keeping a private view that would make latencies depend on
+ * where nodes run. */
+static void *no_shared(void *arg, const char *name, size_t size)
+{
+	(void)arg;
+	(void)name;
+	(void)size;
+	errno = EXDEV;
+	return NULL;
+}
+
 /* The cost for a completion to reach each node's programs: a cache line
  * from its RMC thread's domain to the node's. */
 static void set_notify(struct rmcd *d)
@@ -178,7 +192,7 @@ int main(int argc, char **argv)
 
 	core_log_init(argv[0]);
 	memset(&d, 0, sizeof(d));
-	d.sigfd = d.epfd = d.shared_fd = -1;
+	d.sigfd = d.epfd = d.shared_fd = d.peer_evfd = -1;
 	while ((opt = getopt_long(argc, argv, "c:r:m:C:FhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -260,7 +274,8 @@ int main(int argc, char **argv)
 		snprintf(d.cfg.calibration, sizeof(d.cfg.calibration), "%s", calfile);
 	}
 	d.cfg.accept_foreign_calibration |= accept_foreign;
-	if (core_config_check(&d.cfg, err, sizeof(err))) {
+	if (core_config_check(&d.cfg, err, sizeof(err)) ||
+	    core_config_check_fabric(&d.cfg, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out;
 	}
@@ -289,6 +304,13 @@ int main(int argc, char **argv)
 		}
 	}
 
+	d.fabric = rmcd_fabric_find(d.cfg.fabric);
+	if (!d.fabric) {
+		core_err("%s: fabric.name: this rmcd was built without the %s fabric (UCX's "
+			 "development files were missing at build time)",
+			 d.cfg.file, d.cfg.fabric);
+		goto out;
+	}
 	d.model = tm_find(d.cfg.model);
 	if (!d.model) {
 		char list[256] = "";
@@ -309,7 +331,11 @@ int main(int argc, char **argv)
 		struct tm_env env = { .tsc_hz = d.tsc_hz, .nodes = d.cfg.nodes };
 		/* One rmcd per node: what the model shares between nodes lives
 		 * in the run directory, for every rmcd of the cluster. */
-		if (d.cfg.node_id >= 0) {
+		if (d.cfg.node_id >= 0 && d.fabric != &rmcd_fabric_shm) {
+			/* Nodes on other hosts share no memory with us. */
+			env.shared = no_shared;
+			env.shared_arg = &d;
+		} else if (d.cfg.node_id >= 0) {
 			env.shared = rmcd_shared_get;
 			env.shared_arg = &d;
 			d.n_nodes = d.cfg.nodes;
@@ -323,12 +349,17 @@ int main(int argc, char **argv)
 		if (d.cal)
 			env.floor_ns = cal_floor_ns(d.cal, 64);
 		if (d.model->init(grp, &env, &d.model_state, err, sizeof(err))) {
-			core_err("%s", err);
+			if (env.shared == no_shared)
+				core_err("%s (the %s fabric spreads nodes over hosts, which cannot "
+					 "share a model's state: use a model without shared state, "
+					 "such as fixed or none)",
+					 err, d.fabric->name);
+			else
+				core_err("%s", err);
 			goto out;
 		}
 	}
 	warn_below_floor(&d);
-	d.fabric = &rmcd_fabric_shm;
 	{
 		char desc[256];
 		d.model->describe(d.model_state, desc, sizeof(desc));
@@ -354,7 +385,7 @@ int main(int argc, char **argv)
 		goto out_cluster;
 	}
 	set_notify(&d);
-	if (rmcd_peer_start(&d, err, sizeof(err))) {
+	if (d.fabric->start && d.fabric->start(&d, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out_peers;
 	}
@@ -389,14 +420,17 @@ int main(int argc, char **argv)
 	else
 		rc = 0;
 out_threads:
-	rmcd_peer_stop(&d);
+	if (d.fabric->stop)
+		d.fabric->stop(&d);
 	rmcd_rmc_stop(&d);
 	while (d.sessions)
 		rmcd_session_close(&d, d.sessions);
 	rmcd_print_stats(&d);
 out_peers:
-	rmcd_peer_stop(&d);
-	rmcd_peer_fini(&d);
+	if (d.fabric->stop)
+		d.fabric->stop(&d);
+	if (d.fabric->fini)
+		d.fabric->fini(&d);
 out_cluster:
 	rmcd_cluster_fini(&d);
 	if (d.model_state && d.model->fini)
