@@ -172,6 +172,8 @@ struct ucx_fabric {
 	unsigned n_acc;
 	struct ucx_msg *inbox, **inbox_tail;
 	unsigned n_out;          /* messages not yet sent */
+	struct sockaddr_storage strangers[8]; /* unknown addresses refused, said once */
+	unsigned n_strangers;
 	bool starting;           /* a refusal is fatal */
 	int fatal;
 	char fatal_msg[512];
@@ -665,9 +667,16 @@ static void on_conn(ucp_conn_request_h req, void *arg)
 	for (uint32_t i = 0; i < f->d->n_nodes; i++)
 		known |= same_host(&attr.client_address, &f->peers[i].sa);
 	if (!known) {
-		core_warn("ucx: a connection from %s, which is not the address of any node in "
-			  "fabric.nodes (%s): refused",
-			  host_str(&attr.client_address, host, sizeof(host)), f->d->cfg.file);
+		bool said = false;
+		for (unsigned i = 0; i < f->n_strangers && i < 8; i++)
+			said |= same_host(&attr.client_address, &f->strangers[i]);
+		if (!said) {
+			core_warn("ucx: a connection from %s, which is not the address of any node "
+				  "in fabric.nodes (%s): refused (said once per address)",
+				  host_str(&attr.client_address, host, sizeof(host)),
+				  f->d->cfg.file);
+			f->strangers[f->n_strangers++ % 8] = attr.client_address;
+		}
 		ucp_listener_reject(f->listener, req);
 		return;
 	}
