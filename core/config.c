@@ -190,6 +190,88 @@ static int cfg_int_array(const config_setting_t *grp, const char *key, int *out,
 	return 0;
 }
 
+int core_split_addr(const char *addr, char *host, size_t hostlen, unsigned *port)
+{
+	const char *colon, *h = addr, *he;
+	uint64_t p;
+
+	if (addr[0] == '[') {
+		h = addr + 1;
+		he = strchr(h, ']');
+		if (!he || he[1] != ':')
+			return -EINVAL;
+		colon = he + 1;
+	} else {
+		colon = strrchr(addr, ':');
+		if (!colon || memchr(addr, ':', (size_t)(colon - addr)))
+			return -EINVAL; /* none, or a bare IPv6 address */
+		he = colon;
+	}
+	if (he == h || (size_t)(he - h) >= hostlen || core_parse_u64(colon + 1, 1, 65535, &p))
+		return -EINVAL;
+	memcpy(host, h, (size_t)(he - h));
+	host[he - h] = 0;
+	*port = (unsigned)p;
+	return 0;
+}
+
+/* fabric.nodes = ["10.0.0.1:13337", ...]: the address of every node,
+ * checked for form and for duplicates here, resolved by the fabric. */
+static int cfg_addr_list(struct core_config *c, const config_setting_t *g, char *err,
+			 size_t errlen)
+{
+	config_setting_t *s = config_setting_get_member(g, "nodes");
+	char host[CORE_ADDR_LEN];
+	unsigned port;
+	int n;
+
+	if (!s) {
+		if (strcmp(c->fabric, "ucx"))
+			return 0;
+		return cfg_fail(g, "nodes", err, errlen,
+				"missing: the ucx fabric needs the address of every node, "
+				"like [\"10.0.0.1:13337\", \"10.0.0.2:13337\"]");
+	}
+	if (strcmp(c->fabric, "ucx"))
+		return cfg_fail(g, "nodes", err, errlen,
+				"addresses are for the ucx fabric; the %s fabric finds nodes "
+				"through the run directory", c->fabric);
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+		return cfg_fail(g, "nodes", err, errlen,
+				"must be a list of \"host:port\" strings, one per node");
+	n = config_setting_length(s);
+	if (n < 1 || n > CORE_MAX_NODES)
+		return cfg_fail(g, "nodes", err, errlen, "needs 1 to %d addresses (got %d)",
+				CORE_MAX_NODES, n);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		const char *v = config_setting_get_string(e);
+
+		if (!v)
+			return cfg_fail(g, "nodes", err, errlen,
+					"entry %d (node %d) must be a string \"host:port\"", i, i);
+		if (strlen(v) >= CORE_ADDR_LEN)
+			return cfg_fail(g, "nodes", err, errlen,
+					"entry %d (node %d) is longer than %d characters", i, i,
+					CORE_ADDR_LEN - 1);
+		if (core_split_addr(v, host, sizeof(host), &port))
+			return cfg_fail(g, "nodes", err, errlen,
+					"entry %d (node %d): \"%s\" is not host:port with a port "
+					"from 1 to 65535 (an IPv6 address goes in brackets: "
+					"\"[::1]:13337\")",
+					i, i, v);
+		for (int k = 0; k < i; k++)
+			if (!strcmp(c->fabric_addr[k], v))
+				return cfg_fail(g, "nodes", err, errlen,
+						"nodes %d and %d have the same address \"%s\"", k, i,
+						v);
+		snprintf(c->fabric_addr[i], sizeof(c->fabric_addr[i]), "%s", v);
+	}
+	c->n_fabric_addr = (uint32_t)n;
+	c->fabric_line = config_setting_source_line(s);
+	return 0;
+}
+
 /* One function per group of rmc.conf: each reads group g (present) into c.
  * 0, or -EINVAL with "FILE:LINE: SETTING: ..." in err. */
 static int load_cluster(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
@@ -313,7 +395,7 @@ static int load_calibration(struct core_config *c, config_setting_t *g, char *er
 
 static int load_fabric(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const fa[] = { "name", NULL };
+	static const char *const fa[] = { "name", "nodes", NULL };
 	int r;
 
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
@@ -324,9 +406,11 @@ static int load_fabric(struct core_config *c, config_setting_t *g, char *err, si
 	if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err,
 				 errlen)))
 		return r;
-	if (strcmp(c->fabric, "shm"))
+	if (strcmp(c->fabric, "shm") && strcmp(c->fabric, "ucx"))
 		return cfg_fail(g, "name", err, errlen,
-				"unknown fabric \"%s\" (known: shm)", c->fabric);
+				"unknown fabric \"%s\" (known: shm, ucx)", c->fabric);
+	if ((r = cfg_addr_list(c, g, err, errlen)))
+		return r;
 	return 0;
 }
 
@@ -437,6 +521,24 @@ int core_config_check(const struct core_config *c, char *err, size_t errlen)
 	if (!c->rundir[0] || c->rundir[0] != '/')
 		return snprintf(err, errlen, "%s: rundir: must be an absolute path (got \"%s\")",
 				c->file, c->rundir),
+		       -EINVAL;
+	return 0;
+}
+
+int core_config_check_fabric(const struct core_config *c, char *err, size_t errlen)
+{
+	if (!strcmp(c->fabric, "ucx") && c->n_fabric_addr < c->nodes)
+		return snprintf(err, errlen,
+				"%s:%u: fabric.nodes: lists %u address%s for a cluster of %u nodes "
+				"(one per node)",
+				c->file, c->fabric_line, c->n_fabric_addr,
+				c->n_fabric_addr == 1 ? "" : "es", c->nodes),
+		       -EINVAL;
+	if (!strcmp(c->fabric, "ucx") && c->node_id < 0)
+		return snprintf(err, errlen,
+				"%s: fabric ucx: each rmcd serves one node: give NODE_ID "
+				"(rmcd NODE_CNT NODE_ID) or cluster.node",
+				c->file),
 		       -EINVAL;
 	return 0;
 }

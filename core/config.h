@@ -14,6 +14,7 @@
 #define CORE_MAX_NODES 64
 #define CORE_MAX_RMC 16
 #define CORE_MAX_UIDS 16
+#define CORE_ADDR_LEN 72 /* "host:port", "[v6]:port" */
 
 struct core_config {
 	char file[256];     /* where it came from; "(defaults)" otherwise */
@@ -21,6 +22,11 @@ struct core_config {
 	uint32_t nodes;
 	int node_id;        /* the one node this rmcd serves; -1: every node */
 	char fabric[16];    /* how an RMC reaches other nodes' contexts */
+	/* fabric.nodes (ucx): "host:port" of every node, as written, with
+	 * the line that lists them (for errors found once they resolve). */
+	char fabric_addr[CORE_MAX_NODES][CORE_ADDR_LEN];
+	uint32_t n_fabric_addr;
+	unsigned fabric_line;
 	uint64_t context_pages;        /* context 0 */
 	uint64_t ctx_pages[16];        /* contexts 1.. (cluster.contexts) */
 	uint32_t n_contexts;           /* contexts per node, 1..16 */
@@ -52,6 +58,9 @@ void core_config_defaults(struct core_config *c);
 int core_config_load(struct core_config *c, const char *path, char *err, size_t errlen);
 /* Checks a config built in code (e.g. from "rmcd NODE_CNT"). */
 int core_config_check(const struct core_config *c, char *err, size_t errlen);
+/* With the command line applied: a fabric's needs (ucx: one node per
+ * rmcd, an address for every node). */
+int core_config_check_fabric(const struct core_config *c, char *err, size_t errlen);
 void core_config_free(struct core_config *c);
 
 /* Helpers a timing model uses to read its own group with the same rules:
@@ -65,6 +74,9 @@ int core_cfg_string(const config_setting_t *grp, const char *key, bool required,
 		    char *out, size_t outlen, char *err, size_t errlen);
 int core_cfg_bool(const config_setting_t *grp, const char *key, bool required,
 		  bool *out, char *err, size_t errlen);
+/* Splits "host:port" or "[v6 address]:port" into host (without brackets)
+ * and port 1-65535; 0, or -EINVAL. */
+int core_split_addr(const char *addr, char *host, size_t hostlen, unsigned *port);
 /* Rejects keys of grp not in the NULL-terminated list (catches typos). */
 int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *err,
 		   size_t errlen);

@@ -112,6 +112,8 @@ void rmcd_session_close(struct rmcd *d, struct rmcd_session *s)
 		rmcd_qp_destroy(qp);
 	}
 	for (uint32_t i = 0; i < s->n_lbuff; i++) {
+		if (s->lbuff[i].memh)
+			d->fabric->dereg(d, s->lbuff[i].memh);
 		if (s->lbuff[i].fd < 0) {
 			core_rmcdev_unmap(s->lbuff[i].dev_base, s->lbuff[i].dev_pages);
 			continue;
@@ -327,6 +329,22 @@ static int op_map_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_
 		return -1;
 	}
 	struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
+	int r;
+	l->memh = NULL;
+	if (d->fabric->reg && (r = d->fabric->reg(d, b->map, b->size, &l->memh))) {
+		core_warn("node %u: the %s fabric cannot register a %llu-byte local buffer of pid "
+			  "%d: %s",
+			  s->node->nid, d->fabric->name, (unsigned long long)b->size, (int)s->pid,
+			  strerror(-r));
+		p->status = r;
+		munmap(b->map, b->size);
+		close(b->fd);
+		x->lbuff_bytes -= b->size;
+		b->fd = -1;
+		b->map = NULL;
+		s->n_lbuff_alloc--;
+		return -1;
+	}
 	l->app_addr = q->addr;
 	l->size = b->size;
 	l->map = b->map;
@@ -411,6 +429,12 @@ static int op_reg_lbuff_dev(struct rmcd *d, struct session_ext *x, const struct 
 		return -1;
 	}
 	struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
+	l->memh = NULL;
+	if (d->fabric->reg && (r = d->fabric->reg(d, first, len, &l->memh))) {
+		core_rmcdev_unmap(base, npages);
+		p->status = r;
+		return -1;
+	}
 	l->app_addr = addr;
 	l->size = len;
 	l->map = first;

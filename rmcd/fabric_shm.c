@@ -6,6 +6,8 @@
  * the machine has several.
  */
 
+#include <string.h>
+
 #include "rmcd.h"
 
 /* The RMC loop calls rmcd_shm_xfer() inline; the table is for whoever
@@ -15,7 +17,26 @@ static uint8_t shm_xfer(struct rmcd_rmc *m, const struct rmcd_xfer *x)
 	return rmcd_shm_xfer(m->d, x);
 }
 
+/* Remote nodes (one rmcd per node) are found and mapped by peer.c. */
 const struct rmcd_fabric_ops rmcd_fabric_shm = {
 	.name = "shm",
 	.xfer = shm_xfer,
+	.start = rmcd_peer_start,
+	.stop = rmcd_peer_stop,
+	.fini = rmcd_peer_fini,
 };
+
+const struct rmcd_fabric_ops *rmcd_fabric_find(const char *name)
+{
+	static const struct rmcd_fabric_ops *const all[] = {
+		&rmcd_fabric_shm,
+#ifdef RMCD_HAVE_UCX
+		&rmcd_fabric_ucx,
+#endif
+	};
+
+	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)
+		if (!strcmp(all[i]->name, name))
+			return all[i];
+	return NULL;
+}

@@ -138,6 +138,20 @@ static void warn_below_floor(struct rmcd *d)
 			  list);
 }
 
+/* A model's state shared between nodes (the link model's ingress links)
+ * lives in memory every rmcd of the cluster maps: there is none between
+ * hosts.  Refused, so that such a model fails at start with its message
+ * instead of keeping a private view that would make latencies depend on
+ * where nodes run. */
+static void *no_shared(void *arg, const char *name, size_t size)
+{
+	(void)arg;
+	(void)name;
+	(void)size;
+	errno = EXDEV;
+	return NULL;
+}
+
 /* The cost for a completion to reach each node's programs: a cache line
  * from its RMC thread's domain to the node's. */
 static void set_notify(struct rmcd *d)
@@ -275,7 +289,8 @@ static int configure(struct rmcd *d, const struct args *a)
 		snprintf(c->calibration, sizeof(c->calibration), "%s", a->calfile);
 	}
 	c->accept_foreign_calibration |= a->accept_foreign;
-	if (core_config_check(c, err, sizeof(err))) {
+	if (core_config_check(c, err, sizeof(err)) ||
+	    core_config_check_fabric(c, err, sizeof(err))) {
 		core_err("%s", err);
 		return -1;
 	}
@@ -332,7 +347,11 @@ static int load_model(struct rmcd *d, bool from_cli)
 	const config_setting_t *grp = d->cfg.have_lc ? config_lookup(&d->cfg.lc, "model") : NULL;
 	/* One rmcd per node: what the model shares between nodes lives in
 	 * the run directory, for every rmcd of the cluster. */
-	if (d->cfg.node_id >= 0) {
+	if (d->cfg.node_id >= 0 && d->fabric != &rmcd_fabric_shm) {
+		/* Nodes on other hosts share no memory with us. */
+		env.shared = no_shared;
+		env.shared_arg = d;
+	} else if (d->cfg.node_id >= 0) {
 		env.shared = rmcd_shared_get;
 		env.shared_arg = d;
 		d->n_nodes = d->cfg.nodes;
@@ -344,7 +363,13 @@ static int load_model(struct rmcd *d, bool from_cli)
 	if (d->cal)
 		env.floor_ns = cal_floor_ns(d->cal, 64);
 	if (d->model->init(grp, &env, &d->model_state, err, sizeof(err))) {
-		core_err("%s", err);
+		if (env.shared == no_shared)
+			core_err("%s (the %s fabric spreads nodes over hosts, which cannot share a "
+				 "model's state: use a model without shared state, such as fixed "
+				 "or none)",
+				 err, d->fabric->name);
+		else
+			core_err("%s", err);
 		return -1;
 	}
 	d->model->describe(d->model_state, desc, sizeof(desc));
@@ -409,7 +434,7 @@ static int serve(struct rmcd *d)
 	}
 	set_notify(d);
 	rmcd_dev_init(d);
-	if (rmcd_peer_start(d, err, sizeof(err))) {
+	if (d->fabric->start && d->fabric->start(d, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out_peers;
 	}
@@ -426,14 +451,17 @@ static int serve(struct rmcd *d)
 	else
 		rc = 0;
 out_threads:
-	rmcd_peer_stop(d);
+	if (d->fabric->stop)
+		d->fabric->stop(d);
 	rmcd_rmc_stop(d);
 	while (d->sessions)
 		rmcd_session_close(d, d->sessions);
 	rmcd_print_stats(d);
 out_peers:
-	rmcd_peer_stop(d);
-	rmcd_peer_fini(d);
+	if (d->fabric->stop)
+		d->fabric->stop(d);
+	if (d->fabric->fini)
+		d->fabric->fini(d);
 out_cluster:
 	rmcd_cluster_fini(d);
 	rmcd_dev_fini(d);
@@ -448,13 +476,21 @@ int main(int argc, char **argv)
 
 	core_log_init(argv[0]);
 	memset(&d, 0, sizeof(d));
-	d.sigfd = d.epfd = d.shared_fd = d.rmcdev_fd = -1;
+	d.sigfd = d.epfd = d.shared_fd = d.rmcdev_fd = d.peer_evfd = -1;
 	int r = parse_args(argc, argv, &a);
 	if (r >= 0)
 		return r;
-	if (configure(&d, &a) || calibrate(&d) || load_model(&d, a.model != NULL))
+	if (configure(&d, &a) || calibrate(&d))
 		goto out;
-	d.fabric = &rmcd_fabric_shm;
+	d.fabric = rmcd_fabric_find(d.cfg.fabric);
+	if (!d.fabric) {
+		core_err("%s: fabric.name: this rmcd was built without the %s fabric (UCX's "
+			 "development files were missing at build time)",
+			 d.cfg.file, d.cfg.fabric);
+		goto out;
+	}
+	if (load_model(&d, a.model != NULL))
+		goto out;
 	if (setup_signals(&d))
 		goto out;
 	rc = serve(&d);

@@ -536,6 +536,8 @@ void rmcd_rmc_apply_mbox(struct rmcd_rmc *m)
 			msg->qp = NULL; /* tells the sender it failed */
 		else if (msg->op == MBOX_REMOVE)
 			qps_remove(m, msg->qp);
+		else if (msg->op == MBOX_FABRIC)
+			m->d->fabric->mbox(m, msg->arg);
 		/* MBOX_SYNC: being here is the answer. */
 		msg->done = true;
 	}
@@ -545,15 +547,17 @@ void rmcd_rmc_apply_mbox(struct rmcd_rmc *m)
 	pthread_mutex_unlock(&m->mu);
 }
 
-static int mbox_send(struct rmcd_rmc *m, enum rmcd_mbox_op op, struct rmcd_qp *qp)
+static int mbox_send(struct rmcd_rmc *m, enum rmcd_mbox_op op, struct rmcd_qp *qp, void *arg)
 {
-	struct rmcd_mbox_msg msg = { .op = op, .qp = qp };
+	struct rmcd_mbox_msg msg = { .op = op, .qp = qp, .arg = arg };
 
 	if (!m->started) {
 		if (op == MBOX_ADD)
 			return qps_add(m, qp);
 		if (op == MBOX_REMOVE)
 			qps_remove(m, qp);
+		if (op == MBOX_FABRIC)
+			m->d->fabric->mbox(m, arg);
 		return 0;
 	}
 	pthread_mutex_lock(&m->mu);
@@ -570,17 +574,22 @@ static int mbox_send(struct rmcd_rmc *m, enum rmcd_mbox_op op, struct rmcd_qp *q
 
 void rmcd_rmc_sync(struct rmcd_rmc *m)
 {
-	mbox_send(m, MBOX_SYNC, NULL);
+	mbox_send(m, MBOX_SYNC, NULL, NULL);
+}
+
+void rmcd_rmc_fabric_call(struct rmcd_rmc *m, void *arg)
+{
+	mbox_send(m, MBOX_FABRIC, NULL, arg);
 }
 
 int rmcd_rmc_add_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 {
-	return mbox_send(m, MBOX_ADD, qp);
+	return mbox_send(m, MBOX_ADD, qp, NULL);
 }
 
 void rmcd_rmc_remove_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 {
-	mbox_send(m, MBOX_REMOVE, qp);
+	mbox_send(m, MBOX_REMOVE, qp, NULL);
 }
 
 int rmcd_rmc_poll_once(struct rmcd_rmc *m)
@@ -653,6 +662,14 @@ static void *rmc_main(void *arg)
 		/* Completions waiting for their due time: keep spinning,
 		 * unless the CPU is shared with the programs we serve. */
 		if ((m->heap.n || m->fl_busy) && !m->shares_cpu) {
+			/* Only a fabric's transfers in flight: what finishes them
+			 * may need this CPU (the target's side of a software
+			 * transport on the same host, the fabric's own
+			 * threads), and they take microseconds: let it run. */
+			if (!m->heap.n && ++idle >= 64) {
+				idle = 0;
+				sched_yield();
+			}
 			cpu_relax();
 			continue;
 		}

@@ -84,6 +84,7 @@ struct rmcd_lbuff {
 	int fd;            /* its memfd, or -1: a region of /dev/rmc */
 	uint8_t *dev_base; /* that region's mapping (pages), for munmap */
 	uint32_t dev_pages;
+	void *memh;        /* the fabric's registration of map, or NULL */
 };
 
 /* One attached application connection. */
@@ -136,6 +137,7 @@ struct rmcd_xfer {
 	uint32_t gen;     /* the target's generation when it was validated */
 	uint32_t cookie;  /* for a fabric that finishes it later */
 	uint8_t *local;   /* rmcd's address of the local buffer range */
+	void *memh;       /* the fabric's registration of that buffer */
 	uint64_t offset;  /* in the target context */
 	uint64_t length;
 	uint64_t arg0, arg1; /* atomics' operands */
@@ -161,6 +163,20 @@ struct rmcd_fabric_ops {
 	const char *name;
 	uint8_t (*xfer)(struct rmcd_rmc *m, const struct rmcd_xfer *x);
 	int (*progress)(struct rmcd_rmc *m);
+	/* Slow path, each optional.  start: once the cluster is built and
+	 * before the RMC threads run, sets the fabric up and starts reaching
+	 * the other nodes (an error is fatal, its message in err).  stop:
+	 * before the RMC threads stop.  fini: after they did, frees what
+	 * start made (also after a failed start). */
+	int (*start)(struct rmcd *d, char *err, size_t errlen);
+	void (*stop)(struct rmcd *d);
+	void (*fini)(struct rmcd *d);
+	/* Runs on RMC thread m, asked through its mailbox
+	 * (rmcd_rmc_fabric_call): what must happen on that thread. */
+	void (*mbox)(struct rmcd_rmc *m, void *arg);
+	/* Registers a local buffer for transfers (rmcd_xfer.memh). */
+	int (*reg)(struct rmcd *d, void *addr, size_t len, void **memh);
+	void (*dereg)(struct rmcd *d, void *memh);
 };
 
 /* A transfer the fabric is still moving, and what completing it needs. */
@@ -196,11 +212,12 @@ struct rmcd_heap {
 	uint32_t n, cap;
 };
 
-enum rmcd_mbox_op { MBOX_ADD = 1, MBOX_REMOVE = 2, MBOX_SYNC = 3 };
+enum rmcd_mbox_op { MBOX_ADD = 1, MBOX_REMOVE = 2, MBOX_SYNC = 3, MBOX_FABRIC = 4 };
 
 struct rmcd_mbox_msg {
 	enum rmcd_mbox_op op;
 	struct rmcd_qp *qp;
+	void *arg; /* MBOX_FABRIC: for the fabric's mbox() */
 	bool done;
 	struct rmcd_mbox_msg *next;
 };
@@ -229,6 +246,7 @@ struct rmcd_rmc {
 	uint64_t errors;  /* requests refused by validation */
 	/* [node][size class], written by this thread only. */
 	struct rmcd_cls_stats *stats;
+	void *fab; /* the fabric's state for this thread */
 };
 
 struct rmcd {
@@ -260,6 +278,7 @@ struct rmcd {
 	struct rmcd_rmc *rmcs;
 	uint32_t n_rmcs;
 	const struct rmcd_fabric_ops *fabric;
+	void *fab;                 /* the fabric's own state */
 	const struct tm_ops *model;
 	void *model_state;
 	int epfd;
@@ -332,8 +351,12 @@ void rmcd_cluster_fini(struct rmcd *d);
 int rmcd_ctl_run(struct rmcd *d);
 void rmcd_session_close(struct rmcd *d, struct rmcd_session *s);
 
-/* fabric_shm.c */
+/* fabric_shm.c, fabric_ucx.c */
 extern const struct rmcd_fabric_ops rmcd_fabric_shm;
+extern const struct rmcd_fabric_ops rmcd_fabric_ucx;
+/* The fabric named name (rmc.conf's fabric.name), or NULL: this build
+ * does not have it. */
+const struct rmcd_fabric_ops *rmcd_fabric_find(const char *name);
 
 /* Whether the target's contexts are still those the request was validated
  * against: a remote node that died (or came back) since fails it. */
@@ -391,6 +414,9 @@ void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status);
 /* Waits until RMC thread m has finished whatever it was doing (it passes
  * its mailbox); immediate when the thread is not running. */
 void rmcd_rmc_sync(struct rmcd_rmc *m);
+/* Runs the fabric's mbox(m, arg) on RMC thread m and waits for it; runs it
+ * here when the thread is not started. */
+void rmcd_rmc_fabric_call(struct rmcd_rmc *m, void *arg);
 
 /* peer.c: the rmcds of remote nodes, found through the run directory. */
 int rmcd_peer_start(struct rmcd *d, char *err, size_t errlen);

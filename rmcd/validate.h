@@ -78,6 +78,7 @@ static inline uint8_t rmcd__validate(const struct rmcd *d, struct rmcd_qp *qp,
 	x->gen = live;
 	x->cookie = 0;
 	x->local = lb->map + boff;
+	x->memh = lb->memh;
 	x->offset = off;
 	x->length = len;
 	x->arg0 = e->arg0;

@@ -247,6 +247,63 @@ Test(config, missing_file)
 
 /* The model's own group is checked with the same rules (via rmcd below);
  * here, the helpers a model uses. */
+Test(config, ucx_fabric_addresses)
+{
+	struct core_config c;
+	char err[256] = "", host[CORE_ADDR_LEN];
+	unsigned port;
+
+	core_config_defaults(&c);
+	int r = core_config_load(&c, fixture("ucx.conf"), err, sizeof(err));
+	cr_assert_eq(r, 0, "ucx.conf refused: %s", err);
+	cr_assert_str_eq(c.fabric, "ucx");
+	cr_assert_eq(c.n_fabric_addr, 3);
+	cr_assert_str_eq(c.fabric_addr[1], "node-b.example:13338");
+	cr_assert_eq(core_config_check_fabric(&c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(core_split_addr(c.fabric_addr[2], host, sizeof(host), &port), 0);
+	cr_assert_str_eq(host, "fe80::1");
+	cr_assert_eq(port, 13339);
+	cr_assert_eq(core_split_addr("::1:80", host, sizeof(host), &port), -EINVAL,
+		     "a bare IPv6 address is ambiguous");
+	cr_assert_eq(core_split_addr("host:", host, sizeof(host), &port), -EINVAL);
+	cr_assert_eq(core_split_addr(":80", host, sizeof(host), &port), -EINVAL);
+	core_config_free(&c);
+}
+
+Test(config, ucx_fabric_bad_port)
+{
+	expect_error("ucx_port.conf", "nodes", "fabric.nodes", "entry 1 (node 1)");
+}
+
+Test(config, ucx_fabric_duplicate_address)
+{
+	expect_error("ucx_dup.conf", "nodes", "fabric.nodes", "nodes 0 and 1");
+}
+
+Test(config, ucx_fabric_needs_addresses)
+{
+	expect_error("ucx_nonodes.conf", "fabric", "fabric.nodes", "address of every node");
+}
+
+Test(config, ucx_fabric_one_address_per_node)
+{
+	struct core_config c;
+	char err[256] = "", want[300];
+
+	core_config_defaults(&c);
+	cr_assert_eq(core_config_load(&c, fixture("ucx_few.conf"), err, sizeof(err)), 0, "%s",
+		     err);
+	cr_assert_eq(core_config_check_fabric(&c, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s:%u: fabric.nodes: lists 2 addresses for a cluster of 3",
+		 fixture("ucx_few.conf"), line_of(fixture("ucx_few.conf"), "nodes = ["));
+	cr_assert(strstr(err, want) == err, "expected \"%s...\", got \"%s\"", want, err);
+	c.nodes = 2;
+	c.node_id = -1;
+	cr_assert_eq(core_config_check_fabric(&c, err, sizeof(err)), -EINVAL);
+	cr_assert_not_null(strstr(err, "give NODE_ID"), "%s", err);
+	core_config_free(&c);
+}
+
 Test(config, model_helpers)
 {
 	struct core_config c;
