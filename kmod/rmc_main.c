@@ -15,6 +15,7 @@
 #include <linux/fs.h>
 #include <linux/mm.h>
 #include <linux/module.h>
+#include <linux/pfn_t.h>
 #include <linux/sched/mm.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -368,21 +369,32 @@ static void rmc_vm_close(struct vm_area_struct *vma)
 	rmc_region_put(vma->vm_private_data);
 }
 
+static vm_fault_t rmc_vm_fault(struct vm_fault *vmf)
+{
+	struct rmc_region *r = vmf->vma->vm_private_data;
+	unsigned long i = vmf->pgoff - (r->handle >> PAGE_SHIFT);
+
+	if (i >= r->npages)
+		return VM_FAULT_SIGBUS;
+	return vmf_insert_mixed(vmf->vma, vmf->address, page_to_pfn_t(r->pages[i]));
+}
+
 static const struct vm_operations_struct rmc_vm_ops = {
 	.open = rmc_vm_open,
 	.close = rmc_vm_close,
+	.fault = rmc_vm_fault,
 };
 
 /*
  * Maps a region, from its first page, into the caller.  The pages may be
- * anonymous (vm_insert_page() refuses those), so they go in as raw frames
- * with remap_pfn_range(); the VMA's reference keeps them pinned.
+ * anonymous, which vm_insert_page() refuses, so they go in on first touch as
+ * special entries of a VM_MIXEDMAP mapping: the mapping takes no reference
+ * of its own, and the VMA's reference on the region keeps the pages pinned.
  */
 static int rmc_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct rmc_file *f = file->private_data;
 	struct rmc_dev *dev = f->dev;
-	unsigned long i, npages = vma_pages(vma);
 	struct rmc_region *r;
 	int ret = 0;
 
@@ -395,7 +407,7 @@ static int rmc_mmap(struct file *file, struct vm_area_struct *vma)
 		ret = -ENOENT;
 	else if (!uid_eq(current_euid(), r->uid) && !capable(CAP_SYS_ADMIN))
 		ret = -EACCES;
-	else if (npages > r->npages)
+	else if (vma_pages(vma) > r->npages)
 		ret = -EINVAL;
 	else
 		kref_get(&r->ref);
@@ -403,22 +415,10 @@ static int rmc_mmap(struct file *file, struct vm_area_struct *vma)
 	if (ret)
 		return ret;
 
-	vma->vm_flags |= VM_DONTEXPAND | VM_DONTDUMP;
+	vma->vm_flags |= VM_MIXEDMAP | VM_DONTEXPAND | VM_DONTDUMP;
 	vma->vm_private_data = r;
-	for (i = 0; i < npages; i++) {
-		ret = remap_pfn_range(vma, vma->vm_start + i * PAGE_SIZE,
-				      page_to_pfn(r->pages[i]), PAGE_SIZE,
-				      vma->vm_page_prot);
-		if (ret)
-			goto err_put;
-	}
-	/* From here on the VMA owns the reference: open/close track copies. */
 	vma->vm_ops = &rmc_vm_ops;
 	return 0;
-
-err_put:
-	rmc_region_put(r);
-	return ret;
 }
 
 /* ---- open / release ----------------------------------------------------- */

@@ -2,14 +2,14 @@
 # Installs the Debian 12 packages sonuma needs to build, test and plot.
 # Only what is missing is installed; run as root or with sudo available.
 #   scripts/deps.sh          build + run + plots
-#   scripts/deps.sh --test   also what the test suite needs (QEMU guest, fuzzing)
+#   scripts/deps.sh --test   also what the test suite needs (QEMU guest, rmc.ko, fuzzing)
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numactl
       libpapi-dev papi-tools gnuplot-nox python3 ucx-utils)
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
-	       libclang-rt-14-dev llvm)
+	       linux-headers-amd64 make kmod libclang-rt-14-dev llvm)
 fi
 
 missing=()
