@@ -6,10 +6,10 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numactl
-      libpapi-dev papi-tools gnuplot-nox python3 ucx-utils)
+      libpapi-dev papi-tools gnuplot-nox python3 ucx-utils libucx-dev)
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
-	       linux-headers-amd64 make kmod libclang-rt-14-dev llvm)
+	       linux-headers-amd64 make kmod iproute2 libclang-rt-14-dev llvm)
 fi
 
 missing=()
