@@ -55,19 +55,11 @@ Options:
   -h, --help          this text
 EOF
 }
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() {
-	printf '%s: %s\n' "$prog" "$*" >&2
-	usage >&2
-	exit 2
-}
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
-in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
+# shellcheck source=experiments/lib/opts.sh
+. "$here/lib/opts.sh"
 
 max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 out_root=$root/results
 run_dir="" port="" tls=posix,cma,self quick=0 timeout_s=120 plots=1 sweep_args=() rtt_reps=3
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--max-size) need_arg "$@"; max_size=$2; shift 2 ;;

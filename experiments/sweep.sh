@@ -61,21 +61,14 @@ Exit status: 0 when every run succeeded, 1 on a failure, 2 on bad usage.
 EOF
 }
 
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() {
-	printf '%s: %s\n' "$prog" "$*" >&2
-	usage >&2
-	exit 2
-}
-# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
-in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
+# shellcheck source=experiments/lib/opts.sh
+. "$here/lib/opts.sh"
 
 configs=() max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 bench_args_opt=""
 out_root=$root/results run_dir="" quick=0 calibration="" no_calibrate=0
 build=${SONUMA_BUILD:-$root/build} timeout_s=900 plots=1 summary=1
 orig_args=("$@")
 
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
@@ -196,14 +189,6 @@ for c in "${configs[@]}"; do
 	conf_names+=("$name")
 done
 
-# setting_of FILE KEY DEFAULT: an integer setting of a config (comments
-# dropped), or DEFAULT when the config does not set it.
-setting_of() {
-	local n
-	n=$(sed -e 's/#.*//' -e 's://.*::' "$1" | grep -oE "\b$2[[:space:]]*[=:][[:space:]]*[0-9]+" |
-		head -n1 | grep -oE '[0-9]+$' || true)
-	echo "${n:-$3}"
-}
 biggest=0
 for s in "${sizes[@]}"; do ((s > biggest)) && biggest=$s; done
 for ci in "${!conf_files[@]}"; do
@@ -213,20 +198,6 @@ for ci in "${!conf_files[@]}"; do
 done
 
 # ---- programs -------------------------------------------------------------
-# find_prog VAR-OVERRIDE BUILD-SUBPATH NAME: the override, the build tree, $PATH.
-find_prog() {
-	local override=$1 sub=$2 name=$3
-	if [[ -n $override ]]; then
-		[[ -x $override ]] || die "$override: not an executable"
-		echo "$override"
-	elif [[ -x $build/$sub ]]; then
-		echo "$build/$sub"
-	elif command -v "$name" >/dev/null 2>&1; then
-		command -v "$name"
-	else
-		return 1
-	fi
-}
 rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
 	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
 srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||

@@ -7,40 +7,9 @@
 # and cleaning up whatever happens.  Sourced, not run; the caller sets
 # prog, here (this directory) and root (the source tree) first.
 
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() {
-	printf '%s: %s\n' "$prog" "$*" >&2
-	printf 'Usage: %s [options] [CONFIG...]  (see --help)\n' "$prog" >&2
-	exit 2
-}
-# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
-in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
-# is_dec VALUE: a non-negative decimal number.
-is_dec() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
-
-# find_prog OVERRIDE BUILD-SUBPATH NAME: the override, the build tree, $PATH.
-find_prog() {
-	local override=$1 sub=$2 name=$3
-	if [[ -n $override ]]; then
-		[[ -x $override ]] || die "$override: not an executable"
-		echo "$override"
-	elif [[ -x $build/$sub ]]; then
-		echo "$build/$sub"
-	elif command -v "$name" >/dev/null 2>&1; then
-		command -v "$name"
-	else
-		return 1
-	fi
-}
-
-# setting_of FILE KEY DEFAULT: an integer setting of a config (comments
-# dropped), or DEFAULT when the config does not set it.
-setting_of() {
-	local n
-	n=$(sed -e 's/#.*//' -e 's://.*::' "$1" | grep -oE "\b$2[[:space:]]*[=:][[:space:]]*[0-9]+" |
-		head -n1 | grep -oE '[0-9]+$' || true)
-	echo "${n:-$3}"
-}
+usage_line="Usage: $prog [options] [CONFIG...]  (see --help)"
+# shellcheck source=experiments/lib/opts.sh
+. "$here/../lib/opts.sh"
 
 # resolve_configs NAME...: fills conf_files[] and conf_names[] from names in
 # experiments/configs/ or paths.

@@ -62,7 +62,6 @@ threads=1 get_check=seqlock writers=owner seed=1 out_root=$root/results run_dir=
 quick=0 calibration="" build=${SONUMA_BUILD:-$root/build} timeout_s=300 plots=1
 orig_args=("$@")
 
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
@@ -102,8 +101,8 @@ in_range "$vsize" 8 65536 && ((vsize % 8 == 0)) ||
 	bad_usage "--value-size: a multiple of 8 from 8 to 65536, not \"$vsize\""
 in_range "$get_pct" 0 100 || bad_usage "--get-pct: 0 to 100, not \"$get_pct\""
 [[ $dist == zipf || $dist == uniform ]] || bad_usage "--dist: uniform or zipf, not \"$dist\""
-is_dec "$theta" || bad_usage "--theta: a number between 0 and 1, not \"$theta\""
-is_dec "$secs" || bad_usage "--time: seconds, not \"$secs\""
+is_num "$theta" || bad_usage "--theta: a number between 0 and 1, not \"$theta\""
+is_num "$secs" || bad_usage "--time: seconds, not \"$secs\""
 in_range "$threads" 1 16 || bad_usage "--threads: 1 to 16, not \"$threads\""
 [[ $get_check == seqlock || $get_check == checksum ]] ||
 	bad_usage "--get-check: seqlock or checksum, not \"$get_check\""

@@ -60,7 +60,6 @@ out_root=$root/results run_dir="" quick=0 calibration="" build=${SONUMA_BUILD:-$
 timeout_s=300 plots=1
 orig_args=("$@")
 
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;

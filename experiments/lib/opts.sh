@@ -1,0 +1,59 @@
+# SPDX-License-Identifier: MIT
+# shellcheck shell=bash disable=SC2154
+#
+# opts.sh: what the experiment scripts (sweep.sh, soak.sh, compare-ucx.sh,
+# apps/kv.sh, apps/pagerank.sh, plots/plot.sh) share to read their options
+# and find their programs.  Sourced, not run.  The caller sets prog (its
+# name in messages) and defines usage; it may set usage_line, the one line
+# bad_usage prints instead of the whole usage, and build (the build tree
+# find_prog looks in).
+
+# die MESSAGE...: says why on stderr and exits 1.
+die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
+
+# bad_usage MESSAGE...: says why, then how to call, and exits 2.
+bad_usage() {
+	printf '%s: %s\n' "$prog" "$*" >&2
+	if [[ -n ${usage_line:-} ]]; then
+		printf '%s\n' "$usage_line" >&2
+	else
+		usage >&2
+	fi
+	exit 2
+}
+
+# need_arg OPTION "$@": the option has a value after it.
+need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
+
+# is_uint VALUE: a whole number.
+is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
+# is_num VALUE: a non-negative decimal number (digits, maybe a fraction).
+is_num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
+in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
+
+# find_prog OVERRIDE BUILD-SUBPATH NAME: the override (which must be an
+# executable), else the build tree's program, else NAME on $PATH; fails
+# when there is none.
+find_prog() {
+	local override=$1 sub=$2 name=$3
+	if [[ -n $override ]]; then
+		[[ -x $override ]] || die "$override: not an executable"
+		echo "$override"
+	elif [[ -x $build/$sub ]]; then
+		echo "$build/$sub"
+	elif command -v "$name" >/dev/null 2>&1; then
+		command -v "$name"
+	else
+		return 1
+	fi
+}
+
+# setting_of FILE KEY DEFAULT: an integer setting of a config (comments
+# dropped), or DEFAULT when the config does not set it.
+setting_of() {
+	local n
+	n=$(sed -e 's/#.*//' -e 's://.*::' "$1" | grep -oE "\b$2[[:space:]]*[=:][[:space:]]*[0-9]+" |
+		head -n1 | grep -oE '[0-9]+$' || true)
+	echo "${n:-$3}"
+}
