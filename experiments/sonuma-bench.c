@@ -40,14 +40,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "explib.h"
 #include "sonuma.h"
 #include "sonuma_msg.h"
 
 #define MAX_SIZES 32
 #define MAX_THREADS 16
-
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct opts {
 	char op;              /* 'r' or 'w' */
@@ -58,7 +56,7 @@ struct opts {
 	uint64_t sizes[MAX_SIZES];
 	unsigned n_sizes;
 	uint64_t iters, warmup;
-	enum fmt fmt;
+	enum exp_fmt fmt;
 	const char *out;
 	const char *samples; /* file for every measured latency */
 	int verify;
@@ -138,20 +136,6 @@ static void usage(FILE *f)
 		"      --msg-native          deliver messages as soon as their bytes are there,\n"
 		"                            not at the model's time for the write\n"
 		"  -h, --help                this text\n");
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const uint64_t *v, uint64_t n, double p)
-{
-	uint64_t i = (uint64_t)ceil(p / 100.0 * (double)n);
-	if (i > 0)
-		i--;
-	return (double)v[i < n ? i : n - 1];
 }
 
 /* Byte j of block i as this benchmark writes it, per size run. */
@@ -393,16 +377,14 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 		res->errors += th[i].errors;
 	}
 	if (all) {
-		qsort(all, total, sizeof(uint64_t), cmp_u64);
-		double k = 1e9 / info->tsc_hz, sum = 0;
-		for (uint64_t i = 0; i < total; i++)
-			sum += (double)all[i];
-		res->min = (double)all[0] * k;
-		res->p50 = pct(all, total, 50) * k;
-		res->avg = sum / (double)total * k;
-		res->p99 = pct(all, total, 99) * k;
-		res->p999 = pct(all, total, 99.9) * k;
-		res->max = (double)all[total - 1] * k;
+		double st[EXP_NSUM];
+		exp_summary(all, total, 1e9 / info->tsc_hz, st);
+		res->min = st[EXP_MIN];
+		res->p50 = st[EXP_P50];
+		res->avg = st[EXP_AVG];
+		res->p99 = st[EXP_P99];
+		res->p999 = st[EXP_P999];
+		res->max = st[EXP_MAX];
 		free(all);
 	} else {
 		/* --bw: not measured, and printed as such (empty, null, "-"). */
@@ -425,38 +407,6 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 	res->mops = (double)total / secs / 1e6;
 	res->errors += bad;
 	return 0;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-/* v with prec decimals; null when it is not a number (not measured). */
-static void json_num(FILE *f, double v, int prec)
-{
-	if (isfinite(v))
-		fprintf(f, "%.*f", prec, v);
-	else
-		fprintf(f, "null");
-}
-
-/* v as text in buf, or none when it was not measured (NAN). */
-static const char *fig(char *buf, size_t len, const char *fmt, double v, const char *none)
-{
-	if (!isfinite(v))
-		return none;
-	snprintf(buf, len, fmt, v);
-	return buf;
 }
 
 /* ---- --msg-pingpong: messages (sonuma_msg.h) between two nodes ---------- */
@@ -526,15 +476,8 @@ static int mp_open(struct mp_node *n, int fd, const struct kal_info *info,
 static void mp_pin(const struct kal_info *info)
 {
 	cpu_set_t set;
-	int any = 0;
 
-	CPU_ZERO(&set);
-	for (int c = 0; c < 256; c++)
-		if (info->app_cpus[c / 64] >> (c % 64) & 1) {
-			CPU_SET(c, &set);
-			any = 1;
-		}
-	if (any)
+	if (exp_app_cpuset(info, &set))
 		sched_setaffinity(0, sizeof(set), &set);
 }
 
@@ -622,21 +565,6 @@ struct mp_result {
 	unsigned errors;
 };
 
-static void mp_stats(uint64_t *v, uint64_t n, double k, double *st)
-{
-	double sum = 0;
-
-	qsort(v, n, sizeof(uint64_t), cmp_u64);
-	for (uint64_t i = 0; i < n; i++)
-		sum += (double)v[i];
-	st[0] = (double)v[0] * k;
-	st[1] = pct(v, n, 50) * k;
-	st[2] = sum / (double)n * k;
-	st[3] = pct(v, n, 99) * k;
-	st[4] = pct(v, n, 99.9) * k;
-	st[5] = (double)v[n - 1] * k;
-}
-
 static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 			const struct kal_info *info, FILE *out, const char *cmdline)
 {
@@ -710,18 +638,17 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 	kal_describe(fd, 0, model, sizeof(model));
 	kal_describe(fd, 1, calib, sizeof(calib));
 	kal_describe(fd, 2, version, sizeof(version));
-	time_t now = time(NULL);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	exp_utc_date(date, sizeof(date));
 	const char *send = o->async ? "async" : "sync";
 	const char *delivery = m->flags & RMC_MSG_F_NATIVE ? "native" : "model";
 	unsigned spin = m->spin_us ? m->spin_us : 50;
 	struct rmc_msg_info mi;
 	rmc_msg_get_info(n.ep, &mi);
-	if (o->fmt == FMT_JSON) {
+	if (o->fmt == EXP_FMT_JSON) {
 		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		json_str(out, version);
+		exp_json_str(out, version);
 		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		json_str(out, cmdline);
+		exp_json_str(out, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"mode\": \"msg-pingpong\", \"send\": \"%s\", \"src\": %u, "
 			"\"dst\": %d, \"iters\": %llu, \"warmup\": %llu, \"slots\": %u, "
@@ -733,17 +660,17 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 		for (unsigned i = 0; i < o->n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
 		fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
-		json_str(out, info->model);
+		exp_json_str(out, info->model);
 		fprintf(out, ", \"model_params\": ");
-		json_str(out, model);
+		exp_json_str(out, model);
 		fprintf(out, ", \"calibration\": ");
-		json_str(out, calib);
+		exp_json_str(out, calib);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"max_transfer\": "
 			"%llu, \"cpu\": %d, \"partner_cpu\": %d},\n  \"results\": [",
 			info->tsc_hz, info->nodes, info->queue_depth,
 			(unsigned long long)info->max_transfer, sched_getcpu(), partner_cpu);
-	} else if (o->fmt == FMT_CSV) {
+	} else if (o->fmt == EXP_FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
 		fprintf(out, "# mode: msg-pingpong; send: %s; src: %u; dst: %d; iters: %llu; warmup: "
 			     "%llu; slots: %u; max_msg: %u; delivery: %s; spin_us: %u\n",
@@ -850,8 +777,8 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 					(unsigned long long)i, (double)rtt[i] * k,
 					(double)ow[2 * i] * k, (double)ow[2 * i + 1] * k);
 		}
-		mp_stats(rtt, o->iters, k, res.rtt);
-		mp_stats(ow, 2 * o->iters, k, res.ow);
+		exp_summary(rtt, o->iters, k, res.rtt);
+		exp_summary(ow, 2 * o->iters, k, res.ow);
 		double secs = (double)(stop - start) / info->tsc_hz;
 		res.msgs = secs > 0 ? 2.0 * (double)o->iters / secs : 0;
 		res.mbps = res.msgs * (double)size / 1e6;
@@ -862,7 +789,7 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 		if (res.errors)
 			failed = 1;
 
-		if (o->fmt == FMT_JSON) {
+		if (o->fmt == EXP_FMT_JSON) {
 			fprintf(out,
 				"%s\n    {\"size\": %llu, \"iterations\": %llu, \"rtt_min_ns\": %.1f, "
 				"\"rtt_p50_ns\": %.1f, \"rtt_avg_ns\": %.1f, \"rtt_p99_ns\": %.1f, "
@@ -872,10 +799,10 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 				s ? "," : "", (unsigned long long)size, (unsigned long long)o->iters,
 				res.rtt[0], res.rtt[1], res.rtt[2], res.rtt[3], res.rtt[4], res.rtt[5],
 				res.ow[0], res.ow[1], res.ow[2], res.ow[3], res.ow[4], res.ow[5]);
-			json_num(out, res.target, 3);
+			exp_json_num(out, res.target, 3);
 			fprintf(out, ", \"msgs_per_s\": %.1f, \"bw_MBps\": %.2f, \"errors\": %u}",
 				res.msgs, res.mbps, res.errors);
-		} else if (o->fmt == FMT_CSV) {
+		} else if (o->fmt == EXP_FMT_CSV) {
 			fprintf(out,
 				"%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,"
 				"%.1f,%.1f,%.2f,%u\n",
@@ -890,7 +817,7 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 		}
 		fflush(out);
 	}
-	if (o->fmt == FMT_JSON)
+	if (o->fmt == EXP_FMT_JSON)
 		fprintf(out, "\n  ]\n}\n");
 	if (samples && fclose(samples)) {
 		fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
@@ -973,11 +900,12 @@ static int pingpong(int cpu, uint64_t iters, uint64_t warmup)
 			lat[i - warmup - 1] = rmc_rdtsc() - t0;
 	}
 	pthread_join(t, NULL);
-	qsort(lat, iters, sizeof(uint64_t), cmp_u64);
+	qsort(lat, iters, sizeof(uint64_t), exp_cmp_u64);
 	printf("pingpong cpu %d <-> cpu %d: round trip min %.1f p50 %.1f p99 %.1f ns "
 	       "(%llu samples, TSC %.3f GHz)\n",
-	       sched_getcpu(), cpu, (double)lat[0] * 1e9 / hz, pct(lat, iters, 50) * 1e9 / hz,
-	       pct(lat, iters, 99) * 1e9 / hz, (unsigned long long)iters, hz / 1e9);
+	       sched_getcpu(), cpu, (double)lat[0] * 1e9 / hz,
+	       (double)exp_pct_rank(lat, iters, 50) * 1e9 / hz,
+	       (double)exp_pct_rank(lat, iters, 99) * 1e9 / hz, (unsigned long long)iters, hz / 1e9);
 	free(lat);
 	return 0;
 }
@@ -1020,9 +948,7 @@ int main(int argc, char **argv)
 	char cmdline[1024] = "";
 	FILE *out = stdout;
 
-	for (int i = 0; i < argc; i++)
-		snprintf(cmdline + strlen(cmdline), sizeof(cmdline) - strlen(cmdline), "%s%s",
-			 i ? " " : "", argv[i]);
+	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);
 #define BAD(...)                                                   \
 	do {                                                       \
 		fprintf(stderr, "sonuma-bench: " __VA_ARGS__);     \
@@ -1048,17 +974,17 @@ int main(int argc, char **argv)
 				BAD("--mode: sync or async, not \"%s\"", optarg);
 			break;
 		case 'd':
-			if (parse_u64(optarg, 1, MAX_NUM_WQ, &v))
+			if (exp_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
 				BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, optarg);
 			o.outstanding = (unsigned)v;
 			break;
 		case 'T':
-			if (parse_u64(optarg, 1, MAX_THREADS, &v))
+			if (exp_parse_u64(optarg, 1, MAX_THREADS, &v))
 				BAD("--threads: 1 to %d, not \"%s\"", MAX_THREADS, optarg);
 			o.threads = (unsigned)v;
 			break;
 		case 't':
-			if (parse_u64(optarg, 0, 0xffff, &v))
+			if (exp_parse_u64(optarg, 0, 0xffff, &v))
 				BAD("--target: a node id, not \"%s\"", optarg);
 			o.target = (int)v;
 			break;
@@ -1066,7 +992,7 @@ int main(int argc, char **argv)
 			char *dup = strdup(optarg), *save = NULL;
 			o.n_sizes = 0;
 			for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				if (o.n_sizes == MAX_SIZES || parse_u64(tok, 1, 1ull << 30, &v))
+				if (o.n_sizes == MAX_SIZES || exp_parse_u64(tok, 1, 1ull << 30, &v))
 					BAD("--size: up to %d sizes from 1 B to 1 GiB, not \"%s\"",
 					    MAX_SIZES, tok);
 				o.sizes[o.n_sizes++] = v;
@@ -1081,25 +1007,19 @@ int main(int argc, char **argv)
 			break;
 		case 'M':
 			max_given = 1;
-			if (parse_u64(optarg, 64, 1ull << 30, &max_size))
+			if (exp_parse_u64(optarg, 64, 1ull << 30, &max_size))
 				BAD("--max-size: 64 B to 1 GiB, not \"%s\"", optarg);
 			break;
 		case 'n':
-			if (parse_u64(optarg, 1, 100000000, &o.iters))
+			if (exp_parse_u64(optarg, 1, 100000000, &o.iters))
 				BAD("--iters: 1 to 1e8, not \"%s\"", optarg);
 			break;
 		case 'w':
-			if (parse_u64(optarg, 0, 100000000, &o.warmup))
+			if (exp_parse_u64(optarg, 0, 100000000, &o.warmup))
 				BAD("--warmup: 0 to 1e8, not \"%s\"", optarg);
 			break;
 		case 'f':
-			if (!strcmp(optarg, "table"))
-				o.fmt = FMT_TABLE;
-			else if (!strcmp(optarg, "csv"))
-				o.fmt = FMT_CSV;
-			else if (!strcmp(optarg, "json"))
-				o.fmt = FMT_JSON;
-			else
+			if (exp_parse_fmt(optarg, &o.fmt))
 				BAD("--format: table, csv or json, not \"%s\"", optarg);
 			break;
 		case 'O':
@@ -1118,7 +1038,7 @@ int main(int argc, char **argv)
 			o.same_buffer = 1;
 			break;
 		case 'P':
-			if (parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
+			if (exp_parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
 				BAD("--pingpong: a CPU number, not \"%s\"", optarg);
 			pp_cpu = (int)v;
 			break;
@@ -1126,20 +1046,20 @@ int main(int argc, char **argv)
 			msg_pp = 1;
 			break;
 		case 'L':
-			if (parse_u64(optarg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
+			if (exp_parse_u64(optarg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
 				BAD("--msg-slots: a power of two up to %d, not \"%s\"",
 				    RMC_MSG_MAX_SLOTS, optarg);
 			mo.slots = (uint32_t)v;
 			msg_opt = 1;
 			break;
 		case 'C':
-			if (parse_u64(optarg, 0, 255, &v))
+			if (exp_parse_u64(optarg, 0, 255, &v))
 				BAD("--msg-ctx: a context id, not \"%s\"", optarg);
 			mo.ctx_id = (uint32_t)v;
 			msg_opt = 1;
 			break;
 		case 'F':
-			if (parse_u64(optarg, 0, 1ull << 40, &v) || v % 64)
+			if (exp_parse_u64(optarg, 0, 1ull << 40, &v) || v % 64)
 				BAD("--msg-offset: a multiple of 64, not \"%s\"", optarg);
 			mo.ctx_offset = v;
 			msg_opt = 1;
@@ -1149,7 +1069,7 @@ int main(int argc, char **argv)
 			msg_opt = 1;
 			break;
 		case 'U':
-			if (parse_u64(optarg, 1, 1000000, &v))
+			if (exp_parse_u64(optarg, 1, 1000000, &v))
 				BAD("--msg-spin: 1 to 1e6 microseconds, not \"%s\"", optarg);
 			mo.spin_us = (uint32_t)v;
 			msg_opt = 1;
@@ -1299,22 +1219,17 @@ int main(int argc, char **argv)
 	kal_describe(fd, 0, model, sizeof(model));
 	kal_describe(fd, 1, calib, sizeof(calib));
 	kal_describe(fd, 2, version, sizeof(version));
-	char cpus[256] = "";
-	for (int c = 0; c < 256; c++)
-		if (info.app_cpus[c / 64] >> (c % 64) & 1)
-			snprintf(cpus + strlen(cpus), sizeof(cpus) - strlen(cpus), "%s%d",
-				 cpus[0] ? "," : "", c);
-	time_t now = time(NULL);
-	char date[32];
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	char cpus[256], date[32];
+	exp_app_cpulist(&info, cpus, sizeof(cpus));
+	exp_utc_date(date, sizeof(date));
 
 	const char *opname = o.op == 'r' ? "read" : "write";
 	const char *mode = o.async ? "async" : "sync";
-	if (o.fmt == FMT_JSON) {
+	if (o.fmt == EXP_FMT_JSON) {
 		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		json_str(out, version);
+		exp_json_str(out, version);
 		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		json_str(out, cmdline);
+		exp_json_str(out, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
@@ -1327,11 +1242,11 @@ int main(int argc, char **argv)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o.sizes[i]);
 		fprintf(out, "]},\n");
 		fprintf(out, "  \"rmcd\": {\"model\": ");
-		json_str(out, info.model);
+		exp_json_str(out, info.model);
 		fprintf(out, ", \"model_params\": ");
-		json_str(out, model);
+		exp_json_str(out, model);
 		fprintf(out, ", \"calibration\": ");
-		json_str(out, calib);
+		exp_json_str(out, calib);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"context_size\": "
 			"%llu, \"max_transfer\": %llu, \"src_numa\": %d, \"app_cpus\": \"%s\", "
@@ -1339,7 +1254,7 @@ int main(int argc, char **argv)
 			info.tsc_hz, info.nodes, info.queue_depth,
 			(unsigned long long)info.context_size,
 			(unsigned long long)info.max_transfer, info.numa, cpus, sched_getcpu());
-	} else if (o.fmt == FMT_CSV) {
+	} else if (o.fmt == EXP_FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
 		fprintf(out, "# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
 			     "iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
@@ -1406,24 +1321,24 @@ int main(int argc, char **argv)
 							 "t_p99_ns", "t_p999_ns", "t_max_ns" };
 		const double lat[6] = { res.min, res.p50, res.avg, res.p99, res.p999, res.max };
 		char l[6][32];
-		if (o.fmt == FMT_JSON) {
+		if (o.fmt == EXP_FMT_JSON) {
 			fprintf(out, "%s\n    {\"size\": %llu, \"iterations\": %llu", i ? "," : "",
 				(unsigned long long)res.size, (unsigned long long)res.iters);
 			for (int j = 0; j < 6; j++) {
 				fprintf(out, ", \"%s\": ", lat_name[j]);
-				json_num(out, lat[j], 1);
+				exp_json_num(out, lat[j], 1);
 			}
 			fprintf(out, ", \"target_ns\": ");
-			json_num(out, res.target, 3);
+			exp_json_num(out, res.target, 3);
 			fprintf(out, ", \"p50_err_pct\": ");
-			json_num(out, res.err_pct, 3);
+			exp_json_num(out, res.err_pct, 3);
 			fprintf(out,
 				", \"late\": %llu, \"late_pct\": %.3f, \"bw_MBps\": %.1f, \"mops\": "
 				"%.4f, \"errors\": %u, \"model_ns\": ",
 				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors);
-			json_num(out, res.model, 3);
+			exp_json_num(out, res.model, 3);
 			fprintf(out, "}");
-		} else if (o.fmt == FMT_CSV) {
+		} else if (o.fmt == EXP_FMT_CSV) {
 			char err[32] = "";
 			if (isfinite(res.err_pct))
 				snprintf(err, sizeof(err), "%.3f", res.err_pct);
@@ -1432,12 +1347,12 @@ int main(int argc, char **argv)
 				snprintf(model, sizeof(model), "%.1f", res.model);
 			fprintf(out, "%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
 				(unsigned long long)res.size, (unsigned long long)res.iters,
-				fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
-				fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
-				fig(l[2], sizeof(l[2]), "%.1f", lat[2], ""),
-				fig(l[3], sizeof(l[3]), "%.1f", lat[3], ""),
-				fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
-				fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res.target, err,
+				exp_fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
+				exp_fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
+				exp_fig(l[2], sizeof(l[2]), "%.1f", lat[2], ""),
+				exp_fig(l[3], sizeof(l[3]), "%.1f", lat[3], ""),
+				exp_fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
+				exp_fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res.target, err,
 				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors,
 				model);
 		} else {
@@ -1450,17 +1365,17 @@ int main(int argc, char **argv)
 			/* %9s of "%.0f" is %9.0f; "-" where not measured. */
 			fprintf(out, "%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
 				(unsigned long long)res.size,
-				fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
-				fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
-				fig(l[2], sizeof(l[2]), "%.0f", lat[2], "-"),
-				fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
-				fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
-				fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res.target, model, err,
+				exp_fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
+				exp_fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
+				exp_fig(l[2], sizeof(l[2]), "%.0f", lat[2], "-"),
+				exp_fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
+				exp_fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
+				exp_fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res.target, model, err,
 				late_pct, res.mbps, res.mops);
 		}
 		fflush(out);
 	}
-	if (o.fmt == FMT_JSON)
+	if (o.fmt == EXP_FMT_JSON)
 		fprintf(out, "\n  ]\n}\n");
 	if (out != stdout && fclose(out)) {
 		fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));

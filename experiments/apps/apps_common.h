@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the soNUMA applications (sonuma-kv, sonuma-pagerank) share: attaching
- * to a node with clear errors, option parsing, a random stream, a latency
- * histogram, and a barrier across every process of the cluster built on
- * fetch-and-add in node 0's context.
+ * What the soNUMA applications (sonuma-kv, sonuma-pagerank) share beyond
+ * explib (numbers, formats, histogram, random stream): attaching to a node
+ * with clear errors, a queue pair, and a barrier across every process of
+ * the cluster built on fetch-and-add in node 0's context.
  *
  * Every node's context starts with two pages of control words (APP_CTRL_SIZE):
  *   [0, 64)          the application's descriptor of what its context holds
@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "explib.h"
 #include "sonuma.h"
 
 #define APP_CTRL_SIZE 8192u
@@ -44,74 +45,6 @@ static inline double app_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-/* splitmix64's finaliser: a good 64-bit mix. */
-static inline uint64_t app_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* xorshift64*: one random stream (never seeded with 0). */
-struct app_rng {
-	uint64_t s;
-};
-
-static inline void app_rng_seed(struct app_rng *r, uint64_t seed)
-{
-	r->s = app_mix64(seed) | 1;
-}
-
-static inline uint64_t app_rng_next(struct app_rng *r)
-{
-	uint64_t x = r->s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	r->s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-/* Uniform in [0, 1) with 53 bits. */
-static inline double app_rng_unit(struct app_rng *r)
-{
-	return (double)(app_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static inline uint64_t app_rng_below(struct app_rng *r, uint64_t n)
-{
-	return n ? (uint64_t)(((unsigned __int128)app_rng_next(r) * n) >> 64) : 0;
-}
-
-/* ---- option parsing ------------------------------------------------------- */
-
-static inline int app_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -1;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || *end || x < min || x > max)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static inline int app_parse_double(const char *s, double min, double max, double *v)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s)
-		return -1;
-	double x = strtod(s, &end);
-	if (errno || *end || !isfinite(x) || x < min || x > max)
-		return -1;
-	*v = x;
-	return 0;
 }
 
 /* ---- attaching ------------------------------------------------------------ */
@@ -271,122 +204,6 @@ static inline int app_barrier(struct app_qp *q, uint64_t lbuf_off, unsigned proc
 			      double timeout_s)
 {
 	return app_barrier_nap(q, lbuf_off, procs, timeout_s, 256, 20000);
-}
-
-/* ---- latency histogram ------------------------------------------------------ */
-
-/* Log-linear: values below 64 exactly, then 64 buckets per power of two
- * (at most 1.6 % wide), up to 2^45 ns. */
-#define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS (HIST_SUB * 41u)
-
-struct app_hist {
-	uint64_t n;
-	uint64_t max;
-	double sum;
-	uint64_t c[HIST_BUCKETS];
-};
-
-static inline unsigned app_hist_bucket(uint64_t v)
-{
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
-	unsigned b = (e - HIST_SUB_BITS + 1) * HIST_SUB + (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
-	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
-}
-
-/* The middle of bucket b. */
-static inline double app_hist_value(unsigned b)
-{
-	if (b < HIST_SUB)
-		return (double)b;
-	unsigned e = b / HIST_SUB - 1 + HIST_SUB_BITS, m = b % HIST_SUB;
-	double lo = ldexp((double)(HIST_SUB + m), (int)e - HIST_SUB_BITS);
-	double w = ldexp(1.0, (int)e - HIST_SUB_BITS);
-	return lo + w / 2;
-}
-
-static inline void app_hist_add(struct app_hist *h, uint64_t v)
-{
-	h->n++;
-	h->sum += (double)v;
-	if (v > h->max)
-		h->max = v;
-	h->c[app_hist_bucket(v)]++;
-}
-
-static inline void app_hist_merge(struct app_hist *to, const struct app_hist *from)
-{
-	to->n += from->n;
-	to->sum += from->sum;
-	if (from->max > to->max)
-		to->max = from->max;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++)
-		to->c[i] += from->c[i];
-}
-
-/* Percentile p (0..100), NAN when empty. */
-static inline double app_hist_pct(const struct app_hist *h, double p)
-{
-	if (!h->n)
-		return NAN;
-	uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->n), acc = 0;
-	if (rank < 1)
-		rank = 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		acc += h->c[i];
-		if (acc >= rank) {
-			double v = app_hist_value(i);
-			return v > (double)h->max ? (double)h->max : v;
-		}
-	}
-	return (double)h->max;
-}
-
-static inline double app_hist_mean(const struct app_hist *h)
-{
-	return h->n ? h->sum / (double)h->n : NAN;
-}
-
-/* ---- output ------------------------------------------------------------------ */
-
-static inline void app_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static inline void app_json_num(FILE *f, double v)
-{
-	if (isfinite(v))
-		fprintf(f, "%.3f", v);
-	else
-		fprintf(f, "null");
-}
-
-/* A CSV field: NAN as empty. */
-static inline void app_csv_num(FILE *f, double v)
-{
-	if (isfinite(v))
-		fprintf(f, "%.1f", v);
-}
-
-/* The command line, for the record in every output. */
-static inline void app_cmdline(char *buf, size_t len, int argc, char **argv)
-{
-	buf[0] = 0;
-	for (int i = 0; i < argc; i++)
-		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? " " : "", argv[i]);
 }
 
 #endif /* SONUMA_APPS_COMMON_H */

@@ -57,7 +57,6 @@
 #define KV_MAX_THREADS 16
 #define KV_SHOW 5 /* problems shown in full per thread */
 
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct opts {
 	uint64_t keys;
@@ -75,7 +74,7 @@ struct opts {
 	uint64_t seed;
 	bool final_check;
 	double barrier_timeout;
-	enum fmt fmt;
+	enum exp_fmt fmt;
 	const char *out;
 	const char *csv;      /* also the CSV form there */
 	const char *label;
@@ -100,7 +99,7 @@ struct kv_report {
 	double elapsed_s;       /* of the measured run: the slowest thread */
 	uint64_t cnt[C_N];      /* ops .. lock_busy: the measured run; errors, corrupt,
 				 * stale: every phase; loaded, final_*: theirs */
-	struct app_hist get, put;
+	struct exp_hist get, put;
 };
 
 /* The descriptor at the start of each context. */
@@ -148,12 +147,12 @@ struct worker {
 	unsigned idx;
 	uint32_t wid;
 	struct app_qp q;
-	struct app_rng rng;
+	struct exp_rng rng;
 	uint64_t seq;
 	uint64_t *my_seq, *my_stamp; /* of this writer's last put of each key */
 	uint64_t *seen;              /* newest version seen or written per key */
 	uint64_t cnt[C_N];
-	struct app_hist hget, hput;
+	struct exp_hist hget, hput;
 	uint64_t t_start, t_end;
 	unsigned shown;
 	int err;                     /* a fatal error happened (said on stderr) */
@@ -212,7 +211,7 @@ static void usage(FILE *f)
 
 static inline uint64_t key_hash(uint64_t key)
 {
-	return app_mix64(key ^ 0x6b65792d68617368ull);
+	return exp_mix64(key ^ 0x6b65792d68617368ull);
 }
 
 static inline unsigned key_node(const struct kv *kv, uint64_t key)
@@ -259,9 +258,9 @@ static void zipf_init(struct zipf *z, uint64_t n, double theta)
 		z->mult = (z->mult + 1) % n;
 }
 
-static uint64_t zipf_next(const struct zipf *z, struct app_rng *r)
+static uint64_t zipf_next(const struct zipf *z, struct exp_rng *r)
 {
-	double u = app_rng_unit(r), uz = u * z->zetan;
+	double u = exp_rng_unit(r), uz = u * z->zetan;
 	uint64_t rank;
 
 	if (uz < 1.0)
@@ -278,7 +277,7 @@ static uint64_t zipf_next(const struct zipf *z, struct app_rng *r)
 static uint64_t next_key(struct worker *w)
 {
 	struct kv *kv = w->kv;
-	return kv->o.zipf ? zipf_next(&kv->z, &w->rng) : app_rng_below(&w->rng, kv->o.keys);
+	return kv->o.zipf ? zipf_next(&kv->z, &w->rng) : exp_rng_below(&w->rng, kv->o.keys);
 }
 
 /* ---- operations ---------------------------------------------------------- */
@@ -592,7 +591,7 @@ static void phase_run(struct worker *w)
 		deadline = w->t_start + (uint64_t)(kv->o.seconds * kv->a.info.tsc_hz);
 	for (; n < limit && !w->err; n++) {
 		uint64_t key = next_key(w);
-		bool get = app_rng_below(&w->rng, 100) < kv->o.get_pct;
+		bool get = exp_rng_below(&w->rng, 100) < kv->o.get_pct;
 		uint64_t t0 = rmc_rdtsc(), t1;
 		int r;
 
@@ -608,7 +607,7 @@ static void phase_run(struct worker *w)
 			} else {
 				check_image(w, key, w->q.lbuf + LB_READ(kv), false);
 			}
-			app_hist_add(&w->hget, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
+			exp_hist_add(&w->hget, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
 		} else {
 			if (!kv->o.any_writer) {
 				/* The nearest key of this writer's. */
@@ -621,7 +620,7 @@ static void phase_run(struct worker *w)
 			if (r < 0)
 				break;
 			w->cnt[C_PUTS]++;
-			app_hist_add(&w->hput, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
+			exp_hist_add(&w->hput, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
 		}
 		w->cnt[C_OPS]++;
 		if ((n & 15) == 0 && t1 >= deadline)
@@ -895,20 +894,20 @@ static void csv_row(const struct outctx *c, const char *scope, const struct kv_r
 		(unsigned long long)kv->o.keys, kv->o.vlen, kv->o.get_pct,
 		kv->o.zipf ? "zipf" : "uniform", kv->o.zipf ? kv->o.theta : 0.0,
 		kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner");
-	app_csv_num(f, c->target_ns);
+	exp_csv_num(f, c->target_ns);
 	fputc(',', f);
-	app_csv_num(f, c->probe_p50);
+	exp_csv_num(f, c->probe_p50);
 	fprintf(f, ",%.4f,%llu,%.1f,%llu,%llu,", r->elapsed_s, (unsigned long long)r->cnt[C_OPS],
 		ops_per_s(r), (unsigned long long)r->cnt[C_GETS], (unsigned long long)r->cnt[C_PUTS]);
-	const struct app_hist *hs[2] = { &r->get, &r->put };
+	const struct exp_hist *hs[2] = { &r->get, &r->put };
 	for (int i = 0; i < 2; i++) {
-		app_csv_num(f, app_hist_pct(hs[i], 50));
+		exp_csv_num(f, exp_hist_pct(hs[i], 50));
 		fputc(',', f);
-		app_csv_num(f, app_hist_pct(hs[i], 99));
+		exp_csv_num(f, exp_hist_pct(hs[i], 99));
 		fputc(',', f);
-		app_csv_num(f, app_hist_pct(hs[i], 99.9));
+		exp_csv_num(f, exp_hist_pct(hs[i], 99.9));
 		fputc(',', f);
-		app_csv_num(f, app_hist_mean(hs[i]));
+		exp_csv_num(f, exp_hist_mean(hs[i]));
 		fputc(',', f);
 	}
 	fprintf(f, "%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
@@ -919,16 +918,16 @@ static void csv_row(const struct outctx *c, const char *scope, const struct kv_r
 		(unsigned long long)r->cnt[C_FINAL_CHECKED], (unsigned long long)r->cnt[C_FINAL_BAD]);
 }
 
-static void json_hist(FILE *f, const struct app_hist *h)
+static void json_hist(FILE *f, const struct exp_hist *h)
 {
 	fprintf(f, "{\"count\": %llu, \"p50_ns\": ", (unsigned long long)h->n);
-	app_json_num(f, app_hist_pct(h, 50));
+	exp_json_num(f, exp_hist_pct(h, 50), 3);
 	fprintf(f, ", \"p99_ns\": ");
-	app_json_num(f, app_hist_pct(h, 99));
+	exp_json_num(f, exp_hist_pct(h, 99), 3);
 	fprintf(f, ", \"p999_ns\": ");
-	app_json_num(f, app_hist_pct(h, 99.9));
+	exp_json_num(f, exp_hist_pct(h, 99.9), 3);
 	fprintf(f, ", \"mean_ns\": ");
-	app_json_num(f, app_hist_mean(h));
+	exp_json_num(f, exp_hist_mean(h), 3);
 	fprintf(f, ", \"max_ns\": %llu}", (unsigned long long)h->max);
 }
 
@@ -936,7 +935,7 @@ static void json_report(FILE *f, const struct kv_report *r, const char *indent)
 {
 	fprintf(f, "{\"node\": %u, \"threads\": %u, \"elapsed_s\": %.4f, \"ops_per_s\": ", r->nid,
 		r->threads, r->elapsed_s);
-	app_json_num(f, ops_per_s(r));
+	exp_json_num(f, ops_per_s(r), 3);
 	for (int i = 0; i < C_N; i++)
 		fprintf(f, ", \"%s\": %llu", cnt_name[i], (unsigned long long)r->cnt[i]);
 	fprintf(f, ",\n%s \"get\": ", indent);
@@ -949,10 +948,10 @@ static void json_report(FILE *f, const struct kv_report *r, const char *indent)
 static void print_table_row(FILE *f, const char *scope, const struct kv_report *r)
 {
 	fprintf(f, "%-7s %8.3f %10.0f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %7llu %7llu %5llu\n",
-		scope, ops_per_s(r) / 1e6, (double)r->cnt[C_OPS], app_hist_pct(&r->get, 50) / 1e3,
-		app_hist_pct(&r->get, 99) / 1e3, app_hist_pct(&r->get, 99.9) / 1e3,
-		app_hist_pct(&r->put, 50) / 1e3, app_hist_pct(&r->put, 99) / 1e3,
-		app_hist_pct(&r->put, 99.9) / 1e3,
+		scope, ops_per_s(r) / 1e6, (double)r->cnt[C_OPS], exp_hist_pct(&r->get, 50) / 1e3,
+		exp_hist_pct(&r->get, 99) / 1e3, exp_hist_pct(&r->get, 99.9) / 1e3,
+		exp_hist_pct(&r->put, 50) / 1e3, exp_hist_pct(&r->put, 99) / 1e3,
+		exp_hist_pct(&r->put, 99.9) / 1e3,
 		(unsigned long long)(r->cnt[C_RETRY_LOCKED] + r->cnt[C_RETRY_TORN] +
 				     r->cnt[C_RETRY_CHANGED]),
 		(unsigned long long)r->cnt[C_LOCK_BUSY],
@@ -960,14 +959,14 @@ static void print_table_row(FILE *f, const char *scope, const struct kv_report *
 				     r->cnt[C_FINAL_BAD] + r->cnt[C_GET_MISS]));
 }
 
-static void output(struct outctx *c, enum fmt fmt, FILE *f, const struct kv_report *reps,
+static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_report *reps,
 		   unsigned n, const struct kv_report *all)
 {
 	const struct kv *kv = c->kv;
 	char scope[32];
 
 	c->f = f;
-	if (fmt == FMT_CSV) {
+	if (fmt == EXP_FMT_CSV) {
 		fprintf(f, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, c->version, c->date,
 			c->cmdline, kv->a.model);
 		fputs(csv_header, f);
@@ -979,13 +978,13 @@ static void output(struct outctx *c, enum fmt fmt, FILE *f, const struct kv_repo
 			csv_row(c, "all", all);
 		return;
 	}
-	if (fmt == FMT_JSON) {
+	if (fmt == EXP_FMT_JSON) {
 		fprintf(f, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
-		app_json_str(f, c->version);
+		exp_json_str(f, c->version);
 		fprintf(f, ",\n  \"date\": \"%s\",\n  \"command\": ", c->date);
-		app_json_str(f, c->cmdline);
+		exp_json_str(f, c->cmdline);
 		fprintf(f, ",\n  \"label\": ");
-		app_json_str(f, kv->o.label ? kv->o.label : "");
+		exp_json_str(f, kv->o.label ? kv->o.label : "");
 		fprintf(f,
 			",\n  \"config\": {\"keys\": %llu, \"value_size\": %u, \"slot_size\": %llu, "
 			"\"slots_per_node\": %llu, \"nodes\": %u, \"procs\": %u, \"threads\": %u, "
@@ -999,19 +998,19 @@ static void output(struct outctx *c, enum fmt fmt, FILE *f, const struct kv_repo
 			kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner",
 			(unsigned long long)kv->o.seed);
 		fprintf(f, "  \"rmcd\": {\"model\": ");
-		app_json_str(f, kv->a.info.model);
+		exp_json_str(f, kv->a.info.model);
 		fprintf(f, ", \"model_params\": ");
-		app_json_str(f, kv->a.model);
+		exp_json_str(f, kv->a.model);
 		fprintf(f, ", \"tsc_hz\": %.0f, \"queue_depth\": %u, \"max_transfer\": %llu},\n",
 			kv->a.info.tsc_hz, kv->a.info.queue_depth,
 			(unsigned long long)kv->a.info.max_transfer);
 		fprintf(f, "  \"remote_read\": {\"size\": %llu, \"target_ns\": ",
 			(unsigned long long)kv->slot_size);
-		app_json_num(f, c->target_ns);
+		exp_json_num(f, c->target_ns, 3);
 		fprintf(f, ", \"unloaded_p50_ns\": ");
-		app_json_num(f, c->probe_p50);
+		exp_json_num(f, c->probe_p50, 3);
 		fprintf(f, ", \"unloaded_p99_ns\": ");
-		app_json_num(f, c->probe_p99);
+		exp_json_num(f, c->probe_p99, 3);
 		fprintf(f, "},\n");
 		if (all) {
 			fprintf(f, "  \"cluster\": ");
@@ -1112,20 +1111,20 @@ static int parse(int argc, char **argv, struct opts *o)
 	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:P:S:f:o:l:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'k':
-			if (app_parse_u64(optarg, 1, 1ull << 30, &o->keys))
+			if (exp_parse_u64(optarg, 1, 1ull << 30, &o->keys))
 				BAD("--keys: 1 to 2^30, not \"%s\"", optarg);
 			break;
 		case 'v':
-			if (app_parse_u64(optarg, 8, 65536, &v) || v % 8)
+			if (exp_parse_u64(optarg, 8, 65536, &v) || v % 8)
 				BAD("--value-size: a multiple of 8 from 8 to 65536, not \"%s\"", optarg);
 			o->vlen = (uint32_t)v;
 			break;
 		case 'L':
-			if (app_parse_u64(optarg, 1, 1ull << 31, &o->slots))
+			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->slots))
 				BAD("--slots: 1 to 2^31, not \"%s\"", optarg);
 			break;
 		case 'g':
-			if (app_parse_u64(optarg, 0, 100, &v))
+			if (exp_parse_u64(optarg, 0, 100, &v))
 				BAD("--get-pct: 0 to 100, not \"%s\"", optarg);
 			o->get_pct = (unsigned)v;
 			break;
@@ -1138,25 +1137,25 @@ static int parse(int argc, char **argv, struct opts *o)
 				BAD("--dist: uniform or zipf, not \"%s\"", optarg);
 			break;
 		case 'z':
-			if (app_parse_double(optarg, 1e-6, 0.999999, &o->theta))
+			if (exp_parse_double(optarg, 1e-6, 0.999999, &o->theta))
 				BAD("--zipf-theta: above 0 and below 1, not \"%s\"", optarg);
 			break;
 		case 't':
-			if (app_parse_double(optarg, 0.001, 86400, &o->seconds))
+			if (exp_parse_double(optarg, 0.001, 86400, &o->seconds))
 				BAD("--time: seconds from 0.001 to 86400, not \"%s\"", optarg);
 			time_given = true;
 			break;
 		case 'n':
-			if (app_parse_u64(optarg, 1, 1ull << 40, &o->ops))
+			if (exp_parse_u64(optarg, 1, 1ull << 40, &o->ops))
 				BAD("--ops: 1 to 2^40, not \"%s\"", optarg);
 			break;
 		case 'T':
-			if (app_parse_u64(optarg, 1, KV_MAX_THREADS, &v))
+			if (exp_parse_u64(optarg, 1, KV_MAX_THREADS, &v))
 				BAD("--threads: 1 to %d, not \"%s\"", KV_MAX_THREADS, optarg);
 			o->threads = (unsigned)v;
 			break;
 		case 'P':
-			if (app_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
+			if (exp_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
 				BAD("--procs: 1 to %u, not \"%s\"", APP_MAX_PROCS, optarg);
 			o->procs = (unsigned)v;
 			break;
@@ -1177,24 +1176,18 @@ static int parse(int argc, char **argv, struct opts *o)
 				BAD("--writers: owner or any, not \"%s\"", optarg);
 			break;
 		case 'S':
-			if (app_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
+			if (exp_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
 				BAD("--seed: a number, not \"%s\"", optarg);
 			break;
 		case 'F':
 			o->final_check = false;
 			break;
 		case 'B':
-			if (app_parse_double(optarg, 1, 86400, &o->barrier_timeout))
+			if (exp_parse_double(optarg, 1, 86400, &o->barrier_timeout))
 				BAD("--barrier-timeout: 1 to 86400 seconds, not \"%s\"", optarg);
 			break;
 		case 'f':
-			if (!strcmp(optarg, "table"))
-				o->fmt = FMT_TABLE;
-			else if (!strcmp(optarg, "csv"))
-				o->fmt = FMT_CSV;
-			else if (!strcmp(optarg, "json"))
-				o->fmt = FMT_JSON;
-			else
+			if (exp_parse_fmt(optarg, &o->fmt))
 				BAD("--format: table, csv or json, not \"%s\"", optarg);
 			break;
 		case 'o':
@@ -1252,7 +1245,7 @@ int main(int argc, char **argv)
 		return r;
 	memset(&oc, 0, sizeof(oc));
 	oc.kv = &kv;
-	app_cmdline(oc.cmdline, sizeof(oc.cmdline), argc, argv);
+	exp_cmdline(oc.cmdline, sizeof(oc.cmdline), argc, argv);
 
 	if (app_attach(&kv.a, PROG))
 		return 1;
@@ -1330,8 +1323,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	kal_describe(kv.a.fd, 2, oc.version, sizeof(oc.version));
-	time_t now = time(NULL);
-	strftime(oc.date, sizeof(oc.date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	exp_utc_date(oc.date, sizeof(oc.date));
 
 	kv.loc = malloc(o->keys * sizeof(int32_t));
 	kv.ver_hint = calloc(o->keys, sizeof(uint64_t));
@@ -1350,7 +1342,7 @@ int main(int argc, char **argv)
 		w->kv = &kv;
 		w->idx = i;
 		w->wid = kv.pid * o->threads + i;
-		app_rng_seed(&w->rng, o->seed * 1000003 + w->wid);
+		exp_rng_seed(&w->rng, o->seed * 1000003 + w->wid);
 		w->my_seq = calloc(o->keys, sizeof(uint64_t));
 		w->my_stamp = calloc(o->keys, sizeof(uint64_t));
 		w->seen = calloc(o->keys, sizeof(uint64_t));
@@ -1399,8 +1391,8 @@ int main(int argc, char **argv)
 			mine->elapsed_s = el;
 		for (int c = 0; c < C_N; c++)
 			mine->cnt[c] += ws[i].cnt[c];
-		app_hist_merge(&mine->get, &ws[i].hget);
-		app_hist_merge(&mine->put, &ws[i].hput);
+		exp_hist_merge(&mine->get, &ws[i].hget);
+		exp_hist_merge(&mine->put, &ws[i].hput);
 	}
 	memcpy(kv.a.ctx + kv.report_off, mine, sizeof(*mine));
 	if (barrier(&kv, "before the report", false))
@@ -1409,7 +1401,7 @@ int main(int argc, char **argv)
 	if (kv.pid != 0) {
 		output(&oc, o->fmt, oc.main, mine, 1, NULL);
 		if (oc.csv)
-			output(&oc, FMT_CSV, oc.csv, mine, 1, NULL);
+			output(&oc, EXP_FMT_CSV, oc.csv, mine, 1, NULL);
 		failed |= report_bad(mine);
 	} else {
 		reps = calloc(kv.procs, sizeof(*reps));
@@ -1421,8 +1413,8 @@ int main(int argc, char **argv)
 				return kv_cleanup(&kv, ws, o->threads, 1);
 			for (int c = 0; c < C_N; c++)
 				all->cnt[c] += reps[p].cnt[c];
-			app_hist_merge(&all->get, &reps[p].get);
-			app_hist_merge(&all->put, &reps[p].put);
+			exp_hist_merge(&all->get, &reps[p].get);
+			exp_hist_merge(&all->put, &reps[p].put);
 			if (reps[p].elapsed_s > all->elapsed_s)
 				all->elapsed_s = reps[p].elapsed_s;
 			all->threads += reps[p].threads;
@@ -1430,7 +1422,7 @@ int main(int argc, char **argv)
 		all->nid = kv.procs;
 		output(&oc, o->fmt, oc.main, reps, kv.procs, all);
 		if (oc.csv)
-			output(&oc, FMT_CSV, oc.csv, reps, kv.procs, all);
+			output(&oc, EXP_FMT_CSV, oc.csv, reps, kv.procs, all);
 		if (o->final_check && all->cnt[C_FINAL_CHECKED] < o->keys && !report_bad(all)) {
 			fprintf(stderr, "%s: the final check read %llu keys of %llu\n", PROG,
 				(unsigned long long)all->cnt[C_FINAL_CHECKED],

@@ -53,7 +53,6 @@
 #define PR_REPORT_MAGIC 0x3154504552525053ull
 #define PR_MAX_TOP 100
 
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct opts {
 	uint64_t vertices, edges;
@@ -68,7 +67,7 @@ struct opts {
 	bool check;
 	double a, b, c; /* R-MAT quadrant probabilities (d = 1 - a - b - c) */
 	double barrier_timeout;
-	enum fmt fmt;
+	enum exp_fmt fmt;
 	const char *out;
 	const char *iter_out;
 	const char *csv;
@@ -164,7 +163,7 @@ static int gen_graph(struct pr *pr)
 	const struct opts *o = &pr->o;
 	uint64_t n = pr->n, m = pr->m;
 	unsigned scale = 0;
-	struct app_rng rng;
+	struct exp_rng rng;
 	uint32_t *perm;
 
 	while ((1ull << scale) < n)
@@ -175,13 +174,13 @@ static int gen_graph(struct pr *pr)
 	perm = malloc(n * sizeof(uint32_t));
 	if (!pr->src || !pr->dst || !pr->outdeg || !perm)
 		return -ENOMEM;
-	app_rng_seed(&rng, o->seed ^ 0x524d4154ull);
+	exp_rng_seed(&rng, o->seed ^ 0x524d4154ull);
 	for (uint64_t e = 0; e < m; e++) {
 		uint64_t u, v;
 		do {
 			u = v = 0;
 			for (unsigned s = 0; s < scale; s++) {
-				double r = app_rng_unit(&rng);
+				double r = exp_rng_unit(&rng);
 				unsigned qu = r >= o->a + o->b, qv = (r >= o->a && r < o->a + o->b) ||
 								 r >= o->a + o->b + o->c;
 				u = u << 1 | qu;
@@ -195,7 +194,7 @@ static int gen_graph(struct pr *pr)
 	for (uint64_t i = 0; i < n; i++)
 		perm[i] = (uint32_t)i;
 	for (uint64_t i = n - 1; i > 0; i--) {
-		uint64_t j = app_rng_below(&rng, i + 1);
+		uint64_t j = exp_rng_below(&rng, i + 1);
 		uint32_t t = perm[i];
 		perm[i] = perm[j];
 		perm[j] = t;
@@ -650,15 +649,15 @@ static int parse(int argc, char **argv, struct opts *o)
 	while ((opt = getopt_long(argc, argv, "V:E:S:i:d:w:r:P:f:o:l:h", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 'V':
-			if (app_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
+			if (exp_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
 				BAD("--vertices: 2 to 2^28, not \"%s\"", optarg);
 			break;
 		case 'E':
-			if (app_parse_u64(optarg, 1, 1ull << 31, &o->edges))
+			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->edges))
 				BAD("--edges: 1 to 2^31, not \"%s\"", optarg);
 			break;
 		case 'S':
-			if (app_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
+			if (exp_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
 				BAD("--seed: a number, not \"%s\"", optarg);
 			break;
 		case 'R': {
@@ -666,7 +665,7 @@ static int parse(int argc, char **argv, struct opts *o)
 			char *dup = strdup(optarg), *save = NULL, *tok = strtok_r(dup, ",", &save);
 			int k = 0;
 			for (; tok && k < 3; tok = strtok_r(NULL, ",", &save))
-				if (app_parse_double(tok, 0.0, 1.0, &p[k++]))
+				if (exp_parse_double(tok, 0.0, 1.0, &p[k++]))
 					k = 99;
 			free(dup);
 			if (k != 3 || tok || p[0] + p[1] + p[2] > 1.0 || p[1] + p[2] <= 0)
@@ -678,29 +677,29 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'i':
-			if (app_parse_u64(optarg, 1, PR_MAX_ITERS, &v))
+			if (exp_parse_u64(optarg, 1, PR_MAX_ITERS, &v))
 				BAD("--iters: 1 to %d, not \"%s\"", PR_MAX_ITERS, optarg);
 			o->iters = (unsigned)v;
 			break;
 		case 'd':
-			if (app_parse_double(optarg, 0.0, 1.0, &o->damping) || o->damping >= 1.0)
+			if (exp_parse_double(optarg, 0.0, 1.0, &o->damping) || o->damping >= 1.0)
 				BAD("--damping: 0 <= D < 1, not \"%s\"", optarg);
 			break;
 		case 'w':
-			if (app_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
+			if (exp_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
 				BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, optarg);
 			o->outstanding = (unsigned)v;
 			break;
 		case 'r':
-			if (app_parse_u64(optarg, 64, 1ull << 30, &o->max_read) || o->max_read % 64)
+			if (exp_parse_u64(optarg, 64, 1ull << 30, &o->max_read) || o->max_read % 64)
 				BAD("--max-read: a multiple of 64 bytes, not \"%s\"", optarg);
 			break;
 		case 'O':
-			if (app_parse_double(optarg, 0.0, 1.0, &o->tolerance))
+			if (exp_parse_double(optarg, 0.0, 1.0, &o->tolerance))
 				BAD("--tolerance: 0 to 1, not \"%s\"", optarg);
 			break;
 		case 'K':
-			if (app_parse_u64(optarg, 1, PR_MAX_TOP, &v))
+			if (exp_parse_u64(optarg, 1, PR_MAX_TOP, &v))
 				BAD("--top: 1 to %d, not \"%s\"", PR_MAX_TOP, optarg);
 			o->top = (unsigned)v;
 			break;
@@ -708,22 +707,16 @@ static int parse(int argc, char **argv, struct opts *o)
 			o->check = false;
 			break;
 		case 'P':
-			if (app_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
+			if (exp_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
 				BAD("--procs: 1 to %u, not \"%s\"", APP_MAX_PROCS, optarg);
 			o->procs = (unsigned)v;
 			break;
 		case 'B':
-			if (app_parse_double(optarg, 1, 86400, &o->barrier_timeout))
+			if (exp_parse_double(optarg, 1, 86400, &o->barrier_timeout))
 				BAD("--barrier-timeout: 1 to 86400 seconds, not \"%s\"", optarg);
 			break;
 		case 'f':
-			if (!strcmp(optarg, "table"))
-				o->fmt = FMT_TABLE;
-			else if (!strcmp(optarg, "csv"))
-				o->fmt = FMT_CSV;
-			else if (!strcmp(optarg, "json"))
-				o->fmt = FMT_JSON;
-			else
+			if (exp_parse_fmt(optarg, &o->fmt))
 				BAD("--format: table, csv or json, not \"%s\"", optarg);
 			break;
 		case 'o':
@@ -778,7 +771,7 @@ struct emit {
 	const char *version, *date, *cmdline;
 };
 
-static void emit(FILE *out, enum fmt fmt, const struct emit *E)
+static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 {
 	const struct pr *P = E->pr;
 	const struct opts *o = &P->o;
@@ -789,7 +782,7 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 	unsigned nrep = E->nrep;
 	const char *version = E->version, *date = E->date, *cmdline = E->cmdline;
 	const char *who = P->me == 0 ? "cluster" : "node";
-	if (fmt == FMT_CSV) {
+	if (fmt == EXP_FMT_CSV) {
 		fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, version, date, cmdline,
 			P->a.model);
 		fprintf(out, "label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
@@ -804,9 +797,9 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 			scope, in->model, in->nodes,
 			P->procs, (unsigned long long)P->n, (unsigned long long)P->m, o->iters,
 			o->damping, o->outstanding, (unsigned long long)o->max_read);
-		app_csv_num(out, rs->target64);
+		exp_csv_num(out, rs->target64);
 		fputc(',', out);
-		app_csv_num(out, rs->target_read);
+		exp_csv_num(out, rs->target_read);
 		fprintf(out, ",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
 			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
 			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
@@ -818,13 +811,13 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 		fprintf(out, ",%s,%llu\n",
 			rs->top_same < 0 ? "" : rs->top_same ? "yes" : "no",
 			(unsigned long long)rs->errors);
-	} else if (fmt == FMT_JSON) {
+	} else if (fmt == EXP_FMT_JSON) {
 		fprintf(out, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
-		app_json_str(out, version);
+		exp_json_str(out, version);
 		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		app_json_str(out, cmdline);
+		exp_json_str(out, cmdline);
 		fprintf(out, ",\n  \"label\": ");
-		app_json_str(out, o->label ? o->label : "");
+		exp_json_str(out, o->label ? o->label : "");
 		fprintf(out, ",\n  \"scope\": \"%s\"", who);
 		fprintf(out,
 			",\n  \"config\": {\"vertices\": %llu, \"edges\": %llu, \"seed\": %llu, "
@@ -835,13 +828,13 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 			o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
 			(unsigned long long)o->max_read, P->procs, in->nodes, o->tolerance);
 		fprintf(out, "  \"rmcd\": {\"model\": ");
-		app_json_str(out, in->model);
+		exp_json_str(out, in->model);
 		fprintf(out, ", \"model_params\": ");
-		app_json_str(out, P->a.model);
+		exp_json_str(out, P->a.model);
 		fprintf(out, ", \"tsc_hz\": %.0f, \"read64_target_ns\": ", in->tsc_hz);
-		app_json_num(out, rs->target64);
+		exp_json_num(out, rs->target64, 3);
 		fprintf(out, ", \"read_target_ns\": ");
-		app_json_num(out, rs->target_read);
+		exp_json_num(out, rs->target_read, 3);
 		fprintf(out, "},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
 			     "\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
 			     "\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
@@ -946,7 +939,7 @@ int main(int argc, char **argv)
 		return r;
 	if (!o->edges)
 		o->edges = o->vertices * 8 > (1ull << 31) ? 1ull << 31 : o->vertices * 8;
-	app_cmdline(cmdline, sizeof(cmdline), argc, argv);
+	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);
 	memset(&res, 0, sizeof(res));
 	res.top_same = -1;
 
@@ -991,8 +984,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	kal_describe(pr.a.fd, 2, version, sizeof(version));
-	time_t now = time(NULL);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	exp_utc_date(date, sizeof(date));
 
 	if (gen_graph(&pr)) {
 		fprintf(stderr, "%s: out of memory for the graph\n", PROG);
@@ -1140,7 +1132,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
 			failed = 1;
 		} else {
-			emit(f, FMT_CSV, &E);
+			emit(f, EXP_FMT_CSV, &E);
 			if (fclose(f)) {
 				fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
 				failed = 1;
