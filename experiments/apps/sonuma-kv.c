@@ -1230,13 +1230,284 @@ static int kv_cleanup(struct kv *kv, struct worker *ws, unsigned threads, int rc
 	return rc;
 }
 
+/* Keys per node, to size the table: kv->slots.  0, 1 or 2 as main. */
+static int kv_size_table(struct kv *kv)
+{
+	const struct opts *o = &kv->o;
+	uint64_t *per = calloc(kv->nodes, sizeof(uint64_t)), fullest = 0;
+
+	if (!per)
+		return 1;
+	for (uint64_t k = 0; k < o->keys; k++)
+		per[key_hash(k) % kv->nodes]++;
+	for (unsigned i = 0; i < kv->nodes; i++)
+		fullest = per[i] > fullest ? per[i] : fullest;
+	free(per);
+	kv->slots = o->slots ? o->slots : 2 * fullest + 8;
+	if (kv->slots < fullest) {
+		fprintf(stderr, "%s: --slots %llu: node(s) hold up to %llu keys\n", PROG,
+			(unsigned long long)kv->slots, (unsigned long long)fullest);
+		return 2;
+	}
+	return 0;
+}
+
+/* The cluster against the options, and where everything goes in the
+ * context: 0, or main's exit status after saying why not. */
+static int kv_plan(struct kv *kv)
+{
+	const struct opts *o = &kv->o;
+	int r;
+
+	struct kal_info *in = &kv->a.info;
+	kv->nodes = in->nodes;
+	kv->procs = o->procs ? o->procs : in->nodes;
+	kv->pid = in->nid;
+	kv->ns_per_tick = 1e9 / in->tsc_hz;
+	if (kv->procs > in->nodes || kv->procs > APP_MAX_PROCS) {
+		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
+			PROG, kv->procs, in->nodes);
+		usage(stderr);
+		return 2;
+	}
+	if (kv->pid >= kv->procs) {
+		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
+			PROG, kv->pid, kv->procs - 1, kv->procs);
+		return 2;
+	}
+	kv->writers = kv->procs * o->threads;
+	if (o->keys < kv->writers) {
+		fprintf(stderr, "%s: --keys %llu: at least one key per writer (%u)\n", PROG,
+			(unsigned long long)o->keys, kv->writers);
+		usage(stderr);
+		return 2;
+	}
+	if (o->keys > INT32_MAX) {
+		fprintf(stderr, "%s: --keys: at most %d\n", PROG, INT32_MAX);
+		return 2;
+	}
+	kv->slot_size = kv_slot_size(o->vlen);
+	if (kv->slot_size > in->max_transfer) {
+		fprintf(stderr, "%s: a %llu-byte slot is above rmcd's maximum transfer (%llu B); "
+				"use a smaller --value-size\n",
+			PROG, (unsigned long long)kv->slot_size, (unsigned long long)in->max_transfer);
+		return 2;
+	}
+	if ((r = kv_size_table(kv)))
+		return r;
+	kv->report_off = APP_CTRL_SIZE;
+	kv->table_off = app_round_up(kv->report_off + sizeof(struct kv_report), PAGE_SIZE);
+	if (kv->table_off + kv->slots * kv->slot_size > in->context_size) {
+		fprintf(stderr,
+			"%s: a table of %llu slots of %llu B per node needs %llu B of context; the "
+			"context has %llu B (fewer --keys, smaller --value-size, or a larger "
+			"cluster.context_pages)\n",
+			PROG, (unsigned long long)kv->slots, (unsigned long long)kv->slot_size,
+			(unsigned long long)(kv->table_off + kv->slots * kv->slot_size),
+			(unsigned long long)in->context_size);
+		return 2;
+	}
+	return 0;
+}
+
+/* --output and --csv, and what every output records: 0, or 1 after
+ * saying why not. */
+static int kv_open_out(struct kv *kv, struct outctx *oc)
+{
+	const struct opts *o = &kv->o;
+
+	if (o->out && !(oc->main = fopen(o->out, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
+		return 1;
+	}
+	if (!oc->main)
+		oc->main = stdout;
+	if (o->csv && !(oc->csv = fopen(o->csv, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
+		return 1;
+	}
+	kal_describe(kv->a.fd, 2, oc->version, sizeof(oc->version));
+	exp_utc_date(oc->date, sizeof(oc->date));
+	return 0;
+}
+
+/* The tables, the queue pairs and every worker: 0, or 1 after saying why
+ * not (kv_cleanup frees what there is). */
+static int kv_setup(struct kv *kv, struct worker *ws)
+{
+	const struct opts *o = &kv->o;
+
+	kv->loc = malloc(o->keys * sizeof(int32_t));
+	kv->ver_hint = calloc(o->keys, sizeof(uint64_t));
+	if (!kv->loc || !kv->ver_hint) {
+		fprintf(stderr, "%s: out of memory\n", PROG);
+		return 1;
+	}
+	memset(kv->loc, 0xff, o->keys * sizeof(int32_t));
+	if (o->zipf)
+		zipf_init(&kv->z, o->keys, o->theta);
+	if (app_qp_open(&kv->a, &kv->ctl, 4096 + sizeof(struct kv_report) + 4096))
+		return 1;
+	memset(ws, 0, KV_MAX_THREADS * sizeof(*ws));
+	for (unsigned i = 0; i < o->threads; i++) {
+		struct worker *w = &ws[i];
+		w->kv = kv;
+		w->idx = i;
+		w->wid = kv->pid * o->threads + i;
+		exp_rng_seed(&w->rng, o->seed * 1000003 + w->wid);
+		w->my_seq = calloc(o->keys, sizeof(uint64_t));
+		w->my_stamp = calloc(o->keys, sizeof(uint64_t));
+		w->seen = calloc(o->keys, sizeof(uint64_t));
+		if (!w->my_seq || !w->my_stamp || !w->seen) {
+			fprintf(stderr, "%s: out of memory\n", PROG);
+			return 1;
+		}
+		if (app_qp_open(&kv->a, &w->q, LB_SIZE(kv)))
+			return 1;
+	}
+	if (init_context(kv))
+		return 1;
+	return 0;
+}
+
+/* The phases between barriers, and node 0's latency probe: whether a
+ * phase failed, or -1 when a barrier did. */
+static int kv_phases(struct kv *kv, struct worker *ws, struct outctx *oc)
+{
+	const struct opts *o = &kv->o;
+	int failed = 0;
+
+	if (barrier(kv, "start", false) || check_agreement(kv))
+		return -1;
+	failed |= run_phase(kv, ws, PH_LOAD);
+	if (barrier(kv, "after loading", false))
+		return -1;
+	oc->target_ns = oc->probe_p50 = oc->probe_p99 = NAN;
+	if (kv->pid == 0) {
+		double t;
+		if (kal_target_ns(kv->a.fd, RMC_OP_READ, (uint16_t)(kv->nodes > 1 ? 1 : 0),
+				  kv->slot_size, &t) == 0)
+			oc->target_ns = t;
+		probe_latency(kv, &oc->probe_p50, &oc->probe_p99);
+	}
+	if (barrier(kv, "after the latency probe", kv->pid != 0))
+		return -1;
+	if (!failed)
+		failed |= run_phase(kv, ws, PH_RUN);
+	if (barrier(kv, "after the run", false))
+		return -1;
+	if (o->final_check && !failed)
+		failed |= run_phase(kv, ws, PH_FINAL);
+	return failed;
+}
+
+/* This process's report into *mine and its own context, for node 0:
+ * 0, or -1 when the barrier after it failed. */
+static int kv_publish(struct kv *kv, const struct worker *ws, struct kv_report *mine)
+{
+	const struct opts *o = &kv->o;
+	const struct kal_info *in = &kv->a.info;
+
+	mine->magic = KV_REPORT_MAGIC;
+	mine->nid = kv->pid;
+	mine->threads = o->threads;
+	for (unsigned i = 0; i < o->threads; i++) {
+		double el = (double)(ws[i].t_end - ws[i].t_start) / in->tsc_hz;
+		if (el > mine->elapsed_s)
+			mine->elapsed_s = el;
+		for (int c = 0; c < C_N; c++)
+			mine->cnt[c] += ws[i].cnt[c];
+		exp_hist_merge(&mine->get, &ws[i].hget);
+		exp_hist_merge(&mine->put, &ws[i].hput);
+	}
+	memcpy(kv->a.ctx + kv->report_off, mine, sizeof(*mine));
+	return barrier(kv, "before the report", false) ? -1 : 0;
+}
+
+/* Node 0: every process's report into reps, their sum into *all.  0, or
+ * -1 when one could not be read. */
+static int kv_gather(struct kv *kv, struct kv_report *reps, struct kv_report *all)
+{
+	for (unsigned p = 0; p < kv->procs; p++) {
+		if (fetch_report(kv, p, &reps[p]))
+			return -1;
+		for (int c = 0; c < C_N; c++)
+			all->cnt[c] += reps[p].cnt[c];
+		exp_hist_merge(&all->get, &reps[p].get);
+		exp_hist_merge(&all->put, &reps[p].put);
+		if (reps[p].elapsed_s > all->elapsed_s)
+			all->elapsed_s = reps[p].elapsed_s;
+		all->threads += reps[p].threads;
+	}
+	all->nid = kv->procs;
+	return 0;
+}
+
+/* Whether the cluster's figures show a failure (said on stderr). */
+static int kv_verdict(const struct kv *kv, const struct kv_report *all)
+{
+	const struct opts *o = &kv->o;
+	int bad = 0;
+
+	if (o->final_check && all->cnt[C_FINAL_CHECKED] < o->keys && !report_bad(all)) {
+		fprintf(stderr, "%s: the final check read %llu keys of %llu\n", PROG,
+			(unsigned long long)all->cnt[C_FINAL_CHECKED],
+			(unsigned long long)o->keys);
+		bad = 1;
+	}
+	if (report_bad(all)) {
+		fprintf(stderr,
+			"%s: FAILED: errors %llu, corrupt values %llu, stale reads %llu, "
+			"missing keys %llu, wrong final values %llu\n",
+			PROG, (unsigned long long)all->cnt[C_ERRORS],
+			(unsigned long long)all->cnt[C_CORRUPT],
+			(unsigned long long)all->cnt[C_STALE],
+			(unsigned long long)all->cnt[C_GET_MISS],
+			(unsigned long long)all->cnt[C_FINAL_BAD]);
+		bad = 1;
+	}
+	return bad;
+}
+
+/* This process's report, and on node 0 the cluster's: whether they show a
+ * failure, or -1 when gathering them failed. */
+static int kv_report(struct kv *kv, struct worker *ws, struct outctx *oc)
+{
+	struct kv_report *mine = calloc(1, sizeof(*mine)), *reps = NULL, *all = NULL;
+	const struct opts *o = &kv->o;
+	int r = -1;
+
+	if (!mine || kv_publish(kv, ws, mine))
+		goto out;
+	if (kv->pid != 0) {
+		output(oc, o->fmt, oc->main, mine, 1, NULL);
+		if (oc->csv)
+			output(oc, EXP_FMT_CSV, oc->csv, mine, 1, NULL);
+		r = report_bad(mine);
+		goto out;
+	}
+	reps = calloc(kv->procs, sizeof(*reps));
+	all = calloc(1, sizeof(*all));
+	if (!reps || !all || kv_gather(kv, reps, all))
+		goto out;
+	output(oc, o->fmt, oc->main, reps, kv->procs, all);
+	if (oc->csv)
+		output(oc, EXP_FMT_CSV, oc->csv, reps, kv->procs, all);
+	r = kv_verdict(kv, all);
+out:
+	free(mine);
+	free(reps);
+	free(all);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static struct kv kv;
 	struct opts *o = &kv.o;
 	struct worker ws[KV_MAX_THREADS] = { 0 };
 	struct outctx oc;
-	int r, failed = 0;
+	int r, failed;
 
 	*o = (struct opts){ .keys = 20000, .vlen = 64, .get_pct = 95, .zipf = true, .theta = 0.99,
 			    .seconds = 2, .threads = 1, .seqlock = true, .seed = 1,
@@ -1249,198 +1520,13 @@ int main(int argc, char **argv)
 
 	if (app_attach(&kv.a, PROG))
 		return 1;
-	struct kal_info *in = &kv.a.info;
-	kv.nodes = in->nodes;
-	kv.procs = o->procs ? o->procs : in->nodes;
-	kv.pid = in->nid;
-	kv.ns_per_tick = 1e9 / in->tsc_hz;
-	if (kv.procs > in->nodes || kv.procs > APP_MAX_PROCS) {
-		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, kv.procs, in->nodes);
-		usage(stderr);
-		return 2;
-	}
-	if (kv.pid >= kv.procs) {
-		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
-			PROG, kv.pid, kv.procs - 1, kv.procs);
-		return 2;
-	}
-	kv.writers = kv.procs * o->threads;
-	if (o->keys < kv.writers) {
-		fprintf(stderr, "%s: --keys %llu: at least one key per writer (%u)\n", PROG,
-			(unsigned long long)o->keys, kv.writers);
-		usage(stderr);
-		return 2;
-	}
-	if (o->keys > INT32_MAX) {
-		fprintf(stderr, "%s: --keys: at most %d\n", PROG, INT32_MAX);
-		return 2;
-	}
-	kv.slot_size = kv_slot_size(o->vlen);
-	if (kv.slot_size > in->max_transfer) {
-		fprintf(stderr, "%s: a %llu-byte slot is above rmcd's maximum transfer (%llu B); "
-				"use a smaller --value-size\n",
-			PROG, (unsigned long long)kv.slot_size, (unsigned long long)in->max_transfer);
-		return 2;
-	}
-	/* Keys per node, to size the table. */
-	{
-		uint64_t *per = calloc(kv.nodes, sizeof(uint64_t)), fullest = 0;
-		if (!per)
-			return 1;
-		for (uint64_t k = 0; k < o->keys; k++)
-			per[key_hash(k) % kv.nodes]++;
-		for (unsigned i = 0; i < kv.nodes; i++)
-			fullest = per[i] > fullest ? per[i] : fullest;
-		free(per);
-		kv.slots = o->slots ? o->slots : 2 * fullest + 8;
-		if (kv.slots < fullest) {
-			fprintf(stderr, "%s: --slots %llu: node(s) hold up to %llu keys\n", PROG,
-				(unsigned long long)kv.slots, (unsigned long long)fullest);
-			return 2;
-		}
-	}
-	kv.report_off = APP_CTRL_SIZE;
-	kv.table_off = app_round_up(kv.report_off + sizeof(struct kv_report), PAGE_SIZE);
-	if (kv.table_off + kv.slots * kv.slot_size > in->context_size) {
-		fprintf(stderr,
-			"%s: a table of %llu slots of %llu B per node needs %llu B of context; the "
-			"context has %llu B (fewer --keys, smaller --value-size, or a larger "
-			"cluster.context_pages)\n",
-			PROG, (unsigned long long)kv.slots, (unsigned long long)kv.slot_size,
-			(unsigned long long)(kv.table_off + kv.slots * kv.slot_size),
-			(unsigned long long)in->context_size);
-		return 2;
-	}
-	if (o->out && !(oc.main = fopen(o->out, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
-		return 1;
-	}
-	if (!oc.main)
-		oc.main = stdout;
-	if (o->csv && !(oc.csv = fopen(o->csv, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
-		return 1;
-	}
-	kal_describe(kv.a.fd, 2, oc.version, sizeof(oc.version));
-	exp_utc_date(oc.date, sizeof(oc.date));
-
-	kv.loc = malloc(o->keys * sizeof(int32_t));
-	kv.ver_hint = calloc(o->keys, sizeof(uint64_t));
-	if (!kv.loc || !kv.ver_hint) {
-		fprintf(stderr, "%s: out of memory\n", PROG);
+	if ((r = kv_plan(&kv)) || (r = kv_open_out(&kv, &oc)))
+		return r;
+	if (kv_setup(&kv, ws) || (failed = kv_phases(&kv, ws, &oc)) < 0)
 		return kv_cleanup(&kv, ws, o->threads, 1);
-	}
-	memset(kv.loc, 0xff, o->keys * sizeof(int32_t));
-	if (o->zipf)
-		zipf_init(&kv.z, o->keys, o->theta);
-	if (app_qp_open(&kv.a, &kv.ctl, 4096 + sizeof(struct kv_report) + 4096))
+	if ((r = kv_report(&kv, ws, &oc)) < 0)
 		return kv_cleanup(&kv, ws, o->threads, 1);
-	memset(ws, 0, sizeof(ws));
-	for (unsigned i = 0; i < o->threads; i++) {
-		struct worker *w = &ws[i];
-		w->kv = &kv;
-		w->idx = i;
-		w->wid = kv.pid * o->threads + i;
-		exp_rng_seed(&w->rng, o->seed * 1000003 + w->wid);
-		w->my_seq = calloc(o->keys, sizeof(uint64_t));
-		w->my_stamp = calloc(o->keys, sizeof(uint64_t));
-		w->seen = calloc(o->keys, sizeof(uint64_t));
-		if (!w->my_seq || !w->my_stamp || !w->seen) {
-			fprintf(stderr, "%s: out of memory\n", PROG);
-			return kv_cleanup(&kv, ws, o->threads, 1);
-		}
-		if (app_qp_open(&kv.a, &w->q, LB_SIZE(&kv)))
-			return kv_cleanup(&kv, ws, o->threads, 1);
-	}
-	if (init_context(&kv))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-
-	if (barrier(&kv, "start", false) || check_agreement(&kv))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	failed |= run_phase(&kv, ws, PH_LOAD);
-	if (barrier(&kv, "after loading", false))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	oc.target_ns = oc.probe_p50 = oc.probe_p99 = NAN;
-	if (kv.pid == 0) {
-		double t;
-		if (kal_target_ns(kv.a.fd, RMC_OP_READ, (uint16_t)(kv.nodes > 1 ? 1 : 0),
-				  kv.slot_size, &t) == 0)
-			oc.target_ns = t;
-		probe_latency(&kv, &oc.probe_p50, &oc.probe_p99);
-	}
-	if (barrier(&kv, "after the latency probe", kv.pid != 0))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	if (!failed)
-		failed |= run_phase(&kv, ws, PH_RUN);
-	if (barrier(&kv, "after the run", false))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	if (o->final_check && !failed)
-		failed |= run_phase(&kv, ws, PH_FINAL);
-
-	/* This process's report, in its own context. */
-	struct kv_report *mine = calloc(1, sizeof(*mine)), *reps = NULL, *all = NULL;
-	if (!mine)
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	mine->magic = KV_REPORT_MAGIC;
-	mine->nid = kv.pid;
-	mine->threads = o->threads;
-	for (unsigned i = 0; i < o->threads; i++) {
-		double el = (double)(ws[i].t_end - ws[i].t_start) / in->tsc_hz;
-		if (el > mine->elapsed_s)
-			mine->elapsed_s = el;
-		for (int c = 0; c < C_N; c++)
-			mine->cnt[c] += ws[i].cnt[c];
-		exp_hist_merge(&mine->get, &ws[i].hget);
-		exp_hist_merge(&mine->put, &ws[i].hput);
-	}
-	memcpy(kv.a.ctx + kv.report_off, mine, sizeof(*mine));
-	if (barrier(&kv, "before the report", false))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-
-	if (kv.pid != 0) {
-		output(&oc, o->fmt, oc.main, mine, 1, NULL);
-		if (oc.csv)
-			output(&oc, EXP_FMT_CSV, oc.csv, mine, 1, NULL);
-		failed |= report_bad(mine);
-	} else {
-		reps = calloc(kv.procs, sizeof(*reps));
-		all = calloc(1, sizeof(*all));
-		if (!reps || !all)
-			return kv_cleanup(&kv, ws, o->threads, 1);
-		for (unsigned p = 0; p < kv.procs; p++) {
-			if (fetch_report(&kv, p, &reps[p]))
-				return kv_cleanup(&kv, ws, o->threads, 1);
-			for (int c = 0; c < C_N; c++)
-				all->cnt[c] += reps[p].cnt[c];
-			exp_hist_merge(&all->get, &reps[p].get);
-			exp_hist_merge(&all->put, &reps[p].put);
-			if (reps[p].elapsed_s > all->elapsed_s)
-				all->elapsed_s = reps[p].elapsed_s;
-			all->threads += reps[p].threads;
-		}
-		all->nid = kv.procs;
-		output(&oc, o->fmt, oc.main, reps, kv.procs, all);
-		if (oc.csv)
-			output(&oc, EXP_FMT_CSV, oc.csv, reps, kv.procs, all);
-		if (o->final_check && all->cnt[C_FINAL_CHECKED] < o->keys && !report_bad(all)) {
-			fprintf(stderr, "%s: the final check read %llu keys of %llu\n", PROG,
-				(unsigned long long)all->cnt[C_FINAL_CHECKED],
-				(unsigned long long)o->keys);
-			failed = 1;
-		}
-		if (report_bad(all)) {
-			fprintf(stderr,
-				"%s: FAILED: errors %llu, corrupt values %llu, stale reads %llu, "
-				"missing keys %llu, wrong final values %llu\n",
-				PROG, (unsigned long long)all->cnt[C_ERRORS],
-				(unsigned long long)all->cnt[C_CORRUPT],
-				(unsigned long long)all->cnt[C_STALE],
-				(unsigned long long)all->cnt[C_GET_MISS],
-				(unsigned long long)all->cnt[C_FINAL_BAD]);
-			failed = 1;
-		}
-	}
+	failed |= r;
 	if (oc.main != stdout && fclose(oc.main)) {
 		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
 		failed = 1;
@@ -1449,16 +1535,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
 		failed = 1;
 	}
-	free(mine);
-	free(reps);
-	free(all);
-	for (unsigned i = 0; i < o->threads; i++) {
-		free(ws[i].my_seq);
-		free(ws[i].my_stamp);
-		free(ws[i].seen);
-	}
-	free(kv.loc);
-	free(kv.ver_hint);
+	kv_cleanup(&kv, ws, o->threads, 0);
 	kal_close(kv.a.fd);
 	return failed ? 1 : 0;
 }
