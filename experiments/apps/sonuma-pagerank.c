@@ -922,14 +922,280 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 	}
 }
 
+/* The cluster against the options, and each process's share of the
+ * vertices: 0, or main's exit status after saying why not. */
+static int pr_plan(struct pr *pr)
+{
+	const struct opts *o = &pr->o;
+	const struct kal_info *in = &pr->a.info;
+
+	pr->procs = o->procs ? o->procs : in->nodes;
+	pr->me = in->nid;
+	pr->ns_per_tick = 1e9 / in->tsc_hz;
+	if (pr->procs > in->nodes) {
+		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
+			PROG, pr->procs, in->nodes);
+		usage(stderr);
+		return 2;
+	}
+	if (pr->me >= pr->procs) {
+		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
+			PROG, pr->me, pr->procs - 1, pr->procs);
+		return 2;
+	}
+	if (o->outstanding > in->queue_depth) {
+		fprintf(stderr, "%s: --outstanding %u: at most the queue depth, %u\n", PROG,
+			o->outstanding, in->queue_depth);
+		return 2;
+	}
+	if (o->max_read > in->max_transfer) {
+		fprintf(stderr, "%s: --max-read %llu: above rmcd's maximum transfer (%llu B)\n", PROG,
+			(unsigned long long)o->max_read, (unsigned long long)in->max_transfer);
+		return 2;
+	}
+	pr->n = o->vertices;
+	pr->m = o->edges;
+	pr->lo = malloc((pr->procs + 1) * sizeof(uint64_t));
+	if (!pr->lo)
+		return 1;
+	for (unsigned p = 0; p < pr->procs; p++)
+		pr->lo[p] = pr->n * p / pr->procs / 8 * 8;
+	pr->lo[pr->procs] = pr->n;
+	return 0;
+}
+
+/* The graph, the queue pair and the context, then the iterations between
+ * the start and end barriers: 0, or main's exit status. */
+static int pr_run(struct pr *pr, double t_setup)
+{
+	const struct opts *o = &pr->o;
+	int r;
+
+	if (gen_graph(pr)) {
+		fprintf(stderr, "%s: out of memory for the graph\n", PROG);
+		return 1;
+	}
+	uint64_t gh_bytes = app_round_up(pr->n, 8) * 8;
+	if (gh_bytes < sizeof(struct pr_report))
+		gh_bytes = sizeof(struct pr_report);
+	if (app_qp_open(&pr->a, &pr->q, LB_GH + gh_bytes + 4096))
+		return 1;
+	if ((r = setup(pr)))
+		return r;
+	pr->rep.magic = PR_REPORT_MAGIC;
+	pr->rep.nid = pr->me;
+	pr->rep.iters = o->iters;
+	/* Node 0's sums start at zero: nobody adds before the first barrier. */
+	if (pr->me == 0)
+		memset(pr->a.ctx + PR_RED_OFF, 0, 16ull * PR_MAX_ITERS);
+	memset(pr->a.ctx + pr->report_off, 0, sizeof(struct pr_report));
+	if (barrier(pr, "start"))
+		return 1;
+	pr->rep.setup_s = app_now() - t_setup;
+	if (iterate(pr))
+		return 1;
+	memcpy(pr->a.ctx + pr->report_off, &pr->rep, sizeof(pr->rep));
+	if (barrier(pr, "end"))
+		return 1;
+	return 0;
+}
+
+/* Per iteration: the slowest node's time and its phases. */
+struct pr_iters {
+	double *t, *fetch, *compute, *sync;
+};
+
+/* Per iteration: the slowest node's time (they end at the same barrier,
+ * so they differ by the barrier's skew only) and its phases, which add up
+ * to it.  0, or -ENOMEM. */
+static int pr_iter_times(const struct opts *o, const struct pr_report *reps, unsigned nrep,
+			 struct pr_iters *it)
+{
+	it->t = calloc(o->iters, sizeof(double));
+	it->fetch = calloc(o->iters, sizeof(double));
+	it->compute = calloc(o->iters, sizeof(double));
+	it->sync = calloc(o->iters, sizeof(double));
+	if (!it->t || !it->fetch || !it->compute || !it->sync)
+		return -ENOMEM;
+	for (unsigned i = 0; i < o->iters; i++) {
+		for (unsigned p = 0; p < nrep; p++) {
+			if (reps[p].t_iter[i] > it->t[i]) {
+				it->t[i] = reps[p].t_iter[i];
+				it->fetch[i] = reps[p].t_fetch[i];
+				it->compute[i] = reps[p].t_compute[i];
+				it->sync[i] = reps[p].t_sync[i];
+			}
+		}
+	}
+	return 0;
+}
+
+static void pr_iters_free(struct pr_iters *it)
+{
+	free(it->t);
+	free(it->fetch);
+	free(it->compute);
+	free(it->sync);
+}
+
+/* The (lower) median iteration, and its phases: 0, or -ENOMEM. */
+static int pr_median(const struct opts *o, const struct pr_iters *it, struct result *res)
+{
+	unsigned *ord = malloc(o->iters * sizeof(unsigned)), mi;
+
+	if (!ord)
+		return -ENOMEM;
+	for (unsigned i = 0; i < o->iters; i++)
+		ord[i] = i;
+	for (unsigned i = 1; i < o->iters; i++) /* insertion sort: few items */
+		for (unsigned j = i; j > 0 && it->t[ord[j]] < it->t[ord[j - 1]]; j--) {
+			unsigned t = ord[j];
+			ord[j] = ord[j - 1];
+			ord[j - 1] = t;
+		}
+	mi = ord[(o->iters - 1) / 2];
+	free(ord);
+	res->t_med = it->t[mi];
+	res->med_fetch = it->fetch[mi];
+	res->med_compute = it->compute[mi];
+	res->med_sync = it->sync[mi];
+	return 0;
+}
+
+/* The means and extremes over the iterations, the sums over the nodes'
+ * reports, and the model's targets of the reads. */
+static void pr_summarize(const struct pr *pr, const struct pr_report *reps, unsigned nrep,
+			 const struct pr_iters *it, struct result *res)
+{
+	const struct opts *o = &pr->o;
+	const struct kal_info *in = &pr->a.info;
+
+	res->t_min = INFINITY;
+	for (unsigned i = 0; i < o->iters; i++) {
+		res->t_mean += it->t[i] / o->iters;
+		res->t_min = it->t[i] < res->t_min ? it->t[i] : res->t_min;
+		res->t_max = it->t[i] > res->t_max ? it->t[i] : res->t_max;
+		res->fetch += it->fetch[i] / o->iters;
+		res->compute += it->compute[i] / o->iters;
+		res->sync += it->sync[i] / o->iters;
+	}
+	for (unsigned p = 0; p < nrep; p++) {
+		res->reads += reps[p].reads_per_iter;
+		res->bytes += reps[p].bytes_per_iter;
+		res->remote_edges += reps[p].remote_edges;
+		res->errors += reps[p].errors;
+		if (reps[p].setup_s > res->setup_s)
+			res->setup_s = reps[p].setup_s;
+	}
+	res->target64 = res->target_read = NAN;
+	double t;
+	uint16_t dst = (uint16_t)(in->nodes > 1 ? (pr->me + 1) % in->nodes : 0);
+	if (kal_target_ns(pr->a.fd, RMC_OP_READ, dst, 64, &t) == 0)
+		res->target64 = t;
+	if (kal_target_ns(pr->a.fd, RMC_OP_READ, dst, o->max_read, &t) == 0)
+		res->target_read = t;
+}
+
+/* Node 0 with --check: the ranks all against a single-node run's, kept in
+ * *ref.  0 when they agree, 1 when they do not (said on stderr), -ENOMEM. */
+static int pr_check(const struct pr *pr, const double *all, double **ref, struct result *res)
+{
+	const struct opts *o = &pr->o;
+
+	*ref = reference(pr);
+	if (!*ref)
+		return -ENOMEM;
+	const double *rf = *ref;
+	res->max_diff = 0;
+	for (uint64_t v = 0; v < pr->n; v++) {
+		double dlt = fabs(all[v] - rf[v]);
+		if (!(dlt <= res->max_diff)) /* NaN counts */
+			res->max_diff = dlt;
+	}
+	top_k(all, pr->n, o->top, res->top);
+	top_k(rf, pr->n, o->top, res->top_ref);
+	res->top_same = 1;
+	for (unsigned i = 0; i < o->top; i++)
+		if (res->top[i] != res->top_ref[i] &&
+		    fabs(rf[res->top[i]] - rf[res->top_ref[i]]) > o->tolerance)
+			res->top_same = 0;
+	if (!(res->max_diff <= o->tolerance) || !res->top_same) {
+		fprintf(stderr,
+			"%s: CHECK FAILED: largest difference from the single-node result %.3g "
+			"(tolerance %.3g); top %u %s\n",
+			PROG, res->max_diff, o->tolerance, o->top,
+			res->top_same ? "the same" : "differ");
+		return 1;
+	}
+	return 0;
+}
+
+/* --csv: 0, or 1 after saying why it could not be written. */
+static int pr_write_csv(const struct opts *o, const struct emit *E)
+{
+	FILE *f = fopen(o->csv, "w");
+
+	if (!f) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
+		return 1;
+	}
+	emit(f, EXP_FMT_CSV, E);
+	if (fclose(f)) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* --iter-output: one line per iteration; 0, or 1 after saying why not. */
+static int pr_write_iters(const struct opts *o, const struct pr_iters *it,
+			  const struct pr_report *rep)
+{
+	FILE *f = fopen(o->iter_out, "w");
+
+	if (!f) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
+		return 1;
+	}
+	fprintf(f, "label,iter,time_ms,fetch_ms,compute_ms,sync_ms,delta\n");
+	for (unsigned i = 0; i < o->iters; i++)
+		fprintf(f, "%s,%u,%.4f,%.4f,%.4f,%.4f,%.6g\n", o->label ? o->label : "", i,
+			it->t[i] * 1e3, it->fetch[i] * 1e3, it->compute[i] * 1e3, it->sync[i] * 1e3,
+			rep->delta[i]);
+	if (fclose(f)) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* The reports: every node's on node 0 (and the ranks into *all), this
+ * node's elsewhere.  How many, or -1 when one could not be read. */
+static int pr_reports(struct pr *pr, struct pr_report *reps, double **all)
+{
+	if (pr->me != 0) {
+		reps[0] = pr->rep;
+		return 1;
+	}
+	for (unsigned p = 0; p < pr->procs; p++)
+		if (fetch_report(pr, p, &reps[p]))
+			return -1;
+	if (gather_ranks(pr, all))
+		return -1;
+	return (int)pr->procs;
+}
+
 int main(int argc, char **argv)
 {
 	static struct pr pr;
 	struct opts *o = &pr.o;
 	struct result res;
+	struct pr_iters it = { 0 };
+	struct pr_report *reps = NULL;
 	char cmdline[1024], date[32], version[64] = "";
+	double *all = NULL, *ref = NULL;
 	FILE *out = stdout;
-	int r, failed = 0;
+	int r, failed = 0, nrep;
 
 	*o = (struct opts){ .vertices = 16384, .seed = 1, .iters = 10, .damping = 0.85,
 			    .outstanding = 16, .max_read = 512, .tolerance = 1e-9, .top = 10,
@@ -946,216 +1212,40 @@ int main(int argc, char **argv)
 	double t_setup = app_now();
 	if (app_attach(&pr.a, PROG))
 		return 1;
-	struct kal_info *in = &pr.a.info;
-	pr.procs = o->procs ? o->procs : in->nodes;
-	pr.me = in->nid;
-	pr.ns_per_tick = 1e9 / in->tsc_hz;
-	if (pr.procs > in->nodes) {
-		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, pr.procs, in->nodes);
-		usage(stderr);
-		return 2;
-	}
-	if (pr.me >= pr.procs) {
-		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
-			PROG, pr.me, pr.procs - 1, pr.procs);
-		return 2;
-	}
-	if (o->outstanding > in->queue_depth) {
-		fprintf(stderr, "%s: --outstanding %u: at most the queue depth, %u\n", PROG,
-			o->outstanding, in->queue_depth);
-		return 2;
-	}
-	if (o->max_read > in->max_transfer) {
-		fprintf(stderr, "%s: --max-read %llu: above rmcd's maximum transfer (%llu B)\n", PROG,
-			(unsigned long long)o->max_read, (unsigned long long)in->max_transfer);
-		return 2;
-	}
-	pr.n = o->vertices;
-	pr.m = o->edges;
-	pr.lo = malloc((pr.procs + 1) * sizeof(uint64_t));
-	if (!pr.lo)
-		return 1;
-	for (unsigned p = 0; p < pr.procs; p++)
-		pr.lo[p] = pr.n * p / pr.procs / 8 * 8;
-	pr.lo[pr.procs] = pr.n;
+	if ((r = pr_plan(&pr)))
+		return r;
 	if (o->out && !(out = fopen(o->out, "w"))) {
 		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
 		return 1;
 	}
 	kal_describe(pr.a.fd, 2, version, sizeof(version));
 	exp_utc_date(date, sizeof(date));
-
-	if (gen_graph(&pr)) {
-		fprintf(stderr, "%s: out of memory for the graph\n", PROG);
-		return 1;
-	}
-	uint64_t gh_bytes = app_round_up(pr.n, 8) * 8;
-	if (gh_bytes < sizeof(struct pr_report))
-		gh_bytes = sizeof(struct pr_report);
-	if (app_qp_open(&pr.a, &pr.q, LB_GH + gh_bytes + 4096))
-		return 1;
-	if ((r = setup(&pr)))
+	if ((r = pr_run(&pr, t_setup)))
 		return r;
-	pr.rep.magic = PR_REPORT_MAGIC;
-	pr.rep.nid = pr.me;
-	pr.rep.iters = o->iters;
-	/* Node 0's sums start at zero: nobody adds before the first barrier. */
-	if (pr.me == 0)
-		memset(pr.a.ctx + PR_RED_OFF, 0, 16ull * PR_MAX_ITERS);
-	memset(pr.a.ctx + pr.report_off, 0, sizeof(struct pr_report));
-	if (barrier(&pr, "start"))
-		return 1;
-	pr.rep.setup_s = app_now() - t_setup;
-	if ((r = iterate(&pr)))
-		return 1;
-	memcpy(pr.a.ctx + pr.report_off, &pr.rep, sizeof(pr.rep));
-	if (barrier(&pr, "end"))
-		return 1;
 
-	struct pr_report *reps = calloc(pr.procs, sizeof(*reps));
-	double *all = NULL, *ref = NULL;
-	if (!reps)
+	if (!(reps = calloc(pr.procs, sizeof(*reps))) || (nrep = pr_reports(&pr, reps, &all)) < 0 ||
+	    pr_iter_times(o, reps, (unsigned)nrep, &it) || pr_median(o, &it, &res))
 		return 1;
-	if (pr.me == 0) {
-		for (unsigned p = 0; p < pr.procs; p++)
-			if (fetch_report(&pr, p, &reps[p]))
-				return 1;
-		if (gather_ranks(&pr, &all))
-			return 1;
-	} else {
-		reps[0] = pr.rep;
-	}
-	unsigned nrep = pr.me == 0 ? pr.procs : 1;
-	/* Per iteration: the slowest node's time (they end at the same barrier,
-	 * so they differ by the barrier's skew only) and its phases, which add
-	 * up to it. */
-	double *t_it = calloc(o->iters, sizeof(double));
-	double *f_it = calloc(o->iters, sizeof(double)), *c_it = calloc(o->iters, sizeof(double));
-	double *s_it = calloc(o->iters, sizeof(double));
-	if (!t_it || !f_it || !c_it || !s_it)
-		return 1;
-	for (unsigned i = 0; i < o->iters; i++) {
-		for (unsigned p = 0; p < nrep; p++) {
-			if (reps[p].t_iter[i] > t_it[i]) {
-				t_it[i] = reps[p].t_iter[i];
-				f_it[i] = reps[p].t_fetch[i];
-				c_it[i] = reps[p].t_compute[i];
-				s_it[i] = reps[p].t_sync[i];
-			}
-		}
-	}
-	/* The (lower) median iteration, and its phases. */
-	{
-		unsigned *ord = malloc(o->iters * sizeof(unsigned)), mi;
-		if (!ord)
-			return 1;
-		for (unsigned i = 0; i < o->iters; i++)
-			ord[i] = i;
-		for (unsigned i = 1; i < o->iters; i++) /* insertion sort: few items */
-			for (unsigned j = i; j > 0 && t_it[ord[j]] < t_it[ord[j - 1]]; j--) {
-				unsigned t = ord[j];
-				ord[j] = ord[j - 1];
-				ord[j - 1] = t;
-			}
-		mi = ord[(o->iters - 1) / 2];
-		free(ord);
-		res.t_med = t_it[mi];
-		res.med_fetch = f_it[mi];
-		res.med_compute = c_it[mi];
-		res.med_sync = s_it[mi];
-	}
-	res.t_min = INFINITY;
-	for (unsigned i = 0; i < o->iters; i++) {
-		res.t_mean += t_it[i] / o->iters;
-		res.t_min = t_it[i] < res.t_min ? t_it[i] : res.t_min;
-		res.t_max = t_it[i] > res.t_max ? t_it[i] : res.t_max;
-		res.fetch += f_it[i] / o->iters;
-		res.compute += c_it[i] / o->iters;
-		res.sync += s_it[i] / o->iters;
-	}
-	for (unsigned p = 0; p < nrep; p++) {
-		res.reads += reps[p].reads_per_iter;
-		res.bytes += reps[p].bytes_per_iter;
-		res.remote_edges += reps[p].remote_edges;
-		res.errors += reps[p].errors;
-		if (reps[p].setup_s > res.setup_s)
-			res.setup_s = reps[p].setup_s;
-	}
-	res.target64 = res.target_read = NAN;
-	{
-		double t;
-		uint16_t dst = (uint16_t)(in->nodes > 1 ? (pr.me + 1) % in->nodes : 0);
-		if (kal_target_ns(pr.a.fd, RMC_OP_READ, dst, 64, &t) == 0)
-			res.target64 = t;
-		if (kal_target_ns(pr.a.fd, RMC_OP_READ, dst, o->max_read, &t) == 0)
-			res.target_read = t;
-	}
+	pr_summarize(&pr, reps, (unsigned)nrep, &it, &res);
 	res.max_diff = NAN;
 	res.top_n = o->top;
 	if (pr.me == 0 && o->check) {
-		ref = reference(&pr);
-		if (!ref) {
+		if ((r = pr_check(&pr, all, &ref, &res)) < 0) {
 			fprintf(stderr, "%s: out of memory for the single-node run\n", PROG);
 			return 1;
 		}
-		res.max_diff = 0;
-		for (uint64_t v = 0; v < pr.n; v++) {
-			double dlt = fabs(all[v] - ref[v]);
-			if (!(dlt <= res.max_diff)) /* NaN counts */
-				res.max_diff = dlt;
-		}
-		top_k(all, pr.n, o->top, res.top);
-		top_k(ref, pr.n, o->top, res.top_ref);
-		res.top_same = 1;
-		for (unsigned i = 0; i < o->top; i++)
-			if (res.top[i] != res.top_ref[i] &&
-			    fabs(ref[res.top[i]] - ref[res.top_ref[i]]) > o->tolerance)
-				res.top_same = 0;
-		if (!(res.max_diff <= o->tolerance) || !res.top_same) {
-			fprintf(stderr,
-				"%s: CHECK FAILED: largest difference from the single-node result %.3g "
-				"(tolerance %.3g); top %u %s\n",
-				PROG, res.max_diff, o->tolerance, o->top,
-				res.top_same ? "the same" : "differ");
-			failed = 1;
-		}
+		failed |= r;
 	}
 	if (res.errors)
 		failed = 1;
 
-	struct emit E = { &pr, &res, t_it, f_it, c_it, s_it, reps, nrep, version, date, cmdline };
+	struct emit E = { &pr, &res, it.t, it.fetch, it.compute, it.sync,
+			  reps, (unsigned)nrep, version, date, cmdline };
 	emit(out, o->fmt, &E);
-	if (o->csv) {
-		FILE *f = fopen(o->csv, "w");
-		if (!f) {
-			fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
-			failed = 1;
-		} else {
-			emit(f, EXP_FMT_CSV, &E);
-			if (fclose(f)) {
-				fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
-				failed = 1;
-			}
-		}
-	}
-	if (pr.me == 0 && o->iter_out) {
-		FILE *f = fopen(o->iter_out, "w");
-		if (!f) {
-			fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
-			failed = 1;
-		} else {
-			fprintf(f, "label,iter,time_ms,fetch_ms,compute_ms,sync_ms,delta\n");
-			for (unsigned i = 0; i < o->iters; i++)
-				fprintf(f, "%s,%u,%.4f,%.4f,%.4f,%.4f,%.6g\n", o->label ? o->label : "", i,
-					t_it[i] * 1e3, f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3,
-					reps[0].delta[i]);
-			if (fclose(f)) {
-				fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
-				failed = 1;
-			}
-		}
-	}
+	if (o->csv)
+		failed |= pr_write_csv(o, &E);
+	if (pr.me == 0 && o->iter_out)
+		failed |= pr_write_iters(o, &it, &reps[0]);
 	if (out != stdout && fclose(out)) {
 		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
 		failed = 1;
@@ -1163,10 +1253,7 @@ int main(int argc, char **argv)
 	free(all);
 	free(ref);
 	free(reps);
-	free(t_it);
-	free(f_it);
-	free(c_it);
-	free(s_it);
+	pr_iters_free(&it);
 	free(pr.plan);
 	free(pr.src);
 	free(pr.dst);
