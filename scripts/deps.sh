@@ -9,7 +9,7 @@ pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numac
       libpapi-dev papi-tools gnuplot-nox python3 ucx-utils)
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
-	       libclang-rt-14-dev llvm)
+	       libclang-rt-14-dev llvm groff-base man-db)
 fi
 
 missing=()
