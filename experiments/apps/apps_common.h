@@ -18,6 +18,7 @@
 #define SONUMA_APPS_COMMON_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -45,6 +46,101 @@ static inline double app_now(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* ---- the options both take ----------------------------------------------- */
+
+struct app_opts {
+	unsigned procs;         /* 0: one per node */
+	uint64_t seed;
+	double barrier_timeout; /* seconds */
+	enum exp_fmt fmt;
+	const char *out;
+	const char *csv;        /* also the CSV form there */
+	const char *label;
+};
+
+/* Their getopt_long entries and letters. */
+#define APP_LONG_OPTIONS                                          \
+	{ "seed", required_argument, NULL, 'S' },                 \
+	{ "procs", required_argument, NULL, 'P' },                \
+	{ "barrier-timeout", required_argument, NULL, 'B' },      \
+	{ "format", required_argument, NULL, 'f' },               \
+	{ "output", required_argument, NULL, 'o' },               \
+	{ "csv", required_argument, NULL, 'c' },                  \
+	{ "label", required_argument, NULL, 'l' },                \
+	{ "help", no_argument, NULL, 'h' }
+#define APP_SHORT_OPTIONS "S:P:f:o:l:h"
+
+/* One of those options: 0 when taken, 1 when opt is not one of them, 2
+ * after saying what is wrong with arg (and how to call prog). */
+static inline int app_parse_opt(struct app_opts *c, const char *prog, void (*usage)(FILE *),
+				int opt, const char *arg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case 'S':
+		if (exp_parse_u64(arg, 0, UINT64_MAX, &c->seed))
+			goto bad;
+		return 0;
+	case 'P':
+		if (exp_parse_u64(arg, 1, APP_MAX_PROCS, &v))
+			goto bad;
+		c->procs = (unsigned)v;
+		return 0;
+	case 'B':
+		if (exp_parse_double(arg, 1, 86400, &c->barrier_timeout))
+			goto bad;
+		return 0;
+	case 'f':
+		if (exp_parse_fmt(arg, &c->fmt))
+			goto bad;
+		return 0;
+	case 'o':
+		c->out = arg;
+		return 0;
+	case 'c':
+		c->csv = arg;
+		return 0;
+	case 'l':
+		c->label = arg;
+		return 0;
+	default:
+		return 1;
+	}
+bad:
+	switch (opt) {
+	case 'S':
+		fprintf(stderr, "%s: --seed: a number, not \"%s\"\n", prog, arg);
+		break;
+	case 'P':
+		fprintf(stderr, "%s: --procs: 1 to %u, not \"%s\"\n", prog, APP_MAX_PROCS, arg);
+		break;
+	case 'B':
+		fprintf(stderr, "%s: --barrier-timeout: 1 to 86400 seconds, not \"%s\"\n", prog,
+			arg);
+		break;
+	default:
+		fprintf(stderr, "%s: --format: table, csv or json, not \"%s\"\n", prog, arg);
+		break;
+	}
+	usage(stderr);
+	return 2;
+}
+
+/* What is checked once every option is read: 0, or 2 after saying why. */
+static inline int app_check_opts(const struct app_opts *c, const char *prog,
+				 void (*usage)(FILE *), int argc, char **argv)
+{
+	if (optind < argc)
+		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
+	else if (c->label && strpbrk(c->label, ",\"\n"))
+		fprintf(stderr, "%s: --label: no commas, quotes or newlines\n", prog);
+	else
+		return 0;
+	usage(stderr);
+	return 2;
 }
 
 /* ---- attaching ------------------------------------------------------------ */
@@ -135,6 +231,28 @@ static inline int app_qp_open(struct app *a, struct app_qp *q, uint64_t lbuf_byt
 	return 0;
 }
 
+/* Reads size bytes at remote_off of node's context 0 into dst, in pieces
+ * that fit the maximum transfer and q's local buffer from lbuf_off, each
+ * read rounded up to whole 64-byte lines.  0, or the -errno of the read
+ * that failed. */
+static inline int app_fetch(struct app_qp *q, uint64_t max_transfer, uint64_t lbuf_off,
+			    unsigned node, uint64_t remote_off, void *dst, uint64_t size)
+{
+	uint64_t chunk = max_transfer / 64 * 64, room = (q->lbuf_size - lbuf_off) / 64 * 64;
+
+	if (chunk > room)
+		chunk = room;
+	for (uint64_t off = 0; off < size; off += chunk) {
+		uint64_t len = size - off < chunk ? size - off : chunk;
+		int r = rmc_rread_sync(q->wq, q->cq, q->lbuf, lbuf_off, (int)node, 0, remote_off + off,
+				       app_round_up(len, 64));
+		if (r)
+			return r;
+		memcpy((uint8_t *)dst + off, q->lbuf + lbuf_off, len);
+	}
+	return 0;
+}
+
 /* A message for a failed request (-errno from a sync call). */
 static inline const char *app_rmc_err(int r)
 {
@@ -197,6 +315,20 @@ static inline int app_barrier_nap(struct app_qp *q, uint64_t lbuf_off, unsigned 
 			sched_yield();
 		}
 	}
+}
+
+/* Says on stderr why a barrier (what: which one) of procs processes
+ * failed with r; nothing when r is 0. */
+static inline void app_barrier_err(const struct app *a, int r, const char *what, unsigned procs,
+				   double timeout_s)
+{
+	if (r == -ETIMEDOUT)
+		app_err(a,
+			"gave up after %.0f s waiting for the other processes (%s): did one fail, or "
+			"not start? (%u processes expected, one per node 0..%u)",
+			timeout_s, what, procs, procs - 1);
+	else if (r)
+		app_err(a, "barrier (%s): %s", what, app_rmc_err(r));
 }
 
 /* The usual barrier: 256 polls, then naps of 20 us. */

@@ -68,16 +68,10 @@ struct opts {
 	double seconds;     /* 0 with ops given: no time bound */
 	uint64_t ops;       /* per thread; 0: no count bound */
 	unsigned threads;
-	unsigned procs;     /* 0: one per node */
 	bool seqlock;       /* get check: re-read the version word */
 	bool any_writer;
-	uint64_t seed;
 	bool final_check;
-	double barrier_timeout;
-	enum exp_fmt fmt;
-	const char *out;
-	const char *csv;      /* also the CSV form there */
-	const char *label;
+	struct app_opts app; /* procs, seed, barrier_timeout, fmt, out, csv, label */
 };
 
 /* Counters, reported under these names. */
@@ -717,16 +711,11 @@ static int run_phase(struct kv *kv, struct worker *ws, int phase)
  * alone. */
 static int barrier(struct kv *kv, const char *what, bool lazy)
 {
-	int r = lazy ? app_barrier_nap(&kv->ctl, 0, kv->procs, kv->o.barrier_timeout, 0, 500000)
-		     : app_barrier(&kv->ctl, 0, kv->procs, kv->o.barrier_timeout);
+	double timeout = kv->o.app.barrier_timeout;
+	int r = lazy ? app_barrier_nap(&kv->ctl, 0, kv->procs, timeout, 0, 500000)
+		     : app_barrier(&kv->ctl, 0, kv->procs, timeout);
 
-	if (r == -ETIMEDOUT)
-		app_err(&kv->a,
-			"gave up after %.0f s waiting for the other processes (%s): did one fail, or "
-			"not start? (%u processes expected, one per node 0..%u)",
-			kv->o.barrier_timeout, what, kv->procs, kv->procs - 1);
-	else if (r)
-		app_err(&kv->a, "barrier (%s): %s", what, app_rmc_err(r));
+	app_barrier_err(&kv->a, r, what, kv->procs, kv->o.app.barrier_timeout);
 	return r;
 }
 
@@ -841,20 +830,12 @@ static void probe_latency(struct kv *kv, double *p50, double *p99)
 /* Reads the report of node p into r (process 0). */
 static int fetch_report(struct kv *kv, unsigned p, struct kv_report *rep)
 {
-	uint64_t chunk = kv->a.info.max_transfer, size = sizeof(*rep);
-	uint8_t *dst = (uint8_t *)rep;
+	int r = app_fetch(&kv->ctl, kv->a.info.max_transfer, 4096, p, kv->report_off, rep,
+			  sizeof(*rep));
 
-	if (chunk > kv->ctl.lbuf_size - 4096)
-		chunk = kv->ctl.lbuf_size - 4096;
-	for (uint64_t off = 0; off < size; off += chunk) {
-		uint64_t len = size - off < chunk ? size - off : chunk;
-		int r = rmc_rread_sync(kv->ctl.wq, kv->ctl.cq, kv->ctl.lbuf, 4096, (int)p, 0,
-				       kv->report_off + off, len < 64 ? 64 : len);
-		if (r) {
-			app_err(&kv->a, "cannot read node %u's report: %s", p, app_rmc_err(r));
-			return r;
-		}
-		memcpy(dst + off, kv->ctl.lbuf + 4096, len);
+	if (r) {
+		app_err(&kv->a, "cannot read node %u's report: %s", p, app_rmc_err(r));
+		return r;
 	}
 	if (rep->magic != KV_REPORT_MAGIC) {
 		app_err(&kv->a, "node %u left no report", p);
@@ -889,8 +870,8 @@ static void csv_row(const struct outctx *c, const char *scope, const struct kv_r
 	const struct kv *kv = c->kv;
 	FILE *f = c->f;
 
-	fprintf(f, "%s,%s,%s,%u,%u,%u,%llu,%u,%u,%s,%.3f,%s,%s,", kv->o.label ? kv->o.label : "",
-		scope, kv->a.info.model, kv->nodes, kv->procs, kv->o.threads,
+	fprintf(f, "%s,%s,%s,%u,%u,%u,%llu,%u,%u,%s,%.3f,%s,%s,",
+		kv->o.app.label ? kv->o.app.label : "", scope, kv->a.info.model, kv->nodes, kv->procs, kv->o.threads,
 		(unsigned long long)kv->o.keys, kv->o.vlen, kv->o.get_pct,
 		kv->o.zipf ? "zipf" : "uniform", kv->o.zipf ? kv->o.theta : 0.0,
 		kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner");
@@ -984,7 +965,7 @@ static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_
 		fprintf(f, ",\n  \"date\": \"%s\",\n  \"command\": ", c->date);
 		exp_json_str(f, c->cmdline);
 		fprintf(f, ",\n  \"label\": ");
-		exp_json_str(f, kv->o.label ? kv->o.label : "");
+		exp_json_str(f, kv->o.app.label ? kv->o.app.label : "");
 		fprintf(f,
 			",\n  \"config\": {\"keys\": %llu, \"value_size\": %u, \"slot_size\": %llu, "
 			"\"slots_per_node\": %llu, \"nodes\": %u, \"procs\": %u, \"threads\": %u, "
@@ -996,7 +977,7 @@ static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_
 			kv->writers, kv->o.get_pct, kv->o.zipf ? "zipf" : "uniform",
 			kv->o.zipf ? kv->o.theta : 0.0, kv->o.seconds, (unsigned long long)kv->o.ops,
 			kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner",
-			(unsigned long long)kv->o.seed);
+			(unsigned long long)kv->o.app.seed);
 		fprintf(f, "  \"rmcd\": {\"model\": ");
 		exp_json_str(f, kv->a.info.model);
 		fprintf(f, ", \"model_params\": ");
@@ -1084,22 +1065,15 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "time", required_argument, NULL, 't' },
 		{ "ops", required_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 'T' },
-		{ "procs", required_argument, NULL, 'P' },
 		{ "get-check", required_argument, NULL, 'G' },
 		{ "writers", required_argument, NULL, 'W' },
-		{ "seed", required_argument, NULL, 'S' },
 		{ "no-final-check", no_argument, NULL, 'F' },
-		{ "barrier-timeout", required_argument, NULL, 'B' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "csv", required_argument, NULL, 'c' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
+		APP_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	bool time_given = false;
 	uint64_t v;
-	int opt;
+	int opt, r;
 
 #define BAD(...)                                                        \
 	do {                                                            \
@@ -1108,7 +1082,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		usage(stderr);                                          \
 		return 2;                                               \
 	} while (0)
-	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:P:S:f:o:l:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:" APP_SHORT_OPTIONS, lopts,
+				  NULL)) != -1) {
 		switch (opt) {
 		case 'k':
 			if (exp_parse_u64(optarg, 1, 1ull << 30, &o->keys))
@@ -1154,11 +1129,6 @@ static int parse(int argc, char **argv, struct opts *o)
 				BAD("--threads: 1 to %d, not \"%s\"", KV_MAX_THREADS, optarg);
 			o->threads = (unsigned)v;
 			break;
-		case 'P':
-			if (exp_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
-				BAD("--procs: 1 to %u, not \"%s\"", APP_MAX_PROCS, optarg);
-			o->procs = (unsigned)v;
-			break;
 		case 'G':
 			if (!strcmp(optarg, "seqlock"))
 				o->seqlock = true;
@@ -1175,44 +1145,25 @@ static int parse(int argc, char **argv, struct opts *o)
 			else
 				BAD("--writers: owner or any, not \"%s\"", optarg);
 			break;
-		case 'S':
-			if (exp_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
-				BAD("--seed: a number, not \"%s\"", optarg);
-			break;
 		case 'F':
 			o->final_check = false;
-			break;
-		case 'B':
-			if (exp_parse_double(optarg, 1, 86400, &o->barrier_timeout))
-				BAD("--barrier-timeout: 1 to 86400 seconds, not \"%s\"", optarg);
-			break;
-		case 'f':
-			if (exp_parse_fmt(optarg, &o->fmt))
-				BAD("--format: table, csv or json, not \"%s\"", optarg);
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case 'c':
-			o->csv = optarg;
-			break;
-		case 'l':
-			o->label = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
-			return 2;
+			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)) == 1) {
+				usage(stderr);
+				return 2;
+			}
+			if (r)
+				return r;
 		}
 	}
-	if (optind < argc)
-		BAD("unexpected argument \"%s\"", argv[optind]);
+	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
+		return r;
 	if (o->ops && !time_given)
 		o->seconds = 0;
-	if (o->label && strpbrk(o->label, ",\"\n"))
-		BAD("--label: no commas, quotes or newlines");
 #undef BAD
 	return 0;
 }
@@ -1261,7 +1212,7 @@ static int kv_plan(struct kv *kv)
 
 	struct kal_info *in = &kv->a.info;
 	kv->nodes = in->nodes;
-	kv->procs = o->procs ? o->procs : in->nodes;
+	kv->procs = o->app.procs ? o->app.procs : in->nodes;
 	kv->pid = in->nid;
 	kv->ns_per_tick = 1e9 / in->tsc_hz;
 	if (kv->procs > in->nodes || kv->procs > APP_MAX_PROCS) {
@@ -1316,14 +1267,14 @@ static int kv_open_out(struct kv *kv, struct outctx *oc)
 {
 	const struct opts *o = &kv->o;
 
-	if (o->out && !(oc->main = fopen(o->out, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
+	if (o->app.out && !(oc->main = fopen(o->app.out, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
 		return 1;
 	}
 	if (!oc->main)
 		oc->main = stdout;
-	if (o->csv && !(oc->csv = fopen(o->csv, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
+	if (o->app.csv && !(oc->csv = fopen(o->app.csv, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
 		return 1;
 	}
 	kal_describe(kv->a.fd, 2, oc->version, sizeof(oc->version));
@@ -1354,7 +1305,7 @@ static int kv_setup(struct kv *kv, struct worker *ws)
 		w->kv = kv;
 		w->idx = i;
 		w->wid = kv->pid * o->threads + i;
-		exp_rng_seed(&w->rng, o->seed * 1000003 + w->wid);
+		exp_rng_seed(&w->rng, o->app.seed * 1000003 + w->wid);
 		w->my_seq = calloc(o->keys, sizeof(uint64_t));
 		w->my_stamp = calloc(o->keys, sizeof(uint64_t));
 		w->seen = calloc(o->keys, sizeof(uint64_t));
@@ -1480,7 +1431,7 @@ static int kv_report(struct kv *kv, struct worker *ws, struct outctx *oc)
 	if (!mine || kv_publish(kv, ws, mine))
 		goto out;
 	if (kv->pid != 0) {
-		output(oc, o->fmt, oc->main, mine, 1, NULL);
+		output(oc, o->app.fmt, oc->main, mine, 1, NULL);
 		if (oc->csv)
 			output(oc, EXP_FMT_CSV, oc->csv, mine, 1, NULL);
 		r = report_bad(mine);
@@ -1490,7 +1441,7 @@ static int kv_report(struct kv *kv, struct worker *ws, struct outctx *oc)
 	all = calloc(1, sizeof(*all));
 	if (!reps || !all || kv_gather(kv, reps, all))
 		goto out;
-	output(oc, o->fmt, oc->main, reps, kv->procs, all);
+	output(oc, o->app.fmt, oc->main, reps, kv->procs, all);
 	if (oc->csv)
 		output(oc, EXP_FMT_CSV, oc->csv, reps, kv->procs, all);
 	r = kv_verdict(kv, all);
@@ -1510,8 +1461,8 @@ int main(int argc, char **argv)
 	int r, failed;
 
 	*o = (struct opts){ .keys = 20000, .vlen = 64, .get_pct = 95, .zipf = true, .theta = 0.99,
-			    .seconds = 2, .threads = 1, .seqlock = true, .seed = 1,
-			    .final_check = true, .barrier_timeout = 120 };
+			    .seconds = 2, .threads = 1, .seqlock = true, .final_check = true,
+			    .app = { .seed = 1, .barrier_timeout = 120 } };
 	if ((r = parse(argc, argv, o)))
 		return r;
 	memset(&oc, 0, sizeof(oc));
@@ -1528,11 +1479,11 @@ int main(int argc, char **argv)
 		return kv_cleanup(&kv, ws, o->threads, 1);
 	failed |= r;
 	if (oc.main != stdout && fclose(oc.main)) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
 		failed = 1;
 	}
 	if (oc.csv && fclose(oc.csv)) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
 		failed = 1;
 	}
 	kv_cleanup(&kv, ws, o->threads, 0);

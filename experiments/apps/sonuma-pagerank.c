@@ -56,22 +56,16 @@
 
 struct opts {
 	uint64_t vertices, edges;
-	uint64_t seed;
 	unsigned iters;
 	double damping;
 	unsigned outstanding;
 	uint64_t max_read;
 	double tolerance;
 	unsigned top;
-	unsigned procs;
 	bool check;
 	double a, b, c; /* R-MAT quadrant probabilities (d = 1 - a - b - c) */
-	double barrier_timeout;
-	enum exp_fmt fmt;
-	const char *out;
 	const char *iter_out;
-	const char *csv;
-	const char *label;
+	struct app_opts app; /* procs, seed, barrier_timeout, fmt, out, csv, label */
 };
 
 /* What each process leaves in its context for process 0. */
@@ -174,7 +168,7 @@ static int gen_graph(struct pr *pr)
 	perm = malloc(n * sizeof(uint32_t));
 	if (!pr->src || !pr->dst || !pr->outdeg || !perm)
 		return -ENOMEM;
-	exp_rng_seed(&rng, o->seed ^ 0x524d4154ull);
+	exp_rng_seed(&rng, o->app.seed ^ 0x524d4154ull);
 	for (uint64_t e = 0; e < m; e++) {
 		uint64_t u, v;
 		do {
@@ -402,15 +396,9 @@ static int fetch(struct pr *pr, unsigned b)
 
 static int barrier(struct pr *pr, const char *what)
 {
-	int r = app_barrier(&pr->q, LB_BARRIER, pr->procs, pr->o.barrier_timeout);
+	int r = app_barrier(&pr->q, LB_BARRIER, pr->procs, pr->o.app.barrier_timeout);
 
-	if (r == -ETIMEDOUT)
-		app_err(&pr->a,
-			"gave up after %.0f s waiting for the other processes (%s): did one fail, or "
-			"not start? (%u processes expected, one per node 0..%u)",
-			pr->o.barrier_timeout, what, pr->procs, pr->procs - 1);
-	else if (r)
-		app_err(&pr->a, "barrier (%s): %s", what, app_rmc_err(r));
+	app_barrier_err(&pr->a, r, what, pr->procs, pr->o.app.barrier_timeout);
 	return r;
 }
 
@@ -586,23 +574,18 @@ static int gather_ranks(struct pr *pr, double **out)
 
 static int fetch_report(struct pr *pr, unsigned p, struct pr_report *rep)
 {
-	uint64_t size = app_round_up(sizeof(*rep), 64), chunk = pr->a.info.max_transfer / 64 * 64;
-	uint8_t *buf = pr->q.lbuf + LB_GH; /* free until the ranks are gathered */
+	int r;
 
 	if (p == pr->me) {
 		*rep = pr->rep;
 		return 0;
 	}
-	for (uint64_t off = 0; off < size; off += chunk) {
-		uint64_t len = size - off < chunk ? size - off : chunk;
-		int r = rmc_rread_sync(pr->q.wq, pr->q.cq, pr->q.lbuf, LB_GH + off, (int)p, 0,
-				       pr->report_off + off, len);
-		if (r) {
-			app_err(&pr->a, "reading node %u's report: %s", p, app_rmc_err(r));
-			return r;
-		}
+	/* The ranks' area of the local buffer is free until they are gathered. */
+	r = app_fetch(&pr->q, pr->a.info.max_transfer, LB_GH, p, pr->report_off, rep, sizeof(*rep));
+	if (r) {
+		app_err(&pr->a, "reading node %u's report: %s", p, app_rmc_err(r));
+		return r;
 	}
-	memcpy(rep, buf, sizeof(*rep));
 	if (rep->magic != PR_REPORT_MAGIC) {
 		app_err(&pr->a, "node %u left no report", p);
 		return -EIO;
@@ -617,7 +600,6 @@ static int parse(int argc, char **argv, struct opts *o)
 	static const struct option lopts[] = {
 		{ "vertices", required_argument, NULL, 'V' },
 		{ "edges", required_argument, NULL, 'E' },
-		{ "seed", required_argument, NULL, 'S' },
 		{ "rmat", required_argument, NULL, 'R' },
 		{ "iters", required_argument, NULL, 'i' },
 		{ "damping", required_argument, NULL, 'd' },
@@ -626,18 +608,12 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "tolerance", required_argument, NULL, 'O' },
 		{ "top", required_argument, NULL, 'K' },
 		{ "no-check", no_argument, NULL, 'C' },
-		{ "procs", required_argument, NULL, 'P' },
-		{ "barrier-timeout", required_argument, NULL, 'B' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
 		{ "iter-output", required_argument, NULL, 'I' },
-		{ "csv", required_argument, NULL, 'c' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
+		APP_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
-	int opt;
+	int opt, r;
 
 #define BAD(...)                                                \
 	do {                                                    \
@@ -646,7 +622,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		usage(stderr);                                  \
 		return 2;                                       \
 	} while (0)
-	while ((opt = getopt_long(argc, argv, "V:E:S:i:d:w:r:P:f:o:l:h", lopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "V:E:i:d:w:r:" APP_SHORT_OPTIONS, lopts,
+				  NULL)) != -1) {
 		switch (opt) {
 		case 'V':
 			if (exp_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
@@ -655,10 +632,6 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'E':
 			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->edges))
 				BAD("--edges: 1 to 2^31, not \"%s\"", optarg);
-			break;
-		case 'S':
-			if (exp_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
-				BAD("--seed: a number, not \"%s\"", optarg);
 			break;
 		case 'R': {
 			double p[3];
@@ -706,43 +679,23 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'C':
 			o->check = false;
 			break;
-		case 'P':
-			if (exp_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
-				BAD("--procs: 1 to %u, not \"%s\"", APP_MAX_PROCS, optarg);
-			o->procs = (unsigned)v;
-			break;
-		case 'B':
-			if (exp_parse_double(optarg, 1, 86400, &o->barrier_timeout))
-				BAD("--barrier-timeout: 1 to 86400 seconds, not \"%s\"", optarg);
-			break;
-		case 'f':
-			if (exp_parse_fmt(optarg, &o->fmt))
-				BAD("--format: table, csv or json, not \"%s\"", optarg);
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
 		case 'I':
 			o->iter_out = optarg;
-			break;
-		case 'c':
-			o->csv = optarg;
-			break;
-		case 'l':
-			o->label = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
 		default:
-			usage(stderr);
-			return 2;
+			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)) == 1) {
+				usage(stderr);
+				return 2;
+			}
+			if (r)
+				return r;
 		}
 	}
-	if (optind < argc)
-		BAD("unexpected argument \"%s\"", argv[optind]);
-	if (o->label && strpbrk(o->label, ",\"\n"))
-		BAD("--label: no commas, quotes or newlines");
+	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
+		return r;
 	if (o->top > o->vertices)
 		o->top = (unsigned)o->vertices;
 #undef BAD
@@ -793,8 +746,8 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 		char scope[32] = "all";
 		if (P->me)
 			snprintf(scope, sizeof(scope), "node%u", P->me);
-		fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,", o->label ? o->label : "",
-			scope, in->model, in->nodes,
+		fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,",
+			o->app.label ? o->app.label : "", scope, in->model, in->nodes,
 			P->procs, (unsigned long long)P->n, (unsigned long long)P->m, o->iters,
 			o->damping, o->outstanding, (unsigned long long)o->max_read);
 		exp_csv_num(out, rs->target64);
@@ -817,15 +770,15 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
 		exp_json_str(out, cmdline);
 		fprintf(out, ",\n  \"label\": ");
-		exp_json_str(out, o->label ? o->label : "");
+		exp_json_str(out, o->app.label ? o->app.label : "");
 		fprintf(out, ",\n  \"scope\": \"%s\"", who);
 		fprintf(out,
 			",\n  \"config\": {\"vertices\": %llu, \"edges\": %llu, \"seed\": %llu, "
 			"\"rmat\": [%.3f, %.3f, %.3f], \"iters\": %u, \"damping\": %.3f, "
 			"\"outstanding\": %u, \"max_read\": %llu, \"procs\": %u, \"nodes\": %u, "
 			"\"tolerance\": %g},\n",
-			(unsigned long long)P->n, (unsigned long long)P->m, (unsigned long long)o->seed,
-			o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
+			(unsigned long long)P->n, (unsigned long long)P->m,
+			(unsigned long long)o->app.seed, o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
 			(unsigned long long)o->max_read, P->procs, in->nodes, o->tolerance);
 		fprintf(out, "  \"rmcd\": {\"model\": ");
 		exp_json_str(out, in->model);
@@ -883,7 +836,7 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 		fprintf(out, "# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
 			     "%u process(es), d = %.2f\n",
 			PROG, version, (unsigned long long)P->n, (unsigned long long)P->m, o->a, o->b,
-			o->c, (unsigned long long)o->seed, P->procs, o->damping);
+			o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
 		fprintf(out, "# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
 			     "64-byte read ",
 			P->a.model, (unsigned long long)o->max_read, o->outstanding);
@@ -929,7 +882,7 @@ static int pr_plan(struct pr *pr)
 	const struct opts *o = &pr->o;
 	const struct kal_info *in = &pr->a.info;
 
-	pr->procs = o->procs ? o->procs : in->nodes;
+	pr->procs = o->app.procs ? o->app.procs : in->nodes;
 	pr->me = in->nid;
 	pr->ns_per_tick = 1e9 / in->tsc_hz;
 	if (pr->procs > in->nodes) {
@@ -1133,15 +1086,15 @@ static int pr_check(const struct pr *pr, const double *all, double **ref, struct
 /* --csv: 0, or 1 after saying why it could not be written. */
 static int pr_write_csv(const struct opts *o, const struct emit *E)
 {
-	FILE *f = fopen(o->csv, "w");
+	FILE *f = fopen(o->app.csv, "w");
 
 	if (!f) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
 		return 1;
 	}
 	emit(f, EXP_FMT_CSV, E);
 	if (fclose(f)) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
 		return 1;
 	}
 	return 0;
@@ -1159,7 +1112,7 @@ static int pr_write_iters(const struct opts *o, const struct pr_iters *it,
 	}
 	fprintf(f, "label,iter,time_ms,fetch_ms,compute_ms,sync_ms,delta\n");
 	for (unsigned i = 0; i < o->iters; i++)
-		fprintf(f, "%s,%u,%.4f,%.4f,%.4f,%.4f,%.6g\n", o->label ? o->label : "", i,
+		fprintf(f, "%s,%u,%.4f,%.4f,%.4f,%.4f,%.6g\n", o->app.label ? o->app.label : "", i,
 			it->t[i] * 1e3, it->fetch[i] * 1e3, it->compute[i] * 1e3, it->sync[i] * 1e3,
 			rep->delta[i]);
 	if (fclose(f)) {
@@ -1197,10 +1150,10 @@ int main(int argc, char **argv)
 	FILE *out = stdout;
 	int r, failed = 0, nrep;
 
-	*o = (struct opts){ .vertices = 16384, .seed = 1, .iters = 10, .damping = 0.85,
-			    .outstanding = 16, .max_read = 512, .tolerance = 1e-9, .top = 10,
-			    .check = true, .a = 0.57, .b = 0.19, .c = 0.19,
-			    .barrier_timeout = 120 };
+	*o = (struct opts){ .vertices = 16384, .iters = 10, .damping = 0.85, .outstanding = 16,
+			    .max_read = 512, .tolerance = 1e-9, .top = 10, .check = true,
+			    .a = 0.57, .b = 0.19, .c = 0.19,
+			    .app = { .seed = 1, .barrier_timeout = 120 } };
 	if ((r = parse(argc, argv, o)))
 		return r;
 	if (!o->edges)
@@ -1214,8 +1167,8 @@ int main(int argc, char **argv)
 		return 1;
 	if ((r = pr_plan(&pr)))
 		return r;
-	if (o->out && !(out = fopen(o->out, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
+	if (o->app.out && !(out = fopen(o->app.out, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
 		return 1;
 	}
 	kal_describe(pr.a.fd, 2, version, sizeof(version));
@@ -1241,13 +1194,13 @@ int main(int argc, char **argv)
 
 	struct emit E = { &pr, &res, it.t, it.fetch, it.compute, it.sync,
 			  reps, (unsigned)nrep, version, date, cmdline };
-	emit(out, o->fmt, &E);
-	if (o->csv)
+	emit(out, o->app.fmt, &E);
+	if (o->app.csv)
 		failed |= pr_write_csv(o, &E);
 	if (pr.me == 0 && o->iter_out)
 		failed |= pr_write_iters(o, &it, &reps[0]);
 	if (out != stdout && fclose(out)) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
 		failed = 1;
 	}
 	free(all);
