@@ -11,6 +11,30 @@ usage_line="Usage: $prog [options] [CONFIG...]  (see --help)"
 # shellcheck source=experiments/lib/opts.sh
 . "$here/../lib/opts.sh"
 
+# driver_opt "$@": takes the options every driver has (and its CONFIG
+# arguments) from the front of the command line, setting nshift to how many
+# words it took; says so and exits on an unknown option.
+driver_opt() {
+	local more
+	nshift=2
+	case $1 in
+	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}") ;;
+	--nodes) need_arg "$@"; nodes_opt=$2 ;;
+	--seed) need_arg "$@"; seed=$2 ;;
+	--out) need_arg "$@"; out_root=$2 ;;
+	--run-dir) need_arg "$@"; run_dir=$2 ;;
+	--calibration) need_arg "$@"; calibration=$2 ;;
+	--build) need_arg "$@"; build=$2 ;;
+	--timeout) need_arg "$@"; timeout_s=$2 ;;
+	--quick) quick=1; nshift=1 ;;
+	--no-plots) plots=0; nshift=1 ;;
+	-h | --help) usage; exit 0 ;;
+	--) shift; configs+=("$@"); nshift=$(($# + 1)) ;;
+	-*) bad_usage "unknown option \"$1\"" ;;
+	*) configs+=("$1"); nshift=1 ;;
+	esac
+}
+
 # resolve_configs NAME...: fills conf_files[] and conf_names[] from names in
 # experiments/configs/ or paths.
 resolve_configs() {

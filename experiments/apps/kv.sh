@@ -64,8 +64,6 @@ orig_args=("$@")
 
 while [[ $# -gt 0 ]]; do
 	case $1 in
-	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
-	--nodes) need_arg "$@"; nodes_opt=$2; shift 2 ;;
 	--keys) need_arg "$@"; keys=$2; shift 2 ;;
 	--value-size) need_arg "$@"; vsize=$2; shift 2 ;;
 	--get-pct) need_arg "$@"; get_pct=$2; shift 2 ;;
@@ -75,18 +73,7 @@ while [[ $# -gt 0 ]]; do
 	--threads) need_arg "$@"; threads=$2; shift 2 ;;
 	--get-check) need_arg "$@"; get_check=$2; shift 2 ;;
 	--writers) need_arg "$@"; writers=$2; shift 2 ;;
-	--seed) need_arg "$@"; seed=$2; shift 2 ;;
-	--out) need_arg "$@"; out_root=$2; shift 2 ;;
-	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
-	--quick) quick=1; shift ;;
-	--calibration) need_arg "$@"; calibration=$2; shift 2 ;;
-	--build) need_arg "$@"; build=$2; shift 2 ;;
-	--timeout) need_arg "$@"; timeout_s=$2; shift 2 ;;
-	--no-plots) plots=0; shift ;;
-	-h | --help) usage; exit 0 ;;
-	--) shift; configs+=("$@"); break ;;
-	-*) bad_usage "unknown option \"$1\"" ;;
-	*) configs+=("$1"); shift ;;
+	*) driver_opt "$@"; shift "$nshift" ;;
 	esac
 done
 

@@ -62,25 +62,12 @@ orig_args=("$@")
 
 while [[ $# -gt 0 ]]; do
 	case $1 in
-	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
-	--nodes) need_arg "$@"; nodes_opt=$2; shift 2 ;;
 	--vertices) need_arg "$@"; vertices=$2; shift 2 ;;
 	--edges) need_arg "$@"; edges=$2; shift 2 ;;
 	--iters) need_arg "$@"; iters=$2; shift 2 ;;
 	--outstanding) need_arg "$@"; outstanding=$2; shift 2 ;;
 	--max-read) need_arg "$@"; max_read=$2; shift 2 ;;
-	--seed) need_arg "$@"; seed=$2; shift 2 ;;
-	--out) need_arg "$@"; out_root=$2; shift 2 ;;
-	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
-	--quick) quick=1; shift ;;
-	--calibration) need_arg "$@"; calibration=$2; shift 2 ;;
-	--build) need_arg "$@"; build=$2; shift 2 ;;
-	--timeout) need_arg "$@"; timeout_s=$2; shift 2 ;;
-	--no-plots) plots=0; shift ;;
-	-h | --help) usage; exit 0 ;;
-	--) shift; configs+=("$@"); break ;;
-	-*) bad_usage "unknown option \"$1\"" ;;
-	*) configs+=("$1"); shift ;;
+	*) driver_opt "$@"; shift "$nshift" ;;
 	esac
 done
 
