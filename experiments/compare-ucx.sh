@@ -117,20 +117,7 @@ ncpu=$(nproc)
 ((ncpu >= 2)) || die "needs two CPUs (0 and 1); this machine has $ncpu"
 
 # ---- output ---------------------------------------------------------------
-if [[ -n $run_dir ]]; then
-	out=$run_dir
-	mkdir -p "$out" || die "cannot create $out"
-else
-	mkdir -p "$out_root" || die "cannot create $out_root"
-	stamp=$(date +%Y%m%d-%H%M%S)
-	out=$out_root/$stamp
-	n=1
-	while ! mkdir "$out" 2>/dev/null; do
-		[[ -e $out ]] || die "cannot create $out"
-		n=$((n + 1)) out=$out_root/$stamp-$n
-	done
-fi
-out=$(cd "$out" && pwd)
+out=$(run_dir_of "$run_dir" "$out_root") || exit 1
 udir=$out/ucx
 mkdir -p "$udir"
 

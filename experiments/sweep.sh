@@ -261,22 +261,8 @@ elapsed() {
 }
 
 # ---- output directory -----------------------------------------------------
-if [[ -n $run_dir ]]; then
-	out=$run_dir
-	mkdir -p "$out" || die "cannot create $out"
-else
-	mkdir -p "$out_root" || die "cannot create $out_root"
-	stamp=$(date +%Y%m%d-%H%M%S)
-	out=$out_root/$stamp
-	n=1
-	while ! mkdir "$out" 2>/dev/null; do
-		[[ -e $out ]] || die "cannot create $out"
-		n=$((n + 1))
-		out=$out_root/$stamp-$n
-	done
-	ln -sfn "$(basename "$out")" "$out_root/latest" 2>/dev/null || true
-fi
-out=$(cd "$out" && pwd)
+out=$(run_dir_of "$run_dir" "$out_root") || exit 1
+[[ -n $run_dir ]] || ln -sfn "$(basename "$out")" "$out_root/latest" 2>/dev/null || true
 
 # ---- calibration ----------------------------------------------------------
 default_cal=${SONUMA_CALIBRATION:-${XDG_DATA_HOME:-${HOME:-.}/.local/share}/sonuma/calibration.cfg}

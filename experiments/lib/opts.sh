@@ -57,3 +57,23 @@ setting_of() {
 		head -n1 | grep -oE '[0-9]+$' || true)
 	echo "${n:-$3}"
 }
+
+# run_dir_of RUN_DIR ROOT: where a run writes, printed as an absolute path:
+# RUN_DIR when given (created), else a fresh ROOT/<timestamp> (with -2, -3
+# ... when that is taken).
+run_dir_of() {
+	local dir=$1 root=$2 stamp n=1
+	if [[ -n $dir ]]; then
+		mkdir -p "$dir" || die "cannot create $dir"
+	else
+		mkdir -p "$root" || die "cannot create $root"
+		stamp=$(date +%Y%m%d-%H%M%S)
+		dir=$root/$stamp
+		while ! mkdir "$dir" 2>/dev/null; do
+			[[ -e $dir ]] || die "cannot create $dir"
+			n=$((n + 1))
+			dir=$root/$stamp-$n
+		done
+	fi
+	(cd "$dir" && pwd)
+}
