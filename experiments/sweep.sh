@@ -169,25 +169,7 @@ if ((${#configs[@]} == 0)); then
 	for f in "$here"/configs/*.conf; do configs+=("$f"); done
 	((${#configs[@]})) || die "no configs in $here/configs"
 fi
-conf_files=() conf_names=()
-for c in "${configs[@]}"; do
-	[[ -z $c ]] && continue
-	if [[ -f $c ]]; then
-		f=$c
-	elif [[ -f $here/configs/$c.conf ]]; then
-		f=$here/configs/$c.conf
-	elif [[ -f $here/configs/$c ]]; then
-		f=$here/configs/$c
-	else
-		bad_usage "config \"$c\": no such file, nor $here/configs/$c.conf"
-	fi
-	name=$(basename "$f" .conf)
-	for n in "${conf_names[@]}"; do
-		[[ $n == "$name" ]] && bad_usage "config \"$name\" given twice"
-	done
-	conf_files+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
-	conf_names+=("$name")
-done
+resolve_configs "$here/configs" "${configs[@]}"
 
 biggest=0
 for s in "${sizes[@]}"; do ((s > biggest)) && biggest=$s; done

@@ -35,30 +35,42 @@ driver_opt() {
 	esac
 }
 
-# resolve_configs NAME...: fills conf_files[] and conf_names[] from names in
-# experiments/configs/ or paths.
-resolve_configs() {
-	local c f name n
-	conf_files=() conf_names=()
-	for c in "$@"; do
-		[[ -z $c ]] && continue
-		if [[ -f $c ]]; then
-			f=$c
-		elif [[ -f $root/experiments/configs/$c.conf ]]; then
-			f=$root/experiments/configs/$c.conf
-		elif [[ -f $root/experiments/configs/$c ]]; then
-			f=$root/experiments/configs/$c
-		else
-			bad_usage "config \"$c\": no such file, nor $root/experiments/configs/$c.conf"
-		fi
-		name=$(basename "$f" .conf)
-		for n in "${conf_names[@]}"; do
-			[[ $n == "$name" ]] && bad_usage "config \"$name\" given twice"
-		done
-		conf_files+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
-		conf_names+=("$name")
-	done
-	((${#conf_names[@]})) || bad_usage "no config given"
+# driver_prepare ENV BUILD-SUBPATH NAME SUB: what both drivers do once their
+# own options are checked: the shared options, the configs (every one
+# shipped by default), the programs (the application into app; ENV names
+# the variable that overrides it), the tools, and the output directory out
+# (--run-dir, or a fresh results/<timestamp>/SUB).
+driver_prepare() {
+	local env=$1 sub=$2 name=$3 res=$4
+	in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
+	in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
+	[[ -z $calibration || -f $calibration ]] ||
+		bad_usage "--calibration: no such file \"$calibration\""
+	((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
+	resolve_configs "$root/experiments/configs" "${configs[@]}"
+	check_nodes_override "$nodes_opt"
+
+	rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
+		die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
+	srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
+		die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
+	app=$(find_prog "${!env:-}" "$sub" "$name") ||
+		die "$name not found (ninja -C $build; or --build DIR, \$$env)"
+	command -v timeout >/dev/null || die "timeout (coreutils) is needed"
+	if ((plots)) && ! command -v gnuplot >/dev/null; then
+		echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
+		plots=0
+	fi
+	cal_args=()
+	[[ -z $calibration ]] ||
+		cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
+
+	if [[ -n $run_dir ]]; then
+		mkdir -p "$run_dir" || die "cannot create $run_dir"
+		out=$(cd "$run_dir" && pwd)
+	else
+		out=$(results_dir "$out_root" "$res")
+	fi
 }
 
 # check_nodes_override NODES: every config can take --nodes NODES (called

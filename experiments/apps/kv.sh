@@ -94,34 +94,8 @@ in_range "$threads" 1 16 || bad_usage "--threads: 1 to 16, not \"$threads\""
 [[ $get_check == seqlock || $get_check == checksum ]] ||
 	bad_usage "--get-check: seqlock or checksum, not \"$get_check\""
 [[ $writers == owner || $writers == any ]] || bad_usage "--writers: owner or any, not \"$writers\""
-in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
-in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
-[[ -z $calibration || -f $calibration ]] || bad_usage "--calibration: no such file \"$calibration\""
-((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
-resolve_configs "${configs[@]}"
-check_nodes_override "$nodes_opt"
-
-rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
-	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
-srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
-	die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
-kvprog=$(find_prog "${SONUMA_KV:-}" experiments/apps/sonuma-kv sonuma-kv) ||
-	die "sonuma-kv not found (ninja -C $build; or --build DIR, \$SONUMA_KV)"
-command -v timeout >/dev/null || die "timeout (coreutils) is needed"
-if ((plots)) && ! command -v gnuplot >/dev/null; then
-	echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
-	plots=0
-fi
-cal_args=()
-[[ -n $calibration ]] && cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
-
-# ---- output directory -----------------------------------------------------
-if [[ -n $run_dir ]]; then
-	mkdir -p "$run_dir" || die "cannot create $run_dir"
-	out=$(cd "$run_dir" && pwd)
-else
-	out=$(results_dir "$out_root" apps/kv)
-fi
+driver_prepare SONUMA_KV experiments/apps/sonuma-kv sonuma-kv apps/kv
+kvprog=$app
 kv_args=(--keys "$keys" --value-size "$vsize" --get-pct "$get_pct" --dist "$dist"
 	--time "$secs" --threads "$threads" --get-check "$get_check" --writers "$writers"
 	--seed "$seed")

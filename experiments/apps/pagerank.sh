@@ -84,34 +84,8 @@ in_range "$iters" 1 190 || bad_usage "--iters: 1 to 190, not \"$iters\""
 in_range "$outstanding" 1 128 || bad_usage "--outstanding: 1 to 128, not \"$outstanding\""
 in_range "$max_read" 64 1073741824 && ((max_read % 64 == 0)) ||
 	bad_usage "--max-read: a multiple of 64 bytes, not \"$max_read\""
-in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
-in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
-[[ -z $calibration || -f $calibration ]] || bad_usage "--calibration: no such file \"$calibration\""
-((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
-resolve_configs "${configs[@]}"
-check_nodes_override "$nodes_opt"
-
-rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
-	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
-srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
-	die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
-prprog=$(find_prog "${SONUMA_PAGERANK:-}" experiments/apps/sonuma-pagerank sonuma-pagerank) ||
-	die "sonuma-pagerank not found (ninja -C $build; or --build DIR, \$SONUMA_PAGERANK)"
-command -v timeout >/dev/null || die "timeout (coreutils) is needed"
-if ((plots)) && ! command -v gnuplot >/dev/null; then
-	echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
-	plots=0
-fi
-cal_args=()
-[[ -n $calibration ]] && cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
-
-# ---- output directory -----------------------------------------------------
-if [[ -n $run_dir ]]; then
-	mkdir -p "$run_dir" || die "cannot create $run_dir"
-	out=$(cd "$run_dir" && pwd)
-else
-	out=$(results_dir "$out_root" apps/pagerank)
-fi
+driver_prepare SONUMA_PAGERANK experiments/apps/sonuma-pagerank sonuma-pagerank apps/pagerank
+prprog=$app
 pr_args=(--vertices "$vertices" --edges "$edges" --iters "$iters" --outstanding "$outstanding"
 	--max-read "$max_read" --seed "$seed")
 {

@@ -77,3 +77,30 @@ run_dir_of() {
 	fi
 	(cd "$dir" && pwd)
 }
+
+# resolve_configs DIR NAME...: fills conf_files[] and conf_names[] from
+# paths, or names of configs in DIR (with or without .conf).
+resolve_configs() {
+	local dir=$1 c f name n
+	shift
+	conf_files=() conf_names=()
+	for c in "$@"; do
+		[[ -z $c ]] && continue
+		if [[ -f $c ]]; then
+			f=$c
+		elif [[ -f $dir/$c.conf ]]; then
+			f=$dir/$c.conf
+		elif [[ -f $dir/$c ]]; then
+			f=$dir/$c
+		else
+			bad_usage "config \"$c\": no such file, nor $dir/$c.conf"
+		fi
+		name=$(basename "$f" .conf)
+		for n in "${conf_names[@]}"; do
+			[[ $n == "$name" ]] && bad_usage "config \"$name\" given twice"
+		done
+		conf_files+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
+		conf_names+=("$name")
+	done
+	((${#conf_names[@]})) || bad_usage "no config given"
+}
