@@ -73,6 +73,66 @@ driver_prepare() {
 	fi
 }
 
+# driver_run CI CSV PROGRAM ARGS...: the run of config number CI: its
+# directory cdir under out, its rmc.conf, an rmcd, one PROGRAM ARGS...
+# --label NAME per node; says "[k/n] NAME: N node(s) ..." (and FAILED).
+# On success ok=1, row is the cluster's row of process 0's CSV, added to
+# CSV (after its header, the first time); else ok=0 and failed=1.
+driver_run() {
+	local ci=$1 csv=$2 rc=0
+	shift 2
+	name=${conf_names[$ci]}
+	cdir=$out/$name
+	mkdir -p "$cdir"
+	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
+	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
+	printf '[%d/%d] %s: %d node(s) ...' $((ci + 1)) "${#conf_names[@]}" "$name" "$nodes"
+	ts=$SECONDS
+	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
+	run_nodes "$nodes" "$cdir" "$timeout_s" "$@" --label "$name" || rc=$?
+	stop_rmcd
+	ok=0
+	if ((rc != 0)); then
+		echo " FAILED"
+		failed=1
+		return 0
+	fi
+	# The cluster's row (process 0 writes "all").
+	if [[ ! -f $csv ]]; then
+		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$csv"
+	fi
+	row=$(grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"')
+	[[ -z $row ]] || echo "$row" >>"$csv"
+	ok=1
+}
+
+# driver_plot NAME SUBTITLE: draws out/NAME.csv with plots/apps/NAME.gp
+# into out/plots, as PNG and SVG.
+driver_plot() {
+	local name=$1 sub=$2 pt names fmt
+	mkdir -p "$out/plots"
+	pt=$(gnuplot_term)
+	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/$name.csv")
+	for fmt in png svg; do
+		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/$name.csv'; dir='$out'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
+			"$root/plots/apps/$name.gp" >"$out/plots/$name-$fmt.log" 2>&1 || {
+			cat "$out/plots/$name-$fmt.log" >&2
+			die "gnuplot failed on plots/apps/$name.gp (the results are in $out)"
+		}
+		rm -f "$out/plots/$name-$fmt.log"
+	done
+	echo "$prog: plots: $out/plots/$name.png (and .svg)"
+}
+
+# plot_nodes: the nodes of the runs, for the plots' subtitles.
+plot_nodes() {
+	if [[ -n $nodes_opt ]]; then
+		echo "$nodes_opt"
+	else
+		setting_of "${conf_files[0]}" nodes 2
+	fi
+}
+
 # check_nodes_override NODES: every config can take --nodes NODES (called
 # before anything is written).
 check_nodes_override() {

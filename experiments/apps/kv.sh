@@ -120,31 +120,9 @@ echo "$prog: results in $out"
 t0=$SECONDS
 failed=0
 rm -f "$out/kv.csv"
-k=0
 for ci in "${!conf_names[@]}"; do
-	name=${conf_names[$ci]}
-	cdir=$out/$name
-	mkdir -p "$cdir"
-	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
-	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
-	k=$((k + 1))
-	printf '[%d/%d] %s: %d node(s) ...' "$k" "${#conf_names[@]}" "$name" "$nodes"
-	ts=$SECONDS
-	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
-	rc=0
-	run_nodes "$nodes" "$cdir" "$timeout_s" "$kvprog" "${kv_args[@]}" --label "$name" || rc=$?
-	stop_rmcd
-	if ((rc != 0)); then
-		echo " FAILED"
-		failed=1
-		continue
-	fi
-	# The cluster's row (process 0 writes "all").
-	if [[ ! -f $out/kv.csv ]]; then
-		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$out/kv.csv"
-	fi
-	grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"' >>"$out/kv.csv"
-	row=$(awk -F, 'NR > 1 && $2 == "all"' <(grep -v '^#' "$cdir/node0.csv"))
+	driver_run "$ci" "$out/kv.csv" "$kvprog" "${kv_args[@]}"
+	((ok)) || continue
 	echo " done in $((SECONDS - ts)) s: $(awk -F, '{ printf "%.3f Mops/s, get p50 %.2f us, put p50 %.2f us, unloaded read %.2f us", $18 / 1e6, $21 / 1e3, $25 / 1e3, $15 / 1e3 }' <<<"$row")"
 done
 echo "$prog: all runs done in $((SECONDS - t0)) s"
@@ -155,23 +133,10 @@ if [[ -f $out/kv.csv ]]; then
 		cat "$out/kv.csv"
 fi
 if ((plots)) && [[ -f $out/kv.csv ]]; then
-	mkdir -p "$out/plots"
-	pt=$(gnuplot_term)
-	n0=$nodes_opt
-	[[ -n $n0 ]] || n0=$(setting_of "${conf_files[0]}" nodes 2)
 	d0=$dist
 	[[ $dist == zipf ]] && d0="zipf $theta"
-	sub="$n0 nodes x $threads thread(s), $keys keys, $vsize-byte values, $get_pct% gets, $d0"
-	sub+=", get check $get_check, writers: $writers"
-	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/kv.csv")
-	for fmt in png svg; do
-		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/kv.csv'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
-			"$root/plots/apps/kv.gp" >"$out/plots/kv-$fmt.log" 2>&1 || {
-			cat "$out/plots/kv-$fmt.log" >&2
-			die "gnuplot failed on plots/apps/kv.gp (the results are in $out)"
-		}
-		rm -f "$out/plots/kv-$fmt.log"
-	done
-	echo "$prog: plots: $out/plots/kv.png (and .svg)"
+	sub="$(plot_nodes) nodes x $threads thread(s), $keys keys, $vsize-byte values, $get_pct% gets"
+	sub+=", $d0, get check $get_check, writers: $writers"
+	driver_plot kv "$sub"
 fi
 ((failed == 0)) || die "some runs failed (see above and the logs in $out)"

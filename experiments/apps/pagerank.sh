@@ -108,31 +108,10 @@ echo "$prog: results in $out"
 t0=$SECONDS
 failed=0
 rm -f "$out/pagerank.csv"
-k=0
 for ci in "${!conf_names[@]}"; do
-	name=${conf_names[$ci]}
-	cdir=$out/$name
-	mkdir -p "$cdir"
-	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
-	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
-	k=$((k + 1))
-	printf '[%d/%d] %s: %d node(s) ...' "$k" "${#conf_names[@]}" "$name" "$nodes"
-	ts=$SECONDS
-	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
-	rc=0
-	run_nodes "$nodes" "$cdir" "$timeout_s" "$prprog" "${pr_args[@]}" --label "$name" \
-		--iter-output "$cdir/iters.csv" || rc=$?
-	stop_rmcd
-	if ((rc != 0)); then
-		echo " FAILED"
-		failed=1
-		continue
-	fi
-	if [[ ! -f $out/pagerank.csv ]]; then
-		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$out/pagerank.csv"
-	fi
-	row=$(grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"')
-	echo "$row" >>"$out/pagerank.csv"
+	driver_run "$ci" "$out/pagerank.csv" "$prprog" "${pr_args[@]}" \
+		--iter-output "$out/${conf_names[$ci]}/iters.csv"
+	((ok)) || continue
 	echo " done in $((SECONDS - ts)) s: $(awk -F, '{ printf "median iteration %.3f ms (fetch %.3f, compute %.3f, barrier %.3f), mean %.3f ms; max diff %s, top-k same: %s", $14, $21, $22, $23, $15, $28, $29 }' <<<"$row")"
 done
 echo "$prog: all runs done in $((SECONDS - t0)) s"
@@ -143,21 +122,8 @@ if [[ -f $out/pagerank.csv ]]; then
 		cat "$out/pagerank.csv"
 fi
 if ((plots)) && [[ -f $out/pagerank.csv ]]; then
-	mkdir -p "$out/plots"
-	pt=$(gnuplot_term)
-	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/pagerank.csv")
-	n0=$nodes_opt
-	[[ -n $n0 ]] || n0=$(setting_of "${conf_files[0]}" nodes 2)
-	sub="$n0 nodes, $vertices vertices, $edges edges (R-MAT, seed $seed), $iters iterations"
+	sub="$(plot_nodes) nodes, $vertices vertices, $edges edges (R-MAT, seed $seed), $iters iterations"
 	sub+=", reads of up to $max_read B, $outstanding in flight"
-	for fmt in png svg; do
-		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/pagerank.csv'; dir='$out'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
-			"$root/plots/apps/pagerank.gp" >"$out/plots/pagerank-$fmt.log" 2>&1 || {
-			cat "$out/plots/pagerank-$fmt.log" >&2
-			die "gnuplot failed on plots/apps/pagerank.gp (the results are in $out)"
-		}
-		rm -f "$out/plots/pagerank-$fmt.log"
-	done
-	echo "$prog: plots: $out/plots/pagerank.png (and .svg)"
+	driver_plot pagerank "$sub"
 fi
 ((failed == 0)) || die "some runs failed (see above and the logs in $out)"
