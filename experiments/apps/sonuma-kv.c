@@ -373,6 +373,21 @@ static int check_image(struct worker *w, uint64_t key, const uint8_t *img, bool 
 	return ret;
 }
 
+/* Reads slot idx of node into the read area of the local buffer and judges
+ * it into *look: 0, or req_failed()'s -errno (what: which read). */
+static int read_slot(struct worker *w, uint64_t key, unsigned node, uint64_t idx,
+		     const char *what, enum kv_look *look)
+{
+	struct kv *kv = w->kv;
+	int r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_READ(kv), (int)node, 0,
+			       slot_off(kv, idx), kv->slot_size);
+
+	if (r)
+		return req_failed(w, what, key, node, r);
+	*look = kv_slot_judge(w->q.lbuf + LB_READ(kv), kv->o.vlen);
+	return 0;
+}
+
 /*
  * Reads key: 1 found (image at LB_READ), 0 not in the table, <0 a fatal
  * error.  Probes from the cached slot, or from the home slot.
@@ -389,11 +404,9 @@ static int kv_get(struct worker *w, uint64_t key)
 	for (uint64_t probe = 0; probe < kv->slots; probe++) {
 		double t0 = 0;
 		for (uint64_t attempt = 0;; attempt++) {
-			r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_READ(kv), (int)node, 0,
-					   slot_off(kv, idx), kv->slot_size);
-			if (r)
-				return req_failed(w, "get (slot read)", key, node, r);
-			enum kv_look look = kv_slot_judge(img, kv->o.vlen);
+			enum kv_look look;
+			if ((r = read_slot(w, key, node, idx, "get (slot read)", &look)))
+				return r;
 			if (look == KV_EMPTY)
 				return 0;
 			if (look == KV_LOCKED) {
@@ -447,11 +460,9 @@ static int find_for_put(struct worker *w, uint64_t key, unsigned node, uint64_t 
 	for (uint64_t probe = 0; probe < kv->slots; probe++) {
 		double t0 = 0;
 		for (uint64_t attempt = 0;; attempt++) {
-			r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_READ(kv), (int)node, 0,
-					   slot_off(kv, idx), kv->slot_size);
-			if (r)
-				return req_failed(w, "put (probe)", key, node, r);
-			enum kv_look look = kv_slot_judge(img, kv->o.vlen);
+			enum kv_look look;
+			if ((r = read_slot(w, key, node, idx, "put (probe)", &look)))
+				return r;
 			if (look == KV_EMPTY) {
 				r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv), (int)node, 0,
 						 slot_off(kv, idx), 0, 1, &old);
