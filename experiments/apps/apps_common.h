@@ -60,6 +60,16 @@ struct app_opts {
 	const char *label;
 };
 
+/* In a parse function: says what is wrong, then how to call prog, and
+ * returns 2. */
+#define APP_BAD(prog, usage, ...)                               \
+	do {                                                    \
+		fprintf(stderr, prog ": " __VA_ARGS__);         \
+		fprintf(stderr, "\n");                          \
+		usage(stderr);                                  \
+		return 2;                                       \
+	} while (0)
+
 /* Their getopt_long entries and letters. */
 #define APP_LONG_OPTIONS                                          \
 	{ "seed", required_argument, NULL, 'S' },                 \

@@ -615,13 +615,7 @@ static int parse(int argc, char **argv, struct opts *o)
 	uint64_t v;
 	int opt, r;
 
-#define BAD(...)                                                \
-	do {                                                    \
-		fprintf(stderr, PROG ": " __VA_ARGS__);         \
-		fprintf(stderr, "\n");                          \
-		usage(stderr);                                  \
-		return 2;                                       \
-	} while (0)
+#define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
 	while ((opt = getopt_long(argc, argv, "V:E:i:d:w:r:" APP_SHORT_OPTIONS, lopts,
 				  NULL)) != -1) {
 		switch (opt) {
