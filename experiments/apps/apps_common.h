@@ -82,8 +82,9 @@ struct app_opts {
 	{ "help", no_argument, NULL, 'h' }
 #define APP_SHORT_OPTIONS "S:P:f:o:l:h"
 
-/* One of those options: 0 when taken, 1 when opt is not one of them, 2
- * after saying what is wrong with arg (and how to call prog). */
+/* One of those options, --help (the usage, and exit) or an option getopt
+ * did not know: 0 when taken, or 2 after saying what is wrong (and how to
+ * call prog). */
 static inline int app_parse_opt(struct app_opts *c, const char *prog, void (*usage)(FILE *),
 				int opt, const char *arg)
 {
@@ -116,8 +117,12 @@ static inline int app_parse_opt(struct app_opts *c, const char *prog, void (*usa
 	case 'l':
 		c->label = arg;
 		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
 	default:
-		return 1;
+		usage(stderr);
+		return 2;
 	}
 bad:
 	switch (opt) {

@@ -1153,15 +1153,8 @@ static int parse(int argc, char **argv, struct opts *o)
 		case 'F':
 			o->final_check = false;
 			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
 		default:
-			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)) == 1) {
-				usage(stderr);
-				return 2;
-			}
-			if (r)
+			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)))
 				return r;
 		}
 	}
