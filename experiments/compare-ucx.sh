@@ -97,17 +97,7 @@ in_range "$rtt_reps" 1 100 ||
 	bad_usage "--rtt-reps: 1 to 100, not \"$rtt_reps\""
 [[ -z $port ]] || in_range "$port" 1024 65535 ||
 	bad_usage "--port: 1024 to 65535, not \"$port\""
-sizes=()
-if [[ -n $sizes_opt ]]; then
-	IFS=', ' read -r -a sizes <<<"$sizes_opt"
-	for s in "${sizes[@]}"; do
-		in_range "$s" 64 1073741824 ||
-			bad_usage "--sizes: sizes from 64 B to 1 GiB, not \"$s\""
-	done
-else
-	for ((s = 64; s <= max_size; s *= 2)); do sizes+=("$s"); done
-fi
-size_list=$(IFS=,; echo "${sizes[*]}")
+sizes_of "$sizes_opt" "$max_size"
 
 command -v ucx_perftest >/dev/null ||
 	die "ucx_perftest is not installed: apt-get install -y --no-install-recommends ucx-utils"

@@ -152,18 +152,7 @@ one file for every run; the ping-pongs and --help measure nothing of it)"
 		;;
 	esac
 done
-sizes=()
-if [[ -n $sizes_opt ]]; then
-	IFS=', ' read -r -a sizes <<<"$sizes_opt"
-	((${#sizes[@]} >= 1 && ${#sizes[@]} <= 32)) || bad_usage "--sizes: 1 to 32 sizes"
-	for s in "${sizes[@]}"; do
-		in_range "$s" 64 1073741824 ||
-			bad_usage "--sizes: sizes from 64 B to 1 GiB, not \"$s\""
-	done
-else
-	for ((s = 64; s <= max_size; s *= 2)); do sizes+=("$s"); done
-fi
-size_list=$(IFS=,; echo "${sizes[*]}")
+sizes_of "$sizes_opt" "$max_size" 32
 
 if ((${#configs[@]} == 0)); then
 	for f in "$here"/configs/*.conf; do configs+=("$f"); done

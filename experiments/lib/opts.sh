@@ -104,3 +104,24 @@ resolve_configs() {
 	done
 	((${#conf_names[@]})) || bad_usage "no config given"
 }
+
+# sizes_of LIST MAX_SIZE [MAX_COUNT]: fills sizes[] from LIST (--sizes,
+# comma- or space-separated, 64 B to 1 GiB each, at most MAX_COUNT of them
+# when given), or with the powers of two from 64 B to MAX_SIZE when LIST is
+# empty; size_list is the same, comma-separated.
+sizes_of() {
+	local list=$1 max_size=$2 max_count=${3:-} s
+	sizes=()
+	if [[ -n $list ]]; then
+		IFS=', ' read -r -a sizes <<<"$list"
+		[[ -z $max_count ]] || ((${#sizes[@]} >= 1 && ${#sizes[@]} <= max_count)) ||
+			bad_usage "--sizes: 1 to $max_count sizes"
+		for s in "${sizes[@]}"; do
+			in_range "$s" 64 1073741824 ||
+				bad_usage "--sizes: sizes from 64 B to 1 GiB, not \"$s\""
+		done
+	else
+		for ((s = 64; s <= max_size; s *= 2)); do sizes+=("$s"); done
+	fi
+	size_list=$(IFS=,; echo "${sizes[*]}")
+}
