@@ -811,12 +811,6 @@ static int check_agreement(struct kv *kv)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Process 0, alone: the unloaded latency of a get's slot read. */
 static void probe_latency(struct kv *kv, double *p50, double *p99)
 {
@@ -833,7 +827,7 @@ static void probe_latency(struct kv *kv, double *p50, double *p99)
 		if (i >= WARM)
 			lat[i - WARM] = rmc_rdtsc() - t0;
 	}
-	qsort(lat, N, sizeof(lat[0]), cmp_u64);
+	qsort(lat, N, sizeof(lat[0]), exp_cmp_u64);
 	*p50 = (double)lat[N / 2] * kv->ns_per_tick;
 	*p99 = (double)lat[N * 99 / 100] * kv->ns_per_tick;
 }
