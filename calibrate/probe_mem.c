@@ -209,12 +209,10 @@ int cal_probe_load(struct cal_ctx *x, char *err, size_t errlen)
 		check_placement(x, b.p, to, "pointer-chase");
 		c.pos = b.p;
 		for (int from = 0; from < x->ndom && !r; from++) {
-			if ((r = pin_domain(x, from, err, errlen)) > 0) {
-				r = 0;
+			if ((r = pin_domain(x, from, err, errlen))) {
+				r = r < 0 ? r : 0; /* > 0: no CPU there, skip it; < 0 ends the loop */
 				continue;
 			}
-			if (r)
-				break;
 			r = cal_measure(chase_run, &c, samples, CHASE_MAX_SPREAD,
 					&x->load[from][to], err, errlen);
 			x->d.load_ns[from][to] = x->load[from][to].median;
@@ -289,12 +287,10 @@ int cal_probe_copy(struct cal_ctx *x, char *err, size_t errlen)
 	}
 	cal_papi_start(&x->papi);
 	for (int from = 0; from < x->ndom && !r; from++) {
-		if ((r = pin_domain(x, from, err, errlen)) > 0) {
-			r = 0;
+		if ((r = pin_domain(x, from, err, errlen))) {
+			r = r < 0 ? r : 0; /* > 0: no CPU there, skip it; < 0 ends the loop */
 			continue;
 		}
-		if (r)
-			break;
 		for (int to = 0; to < x->ndom && !r; to++)
 			for (unsigned s = 0; s < x->n_copy && !r; s++) {
 				c.dst = dst[from].p;
