@@ -166,7 +166,10 @@ static void existing(const char *path)
 	free(old);
 }
 
-int main(int argc, char **argv)
+/* The command line into *o, path (empty: the default) and *check: 0 to go
+ * on, 2 on bad usage, -1 after --help or --version. */
+static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *o, char *path,
+		      size_t pathlen, int *check)
 {
 	enum { OPT_QUICK = 256, OPT_RMCD, OPT_NO_FLOOR, OPT_FORCE, OPT_CHECK };
 	static const struct option opts[] = {
@@ -180,46 +183,40 @@ int main(int argc, char **argv)
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *prog = "sonuma-calibrate";
-	struct cal_opts o = { .floor = true };
-	char path[4096], err[1024];
-	struct cal_ctx *x;
-	uint64_t t0;
-	int opt, r, rc = 1, check = 0;
+	int opt;
 
-	core_log_init(argv[0]);
 	path[0] = '\0';
 	while ((opt = getopt_long(argc, argv, "o:hV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'o':
-			if (!*optarg || strlen(optarg) >= sizeof(path)) {
+			if (!*optarg || strlen(optarg) >= pathlen) {
 				fprintf(stderr, "%s: -o FILE: expected a file name\n", prog);
 				short_usage(prog);
 				return 2;
 			}
-			snprintf(path, sizeof(path), "%s", optarg);
+			snprintf(path, pathlen, "%s", optarg);
 			break;
 		case OPT_QUICK:
-			o.quick = true;
+			o->quick = true;
 			break;
 		case OPT_RMCD:
-			o.rmcd = optarg;
+			o->rmcd = optarg;
 			break;
 		case OPT_NO_FLOOR:
-			o.floor = false;
+			o->floor = false;
 			break;
 		case OPT_FORCE:
-			o.force = true;
+			o->force = true;
 			break;
 		case OPT_CHECK:
-			check = 1;
+			*check = 1;
 			break;
 		case 'h':
 			usage(stdout, prog);
-			return 0;
+			return -1;
 		case 'V':
 			printf("sonuma-calibrate (sonuma) %s\n", SONUMA_VERSION);
-			return 0;
+			return -1;
 		default:
 			short_usage(prog);
 			return 2;
@@ -230,46 +227,52 @@ int main(int argc, char **argv)
 		short_usage(prog);
 		return 2;
 	}
-	if (!path[0])
-		cal_default_path(path, sizeof(path));
-	if (check) {
-		struct cal_data *c = calloc(1, sizeof(*c));
-		char why[512];
-		if (!c)
-			return 1;
-		r = cal_load(path, c, err, sizeof(err));
-		if (r == -ENOENT)
-			printf("%s: no calibration yet\n", path);
-		else if (r)
-			printf("%s\n", err);
-		else if (cal_check_identity(c, why, sizeof(why)))
-			printf("%s: measured on another machine (%s)\n", path, why);
-		else
-			printf("%s: a valid calibration of this machine (%s)\n", path, c->id.date);
-		rc = r || cal_check_identity(c, why, sizeof(why)) ? 1 : 0;
-		free(c);
-		return rc;
-	}
+	return 0;
+}
 
-	t0 = core_mono_ns();
-	x = calloc(1, sizeof(*x));
-	if (!x) {
-		fprintf(stderr, "%s: out of memory\n", prog);
+/* --check: 0 when path holds a valid calibration of this machine, 1
+ * (saying why) otherwise. */
+static int check_file(const char *path)
+{
+	struct cal_data *c = calloc(1, sizeof(*c));
+	char why[512], err[1024];
+	int r, rc;
+
+	if (!c)
 		return 1;
-	}
-	x->opt = o;
+	r = cal_load(path, c, err, sizeof(err));
+	if (r == -ENOENT)
+		printf("%s: no calibration yet\n", path);
+	else if (r)
+		printf("%s\n", err);
+	else if (cal_check_identity(c, why, sizeof(why)))
+		printf("%s: measured on another machine (%s)\n", path, why);
+	else
+		printf("%s: a valid calibration of this machine (%s)\n", path, c->id.date);
+	rc = r || cal_check_identity(c, why, sizeof(why)) ? 1 : 0;
+	free(c);
+	return rc;
+}
+
+/* Everything that can refuse before a minute of measuring: the machine's
+ * domains and CPUs, the TSC, the output file and rmcd.  Then PAPI.  0, or
+ * 1 after saying why not. */
+static int prepare(struct cal_ctx *x, const char *prog, const char *path)
+{
+	char err[1024];
+
 	x->d.version = CAL_FORMAT_VERSION;
 	cal_identity_here(&x->d.id);
 	if (x->d.id.domains > CAL_MAX_DOMAINS) {
 		fprintf(stderr, "%s: this machine has %u NUMA domains; a calibration holds %d "
 			"at most\n", prog, x->d.id.domains, CAL_MAX_DOMAINS);
-		goto out;
+		return 1;
 	}
 	x->ndom = (int)x->d.id.domains;
 	x->d.domains = x->d.id.domains;
 	if (find_cpus(x, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
-		goto out;
+		return 1;
 	}
 	x->d.tsc_invariant = core_tsc_invariant() == 1;
 	if (!x->d.tsc_invariant) {
@@ -282,7 +285,7 @@ int main(int argc, char **argv)
 				"  emulates would drift with it.  Refusing; --force measures "
 				"anyway.\n",
 				prog);
-			goto out;
+			return 1;
 		}
 		cal_note(x, "the TSC is not invariant (--force): figures may drift with the "
 			 "CPU frequency");
@@ -293,7 +296,7 @@ int main(int argc, char **argv)
 	    (x->opt.floor &&
 	     cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, sizeof(err)))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
-		goto out;
+		return 1;
 	}
 	existing(path);
 
@@ -301,31 +304,71 @@ int main(int argc, char **argv)
 	if (!x->papi.ok)
 		printf("PAPI: no hardware counters on this machine; continuing without them\n");
 	x->d.papi_counters = x->papi.ok;
+	return 0;
+}
 
-	{
-		static const struct {
-			const char *what;
-			int (*run)(struct cal_ctx *, char *, size_t);
-		} probes[] = {
-			[CAL_T_TSC] = { "the TSC", cal_probe_tsc },
-			[CAL_T_C2C] = { "cache-line transfers between cores", cal_probe_c2c },
-			[CAL_T_LOAD] = { "load latency", cal_probe_load },
-			[CAL_T_COPY] = { "copy bandwidth", cal_probe_copy },
-			[CAL_T_FLOOR] = { "the emulator's floor through rmcd", cal_probe_floor },
-		};
-		for (unsigned i = 0; i < CORE_ARRAY_SIZE(probes); i++) {
-			uint64_t t = core_mono_ns();
-			if (i == CAL_T_FLOOR) {
-				/* Counters are per thread and rmcd runs apart. */
-				cal_papi_fini(&x->papi);
-				if (!x->opt.floor)
-					break;
-			}
-			progress(probes[i].what);
-			if ((r = probes[i].run(x, err, sizeof(err))))
-				goto fail;
-			x->took_s[i] = (double)(core_mono_ns() - t) / 1e9;
+/* Every probe in turn, each timed: 0, or the first one's -errno with err
+ * saying why. */
+static int run_probes(struct cal_ctx *x, char *err, size_t errlen)
+{
+	static const struct {
+		const char *what;
+		int (*run)(struct cal_ctx *, char *, size_t);
+	} probes[] = {
+		[CAL_T_TSC] = { "the TSC", cal_probe_tsc },
+		[CAL_T_C2C] = { "cache-line transfers between cores", cal_probe_c2c },
+		[CAL_T_LOAD] = { "load latency", cal_probe_load },
+		[CAL_T_COPY] = { "copy bandwidth", cal_probe_copy },
+		[CAL_T_FLOOR] = { "the emulator's floor through rmcd", cal_probe_floor },
+	};
+	int r;
+
+	for (unsigned i = 0; i < CORE_ARRAY_SIZE(probes); i++) {
+		uint64_t t = core_mono_ns();
+		if (i == CAL_T_FLOOR) {
+			/* Counters are per thread and rmcd runs apart. */
+			cal_papi_fini(&x->papi);
+			if (!x->opt.floor)
+				break;
 		}
+		progress(probes[i].what);
+		if ((r = probes[i].run(x, err, errlen)))
+			return r;
+		x->took_s[i] = (double)(core_mono_ns() - t) / 1e9;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *prog = "sonuma-calibrate";
+	struct cal_opts o = { .floor = true };
+	char path[4096], err[1024];
+	struct cal_ctx *x;
+	uint64_t t0;
+	int r, rc = 1, check = 0;
+
+	core_log_init(argv[0]);
+	if ((r = parse_args(argc, argv, prog, &o, path, sizeof(path), &check)))
+		return r < 0 ? 0 : r;
+	if (!path[0])
+		cal_default_path(path, sizeof(path));
+	if (check)
+		return check_file(path);
+
+	t0 = core_mono_ns();
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		fprintf(stderr, "%s: out of memory\n", prog);
+		return 1;
+	}
+	x->opt = o;
+	if (prepare(x, prog, path))
+		goto out;
+	if ((r = run_probes(x, err, sizeof(err)))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		rc = r == -EINTR ? 130 : 1;
+		goto out;
 	}
 	x->elapsed_s = (double)(core_mono_ns() - t0) / 1e9;
 
@@ -338,10 +381,6 @@ int main(int argc, char **argv)
 	}
 	printf("\nWrote %s\n", path);
 	rc = 0;
-	goto out;
-fail:
-	fprintf(stderr, "%s: %s\n", prog, err);
-	rc = r == -EINTR ? 130 : 1;
 out:
 	cal_papi_fini(&x->papi);
 	free(x);

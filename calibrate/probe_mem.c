@@ -21,6 +21,7 @@
 
 #include "calibrate.h"
 #include "core.h"
+#include "explib.h"
 #include "sonuma/tsc.h"
 
 #define MiB ((size_t)1 << 20)
@@ -101,13 +102,17 @@ struct chase {
 	uint64_t total;
 };
 
-static uint64_t rng_next(uint64_t *s)
+/* Runs the calling thread on a CPU of domain d: 0, 1 when d has no CPU
+ * this process may use (skip it), or -errno with err saying why. */
+static int pin_domain(const struct cal_ctx *x, int d, char *err, size_t errlen)
 {
-	/* xorshift64*: quick, and random enough to defeat the prefetchers. */
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 2685821657736338717ull;
+	int cpu = cal_domain_cpu(x, d), r;
+
+	if (cpu < 0)
+		return 1;
+	if ((r = core_pin_cpu(cpu)))
+		snprintf(err, errlen, "cannot run on CPU %d: %s", cpu, strerror(-r));
+	return r;
 }
 
 /* Links the lines of buf into one random cycle (Sattolo's algorithm). */
@@ -115,7 +120,7 @@ static int chase_build(void *buf, size_t len, char *err, size_t errlen)
 {
 	size_t n = len / LINE;
 	uint32_t *perm = malloc(n * sizeof(*perm));
-	uint64_t seed = rmc_rdtsc() | 1;
+	struct exp_rng rng = { rmc_rdtsc() | 1 }; /* random enough for the prefetchers */
 	char *base = buf;
 
 	if (!perm) {
@@ -125,7 +130,7 @@ static int chase_build(void *buf, size_t len, char *err, size_t errlen)
 	for (size_t i = 0; i < n; i++)
 		perm[i] = (uint32_t)i;
 	for (size_t i = n - 1; i > 0; i--) {
-		size_t j = (size_t)(((unsigned __int128)rng_next(&seed) * i) >> 64); /* [0, i) */
+		size_t j = (size_t)exp_rng_below(&rng, i);
 		uint32_t t = perm[i];
 		perm[i] = perm[j];
 		perm[j] = t;
@@ -204,12 +209,9 @@ int cal_probe_load(struct cal_ctx *x, char *err, size_t errlen)
 		check_placement(x, b.p, to, "pointer-chase");
 		c.pos = b.p;
 		for (int from = 0; from < x->ndom && !r; from++) {
-			int cpu = cal_domain_cpu(x, from);
-			if (cpu < 0)
+			if ((r = pin_domain(x, from, err, errlen))) {
+				r = r < 0 ? r : 0; /* > 0: no CPU there, skip it; < 0 ends the loop */
 				continue;
-			if ((r = core_pin_cpu(cpu))) {
-				snprintf(err, errlen, "cannot run on CPU %d: %s", cpu, strerror(-r));
-				break;
 			}
 			r = cal_measure(chase_run, &c, samples, CHASE_MAX_SPREAD,
 					&x->load[from][to], err, errlen);
@@ -285,12 +287,9 @@ int cal_probe_copy(struct cal_ctx *x, char *err, size_t errlen)
 	}
 	cal_papi_start(&x->papi);
 	for (int from = 0; from < x->ndom && !r; from++) {
-		int cpu = cal_domain_cpu(x, from);
-		if (cpu < 0)
+		if ((r = pin_domain(x, from, err, errlen))) {
+			r = r < 0 ? r : 0; /* > 0: no CPU there, skip it; < 0 ends the loop */
 			continue;
-		if ((r = core_pin_cpu(cpu))) {
-			snprintf(err, errlen, "cannot run on CPU %d: %s", cpu, strerror(-r));
-			break;
 		}
 		for (int to = 0; to < x->ndom && !r; to++)
 			for (unsigned s = 0; s < x->n_copy && !r; s++) {

@@ -143,12 +143,13 @@ static inline int bench_report(struct bench *b, const char *mode)
 			printf("    expected 0x%016llx\n", (unsigned long long)want);
 	}
 	memcpy(sorted, b->lat_tsc, b->iters * sizeof(uint64_t));
-	qsort(sorted, b->iters, sizeof(uint64_t), cmp_u64);
+	qsort(sorted, b->iters, sizeof(uint64_t), exp_cmp_u64);
 	printf("%s: %lu %s %s of %lu bytes from node %d: %lu/%lu values %s; latency "
 	       "median %.0f ns, p99 %.0f ns, min %.0f ns (TSC %.3f GHz, model %s)\n",
 	       b->prog, b->iters, mode, b->op == 'r' ? "reads" : "writes", b->size, b->snid,
 	       ok, b->iters, ok == b->iters ? "correct" : "WRONG",
-	       core_tsc_ns(pct(sorted, b->iters, 50), hz), core_tsc_ns(pct(sorted, b->iters, 99), hz),
+	       core_tsc_ns(exp_pct_round(sorted, b->iters, 50), hz),
+	       core_tsc_ns(exp_pct_round(sorted, b->iters, 99), hz),
 	       core_tsc_ns(sorted[0], hz), hz / 1e9, b->info.model);
 	free(sorted);
 	return ok == b->iters ? 0 : 1;

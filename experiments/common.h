@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "explib.h"
 #include "sonuma.h"
 
 /* Value bench_server writes at the start of 64-byte block k of its context. */
@@ -17,22 +18,9 @@ static inline uint64_t bench_value(uint64_t k)
 	return 0x50000000ull + k;
 }
 
-static inline int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 static inline double core_tsc_ns(uint64_t ticks, double hz)
 {
 	return (double)ticks * 1e9 / hz;
-}
-
-/* Percentile p (0..100) of n sorted values. */
-static inline uint64_t pct(const uint64_t *v, size_t n, double p)
-{
-	size_t i = (size_t)(p / 100.0 * (double)(n - 1) + 0.5);
-	return v[i < n ? i : n - 1];
 }
 
 /* Attaches to this program's node; prints why not and exits on failure. */
@@ -56,15 +44,14 @@ static inline int bench_attach(const char *prog, struct kal_info *info)
 	return fd;
 }
 
+/* A number argument in [min, max]; says what is wrong and exits with 2 if
+ * it is not one. */
 static inline unsigned long parse_ul(const char *prog, const char *what, const char *s,
 				     unsigned long min, unsigned long max)
 {
-	char *end;
-	unsigned long v;
+	uint64_t v;
 
-	errno = 0;
-	v = strtoul(s, &end, 0);
-	if (errno || !*s || *end || *s == '-' || v < min || v > max) {
+	if (exp_parse_u64(s, min, max, &v)) {
 		fprintf(stderr, "%s: %s must be a number from %lu to %lu, got \"%s\"\n", prog,
 			what, min, max, s);
 		exit(2);

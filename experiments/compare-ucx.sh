@@ -55,19 +55,11 @@ Options:
   -h, --help          this text
 EOF
 }
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() {
-	printf '%s: %s\n' "$prog" "$*" >&2
-	usage >&2
-	exit 2
-}
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
-in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
+# shellcheck source=experiments/lib/opts.sh
+. "$here/lib/opts.sh"
 
 max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 out_root=$root/results
 run_dir="" port="" tls=posix,cma,self quick=0 timeout_s=120 plots=1 sweep_args=() rtt_reps=3
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--max-size) need_arg "$@"; max_size=$2; shift 2 ;;
@@ -105,17 +97,7 @@ in_range "$rtt_reps" 1 100 ||
 	bad_usage "--rtt-reps: 1 to 100, not \"$rtt_reps\""
 [[ -z $port ]] || in_range "$port" 1024 65535 ||
 	bad_usage "--port: 1024 to 65535, not \"$port\""
-sizes=()
-if [[ -n $sizes_opt ]]; then
-	IFS=', ' read -r -a sizes <<<"$sizes_opt"
-	for s in "${sizes[@]}"; do
-		in_range "$s" 64 1073741824 ||
-			bad_usage "--sizes: sizes from 64 B to 1 GiB, not \"$s\""
-	done
-else
-	for ((s = 64; s <= max_size; s *= 2)); do sizes+=("$s"); done
-fi
-size_list=$(IFS=,; echo "${sizes[*]}")
+sizes_of "$sizes_opt" "$max_size"
 
 command -v ucx_perftest >/dev/null ||
 	die "ucx_perftest is not installed: apt-get install -y --no-install-recommends ucx-utils"
@@ -125,20 +107,7 @@ ncpu=$(nproc)
 ((ncpu >= 2)) || die "needs two CPUs (0 and 1); this machine has $ncpu"
 
 # ---- output ---------------------------------------------------------------
-if [[ -n $run_dir ]]; then
-	out=$run_dir
-	mkdir -p "$out" || die "cannot create $out"
-else
-	mkdir -p "$out_root" || die "cannot create $out_root"
-	stamp=$(date +%Y%m%d-%H%M%S)
-	out=$out_root/$stamp
-	n=1
-	while ! mkdir "$out" 2>/dev/null; do
-		[[ -e $out ]] || die "cannot create $out"
-		n=$((n + 1)) out=$out_root/$stamp-$n
-	done
-fi
-out=$(cd "$out" && pwd)
+out=$(run_dir_of "$run_dir" "$out_root") || exit 1
 udir=$out/ucx
 mkdir -p "$udir"
 

@@ -43,7 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "explib.h"
 #include "sonuma.h"
 
 #define SOAK_MAGIC 0x4b414f53u /* "SOAK" */
@@ -82,29 +82,11 @@ struct opts {
 
 /* ---- small pure helpers --------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t x)
+/* Uniform below n by the remainder: a printed seed replays the requests
+ * it always has (explib's exp_rng_below multiplies instead). */
+static inline uint64_t rnd_below(struct exp_rng *r, uint64_t n)
 {
-	/* splitmix64's finaliser */
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
-/* xorshift64*: the random stream of one process. */
-static inline uint64_t rnd(uint64_t *s)
-{
-	uint64_t x = *s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-static inline uint64_t rnd_below(uint64_t *s, uint64_t n)
-{
-	return n ? rnd(s) % n : 0;
+	return n ? exp_rng_next(r) % n : 0;
 }
 
 #define FNV_OFF 0xcbf29ce484222325ull
@@ -136,7 +118,7 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
 
 static uint64_t blk_key(unsigned writer, unsigned target, uint64_t off, uint64_t seq)
 {
-	return mix64(mix64(mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^ seq);
+	return exp_mix64(exp_mix64(exp_mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^ seq);
 }
 
 /* Word k of the payload of the block with key K is payload_word_at(K + k *
@@ -219,7 +201,7 @@ static double now_s(void)
 
 /* A length from 64 to max: log-uniform over powers of two, uniform within
  * one, so small and large requests both come often, odd lengths too. */
-static uint32_t rnd_len(uint64_t *s, uint64_t max)
+static uint32_t rnd_len(struct exp_rng *s, uint64_t max)
 {
 	unsigned top = 63 - (unsigned)__builtin_clzll(max), k = 6 + (unsigned)rnd_below(s, top - 5);
 	uint64_t lo = 1ull << k, len = lo + rnd_below(s, lo);
@@ -268,7 +250,7 @@ struct soak {
 	uint32_t n_free;
 	struct req reqs[MAX_NUM_WQ];
 	unsigned outstanding;
-	uint64_t rng;
+	struct exp_rng rng;
 	uint64_t next_seq;
 	/* counters */
 	uint64_t reads, writes, bytes, verified, final_reads;
@@ -631,7 +613,7 @@ static int soak_main(const struct opts *o)
 				s.info.nid, strerror(-r));
 		return r == -EINVAL ? 2 : 1;
 	}
-	s.rng = mix64(o->seed ^ mix64(s.me + 1)) | 1;
+	exp_rng_seed(&s.rng, o->seed ^ exp_mix64(s.me + 1));
 	t0 = now_s();
 	r = soak_run(&s);
 	if (!r && o->final_verify)
@@ -707,7 +689,7 @@ struct rogue {
 	uint64_t bufs[5][2];  /* every registered buffer: address, size */
 	unsigned n_bufs;
 	uint64_t slice, ctx;
-	uint64_t rng;
+	struct exp_rng rng;
 	uint64_t posted, ok, refused, mismatched, busy;
 	uint64_t by_case[RC_N];
 };
@@ -830,7 +812,7 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 				       nid, 0, scratch, len);
 		break;
 	case RC_OP: {
-		uint8_t op = (uint8_t)rnd(&g->rng);
+		uint8_t op = (uint8_t)exp_rng_next(&g->rng);
 		if (op == RMC_OP_READ || op == RMC_OP_WRITE || op == RMC_OP_CAS ||
 		    op == RMC_OP_FAA)
 			op = 'x';
@@ -846,10 +828,10 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 			 * read stays a read (op is left alone), whatever else it
 			 * becomes lands in our own buffer or is refused. */
 			wq_entry_t *e = &q->wq->q[tid];
-			WRITE_ONCE(e->nid, (uint16_t)rnd(&g->rng));
-			WRITE_ONCE(e->offset, rnd(&g->rng));
-			WRITE_ONCE(e->length, rnd(&g->rng) >> (rnd(&g->rng) & 63));
-			WRITE_ONCE(e->buf_offset, rnd(&g->rng) >> (rnd(&g->rng) & 63));
+			WRITE_ONCE(e->nid, (uint16_t)exp_rng_next(&g->rng));
+			WRITE_ONCE(e->offset, exp_rng_next(&g->rng));
+			WRITE_ONCE(e->length, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
+			WRITE_ONCE(e->buf_offset, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
 		}
 		break;
 	}
@@ -919,7 +901,7 @@ static int rogue_main(const struct opts *o)
 		fprintf(stderr, "sonuma-soak --rogue: rmcd did not answer: %s\n", strerror(-r));
 		return 1;
 	}
-	g.rng = mix64(o->seed ^ 0x726f677565ull ^ mix64(g.info.nid + 1)) | 1;
+	exp_rng_seed(&g.rng, o->seed ^ 0x726f677565ull ^ exp_mix64(g.info.nid + 1));
 	g.ctx = g.info.context_size;
 	g.slice = (g.ctx / (g.info.nodes + 1)) & ~63ull;
 	g.nqp = 1 + (unsigned)rnd_below(&g.rng, ROGUE_MAX_QPS);
@@ -996,7 +978,8 @@ static int corrupt_main(const struct opts *o)
 {
 	struct kal_info info;
 	uint8_t *ctx = NULL;
-	uint64_t rng, area, flips = 0;
+	struct exp_rng rng;
+	uint64_t area, flips = 0;
 	int fd = kal_open((char *)RMC_DEV), r;
 
 	if (fd < 0) {
@@ -1008,7 +991,7 @@ static int corrupt_main(const struct opts *o)
 		fprintf(stderr, "sonuma-soak --corrupt: cannot map the context: %s\n", strerror(-r));
 		return 1;
 	}
-	rng = mix64(o->seed ^ 0xbadull) | 1;
+	exp_rng_seed(&rng, o->seed ^ 0xbadull);
 	area = ((info.context_size / (info.nodes + 1)) & ~63ull) * info.nodes;
 	for (uint64_t b = 0; !o->bursts || b < o->bursts; b++) {
 		struct timespec ts = { 0, 1000000 };
@@ -1050,17 +1033,6 @@ static void usage(FILE *f)
 		"not; 2 on bad usage.\n");
 }
 
-static int parse_secs(const char *s, double min, double *v)
-{
-	char *end;
-	errno = 0;
-	double x = strtod(s, &end);
-	if (errno || !*s || *end || !(x >= min) || x > 1e7)
-		return -1;
-	*v = x;
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
@@ -1087,35 +1059,35 @@ int main(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "t:n:M:w:r:S:L:vh", lopts, NULL)) != -1) {
 		switch (opt) {
 		case 't':
-			if (parse_secs(optarg, 0.001, &o.seconds))
+			if (exp_parse_double(optarg, 0.001, 1e7, &o.seconds))
 				goto bad;
 			time_given = true;
 			break;
 		case 'n':
-			if (parse_u64(optarg, 1, UINT64_MAX / 2, &o.ops))
+			if (exp_parse_u64(optarg, 1, UINT64_MAX / 2, &o.ops))
 				goto bad;
 			break;
 		case 'M':
-			if (parse_u64(optarg, RMC_MIN_LENGTH, 1u << 30, &o.max_size))
+			if (exp_parse_u64(optarg, RMC_MIN_LENGTH, 1u << 30, &o.max_size))
 				goto bad;
 			break;
 		case 'w':
-			if (parse_u64(optarg, 1, MAX_NUM_WQ, &v))
+			if (exp_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
 				goto bad;
 			o.window = (unsigned)v;
 			break;
 		case 'r':
-			if (parse_u64(optarg, 0, 100, &v))
+			if (exp_parse_u64(optarg, 0, 100, &v))
 				goto bad;
 			o.read_pct = (unsigned)v;
 			break;
 		case 'S':
-			if (parse_u64(optarg, 0, UINT64_MAX, &o.seed))
+			if (exp_parse_u64(optarg, 0, UINT64_MAX, &o.seed))
 				goto bad;
 			o.seed_given = true;
 			break;
 		case 'L':
-			if (parse_secs(optarg, 0.01, &o.lost_timeout))
+			if (exp_parse_double(optarg, 0.01, 1e7, &o.lost_timeout))
 				goto bad;
 			break;
 		case 'F':
@@ -1146,7 +1118,7 @@ int main(int argc, char **argv)
 	if (!o.seed_given) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		o.seed = mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >> 16;
+		o.seed = exp_mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >> 16;
 	}
 	if (o.rogue || o.corrupt) {
 		o.bursts = o.ops;

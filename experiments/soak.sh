@@ -56,21 +56,15 @@ Options:
 EOF
 }
 
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() {
-	printf '%s: %s\n' "$prog" "$*" >&2
-	printf 'Usage: experiments/soak.sh [options]  (see --help)\n' >&2
-	exit 2
-}
-is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
-is_num() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+usage_line='Usage: experiments/soak.sh [options]  (see --help)'
+# shellcheck source=experiments/lib/opts.sh
+. "$here/lib/opts.sh"
 
 nodes=4 secs="" ops="" max_size=65536 window=16 seed="" read_pct=50 chaos=0
 chaos_period=300 inject=0 context_pages=1024 model=none model_params="" timeout_s="" keep=0
 build=${SONUMA_BUILD:-$root/build}
 rmcd=${SONUMA_RMCD:-} run=${SONUMA_RUN:-} soak=${SONUMA_SOAK:-}
 
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	-N | --nodes) need_arg "$@"; nodes=$2; shift 2 ;;

@@ -40,14 +40,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "parse.h"
+#include "explib.h"
 #include "sonuma.h"
 #include "sonuma_msg.h"
 
 #define MAX_SIZES 32
 #define MAX_THREADS 16
-
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct opts {
 	char op;              /* 'r' or 'w' */
@@ -58,7 +56,7 @@ struct opts {
 	uint64_t sizes[MAX_SIZES];
 	unsigned n_sizes;
 	uint64_t iters, warmup;
-	enum fmt fmt;
+	enum exp_fmt fmt;
 	const char *out;
 	const char *samples; /* file for every measured latency */
 	int verify;
@@ -138,20 +136,6 @@ static void usage(FILE *f)
 		"      --msg-native          deliver messages as soon as their bytes are there,\n"
 		"                            not at the model's time for the write\n"
 		"  -h, --help                this text\n");
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-static double pct(const uint64_t *v, uint64_t n, double p)
-{
-	uint64_t i = (uint64_t)ceil(p / 100.0 * (double)n);
-	if (i > 0)
-		i--;
-	return (double)v[i < n ? i : n - 1];
 }
 
 /* Byte j of block i as this benchmark writes it, per size run. */
@@ -393,16 +377,14 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 		res->errors += th[i].errors;
 	}
 	if (all) {
-		qsort(all, total, sizeof(uint64_t), cmp_u64);
-		double k = 1e9 / info->tsc_hz, sum = 0;
-		for (uint64_t i = 0; i < total; i++)
-			sum += (double)all[i];
-		res->min = (double)all[0] * k;
-		res->p50 = pct(all, total, 50) * k;
-		res->avg = sum / (double)total * k;
-		res->p99 = pct(all, total, 99) * k;
-		res->p999 = pct(all, total, 99.9) * k;
-		res->max = (double)all[total - 1] * k;
+		double st[EXP_NSUM];
+		exp_summary(all, total, 1e9 / info->tsc_hz, st);
+		res->min = st[EXP_MIN];
+		res->p50 = st[EXP_P50];
+		res->avg = st[EXP_AVG];
+		res->p99 = st[EXP_P99];
+		res->p999 = st[EXP_P999];
+		res->max = st[EXP_MAX];
 		free(all);
 	} else {
 		/* --bw: not measured, and printed as such (empty, null, "-"). */
@@ -425,38 +407,6 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 	res->mops = (double)total / secs / 1e6;
 	res->errors += bad;
 	return 0;
-}
-
-static void json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-/* v with prec decimals; null when it is not a number (not measured). */
-static void json_num(FILE *f, double v, int prec)
-{
-	if (isfinite(v))
-		fprintf(f, "%.*f", prec, v);
-	else
-		fprintf(f, "null");
-}
-
-/* v as text in buf, or none when it was not measured (NAN). */
-static const char *fig(char *buf, size_t len, const char *fmt, double v, const char *none)
-{
-	if (!isfinite(v))
-		return none;
-	snprintf(buf, len, fmt, v);
-	return buf;
 }
 
 /* ---- --msg-pingpong: messages (sonuma_msg.h) between two nodes ---------- */
@@ -526,15 +476,8 @@ static int mp_open(struct mp_node *n, int fd, const struct kal_info *info,
 static void mp_pin(const struct kal_info *info)
 {
 	cpu_set_t set;
-	int any = 0;
 
-	CPU_ZERO(&set);
-	for (int c = 0; c < 256; c++)
-		if (info->app_cpus[c / 64] >> (c % 64) & 1) {
-			CPU_SET(c, &set);
-			any = 1;
-		}
-	if (any)
+	if (exp_app_cpuset(info, &set))
 		sched_setaffinity(0, sizeof(set), &set);
 }
 
@@ -616,112 +559,138 @@ static int mp_wait(pid_t pid, unsigned ms, int *st)
 
 struct mp_result {
 	uint64_t size, iters;
-	double rtt[6], ow[6]; /* min, p50, avg, p99, p99.9, max in ns */
+	double rtt[EXP_NSUM], ow[EXP_NSUM]; /* min, p50, avg, p99, p99.9, max in ns */
 	double target;        /* the model's one-way latency of the write */
 	double msgs, mbps;    /* messages per second (both ways), payload MB/s */
 	unsigned errors;
 };
 
-static void mp_stats(uint64_t *v, uint64_t n, double k, double *st)
-{
-	double sum = 0;
+/* One --msg-pingpong run: this node's endpoint, the partner process and
+ * the time stamps of the current size. */
+struct mp_run {
+	const struct opts *o;
+	const struct mp_opts *m;
+	const struct kal_info *info;
+	int fd;
+	struct mp_shared *sh;
+	size_t sh_len;
+	struct mp_node n;
+	pid_t child;
+	int partner_cpu;
+	uint64_t *t0, *t1; /* per iteration: TSC before the send, after the receive */
+	uint64_t *rtt, *ow;
+	uint8_t *msg, *in;
+	FILE *out, *samples;
+};
 
-	qsort(v, n, sizeof(uint64_t), cmp_u64);
-	for (uint64_t i = 0; i < n; i++)
-		sum += (double)v[i];
-	st[0] = (double)v[0] * k;
-	st[1] = pct(v, n, 50) * k;
-	st[2] = sum / (double)n * k;
-	st[3] = pct(v, n, 99) * k;
-	st[4] = pct(v, n, 99.9) * k;
-	st[5] = (double)v[n - 1] * k;
+/* The shared page of time stamps and this side's buffers: 0 or -ENOMEM. */
+static int mp_alloc(struct mp_run *p)
+{
+	const struct opts *o = p->o;
+
+	p->sh_len = sizeof(*p->sh) + 2 * o->iters * sizeof(uint64_t);
+	p->sh = mmap(NULL, p->sh_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	p->t0 = calloc(o->iters, sizeof(uint64_t));
+	p->t1 = calloc(o->iters, sizeof(uint64_t));
+	p->rtt = calloc(o->iters, sizeof(uint64_t));
+	p->ow = calloc(2 * o->iters, sizeof(uint64_t));
+	p->msg = malloc(p->m->max_msg + 1);
+	p->in = malloc(p->m->max_msg + 1);
+	if (p->sh == MAP_FAILED || !p->t0 || !p->t1 || !p->rtt || !p->ow || !p->msg || !p->in)
+		return -ENOMEM;
+	p->sh->t_recv = (uint64_t *)(p->sh + 1);
+	p->sh->t_send = p->sh->t_recv + o->iters;
+	return 0;
 }
 
-static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
-			const struct kal_info *info, FILE *out, const char *cmdline)
+static void mp_free(struct mp_run *p)
 {
-	struct mp_shared *sh;
-	struct mp_node n = { 0 };
-	uint64_t total = o->warmup + o->iters, *t0, *t1, *rtt, *ow;
-	uint8_t *msg, *in;
-	pid_t child;
-	int r, failed = 0, st;
+	if (p->sh && p->sh != MAP_FAILED)
+		munmap(p->sh, p->sh_len);
+	free(p->t0), free(p->t1), free(p->rtt), free(p->ow), free(p->msg), free(p->in);
+}
 
-	sh = mmap(NULL, sizeof(*sh) + 2 * o->iters * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-		  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	t0 = calloc(o->iters, sizeof(uint64_t));
-	t1 = calloc(o->iters, sizeof(uint64_t));
-	rtt = calloc(o->iters, sizeof(uint64_t));
-	ow = calloc(2 * o->iters, sizeof(uint64_t));
-	msg = malloc(m->max_msg + 1);
-	in = malloc(m->max_msg + 1);
-	if (sh == MAP_FAILED || !t0 || !t1 || !rtt || !ow || !msg || !in) {
-		fprintf(stderr, "sonuma-bench: out of memory\n");
-		return 1;
-	}
-	sh->t_recv = (uint64_t *)(sh + 1);
-	sh->t_send = sh->t_recv + o->iters;
+/* Forks the partner: 0, or 1 after saying why. */
+static int mp_fork(struct mp_run *p)
+{
+	pid_t parent = getpid();
 
 	fflush(stdout);
 	fflush(stderr);
-	pid_t parent = getpid();
-	child = fork();
-	if (child < 0) {
+	p->child = fork();
+	if (p->child < 0) {
 		fprintf(stderr, "sonuma-bench: fork: %s\n", strerror(errno));
 		return 1;
 	}
-	if (child == 0) {
+	if (p->child == 0) {
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
-		_exit(mp_partner(o, m, fd, o->target, (int)info->nid, sh));
+		_exit(mp_partner(p->o, p->m, p->fd, p->o->target, (int)p->info->nid, p->sh));
 	}
+	return 0;
+}
 
-	/* This node's endpoint, then the partner's, then the connection. */
-	if ((r = mp_open(&n, fd, info, m))) {
-		fprintf(stderr, "sonuma-bench: node %u: message endpoint: %s\n", info->nid,
+/* This node's endpoint, then the partner's, then the connection: 0, or 1
+ * after saying why. */
+static int mp_connect(struct mp_run *p)
+{
+	const struct opts *o = p->o;
+	int r, st;
+
+	if ((r = mp_open(&p->n, p->fd, p->info, p->m))) {
+		fprintf(stderr, "sonuma-bench: node %u: message endpoint: %s\n", p->info->nid,
 			strerror(-r));
-		goto kill_child;
+		return 1;
 	}
-	uint64_t end = rmc_rdtsc() + (uint64_t)(20 * info->tsc_hz);
+	uint64_t end = rmc_rdtsc() + (uint64_t)(20 * p->info->tsc_hz);
 	/* Pairs with the partner's store-release of ready. */
-	while (!(r = smp_load_acquire(&sh->ready)) && rmc_rdtsc() < end &&
-	       waitpid(child, &st, WNOHANG) == 0)
+	while (!(r = smp_load_acquire(&p->sh->ready)) && rmc_rdtsc() < end &&
+	       waitpid(p->child, &st, WNOHANG) == 0)
 		usleep(1000);
 	if (r != 1) {
 		fprintf(stderr, "sonuma-bench: node %d (the partner): %s\n", o->target,
 			r ? strerror(-r) : "did not come up");
-		goto kill_child;
+		return 1;
 	}
-	while ((r = rmc_msg_connect(n.ep, o->target)) == -ECONNREFUSED && rmc_rdtsc() < end)
+	while ((r = rmc_msg_connect(p->n.ep, o->target)) == -ECONNREFUSED && rmc_rdtsc() < end)
 		usleep(1000);
 	if (r) {
 		fprintf(stderr, "sonuma-bench: connecting to node %d: %s\n", o->target,
 			strerror(-r));
-		goto kill_child;
+		return 1;
 	}
-	int partner_cpu = READ_ONCE(sh->cpu);
-	if (partner_cpu == sched_getcpu())
+	p->partner_cpu = READ_ONCE(p->sh->cpu);
+	if (p->partner_cpu == sched_getcpu())
 		fprintf(stderr, "sonuma-bench: warning: both ends run on CPU %d; the latencies "
 				"include switching between them\n",
-			partner_cpu);
+			p->partner_cpu);
+	return 0;
+}
 
+/* What the ping-pong's output says before its results. */
+static void mp_header(const struct mp_run *p, const char *cmdline)
+{
+	const struct opts *o = p->o;
+	const struct mp_opts *m = p->m;
+	const struct kal_info *info = p->info;
+	FILE *out = p->out;
 	char model[160], calib[160], version[64], date[32];
-	kal_describe(fd, 0, model, sizeof(model));
-	kal_describe(fd, 1, calib, sizeof(calib));
-	kal_describe(fd, 2, version, sizeof(version));
-	time_t now = time(NULL);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+
+	kal_describe(p->fd, 0, model, sizeof(model));
+	kal_describe(p->fd, 1, calib, sizeof(calib));
+	kal_describe(p->fd, 2, version, sizeof(version));
+	exp_utc_date(date, sizeof(date));
 	const char *send = o->async ? "async" : "sync";
 	const char *delivery = m->flags & RMC_MSG_F_NATIVE ? "native" : "model";
 	unsigned spin = m->spin_us ? m->spin_us : 50;
 	struct rmc_msg_info mi;
-	rmc_msg_get_info(n.ep, &mi);
-	if (o->fmt == FMT_JSON) {
+	rmc_msg_get_info(p->n.ep, &mi);
+	if (o->fmt == EXP_FMT_JSON) {
 		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		json_str(out, version);
+		exp_json_str(out, version);
 		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		json_str(out, cmdline);
+		exp_json_str(out, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"mode\": \"msg-pingpong\", \"send\": \"%s\", \"src\": %u, "
 			"\"dst\": %d, \"iters\": %llu, \"warmup\": %llu, \"slots\": %u, "
@@ -733,17 +702,17 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 		for (unsigned i = 0; i < o->n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
 		fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
-		json_str(out, info->model);
+		exp_json_str(out, info->model);
 		fprintf(out, ", \"model_params\": ");
-		json_str(out, model);
+		exp_json_str(out, model);
 		fprintf(out, ", \"calibration\": ");
-		json_str(out, calib);
+		exp_json_str(out, calib);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"max_transfer\": "
 			"%llu, \"cpu\": %d, \"partner_cpu\": %d},\n  \"results\": [",
 			info->tsc_hz, info->nodes, info->queue_depth,
-			(unsigned long long)info->max_transfer, sched_getcpu(), partner_cpu);
-	} else if (o->fmt == FMT_CSV) {
+			(unsigned long long)info->max_transfer, sched_getcpu(), p->partner_cpu);
+	} else if (o->fmt == EXP_FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
 		fprintf(out, "# mode: msg-pingpong; send: %s; src: %u; dst: %d; iters: %llu; warmup: "
 			     "%llu; slots: %u; max_msg: %u; delivery: %s; spin_us: %u\n",
@@ -751,7 +720,7 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 			(unsigned long long)o->warmup, mi.slots, mi.max_msg, delivery, spin);
 		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; cpu: %d; "
 			     "partner_cpu: %d\n",
-			model, calib, info->tsc_hz, sched_getcpu(), partner_cpu);
+			model, calib, info->tsc_hz, sched_getcpu(), p->partner_cpu);
 		fprintf(out, "size,iterations,rtt_min_ns,rtt_p50_ns,rtt_avg_ns,rtt_p99_ns,"
 			     "rtt_p999_ns,rtt_max_ns,ow_min_ns,ow_p50_ns,ow_avg_ns,ow_p99_ns,"
 			     "ow_p999_ns,ow_max_ns,target_ns,msgs_per_s,bw_MBps,errors\n");
@@ -763,7 +732,7 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 			     "after %llu warm-up per size; %u slots of %u B; CPUs %d and %d\n",
 			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, mi.slots, mi.slot_size, sched_getcpu(),
-			partner_cpu);
+			p->partner_cpu);
 		fprintf(out, "# rtt: round trip; ow: one way (send call to receive return, "
 			     "both directions); target: the model's one-way write\n");
 		fprintf(out, "%9s %9s %9s %9s %9s %9s %9s %9s %9s %12s %9s\n", "size", "rtt_min",
@@ -771,144 +740,202 @@ static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
 			"msgs/s", "MB/s");
 	}
 	fflush(out);
+}
 
-	FILE *samples = NULL;
-	if (o->samples) {
-		if (!(samples = fopen(o->samples, "w"))) {
-			fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
-			goto kill_child;
+/* The round trips of one size, each message checked with --verify (a
+ * wrong answer counts in res->errors); this side's time stamps go to
+ * p->t0 and p->t1, the first and last to *start and *stop.  0, or 1 after
+ * saying why when a call failed. */
+static int mp_bounce(struct mp_run *p, struct mp_result *res, uint64_t *start, uint64_t *stop)
+{
+	const struct opts *o = p->o;
+	uint64_t size = res->size, total = o->warmup + o->iters;
+	int r;
+
+	for (uint64_t i = 0; i < total; i++) {
+		uint64_t seed = size * 7 + i;
+		for (uint64_t j = 0; j < size; j++)
+			p->msg[j] = pattern(seed, 0, j);
+		int from = o->target;
+		uint64_t a = rmc_rdtsc();
+		r = rmc_send(p->n.ep, o->target, p->msg, size, o->async ? RMC_MSG_DONTWAIT : 0);
+		while (r == -EAGAIN) {
+			rmc_msg_progress(p->n.ep);
+			a = rmc_rdtsc();
+			r = rmc_send(p->n.ep, o->target, p->msg, size, RMC_MSG_DONTWAIT);
 		}
-		fprintf(samples, "# %s\nsize,index,rtt_ns,ping_ns,pong_ns\n", cmdline);
+		int len = r ? r : rmc_recv(p->n.ep, &from, p->in, p->m->max_msg, 0);
+		uint64_t b = rmc_rdtsc();
+		if (len < 0) {
+			fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: %s\n",
+				(unsigned long long)size, (unsigned long long)i, strerror(-len));
+			if ((r = smp_load_acquire(&p->sh->failed)))
+				fprintf(stderr, "sonuma-bench: the partner: %s\n", strerror(-r));
+			return 1;
+		}
+		if (o->verify) {
+			int bad = (uint64_t)len != size;
+			for (uint64_t j = 0; j < size && !bad; j++)
+				bad = p->in[j] != pattern(seed, 0, j);
+			if (bad && !res->errors++)
+				fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: "
+						"the answer differs from the message\n",
+					(unsigned long long)size, (unsigned long long)i);
+		}
+		if (i == o->warmup)
+			*start = a;
+		if (i >= o->warmup) {
+			p->t0[i - o->warmup] = a;
+			p->t1[i - o->warmup] = b;
+		}
+		*stop = b;
 	}
+	return 0;
+}
 
-	double k = 1e9 / info->tsc_hz;
-	for (unsigned s = 0; s < o->n_sizes && !failed; s++) {
-		uint64_t size = o->sizes[s];
-		struct mp_result res = { .size = size, .iters = o->iters };
-		uint64_t start = 0, stop = 0;
+/* Size number s: the round trips, then the partner's time stamps, the
+ * figures and the samples.  0, or 1 after saying why. */
+static int mp_size(struct mp_run *p, unsigned s, struct mp_result *res)
+{
+	const struct opts *o = p->o;
+	double k = 1e9 / p->info->tsc_hz;
+	uint64_t size = o->sizes[s], start = 0, stop = 0;
+	int r = 0;
 
-		for (uint64_t i = 0; i < total; i++) {
-			uint64_t seed = size * 7 + i;
-			for (uint64_t j = 0; j < size; j++)
-				msg[j] = pattern(seed, 0, j);
-			int from = o->target;
-			uint64_t a = rmc_rdtsc();
-			r = rmc_send(n.ep, o->target, msg, size, o->async ? RMC_MSG_DONTWAIT : 0);
-			while (r == -EAGAIN) {
-				rmc_msg_progress(n.ep);
-				a = rmc_rdtsc();
-				r = rmc_send(n.ep, o->target, msg, size, RMC_MSG_DONTWAIT);
-			}
-			int len = r ? r : rmc_recv(n.ep, &from, in, m->max_msg, 0);
-			uint64_t b = rmc_rdtsc();
-			if (len < 0) {
-				fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: %s\n",
-					(unsigned long long)size, (unsigned long long)i,
-					strerror(-len));
-				if ((r = smp_load_acquire(&sh->failed)))
-					fprintf(stderr, "sonuma-bench: the partner: %s\n",
-						strerror(-r));
-				failed = 1;
-				break;
-			}
-			if (o->verify) {
-				int bad = (uint64_t)len != size;
-				for (uint64_t j = 0; j < size && !bad; j++)
-					bad = in[j] != pattern(seed, 0, j);
-				if (bad && !res.errors++)
-					fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: "
-							"the answer differs from the message\n",
-						(unsigned long long)size, (unsigned long long)i);
-			}
-			if (i == o->warmup)
-				start = a;
-			if (i >= o->warmup) {
-				t0[i - o->warmup] = a;
-				t1[i - o->warmup] = b;
-			}
-			stop = b;
+	*res = (struct mp_result){ .size = size, .iters = o->iters };
+	if (mp_bounce(p, res, &start, &stop))
+		return 1;
+	/* The partner's time stamps of this size; pairs with its
+	 * store-release of sizes_done. */
+	while (smp_load_acquire(&p->sh->sizes_done) < s + 1 &&
+	       !(r = smp_load_acquire(&p->sh->failed)))
+		cpu_relax();
+	if (smp_load_acquire(&p->sh->sizes_done) < s + 1) {
+		fprintf(stderr, "sonuma-bench: the partner: %s\n", strerror(-r));
+		return 1;
+	}
+	for (uint64_t i = 0; i < o->iters; i++) {
+		p->rtt[i] = p->t1[i] - p->t0[i];
+		/* One TSC for the whole host: the two ends compare. */
+		p->ow[2 * i] = p->sh->t_recv[i] - p->t0[i];
+		p->ow[2 * i + 1] = p->t1[i] - p->sh->t_send[i];
+		if (p->samples)
+			fprintf(p->samples, "%llu,%llu,%.1f,%.1f,%.1f\n", (unsigned long long)size,
+				(unsigned long long)i, (double)p->rtt[i] * k,
+				(double)p->ow[2 * i] * k, (double)p->ow[2 * i + 1] * k);
+	}
+	exp_summary(p->rtt, o->iters, k, res->rtt);
+	exp_summary(p->ow, 2 * o->iters, k, res->ow);
+	double secs = (double)(stop - start) / p->info->tsc_hz;
+	res->msgs = secs > 0 ? 2.0 * (double)o->iters / secs : 0;
+	res->mbps = res->msgs * (double)size / 1e6;
+	/* The write that carries a message: header, message, trailer. */
+	uint64_t wlen = 32 + (size + 7) / 8 * 8 + 8;
+	res->target = NAN;
+	kal_target_ns(p->fd, RMC_OP_WRITE, (uint16_t)o->target, wlen, &res->target);
+	return 0;
+}
+
+/* The line (or JSON object, s-th of the list) of one size. */
+static void mp_row(FILE *out, enum exp_fmt fmt, unsigned s, const struct mp_result *res)
+{
+	const double *rt = res->rtt, *ow = res->ow;
+
+	if (fmt == EXP_FMT_JSON) {
+		fprintf(out,
+			"%s\n    {\"size\": %llu, \"iterations\": %llu, \"rtt_min_ns\": %.1f, "
+			"\"rtt_p50_ns\": %.1f, \"rtt_avg_ns\": %.1f, \"rtt_p99_ns\": %.1f, "
+			"\"rtt_p999_ns\": %.1f, \"rtt_max_ns\": %.1f, \"ow_min_ns\": %.1f, "
+			"\"ow_p50_ns\": %.1f, \"ow_avg_ns\": %.1f, \"ow_p99_ns\": %.1f, "
+			"\"ow_p999_ns\": %.1f, \"ow_max_ns\": %.1f, \"target_ns\": ",
+			s ? "," : "", (unsigned long long)res->size, (unsigned long long)res->iters,
+			rt[0], rt[1], rt[2], rt[3], rt[4], rt[5], ow[0], ow[1], ow[2], ow[3], ow[4],
+			ow[5]);
+		exp_json_num(out, res->target, 3);
+		fprintf(out, ", \"msgs_per_s\": %.1f, \"bw_MBps\": %.2f, \"errors\": %u}",
+			res->msgs, res->mbps, res->errors);
+	} else if (fmt == EXP_FMT_CSV) {
+		fprintf(out,
+			"%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,"
+			"%.1f,%.1f,%.2f,%u\n",
+			(unsigned long long)res->size, (unsigned long long)res->iters, rt[0], rt[1],
+			rt[2], rt[3], rt[4], rt[5], ow[0], ow[1], ow[2], ow[3], ow[4], ow[5],
+			res->target, res->msgs, res->mbps, res->errors);
+	} else {
+		fprintf(out, "%9llu %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %12.0f %9.1f\n",
+			(unsigned long long)res->size, rt[0], rt[1], rt[2], rt[3], ow[0], ow[1],
+			ow[3], res->target, res->msgs, res->mbps);
+	}
+	fflush(out);
+}
+
+/* Every size, between the header and the end of the output: 0, or 1 when
+ * something failed (said on stderr). */
+static int mp_sizes(struct mp_run *p, const char *cmdline)
+{
+	const struct opts *o = p->o;
+	int failed = 0;
+
+	if (o->samples) {
+		if (!(p->samples = fopen(o->samples, "w"))) {
+			fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
+			return 1;
 		}
-		if (failed)
-			break;
-		/* The partner's time stamps of this size; pairs with its
-		 * store-release of sizes_done. */
-		while (smp_load_acquire(&sh->sizes_done) < s + 1 &&
-		       !(r = smp_load_acquire(&sh->failed)))
-			cpu_relax();
-		if (smp_load_acquire(&sh->sizes_done) < s + 1) {
-			fprintf(stderr, "sonuma-bench: the partner: %s\n", strerror(-r));
+		fprintf(p->samples, "# %s\nsize,index,rtt_ns,ping_ns,pong_ns\n", cmdline);
+	}
+	for (unsigned s = 0; s < o->n_sizes && !failed; s++) {
+		struct mp_result res;
+
+		if (mp_size(p, s, &res)) {
 			failed = 1;
 			break;
 		}
-		for (uint64_t i = 0; i < o->iters; i++) {
-			rtt[i] = t1[i] - t0[i];
-			/* One TSC for the whole host: the two ends compare. */
-			ow[2 * i] = sh->t_recv[i] - t0[i];
-			ow[2 * i + 1] = t1[i] - sh->t_send[i];
-			if (samples)
-				fprintf(samples, "%llu,%llu,%.1f,%.1f,%.1f\n", (unsigned long long)size,
-					(unsigned long long)i, (double)rtt[i] * k,
-					(double)ow[2 * i] * k, (double)ow[2 * i + 1] * k);
-		}
-		mp_stats(rtt, o->iters, k, res.rtt);
-		mp_stats(ow, 2 * o->iters, k, res.ow);
-		double secs = (double)(stop - start) / info->tsc_hz;
-		res.msgs = secs > 0 ? 2.0 * (double)o->iters / secs : 0;
-		res.mbps = res.msgs * (double)size / 1e6;
-		/* The write that carries a message: header, message, trailer. */
-		uint64_t wlen = 32 + (size + 7) / 8 * 8 + 8;
-		res.target = NAN;
-		kal_target_ns(fd, RMC_OP_WRITE, (uint16_t)o->target, wlen, &res.target);
 		if (res.errors)
 			failed = 1;
-
-		if (o->fmt == FMT_JSON) {
-			fprintf(out,
-				"%s\n    {\"size\": %llu, \"iterations\": %llu, \"rtt_min_ns\": %.1f, "
-				"\"rtt_p50_ns\": %.1f, \"rtt_avg_ns\": %.1f, \"rtt_p99_ns\": %.1f, "
-				"\"rtt_p999_ns\": %.1f, \"rtt_max_ns\": %.1f, \"ow_min_ns\": %.1f, "
-				"\"ow_p50_ns\": %.1f, \"ow_avg_ns\": %.1f, \"ow_p99_ns\": %.1f, "
-				"\"ow_p999_ns\": %.1f, \"ow_max_ns\": %.1f, \"target_ns\": ",
-				s ? "," : "", (unsigned long long)size, (unsigned long long)o->iters,
-				res.rtt[0], res.rtt[1], res.rtt[2], res.rtt[3], res.rtt[4], res.rtt[5],
-				res.ow[0], res.ow[1], res.ow[2], res.ow[3], res.ow[4], res.ow[5]);
-			json_num(out, res.target, 3);
-			fprintf(out, ", \"msgs_per_s\": %.1f, \"bw_MBps\": %.2f, \"errors\": %u}",
-				res.msgs, res.mbps, res.errors);
-		} else if (o->fmt == FMT_CSV) {
-			fprintf(out,
-				"%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,%.1f,"
-				"%.1f,%.1f,%.2f,%u\n",
-				(unsigned long long)size, (unsigned long long)o->iters, res.rtt[0],
-				res.rtt[1], res.rtt[2], res.rtt[3], res.rtt[4], res.rtt[5], res.ow[0],
-				res.ow[1], res.ow[2], res.ow[3], res.ow[4], res.ow[5], res.target,
-				res.msgs, res.mbps, res.errors);
-		} else {
-			fprintf(out, "%9llu %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %9.0f %12.0f %9.1f\n",
-				(unsigned long long)size, res.rtt[0], res.rtt[1], res.rtt[2], res.rtt[3],
-				res.ow[0], res.ow[1], res.ow[3], res.target, res.msgs, res.mbps);
-		}
-		fflush(out);
+		mp_row(p->out, o->fmt, s, &res);
 	}
-	if (o->fmt == FMT_JSON)
-		fprintf(out, "\n  ]\n}\n");
-	if (samples && fclose(samples)) {
+	if (o->fmt == EXP_FMT_JSON)
+		fprintf(p->out, "\n  ]\n}\n");
+	if (p->samples && fclose(p->samples)) {
 		fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
 		failed = 1;
 	}
-	if (failed)
+	return failed;
+}
+
+static int msg_pingpong(const struct opts *o, const struct mp_opts *m, int fd,
+			const struct kal_info *info, FILE *out, const char *cmdline)
+{
+	struct mp_run p = { .o = o, .m = m, .info = info, .fd = fd, .out = out };
+	int failed, st;
+
+	if (mp_alloc(&p)) {
+		fprintf(stderr, "sonuma-bench: out of memory\n");
+		mp_free(&p);
+		return 1;
+	}
+	if (mp_fork(&p)) {
+		mp_free(&p);
+		return 1;
+	}
+	if (mp_connect(&p))
 		goto kill_child;
-	if (mp_wait(child, 10000, &st) || !WIFEXITED(st) || WEXITSTATUS(st)) {
+	mp_header(&p, cmdline);
+	if (mp_sizes(&p, cmdline))
+		goto kill_child;
+	failed = 0;
+	if (mp_wait(p.child, 10000, &st) || !WIFEXITED(st) || WEXITSTATUS(st)) {
 		fprintf(stderr, "sonuma-bench: the partner did not finish cleanly\n");
 		failed = 1;
 	}
-	rmc_msg_fini(n.ep);
-	free(t0), free(t1), free(rtt), free(ow), free(msg), free(in);
+	rmc_msg_fini(p.n.ep);
+	mp_free(&p);
 	return failed;
 
 kill_child:
-	kill(child, SIGKILL);
-	waitpid(child, &st, 0);
+	kill(p.child, SIGKILL);
+	waitpid(p.child, &st, 0);
+	mp_free(&p);
 	return 1;
 }
 
@@ -973,16 +1000,164 @@ static int pingpong(int cpu, uint64_t iters, uint64_t warmup)
 			lat[i - warmup - 1] = rmc_rdtsc() - t0;
 	}
 	pthread_join(t, NULL);
-	qsort(lat, iters, sizeof(uint64_t), cmp_u64);
+	qsort(lat, iters, sizeof(uint64_t), exp_cmp_u64);
 	printf("pingpong cpu %d <-> cpu %d: round trip min %.1f p50 %.1f p99 %.1f ns "
 	       "(%llu samples, TSC %.3f GHz)\n",
-	       sched_getcpu(), cpu, (double)lat[0] * 1e9 / hz, pct(lat, iters, 50) * 1e9 / hz,
-	       pct(lat, iters, 99) * 1e9 / hz, (unsigned long long)iters, hz / 1e9);
+	       sched_getcpu(), cpu, (double)lat[0] * 1e9 / hz,
+	       (double)exp_pct_rank(lat, iters, 50) * 1e9 / hz,
+	       (double)exp_pct_rank(lat, iters, 99) * 1e9 / hz, (unsigned long long)iters, hz / 1e9);
 	free(lat);
 	return 0;
 }
 
-int main(int argc, char **argv)
+/* What the command line asks for beyond struct opts. */
+struct cli {
+	struct opts o;
+	struct mp_opts mo;
+	uint64_t max_size;
+	int sweep, max_given, pp_cpu, msg_pp, msg_opt;
+};
+
+#define BAD(...)                                                   \
+	do {                                                       \
+		fprintf(stderr, "sonuma-bench: " __VA_ARGS__);     \
+		fprintf(stderr, "\n(see sonuma-bench --help)\n"); \
+		return 2;                                          \
+	} while (0)
+
+/* One option opt with its argument arg: 0, or 2 after saying what is
+ * wrong with it. */
+static int parse_opt(struct cli *c, int opt, const char *arg)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case 'o':
+		if (!strcmp(arg, "read") || !strcmp(arg, "r"))
+			c->o.op = 'r';
+		else if (!strcmp(arg, "write") || !strcmp(arg, "w"))
+			c->o.op = 'w';
+		else
+			BAD("--op: read or write, not \"%s\"", arg);
+		break;
+	case 'm':
+		if (!strcmp(arg, "sync"))
+			c->o.async = 0;
+		else if (!strcmp(arg, "async"))
+			c->o.async = 1;
+		else
+			BAD("--mode: sync or async, not \"%s\"", arg);
+		break;
+	case 'd':
+		if (exp_parse_u64(arg, 1, MAX_NUM_WQ, &v))
+			BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, arg);
+		c->o.outstanding = (unsigned)v;
+		break;
+	case 'T':
+		if (exp_parse_u64(arg, 1, MAX_THREADS, &v))
+			BAD("--threads: 1 to %d, not \"%s\"", MAX_THREADS, arg);
+		c->o.threads = (unsigned)v;
+		break;
+	case 't':
+		if (exp_parse_u64(arg, 0, 0xffff, &v))
+			BAD("--target: a node id, not \"%s\"", arg);
+		c->o.target = (int)v;
+		break;
+	case 's': {
+		char *dup = strdup(arg), *save = NULL;
+		c->o.n_sizes = 0;
+		for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+			if (c->o.n_sizes == MAX_SIZES || exp_parse_u64(tok, 1, 1ull << 30, &v))
+				BAD("--size: up to %d sizes from 1 B to 1 GiB, not \"%s\"",
+				    MAX_SIZES, tok);
+			c->o.sizes[c->o.n_sizes++] = v;
+		}
+		free(dup);
+		if (!c->o.n_sizes)
+			BAD("--size: no size given");
+		break;
+	}
+	case 'a':
+		c->sweep = 1;
+		break;
+	case 'M':
+		c->max_given = 1;
+		if (exp_parse_u64(arg, 64, 1ull << 30, &c->max_size))
+			BAD("--max-size: 64 B to 1 GiB, not \"%s\"", arg);
+		break;
+	case 'n':
+		if (exp_parse_u64(arg, 1, 100000000, &c->o.iters))
+			BAD("--iters: 1 to 1e8, not \"%s\"", arg);
+		break;
+	case 'w':
+		if (exp_parse_u64(arg, 0, 100000000, &c->o.warmup))
+			BAD("--warmup: 0 to 1e8, not \"%s\"", arg);
+		break;
+	case 'f':
+		if (exp_parse_fmt(arg, &c->o.fmt))
+			BAD("--format: table, csv or json, not \"%s\"", arg);
+		break;
+	case 'O':
+		c->o.out = arg;
+		break;
+	case 'V':
+		c->o.verify = 0;
+		break;
+	case 'S':
+		c->o.samples = arg;
+		break;
+	case 'B':
+		c->o.bw = 1;
+		break;
+	case 'b':
+		c->o.same_buffer = 1;
+		break;
+	case 'P':
+		if (exp_parse_u64(arg, 0, CPU_SETSIZE - 1, &v))
+			BAD("--pingpong: a CPU number, not \"%s\"", arg);
+		c->pp_cpu = (int)v;
+		break;
+	case 'G':
+		c->msg_pp = 1;
+		break;
+	case 'L':
+		if (exp_parse_u64(arg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
+			BAD("--msg-slots: a power of two up to %d, not \"%s\"",
+			    RMC_MSG_MAX_SLOTS, arg);
+		c->mo.slots = (uint32_t)v;
+		c->msg_opt = 1;
+		break;
+	case 'C':
+		if (exp_parse_u64(arg, 0, 255, &v))
+			BAD("--msg-ctx: a context id, not \"%s\"", arg);
+		c->mo.ctx_id = (uint32_t)v;
+		c->msg_opt = 1;
+		break;
+	case 'F':
+		if (exp_parse_u64(arg, 0, 1ull << 40, &v) || v % 64)
+			BAD("--msg-offset: a multiple of 64, not \"%s\"", arg);
+		c->mo.ctx_offset = v;
+		c->msg_opt = 1;
+		break;
+	case 'N':
+		c->mo.flags |= RMC_MSG_F_NATIVE;
+		c->msg_opt = 1;
+		break;
+	case 'U':
+		if (exp_parse_u64(arg, 1, 1000000, &v))
+			BAD("--msg-spin: 1 to 1e6 microseconds, not \"%s\"", arg);
+		c->mo.spin_us = (uint32_t)v;
+		c->msg_opt = 1;
+		break;
+	default:
+		usage(stderr);
+		return 2;
+	}
+	return 0;
+}
+
+/* The command line into c: 0 to go on, 2 on bad usage, -1 after --help. */
+static int parse_args(struct cli *c, int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "op", required_argument, NULL, 'o' },
@@ -1011,364 +1186,259 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .op = 'r', .threads = 1, .target = -1, .iters = 10000, .warmup = 1000,
-			  .verify = 1 };
-	uint64_t max_size = 65536, v;
-	int sweep = 0, opt, fd, r, pp_cpu = -1, max_given = 0, msg_pp = 0, msg_opt = 0;
-	struct mp_opts mo = { .slots = RMC_MSG_DEFAULT_SLOTS };
-	struct kal_info info;
-	char cmdline[1024] = "";
-	FILE *out = stdout;
+	int opt, r;
 
-	for (int i = 0; i < argc; i++)
-		snprintf(cmdline + strlen(cmdline), sizeof(cmdline) - strlen(cmdline), "%s%s",
-			 i ? " " : "", argv[i]);
-#define BAD(...)                                                   \
-	do {                                                       \
-		fprintf(stderr, "sonuma-bench: " __VA_ARGS__);     \
-		fprintf(stderr, "\n(see sonuma-bench --help)\n"); \
-		return 2;                                          \
-	} while (0)
 	while ((opt = getopt_long(argc, argv, "o:m:d:T:t:s:aM:n:w:f:h", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 'o':
-			if (!strcmp(optarg, "read") || !strcmp(optarg, "r"))
-				o.op = 'r';
-			else if (!strcmp(optarg, "write") || !strcmp(optarg, "w"))
-				o.op = 'w';
-			else
-				BAD("--op: read or write, not \"%s\"", optarg);
-			break;
-		case 'm':
-			if (!strcmp(optarg, "sync"))
-				o.async = 0;
-			else if (!strcmp(optarg, "async"))
-				o.async = 1;
-			else
-				BAD("--mode: sync or async, not \"%s\"", optarg);
-			break;
-		case 'd':
-			if (parse_u64(optarg, 1, MAX_NUM_WQ, &v))
-				BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, optarg);
-			o.outstanding = (unsigned)v;
-			break;
-		case 'T':
-			if (parse_u64(optarg, 1, MAX_THREADS, &v))
-				BAD("--threads: 1 to %d, not \"%s\"", MAX_THREADS, optarg);
-			o.threads = (unsigned)v;
-			break;
-		case 't':
-			if (parse_u64(optarg, 0, 0xffff, &v))
-				BAD("--target: a node id, not \"%s\"", optarg);
-			o.target = (int)v;
-			break;
-		case 's': {
-			char *dup = strdup(optarg), *save = NULL;
-			o.n_sizes = 0;
-			for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-				if (o.n_sizes == MAX_SIZES || parse_u64(tok, 1, 1ull << 30, &v))
-					BAD("--size: up to %d sizes from 1 B to 1 GiB, not \"%s\"",
-					    MAX_SIZES, tok);
-				o.sizes[o.n_sizes++] = v;
-			}
-			free(dup);
-			if (!o.n_sizes)
-				BAD("--size: no size given");
-			break;
-		}
-		case 'a':
-			sweep = 1;
-			break;
-		case 'M':
-			max_given = 1;
-			if (parse_u64(optarg, 64, 1ull << 30, &max_size))
-				BAD("--max-size: 64 B to 1 GiB, not \"%s\"", optarg);
-			break;
-		case 'n':
-			if (parse_u64(optarg, 1, 100000000, &o.iters))
-				BAD("--iters: 1 to 1e8, not \"%s\"", optarg);
-			break;
-		case 'w':
-			if (parse_u64(optarg, 0, 100000000, &o.warmup))
-				BAD("--warmup: 0 to 1e8, not \"%s\"", optarg);
-			break;
-		case 'f':
-			if (!strcmp(optarg, "table"))
-				o.fmt = FMT_TABLE;
-			else if (!strcmp(optarg, "csv"))
-				o.fmt = FMT_CSV;
-			else if (!strcmp(optarg, "json"))
-				o.fmt = FMT_JSON;
-			else
-				BAD("--format: table, csv or json, not \"%s\"", optarg);
-			break;
-		case 'O':
-			o.out = optarg;
-			break;
-		case 'V':
-			o.verify = 0;
-			break;
-		case 'S':
-			o.samples = optarg;
-			break;
-		case 'B':
-			o.bw = 1;
-			break;
-		case 'b':
-			o.same_buffer = 1;
-			break;
-		case 'P':
-			if (parse_u64(optarg, 0, CPU_SETSIZE - 1, &v))
-				BAD("--pingpong: a CPU number, not \"%s\"", optarg);
-			pp_cpu = (int)v;
-			break;
-		case 'G':
-			msg_pp = 1;
-			break;
-		case 'L':
-			if (parse_u64(optarg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
-				BAD("--msg-slots: a power of two up to %d, not \"%s\"",
-				    RMC_MSG_MAX_SLOTS, optarg);
-			mo.slots = (uint32_t)v;
-			msg_opt = 1;
-			break;
-		case 'C':
-			if (parse_u64(optarg, 0, 255, &v))
-				BAD("--msg-ctx: a context id, not \"%s\"", optarg);
-			mo.ctx_id = (uint32_t)v;
-			msg_opt = 1;
-			break;
-		case 'F':
-			if (parse_u64(optarg, 0, 1ull << 40, &v) || v % 64)
-				BAD("--msg-offset: a multiple of 64, not \"%s\"", optarg);
-			mo.ctx_offset = v;
-			msg_opt = 1;
-			break;
-		case 'N':
-			mo.flags |= RMC_MSG_F_NATIVE;
-			msg_opt = 1;
-			break;
-		case 'U':
-			if (parse_u64(optarg, 1, 1000000, &v))
-				BAD("--msg-spin: 1 to 1e6 microseconds, not \"%s\"", optarg);
-			mo.spin_us = (uint32_t)v;
-			msg_opt = 1;
-			break;
-		case 'h':
+		if (opt == 'h') {
 			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
+			return -1;
 		}
+		if ((r = parse_opt(c, opt, optarg)))
+			return r;
 	}
 	if (optind < argc)
 		BAD("unexpected argument \"%s\"", argv[optind]);
 	/* --bw takes no time per operation: nothing for --samples, and the
 	 * ping-pongs are latency measurements through and through. */
-	if (o.bw && o.samples)
+	if (c->o.bw && c->o.samples)
 		BAD("--bw and --samples: --bw takes no per-operation timestamps, so there are "
 		    "no latencies to write");
-	if (o.bw && pp_cpu >= 0)
+	if (c->o.bw && c->pp_cpu >= 0)
 		BAD("--bw and --pingpong: the ping-pong measures latency only");
-	if (o.bw && msg_pp)
+	if (c->o.bw && c->msg_pp)
 		BAD("--bw and --msg-pingpong: the message ping-pong measures latency");
-	if (o.samples && pp_cpu >= 0)
+	if (c->o.samples && c->pp_cpu >= 0)
 		BAD("--samples and --pingpong: the ping-pong prints its percentiles only");
 	/* The ping-pongs move no buffer of ours through rmc_rread/rmc_rwrite. */
-	if (o.same_buffer && (pp_cpu >= 0 || msg_pp))
+	if (c->o.same_buffer && (c->pp_cpu >= 0 || c->msg_pp))
 		BAD("--same-buffer goes with reads and writes, not with --pingpong or "
 		    "--msg-pingpong");
-	if (pp_cpu >= 0)
-		return pingpong(pp_cpu, o.iters, o.warmup);
-	if (msg_opt && !msg_pp)
+	return 0;
+}
+
+/* What is checked once --pingpong (which needs no rmcd) is out of the
+ * way, and the list of sizes.  0, or 2 on bad usage. */
+static int plan_sizes(struct cli *c)
+{
+	if (c->msg_opt && !c->msg_pp)
 		BAD("--msg-slots, --msg-ctx, --msg-offset, --msg-spin and --msg-native go with "
 		    "--msg-pingpong");
-	if (msg_pp && (o.threads > 1 || o.outstanding))
+	if (c->msg_pp && (c->o.threads > 1 || c->o.outstanding))
 		BAD("--msg-pingpong: one pair of endpoints, no --threads or --outstanding");
-	if (max_given && !sweep)
+	if (c->max_given && !c->sweep)
 		BAD("--max-size goes with --all (sizes given with --size are used as they are)");
-	if (sweep) {
-		o.n_sizes = 0;
-		for (uint64_t s = 64; s <= max_size && o.n_sizes < MAX_SIZES; s *= 2)
-			o.sizes[o.n_sizes++] = s;
-	} else if (!o.n_sizes) {
-		o.sizes[o.n_sizes++] = 64;
+	if (c->sweep) {
+		c->o.n_sizes = 0;
+		for (uint64_t s = 64; s <= c->max_size && c->o.n_sizes < MAX_SIZES; s *= 2)
+			c->o.sizes[c->o.n_sizes++] = s;
+	} else if (!c->o.n_sizes) {
+		c->o.sizes[c->o.n_sizes++] = 64;
 	}
+	return 0;
+}
 
-	fd = kal_open((char *)RMC_DEV);
-	if (fd < 0) {
+
+/* Attaches to this program's node into *fd and *info: 0, or 1 after saying
+ * why not. */
+static int attach(int *fd, struct kal_info *info)
+{
+	int r;
+
+	*fd = kal_open((char *)RMC_DEV);
+	if (*fd < 0) {
 		fprintf(stderr, "sonuma-bench: cannot attach to node %s: %s (is rmcd running? run "
 				"with sonuma-run -n NODE)\n",
-			getenv("SONUMA_NODE") ? getenv("SONUMA_NODE") : "0", strerror(-fd));
+			getenv("SONUMA_NODE") ? getenv("SONUMA_NODE") : "0", strerror(-*fd));
 		return 1;
 	}
-	if ((r = kal_info(fd, &info))) {
+	if ((r = kal_info(*fd, info))) {
 		fprintf(stderr, "sonuma-bench: rmcd: %s\n", strerror(-r));
 		return 1;
 	}
-	if (o.target < 0)
-		o.target = (int)((info.nid + 1) % info.nodes);
-	if ((unsigned)o.target >= info.nodes)
-		BAD("--target: node %d does not exist (the cluster has %u nodes)", o.target,
-		    info.nodes);
-	if (msg_pp) {
-		if ((unsigned)o.target == info.nid)
-			BAD("--msg-pingpong: the target must be another node than this one (%u)",
-			    info.nid);
-		for (unsigned i = 0; i < o.n_sizes; i++)
-			if (o.sizes[i] > mo.max_msg)
-				mo.max_msg = (uint32_t)(o.sizes[i] < (1u << 30) ? o.sizes[i] : 1u << 30);
-		int64_t slot = rmc_msg_slot_size(mo.max_msg);
-		if (slot < 0 || (uint64_t)slot > info.max_transfer)
-			BAD("--size: a %u-byte message needs %lld-byte slots, above rmcd's maximum "
-			    "transfer (%llu B)",
-			    mo.max_msg, (long long)slot, (unsigned long long)info.max_transfer);
-		struct rmc_msg_params mp = { .slots = mo.slots, .max_msg = mo.max_msg };
-		int64_t area = rmc_msg_area_size(&mp, info.nodes);
-		if (mo.ctx_id == 0 && (area < 0 || mo.ctx_offset + (uint64_t)area > info.context_size))
-			BAD("--msg-slots/--msg-offset: the message area (%lld B at %llu) does not fit "
-			    "the %llu-byte context",
-			    (long long)area, (unsigned long long)mo.ctx_offset,
-			    (unsigned long long)info.context_size);
-		if (o.out && !(out = fopen(o.out, "w"))) {
-			fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
-			return 1;
-		}
-		r = msg_pingpong(&o, &mo, fd, &info, out, cmdline);
-		if (out != stdout && fclose(out)) {
-			fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
-			r = 1;
-		}
-		kal_close(fd);
-		return r;
-	}
-	if (!o.outstanding)
-		o.outstanding = info.queue_depth;
-	if (o.outstanding > info.queue_depth)
-		BAD("--outstanding: at most the queue depth, %u", info.queue_depth);
+	return 0;
+}
+
+/* --msg-pingpong against what rmcd allows: the largest message into
+ * mo->max_msg.  0, or 2 on bad usage. */
+static int msg_plan(const struct opts *o, struct mp_opts *mo, const struct kal_info *info)
+{
+	if ((unsigned)o->target == info->nid)
+		BAD("--msg-pingpong: the target must be another node than this one (%u)",
+		    info->nid);
+	for (unsigned i = 0; i < o->n_sizes; i++)
+		if (o->sizes[i] > mo->max_msg)
+			mo->max_msg = (uint32_t)(o->sizes[i] < (1u << 30) ? o->sizes[i] : 1u << 30);
+	int64_t slot = rmc_msg_slot_size(mo->max_msg);
+	if (slot < 0 || (uint64_t)slot > info->max_transfer)
+		BAD("--size: a %u-byte message needs %lld-byte slots, above rmcd's maximum "
+		    "transfer (%llu B)",
+		    mo->max_msg, (long long)slot, (unsigned long long)info->max_transfer);
+	struct rmc_msg_params mp = { .slots = mo->slots, .max_msg = mo->max_msg };
+	int64_t area = rmc_msg_area_size(&mp, info->nodes);
+	if (mo->ctx_id == 0 && (area < 0 || mo->ctx_offset + (uint64_t)area > info->context_size))
+		BAD("--msg-slots/--msg-offset: the message area (%lld B at %llu) does not fit "
+		    "the %llu-byte context",
+		    (long long)area, (unsigned long long)mo->ctx_offset,
+		    (unsigned long long)info->context_size);
+	return 0;
+}
+
+/* The outstanding window, the sizes as the API rounds them, and each
+ * thread's region of the target context into *region: 0, or 2 on bad
+ * usage. */
+static int plan_region(struct opts *o, const struct kal_info *info, uint64_t *region_out)
+{
+	if (!o->outstanding)
+		o->outstanding = info->queue_depth;
+	if (o->outstanding > info->queue_depth)
+		BAD("--outstanding: at most the queue depth, %u", info->queue_depth);
 	uint64_t biggest = 0;
-	for (unsigned i = 0; i < o.n_sizes; i++) {
-		if (o.sizes[i] > info.max_transfer)
+	for (unsigned i = 0; i < o->n_sizes; i++) {
+		if (o->sizes[i] > info->max_transfer)
 			BAD("--size: %llu B is above rmcd's maximum transfer (%llu B)",
-			    (unsigned long long)o.sizes[i], (unsigned long long)info.max_transfer);
-		if (o.sizes[i] < 64)
-			o.sizes[i] = 64; /* as the API rounds it */
-		if (o.sizes[i] > biggest)
-			biggest = o.sizes[i];
+			    (unsigned long long)o->sizes[i], (unsigned long long)info->max_transfer);
+		if (o->sizes[i] < 64)
+			o->sizes[i] = 64; /* as the API rounds it */
+		if (o->sizes[i] > biggest)
+			biggest = o->sizes[i];
 	}
 	/* Each thread works in its own region of the target context: its
 	 * local buffer's size, room for the outstanding window of the largest
 	 * size (at least 64 KiB; with --same-buffer one message is enough). */
-	uint64_t region = biggest * (o.async && !o.same_buffer ? o.outstanding : 1);
+	uint64_t region = biggest * (o->async && !o->same_buffer ? o->outstanding : 1);
 	if (region < 65536)
 		region = 65536;
 	region = (region + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
-	while (region * o.threads > info.context_size && region > biggest)
+	while (region * o->threads > info->context_size && region > biggest)
 		region /= 2;
 	region = region / biggest * biggest;
-	if (region < biggest || region * o.threads > info.context_size)
-		BAD("%u threads of %llu B do not fit in the %llu-byte context", o.threads,
-		    (unsigned long long)biggest, (unsigned long long)info.context_size);
-	if (o.out && !(out = fopen(o.out, "w"))) {
-		fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
+	if (region < biggest || region * o->threads > info->context_size)
+		BAD("%u threads of %llu B do not fit in the %llu-byte context", o->threads,
+		    (unsigned long long)biggest, (unsigned long long)info->context_size);	*region_out = region;
+	return 0;
+}
+
+/* --output, or standard output: 0, or 1 after saying why not. */
+static int open_out(const struct opts *o, FILE **out)
+{
+	*out = stdout;
+	if (o->out && !(*out = fopen(o->out, "w"))) {
+		fprintf(stderr, "sonuma-bench: %s: %s\n", o->out, strerror(errno));
 		return 1;
 	}
+	return 0;
+}
 
-	struct thr th[MAX_THREADS];
-	memset(th, 0, sizeof(th));
-	for (unsigned i = 0; i < o.threads; i++) {
+/* Closes --output: 0, or 1 after saying why it failed. */
+static int close_out(const struct opts *o, FILE *out)
+{
+	if (out != stdout && fclose(out)) {
+		fprintf(stderr, "sonuma-bench: %s: %s\n", o->out, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* Each thread's queue pair, local buffer of region bytes and latency
+ * array: 0, or 1 after saying why not. */
+static int open_threads(const struct opts *o, struct thr *th, int fd, struct kal_info *info,
+			uint64_t region)
+{
+	int r;
+
+	for (unsigned i = 0; i < o->threads; i++) {
 		struct thr *t = &th[i];
-		t->o = &o;
-		t->info = &info;
+		t->o = o;
+		t->info = info;
 		t->fd = fd;
-		t->snid = o.target;
+		t->snid = o->target;
 		t->idx = (int)i;
 		t->lbuff_size = region;
 		/* --bw records no latencies: no room for them. */
-		t->lat = o.bw ? NULL : calloc(o.iters, sizeof(uint64_t));
-		r = o.bw || t->lat ? 0 : -ENOMEM;
+		t->lat = o->bw ? NULL : calloc(o->iters, sizeof(uint64_t));
+		r = o->bw || t->lat ? 0 : -ENOMEM;
 		if (r || (r = kal_reg_wq(fd, &t->wq)) || (r = kal_reg_cq(fd, &t->cq)) ||
 		    (r = kal_reg_lbuff(fd, &t->lbuff, (uint32_t)(region / PAGE_SIZE)))) {
 			fprintf(stderr, "sonuma-bench: registration: %s\n", strerror(-r));
 			return 1;
 		}
 	}
+	return 0;
+}
 
+/* What the output says before its results: every input. */
+static void print_header(FILE *out, const struct opts *o, const struct kal_info *info, int fd,
+			 const char *cmdline)
+{
 	char model[160], calib[160], version[64];
 	kal_describe(fd, 0, model, sizeof(model));
 	kal_describe(fd, 1, calib, sizeof(calib));
 	kal_describe(fd, 2, version, sizeof(version));
-	char cpus[256] = "";
-	for (int c = 0; c < 256; c++)
-		if (info.app_cpus[c / 64] >> (c % 64) & 1)
-			snprintf(cpus + strlen(cpus), sizeof(cpus) - strlen(cpus), "%s%d",
-				 cpus[0] ? "," : "", c);
-	time_t now = time(NULL);
-	char date[32];
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	char cpus[256], date[32];
+	exp_app_cpulist(info, cpus, sizeof(cpus));
+	exp_utc_date(date, sizeof(date));
 
-	const char *opname = o.op == 'r' ? "read" : "write";
-	const char *mode = o.async ? "async" : "sync";
-	if (o.fmt == FMT_JSON) {
+	const char *opname = o->op == 'r' ? "read" : "write";
+	const char *mode = o->async ? "async" : "sync";
+	if (o->fmt == EXP_FMT_JSON) {
 		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		json_str(out, version);
+		exp_json_str(out, version);
 		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		json_str(out, cmdline);
+		exp_json_str(out, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
 			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"sizes\": [",
-			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
-			(unsigned long long)o.iters, (unsigned long long)o.warmup,
-			o.verify ? "true" : "false", o.bw ? "true" : "false",
-			o.same_buffer ? "true" : "false");
-		for (unsigned i = 0; i < o.n_sizes; i++)
-			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o.sizes[i]);
+			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid, o->target,
+			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+			o->verify ? "true" : "false", o->bw ? "true" : "false",
+			o->same_buffer ? "true" : "false");
+		for (unsigned i = 0; i < o->n_sizes; i++)
+			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
 		fprintf(out, "]},\n");
 		fprintf(out, "  \"rmcd\": {\"model\": ");
-		json_str(out, info.model);
+		exp_json_str(out, info->model);
 		fprintf(out, ", \"model_params\": ");
-		json_str(out, model);
+		exp_json_str(out, model);
 		fprintf(out, ", \"calibration\": ");
-		json_str(out, calib);
+		exp_json_str(out, calib);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"context_size\": "
 			"%llu, \"max_transfer\": %llu, \"src_numa\": %d, \"app_cpus\": \"%s\", "
 			"\"cpu\": %d},\n  \"results\": [",
-			info.tsc_hz, info.nodes, info.queue_depth,
-			(unsigned long long)info.context_size,
-			(unsigned long long)info.max_transfer, info.numa, cpus, sched_getcpu());
-	} else if (o.fmt == FMT_CSV) {
+			info->tsc_hz, info->nodes, info->queue_depth,
+			(unsigned long long)info->context_size,
+			(unsigned long long)info->max_transfer, info->numa, cpus, sched_getcpu());
+	} else if (o->fmt == EXP_FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
 		fprintf(out, "# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
 			     "iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
-			opname, mode, o.async ? o.outstanding : 1, o.threads, info.nid, o.target,
-			(unsigned long long)o.iters, (unsigned long long)o.warmup,
-			o.verify ? "true" : "false", o.bw ? "true" : "false",
-			o.same_buffer ? "true" : "false");
+			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid, o->target,
+			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+			o->verify ? "true" : "false", o->bw ? "true" : "false",
+			o->same_buffer ? "true" : "false");
 		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
 			     "queue_depth: %u; src_numa: %d; app_cpus: %s\n",
-			model, calib, info.tsc_hz, info.nodes, info.queue_depth, info.numa, cpus);
+			model, calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa, cpus);
 		fprintf(out, "size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
 			     "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns\n");
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s%s, node %u -> node %d\n",
-			version, mode, opname, o.threads, o.threads > 1 ? "s" : "",
-			o.bw ? ", throughput only (--bw)" : "",
-			o.same_buffer ? ", one buffer per side (--same-buffer)" : "", info.nid,
-			o.target);
-		if (o.async)
-			fprintf(out, "# outstanding per thread: %u\n", o.outstanding);
+			version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
+			o->bw ? ", throughput only (--bw)" : "",
+			o->same_buffer ? ", one buffer per side (--same-buffer)" : "", info->nid,
+			o->target);
+		if (o->async)
+			fprintf(out, "# outstanding per thread: %u\n", o->outstanding);
 		fprintf(out, "# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
 			     "after %llu warm-up per size and thread\n",
-			model, calib, info.tsc_hz / 1e9, (unsigned long long)o.iters,
-			(unsigned long long)o.warmup);
+			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
+			(unsigned long long)o->warmup);
 		fprintf(out, "# target: the model's unloaded latency; model: the mean it asked for\n"
 			     "# in this run, queueing included; err%%: p50 against model\n");
-		if (o.bw)
+		if (o->bw)
 			fprintf(out, "# --bw: no per-operation timestamps, latencies not measured\n");
-		if (o.same_buffer)
+		if (o->same_buffer)
 			fprintf(out, "# --same-buffer: every operation of a size moves the same bytes "
 				     "(one message per side)\n");
 		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s\n", "size",
@@ -1376,22 +1446,93 @@ int main(int argc, char **argv)
 			"late%", "MB/s", "Mops");
 	}
 	fflush(out);
+}
 
+/* The line (or JSON object, i-th of the list) of one size. */
+static void print_result(FILE *out, const struct opts *o, const struct result *res, unsigned i)
+{
+	double late_pct = res->counted ? 100.0 * (double)res->late / (double)res->counted : 0;
+	/* The latencies, NAN (not measured) with --bw. */
+	static const char *const lat_name[6] = { "t_min_ns", "t_p50_ns", "t_avg_ns",
+						 "t_p99_ns", "t_p999_ns", "t_max_ns" };
+	const double lat[6] = { res->min, res->p50, res->avg, res->p99, res->p999, res->max };
+	char l[6][32];
+	if (o->fmt == EXP_FMT_JSON) {
+		fprintf(out, "%s\n    {\"size\": %llu, \"iterations\": %llu", i ? "," : "",
+			(unsigned long long)res->size, (unsigned long long)res->iters);
+		for (int j = 0; j < 6; j++) {
+			fprintf(out, ", \"%s\": ", lat_name[j]);
+			exp_json_num(out, lat[j], 1);
+		}
+		fprintf(out, ", \"target_ns\": ");
+		exp_json_num(out, res->target, 3);
+		fprintf(out, ", \"p50_err_pct\": ");
+		exp_json_num(out, res->err_pct, 3);
+		fprintf(out,
+			", \"late\": %llu, \"late_pct\": %.3f, \"bw_MBps\": %.1f, \"mops\": "
+			"%.4f, \"errors\": %u, \"model_ns\": ",
+			(unsigned long long)res->late, late_pct, res->mbps, res->mops, res->errors);
+		exp_json_num(out, res->model, 3);
+		fprintf(out, "}");
+	} else if (o->fmt == EXP_FMT_CSV) {
+		char err[32] = "";
+		if (isfinite(res->err_pct))
+			snprintf(err, sizeof(err), "%.3f", res->err_pct);
+		char model[32] = "";
+		if (isfinite(res->model))
+			snprintf(model, sizeof(model), "%.1f", res->model);
+		fprintf(out, "%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
+			(unsigned long long)res->size, (unsigned long long)res->iters,
+			exp_fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
+			exp_fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
+			exp_fig(l[2], sizeof(l[2]), "%.1f", lat[2], ""),
+			exp_fig(l[3], sizeof(l[3]), "%.1f", lat[3], ""),
+			exp_fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
+			exp_fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res->target, err,
+			(unsigned long long)res->late, late_pct, res->mbps, res->mops, res->errors,
+			model);
+	} else {
+		char err[16] = "-";
+		if (isfinite(res->err_pct))
+			snprintf(err, sizeof(err), "%+.1f", res->err_pct);
+		char model[16] = "-";
+		if (isfinite(res->model))
+			snprintf(model, sizeof(model), "%.0f", res->model);
+		/* %9s of "%.0f" is %9.0f; "-" where not measured. */
+		fprintf(out, "%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
+			(unsigned long long)res->size,
+			exp_fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
+			exp_fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
+			exp_fig(l[2], sizeof(l[2]), "%.0f", lat[2], "-"),
+			exp_fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
+			exp_fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
+			exp_fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res->target, model, err,
+			late_pct, res->mbps, res->mops);
+	}
+	fflush(out);
+}
+
+/* Every size in turn, with --samples: 0, or 1 when one failed (said on
+ * stderr). */
+static int run_sizes(struct opts *o, struct thr *th, struct kal_info *info, int fd, FILE *out,
+		     const char *cmdline)
+{
 	FILE *samples = NULL;
-	if (o.samples) {
-		if (!(samples = fopen(o.samples, "w"))) {
-			fprintf(stderr, "sonuma-bench: %s: %s\n", o.samples, strerror(errno));
+	int failed = 0, r;
+
+	if (o->samples) {
+		if (!(samples = fopen(o->samples, "w"))) {
+			fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
 			return 1;
 		}
 		fprintf(samples, "# %s\nsize,thread,index,latency_ns\n", cmdline);
 	}
-	int failed = 0;
-	for (unsigned i = 0; i < o.n_sizes; i++) {
+	for (unsigned i = 0; i < o->n_sizes; i++) {
 		struct result res;
-		r = run_size(&o, th, &info, o.sizes[i], &res, fd, samples);
+		r = run_size(o, th, info, o->sizes[i], &res, fd, samples);
 		if (r) {
 			fprintf(stderr, "sonuma-bench: size %llu: %s\n",
-				(unsigned long long)o.sizes[i], strerror(-r));
+				(unsigned long long)o->sizes[i], strerror(-r));
 			failed = 1;
 			break;
 		}
@@ -1400,77 +1541,71 @@ int main(int argc, char **argv)
 				(unsigned long long)res.size, res.errors);
 			failed = 1;
 		}
-		double late_pct = res.counted ? 100.0 * (double)res.late / (double)res.counted : 0;
-		/* The latencies, NAN (not measured) with --bw. */
-		static const char *const lat_name[6] = { "t_min_ns", "t_p50_ns", "t_avg_ns",
-							 "t_p99_ns", "t_p999_ns", "t_max_ns" };
-		const double lat[6] = { res.min, res.p50, res.avg, res.p99, res.p999, res.max };
-		char l[6][32];
-		if (o.fmt == FMT_JSON) {
-			fprintf(out, "%s\n    {\"size\": %llu, \"iterations\": %llu", i ? "," : "",
-				(unsigned long long)res.size, (unsigned long long)res.iters);
-			for (int j = 0; j < 6; j++) {
-				fprintf(out, ", \"%s\": ", lat_name[j]);
-				json_num(out, lat[j], 1);
-			}
-			fprintf(out, ", \"target_ns\": ");
-			json_num(out, res.target, 3);
-			fprintf(out, ", \"p50_err_pct\": ");
-			json_num(out, res.err_pct, 3);
-			fprintf(out,
-				", \"late\": %llu, \"late_pct\": %.3f, \"bw_MBps\": %.1f, \"mops\": "
-				"%.4f, \"errors\": %u, \"model_ns\": ",
-				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors);
-			json_num(out, res.model, 3);
-			fprintf(out, "}");
-		} else if (o.fmt == FMT_CSV) {
-			char err[32] = "";
-			if (isfinite(res.err_pct))
-				snprintf(err, sizeof(err), "%.3f", res.err_pct);
-			char model[32] = "";
-			if (isfinite(res.model))
-				snprintf(model, sizeof(model), "%.1f", res.model);
-			fprintf(out, "%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
-				(unsigned long long)res.size, (unsigned long long)res.iters,
-				fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
-				fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
-				fig(l[2], sizeof(l[2]), "%.1f", lat[2], ""),
-				fig(l[3], sizeof(l[3]), "%.1f", lat[3], ""),
-				fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
-				fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res.target, err,
-				(unsigned long long)res.late, late_pct, res.mbps, res.mops, res.errors,
-				model);
-		} else {
-			char err[16] = "-";
-			if (isfinite(res.err_pct))
-				snprintf(err, sizeof(err), "%+.1f", res.err_pct);
-			char model[16] = "-";
-			if (isfinite(res.model))
-				snprintf(model, sizeof(model), "%.0f", res.model);
-			/* %9s of "%.0f" is %9.0f; "-" where not measured. */
-			fprintf(out, "%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
-				(unsigned long long)res.size,
-				fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
-				fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
-				fig(l[2], sizeof(l[2]), "%.0f", lat[2], "-"),
-				fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
-				fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
-				fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res.target, model, err,
-				late_pct, res.mbps, res.mops);
-		}
-		fflush(out);
+		print_result(out, o, &res, i);
 	}
-	if (o.fmt == FMT_JSON)
+	if (o->fmt == EXP_FMT_JSON)
 		fprintf(out, "\n  ]\n}\n");
-	if (out != stdout && fclose(out)) {
-		fprintf(stderr, "sonuma-bench: %s: %s\n", o.out, strerror(errno));
-		failed = 1;
-	}
 	if (samples && fclose(samples)) {
-		fprintf(stderr, "sonuma-bench: %s: %s\n", o.samples, strerror(errno));
+		fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
 		failed = 1;
 	}
-	for (unsigned i = 0; i < o.threads; i++)
+	return failed;
+}
+
+int main(int argc, char **argv)
+{
+	struct cli c = {
+		.o = { .op = 'r', .threads = 1, .target = -1, .iters = 10000, .warmup = 1000,
+		       .verify = 1 },
+		.mo = { .slots = RMC_MSG_DEFAULT_SLOTS },
+		.max_size = 65536,
+		.pp_cpu = -1,
+	};
+	struct opts *o = &c.o;
+	struct thr th[MAX_THREADS];
+	struct kal_info info;
+	char cmdline[1024] = "";
+	uint64_t region;
+	int fd, r, failed;
+	FILE *out;
+
+	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);
+	if ((r = parse_args(&c, argc, argv)))
+		return r < 0 ? 0 : r;
+	if (c.pp_cpu >= 0)
+		return pingpong(c.pp_cpu, o->iters, o->warmup);
+	if ((r = plan_sizes(&c)))
+		return r;
+	if (attach(&fd, &info))
+		return 1;
+	if (o->target < 0)
+		o->target = (int)((info.nid + 1) % info.nodes);
+	if ((unsigned)o->target >= info.nodes)
+		BAD("--target: node %d does not exist (the cluster has %u nodes)", o->target,
+		    info.nodes);
+	if (c.msg_pp) {
+		if ((r = msg_plan(o, &c.mo, &info)))
+			return r;
+		if (open_out(o, &out))
+			return 1;
+		r = msg_pingpong(o, &c.mo, fd, &info, out, cmdline);
+		if (close_out(o, out))
+			r = 1;
+		kal_close(fd);
+		return r;
+	}
+	if ((r = plan_region(o, &info, &region)))
+		return r;
+	if (open_out(o, &out))
+		return 1;
+	memset(th, 0, sizeof(th));
+	if (open_threads(o, th, fd, &info, region))
+		return 1;
+	print_header(out, o, &info, fd, cmdline);
+	failed = run_sizes(o, th, &info, fd, out, cmdline);
+	if (close_out(o, out))
+		failed = 1;
+	for (unsigned i = 0; i < o->threads; i++)
 		free(th[i].lat);
 	kal_close(fd);
 	return failed;

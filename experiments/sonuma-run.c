@@ -13,6 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core.h"
+#include "explib.h"
 #include "sonuma.h"
 
 static void usage(FILE *f)
@@ -37,20 +39,18 @@ int main(int argc, char **argv)
 	const char *node = NULL;
 	int opt, pin = 1, fd, r;
 	struct kal_info info;
+	uint64_t nid;
 
 	while ((opt = getopt_long(argc, argv, "+n:r:h", opts, NULL)) != -1) {
 		switch (opt) {
-		case 'n': {
-			char *end;
-			errno = 0;
-			long v = strtol(optarg, &end, 10);
-			if (errno || !*optarg || *end || v < 0 || v > 0xffff) {
+		case 'n':
+			/* As libsonuma reads SONUMA_NODE: decimal. */
+			if (core_parse_u64(optarg, 0, 0xffff, &nid)) {
 				fprintf(stderr, "sonuma-run: -n: not a node id: \"%s\"\n", optarg);
 				return 2;
 			}
 			node = optarg;
 			break;
-		}
 		case 'r':
 			setenv("SONUMA_RUNDIR", optarg, 1);
 			break;
@@ -86,14 +86,7 @@ int main(int argc, char **argv)
 	}
 	if (pin) {
 		cpu_set_t set;
-		int any = 0;
-		CPU_ZERO(&set);
-		for (int c = 0; c < 256; c++)
-			if (info.app_cpus[c / 64] >> (c % 64) & 1) {
-				CPU_SET(c, &set);
-				any = 1;
-			}
-		if (any && sched_setaffinity(0, sizeof(set), &set) < 0)
+		if (exp_app_cpuset(&info, &set) && sched_setaffinity(0, sizeof(set), &set) < 0)
 			fprintf(stderr, "sonuma-run: warning: cannot pin to node %s's CPUs: %s\n",
 				node, strerror(errno));
 	}

@@ -61,21 +61,14 @@ Exit status: 0 when every run succeeded, 1 on a failure, 2 on bad usage.
 EOF
 }
 
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() {
-	printf '%s: %s\n' "$prog" "$*" >&2
-	usage >&2
-	exit 2
-}
-# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
-in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
+# shellcheck source=experiments/lib/opts.sh
+. "$here/lib/opts.sh"
 
 configs=() max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 bench_args_opt=""
 out_root=$root/results run_dir="" quick=0 calibration="" no_calibrate=0
 build=${SONUMA_BUILD:-$root/build} timeout_s=900 plots=1 summary=1
 orig_args=("$@")
 
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
@@ -159,51 +152,14 @@ one file for every run; the ping-pongs and --help measure nothing of it)"
 		;;
 	esac
 done
-sizes=()
-if [[ -n $sizes_opt ]]; then
-	IFS=', ' read -r -a sizes <<<"$sizes_opt"
-	((${#sizes[@]} >= 1 && ${#sizes[@]} <= 32)) || bad_usage "--sizes: 1 to 32 sizes"
-	for s in "${sizes[@]}"; do
-		in_range "$s" 64 1073741824 ||
-			bad_usage "--sizes: sizes from 64 B to 1 GiB, not \"$s\""
-	done
-else
-	for ((s = 64; s <= max_size; s *= 2)); do sizes+=("$s"); done
-fi
-size_list=$(IFS=,; echo "${sizes[*]}")
+sizes_of "$sizes_opt" "$max_size" 32
 
 if ((${#configs[@]} == 0)); then
 	for f in "$here"/configs/*.conf; do configs+=("$f"); done
 	((${#configs[@]})) || die "no configs in $here/configs"
 fi
-conf_files=() conf_names=()
-for c in "${configs[@]}"; do
-	[[ -z $c ]] && continue
-	if [[ -f $c ]]; then
-		f=$c
-	elif [[ -f $here/configs/$c.conf ]]; then
-		f=$here/configs/$c.conf
-	elif [[ -f $here/configs/$c ]]; then
-		f=$here/configs/$c
-	else
-		bad_usage "config \"$c\": no such file, nor $here/configs/$c.conf"
-	fi
-	name=$(basename "$f" .conf)
-	for n in "${conf_names[@]}"; do
-		[[ $n == "$name" ]] && bad_usage "config \"$name\" given twice"
-	done
-	conf_files+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
-	conf_names+=("$name")
-done
+resolve_configs "$here/configs" "${configs[@]}"
 
-# setting_of FILE KEY DEFAULT: an integer setting of a config (comments
-# dropped), or DEFAULT when the config does not set it.
-setting_of() {
-	local n
-	n=$(sed -e 's/#.*//' -e 's://.*::' "$1" | grep -oE "\b$2[[:space:]]*[=:][[:space:]]*[0-9]+" |
-		head -n1 | grep -oE '[0-9]+$' || true)
-	echo "${n:-$3}"
-}
 biggest=0
 for s in "${sizes[@]}"; do ((s > biggest)) && biggest=$s; done
 for ci in "${!conf_files[@]}"; do
@@ -213,20 +169,6 @@ for ci in "${!conf_files[@]}"; do
 done
 
 # ---- programs -------------------------------------------------------------
-# find_prog VAR-OVERRIDE BUILD-SUBPATH NAME: the override, the build tree, $PATH.
-find_prog() {
-	local override=$1 sub=$2 name=$3
-	if [[ -n $override ]]; then
-		[[ -x $override ]] || die "$override: not an executable"
-		echo "$override"
-	elif [[ -x $build/$sub ]]; then
-		echo "$build/$sub"
-	elif command -v "$name" >/dev/null 2>&1; then
-		command -v "$name"
-	else
-		return 1
-	fi
-}
 rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
 	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
 srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
@@ -290,22 +232,8 @@ elapsed() {
 }
 
 # ---- output directory -----------------------------------------------------
-if [[ -n $run_dir ]]; then
-	out=$run_dir
-	mkdir -p "$out" || die "cannot create $out"
-else
-	mkdir -p "$out_root" || die "cannot create $out_root"
-	stamp=$(date +%Y%m%d-%H%M%S)
-	out=$out_root/$stamp
-	n=1
-	while ! mkdir "$out" 2>/dev/null; do
-		[[ -e $out ]] || die "cannot create $out"
-		n=$((n + 1))
-		out=$out_root/$stamp-$n
-	done
-	ln -sfn "$(basename "$out")" "$out_root/latest" 2>/dev/null || true
-fi
-out=$(cd "$out" && pwd)
+out=$(run_dir_of "$run_dir" "$out_root") || exit 1
+[[ -n $run_dir ]] || ln -sfn "$(basename "$out")" "$out_root/latest" 2>/dev/null || true
 
 # ---- calibration ----------------------------------------------------------
 default_cal=${SONUMA_CALIBRATION:-${XDG_DATA_HOME:-${HOME:-.}/.local/share}/sonuma/calibration.cfg}

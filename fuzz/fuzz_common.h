@@ -14,6 +14,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "explib.h"
+
 /* A failed check is a finding: say what failed, then abort so that
  * libFuzzer reports a crash and writes the input out. */
 #define FZ_CHECK(cond, ...)                                                              \
@@ -92,21 +94,14 @@ static inline int fz_count_memfd_maps(void)
 	return n;
 }
 
-/* xorshift64*: fills the reference contents of the harnesses' memory. */
-static inline uint64_t fz_rand(uint64_t *s)
-{
-	*s ^= *s >> 12;
-	*s ^= *s << 25;
-	*s ^= *s >> 27;
-	return *s * 0x2545F4914F6CDD1Dull;
-}
-
+/* The reference contents of the harnesses' memory: explib's random stream
+ * from seed, one byte per draw. */
 static inline void fz_fill(uint8_t *p, size_t n, uint64_t seed)
 {
-	uint64_t s = seed | 1;
+	struct exp_rng r = { seed | 1 };
 
 	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(fz_rand(&s) >> 56);
+		p[i] = (uint8_t)(exp_rng_next(&r) >> 56);
 }
 
 #endif /* SONUMA_FUZZ_COMMON_H */

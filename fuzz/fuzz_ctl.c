@@ -360,6 +360,73 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	return 0;
 }
 
+/* Takes from the input the message that command byte c announces (a
+ * control request, repaired as c asks, or raw bytes) into buf, and what is
+ * known of it into *q: its length, or -1 when the input ends first. */
+static long take_msg(uint8_t c, const uint8_t **data, size_t *size, uint8_t *buf,
+		     struct sent *q)
+{
+	struct ctl_req r;
+	size_t len;
+
+	switch (c & 3) {
+	case 0:
+	case 1:
+	case 3:
+		if (*size < sizeof(struct ctl_req))
+			return -1;
+		len = sizeof(struct ctl_req);
+		memcpy(buf, *data, len);
+		break;
+	default:
+		if (*size < 1)
+			return -1;
+		len = (*data)[0];
+		(*data)++, (*size)--;
+		if (*size < len)
+			len = *size;
+		memcpy(buf, *data, len);
+		break;
+	}
+	*data += len, *size -= len;
+
+	if ((c & 3) == 0 || (c & 3) == 3) {
+		memcpy(&r, buf, sizeof(r));
+		r.magic = CTL_MAGIC;
+		r.version = CTL_VERSION;
+		if ((c & 3) == 3) {
+			r.op = (uint16_t)(1 + r.op % CTL_OP_MAX);
+			r.pages = r.pages % 17;
+			r.addr = (r.addr & ~(uint64_t)(PAGE_SIZE - 1) & 0xffffffffffffull) |
+				 0x100000000ull;
+			r.id %= 20;
+		}
+		memcpy(buf, &r, sizeof(r));
+	}
+	if (len >= sizeof(r)) {
+		memcpy(&r, buf, sizeof(r));
+		/* Known resource problem (see the header): keep buffers small. */
+		if (r.magic == CTL_MAGIC && r.version == CTL_VERSION &&
+		    r.op == CTL_REG_LBUFF && r.pages > MAX_LBUFF_PAGES &&
+		    !getenv("SONUMA_FUZZ_CTL_BIG_LBUFF")) {
+			r.pages = 1 + r.pages % MAX_LBUFF_PAGES;
+			memcpy(buf, &r, sizeof(r));
+		}
+		/* Known finding (crashes/fuzz_ctl/target-size-float-overflow):
+		 * out of the way only when asked to. */
+		if (r.magic == CTL_MAGIC && r.version == CTL_VERSION && r.op == CTL_TARGET &&
+		    skip("target-overflow") && r.addr > (1ull << 30)) {
+			r.addr &= (1ull << 30) - 1;
+			memcpy(buf, &r, sizeof(r));
+		}
+		q->op = r.op;
+		q->id = r.id;
+		q->well_formed = len == sizeof(r) && r.magic == CTL_MAGIC &&
+				 r.version == CTL_VERSION;
+	}
+	return (long)len;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int max_inflight;
@@ -394,62 +461,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct sent q = { 0 };
 		data++, size--;
 
-		switch (c & 3) {
-		case 0:
-		case 1:
-		case 3:
-			if (size < sizeof(struct ctl_req))
-				goto out;
-			len = sizeof(struct ctl_req);
-			memcpy(buf, data, len);
-			break;
-		default:
-			if (size < 1)
-				goto out;
-			len = data[0];
-			data++, size--;
-			if (size < len)
-				len = size;
-			memcpy(buf, data, len);
-			break;
-		}
-		data += len, size -= len;
-
-		struct ctl_req r;
-		if ((c & 3) == 0 || (c & 3) == 3) {
-			memcpy(&r, buf, sizeof(r));
-			r.magic = CTL_MAGIC;
-			r.version = CTL_VERSION;
-			if ((c & 3) == 3) {
-				r.op = (uint16_t)(1 + r.op % CTL_OP_MAX);
-				r.pages = r.pages % 17;
-				r.addr = (r.addr & ~(uint64_t)(PAGE_SIZE - 1) & 0xffffffffffffull) |
-					 0x100000000ull;
-				r.id %= 20;
-			}
-			memcpy(buf, &r, sizeof(r));
-		}
-		if (len >= sizeof(r)) {
-			memcpy(&r, buf, sizeof(r));
-			/* Known resource problem (see the header): keep buffers small. */
-			if (r.magic == CTL_MAGIC && r.version == CTL_VERSION &&
-			    r.op == CTL_REG_LBUFF && r.pages > MAX_LBUFF_PAGES &&
-			    !getenv("SONUMA_FUZZ_CTL_BIG_LBUFF")) {
-				r.pages = 1 + r.pages % MAX_LBUFF_PAGES;
-				memcpy(buf, &r, sizeof(r));
-			}
-			/* Known finding (crashes/fuzz_ctl/target-size-float-overflow):
-			 * out of the way only when asked to. */
-			if (r.magic == CTL_MAGIC && r.version == CTL_VERSION && r.op == CTL_TARGET &&
-			    skip("target-overflow") && r.addr > (1ull << 30)) {
-				r.addr &= (1ull << 30) - 1;
-				memcpy(buf, &r, sizeof(r));
-			}
-			q.op = r.op;
-			q.id = r.id;
-			q.well_formed = len == sizeof(r) && r.magic == CTL_MAGIC &&
-					r.version == CTL_VERSION;
-		}
+		long got = take_msg(c, &data, &size, buf, &q);
+		if (got < 0)
+			goto out;
+		len = (size_t)got;
 
 		static const int reps[4] = { 1, 2, 16, 64 };
 		for (int k = 0; k < reps[c >> 6]; k++) {

@@ -39,10 +39,8 @@ Options:
   -h, --help         this text
 EOF2
 }
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() { printf '%s: %s\n' "$prog" "$*" >&2; usage >&2; exit 2; }
-# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
-in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
+# shellcheck source=experiments/lib/opts.sh
+. "$root/experiments/lib/opts.sh"
 
 outdir="" cdf_size=64 cdf_op=read cdf_mode=sync err_max=300 formats=png,svg results=""
 while [[ $# -gt 0 ]]; do

@@ -9,7 +9,8 @@ pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numac
       libpapi-dev papi-tools gnuplot-nox python3 ucx-utils libucx-dev)
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
-	       linux-headers-amd64 make kmod iproute2 libclang-rt-14-dev llvm)
+	       linux-headers-amd64 make kmod iproute2 libclang-rt-14-dev llvm groff-base
+	       man-db)
 fi
 
 missing=()

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * What the soNUMA applications (sonuma-kv, sonuma-pagerank) share: attaching
- * to a node with clear errors, option parsing, a random stream, a latency
- * histogram, and a barrier across every process of the cluster built on
- * fetch-and-add in node 0's context.
+ * What the soNUMA applications (sonuma-kv, sonuma-pagerank) share beyond
+ * explib (numbers, formats, histogram, random stream): attaching to a node
+ * with clear errors, a queue pair, and a barrier across every process of
+ * the cluster built on fetch-and-add in node 0's context.
  *
  * Every node's context starts with two pages of control words (APP_CTRL_SIZE):
  *   [0, 64)          the application's descriptor of what its context holds
@@ -18,6 +18,7 @@
 #define SONUMA_APPS_COMMON_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <sched.h>
 #include <stdarg.h>
@@ -26,6 +27,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "explib.h"
 #include "sonuma.h"
 
 #define APP_CTRL_SIZE 8192u
@@ -46,72 +48,114 @@ static inline double app_now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-/* splitmix64's finaliser: a good 64-bit mix. */
-static inline uint64_t app_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
+/* ---- the options both take ----------------------------------------------- */
 
-/* xorshift64*: one random stream (never seeded with 0). */
-struct app_rng {
-	uint64_t s;
+struct app_opts {
+	unsigned procs;         /* 0: one per node */
+	uint64_t seed;
+	double barrier_timeout; /* seconds */
+	enum exp_fmt fmt;
+	const char *out;
+	const char *csv;        /* also the CSV form there */
+	const char *label;
 };
 
-static inline void app_rng_seed(struct app_rng *r, uint64_t seed)
+/* In a parse function: says what is wrong, then how to call prog, and
+ * returns 2. */
+#define APP_BAD(prog, usage, ...)                               \
+	do {                                                    \
+		fprintf(stderr, prog ": " __VA_ARGS__);         \
+		fprintf(stderr, "\n");                          \
+		usage(stderr);                                  \
+		return 2;                                       \
+	} while (0)
+
+/* Their getopt_long entries and letters. */
+#define APP_LONG_OPTIONS                                          \
+	{ "seed", required_argument, NULL, 'S' },                 \
+	{ "procs", required_argument, NULL, 'P' },                \
+	{ "barrier-timeout", required_argument, NULL, 'B' },      \
+	{ "format", required_argument, NULL, 'f' },               \
+	{ "output", required_argument, NULL, 'o' },               \
+	{ "csv", required_argument, NULL, 'c' },                  \
+	{ "label", required_argument, NULL, 'l' },                \
+	{ "help", no_argument, NULL, 'h' }
+#define APP_SHORT_OPTIONS "S:P:f:o:l:h"
+
+/* One of those options, --help (the usage, and exit) or an option getopt
+ * did not know: 0 when taken, or 2 after saying what is wrong (and how to
+ * call prog). */
+static inline int app_parse_opt(struct app_opts *c, const char *prog, void (*usage)(FILE *),
+				int opt, const char *arg)
 {
-	r->s = app_mix64(seed) | 1;
+	uint64_t v;
+
+	switch (opt) {
+	case 'S':
+		if (exp_parse_u64(arg, 0, UINT64_MAX, &c->seed))
+			goto bad;
+		return 0;
+	case 'P':
+		if (exp_parse_u64(arg, 1, APP_MAX_PROCS, &v))
+			goto bad;
+		c->procs = (unsigned)v;
+		return 0;
+	case 'B':
+		if (exp_parse_double(arg, 1, 86400, &c->barrier_timeout))
+			goto bad;
+		return 0;
+	case 'f':
+		if (exp_parse_fmt(arg, &c->fmt))
+			goto bad;
+		return 0;
+	case 'o':
+		c->out = arg;
+		return 0;
+	case 'c':
+		c->csv = arg;
+		return 0;
+	case 'l':
+		c->label = arg;
+		return 0;
+	case 'h':
+		usage(stdout);
+		exit(0);
+	default:
+		usage(stderr);
+		return 2;
+	}
+bad:
+	switch (opt) {
+	case 'S':
+		fprintf(stderr, "%s: --seed: a number, not \"%s\"\n", prog, arg);
+		break;
+	case 'P':
+		fprintf(stderr, "%s: --procs: 1 to %u, not \"%s\"\n", prog, APP_MAX_PROCS, arg);
+		break;
+	case 'B':
+		fprintf(stderr, "%s: --barrier-timeout: 1 to 86400 seconds, not \"%s\"\n", prog,
+			arg);
+		break;
+	default:
+		fprintf(stderr, "%s: --format: table, csv or json, not \"%s\"\n", prog, arg);
+		break;
+	}
+	usage(stderr);
+	return 2;
 }
 
-static inline uint64_t app_rng_next(struct app_rng *r)
+/* What is checked once every option is read: 0, or 2 after saying why. */
+static inline int app_check_opts(const struct app_opts *c, const char *prog,
+				 void (*usage)(FILE *), int argc, char **argv)
 {
-	uint64_t x = r->s;
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	r->s = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-/* Uniform in [0, 1) with 53 bits. */
-static inline double app_rng_unit(struct app_rng *r)
-{
-	return (double)(app_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static inline uint64_t app_rng_below(struct app_rng *r, uint64_t n)
-{
-	return n ? (uint64_t)(((unsigned __int128)app_rng_next(r) * n) >> 64) : 0;
-}
-
-/* ---- option parsing ------------------------------------------------------- */
-
-static inline int app_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s || *s == '-' || *s == '+')
-		return -1;
-	unsigned long long x = strtoull(s, &end, 0);
-	if (errno || *end || x < min || x > max)
-		return -1;
-	*v = x;
-	return 0;
-}
-
-static inline int app_parse_double(const char *s, double min, double max, double *v)
-{
-	char *end;
-	errno = 0;
-	if (!s || !*s)
-		return -1;
-	double x = strtod(s, &end);
-	if (errno || *end || !isfinite(x) || x < min || x > max)
-		return -1;
-	*v = x;
-	return 0;
+	if (optind < argc)
+		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
+	else if (c->label && strpbrk(c->label, ",\"\n"))
+		fprintf(stderr, "%s: --label: no commas, quotes or newlines\n", prog);
+	else
+		return 0;
+	usage(stderr);
+	return 2;
 }
 
 /* ---- attaching ------------------------------------------------------------ */
@@ -202,6 +246,28 @@ static inline int app_qp_open(struct app *a, struct app_qp *q, uint64_t lbuf_byt
 	return 0;
 }
 
+/* Reads size bytes at remote_off of node's context 0 into dst, in pieces
+ * that fit the maximum transfer and q's local buffer from lbuf_off, each
+ * read rounded up to whole 64-byte lines.  0, or the -errno of the read
+ * that failed. */
+static inline int app_fetch(struct app_qp *q, uint64_t max_transfer, uint64_t lbuf_off,
+			    unsigned node, uint64_t remote_off, void *dst, uint64_t size)
+{
+	uint64_t chunk = max_transfer / 64 * 64, room = (q->lbuf_size - lbuf_off) / 64 * 64;
+
+	if (chunk > room)
+		chunk = room;
+	for (uint64_t off = 0; off < size; off += chunk) {
+		uint64_t len = size - off < chunk ? size - off : chunk;
+		int r = rmc_rread_sync(q->wq, q->cq, q->lbuf, lbuf_off, (int)node, 0, remote_off + off,
+				       app_round_up(len, 64));
+		if (r)
+			return r;
+		memcpy((uint8_t *)dst + off, q->lbuf + lbuf_off, len);
+	}
+	return 0;
+}
+
 /* A message for a failed request (-errno from a sync call). */
 static inline const char *app_rmc_err(int r)
 {
@@ -266,127 +332,25 @@ static inline int app_barrier_nap(struct app_qp *q, uint64_t lbuf_off, unsigned 
 	}
 }
 
+/* Says on stderr why a barrier (what: which one) of procs processes
+ * failed with r; nothing when r is 0. */
+static inline void app_barrier_err(const struct app *a, int r, const char *what, unsigned procs,
+				   double timeout_s)
+{
+	if (r == -ETIMEDOUT)
+		app_err(a,
+			"gave up after %.0f s waiting for the other processes (%s): did one fail, or "
+			"not start? (%u processes expected, one per node 0..%u)",
+			timeout_s, what, procs, procs - 1);
+	else if (r)
+		app_err(a, "barrier (%s): %s", what, app_rmc_err(r));
+}
+
 /* The usual barrier: 256 polls, then naps of 20 us. */
 static inline int app_barrier(struct app_qp *q, uint64_t lbuf_off, unsigned procs,
 			      double timeout_s)
 {
 	return app_barrier_nap(q, lbuf_off, procs, timeout_s, 256, 20000);
-}
-
-/* ---- latency histogram ------------------------------------------------------ */
-
-/* Log-linear: values below 64 exactly, then 64 buckets per power of two
- * (at most 1.6 % wide), up to 2^45 ns. */
-#define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)
-#define HIST_BUCKETS (HIST_SUB * 41u)
-
-struct app_hist {
-	uint64_t n;
-	uint64_t max;
-	double sum;
-	uint64_t c[HIST_BUCKETS];
-};
-
-static inline unsigned app_hist_bucket(uint64_t v)
-{
-	if (v < HIST_SUB)
-		return (unsigned)v;
-	unsigned e = 63u - (unsigned)__builtin_clzll(v); /* >= HIST_SUB_BITS */
-	unsigned b = (e - HIST_SUB_BITS + 1) * HIST_SUB + (unsigned)((v >> (e - HIST_SUB_BITS)) & (HIST_SUB - 1));
-	return b < HIST_BUCKETS ? b : HIST_BUCKETS - 1;
-}
-
-/* The middle of bucket b. */
-static inline double app_hist_value(unsigned b)
-{
-	if (b < HIST_SUB)
-		return (double)b;
-	unsigned e = b / HIST_SUB - 1 + HIST_SUB_BITS, m = b % HIST_SUB;
-	double lo = ldexp((double)(HIST_SUB + m), (int)e - HIST_SUB_BITS);
-	double w = ldexp(1.0, (int)e - HIST_SUB_BITS);
-	return lo + w / 2;
-}
-
-static inline void app_hist_add(struct app_hist *h, uint64_t v)
-{
-	h->n++;
-	h->sum += (double)v;
-	if (v > h->max)
-		h->max = v;
-	h->c[app_hist_bucket(v)]++;
-}
-
-static inline void app_hist_merge(struct app_hist *to, const struct app_hist *from)
-{
-	to->n += from->n;
-	to->sum += from->sum;
-	if (from->max > to->max)
-		to->max = from->max;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++)
-		to->c[i] += from->c[i];
-}
-
-/* Percentile p (0..100), NAN when empty. */
-static inline double app_hist_pct(const struct app_hist *h, double p)
-{
-	if (!h->n)
-		return NAN;
-	uint64_t rank = (uint64_t)ceil(p / 100.0 * (double)h->n), acc = 0;
-	if (rank < 1)
-		rank = 1;
-	for (unsigned i = 0; i < HIST_BUCKETS; i++) {
-		acc += h->c[i];
-		if (acc >= rank) {
-			double v = app_hist_value(i);
-			return v > (double)h->max ? (double)h->max : v;
-		}
-	}
-	return (double)h->max;
-}
-
-static inline double app_hist_mean(const struct app_hist *h)
-{
-	return h->n ? h->sum / (double)h->n : NAN;
-}
-
-/* ---- output ------------------------------------------------------------------ */
-
-static inline void app_json_str(FILE *f, const char *s)
-{
-	fputc('"', f);
-	for (; *s; s++) {
-		if (*s == '"' || *s == '\\')
-			fprintf(f, "\\%c", *s);
-		else if ((unsigned char)*s < 0x20)
-			fprintf(f, "\\u%04x", *s);
-		else
-			fputc(*s, f);
-	}
-	fputc('"', f);
-}
-
-static inline void app_json_num(FILE *f, double v)
-{
-	if (isfinite(v))
-		fprintf(f, "%.3f", v);
-	else
-		fprintf(f, "null");
-}
-
-/* A CSV field: NAN as empty. */
-static inline void app_csv_num(FILE *f, double v)
-{
-	if (isfinite(v))
-		fprintf(f, "%.1f", v);
-}
-
-/* The command line, for the record in every output. */
-static inline void app_cmdline(char *buf, size_t len, int argc, char **argv)
-{
-	buf[0] = 0;
-	for (int i = 0; i < argc; i++)
-		snprintf(buf + strlen(buf), len - strlen(buf), "%s%s", i ? " " : "", argv[i]);
 }
 
 #endif /* SONUMA_APPS_COMMON_H */

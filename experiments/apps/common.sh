@@ -7,65 +7,130 @@
 # and cleaning up whatever happens.  Sourced, not run; the caller sets
 # prog, here (this directory) and root (the source tree) first.
 
-die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
-bad_usage() {
-	printf '%s: %s\n' "$prog" "$*" >&2
-	printf 'Usage: %s [options] [CONFIG...]  (see --help)\n' "$prog" >&2
-	exit 2
-}
-# in_range VALUE MIN MAX: VALUE is a whole number from MIN to MAX.
-in_range() { [[ $1 =~ ^[0-9]{1,15}$ ]] && (($1 >= $2 && $1 <= $3)); }
-# is_dec VALUE: a non-negative decimal number.
-is_dec() { [[ $1 =~ ^[0-9]+(\.[0-9]+)?$ ]]; }
+usage_line="Usage: $prog [options] [CONFIG...]  (see --help)"
+# shellcheck source=experiments/lib/opts.sh
+. "$here/../lib/opts.sh"
 
-# find_prog OVERRIDE BUILD-SUBPATH NAME: the override, the build tree, $PATH.
-find_prog() {
-	local override=$1 sub=$2 name=$3
-	if [[ -n $override ]]; then
-		[[ -x $override ]] || die "$override: not an executable"
-		echo "$override"
-	elif [[ -x $build/$sub ]]; then
-		echo "$build/$sub"
-	elif command -v "$name" >/dev/null 2>&1; then
-		command -v "$name"
+# driver_opt "$@": takes the options every driver has (and its CONFIG
+# arguments) from the front of the command line, setting nshift to how many
+# words it took; says so and exits on an unknown option.
+driver_opt() {
+	local more
+	nshift=2
+	case $1 in
+	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}") ;;
+	--nodes) need_arg "$@"; nodes_opt=$2 ;;
+	--seed) need_arg "$@"; seed=$2 ;;
+	--out) need_arg "$@"; out_root=$2 ;;
+	--run-dir) need_arg "$@"; run_dir=$2 ;;
+	--calibration) need_arg "$@"; calibration=$2 ;;
+	--build) need_arg "$@"; build=$2 ;;
+	--timeout) need_arg "$@"; timeout_s=$2 ;;
+	--quick) quick=1; nshift=1 ;;
+	--no-plots) plots=0; nshift=1 ;;
+	-h | --help) usage; exit 0 ;;
+	--) shift; configs+=("$@"); nshift=$(($# + 1)) ;;
+	-*) bad_usage "unknown option \"$1\"" ;;
+	*) configs+=("$1"); nshift=1 ;;
+	esac
+}
+
+# driver_prepare ENV BUILD-SUBPATH NAME SUB: what both drivers do once their
+# own options are checked: the shared options, the configs (every one
+# shipped by default), the programs (the application into app; ENV names
+# the variable that overrides it), the tools, and the output directory out
+# (--run-dir, or a fresh results/<timestamp>/SUB).
+driver_prepare() {
+	local env=$1 sub=$2 name=$3 res=$4
+	in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
+	in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
+	[[ -z $calibration || -f $calibration ]] ||
+		bad_usage "--calibration: no such file \"$calibration\""
+	((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
+	resolve_configs "$root/experiments/configs" "${configs[@]}"
+	check_nodes_override "$nodes_opt"
+
+	rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
+		die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
+	srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
+		die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
+	app=$(find_prog "${!env:-}" "$sub" "$name") ||
+		die "$name not found (ninja -C $build; or --build DIR, \$$env)"
+	command -v timeout >/dev/null || die "timeout (coreutils) is needed"
+	if ((plots)) && ! command -v gnuplot >/dev/null; then
+		echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
+		plots=0
+	fi
+	cal_args=()
+	[[ -z $calibration ]] ||
+		cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
+
+	if [[ -n $run_dir ]]; then
+		mkdir -p "$run_dir" || die "cannot create $run_dir"
+		out=$(cd "$run_dir" && pwd)
 	else
-		return 1
+		out=$(results_dir "$out_root" "$res")
 	fi
 }
 
-# setting_of FILE KEY DEFAULT: an integer setting of a config (comments
-# dropped), or DEFAULT when the config does not set it.
-setting_of() {
-	local n
-	n=$(sed -e 's/#.*//' -e 's://.*::' "$1" | grep -oE "\b$2[[:space:]]*[=:][[:space:]]*[0-9]+" |
-		head -n1 | grep -oE '[0-9]+$' || true)
-	echo "${n:-$3}"
+# driver_run CI CSV PROGRAM ARGS...: the run of config number CI: its
+# directory cdir under out, its rmc.conf, an rmcd, one PROGRAM ARGS...
+# --label NAME per node; says "[k/n] NAME: N node(s) ..." (and FAILED).
+# On success ok=1, row is the cluster's row of process 0's CSV, added to
+# CSV (after its header, the first time); else ok=0 and failed=1.
+driver_run() {
+	local ci=$1 csv=$2 rc=0
+	shift 2
+	name=${conf_names[$ci]}
+	cdir=$out/$name
+	mkdir -p "$cdir"
+	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
+	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
+	printf '[%d/%d] %s: %d node(s) ...' $((ci + 1)) "${#conf_names[@]}" "$name" "$nodes"
+	ts=$SECONDS
+	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
+	run_nodes "$nodes" "$cdir" "$timeout_s" "$@" --label "$name" || rc=$?
+	stop_rmcd
+	ok=0
+	if ((rc != 0)); then
+		echo " FAILED"
+		failed=1
+		return 0
+	fi
+	# The cluster's row (process 0 writes "all").
+	if [[ ! -f $csv ]]; then
+		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$csv"
+	fi
+	row=$(grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"')
+	[[ -z $row ]] || echo "$row" >>"$csv"
+	ok=1
 }
 
-# resolve_configs NAME...: fills conf_files[] and conf_names[] from names in
-# experiments/configs/ or paths.
-resolve_configs() {
-	local c f name n
-	conf_files=() conf_names=()
-	for c in "$@"; do
-		[[ -z $c ]] && continue
-		if [[ -f $c ]]; then
-			f=$c
-		elif [[ -f $root/experiments/configs/$c.conf ]]; then
-			f=$root/experiments/configs/$c.conf
-		elif [[ -f $root/experiments/configs/$c ]]; then
-			f=$root/experiments/configs/$c
-		else
-			bad_usage "config \"$c\": no such file, nor $root/experiments/configs/$c.conf"
-		fi
-		name=$(basename "$f" .conf)
-		for n in "${conf_names[@]}"; do
-			[[ $n == "$name" ]] && bad_usage "config \"$name\" given twice"
-		done
-		conf_files+=("$(cd "$(dirname "$f")" && pwd)/$(basename "$f")")
-		conf_names+=("$name")
+# driver_plot NAME SUBTITLE: draws out/NAME.csv with plots/apps/NAME.gp
+# into out/plots, as PNG and SVG.
+driver_plot() {
+	local name=$1 sub=$2 pt names fmt
+	mkdir -p "$out/plots"
+	pt=$(gnuplot_term)
+	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/$name.csv")
+	for fmt in png svg; do
+		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/$name.csv'; dir='$out'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
+			"$root/plots/apps/$name.gp" >"$out/plots/$name-$fmt.log" 2>&1 || {
+			cat "$out/plots/$name-$fmt.log" >&2
+			die "gnuplot failed on plots/apps/$name.gp (the results are in $out)"
+		}
+		rm -f "$out/plots/$name-$fmt.log"
 	done
-	((${#conf_names[@]})) || bad_usage "no config given"
+	echo "$prog: plots: $out/plots/$name.png (and .svg)"
+}
+
+# plot_nodes: the nodes of the runs, for the plots' subtitles.
+plot_nodes() {
+	if [[ -n $nodes_opt ]]; then
+		echo "$nodes_opt"
+	else
+		setting_of "${conf_files[0]}" nodes 2
+	fi
 }
 
 # check_nodes_override NODES: every config can take --nodes NODES (called

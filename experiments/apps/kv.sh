@@ -62,11 +62,8 @@ threads=1 get_check=seqlock writers=owner seed=1 out_root=$root/results run_dir=
 quick=0 calibration="" build=${SONUMA_BUILD:-$root/build} timeout_s=300 plots=1
 orig_args=("$@")
 
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
-	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
-	--nodes) need_arg "$@"; nodes_opt=$2; shift 2 ;;
 	--keys) need_arg "$@"; keys=$2; shift 2 ;;
 	--value-size) need_arg "$@"; vsize=$2; shift 2 ;;
 	--get-pct) need_arg "$@"; get_pct=$2; shift 2 ;;
@@ -76,18 +73,7 @@ while [[ $# -gt 0 ]]; do
 	--threads) need_arg "$@"; threads=$2; shift 2 ;;
 	--get-check) need_arg "$@"; get_check=$2; shift 2 ;;
 	--writers) need_arg "$@"; writers=$2; shift 2 ;;
-	--seed) need_arg "$@"; seed=$2; shift 2 ;;
-	--out) need_arg "$@"; out_root=$2; shift 2 ;;
-	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
-	--quick) quick=1; shift ;;
-	--calibration) need_arg "$@"; calibration=$2; shift 2 ;;
-	--build) need_arg "$@"; build=$2; shift 2 ;;
-	--timeout) need_arg "$@"; timeout_s=$2; shift 2 ;;
-	--no-plots) plots=0; shift ;;
-	-h | --help) usage; exit 0 ;;
-	--) shift; configs+=("$@"); break ;;
-	-*) bad_usage "unknown option \"$1\"" ;;
-	*) configs+=("$1"); shift ;;
+	*) driver_opt "$@"; shift "$nshift" ;;
 	esac
 done
 
@@ -102,40 +88,14 @@ in_range "$vsize" 8 65536 && ((vsize % 8 == 0)) ||
 	bad_usage "--value-size: a multiple of 8 from 8 to 65536, not \"$vsize\""
 in_range "$get_pct" 0 100 || bad_usage "--get-pct: 0 to 100, not \"$get_pct\""
 [[ $dist == zipf || $dist == uniform ]] || bad_usage "--dist: uniform or zipf, not \"$dist\""
-is_dec "$theta" || bad_usage "--theta: a number between 0 and 1, not \"$theta\""
-is_dec "$secs" || bad_usage "--time: seconds, not \"$secs\""
+is_num "$theta" || bad_usage "--theta: a number between 0 and 1, not \"$theta\""
+is_num "$secs" || bad_usage "--time: seconds, not \"$secs\""
 in_range "$threads" 1 16 || bad_usage "--threads: 1 to 16, not \"$threads\""
 [[ $get_check == seqlock || $get_check == checksum ]] ||
 	bad_usage "--get-check: seqlock or checksum, not \"$get_check\""
 [[ $writers == owner || $writers == any ]] || bad_usage "--writers: owner or any, not \"$writers\""
-in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
-in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
-[[ -z $calibration || -f $calibration ]] || bad_usage "--calibration: no such file \"$calibration\""
-((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
-resolve_configs "${configs[@]}"
-check_nodes_override "$nodes_opt"
-
-rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
-	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
-srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
-	die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
-kvprog=$(find_prog "${SONUMA_KV:-}" experiments/apps/sonuma-kv sonuma-kv) ||
-	die "sonuma-kv not found (ninja -C $build; or --build DIR, \$SONUMA_KV)"
-command -v timeout >/dev/null || die "timeout (coreutils) is needed"
-if ((plots)) && ! command -v gnuplot >/dev/null; then
-	echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
-	plots=0
-fi
-cal_args=()
-[[ -n $calibration ]] && cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
-
-# ---- output directory -----------------------------------------------------
-if [[ -n $run_dir ]]; then
-	mkdir -p "$run_dir" || die "cannot create $run_dir"
-	out=$(cd "$run_dir" && pwd)
-else
-	out=$(results_dir "$out_root" apps/kv)
-fi
+driver_prepare SONUMA_KV experiments/apps/sonuma-kv sonuma-kv apps/kv
+kvprog=$app
 kv_args=(--keys "$keys" --value-size "$vsize" --get-pct "$get_pct" --dist "$dist"
 	--time "$secs" --threads "$threads" --get-check "$get_check" --writers "$writers"
 	--seed "$seed")
@@ -160,31 +120,9 @@ echo "$prog: results in $out"
 t0=$SECONDS
 failed=0
 rm -f "$out/kv.csv"
-k=0
 for ci in "${!conf_names[@]}"; do
-	name=${conf_names[$ci]}
-	cdir=$out/$name
-	mkdir -p "$cdir"
-	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
-	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
-	k=$((k + 1))
-	printf '[%d/%d] %s: %d node(s) ...' "$k" "${#conf_names[@]}" "$name" "$nodes"
-	ts=$SECONDS
-	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
-	rc=0
-	run_nodes "$nodes" "$cdir" "$timeout_s" "$kvprog" "${kv_args[@]}" --label "$name" || rc=$?
-	stop_rmcd
-	if ((rc != 0)); then
-		echo " FAILED"
-		failed=1
-		continue
-	fi
-	# The cluster's row (process 0 writes "all").
-	if [[ ! -f $out/kv.csv ]]; then
-		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$out/kv.csv"
-	fi
-	grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"' >>"$out/kv.csv"
-	row=$(awk -F, 'NR > 1 && $2 == "all"' <(grep -v '^#' "$cdir/node0.csv"))
+	driver_run "$ci" "$out/kv.csv" "$kvprog" "${kv_args[@]}"
+	((ok)) || continue
 	echo " done in $((SECONDS - ts)) s: $(awk -F, '{ printf "%.3f Mops/s, get p50 %.2f us, put p50 %.2f us, unloaded read %.2f us", $18 / 1e6, $21 / 1e3, $25 / 1e3, $15 / 1e3 }' <<<"$row")"
 done
 echo "$prog: all runs done in $((SECONDS - t0)) s"
@@ -195,23 +133,10 @@ if [[ -f $out/kv.csv ]]; then
 		cat "$out/kv.csv"
 fi
 if ((plots)) && [[ -f $out/kv.csv ]]; then
-	mkdir -p "$out/plots"
-	pt=$(gnuplot_term)
-	n0=$nodes_opt
-	[[ -n $n0 ]] || n0=$(setting_of "${conf_files[0]}" nodes 2)
 	d0=$dist
 	[[ $dist == zipf ]] && d0="zipf $theta"
-	sub="$n0 nodes x $threads thread(s), $keys keys, $vsize-byte values, $get_pct% gets, $d0"
-	sub+=", get check $get_check, writers: $writers"
-	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/kv.csv")
-	for fmt in png svg; do
-		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/kv.csv'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
-			"$root/plots/apps/kv.gp" >"$out/plots/kv-$fmt.log" 2>&1 || {
-			cat "$out/plots/kv-$fmt.log" >&2
-			die "gnuplot failed on plots/apps/kv.gp (the results are in $out)"
-		}
-		rm -f "$out/plots/kv-$fmt.log"
-	done
-	echo "$prog: plots: $out/plots/kv.png (and .svg)"
+	sub="$(plot_nodes) nodes x $threads thread(s), $keys keys, $vsize-byte values, $get_pct% gets"
+	sub+=", $d0, get check $get_check, writers: $writers"
+	driver_plot kv "$sub"
 fi
 ((failed == 0)) || die "some runs failed (see above and the logs in $out)"

@@ -43,6 +43,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "explib.h"
+
 #define KV_HDR 64u
 
 struct kv_hdr {
@@ -63,19 +65,11 @@ static inline uint64_t kv_slot_size(uint32_t vlen)
 	return KV_HDR + ((uint64_t)vlen + 63) / 64 * 64;
 }
 
-static inline uint64_t kv_mix(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* Value byte i of the put (key, writer, seq). */
 static inline uint8_t kv_value_byte(uint64_t key, uint32_t writer, uint64_t seq, uint32_t i)
 {
-	uint64_t w = kv_mix(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
-			    ((uint64_t)(i / 8) << 20));
+	uint64_t w = exp_mix64(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
+			       ((uint64_t)(i / 8) << 20));
 	return (uint8_t)(w >> (8 * (i % 8)));
 }
 
@@ -83,8 +77,8 @@ static inline void kv_value_fill(uint8_t *v, uint64_t key, uint32_t writer, uint
 				 uint32_t vlen)
 {
 	for (uint32_t i = 0; i < vlen; i += 8) {
-		uint64_t w = kv_mix(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
-				    ((uint64_t)(i / 8) << 20));
+		uint64_t w = exp_mix64(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
+				       ((uint64_t)(i / 8) << 20));
 		uint32_t n = vlen - i < 8 ? vlen - i : 8;
 		memcpy(v + i, &w, n); /* little-endian: byte j is w >> 8j */
 	}
@@ -109,14 +103,14 @@ static inline uint64_t kv_csum(const uint8_t *slot)
 	uint64_t c = 0x736f6e756d612d6bull; /* "sonuma-k" */
 	uint32_t vlen = h->vlen;
 
-	c = kv_mix(c ^ h->key);
-	c = kv_mix(c ^ h->stamp);
-	c = kv_mix(c ^ h->seq);
-	c = kv_mix(c ^ ((uint64_t)h->writer << 32 | vlen));
+	c = exp_mix64(c ^ h->key);
+	c = exp_mix64(c ^ h->stamp);
+	c = exp_mix64(c ^ h->seq);
+	c = exp_mix64(c ^ ((uint64_t)h->writer << 32 | vlen));
 	for (uint32_t i = 0; i < vlen; i += 8) {
 		uint64_t w = 0;
 		memcpy(&w, slot + KV_HDR + i, vlen - i < 8 ? vlen - i : 8);
-		c = kv_mix(c ^ w ^ i);
+		c = exp_mix64(c ^ w ^ i);
 	}
 	return c;
 }

@@ -60,28 +60,14 @@ out_root=$root/results run_dir="" quick=0 calibration="" build=${SONUMA_BUILD:-$
 timeout_s=300 plots=1
 orig_args=("$@")
 
-need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
-	--configs) need_arg "$@"; IFS=', ' read -r -a more <<<"$2"; configs+=("${more[@]}"); shift 2 ;;
-	--nodes) need_arg "$@"; nodes_opt=$2; shift 2 ;;
 	--vertices) need_arg "$@"; vertices=$2; shift 2 ;;
 	--edges) need_arg "$@"; edges=$2; shift 2 ;;
 	--iters) need_arg "$@"; iters=$2; shift 2 ;;
 	--outstanding) need_arg "$@"; outstanding=$2; shift 2 ;;
 	--max-read) need_arg "$@"; max_read=$2; shift 2 ;;
-	--seed) need_arg "$@"; seed=$2; shift 2 ;;
-	--out) need_arg "$@"; out_root=$2; shift 2 ;;
-	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
-	--quick) quick=1; shift ;;
-	--calibration) need_arg "$@"; calibration=$2; shift 2 ;;
-	--build) need_arg "$@"; build=$2; shift 2 ;;
-	--timeout) need_arg "$@"; timeout_s=$2; shift 2 ;;
-	--no-plots) plots=0; shift ;;
-	-h | --help) usage; exit 0 ;;
-	--) shift; configs+=("$@"); break ;;
-	-*) bad_usage "unknown option \"$1\"" ;;
-	*) configs+=("$1"); shift ;;
+	*) driver_opt "$@"; shift "$nshift" ;;
 	esac
 done
 
@@ -98,34 +84,8 @@ in_range "$iters" 1 190 || bad_usage "--iters: 1 to 190, not \"$iters\""
 in_range "$outstanding" 1 128 || bad_usage "--outstanding: 1 to 128, not \"$outstanding\""
 in_range "$max_read" 64 1073741824 && ((max_read % 64 == 0)) ||
 	bad_usage "--max-read: a multiple of 64 bytes, not \"$max_read\""
-in_range "$seed" 0 999999999999999 || bad_usage "--seed: a number, not \"$seed\""
-in_range "$timeout_s" 1 1000000 || bad_usage "--timeout: seconds, not \"$timeout_s\""
-[[ -z $calibration || -f $calibration ]] || bad_usage "--calibration: no such file \"$calibration\""
-((${#configs[@]})) || configs=(none fixed-300ns fixed-1us link-10g)
-resolve_configs "${configs[@]}"
-check_nodes_override "$nodes_opt"
-
-rmcd=$(find_prog "${SONUMA_RMCD:-}" rmcd/rmcd rmcd) ||
-	die "rmcd not found (build it: ninja -C $build; or --build DIR, \$SONUMA_RMCD)"
-srun=$(find_prog "${SONUMA_RUN:-}" experiments/sonuma-run sonuma-run) ||
-	die "sonuma-run not found (ninja -C $build; or --build DIR, \$SONUMA_RUN)"
-prprog=$(find_prog "${SONUMA_PAGERANK:-}" experiments/apps/sonuma-pagerank sonuma-pagerank) ||
-	die "sonuma-pagerank not found (ninja -C $build; or --build DIR, \$SONUMA_PAGERANK)"
-command -v timeout >/dev/null || die "timeout (coreutils) is needed"
-if ((plots)) && ! command -v gnuplot >/dev/null; then
-	echo "$prog: gnuplot is not installed: no plots (apt-get install gnuplot-nox)" >&2
-	plots=0
-fi
-cal_args=()
-[[ -n $calibration ]] && cal_args=(--calibration "$(cd "$(dirname "$calibration")" && pwd)/$(basename "$calibration")")
-
-# ---- output directory -----------------------------------------------------
-if [[ -n $run_dir ]]; then
-	mkdir -p "$run_dir" || die "cannot create $run_dir"
-	out=$(cd "$run_dir" && pwd)
-else
-	out=$(results_dir "$out_root" apps/pagerank)
-fi
+driver_prepare SONUMA_PAGERANK experiments/apps/sonuma-pagerank sonuma-pagerank apps/pagerank
+prprog=$app
 pr_args=(--vertices "$vertices" --edges "$edges" --iters "$iters" --outstanding "$outstanding"
 	--max-read "$max_read" --seed "$seed")
 {
@@ -148,31 +108,10 @@ echo "$prog: results in $out"
 t0=$SECONDS
 failed=0
 rm -f "$out/pagerank.csv"
-k=0
 for ci in "${!conf_names[@]}"; do
-	name=${conf_names[$ci]}
-	cdir=$out/$name
-	mkdir -p "$cdir"
-	derive_conf "${conf_files[$ci]}" "$cdir/rmc.conf" "$nodes_opt"
-	nodes=$(setting_of "$cdir/rmc.conf" nodes 2)
-	k=$((k + 1))
-	printf '[%d/%d] %s: %d node(s) ...' "$k" "${#conf_names[@]}" "$name" "$nodes"
-	ts=$SECONDS
-	start_rmcd "$cdir/rmc.conf" "$cdir/rmcd.log" "$nodes" "${cal_args[@]}"
-	rc=0
-	run_nodes "$nodes" "$cdir" "$timeout_s" "$prprog" "${pr_args[@]}" --label "$name" \
-		--iter-output "$cdir/iters.csv" || rc=$?
-	stop_rmcd
-	if ((rc != 0)); then
-		echo " FAILED"
-		failed=1
-		continue
-	fi
-	if [[ ! -f $out/pagerank.csv ]]; then
-		grep -v '^#' "$cdir/node0.csv" | head -n1 >"$out/pagerank.csv"
-	fi
-	row=$(grep -v '^#' "$cdir/node0.csv" | awk -F, 'NR > 1 && $2 == "all"')
-	echo "$row" >>"$out/pagerank.csv"
+	driver_run "$ci" "$out/pagerank.csv" "$prprog" "${pr_args[@]}" \
+		--iter-output "$out/${conf_names[$ci]}/iters.csv"
+	((ok)) || continue
 	echo " done in $((SECONDS - ts)) s: $(awk -F, '{ printf "median iteration %.3f ms (fetch %.3f, compute %.3f, barrier %.3f), mean %.3f ms; max diff %s, top-k same: %s", $14, $21, $22, $23, $15, $28, $29 }' <<<"$row")"
 done
 echo "$prog: all runs done in $((SECONDS - t0)) s"
@@ -183,21 +122,8 @@ if [[ -f $out/pagerank.csv ]]; then
 		cat "$out/pagerank.csv"
 fi
 if ((plots)) && [[ -f $out/pagerank.csv ]]; then
-	mkdir -p "$out/plots"
-	pt=$(gnuplot_term)
-	names=$(awk -F, 'NR > 1 { printf "%s%s", (n++ ? " " : ""), $1 }' "$out/pagerank.csv")
-	n0=$nodes_opt
-	[[ -n $n0 ]] || n0=$(setting_of "${conf_files[0]}" nodes 2)
-	sub="$n0 nodes, $vertices vertices, $edges edges (R-MAT, seed $seed), $iters iterations"
+	sub="$(plot_nodes) nodes, $vertices vertices, $edges edges (R-MAT, seed $seed), $iters iterations"
 	sub+=", reads of up to $max_read B, $outstanding in flight"
-	for fmt in png svg; do
-		gnuplot -e "fmt='$fmt'; pngterm='$pt'; outdir='$out/plots'; csvfile='$out/pagerank.csv'; dir='$out'; configs='$names'; here='$root/plots/apps'; subtitle='$sub'" \
-			"$root/plots/apps/pagerank.gp" >"$out/plots/pagerank-$fmt.log" 2>&1 || {
-			cat "$out/plots/pagerank-$fmt.log" >&2
-			die "gnuplot failed on plots/apps/pagerank.gp (the results are in $out)"
-		}
-		rm -f "$out/plots/pagerank-$fmt.log"
-	done
-	echo "$prog: plots: $out/plots/pagerank.png (and .svg)"
+	driver_plot pagerank "$sub"
 fi
 ((failed == 0)) || die "some runs failed (see above and the logs in $out)"

@@ -57,7 +57,6 @@
 #define KV_MAX_THREADS 16
 #define KV_SHOW 5 /* problems shown in full per thread */
 
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct opts {
 	uint64_t keys;
@@ -69,16 +68,10 @@ struct opts {
 	double seconds;     /* 0 with ops given: no time bound */
 	uint64_t ops;       /* per thread; 0: no count bound */
 	unsigned threads;
-	unsigned procs;     /* 0: one per node */
 	bool seqlock;       /* get check: re-read the version word */
 	bool any_writer;
-	uint64_t seed;
 	bool final_check;
-	double barrier_timeout;
-	enum fmt fmt;
-	const char *out;
-	const char *csv;      /* also the CSV form there */
-	const char *label;
+	struct app_opts app; /* procs, seed, barrier_timeout, fmt, out, csv, label */
 };
 
 /* Counters, reported under these names. */
@@ -100,7 +93,7 @@ struct kv_report {
 	double elapsed_s;       /* of the measured run: the slowest thread */
 	uint64_t cnt[C_N];      /* ops .. lock_busy: the measured run; errors, corrupt,
 				 * stale: every phase; loaded, final_*: theirs */
-	struct app_hist get, put;
+	struct exp_hist get, put;
 };
 
 /* The descriptor at the start of each context. */
@@ -148,12 +141,12 @@ struct worker {
 	unsigned idx;
 	uint32_t wid;
 	struct app_qp q;
-	struct app_rng rng;
+	struct exp_rng rng;
 	uint64_t seq;
 	uint64_t *my_seq, *my_stamp; /* of this writer's last put of each key */
 	uint64_t *seen;              /* newest version seen or written per key */
 	uint64_t cnt[C_N];
-	struct app_hist hget, hput;
+	struct exp_hist hget, hput;
 	uint64_t t_start, t_end;
 	unsigned shown;
 	int err;                     /* a fatal error happened (said on stderr) */
@@ -212,7 +205,7 @@ static void usage(FILE *f)
 
 static inline uint64_t key_hash(uint64_t key)
 {
-	return app_mix64(key ^ 0x6b65792d68617368ull);
+	return exp_mix64(key ^ 0x6b65792d68617368ull);
 }
 
 static inline unsigned key_node(const struct kv *kv, uint64_t key)
@@ -259,9 +252,9 @@ static void zipf_init(struct zipf *z, uint64_t n, double theta)
 		z->mult = (z->mult + 1) % n;
 }
 
-static uint64_t zipf_next(const struct zipf *z, struct app_rng *r)
+static uint64_t zipf_next(const struct zipf *z, struct exp_rng *r)
 {
-	double u = app_rng_unit(r), uz = u * z->zetan;
+	double u = exp_rng_unit(r), uz = u * z->zetan;
 	uint64_t rank;
 
 	if (uz < 1.0)
@@ -278,7 +271,7 @@ static uint64_t zipf_next(const struct zipf *z, struct app_rng *r)
 static uint64_t next_key(struct worker *w)
 {
 	struct kv *kv = w->kv;
-	return kv->o.zipf ? zipf_next(&kv->z, &w->rng) : app_rng_below(&w->rng, kv->o.keys);
+	return kv->o.zipf ? zipf_next(&kv->z, &w->rng) : exp_rng_below(&w->rng, kv->o.keys);
 }
 
 /* ---- operations ---------------------------------------------------------- */
@@ -380,6 +373,21 @@ static int check_image(struct worker *w, uint64_t key, const uint8_t *img, bool 
 	return ret;
 }
 
+/* Reads slot idx of node into the read area of the local buffer and judges
+ * it into *look: 0, or req_failed()'s -errno (what: which read). */
+static int read_slot(struct worker *w, uint64_t key, unsigned node, uint64_t idx,
+		     const char *what, enum kv_look *look)
+{
+	struct kv *kv = w->kv;
+	int r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_READ(kv), (int)node, 0,
+			       slot_off(kv, idx), kv->slot_size);
+
+	if (r)
+		return req_failed(w, what, key, node, r);
+	*look = kv_slot_judge(w->q.lbuf + LB_READ(kv), kv->o.vlen);
+	return 0;
+}
+
 /*
  * Reads key: 1 found (image at LB_READ), 0 not in the table, <0 a fatal
  * error.  Probes from the cached slot, or from the home slot.
@@ -396,11 +404,9 @@ static int kv_get(struct worker *w, uint64_t key)
 	for (uint64_t probe = 0; probe < kv->slots; probe++) {
 		double t0 = 0;
 		for (uint64_t attempt = 0;; attempt++) {
-			r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_READ(kv), (int)node, 0,
-					   slot_off(kv, idx), kv->slot_size);
-			if (r)
-				return req_failed(w, "get (slot read)", key, node, r);
-			enum kv_look look = kv_slot_judge(img, kv->o.vlen);
+			enum kv_look look;
+			if ((r = read_slot(w, key, node, idx, "get (slot read)", &look)))
+				return r;
 			if (look == KV_EMPTY)
 				return 0;
 			if (look == KV_LOCKED) {
@@ -454,11 +460,9 @@ static int find_for_put(struct worker *w, uint64_t key, unsigned node, uint64_t 
 	for (uint64_t probe = 0; probe < kv->slots; probe++) {
 		double t0 = 0;
 		for (uint64_t attempt = 0;; attempt++) {
-			r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_READ(kv), (int)node, 0,
-					   slot_off(kv, idx), kv->slot_size);
-			if (r)
-				return req_failed(w, "put (probe)", key, node, r);
-			enum kv_look look = kv_slot_judge(img, kv->o.vlen);
+			enum kv_look look;
+			if ((r = read_slot(w, key, node, idx, "put (probe)", &look)))
+				return r;
 			if (look == KV_EMPTY) {
 				r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv), (int)node, 0,
 						 slot_off(kv, idx), 0, 1, &old);
@@ -592,7 +596,7 @@ static void phase_run(struct worker *w)
 		deadline = w->t_start + (uint64_t)(kv->o.seconds * kv->a.info.tsc_hz);
 	for (; n < limit && !w->err; n++) {
 		uint64_t key = next_key(w);
-		bool get = app_rng_below(&w->rng, 100) < kv->o.get_pct;
+		bool get = exp_rng_below(&w->rng, 100) < kv->o.get_pct;
 		uint64_t t0 = rmc_rdtsc(), t1;
 		int r;
 
@@ -608,7 +612,7 @@ static void phase_run(struct worker *w)
 			} else {
 				check_image(w, key, w->q.lbuf + LB_READ(kv), false);
 			}
-			app_hist_add(&w->hget, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
+			exp_hist_add(&w->hget, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
 		} else {
 			if (!kv->o.any_writer) {
 				/* The nearest key of this writer's. */
@@ -621,7 +625,7 @@ static void phase_run(struct worker *w)
 			if (r < 0)
 				break;
 			w->cnt[C_PUTS]++;
-			app_hist_add(&w->hput, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
+			exp_hist_add(&w->hput, (uint64_t)((double)(t1 - t0) * kv->ns_per_tick));
 		}
 		w->cnt[C_OPS]++;
 		if ((n & 15) == 0 && t1 >= deadline)
@@ -718,16 +722,11 @@ static int run_phase(struct kv *kv, struct worker *ws, int phase)
  * alone. */
 static int barrier(struct kv *kv, const char *what, bool lazy)
 {
-	int r = lazy ? app_barrier_nap(&kv->ctl, 0, kv->procs, kv->o.barrier_timeout, 0, 500000)
-		     : app_barrier(&kv->ctl, 0, kv->procs, kv->o.barrier_timeout);
+	double timeout = kv->o.app.barrier_timeout;
+	int r = lazy ? app_barrier_nap(&kv->ctl, 0, kv->procs, timeout, 0, 500000)
+		     : app_barrier(&kv->ctl, 0, kv->procs, timeout);
 
-	if (r == -ETIMEDOUT)
-		app_err(&kv->a,
-			"gave up after %.0f s waiting for the other processes (%s): did one fail, or "
-			"not start? (%u processes expected, one per node 0..%u)",
-			kv->o.barrier_timeout, what, kv->procs, kv->procs - 1);
-	else if (r)
-		app_err(&kv->a, "barrier (%s): %s", what, app_rmc_err(r));
+	app_barrier_err(&kv->a, r, what, kv->procs, kv->o.app.barrier_timeout);
 	return r;
 }
 
@@ -812,12 +811,6 @@ static int check_agreement(struct kv *kv)
 	return 0;
 }
 
-static int cmp_u64(const void *a, const void *b)
-{
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
 /* Process 0, alone: the unloaded latency of a get's slot read. */
 static void probe_latency(struct kv *kv, double *p50, double *p99)
 {
@@ -834,7 +827,7 @@ static void probe_latency(struct kv *kv, double *p50, double *p99)
 		if (i >= WARM)
 			lat[i - WARM] = rmc_rdtsc() - t0;
 	}
-	qsort(lat, N, sizeof(lat[0]), cmp_u64);
+	qsort(lat, N, sizeof(lat[0]), exp_cmp_u64);
 	*p50 = (double)lat[N / 2] * kv->ns_per_tick;
 	*p99 = (double)lat[N * 99 / 100] * kv->ns_per_tick;
 }
@@ -842,20 +835,12 @@ static void probe_latency(struct kv *kv, double *p50, double *p99)
 /* Reads the report of node p into r (process 0). */
 static int fetch_report(struct kv *kv, unsigned p, struct kv_report *rep)
 {
-	uint64_t chunk = kv->a.info.max_transfer, size = sizeof(*rep);
-	uint8_t *dst = (uint8_t *)rep;
+	int r = app_fetch(&kv->ctl, kv->a.info.max_transfer, 4096, p, kv->report_off, rep,
+			  sizeof(*rep));
 
-	if (chunk > kv->ctl.lbuf_size - 4096)
-		chunk = kv->ctl.lbuf_size - 4096;
-	for (uint64_t off = 0; off < size; off += chunk) {
-		uint64_t len = size - off < chunk ? size - off : chunk;
-		int r = rmc_rread_sync(kv->ctl.wq, kv->ctl.cq, kv->ctl.lbuf, 4096, (int)p, 0,
-				       kv->report_off + off, len < 64 ? 64 : len);
-		if (r) {
-			app_err(&kv->a, "cannot read node %u's report: %s", p, app_rmc_err(r));
-			return r;
-		}
-		memcpy(dst + off, kv->ctl.lbuf + 4096, len);
+	if (r) {
+		app_err(&kv->a, "cannot read node %u's report: %s", p, app_rmc_err(r));
+		return r;
 	}
 	if (rep->magic != KV_REPORT_MAGIC) {
 		app_err(&kv->a, "node %u left no report", p);
@@ -890,25 +875,25 @@ static void csv_row(const struct outctx *c, const char *scope, const struct kv_r
 	const struct kv *kv = c->kv;
 	FILE *f = c->f;
 
-	fprintf(f, "%s,%s,%s,%u,%u,%u,%llu,%u,%u,%s,%.3f,%s,%s,", kv->o.label ? kv->o.label : "",
-		scope, kv->a.info.model, kv->nodes, kv->procs, kv->o.threads,
+	fprintf(f, "%s,%s,%s,%u,%u,%u,%llu,%u,%u,%s,%.3f,%s,%s,",
+		kv->o.app.label ? kv->o.app.label : "", scope, kv->a.info.model, kv->nodes, kv->procs, kv->o.threads,
 		(unsigned long long)kv->o.keys, kv->o.vlen, kv->o.get_pct,
 		kv->o.zipf ? "zipf" : "uniform", kv->o.zipf ? kv->o.theta : 0.0,
 		kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner");
-	app_csv_num(f, c->target_ns);
+	exp_csv_num(f, c->target_ns);
 	fputc(',', f);
-	app_csv_num(f, c->probe_p50);
+	exp_csv_num(f, c->probe_p50);
 	fprintf(f, ",%.4f,%llu,%.1f,%llu,%llu,", r->elapsed_s, (unsigned long long)r->cnt[C_OPS],
 		ops_per_s(r), (unsigned long long)r->cnt[C_GETS], (unsigned long long)r->cnt[C_PUTS]);
-	const struct app_hist *hs[2] = { &r->get, &r->put };
+	const struct exp_hist *hs[2] = { &r->get, &r->put };
 	for (int i = 0; i < 2; i++) {
-		app_csv_num(f, app_hist_pct(hs[i], 50));
+		exp_csv_num(f, exp_hist_pct(hs[i], 50));
 		fputc(',', f);
-		app_csv_num(f, app_hist_pct(hs[i], 99));
+		exp_csv_num(f, exp_hist_pct(hs[i], 99));
 		fputc(',', f);
-		app_csv_num(f, app_hist_pct(hs[i], 99.9));
+		exp_csv_num(f, exp_hist_pct(hs[i], 99.9));
 		fputc(',', f);
-		app_csv_num(f, app_hist_mean(hs[i]));
+		exp_csv_num(f, exp_hist_mean(hs[i]));
 		fputc(',', f);
 	}
 	fprintf(f, "%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
@@ -919,16 +904,16 @@ static void csv_row(const struct outctx *c, const char *scope, const struct kv_r
 		(unsigned long long)r->cnt[C_FINAL_CHECKED], (unsigned long long)r->cnt[C_FINAL_BAD]);
 }
 
-static void json_hist(FILE *f, const struct app_hist *h)
+static void json_hist(FILE *f, const struct exp_hist *h)
 {
 	fprintf(f, "{\"count\": %llu, \"p50_ns\": ", (unsigned long long)h->n);
-	app_json_num(f, app_hist_pct(h, 50));
+	exp_json_num(f, exp_hist_pct(h, 50), 3);
 	fprintf(f, ", \"p99_ns\": ");
-	app_json_num(f, app_hist_pct(h, 99));
+	exp_json_num(f, exp_hist_pct(h, 99), 3);
 	fprintf(f, ", \"p999_ns\": ");
-	app_json_num(f, app_hist_pct(h, 99.9));
+	exp_json_num(f, exp_hist_pct(h, 99.9), 3);
 	fprintf(f, ", \"mean_ns\": ");
-	app_json_num(f, app_hist_mean(h));
+	exp_json_num(f, exp_hist_mean(h), 3);
 	fprintf(f, ", \"max_ns\": %llu}", (unsigned long long)h->max);
 }
 
@@ -936,7 +921,7 @@ static void json_report(FILE *f, const struct kv_report *r, const char *indent)
 {
 	fprintf(f, "{\"node\": %u, \"threads\": %u, \"elapsed_s\": %.4f, \"ops_per_s\": ", r->nid,
 		r->threads, r->elapsed_s);
-	app_json_num(f, ops_per_s(r));
+	exp_json_num(f, ops_per_s(r), 3);
 	for (int i = 0; i < C_N; i++)
 		fprintf(f, ", \"%s\": %llu", cnt_name[i], (unsigned long long)r->cnt[i]);
 	fprintf(f, ",\n%s \"get\": ", indent);
@@ -949,10 +934,10 @@ static void json_report(FILE *f, const struct kv_report *r, const char *indent)
 static void print_table_row(FILE *f, const char *scope, const struct kv_report *r)
 {
 	fprintf(f, "%-7s %8.3f %10.0f %9.1f %9.1f %9.1f %9.1f %9.1f %9.1f %7llu %7llu %5llu\n",
-		scope, ops_per_s(r) / 1e6, (double)r->cnt[C_OPS], app_hist_pct(&r->get, 50) / 1e3,
-		app_hist_pct(&r->get, 99) / 1e3, app_hist_pct(&r->get, 99.9) / 1e3,
-		app_hist_pct(&r->put, 50) / 1e3, app_hist_pct(&r->put, 99) / 1e3,
-		app_hist_pct(&r->put, 99.9) / 1e3,
+		scope, ops_per_s(r) / 1e6, (double)r->cnt[C_OPS], exp_hist_pct(&r->get, 50) / 1e3,
+		exp_hist_pct(&r->get, 99) / 1e3, exp_hist_pct(&r->get, 99.9) / 1e3,
+		exp_hist_pct(&r->put, 50) / 1e3, exp_hist_pct(&r->put, 99) / 1e3,
+		exp_hist_pct(&r->put, 99.9) / 1e3,
 		(unsigned long long)(r->cnt[C_RETRY_LOCKED] + r->cnt[C_RETRY_TORN] +
 				     r->cnt[C_RETRY_CHANGED]),
 		(unsigned long long)r->cnt[C_LOCK_BUSY],
@@ -960,14 +945,14 @@ static void print_table_row(FILE *f, const char *scope, const struct kv_report *
 				     r->cnt[C_FINAL_BAD] + r->cnt[C_GET_MISS]));
 }
 
-static void output(struct outctx *c, enum fmt fmt, FILE *f, const struct kv_report *reps,
+static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_report *reps,
 		   unsigned n, const struct kv_report *all)
 {
 	const struct kv *kv = c->kv;
 	char scope[32];
 
 	c->f = f;
-	if (fmt == FMT_CSV) {
+	if (fmt == EXP_FMT_CSV) {
 		fprintf(f, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, c->version, c->date,
 			c->cmdline, kv->a.model);
 		fputs(csv_header, f);
@@ -979,13 +964,13 @@ static void output(struct outctx *c, enum fmt fmt, FILE *f, const struct kv_repo
 			csv_row(c, "all", all);
 		return;
 	}
-	if (fmt == FMT_JSON) {
+	if (fmt == EXP_FMT_JSON) {
 		fprintf(f, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
-		app_json_str(f, c->version);
+		exp_json_str(f, c->version);
 		fprintf(f, ",\n  \"date\": \"%s\",\n  \"command\": ", c->date);
-		app_json_str(f, c->cmdline);
+		exp_json_str(f, c->cmdline);
 		fprintf(f, ",\n  \"label\": ");
-		app_json_str(f, kv->o.label ? kv->o.label : "");
+		exp_json_str(f, kv->o.app.label ? kv->o.app.label : "");
 		fprintf(f,
 			",\n  \"config\": {\"keys\": %llu, \"value_size\": %u, \"slot_size\": %llu, "
 			"\"slots_per_node\": %llu, \"nodes\": %u, \"procs\": %u, \"threads\": %u, "
@@ -997,21 +982,21 @@ static void output(struct outctx *c, enum fmt fmt, FILE *f, const struct kv_repo
 			kv->writers, kv->o.get_pct, kv->o.zipf ? "zipf" : "uniform",
 			kv->o.zipf ? kv->o.theta : 0.0, kv->o.seconds, (unsigned long long)kv->o.ops,
 			kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner",
-			(unsigned long long)kv->o.seed);
+			(unsigned long long)kv->o.app.seed);
 		fprintf(f, "  \"rmcd\": {\"model\": ");
-		app_json_str(f, kv->a.info.model);
+		exp_json_str(f, kv->a.info.model);
 		fprintf(f, ", \"model_params\": ");
-		app_json_str(f, kv->a.model);
+		exp_json_str(f, kv->a.model);
 		fprintf(f, ", \"tsc_hz\": %.0f, \"queue_depth\": %u, \"max_transfer\": %llu},\n",
 			kv->a.info.tsc_hz, kv->a.info.queue_depth,
 			(unsigned long long)kv->a.info.max_transfer);
 		fprintf(f, "  \"remote_read\": {\"size\": %llu, \"target_ns\": ",
 			(unsigned long long)kv->slot_size);
-		app_json_num(f, c->target_ns);
+		exp_json_num(f, c->target_ns, 3);
 		fprintf(f, ", \"unloaded_p50_ns\": ");
-		app_json_num(f, c->probe_p50);
+		exp_json_num(f, c->probe_p50, 3);
 		fprintf(f, ", \"unloaded_p99_ns\": ");
-		app_json_num(f, c->probe_p99);
+		exp_json_num(f, c->probe_p99, 3);
 		fprintf(f, "},\n");
 		if (all) {
 			fprintf(f, "  \"cluster\": ");
@@ -1085,47 +1070,35 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "time", required_argument, NULL, 't' },
 		{ "ops", required_argument, NULL, 'n' },
 		{ "threads", required_argument, NULL, 'T' },
-		{ "procs", required_argument, NULL, 'P' },
 		{ "get-check", required_argument, NULL, 'G' },
 		{ "writers", required_argument, NULL, 'W' },
-		{ "seed", required_argument, NULL, 'S' },
 		{ "no-final-check", no_argument, NULL, 'F' },
-		{ "barrier-timeout", required_argument, NULL, 'B' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
-		{ "csv", required_argument, NULL, 'c' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
+		APP_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	bool time_given = false;
 	uint64_t v;
-	int opt;
+	int opt, r;
 
-#define BAD(...)                                                        \
-	do {                                                            \
-		fprintf(stderr, PROG ": " __VA_ARGS__);                 \
-		fprintf(stderr, "\n");                                  \
-		usage(stderr);                                          \
-		return 2;                                               \
-	} while (0)
-	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:P:S:f:o:l:h", lopts, NULL)) != -1) {
+#define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
+	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:" APP_SHORT_OPTIONS, lopts,
+				  NULL)) != -1) {
 		switch (opt) {
 		case 'k':
-			if (app_parse_u64(optarg, 1, 1ull << 30, &o->keys))
+			if (exp_parse_u64(optarg, 1, 1ull << 30, &o->keys))
 				BAD("--keys: 1 to 2^30, not \"%s\"", optarg);
 			break;
 		case 'v':
-			if (app_parse_u64(optarg, 8, 65536, &v) || v % 8)
+			if (exp_parse_u64(optarg, 8, 65536, &v) || v % 8)
 				BAD("--value-size: a multiple of 8 from 8 to 65536, not \"%s\"", optarg);
 			o->vlen = (uint32_t)v;
 			break;
 		case 'L':
-			if (app_parse_u64(optarg, 1, 1ull << 31, &o->slots))
+			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->slots))
 				BAD("--slots: 1 to 2^31, not \"%s\"", optarg);
 			break;
 		case 'g':
-			if (app_parse_u64(optarg, 0, 100, &v))
+			if (exp_parse_u64(optarg, 0, 100, &v))
 				BAD("--get-pct: 0 to 100, not \"%s\"", optarg);
 			o->get_pct = (unsigned)v;
 			break;
@@ -1138,27 +1111,22 @@ static int parse(int argc, char **argv, struct opts *o)
 				BAD("--dist: uniform or zipf, not \"%s\"", optarg);
 			break;
 		case 'z':
-			if (app_parse_double(optarg, 1e-6, 0.999999, &o->theta))
+			if (exp_parse_double(optarg, 1e-6, 0.999999, &o->theta))
 				BAD("--zipf-theta: above 0 and below 1, not \"%s\"", optarg);
 			break;
 		case 't':
-			if (app_parse_double(optarg, 0.001, 86400, &o->seconds))
+			if (exp_parse_double(optarg, 0.001, 86400, &o->seconds))
 				BAD("--time: seconds from 0.001 to 86400, not \"%s\"", optarg);
 			time_given = true;
 			break;
 		case 'n':
-			if (app_parse_u64(optarg, 1, 1ull << 40, &o->ops))
+			if (exp_parse_u64(optarg, 1, 1ull << 40, &o->ops))
 				BAD("--ops: 1 to 2^40, not \"%s\"", optarg);
 			break;
 		case 'T':
-			if (app_parse_u64(optarg, 1, KV_MAX_THREADS, &v))
+			if (exp_parse_u64(optarg, 1, KV_MAX_THREADS, &v))
 				BAD("--threads: 1 to %d, not \"%s\"", KV_MAX_THREADS, optarg);
 			o->threads = (unsigned)v;
-			break;
-		case 'P':
-			if (app_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
-				BAD("--procs: 1 to %u, not \"%s\"", APP_MAX_PROCS, optarg);
-			o->procs = (unsigned)v;
 			break;
 		case 'G':
 			if (!strcmp(optarg, "seqlock"))
@@ -1176,50 +1144,18 @@ static int parse(int argc, char **argv, struct opts *o)
 			else
 				BAD("--writers: owner or any, not \"%s\"", optarg);
 			break;
-		case 'S':
-			if (app_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
-				BAD("--seed: a number, not \"%s\"", optarg);
-			break;
 		case 'F':
 			o->final_check = false;
 			break;
-		case 'B':
-			if (app_parse_double(optarg, 1, 86400, &o->barrier_timeout))
-				BAD("--barrier-timeout: 1 to 86400 seconds, not \"%s\"", optarg);
-			break;
-		case 'f':
-			if (!strcmp(optarg, "table"))
-				o->fmt = FMT_TABLE;
-			else if (!strcmp(optarg, "csv"))
-				o->fmt = FMT_CSV;
-			else if (!strcmp(optarg, "json"))
-				o->fmt = FMT_JSON;
-			else
-				BAD("--format: table, csv or json, not \"%s\"", optarg);
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
-		case 'c':
-			o->csv = optarg;
-			break;
-		case 'l':
-			o->label = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
 		default:
-			usage(stderr);
-			return 2;
+			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)))
+				return r;
 		}
 	}
-	if (optind < argc)
-		BAD("unexpected argument \"%s\"", argv[optind]);
+	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
+		return r;
 	if (o->ops && !time_given)
 		o->seconds = 0;
-	if (o->label && strpbrk(o->label, ",\"\n"))
-		BAD("--label: no commas, quotes or newlines");
 #undef BAD
 	return 0;
 }
@@ -1237,45 +1173,55 @@ static int kv_cleanup(struct kv *kv, struct worker *ws, unsigned threads, int rc
 	return rc;
 }
 
-int main(int argc, char **argv)
+/* Keys per node, to size the table: kv->slots.  0, 1 or 2 as main. */
+static int kv_size_table(struct kv *kv)
 {
-	static struct kv kv;
-	struct opts *o = &kv.o;
-	struct worker ws[KV_MAX_THREADS] = { 0 };
-	struct outctx oc;
-	int r, failed = 0;
+	const struct opts *o = &kv->o;
+	uint64_t *per = calloc(kv->nodes, sizeof(uint64_t)), fullest = 0;
 
-	*o = (struct opts){ .keys = 20000, .vlen = 64, .get_pct = 95, .zipf = true, .theta = 0.99,
-			    .seconds = 2, .threads = 1, .seqlock = true, .seed = 1,
-			    .final_check = true, .barrier_timeout = 120 };
-	if ((r = parse(argc, argv, o)))
-		return r;
-	memset(&oc, 0, sizeof(oc));
-	oc.kv = &kv;
-	app_cmdline(oc.cmdline, sizeof(oc.cmdline), argc, argv);
-
-	if (app_attach(&kv.a, PROG))
+	if (!per)
 		return 1;
-	struct kal_info *in = &kv.a.info;
-	kv.nodes = in->nodes;
-	kv.procs = o->procs ? o->procs : in->nodes;
-	kv.pid = in->nid;
-	kv.ns_per_tick = 1e9 / in->tsc_hz;
-	if (kv.procs > in->nodes || kv.procs > APP_MAX_PROCS) {
+	for (uint64_t k = 0; k < o->keys; k++)
+		per[key_hash(k) % kv->nodes]++;
+	for (unsigned i = 0; i < kv->nodes; i++)
+		fullest = per[i] > fullest ? per[i] : fullest;
+	free(per);
+	kv->slots = o->slots ? o->slots : 2 * fullest + 8;
+	if (kv->slots < fullest) {
+		fprintf(stderr, "%s: --slots %llu: node(s) hold up to %llu keys\n", PROG,
+			(unsigned long long)kv->slots, (unsigned long long)fullest);
+		return 2;
+	}
+	return 0;
+}
+
+/* The cluster against the options, and where everything goes in the
+ * context: 0, or main's exit status after saying why not. */
+static int kv_plan(struct kv *kv)
+{
+	const struct opts *o = &kv->o;
+	int r;
+
+	struct kal_info *in = &kv->a.info;
+	kv->nodes = in->nodes;
+	kv->procs = o->app.procs ? o->app.procs : in->nodes;
+	kv->pid = in->nid;
+	kv->ns_per_tick = 1e9 / in->tsc_hz;
+	if (kv->procs > in->nodes || kv->procs > APP_MAX_PROCS) {
 		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, kv.procs, in->nodes);
+			PROG, kv->procs, in->nodes);
 		usage(stderr);
 		return 2;
 	}
-	if (kv.pid >= kv.procs) {
+	if (kv->pid >= kv->procs) {
 		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
-			PROG, kv.pid, kv.procs - 1, kv.procs);
+			PROG, kv->pid, kv->procs - 1, kv->procs);
 		return 2;
 	}
-	kv.writers = kv.procs * o->threads;
-	if (o->keys < kv.writers) {
+	kv->writers = kv->procs * o->threads;
+	if (o->keys < kv->writers) {
 		fprintf(stderr, "%s: --keys %llu: at least one key per writer (%u)\n", PROG,
-			(unsigned long long)o->keys, kv.writers);
+			(unsigned long long)o->keys, kv->writers);
 		usage(stderr);
 		return 2;
 	}
@@ -1283,115 +1229,130 @@ int main(int argc, char **argv)
 		fprintf(stderr, "%s: --keys: at most %d\n", PROG, INT32_MAX);
 		return 2;
 	}
-	kv.slot_size = kv_slot_size(o->vlen);
-	if (kv.slot_size > in->max_transfer) {
+	kv->slot_size = kv_slot_size(o->vlen);
+	if (kv->slot_size > in->max_transfer) {
 		fprintf(stderr, "%s: a %llu-byte slot is above rmcd's maximum transfer (%llu B); "
 				"use a smaller --value-size\n",
-			PROG, (unsigned long long)kv.slot_size, (unsigned long long)in->max_transfer);
+			PROG, (unsigned long long)kv->slot_size, (unsigned long long)in->max_transfer);
 		return 2;
 	}
-	/* Keys per node, to size the table. */
-	{
-		uint64_t *per = calloc(kv.nodes, sizeof(uint64_t)), fullest = 0;
-		if (!per)
-			return 1;
-		for (uint64_t k = 0; k < o->keys; k++)
-			per[key_hash(k) % kv.nodes]++;
-		for (unsigned i = 0; i < kv.nodes; i++)
-			fullest = per[i] > fullest ? per[i] : fullest;
-		free(per);
-		kv.slots = o->slots ? o->slots : 2 * fullest + 8;
-		if (kv.slots < fullest) {
-			fprintf(stderr, "%s: --slots %llu: node(s) hold up to %llu keys\n", PROG,
-				(unsigned long long)kv.slots, (unsigned long long)fullest);
-			return 2;
-		}
-	}
-	kv.report_off = APP_CTRL_SIZE;
-	kv.table_off = app_round_up(kv.report_off + sizeof(struct kv_report), PAGE_SIZE);
-	if (kv.table_off + kv.slots * kv.slot_size > in->context_size) {
+	if ((r = kv_size_table(kv)))
+		return r;
+	kv->report_off = APP_CTRL_SIZE;
+	kv->table_off = app_round_up(kv->report_off + sizeof(struct kv_report), PAGE_SIZE);
+	if (kv->table_off + kv->slots * kv->slot_size > in->context_size) {
 		fprintf(stderr,
 			"%s: a table of %llu slots of %llu B per node needs %llu B of context; the "
 			"context has %llu B (fewer --keys, smaller --value-size, or a larger "
 			"cluster.context_pages)\n",
-			PROG, (unsigned long long)kv.slots, (unsigned long long)kv.slot_size,
-			(unsigned long long)(kv.table_off + kv.slots * kv.slot_size),
+			PROG, (unsigned long long)kv->slots, (unsigned long long)kv->slot_size,
+			(unsigned long long)(kv->table_off + kv->slots * kv->slot_size),
 			(unsigned long long)in->context_size);
 		return 2;
 	}
-	if (o->out && !(oc.main = fopen(o->out, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
-		return 1;
-	}
-	if (!oc.main)
-		oc.main = stdout;
-	if (o->csv && !(oc.csv = fopen(o->csv, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
-		return 1;
-	}
-	kal_describe(kv.a.fd, 2, oc.version, sizeof(oc.version));
-	time_t now = time(NULL);
-	strftime(oc.date, sizeof(oc.date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	return 0;
+}
 
-	kv.loc = malloc(o->keys * sizeof(int32_t));
-	kv.ver_hint = calloc(o->keys, sizeof(uint64_t));
-	if (!kv.loc || !kv.ver_hint) {
-		fprintf(stderr, "%s: out of memory\n", PROG);
-		return kv_cleanup(&kv, ws, o->threads, 1);
+/* --output and --csv, and what every output records: 0, or 1 after
+ * saying why not. */
+static int kv_open_out(struct kv *kv, struct outctx *oc)
+{
+	const struct opts *o = &kv->o;
+
+	if (o->app.out && !(oc->main = fopen(o->app.out, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
+		return 1;
 	}
-	memset(kv.loc, 0xff, o->keys * sizeof(int32_t));
+	if (!oc->main)
+		oc->main = stdout;
+	if (o->app.csv && !(oc->csv = fopen(o->app.csv, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
+		return 1;
+	}
+	kal_describe(kv->a.fd, 2, oc->version, sizeof(oc->version));
+	exp_utc_date(oc->date, sizeof(oc->date));
+	return 0;
+}
+
+/* The tables, the queue pairs and every worker: 0, or 1 after saying why
+ * not (kv_cleanup frees what there is). */
+static int kv_setup(struct kv *kv, struct worker *ws)
+{
+	const struct opts *o = &kv->o;
+
+	kv->loc = malloc(o->keys * sizeof(int32_t));
+	kv->ver_hint = calloc(o->keys, sizeof(uint64_t));
+	if (!kv->loc || !kv->ver_hint) {
+		fprintf(stderr, "%s: out of memory\n", PROG);
+		return 1;
+	}
+	memset(kv->loc, 0xff, o->keys * sizeof(int32_t));
 	if (o->zipf)
-		zipf_init(&kv.z, o->keys, o->theta);
-	if (app_qp_open(&kv.a, &kv.ctl, 4096 + sizeof(struct kv_report) + 4096))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	memset(ws, 0, sizeof(ws));
+		zipf_init(&kv->z, o->keys, o->theta);
+	if (app_qp_open(&kv->a, &kv->ctl, 4096 + sizeof(struct kv_report) + 4096))
+		return 1;
+	memset(ws, 0, KV_MAX_THREADS * sizeof(*ws));
 	for (unsigned i = 0; i < o->threads; i++) {
 		struct worker *w = &ws[i];
-		w->kv = &kv;
+		w->kv = kv;
 		w->idx = i;
-		w->wid = kv.pid * o->threads + i;
-		app_rng_seed(&w->rng, o->seed * 1000003 + w->wid);
+		w->wid = kv->pid * o->threads + i;
+		exp_rng_seed(&w->rng, o->app.seed * 1000003 + w->wid);
 		w->my_seq = calloc(o->keys, sizeof(uint64_t));
 		w->my_stamp = calloc(o->keys, sizeof(uint64_t));
 		w->seen = calloc(o->keys, sizeof(uint64_t));
 		if (!w->my_seq || !w->my_stamp || !w->seen) {
 			fprintf(stderr, "%s: out of memory\n", PROG);
-			return kv_cleanup(&kv, ws, o->threads, 1);
+			return 1;
 		}
-		if (app_qp_open(&kv.a, &w->q, LB_SIZE(&kv)))
-			return kv_cleanup(&kv, ws, o->threads, 1);
+		if (app_qp_open(&kv->a, &w->q, LB_SIZE(kv)))
+			return 1;
 	}
-	if (init_context(&kv))
-		return kv_cleanup(&kv, ws, o->threads, 1);
+	if (init_context(kv))
+		return 1;
+	return 0;
+}
 
-	if (barrier(&kv, "start", false) || check_agreement(&kv))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	failed |= run_phase(&kv, ws, PH_LOAD);
-	if (barrier(&kv, "after loading", false))
-		return kv_cleanup(&kv, ws, o->threads, 1);
-	oc.target_ns = oc.probe_p50 = oc.probe_p99 = NAN;
-	if (kv.pid == 0) {
+/* The phases between barriers, and node 0's latency probe: whether a
+ * phase failed, or -1 when a barrier did. */
+static int kv_phases(struct kv *kv, struct worker *ws, struct outctx *oc)
+{
+	const struct opts *o = &kv->o;
+	int failed = 0;
+
+	if (barrier(kv, "start", false) || check_agreement(kv))
+		return -1;
+	failed |= run_phase(kv, ws, PH_LOAD);
+	if (barrier(kv, "after loading", false))
+		return -1;
+	oc->target_ns = oc->probe_p50 = oc->probe_p99 = NAN;
+	if (kv->pid == 0) {
 		double t;
-		if (kal_target_ns(kv.a.fd, RMC_OP_READ, (uint16_t)(kv.nodes > 1 ? 1 : 0),
-				  kv.slot_size, &t) == 0)
-			oc.target_ns = t;
-		probe_latency(&kv, &oc.probe_p50, &oc.probe_p99);
+		if (kal_target_ns(kv->a.fd, RMC_OP_READ, (uint16_t)(kv->nodes > 1 ? 1 : 0),
+				  kv->slot_size, &t) == 0)
+			oc->target_ns = t;
+		probe_latency(kv, &oc->probe_p50, &oc->probe_p99);
 	}
-	if (barrier(&kv, "after the latency probe", kv.pid != 0))
-		return kv_cleanup(&kv, ws, o->threads, 1);
+	if (barrier(kv, "after the latency probe", kv->pid != 0))
+		return -1;
 	if (!failed)
-		failed |= run_phase(&kv, ws, PH_RUN);
-	if (barrier(&kv, "after the run", false))
-		return kv_cleanup(&kv, ws, o->threads, 1);
+		failed |= run_phase(kv, ws, PH_RUN);
+	if (barrier(kv, "after the run", false))
+		return -1;
 	if (o->final_check && !failed)
-		failed |= run_phase(&kv, ws, PH_FINAL);
+		failed |= run_phase(kv, ws, PH_FINAL);
+	return failed;
+}
 
-	/* This process's report, in its own context. */
-	struct kv_report *mine = calloc(1, sizeof(*mine)), *reps = NULL, *all = NULL;
-	if (!mine)
-		return kv_cleanup(&kv, ws, o->threads, 1);
+/* This process's report into *mine and its own context, for node 0:
+ * 0, or -1 when the barrier after it failed. */
+static int kv_publish(struct kv *kv, const struct worker *ws, struct kv_report *mine)
+{
+	const struct opts *o = &kv->o;
+	const struct kal_info *in = &kv->a.info;
+
 	mine->magic = KV_REPORT_MAGIC;
-	mine->nid = kv.pid;
+	mine->nid = kv->pid;
 	mine->threads = o->threads;
 	for (unsigned i = 0; i < o->threads; i++) {
 		double el = (double)(ws[i].t_end - ws[i].t_start) / in->tsc_hz;
@@ -1399,74 +1360,125 @@ int main(int argc, char **argv)
 			mine->elapsed_s = el;
 		for (int c = 0; c < C_N; c++)
 			mine->cnt[c] += ws[i].cnt[c];
-		app_hist_merge(&mine->get, &ws[i].hget);
-		app_hist_merge(&mine->put, &ws[i].hput);
+		exp_hist_merge(&mine->get, &ws[i].hget);
+		exp_hist_merge(&mine->put, &ws[i].hput);
 	}
-	memcpy(kv.a.ctx + kv.report_off, mine, sizeof(*mine));
-	if (barrier(&kv, "before the report", false))
-		return kv_cleanup(&kv, ws, o->threads, 1);
+	memcpy(kv->a.ctx + kv->report_off, mine, sizeof(*mine));
+	return barrier(kv, "before the report", false) ? -1 : 0;
+}
 
-	if (kv.pid != 0) {
-		output(&oc, o->fmt, oc.main, mine, 1, NULL);
-		if (oc.csv)
-			output(&oc, FMT_CSV, oc.csv, mine, 1, NULL);
-		failed |= report_bad(mine);
-	} else {
-		reps = calloc(kv.procs, sizeof(*reps));
-		all = calloc(1, sizeof(*all));
-		if (!reps || !all)
-			return kv_cleanup(&kv, ws, o->threads, 1);
-		for (unsigned p = 0; p < kv.procs; p++) {
-			if (fetch_report(&kv, p, &reps[p]))
-				return kv_cleanup(&kv, ws, o->threads, 1);
-			for (int c = 0; c < C_N; c++)
-				all->cnt[c] += reps[p].cnt[c];
-			app_hist_merge(&all->get, &reps[p].get);
-			app_hist_merge(&all->put, &reps[p].put);
-			if (reps[p].elapsed_s > all->elapsed_s)
-				all->elapsed_s = reps[p].elapsed_s;
-			all->threads += reps[p].threads;
-		}
-		all->nid = kv.procs;
-		output(&oc, o->fmt, oc.main, reps, kv.procs, all);
-		if (oc.csv)
-			output(&oc, FMT_CSV, oc.csv, reps, kv.procs, all);
-		if (o->final_check && all->cnt[C_FINAL_CHECKED] < o->keys && !report_bad(all)) {
-			fprintf(stderr, "%s: the final check read %llu keys of %llu\n", PROG,
-				(unsigned long long)all->cnt[C_FINAL_CHECKED],
-				(unsigned long long)o->keys);
-			failed = 1;
-		}
-		if (report_bad(all)) {
-			fprintf(stderr,
-				"%s: FAILED: errors %llu, corrupt values %llu, stale reads %llu, "
-				"missing keys %llu, wrong final values %llu\n",
-				PROG, (unsigned long long)all->cnt[C_ERRORS],
-				(unsigned long long)all->cnt[C_CORRUPT],
-				(unsigned long long)all->cnt[C_STALE],
-				(unsigned long long)all->cnt[C_GET_MISS],
-				(unsigned long long)all->cnt[C_FINAL_BAD]);
-			failed = 1;
-		}
+/* Node 0: every process's report into reps, their sum into *all.  0, or
+ * -1 when one could not be read. */
+static int kv_gather(struct kv *kv, struct kv_report *reps, struct kv_report *all)
+{
+	for (unsigned p = 0; p < kv->procs; p++) {
+		if (fetch_report(kv, p, &reps[p]))
+			return -1;
+		for (int c = 0; c < C_N; c++)
+			all->cnt[c] += reps[p].cnt[c];
+		exp_hist_merge(&all->get, &reps[p].get);
+		exp_hist_merge(&all->put, &reps[p].put);
+		if (reps[p].elapsed_s > all->elapsed_s)
+			all->elapsed_s = reps[p].elapsed_s;
+		all->threads += reps[p].threads;
 	}
-	if (oc.main != stdout && fclose(oc.main)) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
-		failed = 1;
+	all->nid = kv->procs;
+	return 0;
+}
+
+/* Whether the cluster's figures show a failure (said on stderr). */
+static int kv_verdict(const struct kv *kv, const struct kv_report *all)
+{
+	const struct opts *o = &kv->o;
+	int bad = 0;
+
+	if (o->final_check && all->cnt[C_FINAL_CHECKED] < o->keys && !report_bad(all)) {
+		fprintf(stderr, "%s: the final check read %llu keys of %llu\n", PROG,
+			(unsigned long long)all->cnt[C_FINAL_CHECKED],
+			(unsigned long long)o->keys);
+		bad = 1;
 	}
-	if (oc.csv && fclose(oc.csv)) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
-		failed = 1;
+	if (report_bad(all)) {
+		fprintf(stderr,
+			"%s: FAILED: errors %llu, corrupt values %llu, stale reads %llu, "
+			"missing keys %llu, wrong final values %llu\n",
+			PROG, (unsigned long long)all->cnt[C_ERRORS],
+			(unsigned long long)all->cnt[C_CORRUPT],
+			(unsigned long long)all->cnt[C_STALE],
+			(unsigned long long)all->cnt[C_GET_MISS],
+			(unsigned long long)all->cnt[C_FINAL_BAD]);
+		bad = 1;
 	}
+	return bad;
+}
+
+/* This process's report, and on node 0 the cluster's: whether they show a
+ * failure, or -1 when gathering them failed. */
+static int kv_report(struct kv *kv, struct worker *ws, struct outctx *oc)
+{
+	struct kv_report *mine = calloc(1, sizeof(*mine)), *reps = NULL, *all = NULL;
+	const struct opts *o = &kv->o;
+	int r = -1;
+
+	if (!mine || kv_publish(kv, ws, mine))
+		goto out;
+	if (kv->pid != 0) {
+		output(oc, o->app.fmt, oc->main, mine, 1, NULL);
+		if (oc->csv)
+			output(oc, EXP_FMT_CSV, oc->csv, mine, 1, NULL);
+		r = report_bad(mine);
+		goto out;
+	}
+	reps = calloc(kv->procs, sizeof(*reps));
+	all = calloc(1, sizeof(*all));
+	if (!reps || !all || kv_gather(kv, reps, all))
+		goto out;
+	output(oc, o->app.fmt, oc->main, reps, kv->procs, all);
+	if (oc->csv)
+		output(oc, EXP_FMT_CSV, oc->csv, reps, kv->procs, all);
+	r = kv_verdict(kv, all);
+out:
 	free(mine);
 	free(reps);
 	free(all);
-	for (unsigned i = 0; i < o->threads; i++) {
-		free(ws[i].my_seq);
-		free(ws[i].my_stamp);
-		free(ws[i].seen);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static struct kv kv;
+	struct opts *o = &kv.o;
+	struct worker ws[KV_MAX_THREADS] = { 0 };
+	struct outctx oc;
+	int r, failed;
+
+	*o = (struct opts){ .keys = 20000, .vlen = 64, .get_pct = 95, .zipf = true, .theta = 0.99,
+			    .seconds = 2, .threads = 1, .seqlock = true, .final_check = true,
+			    .app = { .seed = 1, .barrier_timeout = 120 } };
+	if ((r = parse(argc, argv, o)))
+		return r;
+	memset(&oc, 0, sizeof(oc));
+	oc.kv = &kv;
+	exp_cmdline(oc.cmdline, sizeof(oc.cmdline), argc, argv);
+
+	if (app_attach(&kv.a, PROG))
+		return 1;
+	if ((r = kv_plan(&kv)) || (r = kv_open_out(&kv, &oc)))
+		return r;
+	if (kv_setup(&kv, ws) || (failed = kv_phases(&kv, ws, &oc)) < 0)
+		return kv_cleanup(&kv, ws, o->threads, 1);
+	if ((r = kv_report(&kv, ws, &oc)) < 0)
+		return kv_cleanup(&kv, ws, o->threads, 1);
+	failed |= r;
+	if (oc.main != stdout && fclose(oc.main)) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
+		failed = 1;
 	}
-	free(kv.loc);
-	free(kv.ver_hint);
+	if (oc.csv && fclose(oc.csv)) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
+		failed = 1;
+	}
+	kv_cleanup(&kv, ws, o->threads, 0);
 	kal_close(kv.a.fd);
 	return failed ? 1 : 0;
 }

@@ -53,26 +53,19 @@
 #define PR_REPORT_MAGIC 0x3154504552525053ull
 #define PR_MAX_TOP 100
 
-enum fmt { FMT_TABLE, FMT_CSV, FMT_JSON };
 
 struct opts {
 	uint64_t vertices, edges;
-	uint64_t seed;
 	unsigned iters;
 	double damping;
 	unsigned outstanding;
 	uint64_t max_read;
 	double tolerance;
 	unsigned top;
-	unsigned procs;
 	bool check;
 	double a, b, c; /* R-MAT quadrant probabilities (d = 1 - a - b - c) */
-	double barrier_timeout;
-	enum fmt fmt;
-	const char *out;
 	const char *iter_out;
-	const char *csv;
-	const char *label;
+	struct app_opts app; /* procs, seed, barrier_timeout, fmt, out, csv, label */
 };
 
 /* What each process leaves in its context for process 0. */
@@ -164,7 +157,7 @@ static int gen_graph(struct pr *pr)
 	const struct opts *o = &pr->o;
 	uint64_t n = pr->n, m = pr->m;
 	unsigned scale = 0;
-	struct app_rng rng;
+	struct exp_rng rng;
 	uint32_t *perm;
 
 	while ((1ull << scale) < n)
@@ -175,13 +168,13 @@ static int gen_graph(struct pr *pr)
 	perm = malloc(n * sizeof(uint32_t));
 	if (!pr->src || !pr->dst || !pr->outdeg || !perm)
 		return -ENOMEM;
-	app_rng_seed(&rng, o->seed ^ 0x524d4154ull);
+	exp_rng_seed(&rng, o->app.seed ^ 0x524d4154ull);
 	for (uint64_t e = 0; e < m; e++) {
 		uint64_t u, v;
 		do {
 			u = v = 0;
 			for (unsigned s = 0; s < scale; s++) {
-				double r = app_rng_unit(&rng);
+				double r = exp_rng_unit(&rng);
 				unsigned qu = r >= o->a + o->b, qv = (r >= o->a && r < o->a + o->b) ||
 								 r >= o->a + o->b + o->c;
 				u = u << 1 | qu;
@@ -195,7 +188,7 @@ static int gen_graph(struct pr *pr)
 	for (uint64_t i = 0; i < n; i++)
 		perm[i] = (uint32_t)i;
 	for (uint64_t i = n - 1; i > 0; i--) {
-		uint64_t j = app_rng_below(&rng, i + 1);
+		uint64_t j = exp_rng_below(&rng, i + 1);
 		uint32_t t = perm[i];
 		perm[i] = perm[j];
 		perm[j] = t;
@@ -403,15 +396,9 @@ static int fetch(struct pr *pr, unsigned b)
 
 static int barrier(struct pr *pr, const char *what)
 {
-	int r = app_barrier(&pr->q, LB_BARRIER, pr->procs, pr->o.barrier_timeout);
+	int r = app_barrier(&pr->q, LB_BARRIER, pr->procs, pr->o.app.barrier_timeout);
 
-	if (r == -ETIMEDOUT)
-		app_err(&pr->a,
-			"gave up after %.0f s waiting for the other processes (%s): did one fail, or "
-			"not start? (%u processes expected, one per node 0..%u)",
-			pr->o.barrier_timeout, what, pr->procs, pr->procs - 1);
-	else if (r)
-		app_err(&pr->a, "barrier (%s): %s", what, app_rmc_err(r));
+	app_barrier_err(&pr->a, r, what, pr->procs, pr->o.app.barrier_timeout);
 	return r;
 }
 
@@ -587,23 +574,18 @@ static int gather_ranks(struct pr *pr, double **out)
 
 static int fetch_report(struct pr *pr, unsigned p, struct pr_report *rep)
 {
-	uint64_t size = app_round_up(sizeof(*rep), 64), chunk = pr->a.info.max_transfer / 64 * 64;
-	uint8_t *buf = pr->q.lbuf + LB_GH; /* free until the ranks are gathered */
+	int r;
 
 	if (p == pr->me) {
 		*rep = pr->rep;
 		return 0;
 	}
-	for (uint64_t off = 0; off < size; off += chunk) {
-		uint64_t len = size - off < chunk ? size - off : chunk;
-		int r = rmc_rread_sync(pr->q.wq, pr->q.cq, pr->q.lbuf, LB_GH + off, (int)p, 0,
-				       pr->report_off + off, len);
-		if (r) {
-			app_err(&pr->a, "reading node %u's report: %s", p, app_rmc_err(r));
-			return r;
-		}
+	/* The ranks' area of the local buffer is free until they are gathered. */
+	r = app_fetch(&pr->q, pr->a.info.max_transfer, LB_GH, p, pr->report_off, rep, sizeof(*rep));
+	if (r) {
+		app_err(&pr->a, "reading node %u's report: %s", p, app_rmc_err(r));
+		return r;
 	}
-	memcpy(rep, buf, sizeof(*rep));
 	if (rep->magic != PR_REPORT_MAGIC) {
 		app_err(&pr->a, "node %u left no report", p);
 		return -EIO;
@@ -618,7 +600,6 @@ static int parse(int argc, char **argv, struct opts *o)
 	static const struct option lopts[] = {
 		{ "vertices", required_argument, NULL, 'V' },
 		{ "edges", required_argument, NULL, 'E' },
-		{ "seed", required_argument, NULL, 'S' },
 		{ "rmat", required_argument, NULL, 'R' },
 		{ "iters", required_argument, NULL, 'i' },
 		{ "damping", required_argument, NULL, 'd' },
@@ -627,46 +608,31 @@ static int parse(int argc, char **argv, struct opts *o)
 		{ "tolerance", required_argument, NULL, 'O' },
 		{ "top", required_argument, NULL, 'K' },
 		{ "no-check", no_argument, NULL, 'C' },
-		{ "procs", required_argument, NULL, 'P' },
-		{ "barrier-timeout", required_argument, NULL, 'B' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'o' },
 		{ "iter-output", required_argument, NULL, 'I' },
-		{ "csv", required_argument, NULL, 'c' },
-		{ "label", required_argument, NULL, 'l' },
-		{ "help", no_argument, NULL, 'h' },
+		APP_LONG_OPTIONS,
 		{ NULL, 0, NULL, 0 },
 	};
 	uint64_t v;
-	int opt;
+	int opt, r;
 
-#define BAD(...)                                                \
-	do {                                                    \
-		fprintf(stderr, PROG ": " __VA_ARGS__);         \
-		fprintf(stderr, "\n");                          \
-		usage(stderr);                                  \
-		return 2;                                       \
-	} while (0)
-	while ((opt = getopt_long(argc, argv, "V:E:S:i:d:w:r:P:f:o:l:h", lopts, NULL)) != -1) {
+#define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
+	while ((opt = getopt_long(argc, argv, "V:E:i:d:w:r:" APP_SHORT_OPTIONS, lopts,
+				  NULL)) != -1) {
 		switch (opt) {
 		case 'V':
-			if (app_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
+			if (exp_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
 				BAD("--vertices: 2 to 2^28, not \"%s\"", optarg);
 			break;
 		case 'E':
-			if (app_parse_u64(optarg, 1, 1ull << 31, &o->edges))
+			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->edges))
 				BAD("--edges: 1 to 2^31, not \"%s\"", optarg);
-			break;
-		case 'S':
-			if (app_parse_u64(optarg, 0, UINT64_MAX, &o->seed))
-				BAD("--seed: a number, not \"%s\"", optarg);
 			break;
 		case 'R': {
 			double p[3];
 			char *dup = strdup(optarg), *save = NULL, *tok = strtok_r(dup, ",", &save);
 			int k = 0;
 			for (; tok && k < 3; tok = strtok_r(NULL, ",", &save))
-				if (app_parse_double(tok, 0.0, 1.0, &p[k++]))
+				if (exp_parse_double(tok, 0.0, 1.0, &p[k++]))
 					k = 99;
 			free(dup);
 			if (k != 3 || tok || p[0] + p[1] + p[2] > 1.0 || p[1] + p[2] <= 0)
@@ -678,78 +644,45 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		}
 		case 'i':
-			if (app_parse_u64(optarg, 1, PR_MAX_ITERS, &v))
+			if (exp_parse_u64(optarg, 1, PR_MAX_ITERS, &v))
 				BAD("--iters: 1 to %d, not \"%s\"", PR_MAX_ITERS, optarg);
 			o->iters = (unsigned)v;
 			break;
 		case 'd':
-			if (app_parse_double(optarg, 0.0, 1.0, &o->damping) || o->damping >= 1.0)
+			if (exp_parse_double(optarg, 0.0, 1.0, &o->damping) || o->damping >= 1.0)
 				BAD("--damping: 0 <= D < 1, not \"%s\"", optarg);
 			break;
 		case 'w':
-			if (app_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
+			if (exp_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
 				BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, optarg);
 			o->outstanding = (unsigned)v;
 			break;
 		case 'r':
-			if (app_parse_u64(optarg, 64, 1ull << 30, &o->max_read) || o->max_read % 64)
+			if (exp_parse_u64(optarg, 64, 1ull << 30, &o->max_read) || o->max_read % 64)
 				BAD("--max-read: a multiple of 64 bytes, not \"%s\"", optarg);
 			break;
 		case 'O':
-			if (app_parse_double(optarg, 0.0, 1.0, &o->tolerance))
+			if (exp_parse_double(optarg, 0.0, 1.0, &o->tolerance))
 				BAD("--tolerance: 0 to 1, not \"%s\"", optarg);
 			break;
 		case 'K':
-			if (app_parse_u64(optarg, 1, PR_MAX_TOP, &v))
+			if (exp_parse_u64(optarg, 1, PR_MAX_TOP, &v))
 				BAD("--top: 1 to %d, not \"%s\"", PR_MAX_TOP, optarg);
 			o->top = (unsigned)v;
 			break;
 		case 'C':
 			o->check = false;
 			break;
-		case 'P':
-			if (app_parse_u64(optarg, 1, APP_MAX_PROCS, &v))
-				BAD("--procs: 1 to %u, not \"%s\"", APP_MAX_PROCS, optarg);
-			o->procs = (unsigned)v;
-			break;
-		case 'B':
-			if (app_parse_double(optarg, 1, 86400, &o->barrier_timeout))
-				BAD("--barrier-timeout: 1 to 86400 seconds, not \"%s\"", optarg);
-			break;
-		case 'f':
-			if (!strcmp(optarg, "table"))
-				o->fmt = FMT_TABLE;
-			else if (!strcmp(optarg, "csv"))
-				o->fmt = FMT_CSV;
-			else if (!strcmp(optarg, "json"))
-				o->fmt = FMT_JSON;
-			else
-				BAD("--format: table, csv or json, not \"%s\"", optarg);
-			break;
-		case 'o':
-			o->out = optarg;
-			break;
 		case 'I':
 			o->iter_out = optarg;
 			break;
-		case 'c':
-			o->csv = optarg;
-			break;
-		case 'l':
-			o->label = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			exit(0);
 		default:
-			usage(stderr);
-			return 2;
+			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)))
+				return r;
 		}
 	}
-	if (optind < argc)
-		BAD("unexpected argument \"%s\"", argv[optind]);
-	if (o->label && strpbrk(o->label, ",\"\n"))
-		BAD("--label: no commas, quotes or newlines");
+	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
+		return r;
 	if (o->top > o->vertices)
 		o->top = (unsigned)o->vertices;
 #undef BAD
@@ -778,7 +711,7 @@ struct emit {
 	const char *version, *date, *cmdline;
 };
 
-static void emit(FILE *out, enum fmt fmt, const struct emit *E)
+static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 {
 	const struct pr *P = E->pr;
 	const struct opts *o = &P->o;
@@ -789,7 +722,7 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 	unsigned nrep = E->nrep;
 	const char *version = E->version, *date = E->date, *cmdline = E->cmdline;
 	const char *who = P->me == 0 ? "cluster" : "node";
-	if (fmt == FMT_CSV) {
+	if (fmt == EXP_FMT_CSV) {
 		fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, version, date, cmdline,
 			P->a.model);
 		fprintf(out, "label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
@@ -800,13 +733,13 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 		char scope[32] = "all";
 		if (P->me)
 			snprintf(scope, sizeof(scope), "node%u", P->me);
-		fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,", o->label ? o->label : "",
-			scope, in->model, in->nodes,
+		fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,",
+			o->app.label ? o->app.label : "", scope, in->model, in->nodes,
 			P->procs, (unsigned long long)P->n, (unsigned long long)P->m, o->iters,
 			o->damping, o->outstanding, (unsigned long long)o->max_read);
-		app_csv_num(out, rs->target64);
+		exp_csv_num(out, rs->target64);
 		fputc(',', out);
-		app_csv_num(out, rs->target_read);
+		exp_csv_num(out, rs->target_read);
 		fprintf(out, ",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
 			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
 			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
@@ -818,30 +751,30 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 		fprintf(out, ",%s,%llu\n",
 			rs->top_same < 0 ? "" : rs->top_same ? "yes" : "no",
 			(unsigned long long)rs->errors);
-	} else if (fmt == FMT_JSON) {
+	} else if (fmt == EXP_FMT_JSON) {
 		fprintf(out, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
-		app_json_str(out, version);
+		exp_json_str(out, version);
 		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		app_json_str(out, cmdline);
+		exp_json_str(out, cmdline);
 		fprintf(out, ",\n  \"label\": ");
-		app_json_str(out, o->label ? o->label : "");
+		exp_json_str(out, o->app.label ? o->app.label : "");
 		fprintf(out, ",\n  \"scope\": \"%s\"", who);
 		fprintf(out,
 			",\n  \"config\": {\"vertices\": %llu, \"edges\": %llu, \"seed\": %llu, "
 			"\"rmat\": [%.3f, %.3f, %.3f], \"iters\": %u, \"damping\": %.3f, "
 			"\"outstanding\": %u, \"max_read\": %llu, \"procs\": %u, \"nodes\": %u, "
 			"\"tolerance\": %g},\n",
-			(unsigned long long)P->n, (unsigned long long)P->m, (unsigned long long)o->seed,
-			o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
+			(unsigned long long)P->n, (unsigned long long)P->m,
+			(unsigned long long)o->app.seed, o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
 			(unsigned long long)o->max_read, P->procs, in->nodes, o->tolerance);
 		fprintf(out, "  \"rmcd\": {\"model\": ");
-		app_json_str(out, in->model);
+		exp_json_str(out, in->model);
 		fprintf(out, ", \"model_params\": ");
-		app_json_str(out, P->a.model);
+		exp_json_str(out, P->a.model);
 		fprintf(out, ", \"tsc_hz\": %.0f, \"read64_target_ns\": ", in->tsc_hz);
-		app_json_num(out, rs->target64);
+		exp_json_num(out, rs->target64, 3);
 		fprintf(out, ", \"read_target_ns\": ");
-		app_json_num(out, rs->target_read);
+		exp_json_num(out, rs->target_read, 3);
 		fprintf(out, "},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
 			     "\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
 			     "\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
@@ -890,7 +823,7 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 		fprintf(out, "# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
 			     "%u process(es), d = %.2f\n",
 			PROG, version, (unsigned long long)P->n, (unsigned long long)P->m, o->a, o->b,
-			o->c, (unsigned long long)o->seed, P->procs, o->damping);
+			o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
 		fprintf(out, "# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
 			     "64-byte read ",
 			P->a.model, (unsigned long long)o->max_read, o->outstanding);
@@ -929,43 +862,25 @@ static void emit(FILE *out, enum fmt fmt, const struct emit *E)
 	}
 }
 
-int main(int argc, char **argv)
+/* The cluster against the options, and each process's share of the
+ * vertices: 0, or main's exit status after saying why not. */
+static int pr_plan(struct pr *pr)
 {
-	static struct pr pr;
-	struct opts *o = &pr.o;
-	struct result res;
-	char cmdline[1024], date[32], version[64] = "";
-	FILE *out = stdout;
-	int r, failed = 0;
+	const struct opts *o = &pr->o;
+	const struct kal_info *in = &pr->a.info;
 
-	*o = (struct opts){ .vertices = 16384, .seed = 1, .iters = 10, .damping = 0.85,
-			    .outstanding = 16, .max_read = 512, .tolerance = 1e-9, .top = 10,
-			    .check = true, .a = 0.57, .b = 0.19, .c = 0.19,
-			    .barrier_timeout = 120 };
-	if ((r = parse(argc, argv, o)))
-		return r;
-	if (!o->edges)
-		o->edges = o->vertices * 8 > (1ull << 31) ? 1ull << 31 : o->vertices * 8;
-	app_cmdline(cmdline, sizeof(cmdline), argc, argv);
-	memset(&res, 0, sizeof(res));
-	res.top_same = -1;
-
-	double t_setup = app_now();
-	if (app_attach(&pr.a, PROG))
-		return 1;
-	struct kal_info *in = &pr.a.info;
-	pr.procs = o->procs ? o->procs : in->nodes;
-	pr.me = in->nid;
-	pr.ns_per_tick = 1e9 / in->tsc_hz;
-	if (pr.procs > in->nodes) {
+	pr->procs = o->app.procs ? o->app.procs : in->nodes;
+	pr->me = in->nid;
+	pr->ns_per_tick = 1e9 / in->tsc_hz;
+	if (pr->procs > in->nodes) {
 		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, pr.procs, in->nodes);
+			PROG, pr->procs, in->nodes);
 		usage(stderr);
 		return 2;
 	}
-	if (pr.me >= pr.procs) {
+	if (pr->me >= pr->procs) {
 		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
-			PROG, pr.me, pr.procs - 1, pr.procs);
+			PROG, pr->me, pr->procs - 1, pr->procs);
 		return 2;
 	}
 	if (o->outstanding > in->queue_depth) {
@@ -978,203 +893,307 @@ int main(int argc, char **argv)
 			(unsigned long long)o->max_read, (unsigned long long)in->max_transfer);
 		return 2;
 	}
-	pr.n = o->vertices;
-	pr.m = o->edges;
-	pr.lo = malloc((pr.procs + 1) * sizeof(uint64_t));
-	if (!pr.lo)
+	pr->n = o->vertices;
+	pr->m = o->edges;
+	pr->lo = malloc((pr->procs + 1) * sizeof(uint64_t));
+	if (!pr->lo)
 		return 1;
-	for (unsigned p = 0; p < pr.procs; p++)
-		pr.lo[p] = pr.n * p / pr.procs / 8 * 8;
-	pr.lo[pr.procs] = pr.n;
-	if (o->out && !(out = fopen(o->out, "w"))) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
-		return 1;
-	}
-	kal_describe(pr.a.fd, 2, version, sizeof(version));
-	time_t now = time(NULL);
-	strftime(date, sizeof(date), "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+	for (unsigned p = 0; p < pr->procs; p++)
+		pr->lo[p] = pr->n * p / pr->procs / 8 * 8;
+	pr->lo[pr->procs] = pr->n;
+	return 0;
+}
 
-	if (gen_graph(&pr)) {
+/* The graph, the queue pair and the context, then the iterations between
+ * the start and end barriers: 0, or main's exit status. */
+static int pr_run(struct pr *pr, double t_setup)
+{
+	const struct opts *o = &pr->o;
+	int r;
+
+	if (gen_graph(pr)) {
 		fprintf(stderr, "%s: out of memory for the graph\n", PROG);
 		return 1;
 	}
-	uint64_t gh_bytes = app_round_up(pr.n, 8) * 8;
+	uint64_t gh_bytes = app_round_up(pr->n, 8) * 8;
 	if (gh_bytes < sizeof(struct pr_report))
 		gh_bytes = sizeof(struct pr_report);
-	if (app_qp_open(&pr.a, &pr.q, LB_GH + gh_bytes + 4096))
+	if (app_qp_open(&pr->a, &pr->q, LB_GH + gh_bytes + 4096))
 		return 1;
-	if ((r = setup(&pr)))
+	if ((r = setup(pr)))
 		return r;
-	pr.rep.magic = PR_REPORT_MAGIC;
-	pr.rep.nid = pr.me;
-	pr.rep.iters = o->iters;
+	pr->rep.magic = PR_REPORT_MAGIC;
+	pr->rep.nid = pr->me;
+	pr->rep.iters = o->iters;
 	/* Node 0's sums start at zero: nobody adds before the first barrier. */
-	if (pr.me == 0)
-		memset(pr.a.ctx + PR_RED_OFF, 0, 16ull * PR_MAX_ITERS);
-	memset(pr.a.ctx + pr.report_off, 0, sizeof(struct pr_report));
-	if (barrier(&pr, "start"))
+	if (pr->me == 0)
+		memset(pr->a.ctx + PR_RED_OFF, 0, 16ull * PR_MAX_ITERS);
+	memset(pr->a.ctx + pr->report_off, 0, sizeof(struct pr_report));
+	if (barrier(pr, "start"))
 		return 1;
-	pr.rep.setup_s = app_now() - t_setup;
-	if ((r = iterate(&pr)))
+	pr->rep.setup_s = app_now() - t_setup;
+	if (iterate(pr))
 		return 1;
-	memcpy(pr.a.ctx + pr.report_off, &pr.rep, sizeof(pr.rep));
-	if (barrier(&pr, "end"))
+	memcpy(pr->a.ctx + pr->report_off, &pr->rep, sizeof(pr->rep));
+	if (barrier(pr, "end"))
 		return 1;
+	return 0;
+}
 
-	struct pr_report *reps = calloc(pr.procs, sizeof(*reps));
-	double *all = NULL, *ref = NULL;
-	if (!reps)
-		return 1;
-	if (pr.me == 0) {
-		for (unsigned p = 0; p < pr.procs; p++)
-			if (fetch_report(&pr, p, &reps[p]))
-				return 1;
-		if (gather_ranks(&pr, &all))
-			return 1;
-	} else {
-		reps[0] = pr.rep;
-	}
-	unsigned nrep = pr.me == 0 ? pr.procs : 1;
-	/* Per iteration: the slowest node's time (they end at the same barrier,
-	 * so they differ by the barrier's skew only) and its phases, which add
-	 * up to it. */
-	double *t_it = calloc(o->iters, sizeof(double));
-	double *f_it = calloc(o->iters, sizeof(double)), *c_it = calloc(o->iters, sizeof(double));
-	double *s_it = calloc(o->iters, sizeof(double));
-	if (!t_it || !f_it || !c_it || !s_it)
-		return 1;
+/* Per iteration: the slowest node's time and its phases. */
+struct pr_iters {
+	double *t, *fetch, *compute, *sync;
+};
+
+/* Per iteration: the slowest node's time (they end at the same barrier,
+ * so they differ by the barrier's skew only) and its phases, which add up
+ * to it.  0, or -ENOMEM. */
+static int pr_iter_times(const struct opts *o, const struct pr_report *reps, unsigned nrep,
+			 struct pr_iters *it)
+{
+	it->t = calloc(o->iters, sizeof(double));
+	it->fetch = calloc(o->iters, sizeof(double));
+	it->compute = calloc(o->iters, sizeof(double));
+	it->sync = calloc(o->iters, sizeof(double));
+	if (!it->t || !it->fetch || !it->compute || !it->sync)
+		return -ENOMEM;
 	for (unsigned i = 0; i < o->iters; i++) {
 		for (unsigned p = 0; p < nrep; p++) {
-			if (reps[p].t_iter[i] > t_it[i]) {
-				t_it[i] = reps[p].t_iter[i];
-				f_it[i] = reps[p].t_fetch[i];
-				c_it[i] = reps[p].t_compute[i];
-				s_it[i] = reps[p].t_sync[i];
+			if (reps[p].t_iter[i] > it->t[i]) {
+				it->t[i] = reps[p].t_iter[i];
+				it->fetch[i] = reps[p].t_fetch[i];
+				it->compute[i] = reps[p].t_compute[i];
+				it->sync[i] = reps[p].t_sync[i];
 			}
 		}
 	}
-	/* The (lower) median iteration, and its phases. */
-	{
-		unsigned *ord = malloc(o->iters * sizeof(unsigned)), mi;
-		if (!ord)
-			return 1;
-		for (unsigned i = 0; i < o->iters; i++)
-			ord[i] = i;
-		for (unsigned i = 1; i < o->iters; i++) /* insertion sort: few items */
-			for (unsigned j = i; j > 0 && t_it[ord[j]] < t_it[ord[j - 1]]; j--) {
-				unsigned t = ord[j];
-				ord[j] = ord[j - 1];
-				ord[j - 1] = t;
-			}
-		mi = ord[(o->iters - 1) / 2];
-		free(ord);
-		res.t_med = t_it[mi];
-		res.med_fetch = f_it[mi];
-		res.med_compute = c_it[mi];
-		res.med_sync = s_it[mi];
-	}
-	res.t_min = INFINITY;
+	return 0;
+}
+
+static void pr_iters_free(struct pr_iters *it)
+{
+	free(it->t);
+	free(it->fetch);
+	free(it->compute);
+	free(it->sync);
+}
+
+/* The (lower) median iteration, and its phases: 0, or -ENOMEM. */
+static int pr_median(const struct opts *o, const struct pr_iters *it, struct result *res)
+{
+	unsigned *ord = malloc(o->iters * sizeof(unsigned)), mi;
+
+	if (!ord)
+		return -ENOMEM;
+	for (unsigned i = 0; i < o->iters; i++)
+		ord[i] = i;
+	for (unsigned i = 1; i < o->iters; i++) /* insertion sort: few items */
+		for (unsigned j = i; j > 0 && it->t[ord[j]] < it->t[ord[j - 1]]; j--) {
+			unsigned t = ord[j];
+			ord[j] = ord[j - 1];
+			ord[j - 1] = t;
+		}
+	mi = ord[(o->iters - 1) / 2];
+	free(ord);
+	res->t_med = it->t[mi];
+	res->med_fetch = it->fetch[mi];
+	res->med_compute = it->compute[mi];
+	res->med_sync = it->sync[mi];
+	return 0;
+}
+
+/* The means and extremes over the iterations, the sums over the nodes'
+ * reports, and the model's targets of the reads. */
+static void pr_summarize(const struct pr *pr, const struct pr_report *reps, unsigned nrep,
+			 const struct pr_iters *it, struct result *res)
+{
+	const struct opts *o = &pr->o;
+	const struct kal_info *in = &pr->a.info;
+
+	res->t_min = INFINITY;
 	for (unsigned i = 0; i < o->iters; i++) {
-		res.t_mean += t_it[i] / o->iters;
-		res.t_min = t_it[i] < res.t_min ? t_it[i] : res.t_min;
-		res.t_max = t_it[i] > res.t_max ? t_it[i] : res.t_max;
-		res.fetch += f_it[i] / o->iters;
-		res.compute += c_it[i] / o->iters;
-		res.sync += s_it[i] / o->iters;
+		res->t_mean += it->t[i] / o->iters;
+		res->t_min = it->t[i] < res->t_min ? it->t[i] : res->t_min;
+		res->t_max = it->t[i] > res->t_max ? it->t[i] : res->t_max;
+		res->fetch += it->fetch[i] / o->iters;
+		res->compute += it->compute[i] / o->iters;
+		res->sync += it->sync[i] / o->iters;
 	}
 	for (unsigned p = 0; p < nrep; p++) {
-		res.reads += reps[p].reads_per_iter;
-		res.bytes += reps[p].bytes_per_iter;
-		res.remote_edges += reps[p].remote_edges;
-		res.errors += reps[p].errors;
-		if (reps[p].setup_s > res.setup_s)
-			res.setup_s = reps[p].setup_s;
+		res->reads += reps[p].reads_per_iter;
+		res->bytes += reps[p].bytes_per_iter;
+		res->remote_edges += reps[p].remote_edges;
+		res->errors += reps[p].errors;
+		if (reps[p].setup_s > res->setup_s)
+			res->setup_s = reps[p].setup_s;
 	}
-	res.target64 = res.target_read = NAN;
-	{
-		double t;
-		uint16_t dst = (uint16_t)(in->nodes > 1 ? (pr.me + 1) % in->nodes : 0);
-		if (kal_target_ns(pr.a.fd, RMC_OP_READ, dst, 64, &t) == 0)
-			res.target64 = t;
-		if (kal_target_ns(pr.a.fd, RMC_OP_READ, dst, o->max_read, &t) == 0)
-			res.target_read = t;
+	res->target64 = res->target_read = NAN;
+	double t;
+	uint16_t dst = (uint16_t)(in->nodes > 1 ? (pr->me + 1) % in->nodes : 0);
+	if (kal_target_ns(pr->a.fd, RMC_OP_READ, dst, 64, &t) == 0)
+		res->target64 = t;
+	if (kal_target_ns(pr->a.fd, RMC_OP_READ, dst, o->max_read, &t) == 0)
+		res->target_read = t;
+}
+
+/* Node 0 with --check: the ranks all against a single-node run's, kept in
+ * *ref.  0 when they agree, 1 when they do not (said on stderr), -ENOMEM. */
+static int pr_check(const struct pr *pr, const double *all, double **ref, struct result *res)
+{
+	const struct opts *o = &pr->o;
+
+	*ref = reference(pr);
+	if (!*ref)
+		return -ENOMEM;
+	const double *rf = *ref;
+	res->max_diff = 0;
+	for (uint64_t v = 0; v < pr->n; v++) {
+		double dlt = fabs(all[v] - rf[v]);
+		if (!(dlt <= res->max_diff)) /* NaN counts */
+			res->max_diff = dlt;
 	}
+	top_k(all, pr->n, o->top, res->top);
+	top_k(rf, pr->n, o->top, res->top_ref);
+	res->top_same = 1;
+	for (unsigned i = 0; i < o->top; i++)
+		if (res->top[i] != res->top_ref[i] &&
+		    fabs(rf[res->top[i]] - rf[res->top_ref[i]]) > o->tolerance)
+			res->top_same = 0;
+	if (!(res->max_diff <= o->tolerance) || !res->top_same) {
+		fprintf(stderr,
+			"%s: CHECK FAILED: largest difference from the single-node result %.3g "
+			"(tolerance %.3g); top %u %s\n",
+			PROG, res->max_diff, o->tolerance, o->top,
+			res->top_same ? "the same" : "differ");
+		return 1;
+	}
+	return 0;
+}
+
+/* --csv: 0, or 1 after saying why it could not be written. */
+static int pr_write_csv(const struct opts *o, const struct emit *E)
+{
+	FILE *f = fopen(o->app.csv, "w");
+
+	if (!f) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
+		return 1;
+	}
+	emit(f, EXP_FMT_CSV, E);
+	if (fclose(f)) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.csv, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* --iter-output: one line per iteration; 0, or 1 after saying why not. */
+static int pr_write_iters(const struct opts *o, const struct pr_iters *it,
+			  const struct pr_report *rep)
+{
+	FILE *f = fopen(o->iter_out, "w");
+
+	if (!f) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
+		return 1;
+	}
+	fprintf(f, "label,iter,time_ms,fetch_ms,compute_ms,sync_ms,delta\n");
+	for (unsigned i = 0; i < o->iters; i++)
+		fprintf(f, "%s,%u,%.4f,%.4f,%.4f,%.4f,%.6g\n", o->app.label ? o->app.label : "", i,
+			it->t[i] * 1e3, it->fetch[i] * 1e3, it->compute[i] * 1e3, it->sync[i] * 1e3,
+			rep->delta[i]);
+	if (fclose(f)) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+/* The reports: every node's on node 0 (and the ranks into *all), this
+ * node's elsewhere.  How many, or -1 when one could not be read. */
+static int pr_reports(struct pr *pr, struct pr_report *reps, double **all)
+{
+	if (pr->me != 0) {
+		reps[0] = pr->rep;
+		return 1;
+	}
+	for (unsigned p = 0; p < pr->procs; p++)
+		if (fetch_report(pr, p, &reps[p]))
+			return -1;
+	if (gather_ranks(pr, all))
+		return -1;
+	return (int)pr->procs;
+}
+
+int main(int argc, char **argv)
+{
+	static struct pr pr;
+	struct opts *o = &pr.o;
+	struct result res;
+	struct pr_iters it = { 0 };
+	struct pr_report *reps = NULL;
+	char cmdline[1024], date[32], version[64] = "";
+	double *all = NULL, *ref = NULL;
+	FILE *out = stdout;
+	int r, failed = 0, nrep;
+
+	*o = (struct opts){ .vertices = 16384, .iters = 10, .damping = 0.85, .outstanding = 16,
+			    .max_read = 512, .tolerance = 1e-9, .top = 10, .check = true,
+			    .a = 0.57, .b = 0.19, .c = 0.19,
+			    .app = { .seed = 1, .barrier_timeout = 120 } };
+	if ((r = parse(argc, argv, o)))
+		return r;
+	if (!o->edges)
+		o->edges = o->vertices * 8 > (1ull << 31) ? 1ull << 31 : o->vertices * 8;
+	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);
+	memset(&res, 0, sizeof(res));
+	res.top_same = -1;
+
+	double t_setup = app_now();
+	if (app_attach(&pr.a, PROG))
+		return 1;
+	if ((r = pr_plan(&pr)))
+		return r;
+	if (o->app.out && !(out = fopen(o->app.out, "w"))) {
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
+		return 1;
+	}
+	kal_describe(pr.a.fd, 2, version, sizeof(version));
+	exp_utc_date(date, sizeof(date));
+	if ((r = pr_run(&pr, t_setup)))
+		return r;
+
+	if (!(reps = calloc(pr.procs, sizeof(*reps))) || (nrep = pr_reports(&pr, reps, &all)) < 0 ||
+	    pr_iter_times(o, reps, (unsigned)nrep, &it) || pr_median(o, &it, &res))
+		return 1;
+	pr_summarize(&pr, reps, (unsigned)nrep, &it, &res);
 	res.max_diff = NAN;
 	res.top_n = o->top;
 	if (pr.me == 0 && o->check) {
-		ref = reference(&pr);
-		if (!ref) {
+		if ((r = pr_check(&pr, all, &ref, &res)) < 0) {
 			fprintf(stderr, "%s: out of memory for the single-node run\n", PROG);
 			return 1;
 		}
-		res.max_diff = 0;
-		for (uint64_t v = 0; v < pr.n; v++) {
-			double dlt = fabs(all[v] - ref[v]);
-			if (!(dlt <= res.max_diff)) /* NaN counts */
-				res.max_diff = dlt;
-		}
-		top_k(all, pr.n, o->top, res.top);
-		top_k(ref, pr.n, o->top, res.top_ref);
-		res.top_same = 1;
-		for (unsigned i = 0; i < o->top; i++)
-			if (res.top[i] != res.top_ref[i] &&
-			    fabs(ref[res.top[i]] - ref[res.top_ref[i]]) > o->tolerance)
-				res.top_same = 0;
-		if (!(res.max_diff <= o->tolerance) || !res.top_same) {
-			fprintf(stderr,
-				"%s: CHECK FAILED: largest difference from the single-node result %.3g "
-				"(tolerance %.3g); top %u %s\n",
-				PROG, res.max_diff, o->tolerance, o->top,
-				res.top_same ? "the same" : "differ");
-			failed = 1;
-		}
+		failed |= r;
 	}
 	if (res.errors)
 		failed = 1;
 
-	struct emit E = { &pr, &res, t_it, f_it, c_it, s_it, reps, nrep, version, date, cmdline };
-	emit(out, o->fmt, &E);
-	if (o->csv) {
-		FILE *f = fopen(o->csv, "w");
-		if (!f) {
-			fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
-			failed = 1;
-		} else {
-			emit(f, FMT_CSV, &E);
-			if (fclose(f)) {
-				fprintf(stderr, "%s: %s: %s\n", PROG, o->csv, strerror(errno));
-				failed = 1;
-			}
-		}
-	}
-	if (pr.me == 0 && o->iter_out) {
-		FILE *f = fopen(o->iter_out, "w");
-		if (!f) {
-			fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
-			failed = 1;
-		} else {
-			fprintf(f, "label,iter,time_ms,fetch_ms,compute_ms,sync_ms,delta\n");
-			for (unsigned i = 0; i < o->iters; i++)
-				fprintf(f, "%s,%u,%.4f,%.4f,%.4f,%.4f,%.6g\n", o->label ? o->label : "", i,
-					t_it[i] * 1e3, f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3,
-					reps[0].delta[i]);
-			if (fclose(f)) {
-				fprintf(stderr, "%s: %s: %s\n", PROG, o->iter_out, strerror(errno));
-				failed = 1;
-			}
-		}
-	}
+	struct emit E = { &pr, &res, it.t, it.fetch, it.compute, it.sync,
+			  reps, (unsigned)nrep, version, date, cmdline };
+	emit(out, o->app.fmt, &E);
+	if (o->app.csv)
+		failed |= pr_write_csv(o, &E);
+	if (pr.me == 0 && o->iter_out)
+		failed |= pr_write_iters(o, &it, &reps[0]);
 	if (out != stdout && fclose(out)) {
-		fprintf(stderr, "%s: %s: %s\n", PROG, o->out, strerror(errno));
+		fprintf(stderr, "%s: %s: %s\n", PROG, o->app.out, strerror(errno));
 		failed = 1;
 	}
 	free(all);
 	free(ref);
 	free(reps);
-	free(t_it);
-	free(f_it);
-	free(c_it);
-	free(s_it);
+	pr_iters_free(&it);
 	free(pr.plan);
 	free(pr.src);
 	free(pr.dst);

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * explib: what the experiment programs (sonuma-bench, sonuma-soak, the
+ * bench_* programs, sonuma-run) and the applications (sonuma-kv,
+ * sonuma-pagerank) share: number parsing for their options, the output
+ * formats (the table/CSV/JSON choice, JSON and CSV fields, the command line
+ * and date every result records), statistics (percentiles of sorted
+ * samples, a log-linear histogram), one random stream and the CPUs of a
+ * node.
+ *
+ * Functions return 0 or a negative errno and print nothing; the programs
+ * turn errors into their own messages.
+ */
+#ifndef SONUMA_EXPLIB_H
+#define SONUMA_EXPLIB_H
+
+#include <sched.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct kal_info;
+
+/* ---- numbers -------------------------------------------------------------- */
+
+/*
+ * A whole unsigned number in [min, max] into *v: decimal, 0x hex or
+ * 0 octal, as the experiments have always taken them (core_parse_u64 takes
+ * decimal only).  No sign, no white space, nothing after the digits.
+ * 0, -EINVAL when s is not such a number (or does not fit 64 bits), or
+ * -ERANGE when it is outside [min, max].  *v is untouched on failure.
+ */
+int exp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v);
+
+/* A finite number in [min, max] (as strtod reads it) into *v: 0, -EINVAL or
+ * -ERANGE, as exp_parse_u64. */
+int exp_parse_double(const char *s, double min, double max, double *v);
+
+/* ---- output --------------------------------------------------------------- */
+
+enum exp_fmt { EXP_FMT_TABLE, EXP_FMT_CSV, EXP_FMT_JSON };
+
+/* "table", "csv" or "json" into *fmt: 0 or -EINVAL. */
+int exp_parse_fmt(const char *s, enum exp_fmt *fmt);
+
+/* s as a JSON string, quoted and escaped. */
+void exp_json_str(FILE *f, const char *s);
+
+/* v with prec decimals, or null when it is not finite (not measured). */
+void exp_json_num(FILE *f, double v, int prec);
+
+/* A CSV field: v with one decimal, nothing when it is not finite. */
+void exp_csv_num(FILE *f, double v);
+
+/* v formatted with fmt into buf, or none when it is not finite. */
+const char *exp_fig(char *buf, size_t len, const char *fmt, double v, const char *none);
+
+/* The command line, arguments separated by one space (cut at len). */
+void exp_cmdline(char *buf, size_t len, int argc, char **argv);
+
+/* The current UTC time as 2006-01-02T15:04:05Z. */
+void exp_utc_date(char *buf, size_t len);
+
+/* ---- the node's CPUs ------------------------------------------------------ */
+
+/* The CPUs rmcd gives the node's applications into *set: their count. */
+int exp_app_cpuset(const struct kal_info *info, cpu_set_t *set);
+
+/* The same CPUs as a list "0,1,5" in buf (cut at len). */
+void exp_app_cpulist(const struct kal_info *info, char *buf, size_t len);
+
+/* ---- statistics of samples -------------------------------------------------- */
+
+/* qsort comparison of two uint64_t. */
+int exp_cmp_u64(const void *a, const void *b);
+
+/*
+ * Two percentiles of n (>= 1) sorted samples, p in 0..100.  Both are kept
+ * so that every program prints what it always has:
+ * exp_pct_rank: the nearest rank, v[ceil(p n / 100) - 1] (sonuma-bench);
+ * exp_pct_round: the sample at the rounded index p (n - 1) / 100 (bench_*).
+ */
+uint64_t exp_pct_rank(const uint64_t *v, uint64_t n, double p);
+uint64_t exp_pct_round(const uint64_t *v, uint64_t n, double p);
+
+/* Index of the figures exp_summary fills. */
+enum { EXP_MIN, EXP_P50, EXP_AVG, EXP_P99, EXP_P999, EXP_MAX, EXP_NSUM };
+
+/* Sorts n (>= 1) samples and gives min, p50, mean, p99, p99.9 and max
+ * (nearest rank), each multiplied by k (e.g. ns per tick). */
+void exp_summary(uint64_t *v, uint64_t n, double k, double st[EXP_NSUM]);
+
+/* ---- log-linear histogram ---------------------------------------------------- */
+
+/* Values below 64 exactly, then 64 buckets per power of two (at most
+ * 1.6 % wide), up to 2^45; larger values count in the last bucket. */
+#define EXP_HIST_SUB_BITS 6
+#define EXP_HIST_SUB (1u << EXP_HIST_SUB_BITS)
+#define EXP_HIST_BUCKETS (EXP_HIST_SUB * 41u)
+
+struct exp_hist {
+	uint64_t n;
+	uint64_t max;
+	double sum;
+	uint64_t c[EXP_HIST_BUCKETS];
+};
+
+/* The bucket of v. */
+unsigned exp_hist_bucket(uint64_t v);
+/* The lowest value of bucket b, and its width. */
+double exp_hist_low(unsigned b);
+double exp_hist_width(unsigned b);
+/* The middle of bucket b: what a percentile reports. */
+double exp_hist_value(unsigned b);
+void exp_hist_add(struct exp_hist *h, uint64_t v);
+void exp_hist_merge(struct exp_hist *to, const struct exp_hist *from);
+/* Percentile p (0..100): the middle of the bucket of that rank, at most
+ * the largest value; NAN when empty. */
+double exp_hist_pct(const struct exp_hist *h, double p);
+/* The mean, NAN when empty. */
+double exp_hist_mean(const struct exp_hist *h);
+
+/* ---- random numbers ---------------------------------------------------------- */
+
+/* splitmix64's finaliser: a good 64-bit mix, for seeds and hashes. */
+static inline uint64_t exp_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* xorshift64*: one random stream (its state is never 0). */
+struct exp_rng {
+	uint64_t s;
+};
+
+static inline void exp_rng_seed(struct exp_rng *r, uint64_t seed)
+{
+	r->s = exp_mix64(seed) | 1;
+}
+
+static inline uint64_t exp_rng_next(struct exp_rng *r)
+{
+	uint64_t x = r->s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	r->s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+/* Uniform in [0, 1) with 53 bits. */
+static inline double exp_rng_unit(struct exp_rng *r)
+{
+	return (double)(exp_rng_next(r) >> 11) * (1.0 / 9007199254740992.0);
+}
+
+/* Uniform in [0, n) by multiplication (0 when n is 0). */
+static inline uint64_t exp_rng_below(struct exp_rng *r, uint64_t n)
+{
+	return n ? (uint64_t)(((unsigned __int128)exp_rng_next(r) * n) >> 64) : 0;
+}
+
+#endif /* SONUMA_EXPLIB_H */

@@ -1,0 +1,269 @@
+/* SPDX-License-Identifier: MIT */
+/* explib: the numbers, formats, statistics and random stream the
+ * experiments share. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "explib.h"
+
+Test(parse_u64, takes_decimal_hex_and_octal)
+{
+	uint64_t v = 0;
+
+	cr_assert_eq(exp_parse_u64("4096", 0, UINT64_MAX, &v), 0);
+	cr_expect_eq(v, 4096);
+	cr_assert_eq(exp_parse_u64("0x40", 0, UINT64_MAX, &v), 0);
+	cr_expect_eq(v, 64);
+	cr_assert_eq(exp_parse_u64("010", 0, UINT64_MAX, &v), 0);
+	cr_expect_eq(v, 8);
+	cr_assert_eq(exp_parse_u64("0", 0, 0, &v), 0);
+	cr_expect_eq(v, 0);
+	cr_assert_eq(exp_parse_u64("18446744073709551615", 0, UINT64_MAX, &v), 0);
+	cr_expect_eq(v, UINT64_MAX);
+}
+
+Test(parse_u64, refuses_empty_signs_space_and_trailers)
+{
+	static const char *const bad[] = { "", "-1", "+1", " 1", "\t1", "1 ", "1k", "0x",
+					   "abc", "1.5", "09" };
+	uint64_t v = 77;
+
+	cr_expect_eq(exp_parse_u64(NULL, 0, 10, &v), -EINVAL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		cr_expect_eq(exp_parse_u64(bad[i], 0, UINT64_MAX, &v), -EINVAL, "\"%s\"",
+			     bad[i]);
+	cr_expect_eq(v, 77, "a refused number leaves *v alone");
+}
+
+Test(parse_u64, overflow_is_not_a_number_and_bounds_are_a_range)
+{
+	uint64_t v = 5;
+
+	cr_expect_eq(exp_parse_u64("18446744073709551616", 0, UINT64_MAX, &v), -EINVAL);
+	cr_expect_eq(exp_parse_u64("0x10000000000000000", 0, UINT64_MAX, &v), -EINVAL);
+	cr_expect_eq(exp_parse_u64("63", 64, 128, &v), -ERANGE);
+	cr_expect_eq(exp_parse_u64("129", 64, 128, &v), -ERANGE);
+	cr_expect_eq(v, 5);
+	cr_expect_eq(exp_parse_u64("64", 64, 128, &v), 0);
+	cr_expect_eq(v, 64);
+	cr_expect_eq(exp_parse_u64("128", 64, 128, &v), 0);
+	cr_expect_eq(v, 128);
+}
+
+Test(parse_double, finite_numbers_in_range)
+{
+	double v = 0;
+
+	cr_assert_eq(exp_parse_double("0.25", 0, 1, &v), 0);
+	cr_expect_float_eq(v, 0.25, 1e-12);
+	cr_assert_eq(exp_parse_double("1e-3", 0.001, 86400, &v), 0);
+	cr_expect_float_eq(v, 0.001, 1e-12);
+	cr_expect_eq(exp_parse_double("", 0, 1, &v), -EINVAL);
+	cr_expect_eq(exp_parse_double(NULL, 0, 1, &v), -EINVAL);
+	cr_expect_eq(exp_parse_double("nan", -1e9, 1e9, &v), -EINVAL);
+	cr_expect_eq(exp_parse_double("inf", 0, INFINITY, &v), -EINVAL);
+	cr_expect_eq(exp_parse_double("1e999", 0, INFINITY, &v), -EINVAL);
+	cr_expect_eq(exp_parse_double("0.5s", 0, 1, &v), -EINVAL);
+	cr_expect_eq(exp_parse_double("1.5", 0, 1, &v), -ERANGE);
+	cr_expect_eq(exp_parse_double("-0.1", 0, 1, &v), -ERANGE);
+	cr_expect_float_eq(v, 0.001, 1e-12);
+}
+
+Test(fmt, names)
+{
+	enum exp_fmt f = EXP_FMT_TABLE;
+
+	cr_expect_eq(exp_parse_fmt("json", &f), 0);
+	cr_expect_eq(f, EXP_FMT_JSON);
+	cr_expect_eq(exp_parse_fmt("csv", &f), 0);
+	cr_expect_eq(f, EXP_FMT_CSV);
+	cr_expect_eq(exp_parse_fmt("table", &f), 0);
+	cr_expect_eq(f, EXP_FMT_TABLE);
+	cr_expect_eq(exp_parse_fmt("JSON", &f), -EINVAL);
+	cr_expect_eq(exp_parse_fmt("", &f), -EINVAL);
+}
+
+/* What call writes to f_, a memory stream, as a string in buf. */
+#define CAPTURE(buf, call)                                          \
+	do {                                                        \
+		memset(buf, 0, sizeof(buf));                        \
+		FILE *f_ = fmemopen(buf, sizeof(buf), "w");         \
+		cr_assert_not_null(f_);                             \
+		call;                                               \
+		fclose(f_);                                         \
+	} while (0)
+
+Test(out, json_and_csv_fields)
+{
+	char b[128];
+
+	CAPTURE(b, exp_json_str(f_, "a\"b\\c\nd"));
+	cr_expect_str_eq(b, "\"a\\\"b\\\\c\\u000ad\"");
+	CAPTURE(b, exp_json_num(f_, 1.23456, 3));
+	cr_expect_str_eq(b, "1.235");
+	CAPTURE(b, exp_json_num(f_, NAN, 3));
+	cr_expect_str_eq(b, "null");
+	CAPTURE(b, exp_csv_num(f_, 2.25));
+	cr_expect_str_eq(b, "2.2");
+	CAPTURE(b, exp_csv_num(f_, NAN));
+	cr_expect_str_eq(b, "");
+	cr_expect_str_eq(exp_fig(b, sizeof(b), "%.0f", 12.6, "-"), "13");
+	cr_expect_str_eq(exp_fig(b, sizeof(b), "%.0f", NAN, "-"), "-");
+}
+
+Test(out, cmdline_and_date)
+{
+	char *argv[] = { "sonuma-bench", "-s", "64,4096", NULL };
+	char b[64], small[10];
+
+	exp_cmdline(b, sizeof(b), 3, argv);
+	cr_expect_str_eq(b, "sonuma-bench -s 64,4096");
+	exp_cmdline(small, sizeof(small), 3, argv);
+	cr_expect_str_eq(small, "sonuma-be");
+	exp_utc_date(b, sizeof(b));
+	cr_expect_eq(strlen(b), 20);
+	cr_expect_eq(b[4], '-');
+	cr_expect_eq(b[10], 'T');
+	cr_expect_eq(b[19], 'Z');
+}
+
+Test(stats, percentiles_of_one_to_a_thousand)
+{
+	uint64_t v[1000];
+
+	for (int i = 0; i < 1000; i++)
+		v[i] = (uint64_t)i + 1;
+	cr_expect_eq(exp_pct_rank(v, 1000, 50), 500);
+	cr_expect_eq(exp_pct_rank(v, 1000, 99), 990);
+	/* 99.9 / 100 * 1000 is a little above 999 in doubles: rank 1000, as
+	 * sonuma-bench has always counted it. */
+	cr_expect_eq(exp_pct_rank(v, 1000, 99.9), 1000);
+	cr_expect_eq(exp_pct_rank(v, 1000, 99.5), 995);
+	cr_expect_eq(exp_pct_rank(v, 1000, 100), 1000);
+	cr_expect_eq(exp_pct_rank(v, 1000, 0), 1);
+	/* Rounded index: 0.5 * 999 + 0.5 = 500 -> v[500]. */
+	cr_expect_eq(exp_pct_round(v, 1000, 50), 501);
+	cr_expect_eq(exp_pct_round(v, 1000, 99), 990);
+	cr_expect_eq(exp_pct_round(v, 1000, 0), 1);
+	cr_expect_eq(exp_pct_round(v, 1000, 100), 1000);
+	cr_expect_eq(exp_pct_rank(v, 1, 99.9), 1);
+	cr_expect_eq(exp_pct_round(v, 1, 99.9), 1);
+}
+
+Test(stats, summary_sorts_and_scales)
+{
+	uint64_t v[4] = { 40, 10, 30, 20 };
+	double st[EXP_NSUM];
+
+	exp_summary(v, 4, 0.5, st);
+	cr_expect_eq(v[0], 10);
+	cr_expect_eq(v[3], 40);
+	cr_expect_float_eq(st[EXP_MIN], 5, 1e-9);
+	cr_expect_float_eq(st[EXP_P50], 10, 1e-9);
+	cr_expect_float_eq(st[EXP_AVG], 12.5, 1e-9);
+	cr_expect_float_eq(st[EXP_P99], 20, 1e-9);
+	cr_expect_float_eq(st[EXP_P999], 20, 1e-9);
+	cr_expect_float_eq(st[EXP_MAX], 20, 1e-9);
+}
+
+Test(hist, bucket_bounds)
+{
+	/* Exact below 64. */
+	for (uint64_t v = 0; v < 64; v++)
+		cr_expect_eq(exp_hist_bucket(v), v);
+	/* 64..127: width 1; 128..255: width 2; then doubling. */
+	cr_expect_eq(exp_hist_bucket(64), 64);
+	cr_expect_eq(exp_hist_bucket(127), 127);
+	cr_expect_eq(exp_hist_bucket(128), 128);
+	cr_expect_eq(exp_hist_bucket(129), 128);
+	cr_expect_eq(exp_hist_bucket(130), 129);
+	cr_expect_eq(exp_hist_bucket(255), 191);
+	cr_expect_eq(exp_hist_bucket(256), 192);
+	cr_expect_float_eq(exp_hist_low(128), 128, 0);
+	cr_expect_float_eq(exp_hist_width(128), 2, 0);
+	cr_expect_float_eq(exp_hist_value(128), 129, 0);
+	cr_expect_float_eq(exp_hist_low(192), 256, 0);
+	cr_expect_float_eq(exp_hist_width(192), 4, 0);
+	/* Every value lies in its bucket, whose width is at most 1/64 of it. */
+	for (uint64_t v = 1; v < (1ull << 45); v = v * 3 + 1) {
+		unsigned b = exp_hist_bucket(v);
+		double lo = exp_hist_low(b), w = exp_hist_width(b);
+		cr_expect(lo <= (double)v && (double)v < lo + w, "v %llu bucket %u",
+			  (unsigned long long)v, b);
+		cr_expect(w <= 1 || w / lo <= 1.0 / 64 + 1e-12);
+		cr_expect_eq(exp_hist_bucket((uint64_t)lo), b);
+	}
+	/* The last bucket holds everything above the range. */
+	cr_expect_eq(exp_hist_bucket(UINT64_MAX), EXP_HIST_BUCKETS - 1);
+	cr_expect_eq(exp_hist_bucket(1ull << 47), EXP_HIST_BUCKETS - 1);
+}
+
+Test(hist, percentiles_mean_and_merge)
+{
+	static struct exp_hist a, b;
+
+	cr_expect(isnan(exp_hist_pct(&a, 50)));
+	cr_expect(isnan(exp_hist_mean(&a)));
+	for (uint64_t v = 1; v <= 100; v++)
+		exp_hist_add(&a, v);
+	cr_expect_eq(a.n, 100);
+	cr_expect_eq(a.max, 100);
+	cr_expect_float_eq(exp_hist_mean(&a), 50.5, 1e-9);
+	cr_expect_float_eq(exp_hist_pct(&a, 50), 50, 0);
+	/* 99 is in [99, 100) of width 1: its middle. */
+	cr_expect_float_eq(exp_hist_pct(&a, 99), 99.5, 0);
+	/* 100 is in [100, 101): the middle, 100.5, is cut at the max. */
+	cr_expect_float_eq(exp_hist_pct(&a, 100), 100, 0);
+	exp_hist_add(&b, 10000);
+	exp_hist_merge(&a, &b);
+	cr_expect_eq(a.n, 101);
+	cr_expect_eq(a.max, 10000);
+	double p = exp_hist_pct(&a, 100);
+	cr_expect(p >= 9984 && p <= 10000, "p100 %f", p);
+}
+
+Test(rng, deterministic_streams)
+{
+	struct exp_rng a, b, c;
+	uint64_t first[8];
+
+	cr_expect_eq(exp_mix64(0), 0xe220a8397b1dcdafull);
+	cr_expect_eq(exp_mix64(1), 0x910a2dec89025cc1ull);
+	exp_rng_seed(&a, 42);
+	exp_rng_seed(&b, 42);
+	exp_rng_seed(&c, 43);
+	cr_expect_eq(a.s, exp_mix64(42) | 1);
+	int differ = 0;
+	for (int i = 0; i < 8; i++) {
+		first[i] = exp_rng_next(&a);
+		cr_expect_eq(first[i], exp_rng_next(&b));
+		differ |= first[i] != exp_rng_next(&c);
+	}
+	cr_expect(differ, "another seed gives another stream");
+	/* A seed of 0 still gives a stream. */
+	exp_rng_seed(&c, 0);
+	cr_expect_neq(c.s, 0);
+	cr_expect_neq(exp_rng_next(&c), exp_rng_next(&c));
+}
+
+Test(rng, below_and_unit_stay_in_range)
+{
+	struct exp_rng r;
+	unsigned hits[10] = { 0 };
+
+	exp_rng_seed(&r, 7);
+	cr_expect_eq(exp_rng_below(&r, 0), 0);
+	for (int i = 0; i < 100000; i++) {
+		uint64_t x = exp_rng_below(&r, 10);
+		double u = exp_rng_unit(&r);
+		cr_assert_lt(x, 10);
+		cr_assert(u >= 0 && u < 1);
+		hits[x]++;
+	}
+	for (int i = 0; i < 10; i++)
+		cr_expect(hits[i] > 9000 && hits[i] < 11000, "%d: %u", i, hits[i]);
+}
