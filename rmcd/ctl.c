@@ -382,13 +382,15 @@ static int op_reg_ctx(struct rmcd *d, struct session_ext *x, const struct ctl_re
 	return n->ctx[q->id].fd;
 }
 
-/* Whether session s may hand rmcd a region of /dev/rmc: the module lets
- * rmcd map regions of its own user (or, as root, of anyone), so a session
- * of another user could name a third party's region; only rmcd's own user
- * may. */
-static bool dev_allowed(const struct rmcd *d, const struct rmcd_session *s)
+/* Whether session s may hand rmcd a region of /dev/rmc: 0, or the -errno
+ * of its refusal.  The module lets rmcd map regions of its own user (or,
+ * as root, of anyone), so a session of another user could name a third
+ * party's region; only rmcd's own user may. */
+static int dev_allowed(const struct rmcd *d, const struct rmcd_session *s)
 {
-	return d->rmcdev_fd >= 0 && s->uid == geteuid();
+	if (d->rmcdev_fd < 0)
+		return -EOPNOTSUPP;
+	return s->uid == geteuid() ? 0 : -EPERM;
 }
 
 static int op_reg_lbuff_dev(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
@@ -400,10 +402,8 @@ static int op_reg_lbuff_dev(struct rmcd *d, struct session_ext *x, const struct 
 	uint32_t npages;
 	int r;
 
-	if (!dev_allowed(d, s)) {
-		p->status = d->rmcdev_fd < 0 ? -EOPNOTSUPP : -EPERM;
+	if ((p->status = dev_allowed(d, s)))
 		return -1;
-	}
 	if (!len || !addr || addr + len < addr) {
 		p->status = -EINVAL;
 		return -1;
@@ -457,10 +457,8 @@ static int op_reg_ctx_dev(struct rmcd *d, struct session_ext *x, const struct ct
 	uint32_t npages;
 	int r;
 
-	if (!dev_allowed(d, s)) {
-		p->status = d->rmcdev_fd < 0 ? -EOPNOTSUPP : -EPERM;
+	if ((p->status = dev_allowed(d, s)))
 		return -1;
-	}
 	if (x->in_fd < 0) {
 		p->status = -EBADF; /* its /dev/rmc, which keeps the region */
 		return -1;
