@@ -24,6 +24,7 @@
 
 #include "calibrate.h"
 #include "core.h"
+#include "rmcdev.h"
 #include "sonuma.h"
 
 #define FLOOR_NODES "2"
@@ -498,6 +499,12 @@ int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 	int r;
 
 	memset(&p, 0, sizeof(p));
+	/* The rmcd measured registers its contexts through rmc.ko when it is
+	 * loaded: the file says which floor this is. */
+	int dev = core_rmcdev_open(NULL);
+	x->d.rmc_ko = dev >= 0;
+	if (dev >= 0)
+		core_rmcdev_close(dev);
 	if (!x->floor_rmcd[0] &&
 	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen)))
 		return r;

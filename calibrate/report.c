@@ -283,6 +283,9 @@ static void section_floor(const struct cal_ctx *x)
 		printf("  around a held-back completion (fixed model, 64 B): %.1f ns, which rmcd\n"
 		       "  subtracts from due times\n",
 		       x->d.overhead_ns);
+	printf("  rmc.ko: %s\n", x->d.rmc_ko ? "loaded (the rmcd measured registered its contexts "
+						"through /dev/rmc)"
+					     : "not loaded (memfd contexts)");
 	printf("\n");
 }
 

@@ -73,6 +73,7 @@ static void sample(struct cal_data *c)
 	c->floor_size[1] = 4096, c->floor_ns[1] = 290.3, c->floor_p99_ns[1] = 401.4;
 	c->floor_size[2] = 65536, c->floor_ns[2] = 1633.5, c->floor_p99_ns[2] = 1884.6;
 	c->papi_counters = false;
+	c->rmc_ko = true;
 }
 
 static void expect_close(double a, double b, const char *what)
@@ -114,6 +115,7 @@ Test(calib, save_load_round_trip)
 		expect_close(d.floor_p99_ns[i], c.floor_p99_ns[i], "floor_p99_ns");
 	}
 	cr_expect_eq(d.papi_counters, c.papi_counters);
+	cr_expect_eq(d.rmc_ko, c.rmc_ko, "whether rmc.ko was loaded is kept");
 }
 
 Test(calib, save_is_atomic_and_leaves_nothing_behind)

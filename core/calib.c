@@ -392,7 +392,7 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 {
 	static const char *const top[] = { "version", "machine",   "tsc",	    "rtt_ns",
 					   "notify_ns", "load_ns", "copy_gbps", "floor",
-					   "overhead_ns", "papi_counters", NULL };
+					   "overhead_ns", "papi_counters", "rmc_ko", NULL };
 	static const char *const mach[] = { "cpu_model", "cores",    "domains", "kernel",
 					    "hostname",  "date",     NULL };
 	static const char *const tsc[] = { "hz", "read_ns", "invariant", NULL };
@@ -447,6 +447,11 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 	config_setting_t *ov = config_setting_get_member(root, "overhead_ns");
 	c->overhead_ns = 0;
 	if (ov && (r = ld_num(l, ov, "overhead_ns", 0, 1e5, &c->overhead_ns)))
+		return r;
+	/* Optional too: files from before rmc.ko existed have none. */
+	c->rmc_ko = false;
+	if (config_setting_get_member(root, "rmc_ko") &&
+	    (r = ld_bool(l, root, NULL, "rmc_ko", &c->rmc_ko)))
 		return r;
 	return ld_bool(l, root, NULL, "papi_counters", &c->papi_counters);
 }
@@ -638,6 +643,7 @@ static void sv_build(config_t *cf, const struct cal_data *c, bool *ok)
 	if (c->overhead_ns > 0)
 		sv_float(root, "overhead_ns", c->overhead_ns, ok);
 	sv_bool(root, "papi_counters", c->papi_counters, ok);
+	sv_bool(root, "rmc_ko", c->rmc_ko, ok);
 }
 
 int cal_save(const char *path, const struct cal_data *c, char *err, size_t errlen)

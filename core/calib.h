@@ -49,6 +49,9 @@ struct cal_data {
 	 * that an application measures the model's latency.  0: unknown. */
 	double overhead_ns;
 	bool papi_counters; /* whether hardware counters were available */
+	/* Whether rmc.ko was loaded (/dev/rmc there) when the floor was
+	 * measured: the floor's rmcd then registered its contexts through it. */
+	bool rmc_ko;
 };
 
 /* $SONUMA_CALIBRATION, else $XDG_DATA_HOME/sonuma/calibration.cfg, else
