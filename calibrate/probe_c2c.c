@@ -3,7 +3,7 @@
  * Cache-line transfer between cores: one line ping-ponged between two
  * threads pinned to two CPUs.  The initiator stores an odd sequence number
  * and spins until the responder has answered with the next one; each round
- * trip moves the line twice.  Both sides wait with cpu_relax(), as the
+ * trip moves the line twice.  Both sides wait with sonuma_cpu_relax(), as the
  * application's completion wait and the RMC's polling loop do, so the figure
  * is what a notification costs in sonuma itself.
  *
@@ -53,21 +53,21 @@ static void *responder(void *arg)
 	int r = core_pin_cpu(p->cpu_b);
 
 	/* Pairs with the initiator's load-acquire of ready. */
-	smp_store_release(&p->ready, r ? r : 1);
+	sonuma_smp_store_release(&p->ready, r ? r : 1);
 	if (r)
 		return NULL;
 	for (;;) {
 		/* Pairs with the initiator's store-release of line. */
-		while ((v = smp_load_acquire(&p->line)) != want && v != PP_STOP)
-			cpu_relax();
+		while ((v = sonuma_smp_load_acquire(&p->line)) != want && v != PP_STOP)
+			sonuma_cpu_relax();
 		if (v == PP_STOP)
 			break;
 		/* Pairs with the initiator's load-acquire of line. */
-		smp_store_release(&p->line, want + 1);
+		sonuma_smp_store_release(&p->line, want + 1);
 		want += 2;
 	}
 	/* Pairs with the initiator's load-acquire of done. */
-	smp_store_release(&p->done, 1);
+	sonuma_smp_store_release(&p->done, 1);
 	return NULL;
 }
 
@@ -77,10 +77,10 @@ static inline int pp_round_trip(struct pp *p, uint64_t seq)
 	uint64_t spins = 0, t0 = 0;
 
 	/* Pairs with the responder's load-acquire of line. */
-	smp_store_release(&p->line, seq);
+	sonuma_smp_store_release(&p->line, seq);
 	/* Pairs with the responder's store-release of line. */
-	while (smp_load_acquire(&p->line) != seq + 1) {
-		cpu_relax();
+	while (sonuma_smp_load_acquire(&p->line) != seq + 1) {
+		sonuma_cpu_relax();
 		if (++spins % 65536 == 0) {
 			uint64_t now = rmc_rdtsc();
 			if (!t0)
@@ -143,8 +143,8 @@ static int ping_pong(struct cal_ctx *x, int cpu_a, int cpu_b, struct cal_stats *
 		goto out;
 	}
 	/* Pairs with the responder's store-release of ready. */
-	while (!(ready = smp_load_acquire(&p->ready)))
-		cpu_relax();
+	while (!(ready = sonuma_smp_load_acquire(&p->ready)))
+		sonuma_cpu_relax();
 	if (ready < 0) {
 		pthread_join(th, NULL);
 		snprintf(err, errlen, "cannot run on CPU %d: %s", cpu_b, strerror(-ready));
@@ -171,15 +171,15 @@ static int ping_pong(struct cal_ctx *x, int cpu_a, int cpu_b, struct cal_stats *
 		*st = win[order[windows / 2]];
 	}
 	/* Pairs with the responder's load-acquire of line. */
-	smp_store_release(&p->line, PP_STOP);
+	sonuma_smp_store_release(&p->line, PP_STOP);
 	if (r == -ETIMEDOUT) {
 		/* The responder may never run again: wait a while, then leave
 		 * it (and its memory) behind rather than hang. */
 		uint64_t until = core_mono_ns() + 1000000000ull;
 		/* Pairs with the responder's store-release of done. */
-		while (!smp_load_acquire(&p->done) && core_mono_ns() < until)
+		while (!sonuma_smp_load_acquire(&p->done) && core_mono_ns() < until)
 			sched_yield();
-		if (!smp_load_acquire(&p->done)) {
+		if (!sonuma_smp_load_acquire(&p->done)) {
 			pthread_detach(th);
 			return r;
 		}

@@ -52,7 +52,7 @@ static int run(struct bench *b, struct ctx *c, char op)
 			continue;
 		if (++spins % RMC__SPIN_CHECK == 0 && rmc__wait_slow(b->wq, &spins))
 			return -ENOTCONN;
-		cpu_relax();
+		sonuma_cpu_relax();
 	}
 	return 0;
 }

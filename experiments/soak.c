@@ -394,7 +394,7 @@ static int wait_some(struct soak *s)
 		if (spins % SOAK_POLL_YIELD == 0)
 			sched_yield();
 		else
-			cpu_relax();
+			sonuma_cpu_relax();
 	}
 }
 
@@ -449,7 +449,7 @@ static int post(struct soak *s, uint8_t op, unsigned target, uint32_t slot_idx)
 static int make_room(struct soak *s)
 {
 	rmc_drain_cq(s->wq, s->cq, on_cq, s);
-	while (s->outstanding >= s->o->window || READ_ONCE(s->wq->q[s->wq->head].valid) ||
+	while (s->outstanding >= s->o->window || SONUMA_READ_ONCE(s->wq->q[s->wq->head].valid) ||
 	       !s->n_free) {
 		int r = wait_some(s);
 		if (r)
@@ -828,10 +828,10 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 			 * read stays a read (op is left alone), whatever else it
 			 * becomes lands in our own buffer or is refused. */
 			wq_entry_t *e = &q->wq->q[tid];
-			WRITE_ONCE(e->nid, (uint16_t)exp_rng_next(&g->rng));
-			WRITE_ONCE(e->offset, exp_rng_next(&g->rng));
-			WRITE_ONCE(e->length, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
-			WRITE_ONCE(e->buf_offset, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
+			SONUMA_WRITE_ONCE(e->nid, (uint16_t)exp_rng_next(&g->rng));
+			SONUMA_WRITE_ONCE(e->offset, exp_rng_next(&g->rng));
+			SONUMA_WRITE_ONCE(e->length, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
+			SONUMA_WRITE_ONCE(e->buf_offset, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
 		}
 		break;
 	}
@@ -872,7 +872,7 @@ static void rogue_burst(struct rogue *g)
 	 * taken: the RMC must clamp it and hurt nobody but this QP. */
 	if (!g->o->bursts && rnd_below(&g->rng, 64) == 0) {
 		q->tainted = true;
-		smp_store_release(&q->cq->consumed,
+		sonuma_smp_store_release(&q->cq->consumed,
 				  q->cq->consumed + 1 + (uint32_t)rnd_below(&g->rng, 1000));
 	}
 	/* Sometimes leave the completions there for a while. */

@@ -205,7 +205,7 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 		/* Post until the window is full, then take completions: polling
 		 * the CQ once per post would pull its cache line across for
 		 * every request. */
-		while (i - t->done >= window || READ_ONCE(t->wq->q[t->wq->head].valid))
+		while (i - t->done >= window || SONUMA_READ_ONCE(t->wq->q[t->wq->head].valid))
 			if (rmc_wait_cq(t->wq, t->cq, on_cq, t) < 0)
 				return -ENOTCONN;
 		uint64_t off = (i % slots) * t->size;
@@ -497,18 +497,18 @@ static int mp_partner(const struct opts *o, const struct mp_opts *m, int parent_
 	setenv("SONUMA_NODE", node, 1);
 	fd = kal_open((char *)RMC_DEV);
 	if (fd < 0 || (r = kal_info(fd, &info))) {
-		smp_store_release(&sh->ready, fd < 0 ? fd : r);
+		sonuma_smp_store_release(&sh->ready, fd < 0 ? fd : r);
 		return 1;
 	}
 	mp_pin(&info);
-	WRITE_ONCE(sh->cpu, sched_getcpu());
+	SONUMA_WRITE_ONCE(sh->cpu, sched_getcpu());
 	buf = malloc(m->max_msg ? m->max_msg : 1);
 	if (!buf || (r = mp_open(&n, fd, &info, m))) {
-		smp_store_release(&sh->ready, buf ? r : -ENOMEM);
+		sonuma_smp_store_release(&sh->ready, buf ? r : -ENOMEM);
 		return 1;
 	}
 	/* Pairs with the parent's load-acquire of ready. */
-	smp_store_release(&sh->ready, 1);
+	sonuma_smp_store_release(&sh->ready, 1);
 	uint64_t total = o->warmup + o->iters;
 	for (unsigned s = 0; s < o->n_sizes; s++) {
 		for (uint64_t i = 0; i < total; i++) {
@@ -516,7 +516,7 @@ static int mp_partner(const struct opts *o, const struct mp_opts *m, int parent_
 			int len = rmc_recv(n.ep, &from, buf, m->max_msg, 0);
 			uint64_t t = rmc_rdtsc();
 			if (len < 0) {
-				smp_store_release(&sh->failed, len);
+				sonuma_smp_store_release(&sh->failed, len);
 				return 1;
 			}
 			uint64_t t2 = rmc_rdtsc();
@@ -527,7 +527,7 @@ static int mp_partner(const struct opts *o, const struct mp_opts *m, int parent_
 				r = rmc_send(n.ep, src, buf, (size_t)len, RMC_MSG_DONTWAIT);
 			}
 			if (r) {
-				smp_store_release(&sh->failed, r);
+				sonuma_smp_store_release(&sh->failed, r);
 				return 1;
 			}
 			if (i >= o->warmup) {
@@ -537,7 +537,7 @@ static int mp_partner(const struct opts *o, const struct mp_opts *m, int parent_
 		}
 		/* Publishes this size's time stamps; pairs with the parent's
 		 * load-acquire of sizes_done. */
-		smp_store_release(&sh->sizes_done, s + 1);
+		sonuma_smp_store_release(&sh->sizes_done, s + 1);
 	}
 	r = rmc_msg_flush(n.ep);
 	rmc_msg_fini(n.ep);
@@ -645,7 +645,7 @@ static int mp_connect(struct mp_run *p)
 	}
 	uint64_t end = rmc_rdtsc() + (uint64_t)(20 * p->info->tsc_hz);
 	/* Pairs with the partner's store-release of ready. */
-	while (!(r = smp_load_acquire(&p->sh->ready)) && rmc_rdtsc() < end &&
+	while (!(r = sonuma_smp_load_acquire(&p->sh->ready)) && rmc_rdtsc() < end &&
 	       waitpid(p->child, &st, WNOHANG) == 0)
 		usleep(1000);
 	if (r != 1) {
@@ -660,7 +660,7 @@ static int mp_connect(struct mp_run *p)
 			strerror(-r));
 		return 1;
 	}
-	p->partner_cpu = READ_ONCE(p->sh->cpu);
+	p->partner_cpu = SONUMA_READ_ONCE(p->sh->cpu);
 	if (p->partner_cpu == sched_getcpu())
 		fprintf(stderr, "sonuma-bench: warning: both ends run on CPU %d; the latencies "
 				"include switching between them\n",
@@ -769,7 +769,7 @@ static int mp_bounce(struct mp_run *p, struct mp_result *res, uint64_t *start, u
 		if (len < 0) {
 			fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: %s\n",
 				(unsigned long long)size, (unsigned long long)i, strerror(-len));
-			if ((r = smp_load_acquire(&p->sh->failed)))
+			if ((r = sonuma_smp_load_acquire(&p->sh->failed)))
 				fprintf(stderr, "sonuma-bench: the partner: %s\n", strerror(-r));
 			return 1;
 		}
@@ -807,10 +807,10 @@ static int mp_size(struct mp_run *p, unsigned s, struct mp_result *res)
 		return 1;
 	/* The partner's time stamps of this size; pairs with its
 	 * store-release of sizes_done. */
-	while (smp_load_acquire(&p->sh->sizes_done) < s + 1 &&
-	       !(r = smp_load_acquire(&p->sh->failed)))
-		cpu_relax();
-	if (smp_load_acquire(&p->sh->sizes_done) < s + 1) {
+	while (sonuma_smp_load_acquire(&p->sh->sizes_done) < s + 1 &&
+	       !(r = sonuma_smp_load_acquire(&p->sh->failed)))
+		sonuma_cpu_relax();
+	if (sonuma_smp_load_acquire(&p->sh->sizes_done) < s + 1) {
 		fprintf(stderr, "sonuma-bench: the partner: %s\n", strerror(-r));
 		return 1;
 	}
@@ -957,9 +957,9 @@ static void *pp_partner(void *arg)
 	pthread_setaffinity_np(pthread_self(), sizeof(set), &set);
 	for (uint64_t i = 1; i <= p->n; i++) {
 		/* Pairs with the store-release of the ping below. */
-		while (smp_load_acquire(&p->line[0]) != 2 * i - 1)
-			cpu_relax();
-		smp_store_release(&p->line[0], 2 * i);
+		while (sonuma_smp_load_acquire(&p->line[0]) != 2 * i - 1)
+			sonuma_cpu_relax();
+		sonuma_smp_store_release(&p->line[0], 2 * i);
 	}
 	return NULL;
 }
@@ -993,9 +993,9 @@ static int pingpong(int cpu, uint64_t iters, uint64_t warmup)
 	}
 	for (uint64_t i = 1; i <= p.n; i++) {
 		uint64_t t0 = rmc_rdtsc();
-		smp_store_release(&p.line[0], 2 * i - 1);
-		while (smp_load_acquire(&p.line[0]) != 2 * i)
-			cpu_relax();
+		sonuma_smp_store_release(&p.line[0], 2 * i - 1);
+		while (sonuma_smp_load_acquire(&p.line[0]) != 2 * i)
+			sonuma_cpu_relax();
 		if (i > warmup)
 			lat[i - warmup - 1] = rmc_rdtsc() - t0;
 	}

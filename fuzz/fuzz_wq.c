@@ -419,7 +419,7 @@ static uint32_t published_run(const struct fqp *q)
 	unsigned t = q->rmc_tail, ph = q->rmc_phase;
 
 	while (n < q->depth) {
-		if (smp_load_acquire(&q->wq->q[t].SR) != ph)
+		if (sonuma_smp_load_acquire(&q->wq->q[t].SR) != ph)
 			break;
 		n++;
 		if (++t >= q->depth) {
@@ -467,13 +467,13 @@ static void complete_slot(struct fqp *q, uint8_t tid, uint8_t st, bool inplace)
 				 (unsigned long long)sl->e.buf_offset, st, sl->may_fail);
 		sl->st = SLOT_FREE;
 		q->wq->q[tid].status = st;
-		WRITE_ONCE(q->wq->q[tid].valid, 0);
+		SONUMA_WRITE_ONCE(q->wq->q[tid].valid, 0);
 	} else if (sl->st == SLOT_TAKEN) {
 		sl->st = SLOT_FREE;
 	}
 	q->popped++;
 	/* Pairs with the RMC's load-acquire of consumed. */
-	smp_store_release(&q->cq->consumed, q->cq->consumed + 1);
+	sonuma_smp_store_release(&q->cq->consumed, q->cq->consumed + 1);
 }
 
 /* Takes every completion the CQ shows, as rmc__cq_pop does, and every one
@@ -485,7 +485,7 @@ static void drain(struct fqp *q)
 		struct slot *sl = &q->slot[tid];
 		/* Pairs with the RMC's store-release of valid. */
 		if (sl->st == SLOT_TAKEN && (sl->e.flags & RMC_WQE_INPLACE) &&
-		    !smp_load_acquire(&q->wq->q[tid].valid))
+		    !sonuma_smp_load_acquire(&q->wq->q[tid].valid))
 			complete_slot(q, tid, q->wq->q[tid].status, true);
 	}
 	for (unsigned guard = 0; guard < 2u * MAX_NUM_WQ; guard++) {
@@ -493,7 +493,7 @@ static void drain(struct fqp *q)
 		cq_entry_t *c = &q->cq->q[t];
 
 		/* Pairs with the RMC's store-release of c->SR. */
-		if (smp_load_acquire(&c->SR) != q->cq->SR)
+		if (sonuma_smp_load_acquire(&c->SR) != q->cq->SR)
 			return;
 		uint8_t tid = c->tid, st = c->status;
 		if (++t >= q->depth) {
@@ -589,7 +589,7 @@ static bool repair(void)
 				continue;
 			/* The phase it should have had: the RMC's, as the
 			 * application never laps the RMC. */
-			smp_store_release(&q->wq->q[s].SR, (uint8_t)(q->wq->q[s].SR ^ 1));
+			sonuma_smp_store_release(&q->wq->q[s].SR, (uint8_t)(q->wq->q[s].SR ^ 1));
 			sl->bad_sr = false;
 			any = true;
 		}
@@ -732,7 +732,7 @@ static void post(const uint8_t *knob, const uint8_t *raw)
 	e.valid = 1;
 	e.status = RMC_OK;
 	memcpy(w, &e, sizeof(e));
-	smp_store_release(&w->SR, bad ? (uint8_t)(sr ^ 1) : sr);
+	sonuma_smp_store_release(&w->SR, bad ? (uint8_t)(sr ^ 1) : sr);
 	if (++h >= q->depth) {
 		h = 0;
 		q->wq->SR ^= 1;
@@ -741,7 +741,7 @@ static void post(const uint8_t *knob, const uint8_t *raw)
 	q->posted++;
 	if ((ctl >> 6) == 3) {
 		/* Pairs with nothing: a lie. */
-		smp_store_release(&q->cq->consumed, garbage);
+		sonuma_smp_store_release(&q->cq->consumed, garbage);
 		q->lied = true;
 	}
 }
@@ -792,8 +792,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				    : (uint64_t)(uintptr_t)F.buf[2].app;
 	for (int b = 0; b < N_BUF; b++)
 		F.sess[F.buf[b].sess].lbuff[F.buf[b].idx].app_addr = F.buf[b].app_addr;
-	smp_store_release(&F.sess[0].n_lbuff, (data[2] & 8) ? 2u : 1u);
-	smp_store_release(&F.sess[1].n_lbuff, 1u);
+	sonuma_smp_store_release(&F.sess[0].n_lbuff, (data[2] & 8) ? 2u : 1u);
+	sonuma_smp_store_release(&F.sess[1].n_lbuff, 1u);
 
 	/* Memory back to its reference contents. */
 	for (int i = 0; i < NODES; i++)

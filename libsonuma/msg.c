@@ -369,7 +369,7 @@ static int reap(struct rmc_msg_ep *ep)
 			unsigned b = (unsigned)__builtin_ctzll(m);
 			unsigned tid = w * 64 + b;
 			m &= m - 1;
-			if (READ_ONCE(wq->q[tid].valid))
+			if (SONUMA_READ_ONCE(wq->q[tid].valid))
 				continue;
 			ep->inflight[w] &= ~(1ull << b);
 			complete(ep, tid, wq->q[tid].status);
@@ -441,7 +441,7 @@ static int wait_step(struct rmc_msg_ep *ep, struct waiter *w)
 	if (now - w->start > ep->spin_tsc)
 		sched_yield();
 	else
-		cpu_relax();
+		sonuma_cpu_relax();
 	return 0;
 }
 
@@ -558,9 +558,9 @@ SONUMA_EXPORT int rmc_msg_init(struct rmc_msg_ep **out, const struct rmc_msg_par
 
 	h = (struct area_hdr *)(p->ctx + p->ctx_offset);
 	/* Pairs with the store-release of the owner's epoch below. */
-	uint64_t e0 = smp_load_acquire(&h->epoch);
-	if (e0 && line_ok(h) && READ_ONCE(h->magic) == MSG_MAGIC &&
-	    pid_alive(READ_ONCE(h->owner_pid)))
+	uint64_t e0 = sonuma_smp_load_acquire(&h->epoch);
+	if (e0 && line_ok(h) && SONUMA_READ_ONCE(h->magic) == MSG_MAGIC &&
+	    pid_alive(SONUMA_READ_ONCE(h->owner_pid)))
 		return -EADDRINUSE;
 
 	ep = calloc(1, sizeof(*ep) + ki.nodes * sizeof(struct peer));
@@ -598,9 +598,9 @@ SONUMA_EXPORT int rmc_msg_init(struct rmc_msg_ep **out, const struct rmc_msg_par
 
 	/* Withdraw whatever was published, clear the area, then publish:
 	 * the fields first, epoch2, and the epoch last with a release. */
-	WRITE_ONCE(h->epoch, 0);
-	WRITE_ONCE(h->epoch2, 0);
-	smp_mb();
+	SONUMA_WRITE_ONCE(h->epoch, 0);
+	SONUMA_WRITE_ONCE(h->epoch2, 0);
+	sonuma_smp_mb();
 	memset(ep->area, 0, area);
 	h->magic = MSG_MAGIC;
 	h->version = MSG_VERSION;
@@ -617,10 +617,10 @@ SONUMA_EXPORT int rmc_msg_init(struct rmc_msg_ep **out, const struct rmc_msg_par
 		tmp.epoch = ep->epoch;
 		h->sum = line_sum(&tmp);
 	}
-	WRITE_ONCE(h->epoch2, ep->epoch);
+	SONUMA_WRITE_ONCE(h->epoch2, ep->epoch);
 	/* Publishes the area; pairs with the acquire above and with the
 	 * RMC's copy to a connecting sender (a whole line, checked there). */
-	smp_store_release(&h->epoch, ep->epoch);
+	sonuma_smp_store_release(&h->epoch, ep->epoch);
 	*out = ep;
 	return 0;
 }
@@ -643,9 +643,9 @@ SONUMA_EXPORT int rmc_msg_fini(struct rmc_msg_ep *ep)
 			break;
 	}
 	h = (struct area_hdr *)ep->area;
-	WRITE_ONCE(h->epoch2, 0);
-	smp_store_release(&h->epoch, 0);
-	WRITE_ONCE(h->magic, 0);
+	SONUMA_WRITE_ONCE(h->epoch2, 0);
+	sonuma_smp_store_release(&h->epoch, 0);
+	SONUMA_WRITE_ONCE(h->magic, 0);
 	free(ep);
 	return r == -ETIMEDOUT || r == -ENOTCONN ? r : 0;
 }
@@ -698,8 +698,8 @@ static int do_connect(struct rmc_msg_ep *ep, int dst, struct waiter *w)
 	/* Forget the credits of earlier connections: a late credit write
 	 * of one carries its own tag and is ignored. */
 	cl = (struct credit_line *)(ep->area + area_credit(ep->info.nodes, (uint32_t)dst));
-	WRITE_ONCE(cl->val, 0);
-	WRITE_ONCE(cl->val2, 0);
+	SONUMA_WRITE_ONCE(cl->val, 0);
+	SONUMA_WRITE_ONCE(cl->val2, 0);
 	c = (struct conn_line){ .conn = conn,
 				.rx_epoch = h.epoch,
 				.src = ep->info.nid,
@@ -739,7 +739,7 @@ static uint32_t credits(struct rmc_msg_ep *ep, int dst)
 	/* The receiver's remote write lands here: a whole line, taken only
 	 * when it checks out and carries this connection's tag.  Pairs with
 	 * the RMC's copy; the acquire orders the loads of the line. */
-	if (smp_load_acquire(&cl->val) >> 32 != pr->tag)
+	if (sonuma_smp_load_acquire(&cl->val) >> 32 != pr->tag)
 		return ep->info.slots - (pr->sent - pr->acked);
 	memcpy(&c, (const void *)cl, sizeof(c));
 	if (line_ok(&c) && (uint32_t)(c.val >> 32) == pr->tag) {
@@ -817,7 +817,7 @@ SONUMA_EXPORT int rmc_send(struct rmc_msg_ep *ep, int dst, const void *buf, size
 		return r;
 	for (;;) {
 		uint32_t cr = credits(ep, dst);
-		if (cr && ep->stage_free && !READ_ONCE(ep->p.wq->q[ep->p.wq->head].valid))
+		if (cr && ep->stage_free && !SONUMA_READ_ONCE(ep->p.wq->q[ep->p.wq->head].valid))
 			break;
 		now = rmc_rdtsc();
 		if (!cr) {
@@ -963,7 +963,7 @@ static int try_take(struct rmc_msg_ep *ep, uint32_t p, void *buf, size_t cap)
 	/* Pairs with the RMC's copy of the line (checked whole below): the
 	 * sender waits for that write's completion before it writes a slot,
 	 * so the line of a connection is here before any of its slots. */
-	uint64_t c = smp_load_acquire(&cl->conn);
+	uint64_t c = sonuma_smp_load_acquire(&cl->conn);
 
 	if (c != pr->rx_conn) {
 		/* A new connection from p (or a line being written). */
@@ -985,17 +985,17 @@ static int try_take(struct rmc_msg_ep *ep, uint32_t p, void *buf, size_t cap)
 	const struct slot_hdr *sh = (const struct slot_hdr *)slot;
 	uint64_t mark = (uint64_t)pr->rx_tag << 32 | pr->consumed;
 
-	if (smp_load_acquire(&sh->mark) != mark)
+	if (sonuma_smp_load_acquire(&sh->mark) != mark)
 		return -EAGAIN;
-	uint32_t len = READ_ONCE(sh->len);
-	uint16_t from = READ_ONCE(sh->src);
-	uint64_t nb = READ_ONCE(sh->not_before), sum = READ_ONCE(sh->sum);
+	uint32_t len = SONUMA_READ_ONCE(sh->len);
+	uint16_t from = SONUMA_READ_ONCE(sh->src);
+	uint64_t nb = SONUMA_READ_ONCE(sh->not_before), sum = SONUMA_READ_ONCE(sh->sum);
 	uint64_t plen = round_up(len, 8);
 	if (len > ep->info.max_msg)
 		return -EAGAIN; /* header not all there yet */
 	/* The trailer, then the checksum: the slot is whole when the mark is
 	 * at both ends and the bytes between add up. */
-	if (smp_load_acquire((const uint64_t *)(slot + SLOT_HDR + plen)) != mark)
+	if (sonuma_smp_load_acquire((const uint64_t *)(slot + SLOT_HDR + plen)) != mark)
 		return -EAGAIN;
 	if (slot_sum(mark, slot_lenword(len, from), nb, slot + SLOT_HDR, plen) != sum)
 		return -EAGAIN;
@@ -1015,8 +1015,8 @@ static int try_take(struct rmc_msg_ep *ep, uint32_t p, void *buf, size_t cap)
 	/* If p reconnected while we copied, its new connection may have
 	 * overwritten the slot: the copy must be ordered before this look
 	 * at the connection line, which the RMC wrote before the slot. */
-	smp_mb();
-	if (READ_ONCE(cl->conn) != pr->rx_conn)
+	sonuma_smp_mb();
+	if (SONUMA_READ_ONCE(cl->conn) != pr->rx_conn)
 		return -EAGAIN;
 	pr->consumed++;
 	if (pr->consumed - pr->returned >= ep->info.credit_batch)

@@ -164,7 +164,7 @@ static inline int rmc__spin(rmc_wq_t *wq, uint64_t *spins)
 		if (r)
 			return r;
 	}
-	cpu_relax();
+	sonuma_cpu_relax();
 	return 0;
 }
 
@@ -186,7 +186,7 @@ static inline int rmc__post_entry_f(rmc_wq_t *wq, uint8_t op, uint8_t flags,
 
 	if (snid < 0 || snid > 0xffff || ctx_id > 0xff)
 		return -EINVAL;
-	if (READ_ONCE(e->valid))
+	if (SONUMA_READ_ONCE(e->valid))
 		return -EBUSY;
 	e->op = op;
 	e->cid = (uint8_t)ctx_id;
@@ -204,7 +204,7 @@ static inline int rmc__post_entry_f(rmc_wq_t *wq, uint8_t op, uint8_t flags,
 	 * rmcd's model never looks at it. */
 	e->t_post = (wq->flags & RMC_WQ_NO_TSTAMP) ? 0 : rmc_rdtsc();
 	/* Publishes the entry; pairs with the RMC's load-acquire of e->SR. */
-	smp_store_release(&e->SR, wq->SR);
+	sonuma_smp_store_release(&e->SR, wq->SR);
 	if (++h >= wq->depth) {
 		h = 0;
 		wq->SR ^= 1;
@@ -249,7 +249,7 @@ static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
 	uint8_t tid, st;
 
 	/* Pairs with the RMC's store-release of c->SR. */
-	if (smp_load_acquire(&c->SR) != cq->SR)
+	if (sonuma_smp_load_acquire(&c->SR) != cq->SR)
 		return -EAGAIN;
 	uint64_t due = c->due;
 	if (due && (int64_t)(rmc_rdtsc() - due) < 0) {
@@ -268,9 +268,9 @@ static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
 	if (tid >= MAX_NUM_WQ)
 		return -EPROTO; /* cannot come from a sane rmcd */
 	wq->q[tid].status = st;
-	WRITE_ONCE(wq->q[tid].valid, 0);
+	SONUMA_WRITE_ONCE(wq->q[tid].valid, 0);
 	/* Frees a CQ slot; pairs with the RMC's load-acquire of consumed. */
-	smp_store_release(&cq->consumed, cq->consumed + 1);
+	sonuma_smp_store_release(&cq->consumed, cq->consumed + 1);
 	return tid;
 }
 
@@ -291,7 +291,7 @@ static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 	 * CQ entries here: every unconsumed completion holds a WQ slot, so
 	 * the RMC, which takes a request while fewer than depth are
 	 * unconsumed, always has room for this one. */
-	while (smp_load_acquire(&e->valid)) {
+	while (sonuma_smp_load_acquire(&e->valid)) {
 		int r = rmc__spin(wq, &spins);
 		if (r)
 			return r;
@@ -302,7 +302,7 @@ static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 		while ((int64_t)(rmc_rdtsc() - due) < 0)
 			;
 	/* Counts as a completion taken; pairs with the RMC's load-acquire. */
-	smp_store_release(&cq->consumed, cq->consumed + 1);
+	sonuma_smp_store_release(&cq->consumed, cq->consumed + 1);
 	return rmc__status_errno(st);
 }
 
@@ -312,7 +312,7 @@ static inline int rmc__wait_head(rmc_wq_t *wq, rmc_cq_t *cq)
 {
 	uint64_t spins = 0;
 
-	while (READ_ONCE(wq->q[wq->head].valid)) {
+	while (SONUMA_READ_ONCE(wq->q[wq->head].valid)) {
 		if (rmc__cq_pop(wq, cq) >= 0)
 			continue;
 		int r = rmc__spin(wq, &spins);
@@ -439,7 +439,7 @@ static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
 	uint64_t spins = 0;
 	int n = 0;
 
-	while (READ_ONCE(wq->q[wq->head].valid)) {
+	while (SONUMA_READ_ONCE(wq->q[wq->head].valid)) {
 		int tid = rmc__cq_take(wq, cq, 1);
 		if (tid >= 0) {
 			n++;
@@ -494,7 +494,7 @@ static inline int rmc_outstanding(const rmc_wq_t *wq)
 {
 	int n = 0;
 	for (unsigned i = 0; i < wq->depth; i++)
-		n += READ_ONCE(wq->q[i].valid) != 0;
+		n += SONUMA_READ_ONCE(wq->q[i].valid) != 0;
 	return n;
 }
 

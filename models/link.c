@@ -197,7 +197,7 @@ static inline void link_lock(struct link *l)
 			__atomic_clear(&l->sh->lock, __ATOMIC_RELEASE);
 			spins = 0;
 		}
-		cpu_relax();
+		sonuma_cpu_relax();
 	}
 }
 

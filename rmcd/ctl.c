@@ -151,7 +151,7 @@ static void fill_info(const struct rmcd *d, const struct rmcd_node *n, struct ct
 	snprintf(i->model, sizeof(i->model), "%s", d->model->name);
 	i->nodes_up = 0;
 	for (uint32_t k = 0; k < d->n_nodes && k < 64; k++)
-		if (READ_ONCE(d->nodes[k].live))
+		if (SONUMA_READ_ONCE(d->nodes[k].live))
 			i->nodes_up |= 1ull << k;
 }
 
@@ -352,7 +352,7 @@ static int op_map_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_
 	b->fd = -1;
 	b->map = NULL;
 	/* Publishes the entry; pairs with the load-acquire in find_lbuff(). */
-	smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
+	sonuma_smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
 	p->id = q->id;
 	return -1;
 }
@@ -444,7 +444,7 @@ static int op_reg_lbuff_dev(struct rmcd *d, struct session_ext *x, const struct 
 	x->lbuff_bytes += len;
 	s->n_lbuff_alloc++;
 	/* Publishes the entry; pairs with the load-acquire in find_lbuff(). */
-	smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
+	sonuma_smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
 	return -1;
 }
 
@@ -481,7 +481,7 @@ static int op_reg_ctx_dev(struct rmcd *d, struct session_ext *x, const struct ct
 	/* No transfer may be using the old one: bar the node, wait for every
 	 * RMC thread to pass its mailbox, swap, open again. */
 	uint32_t live = n->live;
-	WRITE_ONCE(n->live, 0);
+	SONUMA_WRITE_ONCE(n->live, 0);
 	for (uint32_t t = 0; t < d->n_rmcs; t++)
 		rmcd_rmc_sync(&d->rmcs[t]);
 	struct rmcd_ctx old = *c;
@@ -495,7 +495,7 @@ static int op_reg_ctx_dev(struct rmcd *d, struct session_ext *x, const struct ct
 	c->dev_base = base;
 	c->dev_pages = npages;
 	c->dev_offset = (uint32_t)(q->addr % PAGE_SIZE);
-	smp_store_release(&n->live, live);
+	sonuma_smp_store_release(&n->live, live);
 	if (old.fd >= 0) {
 		if (old.handle)
 			core_rmcdev_unreg(d->rmcdev_fd, old.handle);

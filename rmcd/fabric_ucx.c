@@ -743,7 +743,7 @@ static void peer_detach(struct ucx_fabric *f, struct ucx_peer *p, const char *wh
 	struct rmcd_node *n = &d->nodes[p->nid];
 	struct ucx_call c = { .op = CALL_DETACH, .nid = p->nid };
 
-	WRITE_ONCE(n->live, 0);
+	SONUMA_WRITE_ONCE(n->live, 0);
 	for (uint32_t t = 0; t < d->n_rmcs; t++)
 		rmcd_rmc_fabric_call(&d->rmcs[t], &c);
 	__atomic_store_n(&p->kick, 0, __ATOMIC_RELAXED);
@@ -941,7 +941,7 @@ static void on_welcome(struct ucx_fabric *f, struct ucx_peer *p, const struct uc
 	/* The RMC threads hold endpoints and keys of this generation:
 	 * publishes it; pairs with the load-acquire of live in
 	 * rmcd__validate(). */
-	smp_store_release(&n->live, n->gen);
+	sonuma_smp_store_release(&n->live, n->gen);
 	core_info("node %u: attached to its rmcd at %s (pid %u) over UCX: %u context%s", p->nid,
 		  p->addr, h->pid, h->n_ctx, h->n_ctx == 1 ? "" : "s");
 }
@@ -1109,7 +1109,7 @@ static void *conn_main(void *arg)
 	uint64_t last_work = 0;
 
 	pthread_setname_np(pthread_self(), "rmcd-ucx");
-	while (!READ_ONCE(f->quit)) {
+	while (!SONUMA_READ_ONCE(f->quit)) {
 		conn_work(f);
 		conn_wait(f, RETRY_MS / 2, &last_work);
 	}
@@ -1320,7 +1320,7 @@ static void ucx_stop(struct rmcd *d)
 
 	if (!f || !f->started)
 		return;
-	WRITE_ONCE(f->quit, 1);
+	SONUMA_WRITE_ONCE(f->quit, 1);
 	if (write(f->evfd, &one, sizeof(one)) < 0)
 		core_dbg("ucx: cannot wake the connection thread: %s", strerror(errno));
 	pthread_join(f->thread, NULL);

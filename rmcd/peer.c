@@ -246,7 +246,7 @@ static int peer_attach(struct rmcd *d, struct rmcd_node *n, int *pidp, char *err
 		n->gen = 1;
 	/* Publishes ctx[] and n_ctx; pairs with the load-acquire of live in
 	 * rmcd__validate(). */
-	smp_store_release(&n->live, n->gen);
+	sonuma_smp_store_release(&n->live, n->gen);
 	core_info("node %u: attached to its rmcd (pid %d): %u context%s mapped", n->nid, pid,
 		  n->n_ctx, n->n_ctx == 1 ? "" : "s");
 	return 0;
@@ -261,7 +261,7 @@ fail:
  * has finished what it was doing, its contexts go. */
 static void peer_detach(struct rmcd *d, struct rmcd_node *n)
 {
-	WRITE_ONCE(n->live, 0);
+	SONUMA_WRITE_ONCE(n->live, 0);
 	for (uint32_t t = 0; t < d->n_rmcs; t++)
 		rmcd_rmc_sync(&d->rmcs[t]);
 	unmap_ctx(n);
@@ -318,7 +318,7 @@ static void *peer_main(void *arg)
 	}
 	pthread_setname_np(pthread_self(), "rmcd-peer");
 	uint64_t last_round = 0;
-	while (!READ_ONCE(d->peer_quit)) {
+	while (!SONUMA_READ_ONCE(d->peer_quit)) {
 		nfds_t k = 0;
 
 		pf[k].fd = d->peer_evfd;
@@ -391,7 +391,7 @@ void rmcd_peer_stop(struct rmcd *d)
 	uint64_t one = 1;
 
 	/* Before the RMC threads stop: a detach waits for them. */
-	WRITE_ONCE(d->peer_quit, 1);
+	SONUMA_WRITE_ONCE(d->peer_quit, 1);
 	if (d->peer_evfd >= 0 && write(d->peer_evfd, &one, sizeof(one)) < 0)
 		core_dbg("peer thread: cannot wake it: %s", strerror(errno));
 	if (d->peer_started)

@@ -29,7 +29,7 @@ static inline void cq_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status, uin
 	c->due = due;
 	/* Publishes the completion; pairs with the application's
 	 * load-acquire of c->SR in rmc__cq_pop(). */
-	smp_store_release(&c->SR, qp->cq_phase);
+	sonuma_smp_store_release(&c->SR, qp->cq_phase);
 	if (++qp->cq_head >= qp->depth) {
 		qp->cq_head = 0;
 		qp->cq_phase ^= 1;
@@ -44,7 +44,7 @@ static inline bool qp_has_room(struct rmcd_qp *qp)
 		return true;
 	/* Pairs with the application's store-release of cq->consumed.  A
 	 * value beyond what we wrote is a lie: clamp it. */
-	uint32_t c = smp_load_acquire(&qp->cq->consumed);
+	uint32_t c = sonuma_smp_load_acquire(&qp->cq->consumed);
 	if (c - qp->consumed > qp->completed - qp->consumed)
 		c = qp->completed;
 	qp->consumed = c;
@@ -56,11 +56,11 @@ static inline void inplace_write(struct rmcd_qp *qp, uint8_t tid, uint8_t status
 {
 	wq_entry_t *e = &qp->wq->q[tid];
 
-	WRITE_ONCE(e->status, status);
-	WRITE_ONCE(e->due, due);
+	SONUMA_WRITE_ONCE(e->status, status);
+	SONUMA_WRITE_ONCE(e->due, due);
 	/* Publishes it; pairs with the application's load-acquire of valid
 	 * in rmc__wait_inplace(). */
-	smp_store_release(&e->valid, 0);
+	sonuma_smp_store_release(&e->valid, 0);
 	qp->completed++;
 }
 
@@ -116,7 +116,7 @@ static inline bool wq_take(struct rmcd_qp *qp, wq_entry_t *e, uint8_t *tid)
 	wq_entry_t *src = &qp->wq->q[qp->wq_tail];
 
 	/* Pairs with the application's store-release of e->SR. */
-	if (smp_load_acquire(&src->SR) != qp->wq_phase)
+	if (sonuma_smp_load_acquire(&src->SR) != qp->wq_phase)
 		return false;
 	memcpy(e, src, sizeof(*e));
 	*tid = qp->wq_tail;
@@ -130,7 +130,7 @@ static inline bool wq_take(struct rmcd_qp *qp, wq_entry_t *e, uint8_t *tid)
 
 static inline void count_error(struct rmcd_rmc *m, struct rmcd_qp *qp, unsigned cls)
 {
-	WRITE_ONCE(m->errors, m->errors + 1);
+	SONUMA_WRITE_ONCE(m->errors, m->errors + 1);
 	stat_add(&qp->stats[cls].errors, 1);
 }
 
@@ -408,7 +408,7 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 	for (unsigned i = 0; i < sg.n; i++)
 		cq_write(qp, sg.e[i].tid, sg.e[i].status, 0);
 	if (n)
-		WRITE_ONCE(m->served, m->served + (uint64_t)n);
+		SONUMA_WRITE_ONCE(m->served, m->served + (uint64_t)n);
 	return n;
 }
 
@@ -542,7 +542,7 @@ void rmcd_rmc_apply_mbox(struct rmcd_rmc *m)
 		msg->done = true;
 	}
 	m->mbox = NULL;
-	WRITE_ONCE(m->pending, 0);
+	SONUMA_WRITE_ONCE(m->pending, 0);
 	pthread_cond_broadcast(&m->cv);
 	pthread_mutex_unlock(&m->mu);
 }
@@ -563,7 +563,7 @@ static int mbox_send(struct rmcd_rmc *m, enum rmcd_mbox_op op, struct rmcd_qp *q
 	pthread_mutex_lock(&m->mu);
 	msg.next = m->mbox;
 	m->mbox = &msg;
-	WRITE_ONCE(m->pending, 1);
+	SONUMA_WRITE_ONCE(m->pending, 1);
 	/* Wakes an RMC thread that sleeps for want of queue pairs. */
 	pthread_cond_broadcast(&m->cv);
 	while (!msg.done)
@@ -596,7 +596,7 @@ int rmcd_rmc_poll_once(struct rmcd_rmc *m)
 {
 	int n = 0;
 
-	if (READ_ONCE(m->pending))
+	if (SONUMA_READ_ONCE(m->pending))
 		rmcd_rmc_apply_mbox(m);
 	for (uint32_t i = 0; i < m->n_qps; i++)
 		n += poll_qp(m, m->qps[i]);
@@ -609,12 +609,12 @@ int rmcd_rmc_poll_once(struct rmcd_rmc *m)
 /* Whether a queue has a new entry, or the control thread a message. */
 static inline bool rmc_peek(struct rmcd_rmc *m)
 {
-	if (READ_ONCE(m->pending))
+	if (SONUMA_READ_ONCE(m->pending))
 		return true;
 	for (uint32_t i = 0; i < m->n_qps; i++) {
 		struct rmcd_qp *qp = m->qps[i];
 		/* Pairs with the application's store-release of e->SR. */
-		if (smp_load_acquire(&qp->wq->q[qp->wq_tail].SR) == qp->wq_phase)
+		if (sonuma_smp_load_acquire(&qp->wq->q[qp->wq_tail].SR) == qp->wq_phase)
 			return true;
 	}
 	return false;
@@ -641,7 +641,7 @@ static void *rmc_main(void *arg)
 	pthread_setname_np(pthread_self(), name);
 	if (m->cpu >= 0 && core_pin_cpu(m->cpu))
 		core_warn("RMC thread %d: cannot pin to CPU %d", m->idx, m->cpu);
-	while (!READ_ONCE(d->stop)) {
+	while (!SONUMA_READ_ONCE(d->stop)) {
 		if (rmcd_rmc_poll_once(m)) {
 			worked = true;
 			idle = 0;
@@ -653,7 +653,7 @@ static void *rmc_main(void *arg)
 		 * the CPUs to those that have some.) */
 		if (!m->n_qps && !m->heap.n && !m->fl_busy) {
 			pthread_mutex_lock(&m->mu);
-			while (!m->mbox && !READ_ONCE(d->stop))
+			while (!m->mbox && !SONUMA_READ_ONCE(d->stop))
 				pthread_cond_wait(&m->cv, &m->mu);
 			pthread_mutex_unlock(&m->mu);
 			last_work = rmc_rdtsc();
@@ -670,13 +670,13 @@ static void *rmc_main(void *arg)
 				idle = 0;
 				sched_yield();
 			}
-			cpu_relax();
+			sonuma_cpu_relax();
 			continue;
 		}
 		/* Nothing held back: wait on the queues' next entries alone,
 		 * so that a request is seen as soon as its line arrives. */
 		while (++idle < 256 && !rmc_peek(m))
-			cpu_relax();
+			sonuma_cpu_relax();
 		if (idle < 256)
 			continue;
 		idle = 0;
@@ -712,7 +712,7 @@ int rmcd_rmc_start(struct rmcd *d, struct rmcd_rmc *m)
 
 void rmcd_rmc_stop(struct rmcd *d)
 {
-	WRITE_ONCE(d->stop, 1);
+	SONUMA_WRITE_ONCE(d->stop, 1);
 	for (uint32_t i = 0; i < d->n_rmcs; i++) {
 		pthread_mutex_lock(&d->rmcs[i].mu);
 		pthread_cond_broadcast(&d->rmcs[i].cv);
@@ -737,22 +737,22 @@ void rmcd_stats_sum(const struct rmcd *d, int nid, int cls, struct rmcd_cls_stat
 				const struct rmcd_cls_stats *s = &m->stats[n * RMCD_SIZE_CLASSES + k];
 				if (cls >= 0 && (unsigned)cls != k)
 					continue;
-				out->requests += READ_ONCE(s->requests);
-				out->errors += READ_ONCE(s->errors);
-				out->late += READ_ONCE(s->late);
-				out->late_sum_tsc += READ_ONCE(s->late_sum_tsc);
-				out->lat_sum_tsc += READ_ONCE(s->lat_sum_tsc);
-				out->timed += READ_ONCE(s->timed);
-				out->model_count += READ_ONCE(s->model_count);
-				out->model_sum_tsc += READ_ONCE(s->model_sum_tsc);
-				uint64_t w = READ_ONCE(s->late_worst_tsc);
+				out->requests += SONUMA_READ_ONCE(s->requests);
+				out->errors += SONUMA_READ_ONCE(s->errors);
+				out->late += SONUMA_READ_ONCE(s->late);
+				out->late_sum_tsc += SONUMA_READ_ONCE(s->late_sum_tsc);
+				out->lat_sum_tsc += SONUMA_READ_ONCE(s->lat_sum_tsc);
+				out->timed += SONUMA_READ_ONCE(s->timed);
+				out->model_count += SONUMA_READ_ONCE(s->model_count);
+				out->model_sum_tsc += SONUMA_READ_ONCE(s->model_sum_tsc);
+				uint64_t w = SONUMA_READ_ONCE(s->late_worst_tsc);
 				if (w > out->late_worst_tsc)
 					out->late_worst_tsc = w;
-				w = READ_ONCE(s->flush_worst_tsc);
+				w = SONUMA_READ_ONCE(s->flush_worst_tsc);
 				if (w > out->flush_worst_tsc)
 					out->flush_worst_tsc = w;
 				for (unsigned b = 0; b < RMCD_HIST; b++)
-					out->hist[b] += READ_ONCE(s->hist[b]);
+					out->hist[b] += SONUMA_READ_ONCE(s->hist[b]);
 			}
 		}
 	}
@@ -783,8 +783,8 @@ void rmcd_print_stats(struct rmcd *d)
 
 	for (uint32_t t = 0; t < d->n_rmcs; t++)
 		core_info("RMC thread %u (CPU %d): %llu requests served, %llu refused", t,
-			  d->rmcs[t].cpu, (unsigned long long)READ_ONCE(d->rmcs[t].served),
-			  (unsigned long long)READ_ONCE(d->rmcs[t].errors));
+			  d->rmcs[t].cpu, (unsigned long long)SONUMA_READ_ONCE(d->rmcs[t].served),
+			  (unsigned long long)SONUMA_READ_ONCE(d->rmcs[t].errors));
 	for (uint32_t n = 0; n < d->n_nodes; n++) {
 		for (int k = 0; k < RMCD_SIZE_CLASSES; k++) {
 			struct rmcd_cls_stats s;

@@ -362,7 +362,7 @@ const struct rmcd_fabric_ops *rmcd_fabric_find(const char *name);
  * against: a remote node that died (or came back) since fails it. */
 static inline bool rmcd_target_live(const struct rmcd *d, const struct rmcd_xfer *x)
 {
-	return READ_ONCE(d->nodes[x->dst].live) == x->gen;
+	return SONUMA_READ_ONCE(d->nodes[x->dst].live) == x->gen;
 }
 
 /* The shm fabric: every node's context is mapped in rmcd (a remote node's

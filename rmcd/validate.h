@@ -17,7 +17,7 @@ static inline const struct rmcd_lbuff *rmcd__find_lbuff(struct rmcd_qp *qp, uint
 {
 	struct rmcd_session *s = qp->sess;
 	/* Pairs with the control thread's store-release of n_lbuff. */
-	uint32_t n = smp_load_acquire(&s->n_lbuff);
+	uint32_t n = sonuma_smp_load_acquire(&s->n_lbuff);
 	uint32_t h = qp->lbuff_hint;
 
 	if (h < n && addr - s->lbuff[h].app_addr < s->lbuff[h].size)
@@ -49,7 +49,7 @@ static inline uint8_t rmcd__validate(const struct rmcd *d, struct rmcd_qp *qp,
 	node = &d->nodes[e->nid];
 	/* Pairs with the peer thread's store-release of live: ctx[] and
 	 * n_ctx of a remote node are complete once it is seen. */
-	live = smp_load_acquire(&node->live);
+	live = sonuma_smp_load_acquire(&node->live);
 	if (!live)
 		return RMC_ERR_UNREACHABLE;
 	if (e->cid >= node->n_ctx)

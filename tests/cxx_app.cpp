@@ -78,7 +78,7 @@ int main(int argc, char **argv)
 			continue;
 		if (++spins % RMC__SPIN_CHECK == 0 && (r = rmc__wait_slow(wq, &spins)))
 			return fail("waiting for the completion", r);
-		cpu_relax();
+		sonuma_cpu_relax();
 	}
 	if (done < 0 || std::memcmp(lbuff, lbuff + kBytes, kBytes))
 		return fail("read back", 0);

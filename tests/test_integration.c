@@ -139,7 +139,7 @@ static int wait_done(struct app *a, struct done_count *d, int n)
 			CHILD_CHECK(r == 0, "waiting for completions: %s", strerror(-r));
 			CHILD_CHECK(h_now_ms() < end, "%d of %d completions after 30 s", d->n, n);
 		}
-		cpu_relax();
+		sonuma_cpu_relax();
 	}
 	CHILD_CHECK(!d->failed, "%d requests failed, the first with %s", d->failed,
 		    rmc_status_str(d->first_bad));

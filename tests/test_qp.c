@@ -269,8 +269,8 @@ Test(qp, out_of_order_completions)
 	for (int i = 0; i < 64; i++)
 		cr_assert_eq(U.lbuf[8192 + i], pat(7, 4096 + (uint64_t)i));
 	cr_assert_eq(pat_check(unit_ctx(&U, 0), 128, 9), -1);
-	cr_assert_eq(READ_ONCE(U.wq->q[0].valid), 1, "the held request is still in flight");
-	cr_assert_eq(READ_ONCE(U.wq->q[1].valid), 0);
+	cr_assert_eq(SONUMA_READ_ONCE(U.wq->q[0].valid), 1, "the held request is still in flight");
+	cr_assert_eq(SONUMA_READ_ONCE(U.wq->q[1].valid), 0);
 	cr_assert_eq(rmc_outstanding(U.wq), 1);
 
 	/* Polling again does not invent a completion for it. */
@@ -346,7 +346,7 @@ Test(qp, sync_call_with_a_full_cq_completes)
 					     (uint64_t)i * 64, 64),
 			     i);
 	uint64_t t0 = core_mono_ns();
-	while (smp_load_acquire(&U.cq->q[7].SR) != U.cq->SR)
+	while (sonuma_smp_load_acquire(&U.cq->q[7].SR) != U.cq->SR)
 		cr_assert_lt(core_mono_ns() - t0, 5000000000ull, "the RMC never completed the 8");
 	int r = rmc_rread_sync(U.wq, U.cq, U.lbuf, 16 * SLOT, 1, 0, 1024, 256);
 	rmcd_rmc_stop(&U.d);
@@ -386,7 +386,7 @@ Test(qp, flow_control_never_overwrites_unconsumed_cq)
 	/* Misbehaving: clear the valid flags and post a second lap of writes,
 	 * each writing 64 bytes of 0x10 + i at node 1 offset 8192 + 64 * i. */
 	for (uint32_t i = 0; i < depth; i++)
-		WRITE_ONCE(U.wq->q[i].valid, 0);
+		SONUMA_WRITE_ONCE(U.wq->q[i].valid, 0);
 	for (uint32_t i = 0; i < depth; i++) {
 		memset(U.lbuf + 4096 + i * 64, 0x10 + (int)i, 64);
 		cr_assert_eq(rmc_rwrite_async(U.wq, U.lbuf, 4096 + i * 64, 1, 0, 8192 + i * 64, 64),
@@ -445,10 +445,10 @@ Test(qp, flow_control_clamps_inflated_consumed)
 	cr_assert_eq(unit_poll(&U), (int)depth);
 	for (uint32_t lap = 0; lap < 3; lap++) {
 		for (uint32_t i = 0; i < depth; i++)
-			WRITE_ONCE(U.wq->q[i].valid, 0);
+			SONUMA_WRITE_ONCE(U.wq->q[i].valid, 0);
 		for (uint32_t i = 0; i < depth; i++)
 			cr_assert_eq(rmc_rread_async(U.wq, U.lbuf, i * 64, 1, 0, 0, 64), (int)i);
-		smp_store_release(&U.cq->consumed, 1000u + lap);
+		sonuma_smp_store_release(&U.cq->consumed, 1000u + lap);
 		cr_assert_eq(unit_poll(&U), (int)depth, "lap %u: the RMC took a different count",
 			     lap);
 		cr_assert_leq(U.qp->picked - U.qp->consumed, depth);
@@ -554,7 +554,7 @@ Test(qp, completion_hidden_until_due)
 	/* The RMC's side moves the due time to 20 ms from now: a waiting
 	 * call returns it, and not before. */
 	due = rmc_rdtsc() + (uint64_t)(0.02 * U.d.tsc_hz);
-	WRITE_ONCE(U.cq->q[0].due, due);
+	SONUMA_WRITE_ONCE(U.cq->q[0].due, due);
 	cr_assert_eq(rmc_wait_cq(U.wq, U.cq, record_cb, &rec), 1);
 	uint64_t now = rmc_rdtsc();
 	cr_assert_geq(now, due, "returned %.3f ms before its due time",

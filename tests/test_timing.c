@@ -162,7 +162,7 @@ Test(timing, inplace_completion_never_before_due)
 		cr_assert_geq(tid, 0);
 		uint64_t post = u.wq->q[tid].t_post;
 		cr_assert_neq(post, 0, "no post time under a model with deadlines");
-		while (smp_load_acquire(&u.wq->q[tid].valid))
+		while (sonuma_smp_load_acquire(&u.wq->q[tid].valid))
 			rmcd_rmc_poll_once(&u.rmc);
 		cr_assert_eq(rmc__wait_inplace(u.wq, u.cq, tid), 0);
 		uint64_t at = rmc_rdtsc();

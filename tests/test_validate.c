@@ -412,7 +412,7 @@ Test(validate, several_local_buffers)
 	U.s.lbuff[1].size = sz2;
 	U.s.lbuff[1].map = map2;
 	U.s.lbuff[1].app_addr = (uint64_t)(uintptr_t)app2;
-	smp_store_release(&U.s.n_lbuff, 2u);
+	sonuma_smp_store_release(&U.s.n_lbuff, 2u);
 
 	for (int round = 0; round < 3; round++) {
 		struct rmcd_xfer x;

@@ -372,7 +372,7 @@ static int fetch(struct pr *pr, unsigned b)
 	for (uint64_t i = 0; i < pr->nplan; i++) {
 		const struct read_op *op = &pr->plan[i];
 		rmc_drain_cq(wq, pr->q.cq, on_read, &st);
-		while (posted - st.done >= pr->o.outstanding || READ_ONCE(wq->q[wq->head].valid))
+		while (posted - st.done >= pr->o.outstanding || SONUMA_READ_ONCE(wq->q[wq->head].valid))
 			if ((r = rmc_wait_cq(wq, pr->q.cq, on_read, &st)) < 0)
 				return r;
 		r = rmc_rread_async(wq, pr->q.lbuf, LB_GH + op->first * 8, (int)op->node, 0,

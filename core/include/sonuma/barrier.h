@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The only memory-ordering helpers of sonuma.
+ * The only memory-ordering helpers of sonuma.  Installed with the API, so
+ * every name carries the project's prefix (as liburing's IO_URING_READ_ONCE
+ * does) and cannot clash with a program's own READ_ONCE or cpu_relax.
  *
  * Every load or store that synchronises the application with the RMC goes
  * through one of these, and each use names the access it pairs with.  They
@@ -12,13 +14,13 @@
 
 /* Plain single-copy-atomic access, no ordering: for fields whose ordering is
  * provided by a later release or an earlier acquire. */
-#define READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
-#define WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define SONUMA_READ_ONCE(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define SONUMA_WRITE_ONCE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
 
 /* Publish: every store before it is visible to whoever acquires the value. */
-#define smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define sonuma_smp_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 /* Observe: every load after it sees what the releasing side wrote before. */
-#define smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define sonuma_smp_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 /* Full fence, for the rare store-then-load ordering.  ThreadSanitizer does
  * not model fences (gcc refuses them under -fsanitize=thread): there, a
  * sequentially consistent read-modify-write, a full barrier on every
@@ -29,16 +31,16 @@
 #endif
 #endif
 #if defined(__SANITIZE_THREAD__) || defined(SONUMA_TSAN)
-#define smp_mb()                                                                  \
+#define sonuma_smp_mb()                                                                  \
 	do {                                                                      \
-		static unsigned smp_mb_word__;                                     \
-		__atomic_fetch_add(&smp_mb_word__, 0, __ATOMIC_SEQ_CST);           \
+		static unsigned sonuma_smp_mb_word__;                                     \
+		__atomic_fetch_add(&sonuma_smp_mb_word__, 0, __ATOMIC_SEQ_CST);           \
 	} while (0)
 #else
-#define smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#define sonuma_smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 #endif
 
-static inline void cpu_relax(void)
+static inline void sonuma_cpu_relax(void)
 {
 #if defined(__x86_64__) || defined(__i386__)
 	__builtin_ia32_pause();
