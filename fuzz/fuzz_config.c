@@ -33,7 +33,7 @@
 #include "core.h"
 #include "fuzz_common.h"
 #include "sonuma/qp.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 
 #ifndef FUZZ_TM_EXAMPLE
 #define FUZZ_TM_EXAMPLE "libtm_example.so"

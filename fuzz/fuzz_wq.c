@@ -70,7 +70,7 @@
 #include "rmcd.h"
 #include "sonuma/barrier.h"
 #include "sonuma/tsc.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 
 #define NODES 4
 #define CTX_PER_NODE 3

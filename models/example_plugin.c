@@ -11,7 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "tm.h"
+#include "sonuma/tm.h"
 
 struct example {
 	double base_ns, ns_per_kib, tsc_per_ns;

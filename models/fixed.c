@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "sonuma/qp.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 
 struct fixed {
 	double read_ns, write_ns, atomic_ns;

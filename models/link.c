@@ -25,7 +25,7 @@
 #include "config.h"
 #include "sonuma/barrier.h"
 #include "sonuma/qp.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 #include "topology.h"
 
 struct link {

@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 
 static int none_init(const config_setting_t *grp, const struct tm_env *env, void **state,
 		     char *err, size_t errlen)

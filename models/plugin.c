@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 
 struct plugin {
 	void *dl;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <string.h>
 
-#include "tm.h"
+#include "sonuma/tm.h"
 
 extern const struct tm_ops tm_none_ops;
 extern const struct tm_ops tm_fixed_ops;

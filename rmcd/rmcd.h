@@ -21,7 +21,7 @@
 #include "sonuma/barrier.h"
 #include "stats.h"
 #include "sonuma/qp.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 
 #define RMCD_MAX_CTX 16
 #define RMCD_MAX_LBUFF 64

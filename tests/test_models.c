@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "sonuma/qp.h"
-#include "tm.h"
+#include "sonuma/tm.h"
 #include "topology.h"
 
 struct inst {
