@@ -62,7 +62,7 @@ if [ -n "$build" ]; then
 	: "${rmcd:=$build/rmcd/rmcd}"
 	: "${libsonuma:=$build/libsonuma/libsonuma.so}"
 	: "${guest_test:=$build/tests/qemu/kmod_rmcd_test}"
-	[ -n "$incs" ] || incs="-I$here/../../libsonuma -I$here/../../core/include"
+	[ -n "$incs" ] || incs="-I$here/../../include"
 fi
 [ -n "$kmod_src" ] || kmod_src=$(cd "$here/../../kmod" 2>/dev/null && pwd)
 [ -n "$original" ] || original=$(cd "$here/../original" 2>/dev/null && pwd)
