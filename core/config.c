@@ -17,6 +17,7 @@ void core_config_defaults(struct core_config *c)
 	c->nodes = 2;
 	c->node_id = -1;
 	snprintf(c->fabric, sizeof(c->fabric), "shm");
+	snprintf(c->xen_cluster, sizeof(c->xen_cluster), "sonuma");
 	c->context_pages = 4096; /* 16 MiB, as the original platform */
 	c->n_contexts = 1;
 	c->queue_depth = MAX_NUM_WQ;
@@ -201,7 +202,7 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 					  "lead_ns", "overhead_ns", NULL };
 	static const char *const ca[] = { "file", "accept_foreign", NULL };
 	static const char *const se[] = { "allow_uids", "max_session_mib", NULL };
-	static const char *const fa[] = { "name", NULL };
+	static const char *const fa[] = { "name", "cluster", NULL };
 	config_setting_t *root = config_root_setting(&c->lc), *g;
 	uint64_t v;
 	unsigned n;
@@ -325,9 +326,20 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 		if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err,
 					 errlen)))
 			return r;
-		if (strcmp(c->fabric, "shm"))
+		if (strcmp(c->fabric, "shm") && strcmp(c->fabric, "xen"))
 			return cfg_fail(g, "name", err, errlen,
-					"unknown fabric \"%s\" (known: shm)", c->fabric);
+					"unknown fabric \"%s\" (known: shm, xen)", c->fabric);
+		/* A xenstore path element: letters, digits, '-' and '_'. */
+		if ((r = core_cfg_string(g, "cluster", false, c->xen_cluster,
+					 sizeof(c->xen_cluster), err, errlen)))
+			return r;
+		if (!c->xen_cluster[0] ||
+		    strspn(c->xen_cluster, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+					   "0123456789-_") != strlen(c->xen_cluster))
+			return cfg_fail(g, "cluster", err, errlen,
+					"\"%s\" is not a cluster name (letters, digits, '-' and "
+					"'_' only: it names /local/sonuma/<cluster> in xenstore)",
+					c->xen_cluster);
 	}
 	if ((g = config_setting_get_member(root, "security"))) {
 		int uids[CORE_MAX_UIDS];

@@ -21,6 +21,7 @@ struct core_config {
 	uint32_t nodes;
 	int node_id;        /* the one node this rmcd serves; -1: every node */
 	char fabric[16];    /* how an RMC reaches other nodes' contexts */
+	char xen_cluster[64]; /* fabric xen: xenstore /local/sonuma/<this>/ */
 	uint64_t context_pages;        /* context 0 */
 	uint64_t ctx_pages[16];        /* contexts 1.. (cluster.contexts) */
 	uint32_t n_contexts;           /* contexts per node, 1..16 */

@@ -18,4 +18,8 @@ static uint8_t shm_xfer(struct rmcd_rmc *m, const struct rmcd_xfer *x)
 const struct rmcd_fabric_ops rmcd_fabric_shm = {
 	.name = "shm",
 	.xfer = shm_xfer,
+	/* The other nodes' rmcds, found through the run directory (peer.c). */
+	.start = rmcd_peer_start,
+	.stop = rmcd_peer_stop,
+	.fini = rmcd_peer_fini,
 };

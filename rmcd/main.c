@@ -157,6 +157,23 @@ static void set_notify(struct rmcd *d)
 	}
 }
 
+/* The fabrics this rmcd was built with, by name (fabric.name). */
+static const struct rmcd_fabric_ops *fabric_find(const char *name)
+{
+	static const struct rmcd_fabric_ops *const all[] = {
+		&rmcd_fabric_shm,
+#ifdef SONUMA_HAVE_XEN
+		&rmcd_fabric_xen,
+#endif
+		NULL,
+	};
+
+	for (const struct rmcd_fabric_ops *const *f = all; *f; f++)
+		if (!strcmp((*f)->name, name))
+			return *f;
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -178,7 +195,7 @@ int main(int argc, char **argv)
 
 	core_log_init(argv[0]);
 	memset(&d, 0, sizeof(d));
-	d.sigfd = d.epfd = d.shared_fd = -1;
+	d.sigfd = d.epfd = d.shared_fd = d.peer_evfd = -1;
 	while ((opt = getopt_long(argc, argv, "c:r:m:C:FhV", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -289,6 +306,30 @@ int main(int argc, char **argv)
 		}
 	}
 
+	d.fabric = fabric_find(d.cfg.fabric);
+	if (!d.fabric) {
+		core_err("%s: fabric.name: \"%s\": this rmcd was built without it%s", d.cfg.file,
+			 d.cfg.fabric,
+			 strcmp(d.cfg.fabric, "xen") ? ""
+						     : " (the xen fabric needs libxenstore: "
+						       "install libxen-dev and rebuild)");
+		goto out;
+	}
+	if (d.fabric != &rmcd_fabric_shm && d.cfg.node_id < 0) {
+		core_err("fabric %s: one rmcd serves one node (rmcd NODE_CNT NODE_ID, or "
+			 "cluster.node in %s)",
+			 d.fabric->name, d.cfg.file);
+		goto out;
+	}
+	if (d.fabric != &rmcd_fabric_shm && !strcmp(d.cfg.model, "link")) {
+		/* Its per-node link state must be seen by every node's rmcd:
+		 * a run-directory segment on one host; across guests it would
+		 * need a granted page, which this fabric does not set up. */
+		core_err("fabric %s: the link model is not supported (its shared ingress-link "
+			 "state would need memory every node's rmcd maps); use none or fixed",
+			 d.fabric->name);
+		goto out;
+	}
 	d.model = tm_find(d.cfg.model);
 	if (!d.model) {
 		char list[256] = "";
@@ -309,7 +350,7 @@ int main(int argc, char **argv)
 		struct tm_env env = { .tsc_hz = d.tsc_hz, .nodes = d.cfg.nodes };
 		/* One rmcd per node: what the model shares between nodes lives
 		 * in the run directory, for every rmcd of the cluster. */
-		if (d.cfg.node_id >= 0) {
+		if (d.cfg.node_id >= 0 && d.fabric == &rmcd_fabric_shm) {
 			env.shared = rmcd_shared_get;
 			env.shared_arg = &d;
 			d.n_nodes = d.cfg.nodes;
@@ -328,7 +369,6 @@ int main(int argc, char **argv)
 		}
 	}
 	warn_below_floor(&d);
-	d.fabric = &rmcd_fabric_shm;
 	{
 		char desc[256];
 		d.model->describe(d.model_state, desc, sizeof(desc));
@@ -354,7 +394,7 @@ int main(int argc, char **argv)
 		goto out_cluster;
 	}
 	set_notify(&d);
-	if (rmcd_peer_start(&d, err, sizeof(err))) {
+	if (d.fabric->start && d.fabric->start(&d, err, sizeof(err))) {
 		core_err("%s", err);
 		goto out_peers;
 	}
@@ -389,14 +429,17 @@ int main(int argc, char **argv)
 	else
 		rc = 0;
 out_threads:
-	rmcd_peer_stop(&d);
+	if (d.fabric->stop)
+		d.fabric->stop(&d);
 	rmcd_rmc_stop(&d);
 	while (d.sessions)
 		rmcd_session_close(&d, d.sessions);
 	rmcd_print_stats(&d);
 out_peers:
-	rmcd_peer_stop(&d);
-	rmcd_peer_fini(&d);
+	if (d.fabric->stop)
+		d.fabric->stop(&d);
+	if (d.fabric->fini)
+		d.fabric->fini(&d);
 out_cluster:
 	rmcd_cluster_fini(&d);
 	if (d.model_state && d.model->fini)

@@ -145,11 +145,19 @@ struct rmcd_rmc;
  * RMCD_XFER_PENDING: the transfer goes on, and progress(), which the RMC
  * thread calls in its polling loop, reports it with
  * rmcd_xfer_done(m, x->cookie, status) when it finishes.  A fabric whose
- * transfers always finish at once leaves progress NULL. */
+ * transfers always finish at once leaves progress NULL.
+ *
+ * With one RMC per node, start() finds the other nodes' rmcds and attaches
+ * to their contexts (and keeps doing so), before the RMC threads start;
+ * stop() ends that, before the RMC threads stop (a detach waits for them);
+ * fini() releases what is left, after.  0 or -errno with a message in err. */
 struct rmcd_fabric_ops {
 	const char *name;
 	uint8_t (*xfer)(struct rmcd_rmc *m, const struct rmcd_xfer *x);
 	int (*progress)(struct rmcd_rmc *m);
+	int (*start)(struct rmcd *d, char *err, size_t errlen);
+	void (*stop)(struct rmcd *d);
+	void (*fini)(struct rmcd *d);
 };
 
 /* A transfer the fabric is still moving, and what completing it needs. */
@@ -247,6 +255,7 @@ struct rmcd {
 	struct rmcd_rmc *rmcs;
 	uint32_t n_rmcs;
 	const struct rmcd_fabric_ops *fabric;
+	void *fabric_state;        /* the fabric's own, from start() to fini() */
 	const struct tm_ops *model;
 	void *model_state;
 	int epfd;
@@ -311,6 +320,9 @@ void rmcd_session_close(struct rmcd *d, struct rmcd_session *s);
 
 /* fabric_shm.c */
 extern const struct rmcd_fabric_ops rmcd_fabric_shm;
+/* fabric_xen.c: nodes are Xen PV guests (absent when built without
+ * libxenstore). */
+extern const struct rmcd_fabric_ops rmcd_fabric_xen;
 
 /* Whether the target's contexts are still those the request was validated
  * against: a remote node that died (or came back) since fails it. */
