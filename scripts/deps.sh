@@ -6,10 +6,13 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numactl
-      libpapi-dev papi-tools gnuplot-nox python3 ucx-utils)
+      libpapi-dev papi-tools gnuplot-nox python3 ucx-utils libxen-dev)
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
-	       libclang-rt-14-dev llvm)
+	       libclang-rt-14-dev llvm
+	       # tests/xen: Xen under QEMU, rmc.ko built for the guests' kernel
+	       xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils linux-headers-amd64
+	       make)
 fi
 
 missing=()
