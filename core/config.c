@@ -17,6 +17,7 @@ void core_config_defaults(struct core_config *c)
 	c->nodes = 2;
 	c->node_id = -1;
 	snprintf(c->fabric, sizeof(c->fabric), "shm");
+	snprintf(c->xen_cluster, sizeof(c->xen_cluster), "sonuma");
 	c->context_pages = 4096; /* 16 MiB, as the original platform */
 	c->n_contexts = 1;
 	c->queue_depth = MAX_NUM_WQ;
@@ -395,7 +396,7 @@ static int load_calibration(struct core_config *c, config_setting_t *g, char *er
 
 static int load_fabric(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const fa[] = { "name", "nodes", NULL };
+	static const char *const fa[] = { "name", "nodes", "cluster", NULL };
 	int r;
 
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
@@ -406,11 +407,22 @@ static int load_fabric(struct core_config *c, config_setting_t *g, char *err, si
 	if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err,
 				 errlen)))
 		return r;
-	if (strcmp(c->fabric, "shm") && strcmp(c->fabric, "ucx"))
+	if (strcmp(c->fabric, "shm") && strcmp(c->fabric, "ucx") && strcmp(c->fabric, "xen"))
 		return cfg_fail(g, "name", err, errlen,
-				"unknown fabric \"%s\" (known: shm, ucx)", c->fabric);
+				"unknown fabric \"%s\" (known: shm, ucx, xen)", c->fabric);
 	if ((r = cfg_addr_list(c, g, err, errlen)))
 		return r;
+	/* A xenstore path element: letters, digits, '-' and '_'. */
+	if ((r = core_cfg_string(g, "cluster", false, c->xen_cluster, sizeof(c->xen_cluster), err,
+				 errlen)))
+		return r;
+	if (!c->xen_cluster[0] ||
+	    strspn(c->xen_cluster, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				   "0123456789-_") != strlen(c->xen_cluster))
+		return cfg_fail(g, "cluster", err, errlen,
+				"\"%s\" is not a cluster name (letters, digits, '-' and '_' only: "
+				"it names /local/sonuma/<cluster> in xenstore)",
+				c->xen_cluster);
 	return 0;
 }
 

@@ -22,6 +22,7 @@ struct core_config {
 	uint32_t nodes;
 	int node_id;        /* the one node this rmcd serves; -1: every node */
 	char fabric[16];    /* how an RMC reaches other nodes' contexts */
+	char xen_cluster[64]; /* fabric xen: xenstore /local/sonuma/<this>/ */
 	/* fabric.nodes (ucx): "host:port" of every node, as written, with
 	 * the line that lists them (for errors found once they resolve). */
 	char fabric_addr[CORE_MAX_NODES][CORE_ADDR_LEN];

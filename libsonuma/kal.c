@@ -508,6 +508,14 @@ SONUMA_EXPORT int kal_reg_ctx(int fd, uint8_t **ctx, uint32_t num_pages)
 	return kal_reg_ctx_id(fd, 0, ctx, num_pages);
 }
 
+/* Whether the calling thread may run on one CPU only. */
+static bool one_cpu(void)
+{
+	cpu_set_t set;
+
+	return !sched_getaffinity(0, sizeof(set), &set) && CPU_COUNT(&set) == 1;
+}
+
 SONUMA_EXPORT int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins)
 {
 	struct pollfd p = { .fd = wq->kal_fd, .events = POLLRDHUP };
@@ -515,8 +523,11 @@ SONUMA_EXPORT int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins)
 	/* A hang-up on the control socket means rmcd is gone. */
 	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
 		return -ENOTCONN;
-	/* After about 40 checks (milliseconds of waiting) let others run. */
-	if (*spins > 40ull * RMC__SPIN_CHECK)
+	/* After about 40 checks (milliseconds of waiting) let others run;
+	 * at once when this thread has one CPU (a node that is a guest with
+	 * one vCPU): the RMC that would answer shares it and cannot run
+	 * while we spin. */
+	if (*spins > 40ull * RMC__SPIN_CHECK || one_cpu())
 		sched_yield();
 	return 0;
 }

@@ -33,6 +33,9 @@ const struct rmcd_fabric_ops *rmcd_fabric_find(const char *name)
 #ifdef RMCD_HAVE_UCX
 		&rmcd_fabric_ucx,
 #endif
+#ifdef SONUMA_HAVE_XEN
+		&rmcd_fabric_xen,
+#endif
 	};
 
 	for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++)

@@ -364,9 +364,9 @@ static int load_model(struct rmcd *d, bool from_cli)
 		env.floor_ns = cal_floor_ns(d->cal, 64);
 	if (d->model->init(grp, &env, &d->model_state, err, sizeof(err))) {
 		if (env.shared == no_shared)
-			core_err("%s (the %s fabric spreads nodes over hosts, which cannot share a "
-				 "model's state: use a model without shared state, such as fixed "
-				 "or none)",
+			core_err("%s (with the %s fabric the nodes' rmcds share no memory, so the "
+				 "link model is not supported: use a model without shared state, "
+				 "such as fixed or none)",
 				 err, d->fabric->name);
 		else
 			core_err("%s", err);
@@ -484,9 +484,17 @@ int main(int argc, char **argv)
 		goto out;
 	d.fabric = rmcd_fabric_find(d.cfg.fabric);
 	if (!d.fabric) {
-		core_err("%s: fabric.name: this rmcd was built without the %s fabric (UCX's "
-			 "development files were missing at build time)",
-			 d.cfg.file, d.cfg.fabric);
+		core_err("%s: fabric.name: this rmcd was built without the %s fabric (%s were "
+			 "missing at build time)",
+			 d.cfg.file, d.cfg.fabric,
+			 strcmp(d.cfg.fabric, "xen") ? "UCX's development files"
+						     : "libxenstore's (libxen-dev)");
+		goto out;
+	}
+	if (d.fabric != &rmcd_fabric_shm && d.cfg.node_id < 0) {
+		core_err("fabric %s: one rmcd serves one node (rmcd NODE_CNT NODE_ID, or "
+			 "cluster.node in %s)",
+			 d.fabric->name, d.cfg.file);
 		goto out;
 	}
 	if (load_model(&d, a.model != NULL))

@@ -354,6 +354,9 @@ void rmcd_session_close(struct rmcd *d, struct rmcd_session *s);
 /* fabric_shm.c, fabric_ucx.c */
 extern const struct rmcd_fabric_ops rmcd_fabric_shm;
 extern const struct rmcd_fabric_ops rmcd_fabric_ucx;
+/* fabric_xen.c: nodes are Xen PV guests (absent when built without
+ * libxenstore). */
+extern const struct rmcd_fabric_ops rmcd_fabric_xen;
 /* The fabric named name (rmc.conf's fabric.name), or NULL: this build
  * does not have it. */
 const struct rmcd_fabric_ops *rmcd_fabric_find(const char *name);

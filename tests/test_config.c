@@ -228,6 +228,11 @@ Test(config, max_transfer_larger_than_context)
 	expect_error("maxxfer.conf", "max_transfer", "cluster.max_transfer", "larger than");
 }
 
+Test(config, xen_cluster_name)
+{
+	expect_error("xen_cluster.conf", "cluster =", "fabric.cluster", "not a cluster name");
+}
+
 Test(config, relative_rundir)
 {
 	expect_error("relrundir.conf", "rundir", "rundir", "absolute");
@@ -495,6 +500,31 @@ Test(rmcd_cli, unknown_model_refused, .init = rmcd_init, .fini = rmcd_fini)
 	cr_assert_not_null(strstr(out.err, conf), "%s", out.err);
 	cr_assert_not_null(strstr(out.err, "model.name"), "%s", out.err);
 	cr_assert_not_null(strstr(out.err, "no-such-model"), "%s", out.err);
+	expect_no_sockets(run);
+}
+
+/* The xen fabric: one node per rmcd, and no link model (its shared state
+ * would need a page every guest maps).  Refused before anything is set up. */
+Test(rmcd_cli, xen_fabric_refusals, .init = rmcd_init, .fini = rmcd_fini)
+{
+	char run[128], conf[512];
+
+	snprintf(run, sizeof(run), "%s/run", tmpdir);
+	snprintf(conf, sizeof(conf), "%s", fixture("xen_link.conf"));
+	run_rmcd(&out, "-c", conf, "2", "0", NULL);
+	cr_assert(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 1, "status 0x%x: %s",
+		  out.status, out.err);
+	/* Built without libxenstore, the fabric itself is refused, by name. */
+	if (!strstr(out.err, "built without the xen fabric"))
+		cr_assert_not_null(strstr(out.err, "link model is not supported"), "%s", out.err);
+	cr_assert_not_null(strstr(out.err, "xen"), "%s", out.err);
+	expect_no_sockets(run);
+
+	run_rmcd(&out, "-c", conf, "-r", run, "2");
+	cr_assert(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 1, "status 0x%x: %s",
+		  out.status, out.err);
+	if (!strstr(out.err, "built without it"))
+		cr_assert_not_null(strstr(out.err, "one rmcd serves one node"), "%s", out.err);
 	expect_no_sockets(run);
 }
 

@@ -1,0 +1,254 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+#
+# xen2.sh: the Xen platform end to end, in QEMU (software emulation):
+# QEMU -> Xen 4.17 -> a PV dom0 (xenstored, xenconsoled, xl) -> two PV guests,
+# one per NUMA node of the emulated machine, each pinned to that node's CPU.
+# In each guest: insmod rmc.ko mynid=N, rmcd 2 N with the xen fabric, and the
+# original platform's flow (guest-init.sh); dom0 (dom0-init.sh) checks where
+# each guest's memory is, destroys node 1's domain half-way and starts a new
+# one for it, collects the results through xenstore nodes it owns, and the
+# guests' console logs, and powers off.
+#
+# Passes (exit 0) only when dom0 prints every expected
+#   === DOM0: PASS <name>
+# line and no "=== DOM0: FAIL"; exit 1 otherwise, also when a tool is missing
+# (this test never passes by skipping).  No latency is asserted: TCG timing
+# means nothing.
+#
+# Usage (meson passes it):
+#   xen2.sh --build-dir DIR [--kernel P] [--keep DIR]
+# DIR is the meson build directory (rmcd, libsonuma); rmc.ko is built from
+# kmod/ here, and the original's programs from tests/original/, with g++.
+#
+# Needs, on the host: qemu-system-x86_64, xen-hypervisor-4.17-amd64,
+# xen-utils-4.17, xenstore-utils, a kernel in /boot with its modules and its
+# headers (linux-headers-amd64), busybox-static, cpio, gzip, g++, make
+# (CI: scripts/deps.sh --test).  Takes 2-8 min.
+
+set -u
+
+QEMU_TIMEOUT=540        # seconds for the whole machine, boot to power-off
+GUEST_TIMEOUT=300       # seconds dom0 waits for the guests' results
+GUEST_MEM=200           # MiB per guest
+XENVER=4.17
+
+kernel='' keep='' build=''
+
+die() {
+	echo "xen2.sh: FAIL: $*" >&2
+	exit 1
+}
+
+while [ $# -gt 0 ]; do
+	case $1 in
+	--kernel) kernel=$2; shift 2 ;;
+	--keep) keep=$2; shift 2 ;;
+	--build-dir) build=$2; shift 2 ;;
+	-h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+	*) die "unknown argument \"$1\" (see --help)" ;;
+	esac
+done
+
+# ---- what the host must have ----------------------------------------------
+here=$(cd "$(dirname "$0")" && pwd)
+src=$(cd "$here/../.." && pwd)
+[ -n "$build" ] || die "--build-dir not given (see --help)"
+rmcd=$build/rmcd/rmcd
+libdir=$build/libsonuma
+[ -x "$rmcd" ] || die "$rmcd is not an executable (build the project first)"
+[ -e "$libdir/libsonuma.so" ] || die "no $libdir/libsonuma.so (build the project first)"
+grep -q "fabric xen: cannot open" "$rmcd" ||
+	die "$rmcd was built without the xen fabric: install libxen-dev and run meson again"
+for t in g++ make; do
+	command -v $t >/dev/null || die "$t not found (scripts/deps.sh --test)"
+done
+QEMU=$(command -v qemu-system-x86_64) ||
+	die "qemu-system-x86_64 not found: install qemu-system-x86 (scripts/deps.sh --test)"
+BUSYBOX=
+for b in /bin/busybox /usr/bin/busybox; do
+	[ -x "$b" ] && { BUSYBOX=$b; break; }
+done
+[ -n "$BUSYBOX" ] || die "busybox not found: install busybox-static (scripts/deps.sh --test)"
+ldd "$BUSYBOX" >/dev/null 2>&1 &&
+	die "$BUSYBOX is dynamically linked: install busybox-static (scripts/deps.sh --test)"
+for t in cpio gzip zcat ldd timeout modinfo; do
+	command -v $t >/dev/null || die "$t not found (scripts/deps.sh --test)"
+done
+XEN_GZ=/boot/xen-$XENVER-amd64.gz
+[ -r "$XEN_GZ" ] || die "no $XEN_GZ: install xen-hypervisor-$XENVER-amd64 (scripts/deps.sh --test)"
+XENBIN=/usr/lib/xen-$XENVER/bin
+for t in xl xenstored xenconsoled xen-init-dom0; do
+	[ -x "$XENBIN/$t" ] || die "no $XENBIN/$t: install xen-utils-$XENVER (scripts/deps.sh --test)"
+done
+XS_TOOLS="xenstore-read xenstore-write xenstore-chmod xenstore-ls xenstore-rm xenstore-exists"
+for t in $XS_TOOLS; do
+	command -v $t >/dev/null || die "$t not found: install xenstore-utils (scripts/deps.sh --test)"
+done
+if [ -z "$kernel" ]; then
+	kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
+	[ -n "$kernel" ] ||
+		die "no kernel in /boot (/boot/vmlinuz-*): install linux-image-amd64 (scripts/deps.sh --test)"
+fi
+[ -r "$kernel" ] || die "cannot read the kernel $kernel (run as root, or pass --kernel)"
+kver=${kernel##*/vmlinuz-}
+moddir=/lib/modules/$kver/kernel/drivers/xen
+for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs/xenfs; do
+	[ -r "$moddir/$m.ko" ] || die "no $moddir/$m.ko: the modules of kernel $kver are missing"
+done
+[ -d "/usr/src/linux-headers-$kver" ] ||
+	die "no /usr/src/linux-headers-$kver: install linux-headers-amd64 (the headers of the kernel the guests boot)"
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-xen2.XXXXXX") || die "mktemp failed"
+cleanup() {
+	if [ -n "$keep" ]; then
+		mkdir -p "$keep" && cp -a "$work"/. "$keep"/ && echo "xen2.sh: kept $work in $keep"
+	fi
+	rm -rf "$work"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+log=$work/serial.log
+
+# ---- building roots ----------------------------------------------------------
+# new_root DIR: busybox with one link per applet.
+new_root() {
+	mkdir -p "$1/bin" "$1/dev" "$1/proc" "$1/sys" "$1/run" "$1/tmp" "$1/etc" "$1/var" \
+		"$1/lib/modules" || die "cannot create $1"
+	cp "$BUSYBOX" "$1/bin/busybox" || die "cannot copy busybox"
+	for a in $("$BUSYBOX" --list); do
+		[ "$a" = busybox ] || ln -sf busybox "$1/bin/$a"
+	done
+	ln -s bin "$1/sbin"
+}
+# add_prog ROOT PATH [NAME]: the program at its own path (a build-tree rpath
+# relative to $ORIGIN still finds its libraries), a link in /bin, and every
+# library ldd lists at the path ldd names.
+add_prog() {
+	src=$(readlink -f "$2") || die "$2: no such file"
+	mkdir -p "$1$(dirname "$src")" && cp "$src" "$1$src" || die "cannot copy $src"
+	ln -sf "$src" "$1/bin/${3:-${2##*/}}"
+	deps=$(ldd "$src" 2>&1)
+	case $deps in *"not a dynamic executable"*) return 0 ;; esac
+	echo "$deps" | grep -q 'not found' && die "$src: missing libraries:
+$(echo "$deps" | grep 'not found')"
+	for lib in $(echo "$deps" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
+		[ -e "$1$lib" ] && continue
+		mkdir -p "$1$(dirname "$lib")" && cp -L "$lib" "$1$lib" || die "cannot copy $lib"
+	done
+}
+pack() { # pack ROOT OUT
+	(cd "$1" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$2" ||
+		die "cannot pack $1"
+}
+
+# ---- rmc.ko and the original's programs ------------------------------------
+# The module for exactly the kernel the guests boot (kmod/Makefile).
+make -s -C "$src/kmod" BUILD_DIR="$work/kmod" KVER="$kver" >"$work/kmod.log" 2>&1 ||
+	{ cat "$work/kmod.log"; die "cannot build rmc.ko for $kver"; }
+vm=$(modinfo -F vermagic "$work/kmod/rmc.ko" | awk '{ print $1 }')
+[ "$vm" = "$kver" ] || die "rmc.ko is built for \"$vm\", the guests boot $kver"
+# As the original's Makefile did: plain g++ against libsonuma.
+mkdir -p "$work/prog"
+for p in bench_server bench_sync bench_async nodes_up; do
+	g++ -O2 -I"$src/libsonuma" -I"$src/core/include" -o "$work/prog/$p" \
+		"$src/tests/original/$p.cpp" -L"$libdir" -Wl,-rpath,"$(readlink -f "$libdir")" \
+		-lsonuma -lrt || die "g++ $p.cpp failed"
+done
+
+# ---- the guests' root --------------------------------------------------------
+groot=$work/guest
+new_root "$groot"
+for t in $XS_TOOLS; do add_prog "$groot" "$(command -v $t)"; done
+add_prog "$groot" "$rmcd"
+for p in bench_server bench_sync bench_async nodes_up; do add_prog "$groot" "$work/prog/$p"; done
+cp "$moddir/xen-gntdev.ko" "$moddir/xen-privcmd.ko" "$moddir/xenfs/xenfs.ko" \
+	"$work/kmod/rmc.ko" "$groot/lib/modules/" || die "cannot copy the guest's modules"
+cp "$here/guest-init.sh" "$groot/init" && chmod +x "$groot/init" || die "cannot copy guest-init.sh"
+pack "$groot" "$work/guest.gz"
+
+# ---- dom0's root -------------------------------------------------------------
+root=$work/dom0
+new_root "$root"
+for t in xl xenstored xenconsoled xen-init-dom0; do add_prog "$root" "$XENBIN/$t"; done
+for t in $XS_TOOLS; do add_prog "$root" "$(command -v $t)"; done
+# xl aborts without libgcc_s (pthread_cancel loads it at run time).
+gcc_s=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ { print $NF; exit }')
+[ -n "$gcc_s" ] || die "libgcc_s.so.1 not found (package libgcc-s1)"
+mkdir -p "$root$(dirname "$gcc_s")" && cp -L "$gcc_s" "$root$gcc_s" || die "cannot copy $gcc_s"
+cp "$moddir/xen-evtchn.ko" "$moddir/xen-privcmd.ko" "$moddir/xen-gntdev.ko" \
+	"$moddir/xen-gntalloc.ko" "$moddir/xenfs/xenfs.ko" "$root/lib/modules/" ||
+	die "cannot copy dom0's modules"
+mkdir -p "$root/boot" "$root/etc/xen"
+cp "$kernel" "$root/boot/vmlinuz" && cp "$work/guest.gz" "$root/boot/guest.gz" ||
+	die "cannot copy the guests' kernel and root"
+: >"$root/etc/xen/xl.conf"
+for n in 0 1; do
+	cat >"$root/etc/xen/node$n.cfg" <<EOF
+name = "sonuma$n"
+type = "pv"
+kernel = "/boot/vmlinuz"
+ramdisk = "/boot/guest.gz"
+memory = $GUEST_MEM
+vcpus = 1
+cpus = "$n"
+extra = "console=hvc0 panic=-1 quiet nid=$n sonuma_tag=@TAG@ sonuma_res=/sonuma/result/$n sonuma_ctl=/sonuma/ctl"
+on_poweroff = "destroy"
+on_reboot = "destroy"
+on_crash = "destroy"
+EOF
+done
+
+{ echo "#!/bin/sh"; echo "GUEST_TIMEOUT=$GUEST_TIMEOUT"; sed 1d "$here/dom0-init.sh"; } \
+	>"$root/init" || die "cannot write dom0's /init"
+chmod +x "$root/init"
+pack "$root" "$work/dom0.gz"
+zcat "$XEN_GZ" >"$work/xen.elf" || die "cannot unpack $XEN_GZ"
+
+# ---- boot ------------------------------------------------------------------
+expect="toolstack create0 numa0 create1 numa1 insmod0 insmod1 rmcd0 rmcd1 peers0 peers1
+	server1 sync-read sync-write async-read released unreachable
+	create1b numa1b insmod1b rmcd1b peers1b server1b rejoin rmcd-stop0 rmcd-stop1b"
+
+echo "xen2.sh: kernel $kver, Xen $XENVER, QEMU $("$QEMU" --version | head -n 1 | awk '{print $4}'), dom0 root $(($(wc -c <"$work/dom0.gz") / 1024)) KiB, guest root $(($(wc -c <"$work/guest.gz") / 1024)) KiB"
+t0=$(date +%s.%N)
+# The default CPU model: dom0 crashes under Xen with -cpu max.
+timeout -k 5 $QEMU_TIMEOUT "$QEMU" -accel tcg -m 2G -smp 2 \
+	-object memory-backend-ram,id=m0,size=1G -object memory-backend-ram,id=m1,size=1G \
+	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
+	-nodefaults -display none -no-reboot -serial "file:$log" \
+	-kernel "$work/xen.elf" \
+	-append "dom0_mem=512M,max:512M console=com1 com1=115200,8n1" \
+	-initrd "$kernel console=hvc0 panic=-1 quiet,$work/dom0.gz" \
+	</dev/null >"$work/qemu.out" 2>&1
+qrc=$?
+t1=$(date +%s.%N)
+secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+
+# ---- verdict ---------------------------------------------------------------
+tr -d '\r' <"$log" >"$work/dom0.log" 2>/dev/null
+bad=
+if [ $qrc = 124 ] || [ $qrc = 137 ]; then
+	bad="$bad QEMU did not finish within $QEMU_TIMEOUT s;"
+elif [ $qrc != 0 ]; then
+	bad="$bad QEMU exited $qrc: $(tail -n 3 "$work/qemu.out" | tr '\n' ' ');"
+fi
+grep -q '^=== DOM0: START' "$work/dom0.log" || bad="$bad dom0's /init never ran;"
+grep -q '^=== DOM0: END' "$work/dom0.log" || bad="$bad dom0 did not reach the end;"
+for m in $expect; do
+	grep -q "^=== DOM0: PASS $m\( \|\$\)" "$work/dom0.log" || bad="$bad no PASS $m;"
+done
+fails=$(grep '^=== DOM0: FAIL' "$work/dom0.log")
+
+echo "---- serial console (Xen, dom0, the guests' consoles) ----"
+cat "$work/dom0.log"
+echo "---- QEMU output ----"
+cat "$work/qemu.out"
+echo "--------------------"
+if [ -z "$bad" ] && [ -z "$fails" ]; then
+	echo "xen2.sh: PASS ($(echo $expect | wc -w) checks: $expect) in $secs s from boot to power-off"
+	exit 0
+fi
+[ -n "$fails" ] && echo "$fails"
+echo "xen2.sh: FAIL after $secs s:$bad${fails:+ the run reported failures}"
+exit 1
