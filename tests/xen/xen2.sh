@@ -151,7 +151,7 @@ vm=$(modinfo -F vermagic "$work/kmod/rmc.ko" | awk '{ print $1 }')
 # As the original's Makefile did: plain g++ against libsonuma.
 mkdir -p "$work/prog"
 for p in bench_server bench_sync bench_async nodes_up; do
-	g++ -O2 -I"$src/libsonuma" -I"$src/core/include" -o "$work/prog/$p" \
+	g++ -O2 -I"$src/include" -o "$work/prog/$p" \
 		"$src/tests/original/$p.cpp" -L"$libdir" -Wl,-rpath,"$(readlink -f "$libdir")" \
 		-lsonuma -lrt || die "g++ $p.cpp failed"
 done
