@@ -25,7 +25,7 @@ set -euo pipefail
 
 [[ $(id -u) == 0 ]] || { echo "ucx.sh: SKIP: needs root for network namespaces"; exit 77; }
 command -v ip >/dev/null || { echo "ucx.sh: SKIP: no ip(8)"; exit 77; }
-command -v g++ >/dev/null || { echo "ucx.sh: SKIP: no g++"; exit 77; }
+command -v g++ >/dev/null || { echo "ucx.sh: FAIL: no g++ (scripts/deps.sh installs it)" >&2; exit 1; }
 
 rmcd=$1 probe=$2 bench=$3 soak=$4 libdir=$5
 shift 5
@@ -134,6 +134,14 @@ for p in bench_server bench_sync bench_async; do
 	g++ "${incs[@]}" -o "$tmp/$p" "$src/original/$p.cpp" -L"$libdir" -lsonuma -lrt ||
 		fail "g++ $p.cpp"
 done
+# A libsonuma built with sanitizers (scripts/sanitize.sh) needs their runtime
+# first in these programs, which the original's way builds without them.
+orig_pre=$(ldd "$libdir/libsonuma.so" 2>/dev/null | awk '/lib(asan|tsan)\.so/ { print $3 }' | tr '\n' ':')
+orig() { # K PROGRAM ARGS...: an original-style program as node K's application
+	local k=$1
+	shift
+	in_ns "$k" env ${orig_pre:+LD_PRELOAD=${orig_pre%:}} "$@"
+}
 PAGES=4096 conf "$tmp/two.conf" 2
 WORD=$((4096 * 4096 - 64)) # the atomics' word: away from what the benchmarks touch
 step "2 nodes over tcp in namespaces $pfx-0, $pfx-1"
@@ -149,11 +157,11 @@ check() { # FILE OFFSET: every page i read "i + OFFSET"
 		END { for (i = 0; i < 4096; i++) if (!(i in seen)) missing++
 		      if (n < 4096 || bad || missing) { printf "%d values, %d wrong, %d missing\n", n, bad, missing > "/dev/stderr"; exit 1 } }' "$1"
 }
-in_ns 1 "$tmp/bench_server" >"$tmp/server.out" || fail "bench_server: $(tail -2 "$tmp/server.out")"
-in_ns 0 "$tmp/bench_sync" 1 r >"$tmp/sync_r.out" || fail "bench_sync 1 r: $(tail -3 "$tmp/sync_r.out")"
+orig 1 "$tmp/bench_server" >"$tmp/server.out" || fail "bench_server: $(tail -2 "$tmp/server.out")"
+orig 0 "$tmp/bench_sync" 1 r >"$tmp/sync_r.out" || fail "bench_sync 1 r: $(tail -3 "$tmp/sync_r.out")"
 check "$tmp/sync_r.out" 0 || fail "bench_sync 1 r read wrong values"
-in_ns 0 "$tmp/bench_sync" 1 w >"$tmp/sync_w.out" || fail "bench_sync 1 w: $(tail -3 "$tmp/sync_w.out")"
-in_ns 0 "$tmp/bench_async" 1 r >"$tmp/async_r.out" || fail "bench_async 1 r"
+orig 0 "$tmp/bench_sync" 1 w >"$tmp/sync_w.out" || fail "bench_sync 1 w: $(tail -3 "$tmp/sync_w.out")"
+orig 0 "$tmp/bench_async" 1 r >"$tmp/async_r.out" || fail "bench_async 1 r"
 check "$tmp/async_r.out" 65536 || fail "bench_async 1 r read wrong values"
 grep -q failed "$tmp/async_r.out" && fail "bench_async 1 r: $(grep -m3 failed "$tmp/async_r.out")"
 step "original flow: every value right"
