@@ -110,7 +110,7 @@ static void fz_setup(void)
 	int r;
 
 	memset(d, 0, sizeof(*d));
-	d->sigfd = d->epfd = d->lock_fd = -1;
+	d->sigfd = d->epfd = d->shared_fd = d->rmcdev_fd = d->peer_evfd = -1;
 	core_config_defaults(&d->cfg);
 	remove_stale_rundirs();
 	snprintf(F.rundir, sizeof(F.rundir), "/tmp/sonuma-fuzz-ctl-XXXXXX");

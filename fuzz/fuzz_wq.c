@@ -193,7 +193,8 @@ static void setup(void)
 	FZ_CHECK(d->tsc_hz > 0, "cannot measure the TSC rate");
 	d->fabric = &rmcd_fabric_shm;
 	d->max_transfer = CTX_SIZE;
-	d->lock_fd = d->epfd = d->sigfd = -1;
+	d->epfd = d->sigfd = d->shared_fd = d->rmcdev_fd = d->peer_evfd = -1;
+	d->self = -1;
 	d->nodes = F.nodes;
 	d->n_nodes = NODES;
 
@@ -209,7 +210,9 @@ static void setup(void)
 	for (uint32_t i = 0; i < NODES; i++) {
 		struct rmcd_node *n = &F.nodes[i];
 		n->nid = i;
-		n->listen_fd = -1;
+		n->local = true;
+		n->live = 1; /* every node served here: always reachable */
+		n->listen_fd = n->lock_fd = n->peer_fd = -1;
 		for (uint32_t k = 0; k < CTX_PER_NODE; k++) {
 			int fd;
 			r = core_shm_create("fuzz-ctx", ctx_size[k], &fd);
