@@ -245,6 +245,12 @@ expect_refused() {
 kill -TERM "${pid[3]}" && wait "${pid[3]}" || fail "node 3's rmcd did not stop cleanly"
 conf "$tmp/five.conf" 5
 expect_refused node-count 3 5 3 "$tmp/five.conf" "cluster of 5 nodes" "of 4"
+# The refusing nodes log it from their connection threads, which may come
+# after the refused rmcd has exited: give them a few seconds.
+for _ in $(seq 100); do
+	cat "$tmp"/rmcd[012].log | grep -q "cluster of 5 nodes, node [012]'s of 4.*refused" && break
+	sleep 0.05
+done
 cat "$tmp"/rmcd[012].log | grep -q "cluster of 5 nodes, node [012]'s of 4.*refused" ||
 	fail "no node said why it refused the 5-node rmcd"
 start 3 4 "$tmp/four.conf"
