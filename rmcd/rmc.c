@@ -425,8 +425,12 @@ static inline void flush_due(struct rmcd_rmc *m)
 		rmcd_heap_pop(&m->heap);
 		stat_max(&c.qp->stats[c.cls].flush_worst_tsc, now - c.at);
 		if (c.apply) {
-			c.status = start_xfer(m, c.qp, &c.x, c.tid, c.inplace, c.cls, c.t_post,
-					      c.due);
+			/* Validated in an earlier pass: the target may have gone
+			 * (or come back as another generation) since. */
+			c.status = rmcd_target_live(m->d, &c.x)
+					   ? start_xfer(m, c.qp, &c.x, c.tid, c.inplace, c.cls,
+							c.t_post, c.due)
+					   : RMC_ERR_UNREACHABLE;
 			if (c.status == RMCD_XFER_PENDING)
 				continue;
 			now = rmc_rdtsc();

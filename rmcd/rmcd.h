@@ -371,14 +371,15 @@ static inline bool rmcd_target_live(const struct rmcd *d, const struct rmcd_xfer
 /* The shm fabric: every node's context is mapped in rmcd (a remote node's
  * through the memfd its rmcd sent), so a transfer is a memcpy between the
  * requester's local buffer and the target's context, which lives on the
- * target's NUMA domain.  Inline, for the RMC loop. */
+ * target's NUMA domain.  Inline, for the RMC loop.  Called in the pass that
+ * validated x, the target's mapping cannot go meanwhile (an unmap waits for
+ * the pass to end); a transfer held back to a later pass checks
+ * rmcd_target_live() first. */
 static inline uint8_t rmcd_shm_xfer(const struct rmcd *d, const struct rmcd_xfer *x)
 {
 	uint8_t *remote = d->nodes[x->dst].ctx[x->cid].base + x->offset;
 	uint64_t old;
 
-	if (!rmcd_target_live(d, x))
-		return RMC_ERR_UNREACHABLE;
 	switch (x->op) {
 	case RMC_OP_READ:
 		memcpy(x->local, remote, x->length);
