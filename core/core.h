@@ -64,6 +64,10 @@ int core_send_msg(int sock, const void *buf, size_t len, int fd);
 /* Receives exactly len bytes in one message; an attached fd goes to *fd
  * (or -1).  Returns 0, -EPIPE when the peer closed, or a negative errno. */
 int core_recv_msg(int sock, void *buf, size_t len, int *fd);
+/* Connects to the control socket at path (a node's, in a run directory).
+ * Returns the socket, or a negative errno (-ENOENT, -ECONNREFUSED: nobody
+ * serves it). */
+int core_sock_connect(const char *path);
 
 /* ---- NUMA placement ---------------------------------------------------- */
 /* Number of NUMA domains (1 where libnuma reports none). */

@@ -198,14 +198,9 @@ SONUMA_EXPORT int kal_open(char *kal_name)
 		if (r)
 			return r;
 	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	fd = core_sock_connect(sa.sun_path);
 	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = -errno;
-		close(fd);
-		return r;
-	}
+		return fd;
 	r = kal_call(fd, CTL_HELLO, 0, 0, 0, &resp, NULL);
 	if (r) {
 		close(fd);
