@@ -303,7 +303,6 @@ static int op_map_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_
 	struct rmcd_session *s = &x->s;
 	struct staged_lbuff *b;
 
-	(void)d;
 	if (q->id >= RMCD_MAX_LBUFF || x->staged[q->id].fd < 0) {
 		p->status = -ENOENT;
 		return -1;
@@ -317,17 +316,8 @@ static int op_map_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_
 		if (q->addr < o->app_addr + o->size && o->app_addr < q->addr + b->size)
 			p->status = -EEXIST; /* overlaps a registered buffer */
 	}
-	if (p->status) {
-		/* Refused: the staged segment goes, so that refusals cannot
-		 * pile up memory or use up the session's slots. */
-		munmap(b->map, b->size);
-		close(b->fd);
-		x->lbuff_bytes -= b->size;
-		b->fd = -1;
-		b->map = NULL;
-		s->n_lbuff_alloc--;
-		return -1;
-	}
+	if (p->status)
+		goto refused;
 	struct rmcd_lbuff *l = &s->lbuff[s->n_lbuff];
 	int r;
 	l->memh = NULL;
@@ -337,13 +327,7 @@ static int op_map_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_
 			  s->node->nid, d->fabric->name, (unsigned long long)b->size, (int)s->pid,
 			  strerror(-r));
 		p->status = r;
-		munmap(b->map, b->size);
-		close(b->fd);
-		x->lbuff_bytes -= b->size;
-		b->fd = -1;
-		b->map = NULL;
-		s->n_lbuff_alloc--;
-		return -1;
+		goto refused;
 	}
 	l->app_addr = q->addr;
 	l->size = b->size;
@@ -354,6 +338,16 @@ static int op_map_lbuff(struct rmcd *d, struct session_ext *x, const struct ctl_
 	/* Publishes the entry; pairs with the load-acquire in find_lbuff(). */
 	sonuma_smp_store_release(&s->n_lbuff, s->n_lbuff + 1);
 	p->id = q->id;
+	return -1;
+refused:
+	/* The staged segment goes, so that refusals cannot pile up memory or
+	 * use up the session's slots. */
+	munmap(b->map, b->size);
+	close(b->fd);
+	x->lbuff_bytes -= b->size;
+	b->fd = -1;
+	b->map = NULL;
+	s->n_lbuff_alloc--;
 	return -1;
 }
 
