@@ -306,14 +306,20 @@ struct h_rmcd {
 	char log[96];     /* rmcd's stdout and stderr */
 };
 
-/* Starts rmcd -c conf -r run (more args may follow, NULL-terminated). */
-static inline pid_t h_rmcd_spawn(struct h_rmcd *r, const char *extra)
+/* Starts rmcd -c conf -r run followed by the NULL-terminated args. */
+static inline pid_t h_rmcd_spawn_args(struct h_rmcd *r, const char *const args[])
 {
 	const char *rmcd = h_env("RMCD");
+	char *argv[16] = { (char *)rmcd, "-c", r->conf, "-r", r->run };
 	pid_t parent = getpid();
-	int lfd = open(r->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	int n = 5, lfd = open(r->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
 	cr_assert_geq(lfd, 0, "%s: %s", r->log, strerror(errno));
+	for (int i = 0; args && args[i]; i++) {
+		cr_assert_lt(n, 15);
+		argv[n++] = (char *)args[i];
+	}
+	argv[n] = NULL;
 	fflush(stdout);
 	fflush(stderr);
 	pid_t pid = fork();
@@ -322,15 +328,20 @@ static inline pid_t h_rmcd_spawn(struct h_rmcd *r, const char *extra)
 		h_child_init(parent);
 		dup2(lfd, 1);
 		dup2(lfd, 2);
-		if (extra)
-			execl(rmcd, rmcd, "-c", r->conf, "-r", r->run, extra, (char *)NULL);
-		else
-			execl(rmcd, rmcd, "-c", r->conf, "-r", r->run, (char *)NULL);
+		execv(rmcd, argv);
 		fprintf(stderr, "exec %s: %s\n", rmcd, strerror(errno));
 		_exit(127);
 	}
 	close(lfd);
 	return pid;
+}
+
+/* Starts rmcd -c conf -r run [extra]. */
+static inline pid_t h_rmcd_spawn(struct h_rmcd *r, const char *extra)
+{
+	const char *args[] = { extra, NULL };
+
+	return h_rmcd_spawn_args(r, args);
 }
 
 /* Declared by libsonuma (sonuma.h); repeated here so that the harness does

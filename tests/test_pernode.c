@@ -60,32 +60,13 @@ static void cl_teardown(void)
 /* Runs "rmcd -c conf -r run [-m model] NODE_CNT k" as node k's rmcd. */
 static pid_t spawn_node(uint32_t k, uint32_t nodes, const char *model)
 {
-	struct h_rmcd *r = &C.r[k];
-	const char *rmcd = h_env("RMCD");
 	char cnt[16], id[16];
-	pid_t parent = getpid();
-	int lfd = open(r->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	const char *with[] = { "-m", model, cnt, id, NULL };
+	const char *without[] = { cnt, id, NULL };
 
-	cr_assert_geq(lfd, 0);
 	snprintf(cnt, sizeof(cnt), "%u", nodes);
 	snprintf(id, sizeof(id), "%u", k);
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		h_child_init(parent);
-		dup2(lfd, 1);
-		dup2(lfd, 2);
-		if (model)
-			execl(rmcd, rmcd, "-c", r->conf, "-r", r->run, "-m", model, cnt, id,
-			      (char *)NULL);
-		else
-			execl(rmcd, rmcd, "-c", r->conf, "-r", r->run, cnt, id, (char *)NULL);
-		_exit(127);
-	}
-	close(lfd);
-	return pid;
+	return h_rmcd_spawn_args(&C.r[k], model ? with : without);
 }
 
 /* Node k's socket answers, and from node k every node in want is up. */
