@@ -21,6 +21,7 @@
 # (CI: scripts/deps.sh --test).  Takes about 15 s (TCG, 2 vCPUs).
 
 set -u
+. "$(dirname "$0")/guest.sh"
 
 QEMU_TIMEOUT=120        # seconds for boot + guest tests + power-off
 BUILD_TIMEOUT=120       # seconds for kbuild
@@ -198,44 +199,8 @@ expect="insmod dev-node info register-share unregister allocators bad-ioctls gra
 	dmesg"
 
 echo "kmod.sh: kernel $kver, QEMU $("$QEMU" --version | head -n 1 | awk '{print $4}'), initramfs $(($(wc -c <"$work/initrd.gz") / 1024)) KiB"
-t0=$(date +%s.%N)
-timeout -k 5 $QEMU_TIMEOUT "$QEMU" -accel tcg -cpu qemu64 -m 2G -smp 2 \
-	-object memory-backend-ram,id=m0,size=1G -object memory-backend-ram,id=m1,size=1G \
-	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
-	-nodefaults -display none -no-reboot -serial "file:$log" \
-	-kernel "$kernel" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 panic=-1 quiet" </dev/null >"$work/qemu.out" 2>&1
-qrc=$?
-t1=$(date +%s.%N)
-secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+guest_boot
 
 # ---- verdict ---------------------------------------------------------------
-tr -d '\r' <"$log" >"$work/guest.log" 2>/dev/null
-bad=
-if [ $qrc = 124 ] || [ $qrc = 137 ]; then
-	bad="$bad QEMU did not finish within $QEMU_TIMEOUT s;"
-elif [ $qrc != 0 ]; then
-	bad="$bad QEMU exited $qrc: $(tail -n 3 "$work/qemu.out" | tr '\n' ' ');"
-fi
-grep -q '^=== GUEST: START' "$work/guest.log" || bad="$bad the guest's /init never ran;"
-grep -q '^=== GUEST: END' "$work/guest.log" || bad="$bad the guest did not reach the end of its tests;"
-for m in $expect; do
-	grep -q "^=== GUEST: PASS $m\$" "$work/guest.log" || bad="$bad no PASS $m;"
-done
-fails=$(grep '^=== GUEST: FAIL' "$work/guest.log")
-
-if [ -z "$bad" ] && [ -z "$fails" ]; then
-	echo "---- guest log ----"
-	cat "$work/guest.log"
-	echo "-------------------"
-	echo "kmod.sh: PASS ($(echo $expect | wc -w) checks: $(echo $expect)) in $secs s from boot to power-off"
-	exit 0
-fi
-echo "---- guest log (serial console) ----"
-cat "$work/guest.log"
-echo "---- QEMU output ----"
-cat "$work/qemu.out"
-echo "--------------------"
-[ -n "$fails" ] && echo "$fails"
-echo "kmod.sh: FAIL after $secs s:$bad${fails:+ guest reported failures}"
-exit 1
+guest_verdict kmod.sh "$expect"
+exit 0

@@ -18,6 +18,7 @@
 # (CI: scripts/deps.sh --test).  Takes about 20 s (TCG, 2 vCPUs).
 
 set -u
+. "$(dirname "$0")/guest.sh"
 
 # 1 makes the sonuma-calibrate check mandatory: the test then fails when the
 # tool is not given (or not built) instead of reporting it as skipped.
@@ -360,46 +361,10 @@ expect="topology rmcd-start ctx-node0 ctx-node1 rmc-threads rmcd-log datapath da
 
 echo "numa2.sh: kernel $kver, QEMU $("$QEMU" --version | head -n 1 | awk '{print $4}'), initramfs $(($(wc -c <"$work/initrd.gz") / 1024)) KiB"
 echo "numa2.sh: calibration check: $([ -n "$calibrate" ] && echo "on ($calibrate)" || echo "SKIPPED: sonuma-calibrate not built")"
-t0=$(date +%s.%N)
-timeout -k 5 $QEMU_TIMEOUT "$QEMU" -accel tcg -cpu qemu64 -m 2G -smp 2 \
-	-object memory-backend-ram,id=m0,size=1G -object memory-backend-ram,id=m1,size=1G \
-	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
-	-nodefaults -display none -no-reboot -serial "file:$log" \
-	-kernel "$kernel" -initrd "$work/initrd.gz" \
-	-append "console=ttyS0 panic=-1 quiet" </dev/null >"$work/qemu.out" 2>&1
-qrc=$?
-t1=$(date +%s.%N)
-secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+guest_boot
 
 # ---- verdict ---------------------------------------------------------------
-tr -d '\r' <"$log" >"$work/guest.log" 2>/dev/null
-bad=
-if [ $qrc = 124 ] || [ $qrc = 137 ]; then
-	bad="$bad QEMU did not finish within $QEMU_TIMEOUT s;"
-elif [ $qrc != 0 ]; then
-	bad="$bad QEMU exited $qrc: $(tail -n 3 "$work/qemu.out" | tr '\n' ' ');"
-fi
-grep -q '^=== GUEST: START' "$work/guest.log" || bad="$bad the guest's /init never ran;"
-grep -q '^=== GUEST: END' "$work/guest.log" || bad="$bad the guest did not reach the end of its tests;"
-for m in $expect; do
-	grep -q "^=== GUEST: PASS $m\$" "$work/guest.log" || bad="$bad no PASS $m;"
-done
-fails=$(grep '^=== GUEST: FAIL' "$work/guest.log")
-
-if [ -z "$bad" ] && [ -z "$fails" ]; then
-	echo "---- guest log ----"
-	cat "$work/guest.log"
-	echo "-------------------"
-	echo "numa2.sh: PASS ($(echo $expect | wc -w) checks: $expect) in $secs s from boot to power-off"
-	grep -q '^=== GUEST: SKIP calibrate' "$work/guest.log" &&
-		echo "numa2.sh: NOTE: the calibration check was SKIPPED: sonuma-calibrate was not built (set REQUIRE_CALIBRATE=1 in numa2.sh to make it mandatory)"
-	exit 0
-fi
-echo "---- guest log (serial console) ----"
-cat "$work/guest.log"
-echo "---- QEMU output ----"
-cat "$work/qemu.out"
-echo "--------------------"
-[ -n "$fails" ] && echo "$fails"
-echo "numa2.sh: FAIL after $secs s:$bad${fails:+ guest reported failures}"
-exit 1
+guest_verdict numa2.sh "$expect"
+grep -q '^=== GUEST: SKIP calibrate' "$work/guest.log" &&
+	echo "numa2.sh: NOTE: the calibration check was SKIPPED: sonuma-calibrate was not built (set REQUIRE_CALIBRATE=1 in numa2.sh to make it mandatory)"
+exit 0
