@@ -30,7 +30,17 @@ start() { # config text
 	fail "rmcd did not come up"
 }
 stop() { kill -TERM $pid; wait $pid; pid=; }
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
+# The build tree may sit where other users cannot enter (a clone in a
+# private temporary directory): uid 65534 runs a copy of sonuma-run and of
+# the libsonuma it loads, so that only rmcd can refuse it.
+mkdir "$dir/bin" && cp "$run" "$dir/bin/" || fail "cannot copy $run"
+lib=$(ldd "$run" | awk '$1 ~ /^libsonuma/ { print $3 }')
+[[ -f $lib ]] || fail "$run: no libsonuma in its ldd output"
+cp "$lib" "$dir/bin/" && chmod -R a+rX "$dir/bin" || fail "cannot copy $lib"
+as_nobody() {
+	setpriv --reuid=65534 --regid=65534 --clear-groups \
+		env LD_LIBRARY_PATH="$dir/bin" "$dir/bin/$(basename "$run")" "${@:2}"
+}
 
 # Default: only rmcd's user; the run directory is closed to others.
 start 'cluster = { nodes = 2; context_pages = 16; max_transfer = 65536; lock_memory = false; };'
@@ -40,6 +50,8 @@ SONUMA_RUNDIR=$dir/run "$run" -n 0 -- true || fail "rmcd's own user could not at
 if SONUMA_RUNDIR=$dir/run as_nobody "$run" -n 0 -- true 2>"$dir/err"; then
 	fail "another user attached to the default rmcd"
 fi
+grep -qi "permission denied" "$dir/err" ||
+	fail "another user was not refused for want of permission: $(cat "$dir/err")"
 pass "another user cannot reach the run directory ($(head -c 100 "$dir/err"))"
 passed=$((passed + 1))
 stop
