@@ -23,17 +23,17 @@
 #define CAL_COPY_SIZES 8
 #define CAL_FLOOR_SIZES 8
 #define CAL_MAX_NOTES 24
-#define CAL_RUNS 3 /* a probe too noisy is run at most this often */
+#define CAL_RUNS 3	 /* a probe too noisy is run at most this often */
 #define CAL_PP_WINDOWS 3 /* ping-pong windows apart in time (full mode) */
 
 /* ---- statistics ---------------------------------------------------------- */
 
 struct cal_stats {
-	size_t n;          /* samples of the run kept */
+	size_t n; /* samples of the run kept */
 	double median, p10, p90, min, p99, max;
-	double spread;     /* p90 / p10 */
-	unsigned runs;     /* runs made (1 .. CAL_RUNS) */
-	bool noisy;        /* still above its limit after CAL_RUNS runs */
+	double spread; /* p90 / p10 */
+	unsigned runs; /* runs made (1 .. CAL_RUNS) */
+	bool noisy;    /* still above its limit after CAL_RUNS runs */
 };
 
 /* Sorts v and fills st (runs = 1). */
@@ -55,12 +55,12 @@ int cal_measure(cal_run_fn fn, void *arg, size_t n, double max_spread, struct ca
 #define CAL_PAPI_EVENTS 2
 
 struct cal_papi {
-	bool ok;                              /* counters usable */
-	bool lib;                             /* the library is initialised */
+	bool ok;  /* counters usable */
+	bool lib; /* the library is initialised */
 	int evset;
-	int n;                                /* events in the set */
-	const char *names[CAL_PAPI_EVENTS];   /* e.g. PAPI_TOT_CYC, PAPI_L3_TCM */
-	char why[160];                        /* why not, when !ok */
+	int n;				    /* events in the set */
+	const char *names[CAL_PAPI_EVENTS]; /* e.g. PAPI_TOT_CYC, PAPI_L3_TCM */
+	char why[160];			    /* why not, when !ok */
 };
 
 /* What a probe counted, per operation of the probe. */
@@ -82,33 +82,33 @@ void cal_papi_fini(struct cal_papi *p);
 
 struct cal_opts {
 	bool quick;
-	bool floor;                /* measure the emulator's floor */
-	bool force;                /* go on without an invariant TSC */
-	const char *rmcd;          /* --rmcd PATH, or NULL to search */
+	bool floor;	  /* measure the emulator's floor */
+	bool force;	  /* go on without an invariant TSC */
+	const char *rmcd; /* --rmcd PATH, or NULL to search */
 };
 
 /* How a pair of CPUs was chosen for a cell of the ping-pong matrix. */
 enum cal_pair_kind {
-	CAL_PAIR_SAME,     /* two CPUs of the domain (the diagonal) */
-	CAL_PAIR_CROSS,    /* a CPU of each domain */
+	CAL_PAIR_SAME,	   /* two CPUs of the domain (the diagonal) */
+	CAL_PAIR_CROSS,	   /* a CPU of each domain */
 	CAL_PAIR_BORROWED, /* diagonal of a one-CPU domain: against the nearest domain */
-	CAL_PAIR_NONE,     /* not measured (no CPU to run on) */
+	CAL_PAIR_NONE,	   /* not measured (no CPU to run on) */
 };
 
 struct cal_ctx {
 	struct cal_opts opt;
 	struct cal_papi papi;
-	cpu_set_t allowed;                     /* the affinity we started with */
+	cpu_set_t allowed; /* the affinity we started with */
 	int ndom;
-	int ncpus[CAL_MAX_DOMAINS];            /* allowed CPUs per domain */
+	int ncpus[CAL_MAX_DOMAINS]; /* allowed CPUs per domain */
 	int cpus[CAL_MAX_DOMAINS][CAL_MAX_CPUS];
-	double hz;                             /* TSC rate, once measured */
+	double hz; /* TSC rate, once measured */
 
-	struct cal_data d;                     /* what goes into the file */
+	struct cal_data d; /* what goes into the file */
 
 	/* what the summary prints besides */
 	struct cal_stats tsc_hz, tsc_read;
-	double tsc_spread_ppm;                 /* (max - min) / median of the rate */
+	double tsc_spread_ppm; /* (max - min) / median of the rate */
 	unsigned tsc_runs;
 	struct cal_stats rtt[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
 	enum cal_pair_kind rtt_kind[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
@@ -120,21 +120,21 @@ struct cal_ctx {
 	struct cal_stats load[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
 	struct cal_counts load_hw;
 	size_t chase_bytes;
-	size_t llc_bytes;                      /* as the machine reports it; 0 unknown */
-	bool chase_thp;                        /* transparent huge pages requested */
+	size_t llc_bytes; /* as the machine reports it; 0 unknown */
+	bool chase_thp;	  /* transparent huge pages requested */
 	size_t copy_size[CAL_COPY_SIZES];
 	unsigned n_copy;
 	struct cal_stats copy[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS][CAL_COPY_SIZES];
 	struct cal_counts copy_hw;
 	struct cal_stats floor[CAL_FLOOR_SIZES];
 	bool floor_done;
-	char floor_rmcd[4096];                 /* the rmcd binary used */
+	char floor_rmcd[4096]; /* the rmcd binary used */
 	char floor_model[32];
-	int floor_cpu;                         /* where this program ran, -1 unpinned */
+	int floor_cpu; /* where this program ran, -1 unpinned */
 	char notes[CAL_MAX_NOTES][200];
 	unsigned n_notes;
 	double elapsed_s;
-	double took_s[5];                      /* per probe, in the order below */
+	double took_s[5]; /* per probe, in the order below */
 };
 
 enum { CAL_T_TSC, CAL_T_C2C, CAL_T_LOAD, CAL_T_COPY, CAL_T_FLOOR };

@@ -156,8 +156,7 @@ static void existing(const char *path)
 	if (r == 0) {
 		char why[256];
 		if (cal_check_identity(old, why, sizeof(why)) == 0)
-			printf("Replacing %s (measured on this machine, %s)\n", path,
-			       old->id.date);
+			printf("Replacing %s (measured on this machine, %s)\n", path, old->id.date);
 		else
 			printf("Replacing %s (%s)\n", path, why);
 	} else if (r != -ENOENT) {
@@ -264,8 +263,10 @@ static int prepare(struct cal_ctx *x, const char *prog, const char *path)
 	x->d.version = CAL_FORMAT_VERSION;
 	cal_identity_here(&x->d.id);
 	if (x->d.id.domains > CAL_MAX_DOMAINS) {
-		fprintf(stderr, "%s: this machine has %u NUMA domains; a calibration holds %d "
-			"at most\n", prog, x->d.id.domains, CAL_MAX_DOMAINS);
+		fprintf(stderr,
+			"%s: this machine has %u NUMA domains; a calibration holds %d "
+			"at most\n",
+			prog, x->d.id.domains, CAL_MAX_DOMAINS);
 		return 1;
 	}
 	x->ndom = (int)x->d.id.domains;
@@ -288,7 +289,7 @@ static int prepare(struct cal_ctx *x, const char *prog, const char *path)
 			return 1;
 		}
 		cal_note(x, "the TSC is not invariant (--force): figures may drift with the "
-			 "CPU frequency");
+			    "CPU frequency");
 	}
 	/* Before anything is measured: an unwritable file or a missing rmcd
 	 * is found at once. */

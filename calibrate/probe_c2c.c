@@ -27,12 +27,12 @@
 #include "sonuma/barrier.h"
 #include "sonuma/tsc.h"
 
-#define PP_BATCH 4          /* round trips per sample */
-#define PP_WARMUP 2000      /* untimed round trips before each run */
+#define PP_BATCH 4     /* round trips per sample */
+#define PP_WARMUP 2000 /* untimed round trips before each run */
 #define PP_STOP UINT64_MAX
-#define PP_TIMEOUT_S 5      /* the other CPU has not answered: give up */
-#define PP_MAX_SPREAD 2.0   /* p90/p10 above which a run is repeated */
-#define PP_GAP_MS 300       /* between two windows of a pair (full mode) */
+#define PP_TIMEOUT_S 5	  /* the other CPU has not answered: give up */
+#define PP_MAX_SPREAD 2.0 /* p90/p10 above which a run is repeated */
+#define PP_GAP_MS 300	  /* between two windows of a pair (full mode) */
 
 struct pp {
 	/* The line that moves, alone in its cache line. */
@@ -42,8 +42,8 @@ struct pp {
 	uint64_t round_trips;
 	double hz;
 	int cpu_a, cpu_b;
-	int ready __attribute__((aligned(64)));    /* 1 pinned, -errno failed */
-	int done;                                  /* the responder has returned */
+	int ready __attribute__((aligned(64))); /* 1 pinned, -errno failed */
+	int done;				/* the responder has returned */
 };
 
 static void *responder(void *arg)
@@ -224,7 +224,8 @@ int cal_probe_c2c(struct cal_ctx *x, char *err, size_t errlen)
 				kind = CAL_PAIR_SAME;
 				ca = x->cpus[a][0];
 				cb = x->cpus[a][x->ncpus[a] - 1];
-			} else if (a == b && x->ncpus[a] == 1 && (o = nearest_with_cpu(x, a)) >= 0) {
+			} else if (a == b && x->ncpus[a] == 1 &&
+				   (o = nearest_with_cpu(x, a)) >= 0) {
 				kind = CAL_PAIR_BORROWED;
 				ca = x->cpus[a][0];
 				cb = x->cpus[o][0];
@@ -249,17 +250,22 @@ int cal_probe_c2c(struct cal_ctx *x, char *err, size_t errlen)
 					hi = m > hi ? m : hi;
 				}
 				if (lo > 0 && hi / lo > 1.5)
-					cal_note(x, "the cache-line round trip %d-%d moved between "
+					cal_note(x,
+						 "the cache-line round trip %d-%d moved between "
 						 "windows (%.0f..%.0f ns): the host moves this "
-						 "machine's CPUs; the middle window is kept", a, b,
-						 lo, hi);
+						 "machine's CPUs; the middle window is kept",
+						 a, b, lo, hi);
 			}
 			if (kind == CAL_PAIR_BORROWED)
-				cal_note(x, "domain %d has one CPU: its cache-line figures were "
-					 "measured against CPU %d of domain %d", a, cb, o);
+				cal_note(x,
+					 "domain %d has one CPU: its cache-line figures were "
+					 "measured against CPU %d of domain %d",
+					 a, cb, o);
 			if (kind == CAL_PAIR_NONE)
-				cal_note(x, "no two CPUs to ping-pong between for domains %d and "
-					 "%d: their cache-line figures are 0 (not measured)", a, b);
+				cal_note(x,
+					 "no two CPUs to ping-pong between for domains %d and "
+					 "%d: their cache-line figures are 0 (not measured)",
+					 a, b);
 			for (int k = 0; k < (a == b ? 1 : 2); k++) {
 				int i = k ? b : a, j = k ? a : b;
 				x->rtt[i][j] = st;

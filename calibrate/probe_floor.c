@@ -28,8 +28,8 @@
 #include "sonuma.h"
 
 #define FLOOR_NODES "2"
-#define FLOOR_START_S 10      /* rmcd must be up within this */
-#define FLOOR_STOP_S 5        /* and gone this long after SIGTERM */
+#define FLOOR_START_S 10 /* rmcd must be up within this */
+#define FLOOR_STOP_S 5	 /* and gone this long after SIGTERM */
 #define FLOOR_MAX_SPREAD 2.0
 
 /* Set by SIGINT/SIGTERM while rmcd runs, so that it is stopped and the run
@@ -93,7 +93,8 @@ int cal_find_rmcd(const struct cal_opts *o, char *out, size_t len, char *err, si
 		}
 		path = *end ? end + 1 : end;
 	}
-	snprintf(err, errlen, "cannot find rmcd (not beside this program nor in $PATH): "
+	snprintf(err, errlen,
+		 "cannot find rmcd (not beside this program nor in $PATH): "
 		 "give --rmcd PATH, or --no-floor to skip the floor");
 	return -ENOENT;
 }
@@ -190,10 +191,10 @@ static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, const char *conf, 
 	if (p->pid == 0) {
 		char nocal[sizeof(p->dir) + 32];
 		char conf_path[sizeof(p->dir) + 32];
-		char *argv_none[] = { p->path, (char *)"-r", p->dir, (char *)"-m", (char *)"none",
-				      (char *)FLOOR_NODES, NULL };
-		char *argv_conf[] = { p->path, (char *)"-r", p->dir, (char *)"-c", conf_path,
-				      (char *)FLOOR_NODES, NULL };
+		char *argv_none[] = { p->path,	      (char *)"-r",	   p->dir, (char *)"-m",
+				      (char *)"none", (char *)FLOOR_NODES, NULL };
+		char *argv_conf[] = { p->path,	 (char *)"-r",	      p->dir, (char *)"-c",
+				      conf_path, (char *)FLOOR_NODES, NULL };
 		char **argv = conf ? argv_conf : argv_none;
 		sigset_t none;
 		int nul = open("/dev/null", O_RDONLY);
@@ -248,8 +249,10 @@ static int rmcd_wait_up(struct rmcd_proc *p, char *err, size_t errlen)
 		if (floor_stop)
 			return -EINTR;
 		if (core_mono_ns() > deadline) {
-			snprintf(err, errlen, "rmcd (%s) did not create its node sockets in %s "
-				 "within %d s", p->path, p->dir, FLOOR_START_S);
+			snprintf(err, errlen,
+				 "rmcd (%s) did not create its node sockets in %s "
+				 "within %d s",
+				 p->path, p->dir, FLOOR_START_S);
 			return -ETIMEDOUT;
 		}
 		sleep_ms(5);
@@ -315,8 +318,10 @@ static int floor_run(void *arg, double *v, size_t n, char *err, size_t errlen)
 		uint64_t t1 = rmc_rdtsc();
 
 		if (r) {
-			snprintf(err, errlen, "synchronous read of %llu bytes from node 1 failed: "
-				 "%s", (unsigned long long)f->size, strerror(-r));
+			snprintf(err, errlen,
+				 "synchronous read of %llu bytes from node 1 failed: "
+				 "%s",
+				 (unsigned long long)f->size, strerror(-r));
 			return r;
 		}
 		if (floor_stop)
@@ -327,8 +332,7 @@ static int floor_run(void *arg, double *v, size_t n, char *err, size_t errlen)
 }
 
 /* Writes a pattern to node 1 and reads it back: the loop really moves data. */
-static int floor_check(struct floor_run *f, uint64_t at, uint64_t len, char *err,
-		       size_t errlen)
+static int floor_check(struct floor_run *f, uint64_t at, uint64_t len, char *err, size_t errlen)
 {
 	int r;
 
@@ -373,7 +377,7 @@ static int floor_attach(struct rmcd_proc *p, char *err, size_t errlen)
 
 static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
 {
-	static const uint64_t sizes[CAL_FLOOR_SIZES] = { 64,	256,	1024,	4096,
+	static const uint64_t sizes[CAL_FLOOR_SIZES] = { 64,	256,   1024,   4096,
 							 16384, 65536, 262144, 1048576 };
 	double budget_ns = x->opt.quick ? 30e6 : 800e6;
 	size_t min_n = x->opt.quick ? 20 : 300, max_n = x->opt.quick ? 1000 : 50000;
@@ -391,8 +395,10 @@ static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size
 	snprintf(x->floor_model, sizeof(x->floor_model), "%.*s", (int)sizeof(info.model) - 1,
 		 info.model);
 	if (info.nodes < 2 || strncmp(info.model, "none", sizeof(info.model))) {
-		snprintf(err, errlen, "rmcd serves %u nodes with model \"%s\"; the floor needs "
-			 "2 nodes and model none", info.nodes, x->floor_model);
+		snprintf(err, errlen,
+			 "rmcd serves %u nodes with model \"%s\"; the floor needs "
+			 "2 nodes and model none",
+			 info.nodes, x->floor_model);
 		r = -EPROTO;
 		goto out;
 	}
@@ -447,12 +453,13 @@ static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size
 	/* On a domain with one CPU, rmcd's RMC thread and node 0's programs
 	 * share it, and a read waits for a time slice. */
 	if (x->d.n_floor && x->floor[0].median > 100e3)
-		cal_note(x, "the floor for 64 B is %.0f us: rmcd's RMC thread seems to share "
+		cal_note(x,
+			 "the floor for 64 B is %.0f us: rmcd's RMC thread seems to share "
 			 "CPU %d with this program%s, so the floor measures time slicing",
 			 x->floor[0].median / 1e3, cpu,
-			 info.numa >= 0 && info.numa < x->ndom && x->ncpus[info.numa] < 2
-				 ? " (node 0's NUMA domain has one CPU)"
-				 : "");
+			 info.numa >= 0 && info.numa < x->ndom && x->ncpus[info.numa] < 2 ?
+				 " (node 0's NUMA domain has one CPU)" :
+				 "");
 out:
 	kal_close(fd);
 	return r;
@@ -483,8 +490,8 @@ static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, s
 			 strerror(-r));
 		goto out;
 	}
-	if ((r = cal_measure(floor_run, &f, x->opt.quick ? 100 : 200000, FLOOR_MAX_SPREAD, &st,
-			     err, errlen)))
+	if ((r = cal_measure(floor_run, &f, x->opt.quick ? 100 : 200000, FLOOR_MAX_SPREAD, &st, err,
+			     errlen)))
 		goto out;
 	x->d.overhead_ns = st.median > OVERHEAD_MODEL_NS ? st.median - OVERHEAD_MODEL_NS : 0;
 out:

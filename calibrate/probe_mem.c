@@ -33,9 +33,9 @@
 /* ---- buffers ----------------------------------------------------------- */
 
 struct dbuf {
-	void *map;   /* what mmap returned */
+	void *map; /* what mmap returned */
 	size_t maplen;
-	void *p;     /* 2 MiB aligned, len bytes */
+	void *p; /* 2 MiB aligned, len bytes */
 	size_t len;
 };
 
@@ -47,8 +47,7 @@ static void dbuf_free(struct dbuf *b)
 }
 
 /* len bytes bound to domain, 2 MiB aligned, not touched yet. */
-static int dbuf_alloc(struct dbuf *b, size_t len, int domain, bool *thp, char *err,
-		      size_t errlen)
+static int dbuf_alloc(struct dbuf *b, size_t len, int domain, bool *thp, char *err, size_t errlen)
 {
 	int r;
 
@@ -79,8 +78,7 @@ static void check_placement(struct cal_ctx *x, void *p, int domain, const char *
 	int got = core_numa_page_node(p);
 
 	if (x->ndom > 1 && got >= 0 && got != domain)
-		cal_note(x, "%s buffer meant for domain %d landed on domain %d", what, domain,
-			 got);
+		cal_note(x, "%s buffer meant for domain %d landed on domain %d", what, domain, got);
 }
 
 /* Free memory of a domain, or 0 when unknown. */
@@ -194,8 +192,10 @@ int cal_probe_load(struct cal_ctx *x, char *err, size_t errlen)
 		if (fr && want > fr / 2)
 			want = fr / 2 / HUGE * HUGE;
 		if (want < 16 * MiB) {
-			cal_note(x, "domain %d has too little free memory for the load-latency "
-				 "probe: not measured", to);
+			cal_note(x,
+				 "domain %d has too little free memory for the load-latency "
+				 "probe: not measured",
+				 to);
 			continue;
 		}
 		if ((r = dbuf_alloc(&b, want, to, &x->chase_thp, err, errlen)))
@@ -210,7 +210,8 @@ int cal_probe_load(struct cal_ctx *x, char *err, size_t errlen)
 		c.pos = b.p;
 		for (int from = 0; from < x->ndom && !r; from++) {
 			if ((r = pin_domain(x, from, err, errlen))) {
-				r = r < 0 ? r : 0; /* > 0: no CPU there, skip it; < 0 ends the loop */
+				r = r < 0 ? r :
+					    0; /* > 0: no CPU there, skip it; < 0 ends the loop */
 				continue;
 			}
 			r = cal_measure(chase_run, &c, samples, CHASE_MAX_SPREAD,
@@ -221,7 +222,8 @@ int cal_probe_load(struct cal_ctx *x, char *err, size_t errlen)
 	}
 	cal_papi_stop(&x->papi, (double)c.total, &x->load_hw);
 	if (!r && x->llc_bytes && x->chase_bytes < 2 * x->llc_bytes)
-		cal_note(x, "the pointer chase used %zu MiB, less than twice the %zu MiB "
+		cal_note(x,
+			 "the pointer chase used %zu MiB, less than twice the %zu MiB "
 			 "last-level cache reported: load latency may read low%s",
 			 x->chase_bytes / MiB, x->llc_bytes / MiB,
 			 x->opt.quick ? " (quick mode)" : "");
@@ -233,8 +235,8 @@ int cal_probe_load(struct cal_ctx *x, char *err, size_t errlen)
 struct copy {
 	char *dst;
 	const char *src;
-	size_t size;   /* per memcpy */
-	size_t reps;   /* memcpy per sample */
+	size_t size; /* per memcpy */
+	size_t reps; /* memcpy per sample */
 	double hz;
 	uint64_t bytes;
 };

@@ -38,7 +38,8 @@ int cal_probe_tsc(struct cal_ctx *x, char *err, size_t errlen)
 	for (unsigned i = 0; i < runs; i++) {
 		hz[i] = core_tsc_measure_hz(ms);
 		if (hz[i] <= 0) {
-			snprintf(err, errlen, "cannot measure the TSC rate (it did not advance "
+			snprintf(err, errlen,
+				 "cannot measure the TSC rate (it did not advance "
 				 "against CLOCK_MONOTONIC_RAW)");
 			return -EIO;
 		}
@@ -49,8 +50,7 @@ int cal_probe_tsc(struct cal_ctx *x, char *err, size_t errlen)
 	x->hz = x->tsc_hz.median;
 	x->d.tsc_hz = x->hz;
 
-	r = cal_measure(tsc_read_run, x, x->opt.quick ? 200 : 2000, 1.5, &x->tsc_read, err,
-			errlen);
+	r = cal_measure(tsc_read_run, x, x->opt.quick ? 200 : 2000, 1.5, &x->tsc_read, err, errlen);
 	if (r)
 		return r;
 	x->d.tsc_read_ns = x->tsc_read.median;

@@ -85,7 +85,8 @@ static void stats_matrix(const struct cal_ctx *x, const char *corner,
 		snprintf(h, sizeof(h), "from %d", i);
 		printf("  %-10s", h);
 		for (int j = 0; j < x->ndom; j++)
-			printf("  %-*s", j + 1 < x->ndom ? 22 : 0, cell(buf, sizeof(buf), &m[i][j]));
+			printf("  %-*s", j + 1 < x->ndom ? 22 : 0,
+			       cell(buf, sizeof(buf), &m[i][j]));
 		printf("\n");
 	}
 }
@@ -169,8 +170,8 @@ static void section_tsc(const struct cal_ctx *x)
 	printf("  rate              %.6f GHz  (median of %u intervals of %u ms against "
 	       "CLOCK_MONOTONIC_RAW;\n"
 	       "                                    spread %.1f ppm, %.6f..%.6f GHz)\n",
-	       x->tsc_hz.median / 1e9, x->tsc_runs, x->opt.quick ? 20 : 100,
-	       x->tsc_spread_ppm, x->tsc_hz.min / 1e9, x->tsc_hz.max / 1e9);
+	       x->tsc_hz.median / 1e9, x->tsc_runs, x->opt.quick ? 20 : 100, x->tsc_spread_ppm,
+	       x->tsc_hz.min / 1e9, x->tsc_hz.max / 1e9);
 	printf("  read cost         %s ns%c      (one rmc_rdtsc(); p10 %s, p90 %s ns)\n\n",
 	       num(a, sizeof(a), x->tsc_read.median), mark(&x->tsc_read),
 	       num(b, sizeof(b), x->tsc_read.p10), num(a, sizeof(a), x->tsc_read.p90));
@@ -186,7 +187,8 @@ static void section_c2c(const struct cal_ctx *x)
 	};
 
 	printf("Cache-line transfer between cores (%.1f s; ping-pong of one line; ns, median "
-	       "[p10..p90])\n", x->took_s[CAL_T_C2C]);
+	       "[p10..p90])\n",
+	       x->took_s[CAL_T_C2C]);
 	stats_matrix(x, "round trip", x->rtt);
 	if (x->rtt_nwin > 1)
 		for (int i = 0; i < x->ndom; i++)
@@ -199,7 +201,8 @@ static void section_c2c(const struct cal_ctx *x)
 					printf("%s %s", w ? "," : "",
 					       num(v, sizeof(v), x->rtt_win[i][j][w].median));
 				printf(" ns (medians of %u windows %d ms apart; the middle one "
-				       "is kept)\n", x->rtt_nwin, 300);
+				       "is kept)\n",
+				       x->rtt_nwin, 300);
 			}
 	printf("  one way = notify_ns, what rmcd subtracts (round trip / 2):\n");
 	value_matrix(x, "one way", x->d.notify_ns);
@@ -270,22 +273,20 @@ static void section_floor(const struct cal_ctx *x)
 	printf("Emulator floor (%.1f s; synchronous remote read through rmcd, model %s;\n"
 	       "  rmcd %s; this program on CPU %d; ns)\n",
 	       x->took_s[CAL_T_FLOOR], x->floor_model, x->floor_rmcd, x->floor_cpu);
-	printf("  %-10s %9s %9s %9s %9s %8s\n", "size", "median", "p10", "p90", "p99",
-	       "samples");
+	printf("  %-10s %9s %9s %9s %9s %8s\n", "size", "median", "p10", "p90", "p99", "samples");
 	for (uint32_t i = 0; i < x->d.n_floor; i++) {
 		const struct cal_stats *st = &x->floor[i];
-		printf("  %-10s %8s%c %9s %9s %9s %8zu\n",
-		       bytes(s, sizeof(s), x->d.floor_size[i]), num(a, sizeof(a), st->median),
-		       mark(st), num(b, sizeof(b), st->p10), num(c, sizeof(c), st->p90),
-		       num(d, sizeof(d), st->p99), st->n);
+		printf("  %-10s %8s%c %9s %9s %9s %8zu\n", bytes(s, sizeof(s), x->d.floor_size[i]),
+		       num(a, sizeof(a), st->median), mark(st), num(b, sizeof(b), st->p10),
+		       num(c, sizeof(c), st->p90), num(d, sizeof(d), st->p99), st->n);
 	}
 	if (x->d.overhead_ns > 0)
 		printf("  around a held-back completion (fixed model, 64 B): %.1f ns, which rmcd\n"
 		       "  subtracts from due times\n",
 		       x->d.overhead_ns);
 	printf("  rmc.ko: %s\n", x->d.rmc_ko ? "loaded (the rmcd measured registered its contexts "
-						"through /dev/rmc)"
-					     : "not loaded (memfd contexts)");
+					       "through /dev/rmc)" :
+					       "not loaded (memfd contexts)");
 	printf("\n");
 }
 
@@ -295,15 +296,15 @@ static void spread_notes(const struct cal_ctx *x)
 	char b[32];
 	bool any = false;
 
-#define SPREAD(st, ...)                                                                   \
-	do {                                                                              \
-		if ((st)->runs > 1) {                                                     \
-			printf("  - ");                                                   \
-			printf(__VA_ARGS__);                                              \
-			printf(": p90/p10 %.2f after %u runs%s\n", (st)->spread,          \
-			       (st)->runs, (st)->noisy ? ", still wide (!)" : " (*)");    \
-			any = true;                                                       \
-		}                                                                         \
+#define SPREAD(st, ...)                                                                      \
+	do {                                                                                 \
+		if ((st)->runs > 1) {                                                        \
+			printf("  - ");                                                      \
+			printf(__VA_ARGS__);                                                 \
+			printf(": p90/p10 %.2f after %u runs%s\n", (st)->spread, (st)->runs, \
+			       (st)->noisy ? ", still wide (!)" : " (*)");                   \
+			any = true;                                                          \
+		}                                                                            \
 	} while (0)
 	SPREAD(&x->tsc_read, "TSC read cost");
 	for (int i = 0; i < x->ndom; i++)

@@ -169,8 +169,7 @@ Test(calib, missing_file_is_enoent)
 /* Saves the sample, applies one textual change, and expects cal_load to
  * refuse the result with an error that starts with the file's name and
  * mentions want. */
-static void expect_rejected(const char *name, const char *from, const char *to,
-			    const char *want)
+static void expect_rejected(const char *name, const char *from, const char *to, const char *want)
 {
 	struct cal_data c;
 	char path[128], err[512], text[8192], out[8192];
@@ -194,10 +193,8 @@ static void expect_rejected(const char *name, const char *from, const char *to,
 	fputs(out, f);
 	fclose(f);
 
-	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL, "%s accepted:\n%s", name,
-		     out);
-	cr_expect_eq(strncmp(err, path, strlen(path)), 0, "error does not name the file: %s",
-		     err);
+	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL, "%s accepted:\n%s", name, out);
+	cr_expect_eq(strncmp(err, path, strlen(path)), 0, "error does not name the file: %s", err);
 	cr_expect(strstr(err, want), "error \"%s\" does not mention \"%s\"", err, want);
 	/* Nothing half-loaded stays behind. */
 	cr_expect_eq(c.domains, 0);

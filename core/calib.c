@@ -34,8 +34,8 @@
 #include "core.h"
 
 /* Upper bounds a sane figure stays under; beyond them the file is corrupt. */
-#define CAL_MAX_NS 1e9     /* one second */
-#define CAL_MAX_GBPS 1e5   /* 100 TB/s */
+#define CAL_MAX_NS 1e9	 /* one second */
+#define CAL_MAX_GBPS 1e5 /* 100 TB/s */
 #define CAL_MAX_CORES (1u << 20)
 #define CAL_MAX_FLOOR_SIZE (1ull << 40)
 
@@ -74,8 +74,7 @@ static void copy_trimmed(char *out, size_t len, const char *s)
 static void cpu_model_here(char *out, size_t len)
 {
 	/* x86 names the CPU in "model name"; other architectures use other keys. */
-	static const char *const keys[] = { "model name", "Model", "cpu model", "Hardware",
-					    NULL };
+	static const char *const keys[] = { "model name", "Model", "cpu model", "Hardware", NULL };
 	char line[512], found[CORE_ARRAY_SIZE(keys) - 1][128];
 	FILE *f = fopen("/proc/cpuinfo", "re");
 
@@ -134,9 +133,8 @@ struct ld {
 };
 
 /* "FILE:LINE: NAME: what" for setting s (or, without one, "FILE: what"). */
-__attribute__((format(printf, 4, 5))) static int ld_fail(const struct ld *l,
-							 const config_setting_t *s,
-							 const char *name, const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int
+ld_fail(const struct ld *l, const config_setting_t *s, const char *name, const char *fmt, ...)
 {
 	char msg[256];
 	va_list ap;
@@ -145,8 +143,8 @@ __attribute__((format(printf, 4, 5))) static int ld_fail(const struct ld *l,
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	if (s && config_setting_source_line(s) > 0)
-		snprintf(l->err, l->errlen, "%s:%u: %s: %s", l->path,
-			 config_setting_source_line(s), name, msg);
+		snprintf(l->err, l->errlen, "%s:%u: %s: %s", l->path, config_setting_source_line(s),
+			 name, msg);
 	else
 		snprintf(l->err, l->errlen, "%s: %s: %s", l->path, name, msg);
 	return -EINVAL;
@@ -160,8 +158,8 @@ static const char *qname(char *buf, size_t len, const char *gname, const char *k
 }
 
 /* Looks key up in grp; a missing key is "FILE: missing NAME". */
-static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp,
-				const char *gname, const char *key, int *r)
+static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp, const char *gname,
+				const char *key, int *r)
 {
 	config_setting_t *s = config_setting_get_member(grp, key);
 	char name[96];
@@ -212,8 +210,8 @@ static int ld_u64(const struct ld *l, const config_setting_t *grp, const char *g
 	return 0;
 }
 
-static int ld_num(const struct ld *l, const config_setting_t *s, const char *name,
-		  double min, double max, double *out)
+static int ld_num(const struct ld *l, const config_setting_t *s, const char *name, double min,
+		  double max, double *out)
 {
 	double v;
 
@@ -357,7 +355,8 @@ static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal
 	if (!s)
 		return r;
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return ld_fail(l, s, "floor", "must be a list of groups like "
+		return ld_fail(l, s, "floor",
+			       "must be a list of groups like "
 			       "( { size = 64; median_ns = 900.0; p99_ns = 1500.0; } )");
 	n = config_setting_length(s);
 	if (n > CAL_MAX_SIZES)
@@ -367,7 +366,8 @@ static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal
 
 		snprintf(name, sizeof(name), "floor[%d]", i);
 		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return ld_fail(l, g, name, "must be a group { size = ..; median_ns = ..; "
+			return ld_fail(l, g, name,
+				       "must be a group { size = ..; median_ns = ..; "
 				       "p99_ns = ..; }");
 		if ((r = ld_known(l, g, name, keys)) ||
 		    (r = ld_u64(l, g, name, "size", 1, CAL_MAX_FLOOR_SIZE, &c->floor_size[i])) ||
@@ -390,11 +390,11 @@ static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal
 
 static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 {
-	static const char *const top[] = { "version", "machine",   "tsc",	    "rtt_ns",
-					   "notify_ns", "load_ns", "copy_gbps", "floor",
-					   "overhead_ns", "papi_counters", "rmc_ko", NULL };
-	static const char *const mach[] = { "cpu_model", "cores",    "domains", "kernel",
-					    "hostname",  "date",     NULL };
+	static const char *const top[] = { "version",	  "machine",	   "tsc",	"rtt_ns",
+					   "notify_ns",	  "load_ns",	   "copy_gbps", "floor",
+					   "overhead_ns", "papi_counters", "rmc_ko",	NULL };
+	static const char *const mach[] = { "cpu_model", "cores", "domains", "kernel",
+					    "hostname",	 "date",  NULL };
 	static const char *const tsc[] = { "hz", "read_ns", "invariant", NULL };
 	config_setting_t *root = config_root_setting(cf), *g = NULL, *s;
 	uint64_t v;
@@ -408,15 +408,14 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 	if (config_setting_get_int64(s) != CAL_FORMAT_VERSION)
 		return ld_fail(l, s, "version",
 			       "format %lld is not the one this sonuma reads (%d); run "
-			       "sonuma-calibrate again", config_setting_get_int64(s),
-			       CAL_FORMAT_VERSION);
+			       "sonuma-calibrate again",
+			       config_setting_get_int64(s), CAL_FORMAT_VERSION);
 	c->version = CAL_FORMAT_VERSION;
 	if ((r = ld_known(l, root, NULL, top)))
 		return r;
 
 	if ((r = ld_group(l, root, "machine", &g)) || (r = ld_known(l, g, "machine", mach)) ||
-	    (r = ld_string(l, g, "machine", "cpu_model", c->id.cpu_model,
-			   sizeof(c->id.cpu_model))))
+	    (r = ld_string(l, g, "machine", "cpu_model", c->id.cpu_model, sizeof(c->id.cpu_model))))
 		return r;
 	if ((r = ld_u64(l, g, "machine", "cores", 1, CAL_MAX_CORES, &v)))
 		return r;
@@ -425,8 +424,7 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 		return r;
 	c->id.domains = c->domains = (uint32_t)v;
 	if ((r = ld_string(l, g, "machine", "kernel", c->id.kernel, sizeof(c->id.kernel))) ||
-	    (r = ld_string(l, g, "machine", "hostname", c->id.hostname,
-			   sizeof(c->id.hostname))) ||
+	    (r = ld_string(l, g, "machine", "hostname", c->id.hostname, sizeof(c->id.hostname))) ||
 	    (r = ld_string(l, g, "machine", "date", c->id.date, sizeof(c->id.date))))
 		return r;
 
@@ -527,11 +525,12 @@ static void sv_int(config_setting_t *g, const char *key, uint64_t v, bool *ok)
 {
 	/* A plain integer where it fits, so that the file reads "cores = 2;". */
 	bool small = v <= INT32_MAX;
-	config_setting_t *s = config_setting_add(g, key, small ? CONFIG_TYPE_INT : CONFIG_TYPE_INT64);
+	config_setting_t *s =
+		config_setting_add(g, key, small ? CONFIG_TYPE_INT : CONFIG_TYPE_INT64);
 
 	if (sv_ok(s, ok))
-		*ok = (small ? config_setting_set_int(s, (int)v)
-			     : config_setting_set_int64(s, (long long)v)) == CONFIG_TRUE;
+		*ok = (small ? config_setting_set_int(s, (int)v) :
+			       config_setting_set_int64(s, (long long)v)) == CONFIG_TRUE;
 }
 
 static void sv_float(config_setting_t *g, const char *key, double v, bool *ok)
@@ -587,8 +586,8 @@ static int sv_check(const struct cal_data *c, char *err, size_t errlen)
 				double v = mats[k][i][j];
 				double max = k == 3 ? CAL_MAX_GBPS : CAL_MAX_NS;
 				if (!isfinite(v) || v < 0 || v > max)
-					return SV_BAD("%s[%u][%u] = %g out of range", names[k],
-						      i, j, v);
+					return SV_BAD("%s[%u][%u] = %g out of range", names[k], i,
+						      j, v);
 			}
 	if (c->n_floor > CAL_MAX_SIZES)
 		return SV_BAD("%u floor sizes, at most %d", c->n_floor, CAL_MAX_SIZES);
@@ -695,22 +694,21 @@ int cal_save(const char *path, const struct cal_data *c, char *err, size_t errle
 	config_set_options(&cf, (config_get_options(&cf) &
 				 ~(CONFIG_OPTION_COLON_ASSIGNMENT_FOR_GROUPS |
 				   CONFIG_OPTION_COLON_ASSIGNMENT_FOR_NON_GROUPS)) |
-				CONFIG_OPTION_SEMICOLON_SEPARATORS);
+					CONFIG_OPTION_SEMICOLON_SEPARATORS);
 	sv_build(&cf, c, &ok);
 	if (ok) {
-		fprintf(f,
-			"# sonuma calibration: this machine's own costs, written by "
-			"sonuma-calibrate.\n"
-			"# Times in ns, bandwidths in GB/s (1e9 bytes/s), medians.  Matrices "
-			"are [from][to]\n"
-			"# NUMA domain (one row per source domain); 0 means not measured.\n"
-			"# rtt_ns: cache-line round trip between cores; notify_ns = rtt_ns / "
-			"2;\n"
-			"# load_ns: dependent load, CPU in from, memory in to; copy_gbps: "
-			"large memcpy\n"
-			"# by a CPU of from, from memory in to; floor: synchronous read "
-			"through rmcd\n"
-			"# with the none model, per size in bytes.\n");
+		fprintf(f, "# sonuma calibration: this machine's own costs, written by "
+			   "sonuma-calibrate.\n"
+			   "# Times in ns, bandwidths in GB/s (1e9 bytes/s), medians.  Matrices "
+			   "are [from][to]\n"
+			   "# NUMA domain (one row per source domain); 0 means not measured.\n"
+			   "# rtt_ns: cache-line round trip between cores; notify_ns = rtt_ns / "
+			   "2;\n"
+			   "# load_ns: dependent load, CPU in from, memory in to; copy_gbps: "
+			   "large memcpy\n"
+			   "# by a CPU of from, from memory in to; floor: synchronous read "
+			   "through rmcd\n"
+			   "# with the none model, per size in bytes.\n");
 		config_write(&cf, f);
 	}
 	config_destroy(&cf);
@@ -748,9 +746,8 @@ int cal_check_identity(const struct cal_data *c, char *why, size_t len)
 		snprintf(why, len, "calibrated with %u %s, this machine has %u", c->id.cores,
 			 plural(c->id.cores, "CPU", "CPUs"), here.cores);
 	else if (c->id.domains != here.domains)
-		snprintf(why, len, "calibrated with %u NUMA %s, this machine has %u",
-			 c->id.domains, plural(c->id.domains, "domain", "domains"),
-			 here.domains);
+		snprintf(why, len, "calibrated with %u NUMA %s, this machine has %u", c->id.domains,
+			 plural(c->id.domains, "domain", "domains"), here.domains);
 	else
 		return 0;
 	return -EXDEV;

@@ -18,30 +18,31 @@
 
 struct cal_identity {
 	char cpu_model[128]; /* /proc/cpuinfo "model name" */
-	uint32_t cores;      /* online CPUs */
+	uint32_t cores;	     /* online CPUs */
 	uint32_t domains;    /* NUMA domains */
 	char kernel[128];    /* uname -r */
 	char hostname[64];
-	char date[32];       /* ISO 8601, UTC */
+	char date[32]; /* ISO 8601, UTC */
 };
 
 struct cal_data {
 	uint32_t version; /* CAL_FORMAT_VERSION */
 	struct cal_identity id;
-	double tsc_hz;       /* measured against CLOCK_MONOTONIC_RAW */
-	double tsc_read_ns;  /* cost of one rdtsc */
+	double tsc_hz;	    /* measured against CLOCK_MONOTONIC_RAW */
+	double tsc_read_ns; /* cost of one rdtsc */
 	bool tsc_invariant;
 	uint32_t domains;
 	/* [from][to] domain, medians */
 	double notify_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS]; /* one-way cache-line transfer */
 	double rtt_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];    /* round trip */
-	double load_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];   /* dependent load, CPU in from, memory in to */
+	double load_ns[CAL_MAX_DOMAINS]
+		      [CAL_MAX_DOMAINS]; /* dependent load, CPU in from, memory in to */
 	double copy_gbps[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS]; /* large memcpy bandwidth */
 	/* The emulator's floor: synchronous read latency through a real RMC
 	 * loop with the none model, per size. */
 	uint32_t n_floor;
 	uint64_t floor_size[CAL_MAX_SIZES];
-	double floor_ns[CAL_MAX_SIZES];     /* median */
+	double floor_ns[CAL_MAX_SIZES]; /* median */
 	double floor_p99_ns[CAL_MAX_SIZES];
 	/* What a synchronous call costs around the model's latency (posting,
 	 * noticing the completion at its due time, returning), measured

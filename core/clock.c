@@ -45,8 +45,7 @@ static void tsc_pair(uint64_t *tsc, uint64_t *ns)
 double core_tsc_measure_hz(unsigned ms)
 {
 	uint64_t t0 = 0, n0 = 0, t1 = 0, n1 = 0;
-	struct timespec req = { .tv_sec = ms / 1000,
-				.tv_nsec = (long)(ms % 1000) * 1000000L };
+	struct timespec req = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
 	tsc_pair(&t0, &n0);
 	nanosleep(&req, NULL);

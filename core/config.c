@@ -43,9 +43,8 @@ void core_config_free(struct core_config *c)
 	c->have_lc = false;
 }
 
-__attribute__((format(printf, 5, 6))) static int cfg_fail(const config_setting_t *s,
-							   const char *key, char *err,
-							   size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+cfg_fail(const config_setting_t *s, const char *key, char *err, size_t errlen, const char *fmt, ...)
 {
 	char path[128] = "", msg[256];
 	const char *file = s ? config_setting_source_file(s) : NULL;
@@ -73,8 +72,8 @@ static bool is_int(const config_setting_t *s)
 	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
 }
 
-int core_cfg_u64(const config_setting_t *grp, const char *key, bool required,
-		 uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen)
+int core_cfg_u64(const config_setting_t *grp, const char *key, bool required, uint64_t min,
+		 uint64_t max, uint64_t *out, char *err, size_t errlen)
 {
 	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
 	long long v;
@@ -91,8 +90,8 @@ int core_cfg_u64(const config_setting_t *grp, const char *key, bool required,
 	return 0;
 }
 
-int core_cfg_double(const config_setting_t *grp, const char *key, bool required,
-		    double min, double max, double *out, char *err, size_t errlen)
+int core_cfg_double(const config_setting_t *grp, const char *key, bool required, double min,
+		    double max, double *out, char *err, size_t errlen)
 {
 	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
 	double v;
@@ -112,8 +111,8 @@ int core_cfg_double(const config_setting_t *grp, const char *key, bool required,
 	return 0;
 }
 
-int core_cfg_string(const config_setting_t *grp, const char *key, bool required,
-		    char *out, size_t outlen, char *err, size_t errlen)
+int core_cfg_string(const config_setting_t *grp, const char *key, bool required, char *out,
+		    size_t outlen, char *err, size_t errlen)
 {
 	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
 	const char *v;
@@ -129,8 +128,8 @@ int core_cfg_string(const config_setting_t *grp, const char *key, bool required,
 	return 0;
 }
 
-int core_cfg_bool(const config_setting_t *grp, const char *key, bool required, bool *out,
-		  char *err, size_t errlen)
+int core_cfg_bool(const config_setting_t *grp, const char *key, bool required, bool *out, char *err,
+		  size_t errlen)
 {
 	config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
 
@@ -142,8 +141,7 @@ int core_cfg_bool(const config_setting_t *grp, const char *key, bool required, b
 	return 0;
 }
 
-int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *err,
-		   size_t errlen)
+int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *err, size_t errlen)
 {
 	int n = grp ? config_setting_length(grp) : 0;
 
@@ -161,9 +159,8 @@ int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *e
 }
 
 /* An integer array of up to max elements, each in [min, max_v]. */
-static int cfg_int_array(const config_setting_t *grp, const char *key, int *out,
-			 unsigned max, long min, long max_v, unsigned *count, char *err,
-			 size_t errlen)
+static int cfg_int_array(const config_setting_t *grp, const char *key, int *out, unsigned max,
+			 long min, long max_v, unsigned *count, char *err, size_t errlen)
 {
 	config_setting_t *s = config_setting_get_member(grp, key);
 	int n;
@@ -183,8 +180,8 @@ static int cfg_int_array(const config_setting_t *grp, const char *key, int *out,
 		v = config_setting_get_int64(e);
 		if (v < min || v > max_v)
 			return cfg_fail(grp, key, err, errlen,
-					"entry %d must be between %ld and %ld (got %lld)", i,
-					min, max_v, v);
+					"entry %d must be between %ld and %ld (got %lld)", i, min,
+					max_v, v);
 		out[i] = (int)v;
 	}
 	*count = (unsigned)n;
@@ -218,8 +215,7 @@ int core_split_addr(const char *addr, char *host, size_t hostlen, unsigned *port
 
 /* fabric.nodes = ["10.0.0.1:13337", ...]: the address of every node,
  * checked for form and for duplicates here, resolved by the fabric. */
-static int cfg_addr_list(struct core_config *c, const config_setting_t *g, char *err,
-			 size_t errlen)
+static int cfg_addr_list(struct core_config *c, const config_setting_t *g, char *err, size_t errlen)
 {
 	config_setting_t *s = config_setting_get_member(g, "nodes");
 	char host[CORE_ADDR_LEN];
@@ -236,8 +232,10 @@ static int cfg_addr_list(struct core_config *c, const config_setting_t *g, char 
 	if (strcmp(c->fabric, "ucx"))
 		return cfg_fail(g, "nodes", err, errlen,
 				"addresses are for the ucx fabric; the %s fabric finds nodes "
-				"through the run directory", c->fabric);
-	if (config_setting_type(s) != CONFIG_TYPE_ARRAY && config_setting_type(s) != CONFIG_TYPE_LIST)
+				"through the run directory",
+				c->fabric);
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST)
 		return cfg_fail(g, "nodes", err, errlen,
 				"must be a list of \"host:port\" strings, one per node");
 	n = config_setting_length(s);
@@ -264,8 +262,8 @@ static int cfg_addr_list(struct core_config *c, const config_setting_t *g, char 
 		for (int k = 0; k < i; k++)
 			if (!strcmp(c->fabric_addr[k], v))
 				return cfg_fail(g, "nodes", err, errlen,
-						"nodes %d and %d have the same address \"%s\"", k, i,
-						v);
+						"nodes %d and %d have the same address \"%s\"", k,
+						i, v);
 		snprintf(c->fabric_addr[i], sizeof(c->fabric_addr[i]), "%s", v);
 	}
 	c->n_fabric_addr = (uint32_t)n;
@@ -293,8 +291,7 @@ static int load_cluster(struct core_config *c, config_setting_t *g, char *err, s
 	/* node = N: this rmcd serves node N alone (one RMC per node, as
 	 * "rmcd NODE_CNT NODE_ID"); absent: every node in one process. */
 	if (config_setting_get_member(g, "node")) {
-		if ((r = core_cfg_u64(g, "node", true, 0, CORE_MAX_NODES - 1, &v, err,
-				      errlen)))
+		if ((r = core_cfg_u64(g, "node", true, 0, CORE_MAX_NODES - 1, &v, err, errlen)))
 			return r;
 		if (v >= c->nodes)
 			return cfg_fail(g, "node", err, errlen,
@@ -302,8 +299,8 @@ static int load_cluster(struct core_config *c, config_setting_t *g, char *err, s
 					(unsigned long long)v, c->nodes - 1);
 		c->node_id = (int)v;
 	}
-	if ((r = core_cfg_u64(g, "context_pages", false, 1, 1u << 22, &c->context_pages,
-			      err, errlen)))
+	if ((r = core_cfg_u64(g, "context_pages", false, 1, 1u << 22, &c->context_pages, err,
+			      errlen)))
 		return r;
 	v = c->queue_depth;
 	if ((r = core_cfg_u64(g, "queue_depth", false, 1, MAX_NUM_WQ, &v, err, errlen)))
@@ -312,13 +309,11 @@ static int load_cluster(struct core_config *c, config_setting_t *g, char *err, s
 	if ((r = core_cfg_u64(g, "max_transfer", false, RMC_MIN_LENGTH, 1ull << 30,
 			      &c->max_transfer, err, errlen)))
 		return r;
-	if ((r = cfg_int_array(g, "numa", c->node_numa, CORE_MAX_NODES, 0, 1023, &n, err,
-			       errlen)))
+	if ((r = cfg_int_array(g, "numa", c->node_numa, CORE_MAX_NODES, 0, 1023, &n, err, errlen)))
 		return r;
 	if (config_setting_get_member(g, "numa") && n != c->nodes)
 		return cfg_fail(g, "numa", err, errlen,
-				"needs one domain per node: %u entries for %u nodes", n,
-				c->nodes);
+				"needs one domain per node: %u entries for %u nodes", n, c->nodes);
 	if ((r = core_cfg_bool(g, "lock_memory", false, &c->lock_memory, err, errlen)))
 		return r;
 	/* contexts = [4096, 256]: every node exports one context per
@@ -329,12 +324,10 @@ static int load_cluster(struct core_config *c, config_setting_t *g, char *err, s
 		if (config_setting_get_member(g, "context_pages"))
 			return cfg_fail(g, "contexts", err, errlen,
 					"set either contexts or context_pages, not both");
-		if ((r = cfg_int_array(g, "contexts", pages, 16, 1, 1 << 22, &n, err,
-				       errlen)))
+		if ((r = cfg_int_array(g, "contexts", pages, 16, 1, 1 << 22, &n, err, errlen)))
 			return r;
 		if (!n)
-			return cfg_fail(g, "contexts", err, errlen,
-					"needs at least one context");
+			return cfg_fail(g, "contexts", err, errlen, "needs at least one context");
 		c->n_contexts = n;
 		c->context_pages = (uint64_t)pages[0];
 		for (unsigned i = 0; i < n; i++)
@@ -345,7 +338,7 @@ static int load_cluster(struct core_config *c, config_setting_t *g, char *err, s
 
 static int load_rmc(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const rm[] = { "threads", "cpus", "notify_ns", "late_slack_ns",
+	static const char *const rm[] = { "threads", "cpus",	    "notify_ns", "late_slack_ns",
 					  "lead_ns", "overhead_ns", NULL };
 	uint64_t v;
 	unsigned n;
@@ -361,19 +354,17 @@ static int load_rmc(struct core_config *c, config_setting_t *g, char *err, size_
 	    (r = core_cfg_double(g, "late_slack_ns", false, 0, 1e6, &c->late_slack_ns, err,
 				 errlen)) ||
 	    (r = core_cfg_double(g, "lead_ns", false, 0, 1e6, &c->lead_ns, err, errlen)) ||
-	    (r = core_cfg_double(g, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err,
-				 errlen)))
+	    (r = core_cfg_double(g, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err, errlen)))
 		return r;
-	if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err,
-			       errlen)))
+	if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err, errlen)))
 		return r;
 	if (config_setting_get_member(g, "cpus")) {
 		if (!c->rmc_threads)
 			c->rmc_threads = n;
 		else if (n != c->rmc_threads)
 			return cfg_fail(g, "cpus", err, errlen,
-					"needs one CPU per RMC thread: %u for %u threads",
-					n, c->rmc_threads);
+					"needs one CPU per RMC thread: %u for %u threads", n,
+					c->rmc_threads);
 	}
 	return 0;
 }
@@ -385,11 +376,11 @@ static int load_calibration(struct core_config *c, config_setting_t *g, char *er
 
 	if ((r = core_cfg_known(g, ca, err, errlen)))
 		return r;
-	if ((r = core_cfg_string(g, "file", false, c->calibration,
-				 sizeof(c->calibration), err, errlen)))
+	if ((r = core_cfg_string(g, "file", false, c->calibration, sizeof(c->calibration), err,
+				 errlen)))
 		return r;
-	if ((r = core_cfg_bool(g, "accept_foreign", false, &c->accept_foreign_calibration,
-			       err, errlen)))
+	if ((r = core_cfg_bool(g, "accept_foreign", false, &c->accept_foreign_calibration, err,
+			       errlen)))
 		return r;
 	return 0;
 }
@@ -404,8 +395,7 @@ static int load_fabric(struct core_config *c, config_setting_t *g, char *err, si
 				"must be a group like { name = \"shm\"; }");
 	if ((r = core_cfg_known(g, fa, err, errlen)))
 		return r;
-	if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err,
-				 errlen)))
+	if ((r = core_cfg_string(g, "name", true, c->fabric, sizeof(c->fabric), err, errlen)))
 		return r;
 	if (strcmp(c->fabric, "shm") && strcmp(c->fabric, "ucx") && strcmp(c->fabric, "xen"))
 		return cfg_fail(g, "name", err, errlen,
@@ -435,8 +425,8 @@ static int load_security(struct core_config *c, config_setting_t *g, char *err, 
 	int uids[CORE_MAX_UIDS];
 	if ((r = core_cfg_known(g, se, err, errlen)))
 		return r;
-	if ((r = cfg_int_array(g, "allow_uids", uids, CORE_MAX_UIDS, 0, 0x7fffffff, &n,
-			       err, errlen)))
+	if ((r = cfg_int_array(g, "allow_uids", uids, CORE_MAX_UIDS, 0, 0x7fffffff, &n, err,
+			       errlen)))
 		return r;
 	uint64_t mib = c->max_session_bytes >> 20;
 	if ((r = core_cfg_u64(g, "max_session_mib", false, 1, 1u << 20, &mib, err, errlen)))
@@ -450,8 +440,8 @@ static int load_security(struct core_config *c, config_setting_t *g, char *err, 
 	return 0;
 }
 
-static int load_model(struct core_config *c, config_setting_t *root, config_setting_t *g,
-		      char *err, size_t errlen)
+static int load_model(struct core_config *c, config_setting_t *root, config_setting_t *g, char *err,
+		      size_t errlen)
 {
 	int r;
 
@@ -459,20 +449,18 @@ static int load_model(struct core_config *c, config_setting_t *root, config_sett
 		return cfg_fail(root, "model", err, errlen,
 				"must be a group like { name = \"none\"; }");
 	/* The model checks its own keys when it is created. */
-	if ((r = core_cfg_string(g, "name", true, c->model, sizeof(c->model), err,
-				 errlen)))
+	if ((r = core_cfg_string(g, "name", true, c->model, sizeof(c->model), err, errlen)))
 		return r;
 	return 0;
 }
 
 static int load_groups(struct core_config *c, char *err, size_t errlen)
 {
-	static const char *const top[] = { "rundir",	  "cluster",  "rmc",	  "model",
+	static const char *const top[] = { "rundir",	  "cluster",  "rmc",	"model",
 					   "calibration", "security", "fabric", NULL };
 	static const struct {
 		const char *name;
-		int (*load)(struct core_config *c, config_setting_t *g, char *err,
-			    size_t errlen);
+		int (*load)(struct core_config *c, config_setting_t *g, char *err, size_t errlen);
 	} groups[] = {
 		{ "cluster", load_cluster },	     { "rmc", load_rmc },
 		{ "calibration", load_calibration }, { "fabric", load_fabric },
@@ -483,8 +471,7 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 
 	if ((r = core_cfg_known(root, top, err, errlen)))
 		return r;
-	if ((r = core_cfg_string(root, "rundir", false, c->rundir, sizeof(c->rundir), err,
-				 errlen)))
+	if ((r = core_cfg_string(root, "rundir", false, c->rundir, sizeof(c->rundir), err, errlen)))
 		return r;
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(groups); i++)
 		if ((g = config_setting_get_member(root, groups[i].name)) &&
@@ -497,16 +484,16 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 	 * (core_config_check repeats them, without lines, for built configs). */
 	if ((g = config_setting_get_member(root, "cluster")) &&
 	    c->max_transfer > c->context_pages * PAGE_SIZE) {
-		const char *key = config_setting_get_member(g, "max_transfer") ? "max_transfer"
-										: "context_pages";
+		const char *key = config_setting_get_member(g, "max_transfer") ? "max_transfer" :
+										 "context_pages";
 		return cfg_fail(g, key, err, errlen,
 				"max_transfer (%llu bytes) is larger than the context (%llu bytes)",
 				(unsigned long long)c->max_transfer,
 				(unsigned long long)(c->context_pages * PAGE_SIZE));
 	}
 	if (config_setting_get_member(root, "rundir") && c->rundir[0] != '/')
-		return cfg_fail(root, "rundir", err, errlen, "must be an absolute path (got \"%s\")",
-				c->rundir);
+		return cfg_fail(root, "rundir", err, errlen,
+				"must be an absolute path (got \"%s\")", c->rundir);
 	return 0;
 }
 
@@ -515,8 +502,8 @@ int core_config_check(const struct core_config *c, char *err, size_t errlen)
 	uint64_t ctx = c->context_pages * PAGE_SIZE;
 
 	if (c->nodes < 1 || c->nodes > CORE_MAX_NODES)
-		return snprintf(err, errlen, "%s: cluster.nodes: must be between 1 and %d",
-				c->file, CORE_MAX_NODES),
+		return snprintf(err, errlen, "%s: cluster.nodes: must be between 1 and %d", c->file,
+				CORE_MAX_NODES),
 		       -EINVAL;
 	if (c->node_id >= (int)c->nodes)
 		return snprintf(err, errlen,

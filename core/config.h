@@ -17,35 +17,35 @@
 #define CORE_ADDR_LEN 72 /* "host:port", "[v6]:port" */
 
 struct core_config {
-	char file[256];     /* where it came from; "(defaults)" otherwise */
-	char rundir[100];   /* must leave room for "/nodeNN.sock" in sun_path */
+	char file[256];	  /* where it came from; "(defaults)" otherwise */
+	char rundir[100]; /* must leave room for "/nodeNN.sock" in sun_path */
 	uint32_t nodes;
-	int node_id;        /* the one node this rmcd serves; -1: every node */
-	char fabric[16];    /* how an RMC reaches other nodes' contexts */
+	int node_id;	      /* the one node this rmcd serves; -1: every node */
+	char fabric[16];      /* how an RMC reaches other nodes' contexts */
 	char xen_cluster[64]; /* fabric xen: xenstore /local/sonuma/<this>/ */
 	/* fabric.nodes (ucx): "host:port" of every node, as written, with
 	 * the line that lists them (for errors found once they resolve). */
 	char fabric_addr[CORE_MAX_NODES][CORE_ADDR_LEN];
 	uint32_t n_fabric_addr;
 	unsigned fabric_line;
-	uint64_t context_pages;        /* context 0 */
-	uint64_t ctx_pages[16];        /* contexts 1.. (cluster.contexts) */
-	uint32_t n_contexts;           /* contexts per node, 1..16 */
+	uint64_t context_pages; /* context 0 */
+	uint64_t ctx_pages[16]; /* contexts 1.. (cluster.contexts) */
+	uint32_t n_contexts;	/* contexts per node, 1..16 */
 	uint32_t queue_depth;
 	uint64_t max_transfer;
 	int node_numa[CORE_MAX_NODES]; /* -1: round robin over domains */
 	bool lock_memory;
-	uint32_t rmc_threads;          /* 0: one per NUMA domain in use */
-	int rmc_cpus[CORE_MAX_RMC];    /* -1: the last CPU of its domain */
-	double notify_ns;              /* < 0: from the calibration file */
-	double late_slack_ns;          /* lateness below this is not counted */
-	double lead_ns;                /* completions written this far ahead of due */
-	double overhead_ns;            /* < 0: from the calibration file */
-	uint64_t max_session_bytes;    /* local buffers one application may have */
+	uint32_t rmc_threads;	    /* 0: one per NUMA domain in use */
+	int rmc_cpus[CORE_MAX_RMC]; /* -1: the last CPU of its domain */
+	double notify_ns;	    /* < 0: from the calibration file */
+	double late_slack_ns;	    /* lateness below this is not counted */
+	double lead_ns;		    /* completions written this far ahead of due */
+	double overhead_ns;	    /* < 0: from the calibration file */
+	uint64_t max_session_bytes; /* local buffers one application may have */
 	uint32_t allow_uids[CORE_MAX_UIDS];
 	uint32_t n_allow_uids;
 	char model[32];
-	char calibration[256];         /* "" : the default location */
+	char calibration[256]; /* "" : the default location */
 	bool accept_foreign_calibration;
 	/* The parsed file, kept for the model's own group. */
 	config_t lc;
@@ -67,19 +67,18 @@ void core_config_free(struct core_config *c);
 /* Helpers a timing model uses to read its own group with the same rules:
  * each returns 0, or -EINVAL with "FILE:LINE: GROUP.KEY: ..." in err.
  * A missing key leaves *out untouched unless required. */
-int core_cfg_u64(const config_setting_t *grp, const char *key, bool required,
-		 uint64_t min, uint64_t max, uint64_t *out, char *err, size_t errlen);
-int core_cfg_double(const config_setting_t *grp, const char *key, bool required,
-		    double min, double max, double *out, char *err, size_t errlen);
-int core_cfg_string(const config_setting_t *grp, const char *key, bool required,
-		    char *out, size_t outlen, char *err, size_t errlen);
-int core_cfg_bool(const config_setting_t *grp, const char *key, bool required,
-		  bool *out, char *err, size_t errlen);
+int core_cfg_u64(const config_setting_t *grp, const char *key, bool required, uint64_t min,
+		 uint64_t max, uint64_t *out, char *err, size_t errlen);
+int core_cfg_double(const config_setting_t *grp, const char *key, bool required, double min,
+		    double max, double *out, char *err, size_t errlen);
+int core_cfg_string(const config_setting_t *grp, const char *key, bool required, char *out,
+		    size_t outlen, char *err, size_t errlen);
+int core_cfg_bool(const config_setting_t *grp, const char *key, bool required, bool *out, char *err,
+		  size_t errlen);
 /* Splits "host:port" or "[v6 address]:port" into host (without brackets)
  * and port 1-65535; 0, or -EINVAL. */
 int core_split_addr(const char *addr, char *host, size_t hostlen, unsigned *port);
 /* Rejects keys of grp not in the NULL-terminated list (catches typos). */
-int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *err,
-		   size_t errlen);
+int core_cfg_known(const config_setting_t *grp, const char *const *keys, char *err, size_t errlen);
 
 #endif /* SONUMA_CONFIG_H */

@@ -22,8 +22,7 @@ enum core_log_level { CORE_LOG_ERR, CORE_LOG_WARN, CORE_LOG_INFO, CORE_LOG_DEBUG
 /* Prints "prog: level: message" on stderr when level <= the threshold set
  * with core_log_init() (default INFO; SONUMA_LOG=debug|info|warn|err). */
 void core_log_init(const char *prog);
-void core_log(enum core_log_level lvl, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+void core_log(enum core_log_level lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define core_err(...) core_log(CORE_LOG_ERR, __VA_ARGS__)
 #define core_warn(...) core_log(CORE_LOG_WARN, __VA_ARGS__)
 #define core_info(...) core_log(CORE_LOG_INFO, __VA_ARGS__)

@@ -4,8 +4,8 @@
 
 struct ctx {
 	struct bench *b;
-	long *slot_op;      /* operation in each WQ slot */
-	uint64_t *slot_t0;  /* TSC when it was posted */
+	long *slot_op;	   /* operation in each WQ slot */
+	uint64_t *slot_t0; /* TSC when it was posted */
 	unsigned long done, failed;
 };
 
@@ -36,8 +36,8 @@ static int run(struct bench *b, struct ctx *c, char op)
 		 * (RMC_WQ_NO_TSTAMP): take our own. */
 		t0 = rmc_rdtsc();
 		if (op == 'r')
-			tid = rmc_rread_async(b->wq, b->lbuff, i * b->size, b->snid, 0,
-					      i * b->size, b->size);
+			tid = rmc_rread_async(b->wq, b->lbuff, i * b->size, b->snid, 0, i * b->size,
+					      b->size);
 		else
 			tid = rmc_rwrite_async(b->wq, b->lbuff, i * b->size, b->snid, 0,
 					       i * b->size, b->size);

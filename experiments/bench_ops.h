@@ -12,7 +12,7 @@
 struct bench {
 	const char *prog;
 	int snid;
-	char op;          /* 'r' or 'w' */
+	char op; /* 'r' or 'w' */
 	unsigned long iters;
 	unsigned long size;
 	int quiet;
@@ -63,7 +63,8 @@ static inline void bench_args(struct bench *b, int argc, char **argv, const char
 			exit(2);
 		}
 	}
-	if (argc - optind != 2 || (strcmp(argv[optind + 1], "r") && strcmp(argv[optind + 1], "w"))) {
+	if (argc - optind != 2 ||
+	    (strcmp(argv[optind + 1], "r") && strcmp(argv[optind + 1], "w"))) {
 		bench_usage(stderr, b->prog, how);
 		exit(2);
 	}
@@ -78,8 +79,8 @@ static inline void bench_setup(struct bench *b)
 
 	b->fd = bench_attach(b->prog, &b->info);
 	if ((unsigned)b->snid >= b->info.nodes) {
-		fprintf(stderr, "%s: node %d does not exist (the cluster has %u nodes)\n",
-			b->prog, b->snid, b->info.nodes);
+		fprintf(stderr, "%s: node %d does not exist (the cluster has %u nodes)\n", b->prog,
+			b->snid, b->info.nodes);
 		exit(2);
 	}
 	if (b->size % 64 || b->size > b->info.max_transfer) {
@@ -109,8 +110,7 @@ static inline void bench_setup(struct bench *b)
 }
 
 /* Checks block i of the local buffer; returns 1 when right. */
-static inline int bench_check(const struct bench *b, unsigned long i, uint64_t *got,
-			      uint64_t *want)
+static inline int bench_check(const struct bench *b, unsigned long i, uint64_t *got, uint64_t *want)
 {
 	const uint8_t *p = b->lbuff + i * b->size;
 
@@ -146,11 +146,11 @@ static inline int bench_report(struct bench *b, const char *mode)
 	qsort(sorted, b->iters, sizeof(uint64_t), exp_cmp_u64);
 	printf("%s: %lu %s %s of %lu bytes from node %d: %lu/%lu values %s; latency "
 	       "median %.0f ns, p99 %.0f ns, min %.0f ns (TSC %.3f GHz, model %s)\n",
-	       b->prog, b->iters, mode, b->op == 'r' ? "reads" : "writes", b->size, b->snid,
-	       ok, b->iters, ok == b->iters ? "correct" : "WRONG",
+	       b->prog, b->iters, mode, b->op == 'r' ? "reads" : "writes", b->size, b->snid, ok,
+	       b->iters, ok == b->iters ? "correct" : "WRONG",
 	       core_tsc_ns(exp_pct_round(sorted, b->iters, 50), hz),
-	       core_tsc_ns(exp_pct_round(sorted, b->iters, 99), hz),
-	       core_tsc_ns(sorted[0], hz), hz / 1e9, b->info.model);
+	       core_tsc_ns(exp_pct_round(sorted, b->iters, 99), hz), core_tsc_ns(sorted[0], hz),
+	       hz / 1e9, b->info.model);
 	free(sorted);
 	return ok == b->iters ? 0 : 1;
 }

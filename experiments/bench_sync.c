@@ -19,8 +19,8 @@ int main(int argc, char **argv)
 			r = rmc_rread_sync(b.wq, b.cq, b.lbuff, i * b.size, b.snid, 0, i * b.size,
 					   b.size);
 		else
-			r = rmc_rwrite_sync(b.wq, b.cq, b.lbuff, i * b.size, b.snid, 0,
-					    i * b.size, b.size);
+			r = rmc_rwrite_sync(b.wq, b.cq, b.lbuff, i * b.size, b.snid, 0, i * b.size,
+					    b.size);
 		b.lat_tsc[i] = rmc_rdtsc() - t0;
 		if (r) {
 			fprintf(stderr, "bench_sync: operation %lu failed: %s\n", i, strerror(-r));

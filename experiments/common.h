@@ -52,8 +52,8 @@ static inline unsigned long parse_ul(const char *prog, const char *what, const c
 	uint64_t v;
 
 	if (exp_parse_u64(s, min, max, &v)) {
-		fprintf(stderr, "%s: %s must be a number from %lu to %lu, got \"%s\"\n", prog,
-			what, min, max, s);
+		fprintf(stderr, "%s: %s must be a number from %lu to %lu, got \"%s\"\n", prog, what,
+			min, max, s);
 		exit(2);
 	}
 	return v;

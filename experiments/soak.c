@@ -47,8 +47,8 @@
 #include "sonuma.h"
 
 #define SOAK_MAGIC 0x4b414f53u /* "SOAK" */
-#define SOAK_PAD 64            /* slots and buffer regions leave room for a sub-offset */
-#define SOAK_SHOW 5            /* failures printed in full */
+#define SOAK_PAD 64	       /* slots and buffer regions leave room for a sub-offset */
+#define SOAK_SHOW 5	       /* failures printed in full */
 #define SOAK_POLL_YIELD 256    /* empty polls before letting other programs run */
 
 /* At the start of every block, at any (even odd) address. */
@@ -57,16 +57,16 @@ struct blk_hdr {
 	uint16_t writer;
 	uint16_t target;
 	uint64_t offset; /* of this block in the target's context */
-	uint64_t seq;    /* per writer, from 1 */
+	uint64_t seq;	 /* per writer, from 1 */
 	uint32_t length; /* bytes of the block, header included */
-	uint32_t csum;   /* FNV-1a of the header (csum = 0) and the payload */
+	uint32_t csum;	 /* FNV-1a of the header (csum = 0) and the payload */
 };
 _Static_assert(sizeof(struct blk_hdr) == 32, "block header is 32 bytes");
 _Static_assert(sizeof(struct blk_hdr) <= RMC_MIN_LENGTH / 2, "room for a payload");
 
 struct opts {
-	double seconds;       /* 0: no time bound */
-	uint64_t ops;         /* 0: no count bound */
+	double seconds; /* 0: no time bound */
+	uint64_t ops;	/* 0: no count bound */
 	uint64_t max_size;
 	unsigned window;
 	unsigned read_pct;
@@ -75,8 +75,8 @@ struct opts {
 	double lost_timeout;
 	bool final_verify;
 	bool rogue;
-	bool corrupt;         /* rogue: flip bits in the soak's blocks instead */
-	uint64_t bursts;      /* rogue: 0 = until killed */
+	bool corrupt;	 /* rogue: flip bits in the soak's blocks instead */
+	uint64_t bursts; /* rogue: 0 = until killed */
 	bool verbose;
 };
 
@@ -118,7 +118,9 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
 
 static uint64_t blk_key(unsigned writer, unsigned target, uint64_t off, uint64_t seq)
 {
-	return exp_mix64(exp_mix64(exp_mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^ seq);
+	return exp_mix64(
+		exp_mix64(exp_mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^
+		seq);
 }
 
 /* Word k of the payload of the block with key K is payload_word_at(K + k *
@@ -214,23 +216,23 @@ static uint32_t rnd_len(struct exp_rng *s, uint64_t max)
 /* ---- the soak ------------------------------------------------------------ */
 
 struct slot {
-	uint64_t seq;   /* of the block last written here (completed) */
-	uint32_t sub;   /* its offset within the slot */
+	uint64_t seq; /* of the block last written here (completed) */
+	uint32_t sub; /* its offset within the slot */
 	uint32_t len;
-	bool busy;      /* a request of ours is in flight on it */
-	bool written;   /* seq/sub/len describe what the context holds */
+	bool busy;    /* a request of ours is in flight on it */
+	bool written; /* seq/sub/len describe what the context holds */
 };
 
 struct req {
 	bool live;
 	uint8_t op;
 	uint16_t target;
-	uint32_t slot;    /* index in soak.slots */
-	uint32_t region;  /* of the local buffer */
-	uint32_t lsub;    /* offset within the region */
-	uint32_t sub;     /* offset of the block within its slot */
+	uint32_t slot;	 /* index in soak.slots */
+	uint32_t region; /* of the local buffer */
+	uint32_t lsub;	 /* offset within the region */
+	uint32_t sub;	 /* offset of the block within its slot */
 	uint32_t len;
-	uint64_t off;     /* in the target's context */
+	uint64_t off; /* in the target's context */
 	uint64_t seq;
 };
 
@@ -242,10 +244,10 @@ struct soak {
 	rmc_wq_t *wq;
 	rmc_cq_t *cq;
 	uint8_t *lbuff;
-	uint64_t stride;            /* of slots and buffer regions */
-	uint64_t slice;             /* bytes of one writer's slice */
+	uint64_t stride; /* of slots and buffer regions */
+	uint64_t slice;	 /* bytes of one writer's slice */
 	uint32_t slots_per_target;
-	struct slot *slots;         /* [target][slot] */
+	struct slot *slots; /* [target][slot] */
 	uint32_t *free_regions;
 	uint32_t n_free;
 	struct req reqs[MAX_NUM_WQ];
@@ -267,9 +269,8 @@ static void report_error(struct soak *s, const struct req *r, int status)
 			rmc_status_str(status), status);
 }
 
-__attribute__((format(printf, 3, 4))) static void report_corrupt(struct soak *s,
-								  const struct req *r,
-								  const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void
+report_corrupt(struct soak *s, const struct req *r, const char *fmt, ...)
 {
 	char why[256];
 	va_list ap;
@@ -300,15 +301,15 @@ static void verify_read(struct soak *s, const struct req *r, const uint8_t *p)
 	}
 	if (h.writer != s->me || h.target != r->target || h.offset != r->off) {
 		report_corrupt(s, r,
-			       "block of writer %u for node %u at offset %" PRIu64
-			       " (seq %" PRIu64 ") found here",
+			       "block of writer %u for node %u at offset %" PRIu64 " (seq %" PRIu64
+			       ") found here",
 			       h.writer, h.target, h.offset, h.seq);
 		return;
 	}
 	if (h.seq != r->seq) {
 		report_corrupt(s, r, "seq %" PRIu64 " (%s)", h.seq,
-			       h.seq < r->seq ? "a stale block: the last write was lost"
-					      : "a newer block than the last written");
+			       h.seq < r->seq ? "a stale block: the last write was lost" :
+						"a newer block than the last written");
 		return;
 	}
 	if (h.length != r->len) {
@@ -317,7 +318,8 @@ static void verify_read(struct soak *s, const struct req *r, const uint8_t *p)
 	}
 	if (blk_csum(&h, pl, n) != h.csum) {
 		bad = payload_check(pl, n, blk_key(s->me, r->target, r->off, r->seq));
-		report_corrupt(s, r, "checksum %#x does not match (first bad payload byte: %" PRId64 ")",
+		report_corrupt(s, r,
+			       "checksum %#x does not match (first bad payload byte: %" PRId64 ")",
 			       h.csum, bad < 0 ? bad : bad + (int64_t)sizeof(h));
 		return;
 	}
@@ -339,8 +341,9 @@ static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 
 	if (!r->live) {
 		if (++s->unexpected <= SOAK_SHOW)
-			fprintf(stderr, "sonuma-soak: node %u: completion for WQ slot %u, which has "
-					"no request in flight (status %d)\n",
+			fprintf(stderr,
+				"sonuma-soak: node %u: completion for WQ slot %u, which has "
+				"no request in flight (status %d)\n",
 				s->me, tid, st);
 		return;
 	}
@@ -403,9 +406,12 @@ static int post(struct soak *s, uint8_t op, unsigned target, uint32_t slot_idx)
 {
 	struct slot *sl = &s->slots[slot_idx];
 	uint32_t region = s->free_regions[--s->n_free];
-	uint64_t slot_off = (uint64_t)s->me * s->slice +
-			    (uint64_t)(slot_idx % s->slots_per_target) * s->stride;
-	struct req r = { .live = true, .op = op, .target = (uint16_t)target, .slot = slot_idx,
+	uint64_t slot_off =
+		(uint64_t)s->me * s->slice + (uint64_t)(slot_idx % s->slots_per_target) * s->stride;
+	struct req r = { .live = true,
+			 .op = op,
+			 .target = (uint16_t)target,
+			 .slot = slot_idx,
 			 .region = region };
 	uint8_t *base = s->lbuff + (uint64_t)region * s->stride;
 	int tid;
@@ -488,8 +494,8 @@ static int soak_run(struct soak *s)
 			continue;
 		}
 		struct slot *sl = &s->slots[i];
-		uint8_t op = sl->written && rnd_below(&s->rng, 100) < o->read_pct ? RMC_OP_READ
-										  : RMC_OP_WRITE;
+		uint8_t op = sl->written && rnd_below(&s->rng, 100) < o->read_pct ? RMC_OP_READ :
+										    RMC_OP_WRITE;
 		if ((r = post(s, op, (unsigned)(i / s->slots_per_target), (uint32_t)i)))
 			break;
 		done++;
@@ -558,14 +564,17 @@ static int soak_setup(struct soak *s)
 	s->slice = (ctx / (s->nodes + 1)) & ~63ull;
 	s->slots_per_target = (uint32_t)(s->slice / s->stride);
 	if (o->max_size > s->info.max_transfer) {
-		fprintf(stderr, "sonuma-soak: -M %" PRIu64 " is above rmcd's max_transfer (%" PRIu64
-				" B)\n", o->max_size, s->info.max_transfer);
+		fprintf(stderr,
+			"sonuma-soak: -M %" PRIu64 " is above rmcd's max_transfer (%" PRIu64
+			" B)\n",
+			o->max_size, s->info.max_transfer);
 		return -EINVAL;
 	}
 	if (!s->slots_per_target) {
 		fprintf(stderr,
-			"sonuma-soak: -M %" PRIu64 " does not fit: each writer's slice of a context is %" PRIu64
-			" B (%" PRIu64 " B / %u nodes + 1 scratch) and needs room for one block of -M + %d B;"
+			"sonuma-soak: -M %" PRIu64
+			" does not fit: each writer's slice of a context is %" PRIu64 " B (%" PRIu64
+			" B / %u nodes + 1 scratch) and needs room for one block of -M + %d B;"
 			" raise cluster.context_pages or lower -M\n",
 			o->max_size, s->slice, ctx, s->nodes, SOAK_PAD);
 		return -EINVAL;
@@ -599,7 +608,8 @@ static int soak_main(const struct opts *o)
 	s.fd = kal_open((char *)RMC_DEV);
 	if (s.fd < 0) {
 		const char *node = getenv("SONUMA_NODE");
-		fprintf(stderr, "sonuma-soak: cannot attach to node %s: %s (run it with sonuma-run -n NODE)\n",
+		fprintf(stderr,
+			"sonuma-soak: cannot attach to node %s: %s (run it with sonuma-run -n NODE)\n",
 			node ? node : "0", strerror(-s.fd));
 		return 1;
 	}
@@ -609,7 +619,8 @@ static int soak_main(const struct opts *o)
 	}
 	if ((r = soak_setup(&s))) {
 		if (r != -EINVAL)
-			fprintf(stderr, "sonuma-soak: node %u: cannot register queues or buffers: %s\n",
+			fprintf(stderr,
+				"sonuma-soak: node %u: cannot register queues or buffers: %s\n",
 				s.info.nid, strerror(-r));
 		return r == -EINVAL ? 2 : 1;
 	}
@@ -621,8 +632,10 @@ static int soak_main(const struct opts *o)
 	if (r == -ENOTCONN)
 		fprintf(stderr, "sonuma-soak: node %u: rmcd is gone\n", s.me);
 	else if (r == -ETIMEDOUT)
-		fprintf(stderr, "sonuma-soak: node %u: no completion for %.1f s with %u request(s) "
-				"in flight\n", s.me, o->lost_timeout, s.outstanding);
+		fprintf(stderr,
+			"sonuma-soak: node %u: no completion for %.1f s with %u request(s) "
+			"in flight\n",
+			s.me, o->lost_timeout, s.outstanding);
 	soak_drain(&s);
 	secs = now_s() - t0;
 	uint64_t ops = s.reads + s.writes;
@@ -633,7 +646,10 @@ static int soak_main(const struct opts *o)
 	       s.me, s.nodes, o->seed, ops, s.reads, s.writes, s.bytes, s.verified, s.final_reads,
 	       s.errors, s.corrupted, s.unexpected, s.lost, secs, secs > 0 ? (double)ops / secs : 0,
 	       o->max_size, o->window, s.slots_per_target * s.nodes,
-	       r == -ENOTCONN ? "rmcd-gone" : r == -ETIMEDOUT ? "stalled" : r ? "failed" : "ok");
+	       r == -ENOTCONN  ? "rmcd-gone" :
+	       r == -ETIMEDOUT ? "stalled" :
+	       r	       ? "failed" :
+				 "ok");
 	fflush(stdout);
 	rc = (r || s.errors || s.corrupted || s.unexpected || s.lost) ? 1 : 0;
 	free(s.slots);
@@ -645,24 +661,24 @@ static int soak_main(const struct opts *o)
 /* ---- the rogue ----------------------------------------------------------- */
 
 enum rogue_case {
-	RC_READ,        /* valid read from anywhere: OK */
-	RC_WRITE,       /* valid write into the scratch slice: OK */
-	RC_NID,         /* no such node */
-	RC_CID,         /* no such context */
-	RC_RANGE,       /* offset + length past the context */
-	RC_FAR,         /* offset near 2^64 */
-	RC_ZERO,        /* length 0 (raw entry: the API would round it up) */
-	RC_LONG,        /* above max_transfer */
-	RC_BUF,         /* buffer address not registered */
-	RC_BUF_RANGE,   /* buffer offset past the buffer */
-	RC_OP,          /* unknown operation (raw entry) */
-	RC_SCRIBBLE,    /* a read whose fields are overwritten after posting */
+	RC_READ,      /* valid read from anywhere: OK */
+	RC_WRITE,     /* valid write into the scratch slice: OK */
+	RC_NID,	      /* no such node */
+	RC_CID,	      /* no such context */
+	RC_RANGE,     /* offset + length past the context */
+	RC_FAR,	      /* offset near 2^64 */
+	RC_ZERO,      /* length 0 (raw entry: the API would round it up) */
+	RC_LONG,      /* above max_transfer */
+	RC_BUF,	      /* buffer address not registered */
+	RC_BUF_RANGE, /* buffer offset past the buffer */
+	RC_OP,	      /* unknown operation (raw entry) */
+	RC_SCRIBBLE,  /* a read whose fields are overwritten after posting */
 	RC_N
 };
 
 static const char *const rc_names[RC_N] = {
-	"read", "write", "nid", "cid", "range", "far", "zero", "long", "buf", "buf-range",
-	"op", "scribble",
+	"read", "write", "nid", "cid",	     "range", "far",
+	"zero", "long",	 "buf", "buf-range", "op",    "scribble",
 };
 
 #define ROGUE_MAX_QPS 3
@@ -675,7 +691,7 @@ struct rogue_qp {
 	uint8_t kase[MAX_NUM_WQ];
 	bool live[MAX_NUM_WQ];
 	unsigned outstanding;
-	bool tainted;  /* we lied to the RMC about it: expect nothing of it */
+	bool tainted; /* we lied to the RMC about it: expect nothing of it */
 };
 
 struct rogue {
@@ -686,7 +702,7 @@ struct rogue {
 	struct rogue_qp qp[ROGUE_MAX_QPS];
 	uint8_t *lbuff;
 	uint64_t lbuff_size;
-	uint64_t bufs[5][2];  /* every registered buffer: address, size */
+	uint64_t bufs[5][2]; /* every registered buffer: address, size */
 	unsigned n_bufs;
 	uint64_t slice, ctx;
 	struct exp_rng rng;
@@ -708,7 +724,8 @@ static void rogue_on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 
 	if (!q->live[tid]) {
 		if (!q->tainted && ++g->mismatched <= SOAK_SHOW)
-			fprintf(stderr, "sonuma-soak --rogue: completion for idle WQ slot %u\n", tid);
+			fprintf(stderr, "sonuma-soak --rogue: completion for idle WQ slot %u\n",
+				tid);
 		return;
 	}
 	q->live[tid] = false;
@@ -732,8 +749,8 @@ static void rogue_on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 static int raw_post(rmc_wq_t *wq, uint8_t op, uint16_t nid, uint8_t cid, uint64_t buf_addr,
 		    uint64_t buf_offset, uint64_t offset, uint64_t length)
 {
-	return rmc__post_entry(wq, op, (uint8_t *)(uintptr_t)buf_addr, buf_offset, nid, cid,
-			       offset, length, 0, 0);
+	return rmc__post_entry(wq, op, (uint8_t *)(uintptr_t)buf_addr, buf_offset, nid, cid, offset,
+			       length, 0, 0);
 }
 
 static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
@@ -759,18 +776,20 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 		if (g->ctx - scratch < len)
 			len = g->ctx - scratch;
 		tid = rmc_rwrite_async(q->wq, g->lbuff, boff, nid, 0,
-				       scratch + rnd_below(&g->rng, g->ctx - scratch - len + 1), len);
+				       scratch + rnd_below(&g->rng, g->ctx - scratch - len + 1),
+				       len);
 		break;
 	case RC_NID:
 		expect = RMC_ERR_NID;
-		tid = rmc_rwrite_async(q->wq, g->lbuff, boff,
-				       (int)(g->info.nodes + rnd_below(&g->rng, 0x10000 - g->info.nodes)),
-				       0, 0, len);
+		tid = rmc_rwrite_async(
+			q->wq, g->lbuff, boff,
+			(int)(g->info.nodes + rnd_below(&g->rng, 0x10000 - g->info.nodes)), 0, 0,
+			len);
 		break;
 	case RC_CID:
 		expect = RMC_ERR_CID;
-		tid = rmc_rwrite_async(q->wq, g->lbuff, boff, nid, 200 + (uint32_t)rnd_below(&g->rng, 56),
-				       0, len);
+		tid = rmc_rwrite_async(q->wq, g->lbuff, boff, nid,
+				       200 + (uint32_t)rnd_below(&g->rng, 56), 0, len);
 		break;
 	case RC_RANGE:
 		expect = RMC_ERR_CTX_RANGE;
@@ -807,14 +826,14 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 	case RC_BUF_RANGE:
 		expect = RMC_ERR_BUF_RANGE;
 		tid = rmc_rwrite_async(q->wq, g->lbuff,
-				       rnd_below(&g->rng, 2) ? g->lbuff_size - len + 1 + rnd_below(&g->rng, len)
-							     : UINT64_MAX - rnd_below(&g->rng, 4096),
+				       rnd_below(&g->rng, 2) ?
+					       g->lbuff_size - len + 1 + rnd_below(&g->rng, len) :
+					       UINT64_MAX - rnd_below(&g->rng, 4096),
 				       nid, 0, scratch, len);
 		break;
 	case RC_OP: {
 		uint8_t op = (uint8_t)exp_rng_next(&g->rng);
-		if (op == RMC_OP_READ || op == RMC_OP_WRITE || op == RMC_OP_CAS ||
-		    op == RMC_OP_FAA)
+		if (op == RMC_OP_READ || op == RMC_OP_WRITE || op == RMC_OP_CAS || op == RMC_OP_FAA)
 			op = 'x';
 		expect = RMC_ERR_OP;
 		tid = raw_post(q->wq, op, nid, 0, uaddr, boff, scratch, len);
@@ -830,8 +849,10 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 			wq_entry_t *e = &q->wq->q[tid];
 			SONUMA_WRITE_ONCE(e->nid, (uint16_t)exp_rng_next(&g->rng));
 			SONUMA_WRITE_ONCE(e->offset, exp_rng_next(&g->rng));
-			SONUMA_WRITE_ONCE(e->length, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
-			SONUMA_WRITE_ONCE(e->buf_offset, exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
+			SONUMA_WRITE_ONCE(e->length,
+					  exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
+			SONUMA_WRITE_ONCE(e->buf_offset,
+					  exp_rng_next(&g->rng) >> (exp_rng_next(&g->rng) & 63));
 		}
 		break;
 	}
@@ -840,7 +861,8 @@ static int rogue_post_one(struct rogue *g, struct rogue_qp *q)
 		return tid;
 	if (q->live[tid]) {
 		if (++g->mismatched <= SOAK_SHOW)
-			fprintf(stderr, "sonuma-soak --rogue: WQ slot %d reused while in flight\n", tid);
+			fprintf(stderr, "sonuma-soak --rogue: WQ slot %d reused while in flight\n",
+				tid);
 		q->outstanding--;
 	}
 	q->live[tid] = true;
@@ -873,7 +895,7 @@ static void rogue_burst(struct rogue *g)
 	if (!g->o->bursts && rnd_below(&g->rng, 64) == 0) {
 		q->tainted = true;
 		sonuma_smp_store_release(&q->cq->consumed,
-				  q->cq->consumed + 1 + (uint32_t)rnd_below(&g->rng, 1000));
+					 q->cq->consumed + 1 + (uint32_t)rnd_below(&g->rng, 1000));
 	}
 	/* Sometimes leave the completions there for a while. */
 	if (rnd_below(&g->rng, 4) == 0) {
@@ -907,7 +929,8 @@ static int rogue_main(const struct opts *o)
 	g.nqp = 1 + (unsigned)rnd_below(&g.rng, ROGUE_MAX_QPS);
 	for (unsigned i = 0; i < g.nqp; i++)
 		if ((r = kal_reg_wq(g.fd, &g.qp[i].wq)) || (r = kal_reg_cq(g.fd, &g.qp[i].cq))) {
-			fprintf(stderr, "sonuma-soak --rogue: cannot register queues: %s\n", strerror(-r));
+			fprintf(stderr, "sonuma-soak --rogue: cannot register queues: %s\n",
+				strerror(-r));
 			return 1;
 		}
 	/* A few buffers, so that lookups go past the first; requests use the
@@ -916,7 +939,8 @@ static int rogue_main(const struct opts *o)
 		uint8_t *b = NULL;
 		uint32_t pages = 1 + (uint32_t)rnd_below(&g.rng, 4);
 		if ((r = kal_reg_lbuff(g.fd, &b, pages))) {
-			fprintf(stderr, "sonuma-soak --rogue: cannot register a buffer: %s\n", strerror(-r));
+			fprintf(stderr, "sonuma-soak --rogue: cannot register a buffer: %s\n",
+				strerror(-r));
 			return 1;
 		}
 		g.bufs[g.n_bufs][0] = (uint64_t)(uintptr_t)b;
@@ -924,7 +948,8 @@ static int rogue_main(const struct opts *o)
 	}
 	g.lbuff_size = 16 * PAGE_SIZE;
 	if ((r = kal_reg_lbuff(g.fd, &g.lbuff, 16))) {
-		fprintf(stderr, "sonuma-soak --rogue: cannot register a buffer: %s\n", strerror(-r));
+		fprintf(stderr, "sonuma-soak --rogue: cannot register a buffer: %s\n",
+			strerror(-r));
 		return 1;
 	}
 	g.bufs[g.n_bufs][0] = (uint64_t)(uintptr_t)g.lbuff;
@@ -935,8 +960,8 @@ static int rogue_main(const struct opts *o)
 		memset(ctx + scratch, 0x5a, g.ctx - scratch);
 	}
 	if (o->verbose)
-		fprintf(stderr, "sonuma-soak --rogue: node %u: %u QP(s), pid %d\n", g.info.nid, g.nqp,
-			(int)getpid());
+		fprintf(stderr, "sonuma-soak --rogue: node %u: %u QP(s), pid %d\n", g.info.nid,
+			g.nqp, (int)getpid());
 
 	for (uint64_t b = 0; !o->bursts || b < o->bursts; b++) {
 		uint64_t spins = RMC__SPIN_CHECK;
@@ -988,7 +1013,8 @@ static int corrupt_main(const struct opts *o)
 	}
 	if ((r = kal_info(fd, &info)) ||
 	    (r = kal_reg_ctx(fd, &ctx, (uint32_t)(info.context_size / PAGE_SIZE)))) {
-		fprintf(stderr, "sonuma-soak --corrupt: cannot map the context: %s\n", strerror(-r));
+		fprintf(stderr, "sonuma-soak --corrupt: cannot map the context: %s\n",
+			strerror(-r));
 		return 1;
 	}
 	exp_rng_seed(&rng, o->seed ^ 0xbadull);
@@ -1050,7 +1076,10 @@ int main(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct opts o = { .max_size = 65536, .window = 16, .read_pct = 50, .lost_timeout = 5,
+	struct opts o = { .max_size = 65536,
+			  .window = 16,
+			  .read_pct = 50,
+			  .lost_timeout = 5,
 			  .final_verify = true };
 	bool time_given = false;
 	uint64_t v;
@@ -1118,7 +1147,8 @@ int main(int argc, char **argv)
 	if (!o.seed_given) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		o.seed = exp_mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >> 16;
+		o.seed = exp_mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >>
+			 16;
 	}
 	if (o.rogue || o.corrupt) {
 		o.bursts = o.ops;

@@ -48,11 +48,11 @@
 #define MAX_THREADS 16
 
 struct opts {
-	char op;              /* 'r' or 'w' */
+	char op; /* 'r' or 'w' */
 	int async;
 	unsigned outstanding;
 	unsigned threads;
-	int target;           /* -1: the next node */
+	int target; /* -1: the next node */
 	uint64_t sizes[MAX_SIZES];
 	unsigned n_sizes;
 	uint64_t iters, warmup;
@@ -60,8 +60,8 @@ struct opts {
 	const char *out;
 	const char *samples; /* file for every measured latency */
 	int verify;
-	int bw;               /* throughput only: no per-operation time stamps */
-	int same_buffer;      /* every operation at offset 0: span = size */
+	int bw;		 /* throughput only: no per-operation time stamps */
+	int same_buffer; /* every operation at offset 0: span = size */
 };
 
 struct result {
@@ -82,12 +82,12 @@ struct thr {
 	rmc_wq_t *wq;
 	rmc_cq_t *cq;
 	uint8_t *lbuff;
-	uint64_t lbuff_size;   /* registered: room for the largest size */
-	uint64_t span;         /* used for the current size: its window of slots */
-	uint64_t *lat;         /* per measured op, TSC ticks */
+	uint64_t lbuff_size; /* registered: room for the largest size */
+	uint64_t span;	     /* used for the current size: its window of slots */
+	uint64_t *lat;	     /* per measured op, TSC ticks */
 	uint64_t t_start, t_end;
 	unsigned errors;
-	int err;               /* -errno from a call */
+	int err; /* -errno from a call */
 	/* async bookkeeping */
 	uint64_t done, recorded;
 	uint64_t measure_from; /* ops before this index are warm-up */
@@ -151,8 +151,8 @@ static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 
 	if (head->status != RMC_OK) {
 		if (!t->errors)
-			fprintf(stderr, "sonuma-bench: thread %d: operation %llu failed: %s\n", t->idx,
-				(unsigned long long)i, rmc_status_str(head->status));
+			fprintf(stderr, "sonuma-bench: thread %d: operation %llu failed: %s\n",
+				t->idx, (unsigned long long)i, rmc_status_str(head->status));
 		t->errors++;
 	}
 	if (i >= t->measure_from)
@@ -172,11 +172,11 @@ static int run_sync(struct thr *t, uint64_t n, int measure)
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = (i % slots) * t->size;
 		uint64_t t0 = stamp ? rmc_rdtsc() : 0;
-		int r = o->op == 'r'
-				? rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
-						 (uint64_t)t->idx * t->lbuff_size + off, t->size)
-				: rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
-						  (uint64_t)t->idx * t->lbuff_size + off, t->size);
+		int r = o->op == 'r' ?
+				rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
+					       (uint64_t)t->idx * t->lbuff_size + off, t->size) :
+				rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
+						(uint64_t)t->idx * t->lbuff_size + off, t->size);
 		uint64_t t1 = stamp ? rmc_rdtsc() : 0;
 		if (r == -ENOTCONN)
 			return r;
@@ -212,11 +212,11 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 		/* Where rmcd's model needs no post times (RMC_WQ_NO_TSTAMP)
 		 * the entry carries none: take our own. */
 		uint64_t t0 = stamp ? rmc_rdtsc() : 0;
-		int tid = o->op == 'r'
-				  ? rmc_rread_async(t->wq, t->lbuff, off, t->snid, 0,
-						    (uint64_t)t->idx * t->lbuff_size + off, t->size)
-				  : rmc_rwrite_async(t->wq, t->lbuff, off, t->snid, 0,
-						     (uint64_t)t->idx * t->lbuff_size + off, t->size);
+		int tid = o->op == 'r' ?
+				  rmc_rread_async(t->wq, t->lbuff, off, t->snid, 0,
+						  (uint64_t)t->idx * t->lbuff_size + off, t->size) :
+				  rmc_rwrite_async(t->wq, t->lbuff, off, t->snid, 0,
+						   (uint64_t)t->idx * t->lbuff_size + off, t->size);
 		if (tid < 0)
 			return tid;
 		t->slot_op[tid] = i;
@@ -261,8 +261,9 @@ static int region_xfer(struct thr *t, char op)
 	for (uint64_t off = 0; off < t->span && !r; off += chunk) {
 		uint64_t len = t->span - off < chunk ? t->span - off : chunk;
 		uint64_t remote = (uint64_t)t->idx * t->lbuff_size + off;
-		r = op == 'r' ? rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len)
-			      : rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len);
+		r = op == 'r' ?
+			    rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len) :
+			    rmc_rwrite_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0, remote, len);
 	}
 	return r;
 }
@@ -415,12 +416,12 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
  * target node) and this process share: the partner's time stamps of the
  * current size, and how far it got. */
 struct mp_shared {
-	int ready;          /* 1: endpoint up; < 0: -errno of its set-up */
-	int failed;         /* -errno of a call, once the run started */
+	int ready;  /* 1: endpoint up; < 0: -errno of its set-up */
+	int failed; /* -errno of a call, once the run started */
 	uint32_t sizes_done;
 	int cpu;
-	uint64_t *t_recv;   /* per iteration: TSC when the ping was received */
-	uint64_t *t_send;   /* ... and just before the pong was sent */
+	uint64_t *t_recv; /* per iteration: TSC when the ping was received */
+	uint64_t *t_send; /* ... and just before the pong was sent */
 };
 
 struct mp_node {
@@ -438,8 +439,7 @@ struct mp_opts {
 };
 
 /* Registers what an endpoint needs on node fd is attached to, and makes it. */
-static int mp_open(struct mp_node *n, int fd, const struct kal_info *info,
-		   const struct mp_opts *m)
+static int mp_open(struct mp_node *n, int fd, const struct kal_info *info, const struct mp_opts *m)
 {
 	struct rmc_msg_params p = { .fd = fd,
 				    .ctx_id = m->ctx_id,
@@ -483,8 +483,8 @@ static void mp_pin(const struct kal_info *info)
 
 /* The partner: an application of node peer that returns every message to
  * where it came from, recording when it got it and when it answered. */
-static int mp_partner(const struct opts *o, const struct mp_opts *m, int parent_fd,
-		      int peer, int src, struct mp_shared *sh)
+static int mp_partner(const struct opts *o, const struct mp_opts *m, int parent_fd, int peer,
+		      int src, struct mp_shared *sh)
 {
 	struct kal_info info;
 	struct mp_node n = { 0 };
@@ -560,8 +560,8 @@ static int mp_wait(pid_t pid, unsigned ms, int *st)
 struct mp_result {
 	uint64_t size, iters;
 	double rtt[EXP_NSUM], ow[EXP_NSUM]; /* min, p50, avg, p99, p99.9, max in ns */
-	double target;        /* the model's one-way latency of the write */
-	double msgs, mbps;    /* messages per second (both ways), payload MB/s */
+	double target;			    /* the model's one-way latency of the write */
+	double msgs, mbps;		    /* messages per second (both ways), payload MB/s */
 	unsigned errors;
 };
 
@@ -662,8 +662,9 @@ static int mp_connect(struct mp_run *p)
 	}
 	p->partner_cpu = SONUMA_READ_ONCE(p->sh->cpu);
 	if (p->partner_cpu == sched_getcpu())
-		fprintf(stderr, "sonuma-bench: warning: both ends run on CPU %d; the latencies "
-				"include switching between them\n",
+		fprintf(stderr,
+			"sonuma-bench: warning: both ends run on CPU %d; the latencies "
+			"include switching between them\n",
 			p->partner_cpu);
 	return 0;
 }
@@ -697,8 +698,8 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 			"\"max_msg\": %u, \"slot_size\": %u, \"ctx_id\": %u, \"ctx_offset\": %llu, "
 			"\"delivery\": \"%s\", \"spin_us\": %u, \"sizes\": [",
 			send, info->nid, o->target, (unsigned long long)o->iters,
-			(unsigned long long)o->warmup, mi.slots, mi.max_msg, mi.slot_size, m->ctx_id,
-			(unsigned long long)m->ctx_offset, delivery, spin);
+			(unsigned long long)o->warmup, mi.slots, mi.max_msg, mi.slot_size,
+			m->ctx_id, (unsigned long long)m->ctx_offset, delivery, spin);
 		for (unsigned i = 0; i < o->n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
 		fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
@@ -714,22 +715,26 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 			(unsigned long long)info->max_transfer, sched_getcpu(), p->partner_cpu);
 	} else if (o->fmt == EXP_FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
-		fprintf(out, "# mode: msg-pingpong; send: %s; src: %u; dst: %d; iters: %llu; warmup: "
-			     "%llu; slots: %u; max_msg: %u; delivery: %s; spin_us: %u\n",
+		fprintf(out,
+			"# mode: msg-pingpong; send: %s; src: %u; dst: %d; iters: %llu; warmup: "
+			"%llu; slots: %u; max_msg: %u; delivery: %s; spin_us: %u\n",
 			send, info->nid, o->target, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, mi.slots, mi.max_msg, delivery, spin);
-		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; cpu: %d; "
-			     "partner_cpu: %d\n",
+		fprintf(out,
+			"# model: %s\n# calibration: %s\n# tsc_hz: %.0f; cpu: %d; "
+			"partner_cpu: %d\n",
 			model, calib, info->tsc_hz, sched_getcpu(), p->partner_cpu);
 		fprintf(out, "size,iterations,rtt_min_ns,rtt_p50_ns,rtt_avg_ns,rtt_p99_ns,"
 			     "rtt_p999_ns,rtt_max_ns,ow_min_ns,ow_p50_ns,ow_avg_ns,ow_p99_ns,"
 			     "ow_p999_ns,ow_max_ns,target_ns,msgs_per_s,bw_MBps,errors\n");
 	} else {
-		fprintf(out, "# sonuma-bench %s: msg-pingpong (%s sends, %s delivery), node %u <-> "
-			     "node %d\n",
+		fprintf(out,
+			"# sonuma-bench %s: msg-pingpong (%s sends, %s delivery), node %u <-> "
+			"node %d\n",
 			version, send, delivery, info->nid, o->target);
-		fprintf(out, "# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu round trips "
-			     "after %llu warm-up per size; %u slots of %u B; CPUs %d and %d\n",
+		fprintf(out,
+			"# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu round trips "
+			"after %llu warm-up per size; %u slots of %u B; CPUs %d and %d\n",
 			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, mi.slots, mi.slot_size, sched_getcpu(),
 			p->partner_cpu);
@@ -778,8 +783,9 @@ static int mp_bounce(struct mp_run *p, struct mp_result *res, uint64_t *start, u
 			for (uint64_t j = 0; j < size && !bad; j++)
 				bad = p->in[j] != pattern(seed, 0, j);
 			if (bad && !res->errors++)
-				fprintf(stderr, "sonuma-bench: size %llu, round trip %llu: "
-						"the answer differs from the message\n",
+				fprintf(stderr,
+					"sonuma-bench: size %llu, round trip %llu: "
+					"the answer differs from the message\n",
 					(unsigned long long)size, (unsigned long long)i);
 		}
 		if (i == o->warmup)
@@ -1005,7 +1011,8 @@ static int pingpong(int cpu, uint64_t iters, uint64_t warmup)
 	       "(%llu samples, TSC %.3f GHz)\n",
 	       sched_getcpu(), cpu, (double)lat[0] * 1e9 / hz,
 	       (double)exp_pct_rank(lat, iters, 50) * 1e9 / hz,
-	       (double)exp_pct_rank(lat, iters, 99) * 1e9 / hz, (unsigned long long)iters, hz / 1e9);
+	       (double)exp_pct_rank(lat, iters, 99) * 1e9 / hz, (unsigned long long)iters,
+	       hz / 1e9);
 	free(lat);
 	return 0;
 }
@@ -1018,11 +1025,11 @@ struct cli {
 	int sweep, max_given, pp_cpu, msg_pp, msg_opt;
 };
 
-#define BAD(...)                                                   \
-	do {                                                       \
-		fprintf(stderr, "sonuma-bench: " __VA_ARGS__);     \
+#define BAD(...)                                                  \
+	do {                                                      \
+		fprintf(stderr, "sonuma-bench: " __VA_ARGS__);    \
 		fprintf(stderr, "\n(see sonuma-bench --help)\n"); \
-		return 2;                                          \
+		return 2;                                         \
 	} while (0)
 
 /* One option opt with its argument arg: 0, or 2 after saying what is
@@ -1122,8 +1129,8 @@ static int parse_opt(struct cli *c, int opt, const char *arg)
 		break;
 	case 'L':
 		if (exp_parse_u64(arg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
-			BAD("--msg-slots: a power of two up to %d, not \"%s\"",
-			    RMC_MSG_MAX_SLOTS, arg);
+			BAD("--msg-slots: a power of two up to %d, not \"%s\"", RMC_MSG_MAX_SLOTS,
+			    arg);
 		c->mo.slots = (uint32_t)v;
 		c->msg_opt = 1;
 		break;
@@ -1237,7 +1244,6 @@ static int plan_sizes(struct cli *c)
 	return 0;
 }
 
-
 /* Attaches to this program's node into *fd and *info: 0, or 1 after saying
  * why not. */
 static int attach(int *fd, struct kal_info *info)
@@ -1246,8 +1252,9 @@ static int attach(int *fd, struct kal_info *info)
 
 	*fd = kal_open((char *)RMC_DEV);
 	if (*fd < 0) {
-		fprintf(stderr, "sonuma-bench: cannot attach to node %s: %s (is rmcd running? run "
-				"with sonuma-run -n NODE)\n",
+		fprintf(stderr,
+			"sonuma-bench: cannot attach to node %s: %s (is rmcd running? run "
+			"with sonuma-run -n NODE)\n",
 			getenv("SONUMA_NODE") ? getenv("SONUMA_NODE") : "0", strerror(-*fd));
 		return 1;
 	}
@@ -1296,7 +1303,8 @@ static int plan_region(struct opts *o, const struct kal_info *info, uint64_t *re
 	for (unsigned i = 0; i < o->n_sizes; i++) {
 		if (o->sizes[i] > info->max_transfer)
 			BAD("--size: %llu B is above rmcd's maximum transfer (%llu B)",
-			    (unsigned long long)o->sizes[i], (unsigned long long)info->max_transfer);
+			    (unsigned long long)o->sizes[i],
+			    (unsigned long long)info->max_transfer);
 		if (o->sizes[i] < 64)
 			o->sizes[i] = 64; /* as the API rounds it */
 		if (o->sizes[i] > biggest)
@@ -1314,7 +1322,8 @@ static int plan_region(struct opts *o, const struct kal_info *info, uint64_t *re
 	region = region / biggest * biggest;
 	if (region < biggest || region * o->threads > info->context_size)
 		BAD("%u threads of %llu B do not fit in the %llu-byte context", o->threads,
-		    (unsigned long long)biggest, (unsigned long long)info->context_size);	*region_out = region;
+		    (unsigned long long)biggest, (unsigned long long)info->context_size);
+	*region_out = region;
 	return 0;
 }
 
@@ -1389,8 +1398,8 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
 			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"sizes\": [",
-			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid, o->target,
-			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
+			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
 			o->verify ? "true" : "false", o->bw ? "true" : "false",
 			o->same_buffer ? "true" : "false");
 		for (unsigned i = 0; i < o->n_sizes; i++)
@@ -1411,17 +1420,21 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			(unsigned long long)info->max_transfer, info->numa, cpus, sched_getcpu());
 	} else if (o->fmt == EXP_FMT_CSV) {
 		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
-		fprintf(out, "# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
-			     "iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
-			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid, o->target,
-			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+		fprintf(out,
+			"# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
+			"iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
+			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
+			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
 			o->verify ? "true" : "false", o->bw ? "true" : "false",
 			o->same_buffer ? "true" : "false");
-		fprintf(out, "# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
-			     "queue_depth: %u; src_numa: %d; app_cpus: %s\n",
-			model, calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa, cpus);
-		fprintf(out, "size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
-			     "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns\n");
+		fprintf(out,
+			"# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
+			"queue_depth: %u; src_numa: %d; app_cpus: %s\n",
+			model, calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa,
+			cpus);
+		fprintf(out,
+			"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
+			"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns\n");
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s%s, node %u -> node %d\n",
 			version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
@@ -1430,17 +1443,21 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			o->target);
 		if (o->async)
 			fprintf(out, "# outstanding per thread: %u\n", o->outstanding);
-		fprintf(out, "# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
-			     "after %llu warm-up per size and thread\n",
+		fprintf(out,
+			"# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
+			"after %llu warm-up per size and thread\n",
 			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup);
-		fprintf(out, "# target: the model's unloaded latency; model: the mean it asked for\n"
-			     "# in this run, queueing included; err%%: p50 against model\n");
+		fprintf(out,
+			"# target: the model's unloaded latency; model: the mean it asked for\n"
+			"# in this run, queueing included; err%%: p50 against model\n");
 		if (o->bw)
-			fprintf(out, "# --bw: no per-operation timestamps, latencies not measured\n");
+			fprintf(out,
+				"# --bw: no per-operation timestamps, latencies not measured\n");
 		if (o->same_buffer)
-			fprintf(out, "# --same-buffer: every operation of a size moves the same bytes "
-				     "(one message per side)\n");
+			fprintf(out,
+				"# --same-buffer: every operation of a size moves the same bytes "
+				"(one message per side)\n");
 		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s\n", "size",
 			"t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model", "err%",
 			"late%", "MB/s", "Mops");
@@ -1453,7 +1470,7 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 {
 	double late_pct = res->counted ? 100.0 * (double)res->late / (double)res->counted : 0;
 	/* The latencies, NAN (not measured) with --bw. */
-	static const char *const lat_name[6] = { "t_min_ns", "t_p50_ns", "t_avg_ns",
+	static const char *const lat_name[6] = { "t_min_ns", "t_p50_ns",  "t_avg_ns",
 						 "t_p99_ns", "t_p999_ns", "t_max_ns" };
 	const double lat[6] = { res->min, res->p50, res->avg, res->p99, res->p999, res->max };
 	char l[6][32];
@@ -1537,7 +1554,8 @@ static int run_sizes(struct opts *o, struct thr *th, struct kal_info *info, int 
 			break;
 		}
 		if (res.errors) {
-			fprintf(stderr, "sonuma-bench: size %llu: %u operation(s) failed or data wrong\n",
+			fprintf(stderr,
+				"sonuma-bench: size %llu: %u operation(s) failed or data wrong\n",
 				(unsigned long long)res.size, res.errors);
 			failed = 1;
 		}
@@ -1555,7 +1573,11 @@ static int run_sizes(struct opts *o, struct thr *th, struct kal_info *info, int 
 int main(int argc, char **argv)
 {
 	struct cli c = {
-		.o = { .op = 'r', .threads = 1, .target = -1, .iters = 10000, .warmup = 1000,
+		.o = { .op = 'r',
+		       .threads = 1,
+		       .target = -1,
+		       .iters = 10000,
+		       .warmup = 1000,
 		       .verify = 1 },
 		.mo = { .slots = RMC_MSG_DEFAULT_SLOTS },
 		.max_size = 65536,

@@ -66,15 +66,17 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!node || optind >= argc) {
-		fprintf(stderr, "sonuma-run: %s\n", !node ? "-n NODE is required" : "no PROGRAM given");
+		fprintf(stderr, "sonuma-run: %s\n",
+			!node ? "-n NODE is required" : "no PROGRAM given");
 		usage(stderr);
 		return 2;
 	}
 	setenv("SONUMA_NODE", node, 1);
 	fd = kal_open((char *)RMC_DEV);
 	if (fd < 0) {
-		fprintf(stderr, "sonuma-run: cannot reach node %s's rmcd: %s (is rmcd running, "
-				"with that many nodes, in this run directory?)\n",
+		fprintf(stderr,
+			"sonuma-run: cannot reach node %s's rmcd: %s (is rmcd running, "
+			"with that many nodes, in this run directory?)\n",
 			node, strerror(-fd));
 		return 1;
 	}

@@ -18,15 +18,15 @@
 
 /* A failed check is a finding: say what failed, then abort so that
  * libFuzzer reports a crash and writes the input out. */
-#define FZ_CHECK(cond, ...)                                                              \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
+#define FZ_CHECK(cond, ...)                                                                  \
+	do {                                                                                 \
+		if (!(cond)) {                                                               \
 			fprintf(stderr, "\n%s:%d: check failed: %s\n  ", __FILE__, __LINE__, \
-				#cond);                                                  \
-			fprintf(stderr, __VA_ARGS__);                                    \
-			fputc('\n', stderr);                                             \
-			abort();                                                         \
-		}                                                                        \
+				#cond);                                                      \
+			fprintf(stderr, __VA_ARGS__);                                        \
+			fputc('\n', stderr);                                                 \
+			abort();                                                             \
+		}                                                                            \
 	} while (0)
 
 /* Inaccessible space on each side of a guarded mapping.  One page would
@@ -41,8 +41,8 @@
 static inline void *fz_map_guarded(int fd, size_t size)
 {
 	size_t total = size + 2 * (size_t)FZ_GUARD;
-	uint8_t *r = mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-			  -1, 0);
+	uint8_t *r =
+		mmap(NULL, total, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	void *p;
 
 	if (r == MAP_FAILED)

@@ -105,10 +105,10 @@ static void check_ranges(const struct core_config *c)
 			 c->rmc_cpus[i]);
 	for (int i = 0; i < CORE_MAX_RMC; i++)
 		if (c->rmc_cpus[i] >= 0)
-			FZ_CHECK((uint32_t)i < c->rmc_threads,
-				 "a CPU for RMC thread %d of %u", i, c->rmc_threads);
-	FZ_CHECK(c->notify_ns == -1 || (c->notify_ns >= 0 && c->notify_ns <= 1e6),
-		 "notify_ns %g", c->notify_ns);
+			FZ_CHECK((uint32_t)i < c->rmc_threads, "a CPU for RMC thread %d of %u", i,
+				 c->rmc_threads);
+	FZ_CHECK(c->notify_ns == -1 || (c->notify_ns >= 0 && c->notify_ns <= 1e6), "notify_ns %g",
+		 c->notify_ns);
 	FZ_CHECK(c->late_slack_ns >= 0 && c->late_slack_ns <= 1e6, "late_slack_ns %g",
 		 c->late_slack_ns);
 	FZ_CHECK(c->lead_ns >= 0 && c->lead_ns <= 1e6, "lead_ns %g", c->lead_ns);
@@ -117,8 +117,7 @@ static void check_ranges(const struct core_config *c)
 	for (uint32_t i = 0; i < c->n_allow_uids; i++)
 		FZ_CHECK(c->allow_uids[i] <= 0x7fffffff, "allow_uids[%u] = %u", i,
 			 c->allow_uids[i]);
-	FZ_CHECK(strnlen(c->rundir, sizeof(c->rundir)) < sizeof(c->rundir) &&
-			 c->rundir[0] == '/',
+	FZ_CHECK(strnlen(c->rundir, sizeof(c->rundir)) < sizeof(c->rundir) && c->rundir[0] == '/',
 		 "rundir \"%.*s\"", (int)sizeof(c->rundir), c->rundir);
 	FZ_CHECK(strnlen(c->model, sizeof(c->model)) < sizeof(c->model), "model not terminated");
 	FZ_CHECK(strnlen(c->calibration, sizeof(c->calibration)) < sizeof(c->calibration),
@@ -136,7 +135,8 @@ static void check_ranges(const struct core_config *c)
 	const config_setting_t *ctxs = config_lookup(&c->lc, "cluster.contexts");
 	if (ctxs) {
 		FZ_CHECK((uint32_t)config_setting_length(ctxs) == c->n_contexts,
-			 "%d contexts listed, %u taken", config_setting_length(ctxs), c->n_contexts);
+			 "%d contexts listed, %u taken", config_setting_length(ctxs),
+			 c->n_contexts);
 		FZ_CHECK(c->ctx_pages[0] == c->context_pages,
 			 "context 0: %llu pages listed, %llu taken",
 			 (unsigned long long)c->ctx_pages[0], (unsigned long long)c->context_pages);
@@ -179,8 +179,8 @@ static void check_model(const struct tm_ops *m, const config_setting_t *grp)
 	char line[256];
 	memset(line, 0x55, sizeof(line));
 	int n = m->describe(state, line, sizeof(line));
-	FZ_CHECK(n >= 0 && memchr(line, 0, sizeof(line)), "model %s: describe returned %d",
-		 m->name, n);
+	FZ_CHECK(n >= 0 && memchr(line, 0, sizeof(line)), "model %s: describe returned %d", m->name,
+		 n);
 	static const uint64_t sizes[] = { 1, 64, 4096, 1u << 20, 1u << 30 };
 	for (unsigned i = 0; i < CORE_ARRAY_SIZE(sizes); i++) {
 		for (uint16_t dst = 0; dst < env.nodes; dst++) {
@@ -197,8 +197,8 @@ static void check_model(const struct tm_ops *m, const config_setting_t *grp)
 					    .t_post = 1000000000ull,
 					    .t_pickup = 1000000100ull };
 			uint64_t due = m->due(state, &q);
-			FZ_CHECK(due >= q.t_post, "model %s: due %llu before the post %llu", m->name,
-				 (unsigned long long)due, (unsigned long long)q.t_post);
+			FZ_CHECK(due >= q.t_post, "model %s: due %llu before the post %llu",
+				 m->name, (unsigned long long)due, (unsigned long long)q.t_post);
 		}
 	}
 	if (m->fini)

@@ -57,7 +57,7 @@
 #define NODES 3
 #define CTX_PAGES 16
 #define MAX_LBUFF_PAGES 64 /* see above; SONUMA_FUZZ_CTL_BIG_LBUFF lifts it */
-#define MAX_INFLIGHT 4 /* SONUMA_FUZZ_CTL_INFLIGHT overrides it, up to 2048 */
+#define MAX_INFLIGHT 4	   /* SONUMA_FUZZ_CTL_INFLIGHT overrides it, up to 2048 */
 #define INFLIGHT_CAP 2048
 
 static struct {
@@ -184,7 +184,8 @@ static int dispatch(void)
 	for (int i = 0; i < n; i++) {
 		void *ptr = evs[i].data.ptr;
 		if ((uintptr_t)ptr & TAG_NODE)
-			on_accept(&F.d, (struct rmcd_node *)((uintptr_t)ptr & ~(uintptr_t)TAG_NODE));
+			on_accept(&F.d,
+				  (struct rmcd_node *)((uintptr_t)ptr & ~(uintptr_t)TAG_NODE));
 		else
 			on_session(&F.d, ptr, evs[i].events);
 	}
@@ -307,10 +308,11 @@ static int take_reply(int fd, const struct sent *q)
 		size_t len = strnlen((const char *)t, sizeof(u.p.u.raw));
 		FZ_CHECK(len < sizeof(u.p.u.raw), "CTL_DESCRIBE text is not NUL-terminated");
 		for (size_t i = len; i < sizeof(u.p.u.raw); i++)
-			FZ_CHECK(t[i] == 0,
-				 "CTL_DESCRIBE %u: byte %zu of the reply, after the text \"%s\", is "
-				 "0x%02x: rmcd sends stale memory to the application",
-				 q->id, i, (const char *)t, t[i]);
+			FZ_CHECK(
+				t[i] == 0,
+				"CTL_DESCRIBE %u: byte %zu of the reply, after the text \"%s\", is "
+				"0x%02x: rmcd sends stale memory to the application",
+				q->id, i, (const char *)t, t[i]);
 	}
 	for (int i = 0; i < nfd; i++)
 		close(fds[i]);
@@ -363,8 +365,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /* Takes from the input the message that command byte c announces (a
  * control request, repaired as c asks, or raw bytes) into buf, and what is
  * known of it into *q: its length, or -1 when the input ends first. */
-static long take_msg(uint8_t c, const uint8_t **data, size_t *size, uint8_t *buf,
-		     struct sent *q)
+static long take_msg(uint8_t c, const uint8_t **data, size_t *size, uint8_t *buf, struct sent *q)
 {
 	struct ctl_req r;
 	size_t len;
@@ -406,9 +407,8 @@ static long take_msg(uint8_t c, const uint8_t **data, size_t *size, uint8_t *buf
 	if (len >= sizeof(r)) {
 		memcpy(&r, buf, sizeof(r));
 		/* Known resource problem (see the header): keep buffers small. */
-		if (r.magic == CTL_MAGIC && r.version == CTL_VERSION &&
-		    r.op == CTL_REG_LBUFF && r.pages > MAX_LBUFF_PAGES &&
-		    !getenv("SONUMA_FUZZ_CTL_BIG_LBUFF")) {
+		if (r.magic == CTL_MAGIC && r.version == CTL_VERSION && r.op == CTL_REG_LBUFF &&
+		    r.pages > MAX_LBUFF_PAGES && !getenv("SONUMA_FUZZ_CTL_BIG_LBUFF")) {
 			r.pages = 1 + r.pages % MAX_LBUFF_PAGES;
 			memcpy(buf, &r, sizeof(r));
 		}
@@ -473,7 +473,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				dispatch_all();
 				for (int i = 0; i < n_inflight; i++)
 					FZ_CHECK(take_reply(fd, &inflight[i]) == 1,
-						 "request %d of %d in flight got no reply", i, n_inflight);
+						 "request %d of %d in flight got no reply", i,
+						 n_inflight);
 				n_inflight = 0;
 			}
 			static const int nfds[4] = { 0, 1, 3, 0 };

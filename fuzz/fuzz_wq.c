@@ -87,9 +87,9 @@ static const uint64_t ctx_size[CTX_PER_NODE] = { CTX_SIZE, 16384, 4096 };
 struct fbuf {
 	int fd;
 	uint64_t size;
-	int sess, idx;     /* owner and index in its lbuff[] */
-	uint8_t *map;      /* rmcd's view, guarded */
-	uint8_t *app;      /* the application's view */
+	int sess, idx;	   /* owner and index in its lbuff[] */
+	uint8_t *map;	   /* rmcd's view, guarded */
+	uint8_t *app;	   /* the application's view */
 	uint64_t app_addr; /* for this input's layout */
 	uint8_t *model, *pristine;
 };
@@ -103,9 +103,9 @@ enum slot_state { SLOT_FREE, SLOT_POSTED, SLOT_TAKEN };
 
 struct slot {
 	enum slot_state st;
-	bool bad_sr;       /* published with the wrong SR, not yet repaired */
-	wq_entry_t e;      /* what the application wrote */
-	bool ok;           /* the RMC must accept it */
+	bool bad_sr;	   /* published with the wrong SR, not yet repaired */
+	wq_entry_t e;	   /* what the application wrote */
+	bool ok;	   /* the RMC must accept it */
 	uint32_t may_fail; /* bit s: status s would be right */
 };
 
@@ -117,10 +117,10 @@ struct fqp {
 	uint16_t depth;
 	/* What the harness knows of the RMC's progress. */
 	uint8_t rmc_tail, rmc_phase;
-	uint32_t picked;    /* entries taken */
-	uint32_t popped;    /* completions the application took */
-	uint32_t posted;    /* entries published */
-	bool lied;          /* a garbage consumed counter was written */
+	uint32_t picked; /* entries taken */
+	uint32_t popped; /* completions the application took */
+	uint32_t posted; /* entries published */
+	bool lied;	 /* a garbage consumed counter was written */
 	struct slot slot[MAX_NUM_WQ];
 };
 
@@ -140,12 +140,15 @@ static struct fz {
 	bool trace; /* SONUMA_FUZZ_TRACE: print every completion */
 } F;
 
-static const char *const status_name[] = { "OK",     "ERR_OP",	"ERR_NID",   "ERR_CID",
-					    "ERR_CTX_RANGE", "ERR_BUF", "ERR_BUF_RANGE",
-					    "ERR_LENGTH",    "ERR_ALIGN", "ERR_DEAD", "ERR_FLUSHED" };
+static const char *const status_name[] = {
+	"OK",	      "ERR_OP",	       "ERR_NID",    "ERR_CID",	  "ERR_CTX_RANGE",
+	"ERR_BUF",    "ERR_BUF_RANGE", "ERR_LENGTH", "ERR_ALIGN", "ERR_DEAD",
+	"ERR_FLUSHED"
+};
 
-static const uint64_t max_transfers[8] = { CTX_SIZE, 64,    4096, 8193,
-					   32768,    65535, 100,  CTX_SIZE / 2 };
+static const uint64_t max_transfers[8] = {
+	CTX_SIZE, 64, 4096, 8193, 32768, 65535, 100, CTX_SIZE / 2
+};
 
 static void setup_model(int i, const char *name, const char *conf)
 {
@@ -304,7 +307,8 @@ static const struct fbuf *own_buf(const struct fqp *q, uint64_t addr)
 		const struct fbuf *fb = &F.buf[b];
 		if (&F.sess[fb->sess] != s || (uint32_t)fb->idx >= s->n_lbuff)
 			continue;
-		if (addr >= fb->app_addr && (unsigned __int128)addr < (unsigned __int128)fb->app_addr + fb->size)
+		if (addr >= fb->app_addr &&
+		    (unsigned __int128)addr < (unsigned __int128)fb->app_addr + fb->size)
 			return fb;
 	}
 	return NULL;
@@ -640,8 +644,7 @@ static void settle(void)
 		FZ_CHECK(now_ns() - t0 < 2000000000ull,
 			 "completions missing after 2 s: %u/%u taken/consumed on QP 0, %u/%u on "
 			 "QP 1, %u held by the model",
-			 F.q[0].picked, F.q[0].popped, F.q[1].picked, F.q[1].popped,
-			 F.rmc.heap.n);
+			 F.q[0].picked, F.q[0].popped, F.q[1].picked, F.q[1].popped, F.rmc.heap.n);
 	}
 }
 
@@ -789,10 +792,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * control socket; rmcd never dereferences them. */
 	bool extreme = data[2] & 4;
 	F.buf[0].app_addr = (uint64_t)(uintptr_t)F.buf[0].app;
-	F.buf[1].app_addr = extreme ? 0ull - F.buf[1].size - PAGE_SIZE
-				    : (uint64_t)(uintptr_t)F.buf[1].app;
-	F.buf[2].app_addr = extreme ? F.buf[0].app_addr + PAGE_SIZE
-				    : (uint64_t)(uintptr_t)F.buf[2].app;
+	F.buf[1].app_addr = extreme ? 0ull - F.buf[1].size - PAGE_SIZE :
+				      (uint64_t)(uintptr_t)F.buf[1].app;
+	F.buf[2].app_addr = extreme ? F.buf[0].app_addr + PAGE_SIZE :
+				      (uint64_t)(uintptr_t)F.buf[2].app;
 	for (int b = 0; b < N_BUF; b++)
 		F.sess[F.buf[b].sess].lbuff[F.buf[b].idx].app_addr = F.buf[b].app_addr;
 	sonuma_smp_store_release(&F.sess[0].n_lbuff, (data[2] & 8) ? 2u : 1u);
@@ -832,8 +835,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 				 F.q[i].picked, F.q[i].popped);
 	for (int i = 0; i < N_SESS; i++)
 		qp_close(&F.q[i]);
-	FZ_CHECK(F.rmc.n_qps == 0 && F.rmc.heap.n == 0, "the RMC still holds %u QPs, %u completions",
-		 F.rmc.n_qps, F.rmc.heap.n);
+	FZ_CHECK(F.rmc.n_qps == 0 && F.rmc.heap.n == 0,
+		 "the RMC still holds %u QPs, %u completions", F.rmc.n_qps, F.rmc.heap.n);
 	int fds_after = fz_count_fds();
 	FZ_CHECK(fds_after == fds_before, "%d descriptors open before the queue pairs, %d after",
 		 fds_before, fds_after);

@@ -69,14 +69,14 @@ typedef void(async_handler)(uint8_t tid, wq_entry_t *head, void *owner);
 
 /* What rmcd says about the node an application is attached to. */
 struct kal_info {
-	uint32_t nid;          /* this node */
-	uint32_t nodes;        /* nodes in the emulated cluster */
-	int32_t numa;          /* NUMA domain of this node */
+	uint32_t nid;	/* this node */
+	uint32_t nodes; /* nodes in the emulated cluster */
+	int32_t numa;	/* NUMA domain of this node */
 	uint32_t queue_depth;
 	uint64_t context_size; /* bytes */
 	uint64_t max_transfer; /* bytes */
-	double tsc_hz;         /* measured or calibrated TSC rate */
-	char model[32];        /* timing model in force */
+	double tsc_hz;	       /* measured or calibrated TSC rate */
+	char model[32];	       /* timing model in force */
 	uint64_t app_cpus[4];  /* CPUs meant for this node's programs */
 	uint64_t nodes_up;     /* bit n: node n can be reached now (n < 64) */
 };
@@ -85,8 +85,8 @@ struct kal_info {
  * of it since rmcd started). */
 struct kal_stats {
 	uint64_t requests;
-	uint64_t errors;       /* refused by validation */
-	uint64_t late;         /* native path slower than the model allowed */
+	uint64_t errors; /* refused by validation */
+	uint64_t late;	 /* native path slower than the model allowed */
 	double late_worst_ns;
 	double late_mean_ns;
 	double flush_worst_ns; /* worst delay writing a held-back completion */
@@ -96,8 +96,8 @@ struct kal_stats {
 	double lat_p99_ns;
 	double lat_mean_ns;
 	uint64_t class_min, class_max; /* sizes counted: (class_min, class_max] */
-	uint64_t model_count;  /* requests the timing model gave a due time */
-	double model_sum_ns;   /* sum of those latencies, queueing included:
+	uint64_t model_count;	       /* requests the timing model gave a due time */
+	double model_sum_ns;	       /* sum of those latencies, queueing included:
 				* the difference of two readings over the
 				* difference of model_count is the mean latency
 				* the model asked for in between */
@@ -113,7 +113,7 @@ int kal_info(int fd, struct kal_info *info);
 int kal_stats(int fd, uint64_t size, struct kal_stats *st);
 /* What kal_describe() describes. */
 enum kal_describe_what {
-	KAL_DESCRIBE_MODEL = 0,       /* the timing model and its parameters */
+	KAL_DESCRIBE_MODEL = 0,	      /* the timing model and its parameters */
 	KAL_DESCRIBE_CALIBRATION = 1, /* the calibration in use */
 	KAL_DESCRIBE_VERSION = 2,     /* rmcd's version */
 };
@@ -176,10 +176,10 @@ static inline int rmc__status_errno(uint8_t status)
 
 /* Fills the WQ head entry and publishes it; returns its index (tid).
  * flags: enum rmc_wqe_flags. */
-static inline int rmc__post_entry_f(rmc_wq_t *wq, uint8_t op, uint8_t flags,
-				    uint8_t *lbuff_base, uint64_t lbuff_offset, int snid,
-				    uint32_t ctx_id, uint64_t ctx_offset, uint64_t length,
-				    uint64_t arg0, uint64_t arg1)
+static inline int rmc__post_entry_f(rmc_wq_t *wq, uint8_t op, uint8_t flags, uint8_t *lbuff_base,
+				    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
+				    uint64_t ctx_offset, uint64_t length, uint64_t arg0,
+				    uint64_t arg1)
 {
 	uint8_t h = wq->head;
 	wq_entry_t *e = &wq->q[h];
@@ -215,15 +215,15 @@ static inline int rmc__post_entry_f(rmc_wq_t *wq, uint8_t op, uint8_t flags,
 
 static inline int rmc__post_entry(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
 				  uint64_t lbuff_offset, int snid, uint32_t ctx_id,
-				  uint64_t ctx_offset, uint64_t length, uint64_t arg0, uint64_t arg1)
+				  uint64_t ctx_offset, uint64_t length, uint64_t arg0,
+				  uint64_t arg1)
 {
 	return rmc__post_entry_f(wq, op, 0, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
 				 length, arg0, arg1);
 }
 
-static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base,
-			    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
-			    uint64_t ctx_offset, uint64_t length)
+static inline int rmc__post(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base, uint64_t lbuff_offset,
+			    int snid, uint32_t ctx_id, uint64_t ctx_offset, uint64_t length)
 {
 	return rmc__post_entry(wq, op, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
 			       length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length, 0, 0);
@@ -323,15 +323,16 @@ static inline int rmc__wait_head(rmc_wq_t *wq, rmc_cq_t *cq)
 }
 
 static inline int rmc__sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8_t *lbuff_base,
-			    uint64_t lbuff_offset, int snid, uint32_t ctx_id,
-			    uint64_t ctx_offset, uint64_t length)
+			    uint64_t lbuff_offset, int snid, uint32_t ctx_id, uint64_t ctx_offset,
+			    uint64_t length)
 {
 	int tid = rmc__wait_head(wq, cq);
 
 	if (tid)
 		return tid;
 	tid = rmc__post_entry_f(wq, op, RMC_WQE_INPLACE, lbuff_base, lbuff_offset, snid, ctx_id,
-				ctx_offset, length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length, 0, 0);
+				ctx_offset, length < RMC_MIN_LENGTH ? RMC_MIN_LENGTH : length, 0,
+				0);
 	if (tid < 0)
 		return tid;
 	return rmc__wait_inplace(wq, cq, tid);
@@ -343,34 +344,32 @@ static inline int rmc_rread_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base
 				 uint64_t lbuff_offset, int snid, uint32_t ctx_id,
 				 uint64_t ctx_offset, uint64_t length)
 {
-	return rmc__sync(wq, cq, RMC_OP_READ, lbuff_base, lbuff_offset, snid, ctx_id,
-			 ctx_offset, length);
+	return rmc__sync(wq, cq, RMC_OP_READ, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+			 length);
 }
 
 static inline int rmc_rwrite_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base,
 				  uint64_t lbuff_offset, int snid, uint32_t ctx_id,
 				  uint64_t ctx_offset, uint64_t length)
 {
-	return rmc__sync(wq, cq, RMC_OP_WRITE, lbuff_base, lbuff_offset, snid, ctx_id,
-			 ctx_offset, length);
+	return rmc__sync(wq, cq, RMC_OP_WRITE, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+			 length);
 }
 
 /* Asynchronous: posts and returns the WQ index (tid) of the request, or
  * -EBUSY when the head slot is still in flight (call rmc_check_cq first). */
 static inline int rmc_rread_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
-				  int snid, uint32_t ctx_id, uint64_t ctx_offset,
-				  uint64_t length)
+				  int snid, uint32_t ctx_id, uint64_t ctx_offset, uint64_t length)
 {
-	return rmc__post(wq, RMC_OP_READ, lbuff_base, lbuff_offset, snid, ctx_id,
-			 ctx_offset, length);
+	return rmc__post(wq, RMC_OP_READ, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+			 length);
 }
 
 static inline int rmc_rwrite_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
-				   int snid, uint32_t ctx_id, uint64_t ctx_offset,
-				   uint64_t length)
+				   int snid, uint32_t ctx_id, uint64_t ctx_offset, uint64_t length)
 {
-	return rmc__post(wq, RMC_OP_WRITE, lbuff_base, lbuff_offset, snid, ctx_id,
-			 ctx_offset, length);
+	return rmc__post(wq, RMC_OP_WRITE, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+			 length);
 }
 
 /* Remote atomics on the 8-byte-aligned word at ctx_offset of context ctx_id
@@ -379,25 +378,24 @@ static inline int rmc_rwrite_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t l
  * Compare-and-swap stores desired when the word equals expected; the caller
  * sees whether it did by comparing the old value with expected.
  * The _async forms return the WQ index (tid) like rmc_rread_async. */
-static inline int rmc_cas_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
-				int snid, uint32_t ctx_id, uint64_t ctx_offset, uint64_t expected,
+static inline int rmc_cas_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset, int snid,
+				uint32_t ctx_id, uint64_t ctx_offset, uint64_t expected,
 				uint64_t desired)
 {
-	return rmc__post_atomic(wq, RMC_OP_CAS, lbuff_base, lbuff_offset, snid, ctx_id,
-				ctx_offset, expected, desired);
+	return rmc__post_atomic(wq, RMC_OP_CAS, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+				expected, desired);
 }
 
-static inline int rmc_faa_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset,
-				int snid, uint32_t ctx_id, uint64_t ctx_offset, uint64_t add)
+static inline int rmc_faa_async(rmc_wq_t *wq, uint8_t *lbuff_base, uint64_t lbuff_offset, int snid,
+				uint32_t ctx_id, uint64_t ctx_offset, uint64_t add)
 {
-	return rmc__post_atomic(wq, RMC_OP_FAA, lbuff_base, lbuff_offset, snid, ctx_id,
-				ctx_offset, add, 0);
+	return rmc__post_atomic(wq, RMC_OP_FAA, lbuff_base, lbuff_offset, snid, ctx_id, ctx_offset,
+				add, 0);
 }
 
 static inline int rmc__atomic_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t op, uint8_t *lbuff_base,
 				   uint64_t lbuff_offset, int snid, uint32_t ctx_id,
-				   uint64_t ctx_offset, uint64_t arg0, uint64_t arg1,
-				   uint64_t *old)
+				   uint64_t ctx_offset, uint64_t arg0, uint64_t arg1, uint64_t *old)
 {
 	int tid, r = rmc__wait_head(wq, cq);
 
@@ -433,8 +431,7 @@ static inline int rmc_faa_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base,
 
 /* Runs handler for each completion until the WQ head slot is free.
  * Returns the number of completions handled, or -ENOTCONN. */
-static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler,
-			       void *owner)
+static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler, void *owner)
 {
 	uint64_t spins = 0;
 	int n = 0;
@@ -455,8 +452,7 @@ static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
 }
 
 /* Runs handler for what has completed and returns how many (never waits). */
-static inline int rmc_drain_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler,
-			       void *owner)
+static inline int rmc_drain_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler, void *owner)
 {
 	int n = 0, tid;
 
@@ -470,8 +466,7 @@ static inline int rmc_drain_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
 
 /* Waits for at least one completion, then runs handler for it and for
  * every other one already visible.  Returns how many, or -ENOTCONN. */
-static inline int rmc_wait_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler,
-			      void *owner)
+static inline int rmc_wait_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler, void *owner)
 {
 	uint64_t spins = 0;
 	int n = 0, tid;

@@ -94,44 +94,44 @@ enum rmc_msg_ep_flags {
  * local buffer and the context mapping (kal_reg_*) and keeps them for the
  * endpoint's life; rmc_msg_init() copies this struct. */
 struct rmc_msg_params {
-	int fd;               /* kal_open()'s descriptor of this node */
-	rmc_wq_t *wq;         /* a queue pair for the endpoint alone */
+	int fd;	      /* kal_open()'s descriptor of this node */
+	rmc_wq_t *wq; /* a queue pair for the endpoint alone */
 	rmc_cq_t *cq;
-	uint8_t *lbuff;       /* a registered local buffer (kal_reg_lbuff) ... */
-	uint64_t lbuff_len;   /* ... of which the endpoint uses this many bytes
+	uint8_t *lbuff;	       /* a registered local buffer (kal_reg_lbuff) ... */
+	uint64_t lbuff_len;    /* ... of which the endpoint uses this many bytes
 			       * from lbuff: at least rmc_msg_lbuff_size() */
-	uint8_t *ctx;         /* this node's mapping of context ctx_id
+	uint8_t *ctx;	       /* this node's mapping of context ctx_id
 			       * (kal_reg_ctx_id), from its start ... */
-	uint64_t ctx_len;     /* ... this many bytes long */
-	uint32_t ctx_id;      /* the context holding the message area */
-	uint32_t flags;       /* enum rmc_msg_ep_flags */
-	uint64_t ctx_offset;  /* where the area starts: a multiple of 64 */
-	uint32_t slots;       /* per sender: a power of two up to
+	uint64_t ctx_len;      /* ... this many bytes long */
+	uint32_t ctx_id;       /* the context holding the message area */
+	uint32_t flags;	       /* enum rmc_msg_ep_flags */
+	uint64_t ctx_offset;   /* where the area starts: a multiple of 64 */
+	uint32_t slots;	       /* per sender: a power of two up to
 			       * RMC_MSG_MAX_SLOTS (0: RMC_MSG_DEFAULT_SLOTS) */
-	uint32_t max_msg;     /* largest message in bytes (0: the default);
+	uint32_t max_msg;      /* largest message in bytes (0: the default);
 			       * a slot must fit the maximum transfer */
-	uint32_t tx_depth;    /* sends in flight at once, 1..RMC_MSG_MAX_TX_DEPTH
+	uint32_t tx_depth;     /* sends in flight at once, 1..RMC_MSG_MAX_TX_DEPTH
 			       * (0: slots, at most 32) */
 	uint32_t credit_batch; /* consumed messages per credit write, 1..slots
 				* (0: slots / 2) */
-	uint32_t timeout_ms;  /* blocking calls give up with -ETIMEDOUT after
+	uint32_t timeout_ms;   /* blocking calls give up with -ETIMEDOUT after
 			       * this long (0: they wait for ever) */
-	uint32_t spin_us;     /* blocking calls spin this long before yielding
+	uint32_t spin_us;      /* blocking calls spin this long before yielding
 			       * the CPU between polls (0: 50 us) */
 };
 
 /* What an endpoint is, once initialised. */
 struct rmc_msg_info {
-	uint32_t nid;          /* this node */
-	uint32_t nodes;        /* peers are 0..nodes-1 (this node included) */
+	uint32_t nid;	/* this node */
+	uint32_t nodes; /* peers are 0..nodes-1 (this node included) */
 	uint32_t slots;
 	uint32_t max_msg;
-	uint32_t slot_size;    /* bytes per slot: header, message, trailer */
+	uint32_t slot_size; /* bytes per slot: header, message, trailer */
 	uint32_t tx_depth;
 	uint32_t credit_batch;
 	uint32_t flags;
-	uint64_t area_size;    /* bytes of the message area in the context */
-	uint64_t lbuff_size;   /* bytes of the local buffer used */
+	uint64_t area_size;  /* bytes of the message area in the context */
+	uint64_t lbuff_size; /* bytes of the local buffer used */
 };
 
 struct rmc_msg_ep;

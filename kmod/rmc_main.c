@@ -88,7 +88,8 @@ static void rmc_region_unpublish(struct rmc_file *f, struct rmc_region *r)
 	mutex_lock(&f->dev->lock);
 	idr_remove(&f->dev->regions, r->handle >> PAGE_SHIFT);
 	mutex_unlock(&f->dev->lock);
-	list_for_each_entry_safe(g, tmp, &r->grants, node) {
+	list_for_each_entry_safe(g, tmp, &r->grants, node)
+	{
 		list_del(&g->node);
 		rmc_xen_revoke(r, g);
 	}
@@ -98,9 +99,7 @@ static struct rmc_region *rmc_file_find(struct rmc_file *f, u64 handle)
 {
 	struct rmc_region *r;
 
-	list_for_each_entry(r, &f->regions, node)
-		if (r->handle == handle)
-			return r;
+	list_for_each_entry(r, &f->regions, node) if (r->handle == handle) return r;
 	return NULL;
 }
 
@@ -108,9 +107,8 @@ static bool rmc_file_overlaps(struct rmc_file *f, u64 addr, u64 len)
 {
 	struct rmc_region *r;
 
-	list_for_each_entry(r, &f->regions, node)
-		if (addr < r->addr + r->len && r->addr < addr + len)
-			return true;
+	list_for_each_entry(r, &f->regions,
+			    node) if (addr < r->addr + r->len && r->addr < addr + len) return true;
 	return false;
 }
 
@@ -309,7 +307,8 @@ static long rmc_ioc_grant(struct rmc_file *f, void __user *argp)
 		ret = -ENOENT;
 		goto out_unlock;
 	}
-	list_for_each_entry(g, &r->grants, node) {
+	list_for_each_entry(g, &r->grants, node)
+	{
 		if (g->domid == req.domid) {
 			ret = -EBUSY;
 			goto out_unlock;
@@ -455,7 +454,8 @@ static int rmc_release(struct inode *inode, struct file *file)
 	struct rmc_region *r, *tmp;
 
 	mutex_lock(&f->lock);
-	list_for_each_entry_safe(r, tmp, &f->regions, node) {
+	list_for_each_entry_safe(r, tmp, &f->regions, node)
+	{
 		rmc_region_unpublish(f, r);
 		rmc_region_put(r);
 	}

@@ -66,8 +66,9 @@ int rmc_xen_grant(struct rmc_region *r, u16 domid, u32 mynid, struct rmc_grant *
 	if (!xen_domain())
 		return -EOPNOTSUPP;
 	if (ndesc > RMC_GRANT_MAX_DESC || need > rmc_xen_capacity()) {
-		pr_info_ratelimited("granting %lu pages takes %lu grant entries; this domain's table holds at most %lu\n",
-				    r->npages, need, rmc_xen_capacity());
+		pr_info_ratelimited(
+			"granting %lu pages takes %lu grant entries; this domain's table holds at most %lu\n",
+			r->npages, need, rmc_xen_capacity());
 		return -ENOSPC;
 	}
 

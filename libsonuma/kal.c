@@ -426,8 +426,7 @@ SONUMA_EXPORT int kal_reg_lbuff(int fd, uint8_t **buff, uint32_t num_pages)
 		}
 	}
 	close(seg);
-	r = kal_call(fd, CTL_MAP_LBUFF, resp.id, num_pages, (uint64_t)(uintptr_t)p, &resp,
-		     NULL);
+	r = kal_call(fd, CTL_MAP_LBUFF, resp.id, num_pages, (uint64_t)(uintptr_t)p, &resp, NULL);
 	if (r) {
 		if (!old)
 			munmap(p, size);
@@ -451,8 +450,8 @@ static int reg_dev_ctx(int fd, uint32_t ctx_id, void *addr, uint32_t num_pages)
 	if ((r = core_rmcdev_reg(dev, addr, len, &rg)))
 		return r;
 	/* rmcd keeps this descriptor, so that the region outlives us. */
-	r = kal_call_x(fd, CTL_REG_CTX_DEV, ctx_id, num_pages, (uint64_t)(uintptr_t)addr,
-		       rg.handle, dev, &resp, NULL);
+	r = kal_call_x(fd, CTL_REG_CTX_DEV, ctx_id, num_pages, (uint64_t)(uintptr_t)addr, rg.handle,
+		       dev, &resp, NULL);
 	if (r)
 		core_rmcdev_unreg(dev, rg.handle);
 	return r;

@@ -70,13 +70,13 @@ struct area_hdr {
 	uint32_t max_msg;
 	uint32_t owner_pid;
 	uint64_t area_size;
-	uint64_t sum;    /* line_sum() of words 0-5 */
+	uint64_t sum;	 /* line_sum() of words 0-5 */
 	uint64_t epoch2; /* equal to epoch when the line is whole */
 };
 
 /* Written by a sender into the receiver's area when it connects. */
 struct conn_line {
-	uint64_t conn;     /* connection id, never 0 */
+	uint64_t conn;	   /* connection id, never 0 */
 	uint64_t rx_epoch; /* the receiver's epoch it connected to */
 	uint32_t src;
 	uint32_t tag;
@@ -87,7 +87,7 @@ struct conn_line {
 
 /* Written by a receiver into the sender's area: credits. */
 struct credit_line {
-	uint64_t val;        /* tag << 32 | messages consumed (mod 2^32) */
+	uint64_t val;	     /* tag << 32 | messages consumed (mod 2^32) */
 	uint64_t not_before; /* TSC before which the sender ignores it (0: none) */
 	uint64_t rsvd[4];
 	uint64_t sum;
@@ -100,7 +100,7 @@ struct slot_hdr {
 	uint16_t src;
 	uint16_t rsvd;
 	uint64_t not_before; /* TSC before which the receiver ignores it (0: none) */
-	uint64_t sum;        /* slot_sum() of the header and the padded message */
+	uint64_t sum;	     /* slot_sum() of the header and the padded message */
 };
 
 _Static_assert(sizeof(struct area_hdr) == LINE, "header is one line");
@@ -119,7 +119,7 @@ _Static_assert(MAX_NUM_WQ <= 128, "two words of in-flight bits");
  * peer, then the send staging slots. */
 #define LB_SCRATCH 0u
 #define LB_CONN LINE
-#define LB_CREDIT(p) (2u * LINE + (uint64_t)(p) * LINE)
+#define LB_CREDIT(p) (2u * LINE + (uint64_t)(p)*LINE)
 
 enum op_kind { OP_NONE, OP_SEND, OP_CREDIT, OP_CTRL };
 
@@ -132,38 +132,38 @@ struct op {
 
 struct peer {
 	/* Sending to this peer. */
-	uint64_t conn;        /* 0: not connected */
-	uint64_t rx_epoch;    /* the peer's endpoint when we connected */
+	uint64_t conn;	   /* 0: not connected */
+	uint64_t rx_epoch; /* the peer's endpoint when we connected */
 	uint32_t tag;
-	uint32_t sent;        /* messages sent on this connection */
-	uint32_t acked;       /* of them consumed by the peer, as last seen */
-	uint32_t gen;         /* connection generation, for op records */
-	int err;              /* first error of a write on this connection */
+	uint32_t sent;	      /* messages sent on this connection */
+	uint32_t acked;	      /* of them consumed by the peer, as last seen */
+	uint32_t gen;	      /* connection generation, for op records */
+	int err;	      /* first error of a write on this connection */
 	uint64_t stall_since; /* TSC when credits ran out, 0 otherwise */
 	double lat_a, lat_b;  /* model's write latency: a + b * bytes, ticks */
 	/* Receiving from this peer. */
-	uint64_t rx_conn;     /* its connection line as last taken */
-	uint32_t rx_tag;      /* 0: no connection */
+	uint64_t rx_conn; /* its connection line as last taken */
+	uint32_t rx_tag;  /* 0: no connection */
 	uint32_t consumed;
-	uint32_t returned;    /* consumed count last written back */
-	int credit_tid;       /* credit write in flight, or -1 */
+	uint32_t returned; /* consumed count last written back */
+	int credit_tid;	   /* credit write in flight, or -1 */
 };
 
 struct rmc_msg_ep {
 	struct rmc_msg_params p;
 	struct rmc_msg_info info;
 	double tsc_hz;
-	uint8_t *area;        /* this node's area, in its own mapping */
-	uint64_t ring_base;   /* offset of the rings in an area */
-	uint64_t lb_stage;    /* offset of the staging slots in lbuff */
+	uint8_t *area;	    /* this node's area, in its own mapping */
+	uint64_t ring_base; /* offset of the rings in an area */
+	uint64_t lb_stage;  /* offset of the staging slots in lbuff */
 	uint64_t epoch;
 	uint64_t connects;
 	uint64_t stage_free;  /* bit i: staging slot i is free */
 	uint64_t inflight[2]; /* bit t: WQ entry t holds one of our requests */
-	int ctrl_tid;         /* control request in flight, or -1 */
+	int ctrl_tid;	      /* control request in flight, or -1 */
 	int ctrl_status;
-	int owed;             /* some peer is owed credits beyond the batch */
-	unsigned rr;          /* last sender served by an any-source receive */
+	int owed;    /* some peer is owed credits beyond the batch */
+	unsigned rr; /* last sender served by an any-source receive */
 	uint64_t spin_tsc, timeout_tsc, check_tsc, peer_check_tsc, idle_credit_tsc;
 	uint64_t one_sec_tsc;
 	struct op ops[MAX_NUM_WQ];
@@ -401,10 +401,9 @@ static int post(struct rmc_msg_ep *ep, uint8_t op, uint64_t lb_off, int dst, uin
 			ep->p.ctx_offset + area_off, len);
 	if (tid < 0)
 		return tid;
-	ep->ops[tid] = (struct op){ .kind = kind,
-				    .stage = stage,
-				    .peer = (uint16_t)dst,
-				    .gen = ep->peers[dst].gen };
+	ep->ops[tid] = (struct op){
+		.kind = kind, .stage = stage, .peer = (uint16_t)dst, .gen = ep->peers[dst].gen
+	};
 	ep->inflight[tid / 64] |= 1ull << (tid % 64);
 	return tid;
 }
@@ -446,8 +445,8 @@ static int wait_step(struct rmc_msg_ep *ep, struct waiter *w)
 }
 
 /* A control request (connection set-up, liveness check), waited for. */
-static int ctrl_sync(struct rmc_msg_ep *ep, uint8_t op, uint64_t lb_off, int dst,
-		     uint64_t area_off, struct waiter *w)
+static int ctrl_sync(struct rmc_msg_ep *ep, uint8_t op, uint64_t lb_off, int dst, uint64_t area_off,
+		     struct waiter *w)
 {
 	int tid, r;
 
@@ -859,9 +858,9 @@ SONUMA_EXPORT int rmc_send(struct rmc_msg_ep *ep, int dst, const void *buf, size
 	sh.sum = slot_sum(mark, slot_lenword(sh.len, sh.src), sh.not_before, s + SLOT_HDR, plen);
 	memcpy(s, &sh, sizeof(sh));
 	tid = post(ep, RMC_OP_WRITE, stage_off, dst,
-		   ep->ring_base +
-			   ((uint64_t)ep->info.nid * ep->info.slots + (pr->sent & (ep->info.slots - 1))) *
-				   ep->info.slot_size,
+		   ep->ring_base + ((uint64_t)ep->info.nid * ep->info.slots +
+				    (pr->sent & (ep->info.slots - 1))) *
+					   ep->info.slot_size,
 		   wlen, OP_SEND, (uint8_t)stage);
 	if (tid < 0)
 		return tid == -EBUSY ? -EAGAIN : tid; /* the head was checked: not expected */
@@ -891,8 +890,8 @@ SONUMA_EXPORT int rmc_msg_flush(struct rmc_msg_ep *ep)
 	for (;;) {
 		reap(ep);
 		/* Only sends: credit and control writes settle on their own. */
-		if (ep->stage_free == (ep->info.tx_depth == 64 ? ~0ull
-							       : (1ull << ep->info.tx_depth) - 1))
+		if (ep->stage_free ==
+		    (ep->info.tx_depth == 64 ? ~0ull : (1ull << ep->info.tx_depth) - 1))
 			break;
 		if ((r = wait_step(ep, &w)))
 			return r;
@@ -919,11 +918,13 @@ static int return_credits(struct rmc_msg_ep *ep, uint32_t src)
 		return -EBUSY;
 	val = (uint64_t)pr->rx_tag << 32 | pr->consumed;
 	now = rmc_rdtsc();
-	c = (struct credit_line){ .val = val, .not_before = not_before(pr, now, LINE), .val2 = val };
+	c = (struct credit_line){ .val = val,
+				  .not_before = not_before(pr, now, LINE),
+				  .val2 = val };
 	c.sum = line_sum(&c);
 	memcpy(ep->p.lbuff + off, &c, sizeof(c));
-	tid = post(ep, RMC_OP_WRITE, off, (int)src, area_credit(ep->info.nodes, ep->info.nid),
-		   LINE, OP_CREDIT, 0);
+	tid = post(ep, RMC_OP_WRITE, off, (int)src, area_credit(ep->info.nodes, ep->info.nid), LINE,
+		   OP_CREDIT, 0);
 	if (tid < 0)
 		return tid;
 	pr->credit_tid = tid;

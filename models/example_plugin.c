@@ -17,14 +17,14 @@ struct example {
 	double base_ns, ns_per_kib, tsc_per_ns;
 };
 
-static int ex_get(const config_setting_t *grp, const char *key, double *v, char *err,
-		  size_t errlen)
+static int ex_get(const config_setting_t *grp, const char *key, double *v, char *err, size_t errlen)
 {
 	const config_setting_t *s = grp ? config_setting_get_member(grp, key) : NULL;
 
 	if (!s)
 		return 0;
-	if (config_setting_type(s) == CONFIG_TYPE_INT || config_setting_type(s) == CONFIG_TYPE_INT64)
+	if (config_setting_type(s) == CONFIG_TYPE_INT ||
+	    config_setting_type(s) == CONFIG_TYPE_INT64)
 		*v = (double)config_setting_get_int64(s);
 	else if (config_setting_type(s) == CONFIG_TYPE_FLOAT)
 		*v = config_setting_get_float(s);
@@ -39,8 +39,8 @@ static int ex_get(const config_setting_t *grp, const char *key, double *v, char 
 	return 0;
 }
 
-static int ex_init(const config_setting_t *grp, const struct tm_env *env, void **state,
-		   char *err, size_t errlen)
+static int ex_init(const config_setting_t *grp, const struct tm_env *env, void **state, char *err,
+		   size_t errlen)
 {
 	struct example *e = calloc(1, sizeof(*e));
 	int r;
@@ -59,8 +59,7 @@ static int ex_init(const config_setting_t *grp, const struct tm_env *env, void *
 	return 0;
 }
 
-static double ex_target(const void *state, uint8_t op, uint64_t size, uint16_t src,
-			uint16_t dst)
+static double ex_target(const void *state, uint8_t op, uint64_t size, uint16_t src, uint16_t dst)
 {
 	const struct example *e = state;
 

@@ -67,8 +67,7 @@ static uint64_t fixed_due(void *state, const struct tm_req *req)
 	}
 }
 
-static double fixed_target(const void *state, uint8_t op, uint64_t size, uint16_t src,
-			   uint16_t dst)
+static double fixed_target(const void *state, uint8_t op, uint64_t size, uint16_t src, uint16_t dst)
 {
 	const struct fixed *f = state;
 

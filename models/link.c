@@ -34,11 +34,11 @@ struct link {
 	uint64_t rmc_tsc, hop_tsc, atomic_tsc;
 	double tsc_per_byte;
 	uint32_t n;
-	uint8_t *hops;          /* n * n */
+	uint8_t *hops; /* n * n */
 	/* Link state, shared by every RMC (of this process, or of every rmcd
 	 * of the cluster through env->shared), under the lock. */
 	struct link_shared *sh;
-	bool own;               /* sh is ours to free */
+	bool own; /* sh is ours to free */
 };
 
 /* A spin lock and the TSC when each node's egress and ingress link is
@@ -75,8 +75,8 @@ static void square_dims(uint32_t n, uint32_t *x, uint32_t *y)
 	*x = n / best;
 }
 
-static int link_init(const config_setting_t *grp, const struct tm_env *env, void **state,
-		     char *err, size_t errlen)
+static int link_init(const config_setting_t *grp, const struct tm_env *env, void **state, char *err,
+		     size_t errlen)
 {
 	static const char *const keys[] = { "name",	"rmc_ns", "hop_ns",    "bandwidth_gbps",
 					    "topology", "dims",	  "atomic_ns", NULL };
@@ -235,8 +235,7 @@ static uint64_t link_due(void *state, const struct tm_req *req)
 	       (atomic ? l->atomic_tsc : 0);
 }
 
-static double link_target(const void *state, uint8_t op, uint64_t size, uint16_t src,
-			  uint16_t dst)
+static double link_target(const void *state, uint8_t op, uint64_t size, uint16_t src, uint16_t dst)
 {
 	const struct link *l = state;
 	uint32_t h = (src < l->n && dst < l->n) ? l->hops[src * l->n + dst] : 1;
@@ -253,8 +252,8 @@ static int link_describe(const void *state, char *buf, size_t len)
 		return snprintf(buf, len, "link: %.0f ns + %.0f ns/hop + %g GB/s, %s %ux%u",
 				l->rmc_ns, l->hop_ns, l->gbps, tm_topo_name(l->topo.kind),
 				l->topo.x, l->topo.y);
-	return snprintf(buf, len, "link: %.0f ns + %.0f ns/hop + %g GB/s, %s", l->rmc_ns,
-			l->hop_ns, l->gbps, tm_topo_name(l->topo.kind));
+	return snprintf(buf, len, "link: %.0f ns + %.0f ns/hop + %g GB/s, %s", l->rmc_ns, l->hop_ns,
+			l->gbps, tm_topo_name(l->topo.kind));
 }
 
 const struct tm_ops tm_link_ops = {

@@ -5,8 +5,8 @@
 #include "config.h"
 #include "sonuma/tm.h"
 
-static int none_init(const config_setting_t *grp, const struct tm_env *env, void **state,
-		     char *err, size_t errlen)
+static int none_init(const config_setting_t *grp, const struct tm_env *env, void **state, char *err,
+		     size_t errlen)
 {
 	static const char *const keys[] = { "name", NULL };
 
@@ -21,8 +21,7 @@ static uint64_t none_due(void *state, const struct tm_req *req)
 	return req->t_post;
 }
 
-static double none_target(const void *state, uint8_t op, uint64_t size, uint16_t src,
-			  uint16_t dst)
+static double none_target(const void *state, uint8_t op, uint64_t size, uint16_t src, uint16_t dst)
 {
 	(void)state, (void)op, (void)size, (void)src, (void)dst;
 	return 0;

@@ -10,11 +10,7 @@ extern const struct tm_ops tm_plugin_ops;
 
 /* Adding a model: its own file and one line here. */
 static const struct tm_ops *const registry[] = {
-	&tm_none_ops,
-	&tm_fixed_ops,
-	&tm_link_ops,
-	&tm_plugin_ops,
-	NULL,
+	&tm_none_ops, &tm_fixed_ops, &tm_link_ops, &tm_plugin_ops, NULL,
 };
 
 const struct tm_ops *tm_find(const char *name)

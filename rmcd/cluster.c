@@ -68,8 +68,7 @@ static int node_lock(struct rmcd *d, struct rmcd_node *n, char *err, size_t errl
 	return 0;
 }
 
-static int ctx_create(struct rmcd *d, struct rmcd_node *n, uint64_t size, char *err,
-		      size_t errlen)
+static int ctx_create(struct rmcd *d, struct rmcd_node *n, uint64_t size, char *err, size_t errlen)
 {
 	struct rmcd_ctx *c = &n->ctx[n->n_ctx];
 	int r;
@@ -265,7 +264,8 @@ int rmcd_cluster_init(struct rmcd *d, char *err, size_t errlen)
 		if (n->local && n->numa >= domains)
 			return ERR("%s: cluster.numa: node %u asks for NUMA domain %d, but this "
 				   "machine has %d domain%s (0-%d)",
-				   c->file, i, n->numa, domains, domains > 1 ? "s" : "", domains - 1);
+				   c->file, i, n->numa, domains, domains > 1 ? "s" : "",
+				   domains - 1);
 	}
 	for (uint32_t i = 0; i < d->n_nodes; i++)
 		if (d->nodes[i].local && (r = node_lock(d, &d->nodes[i], err, errlen)))

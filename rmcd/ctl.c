@@ -38,7 +38,7 @@ struct session_ext {
 	struct rmcd_session s;
 	struct staged_lbuff staged[RMCD_MAX_LBUFF];
 	uint64_t lbuff_bytes; /* local buffers of this session, staged or not */
-	int in_fd;            /* a descriptor that came with the request */
+	int in_fd;	      /* a descriptor that came with the request */
 };
 
 static bool uid_allowed(const struct rmcd *d, uid_t uid)
@@ -174,7 +174,8 @@ static void peer_hello(struct rmcd *d, struct rmcd_session *s, const struct ctl_
 	s->peer = true;
 	if (q->pages != d->n_nodes || q->id >= d->n_nodes || d->nodes[q->id].local) {
 		core_dbg("node %u: an rmcd (pid %d) introduced itself as node %u of %u: "
-			 "not a peer of ours", n->nid, (int)s->pid, q->id, q->pages);
+			 "not a peer of ours",
+			 n->nid, (int)s->pid, q->id, q->pages);
 		return;
 	}
 	rmcd_peer_kick(d, q->id);
@@ -530,18 +531,18 @@ static int op_stats(struct rmcd *d, struct session_ext *x, const struct ctl_req 
 	o->errors = st->errors;
 	o->late = st->late;
 	o->late_worst_ns = (uint64_t)((double)st->late_worst_tsc * ns);
-	o->late_mean_ns = st->late ? (uint64_t)((double)st->late_sum_tsc / (double)st->late * ns)
-				   : 0;
+	o->late_mean_ns = st->late ? (uint64_t)((double)st->late_sum_tsc / (double)st->late * ns) :
+				     0;
 	o->flush_worst_ns = (uint64_t)((double)st->flush_worst_tsc * ns);
 	o->lat_p50_ns = (uint64_t)((double)rmcd_stats_pct(st, 50) * ns);
 	o->lat_p99_ns = (uint64_t)((double)rmcd_stats_pct(st, 99) * ns);
-	o->lat_mean_ns =
-		st->timed ? (uint64_t)((double)st->lat_sum_tsc / (double)st->timed * ns) : 0;
+	o->lat_mean_ns = st->timed ? (uint64_t)((double)st->lat_sum_tsc / (double)st->timed * ns) :
+				     0;
 	o->model_count = st->model_count;
 	o->model_sum_ps = (uint64_t)((double)st->model_sum_tsc * ns * 1000.0);
 	o->class_min = cls <= 0 ? 0 : rmcd_class_size((unsigned)cls) / 2;
-	o->class_max = cls < 0 || cls == RMCD_SIZE_CLASSES - 1 ? UINT64_MAX
-							       : rmcd_class_size((unsigned)cls);
+	o->class_max = cls < 0 || cls == RMCD_SIZE_CLASSES - 1 ? UINT64_MAX :
+								 rmcd_class_size((unsigned)cls);
 	free(st);
 	return -1;
 }
@@ -583,8 +584,8 @@ static int op_target(struct rmcd *d, struct session_ext *x, const struct ctl_req
 		return -1;
 	}
 	p->size = (uint64_t)(d->model->target_ns(d->model_state, (uint8_t)q->id, q->addr,
-						  (uint16_t)x->s.node->nid, (uint16_t)q->pages) *
-			     1000.0 +
+						 (uint16_t)x->s.node->nid, (uint16_t)q->pages) *
+				     1000.0 +
 			     0.5);
 	return -1;
 }
@@ -612,8 +613,7 @@ static ctl_handler *const handlers[CTL_OP_MAX] = {
 };
 
 /* Serves one request; returns the fd to attach to the reply (or -1). */
-static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q,
-		 struct ctl_resp *p)
+static int serve(struct rmcd *d, struct session_ext *x, const struct ctl_req *q, struct ctl_resp *p)
 {
 	if (q->op >= CTL_OP_MAX || !handlers[q->op]) {
 		p->status = -EOPNOTSUPP;
@@ -657,7 +657,8 @@ static void on_session(struct rmcd *d, struct rmcd_session *s, uint32_t events)
 		r = core_send_msg(s->fd, &p, sizeof(p), p.status ? -1 : fd);
 		if (r == -EAGAIN)
 			core_warn("node %u: application pid %d does not read rmcd's replies: "
-				  "detached", s->node->nid, (int)s->pid);
+				  "detached",
+				  s->node->nid, (int)s->pid);
 		if (r == -EPIPE || r == -EAGAIN) {
 			rmcd_session_close(d, s);
 			return;
@@ -709,7 +710,8 @@ int rmcd_ctl_run(struct rmcd *d)
 				return 0;
 			}
 			if ((uintptr_t)ptr & TAG_NODE)
-				on_accept(d, (struct rmcd_node *)((uintptr_t)ptr & ~(uintptr_t)TAG_NODE));
+				on_accept(d, (struct rmcd_node *)((uintptr_t)ptr &
+								  ~(uintptr_t)TAG_NODE));
 			else
 				on_session(d, ptr, evs[i].events);
 		}

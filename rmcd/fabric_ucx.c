@@ -58,16 +58,16 @@
 #include "rmcd.h"
 #include "sonuma/barrier.h"
 
-#define UCX_AM_ID 0x534e          /* our active messages */
-#define UCX_MAGIC 0x58554e53u     /* "SNUX" */
+#define UCX_AM_ID 0x534e      /* our active messages */
+#define UCX_MAGIC 0x58554e53u /* "SNUX" */
 #define UCX_VERSION 1
-#define RETRY_MS 200              /* between attempts to reach a node */
-#define REFUSED_RETRY_MS 1000     /* after a node refused us */
-#define HELLO_TIMEOUT_MS 2000     /* for an answer to a HELLO */
-#define START_MS 1500             /* what start waits for the nodes already up */
-#define SPIN_NS 100000            /* the connection thread polls this long after work */
-#define MAX_ACCEPTED 256          /* endpoints other nodes may have open to us */
-#define MAX_KEYS 8192             /* bytes of packed keys in one message */
+#define RETRY_MS 200	      /* between attempts to reach a node */
+#define REFUSED_RETRY_MS 1000 /* after a node refused us */
+#define HELLO_TIMEOUT_MS 2000 /* for an answer to a HELLO */
+#define START_MS 1500	      /* what start waits for the nodes already up */
+#define SPIN_NS 100000	      /* the connection thread polls this long after work */
+#define MAX_ACCEPTED 256      /* endpoints other nodes may have open to us */
+#define MAX_KEYS 8192	      /* bytes of packed keys in one message */
 
 enum ucx_kind { UCX_HELLO = 1, UCX_WELCOME = 2, UCX_REFUSE = 3 };
 
@@ -85,21 +85,21 @@ enum ucx_refusal {
 struct ucx_hello {
 	uint32_t magic;
 	uint16_t version;
-	uint16_t kind;        /* enum ucx_kind */
-	uint32_t nid;         /* the sender's node */
-	uint32_t to;          /* the node the sender believes it talks to */
+	uint16_t kind; /* enum ucx_kind */
+	uint32_t nid;  /* the sender's node */
+	uint32_t to;   /* the node the sender believes it talks to */
 	uint32_t nodes;
 	uint32_t n_ctx;
 	uint32_t pid;
 	uint32_t refusal;     /* REFUSE: enum ucx_refusal */
 	uint64_t incarnation; /* of the sender's rmcd */
-	uint64_t nonce;       /* HELLO: fresh; WELCOME, REFUSE: the HELLO's */
+	uint64_t nonce;	      /* HELLO: fresh; WELCOME, REFUSE: the HELLO's */
 	uint64_t desc_hash;   /* of the model's description */
 	uint64_t ctx_addr[RMCD_MAX_CTX];
 	uint32_t ctx_pages[RMCD_MAX_CTX];
 	uint32_t rkey_len[RMCD_MAX_CTX];
 	char model[32];
-	char text[256];       /* REFUSE: why; else the model's description */
+	char text[256]; /* REFUSE: why; else the model's description */
 };
 _Static_assert(sizeof(struct ucx_hello) == 600, "the handshake is 600 bytes");
 _Static_assert(RMCD_MAX_CTX == 16, "the handshake carries 16 contexts");
@@ -109,21 +109,21 @@ struct ucx_peer {
 	uint32_t nid;
 	struct sockaddr_storage sa;
 	socklen_t salen;
-	const char *addr;       /* as in fabric.nodes */
-	ucp_ep_h ep;            /* control endpoint, or NULL */
+	const char *addr; /* as in fabric.nodes */
+	ucp_ep_h ep;	  /* control endpoint, or NULL */
 	enum { P_DOWN, P_HELLO, P_UP } state;
-	bool failed;            /* its control endpoint reported an error */
+	bool failed; /* its control endpoint reported an error */
 	ucs_status_t fail_status;
-	uint32_t kick;          /* atomic: an RMC thread's endpoint to it failed */
-	uint64_t t_next;        /* when to try again (mono ns) */
-	uint64_t t_sent;        /* when the HELLO went */
+	uint32_t kick;	 /* atomic: an RMC thread's endpoint to it failed */
+	uint64_t t_next; /* when to try again (mono ns) */
+	uint64_t t_sent; /* when the HELLO went */
 	uint64_t nonce;
-	uint64_t incarnation;   /* of the rmcd we are attached to */
+	uint64_t incarnation; /* of the rmcd we are attached to */
 	uint32_t pid;
-	bool tried;             /* at start: its first attempt has ended */
+	bool tried; /* at start: its first attempt has ended */
 	enum ucx_refusal refused;
-	char said[320];         /* the last thing logged about it, to say it once */
-	uint64_t refused_in;    /* incarnation of the last HELLO from it we refused */
+	char said[320];	     /* the last thing logged about it, to say it once */
+	uint64_t refused_in; /* incarnation of the last HELLO from it we refused */
 	struct ucx_fabric *f;
 };
 
@@ -159,7 +159,7 @@ struct ucx_fabric {
 	int efd, evfd;
 	pthread_t thread;
 	bool started;
-	uint32_t quit;       /* atomic */
+	uint32_t quit; /* atomic */
 	uint64_t incarnation;
 	uint64_t nonces;
 	char desc[200];
@@ -167,14 +167,14 @@ struct ucx_fabric {
 	void *rkey[RMCD_MAX_CTX];
 	size_t rkey_len[RMCD_MAX_CTX];
 	uint32_t n_ctx;
-	struct ucx_peer *peers;  /* [n_nodes]; ours unused */
+	struct ucx_peer *peers; /* [n_nodes]; ours unused */
 	struct ucx_accepted *acc;
 	unsigned n_acc;
 	struct ucx_msg *inbox, **inbox_tail;
-	unsigned n_out;          /* messages not yet sent */
+	unsigned n_out;			      /* messages not yet sent */
 	struct sockaddr_storage strangers[8]; /* unknown addresses refused, said once */
 	unsigned n_strangers;
-	bool starting;           /* a refusal is fatal */
+	bool starting; /* a refusal is fatal */
 	int fatal;
 	char fatal_msg[512];
 };
@@ -185,8 +185,8 @@ struct ucx_node_ep {
 	ucp_rkey_h rkey[RMCD_MAX_CTX];
 	uint64_t addr[RMCD_MAX_CTX];
 	uint32_t n_ctx;
-	uint32_t gen;  /* the node's generation these belong to; 0: none */
-	bool failed;   /* the endpoint reported an error */
+	uint32_t gen; /* the node's generation these belong to; 0: none */
+	bool failed;  /* the endpoint reported an error */
 	uint32_t nid;
 	struct ucx_rmc *r;
 };
@@ -404,8 +404,7 @@ static int node_ep_make(struct ucx_rmc *r, struct ucx_call *c)
 	const uint8_t *key = (const uint8_t *)(h + 1);
 	ucp_ep_params_t ep = {
 		.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
-			      UCP_EP_PARAM_FIELD_ERR_HANDLER |
-			      UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
+			      UCP_EP_PARAM_FIELD_ERR_HANDLER | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
 		.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
 		.sockaddr = { .addr = (const struct sockaddr *)&c->p->sa, .addrlen = c->p->salen },
 		.err_mode = UCP_ERR_HANDLING_MODE_PEER,
@@ -428,8 +427,9 @@ static int node_ep_make(struct ucx_rmc *r, struct ucx_call *c)
 		ne->n_ctx = k + 1;
 		if (s != UCS_OK) {
 			ne->rkey[k] = NULL;
-			snprintf(c->err, sizeof(c->err), "cannot unpack the key of its context %u: %s",
-				 k, ucs_status_string(s));
+			snprintf(c->err, sizeof(c->err),
+				 "cannot unpack the key of its context %u: %s", k,
+				 ucs_status_string(s));
 			node_ep_drop(r, ne);
 			return errno_of(s);
 		}
@@ -476,8 +476,8 @@ static void ucx_dereg(struct rmcd *d, void *memh)
 
 /* ---- the handshake: the connection thread -------------------------------- */
 
-static void fill_hello(struct ucx_fabric *f, struct ucx_hello *h, enum ucx_kind kind,
-		       uint32_t to, uint64_t nonce)
+static void fill_hello(struct ucx_fabric *f, struct ucx_hello *h, enum ucx_kind kind, uint32_t to,
+		       uint64_t nonce)
 {
 	const struct core_config *c = &f->d->cfg;
 
@@ -510,32 +510,30 @@ static enum ucx_refusal disagree(struct ucx_fabric *f, const struct ucx_hello *h
 
 	if (h->nodes != d->n_nodes)
 		return fmt(why, len,
-				"node %u's rmcd runs a cluster of %u nodes, node %d's of %u "
-				"(NODE_CNT must be the same for every rmcd)",
-				h->nid, h->nodes, d->self, d->n_nodes),
+			   "node %u's rmcd runs a cluster of %u nodes, node %d's of %u "
+			   "(NODE_CNT must be the same for every rmcd)",
+			   h->nid, h->nodes, d->self, d->n_nodes),
 		       REF_DISAGREE;
 	if (strncmp(h->model, d->model->name, sizeof(h->model)) || h->desc_hash != d->desc_hash) {
 		memcpy(theirs, h->text, sizeof(theirs));
 		theirs[sizeof(theirs) - 1] = 0;
 		return fmt(why, len,
-				"node %u's rmcd runs the timing model \"%.100s\", node %d's \"%.100s\": "
-				"every rmcd of a cluster must run the same model",
-				h->nid, theirs, d->self, f->desc),
+			   "node %u's rmcd runs the timing model \"%.100s\", node %d's \"%.100s\": "
+			   "every rmcd of a cluster must run the same model",
+			   h->nid, theirs, d->self, f->desc),
 		       REF_DISAGREE;
 	}
 	if (h->n_ctx != c->n_contexts)
-		return fmt(why, len,
-				"node %u's rmcd exports %u context%s per node, node %d's %u",
-				h->nid, h->n_ctx, h->n_ctx == 1 ? "" : "s", d->self, c->n_contexts),
+		return fmt(why, len, "node %u's rmcd exports %u context%s per node, node %d's %u",
+			   h->nid, h->n_ctx, h->n_ctx == 1 ? "" : "s", d->self, c->n_contexts),
 		       REF_DISAGREE;
 	for (uint32_t k = 0; k < h->n_ctx; k++) {
 		uint64_t want = k == 0 ? c->context_pages : c->ctx_pages[k];
 		if (h->ctx_pages[k] != want)
 			return fmt(why, len,
-					"node %u's context %u has %u pages, node %d's %llu: every "
-					"rmcd of a cluster must use the same context sizes",
-					h->nid, k, h->ctx_pages[k], d->self,
-					(unsigned long long)want),
+				   "node %u's context %u has %u pages, node %d's %llu: every "
+				   "rmcd of a cluster must use the same context sizes",
+				   h->nid, k, h->ctx_pages[k], d->self, (unsigned long long)want),
 			       REF_DISAGREE;
 	}
 	return 0;
@@ -550,15 +548,16 @@ static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_st
 		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
 	if (a->ss_family == AF_INET6)
 		return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
-			       &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+			       &((const struct sockaddr_in6 *)b)->sin6_addr,
+			       sizeof(struct in6_addr));
 	return false;
 }
 
 static const char *host_str(const struct sockaddr_storage *sa, char *buf, size_t len)
 {
-	const void *a = sa->ss_family == AF_INET6
-				? (const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr
-				: (const void *)&((const struct sockaddr_in *)sa)->sin_addr;
+	const void *a = sa->ss_family == AF_INET6 ?
+				(const void *)&((const struct sockaddr_in6 *)sa)->sin6_addr :
+				(const void *)&((const struct sockaddr_in *)sa)->sin_addr;
 
 	if (!inet_ntop(sa->ss_family, a, buf, (socklen_t)len))
 		snprintf(buf, len, "(an address of family %d)", sa->ss_family);
@@ -576,8 +575,8 @@ static void out_done(void *request, ucs_status_t status, void *user_data)
 }
 
 /* Sends a handshake message (and keys) on ep; the message is copied. */
-static int send_msg(struct ucx_fabric *f, ucp_ep_h ep, const struct ucx_hello *h,
-		    const void *keys, size_t keys_len)
+static int send_msg(struct ucx_fabric *f, ucp_ep_h ep, const struct ucx_hello *h, const void *keys,
+		    size_t keys_len)
 {
 	struct ucx_out *o = malloc(sizeof(*o) + sizeof(*h) + keys_len);
 	ucs_status_ptr_t s;
@@ -621,7 +620,8 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_length,
 	(void)header_length;
 	if (param->recv_attr & UCP_AM_RECV_ATTR_FLAG_RNDV) {
 		core_warn("ucx: a handshake message of %zu bytes came by rendezvous, which no "
-			  "rmcd sends: ignored", length);
+			  "rmcd sends: ignored",
+			  length);
 		return UCS_OK;
 	}
 	if (length > sizeof(struct ucx_hello) + MAX_KEYS) {
@@ -633,8 +633,7 @@ static ucs_status_t am_recv(void *arg, const void *header, size_t header_length,
 	if (!msg)
 		return UCS_OK;
 	msg->next = NULL;
-	msg->reply_ep = param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP ? param->reply_ep
-									   : NULL;
+	msg->reply_ep = param->recv_attr & UCP_AM_RECV_ATTR_FIELD_REPLY_EP ? param->reply_ep : NULL;
 	msg->len = length;
 	memcpy(msg->data, data, length);
 	*f->inbox_tail = msg;
@@ -767,8 +766,7 @@ static void peer_connect(struct ucx_fabric *f, struct ucx_peer *p)
 {
 	ucp_ep_params_t ep = {
 		.field_mask = UCP_EP_PARAM_FIELD_FLAGS | UCP_EP_PARAM_FIELD_SOCK_ADDR |
-			      UCP_EP_PARAM_FIELD_ERR_HANDLER |
-			      UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
+			      UCP_EP_PARAM_FIELD_ERR_HANDLER | UCP_EP_PARAM_FIELD_ERR_HANDLING_MODE,
 		.flags = UCP_EP_PARAMS_FLAGS_CLIENT_SERVER,
 		.sockaddr = { .addr = (const struct sockaddr *)&p->sa, .addrlen = p->salen },
 		.err_mode = UCP_ERR_HANDLING_MODE_PEER,
@@ -832,9 +830,10 @@ static void on_hello(struct ucx_fabric *f, const struct ucx_msg *msg, const stru
 	host_str(&a->from, host, sizeof(host));
 	if (h->nid >= d->n_nodes || h->nid == (uint32_t)d->self) {
 		snprintf(why, sizeof(why),
-			 "a peer at %s claims to be node %u, which %s (this is node %d of %u)", host,
-			 h->nid, h->nid >= d->n_nodes ? "does not exist" : "is this rmcd's own",
-			 d->self, d->n_nodes);
+			 "a peer at %s claims to be node %u, which %s (this is node %d of %u)",
+			 host, h->nid,
+			 h->nid >= d->n_nodes ? "does not exist" : "is this rmcd's own", d->self,
+			 d->n_nodes);
 		core_warn("%s: refused", why);
 		refuse(f, msg->reply_ep, h, h->nid >= d->n_nodes ? REF_DISAGREE : REF_DUPLICATE,
 		       why);
@@ -987,8 +986,8 @@ static void handle_msg(struct ucx_fabric *f, struct ucx_msg *msg)
 			char why[128];
 			memcpy(&h, msg->data, sizeof(h));
 			snprintf(why, sizeof(why),
-				 "node %d's rmcd speaks handshake version %u, this one %u", f->d->self,
-				 UCX_VERSION, v);
+				 "node %d's rmcd speaks handshake version %u, this one %u",
+				 f->d->self, UCX_VERSION, v);
 			refuse(f, msg->reply_ep, &h, REF_VERSION, why);
 		}
 		return;
@@ -1002,7 +1001,8 @@ static void handle_msg(struct ucx_fabric *f, struct ucx_msg *msg)
 	memcpy(&h, msg->data, sizeof(h));
 	if (h.kind == UCX_HELLO) {
 		if (msg->len != sizeof(h))
-			core_warn("ucx: a HELLO of %zu bytes, not %zu: ignored", msg->len, sizeof(h));
+			core_warn("ucx: a HELLO of %zu bytes, not %zu: ignored", msg->len,
+				  sizeof(h));
 		else
 			on_hello(f, msg, &h);
 		return;
@@ -1021,7 +1021,8 @@ static void handle_msg(struct ucx_fabric *f, struct ucx_msg *msg)
 	else if (h.kind == UCX_REFUSE)
 		on_refuse(f, p, &h);
 	else
-		core_warn("ucx: node %u sent a handshake of unknown kind %u: ignored", h.nid, h.kind);
+		core_warn("ucx: node %u sent a handshake of unknown kind %u: ignored", h.nid,
+			  h.kind);
 }
 
 /* One pass of the connection thread's work, after progress. */
@@ -1056,16 +1057,18 @@ static void conn_work(struct ucx_fabric *f)
 
 		if (i == (uint32_t)d->self)
 			continue;
-		if (p->state == P_UP && (p->failed || __atomic_load_n(&p->kick, __ATOMIC_ACQUIRE))) {
+		if (p->state == P_UP &&
+		    (p->failed || __atomic_load_n(&p->kick, __ATOMIC_ACQUIRE))) {
 			snprintf(why, sizeof(why), "connection lost (%s)",
-				 p->failed ? ucs_status_string(p->fail_status)
-					   : "an RMC thread's endpoint failed");
+				 p->failed ? ucs_status_string(p->fail_status) :
+					     "an RMC thread's endpoint failed");
 			peer_detach(f, p, why);
 			continue;
 		}
 		if (p->state == P_HELLO && p->failed) {
 			/* Not up (refused, unreachable): quietly, again later. */
-			core_dbg("node %u at %s: %s", i, p->addr, ucs_status_string(p->fail_status));
+			core_dbg("node %u at %s: %s", i, p->addr,
+				 ucs_status_string(p->fail_status));
 			peer_close(f, p, RETRY_MS);
 			continue;
 		}
@@ -1128,8 +1131,10 @@ static int resolve(struct ucx_fabric *f, uint32_t i, char *err, size_t errlen)
 	int r;
 
 	if (core_split_addr(c->fabric_addr[i], host, sizeof(host), &portn))
-		return snprintf(err, errlen, "%s:%u: fabric.nodes: entry %u (node %u): \"%s\" "
-			       "is not host:port", c->file, c->fabric_line, i, i, c->fabric_addr[i]),
+		return snprintf(err, errlen,
+				"%s:%u: fabric.nodes: entry %u (node %u): \"%s\" "
+				"is not host:port",
+				c->file, c->fabric_line, i, i, c->fabric_addr[i]),
 		       -EINVAL;
 	snprintf(port, sizeof(port), "%u", portn);
 	r = getaddrinfo(host, port, &hints, &res);
@@ -1177,8 +1182,11 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 	 * its previous life sit in TIME_WAIT: the user may still say no. */
 	setenv("UCX_TCP_CM_REUSEADDR", "y", 0);
 	if ((s = ucp_config_read(NULL, NULL, &config)) != UCS_OK)
-		return snprintf(err, errlen, "UCX: cannot read its configuration (UCX_* "
-				"variables): %s", ucs_status_string(s)), -EINVAL;
+		return snprintf(err, errlen,
+				"UCX: cannot read its configuration (UCX_* "
+				"variables): %s",
+				ucs_status_string(s)),
+		       -EINVAL;
 	ucp_params_t up = {
 		.field_mask = UCP_PARAM_FIELD_FEATURES | UCP_PARAM_FIELD_REQUEST_SIZE |
 			      UCP_PARAM_FIELD_MT_WORKERS_SHARED | UCP_PARAM_FIELD_NAME |
@@ -1196,19 +1204,24 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 	ucp_config_release(config);
 	if (s != UCS_OK) {
 		f->ctx = NULL;
-		return snprintf(err, errlen, "UCX: cannot initialise: %s (check UCX_TLS and "
-				"UCX_NET_DEVICES)", ucs_status_string(s)), -EIO;
+		return snprintf(err, errlen,
+				"UCX: cannot initialise: %s (check UCX_TLS and "
+				"UCX_NET_DEVICES)",
+				ucs_status_string(s)),
+		       -EIO;
 	}
 	ucp_worker_params_t wp = { .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
 				   .thread_mode = UCS_THREAD_MODE_SERIALIZED };
 	if ((s = ucp_worker_create(f->ctx, &wp, &f->worker)) != UCS_OK) {
 		f->worker = NULL;
 		return snprintf(err, errlen, "UCX: cannot create a worker: %s",
-				ucs_status_string(s)), -EIO;
+				ucs_status_string(s)),
+		       -EIO;
 	}
 	if ((s = ucp_worker_get_efd(f->worker, &f->efd)) != UCS_OK)
 		return snprintf(err, errlen, "UCX: the worker has no event fd: %s",
-				ucs_status_string(s)), -EIO;
+				ucs_status_string(s)),
+		       -EIO;
 	ucp_am_handler_param_t hp = {
 		.field_mask = UCP_AM_HANDLER_PARAM_FIELD_ID | UCP_AM_HANDLER_PARAM_FIELD_CB |
 			      UCP_AM_HANDLER_PARAM_FIELD_ARG,
@@ -1218,7 +1231,8 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 	};
 	if ((s = ucp_worker_set_am_recv_handler(f->worker, &hp)) != UCS_OK)
 		return snprintf(err, errlen, "UCX: cannot set the handshake handler: %s",
-				ucs_status_string(s)), -EIO;
+				ucs_status_string(s)),
+		       -EIO;
 
 	/* Our contexts, for the other nodes' RMCs. */
 	f->n_ctx = self->n_ctx;
@@ -1229,20 +1243,26 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 					    .length = self->ctx[k].size };
 		if ((s = ucp_mem_map(f->ctx, &mp, &f->ctx_memh[k])) != UCS_OK) {
 			f->ctx_memh[k] = NULL;
-			return snprintf(err, errlen, "UCX: cannot register context %u (%llu bytes): "
-					"%s", k, (unsigned long long)self->ctx[k].size,
-					ucs_status_string(s)), -EIO;
+			return snprintf(err, errlen,
+					"UCX: cannot register context %u (%llu bytes): "
+					"%s",
+					k, (unsigned long long)self->ctx[k].size,
+					ucs_status_string(s)),
+			       -EIO;
 		}
 		if ((s = ucp_rkey_pack(f->ctx, f->ctx_memh[k], &f->rkey[k], &f->rkey_len[k])) !=
 		    UCS_OK) {
 			f->rkey[k] = NULL;
-			return snprintf(err, errlen, "UCX: cannot pack the key of context %u: %s", k,
-					ucs_status_string(s)), -EIO;
+			return snprintf(err, errlen, "UCX: cannot pack the key of context %u: %s",
+					k, ucs_status_string(s)),
+			       -EIO;
 		}
 		if (f->rkey_len[k] > MAX_KEYS / RMCD_MAX_CTX)
-			return snprintf(err, errlen, "UCX: the key of context %u takes %zu bytes, "
-					"more than the %d the handshake carries", k, f->rkey_len[k],
-					MAX_KEYS / RMCD_MAX_CTX), -E2BIG;
+			return snprintf(err, errlen,
+					"UCX: the key of context %u takes %zu bytes, "
+					"more than the %d the handshake carries",
+					k, f->rkey_len[k], MAX_KEYS / RMCD_MAX_CTX),
+			       -E2BIG;
 	}
 
 	/* A worker per RMC thread. */
@@ -1261,8 +1281,10 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 		}
 		if ((s = ucp_worker_create(f->ctx, &wp, &rm->worker)) != UCS_OK) {
 			rm->worker = NULL;
-			return snprintf(err, errlen, "UCX: cannot create RMC thread %u's worker: %s",
-					t, ucs_status_string(s)), -EIO;
+			return snprintf(err, errlen,
+					"UCX: cannot create RMC thread %u's worker: %s", t,
+					ucs_status_string(s)),
+			       -EIO;
 		}
 	}
 
@@ -1307,7 +1329,8 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 	r = pthread_create(&f->thread, NULL, conn_main, f);
 	if (r)
 		return snprintf(err, errlen, "cannot start the UCX connection thread: %s",
-				strerror(r)), -r;
+				strerror(r)),
+		       -r;
 	f->started = true;
 	core_info("node %d: listening on %s over UCX", d->self, cf->fabric_addr[d->self]);
 	return 0;

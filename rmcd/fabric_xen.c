@@ -64,11 +64,11 @@ struct xen_map {
 
 /* A remote node, as the xen thread sees it. */
 struct xen_peer {
-	uint32_t domid;    /* of its rmcd we granted to; 0: none yet */
-	uint64_t nonce;    /* of that rmcd */
-	uint64_t reg[RMCD_MAX_CTX]; /* our contexts, registered for it (0: none) */
+	uint32_t domid;			  /* of its rmcd we granted to; 0: none yet */
+	uint64_t nonce;			  /* of that rmcd */
+	uint64_t reg[RMCD_MAX_CTX];	  /* our contexts, registered for it (0: none) */
 	struct xen_map map[RMCD_MAX_CTX]; /* its contexts */
-	char said[160];    /* the last complaint about it, to say it once */
+	char said[160];			  /* the last complaint about it, to say it once */
 };
 
 struct xen_fabric {
@@ -78,12 +78,12 @@ struct xen_fabric {
 	int gnt_fd;
 	uint32_t domid;
 	uint64_t nonce;
-	char dir[128];     /* /local/sonuma/<cluster>/node */
-	char info[512];    /* what we publish in info */
+	char dir[128];	/* /local/sonuma/<cluster>/node */
+	char info[512]; /* what we publish in info */
 	struct xen_peer *peers;
 	pthread_t thread;
 	bool started;
-	uint32_t quit;     /* atomic: the thread exits when set */
+	uint32_t quit; /* atomic: the thread exits when set */
 };
 
 /* ---- xenstore -------------------------------------------------------- */
@@ -98,8 +98,7 @@ static char *xs_get(struct xen_fabric *x, const char *fmt, uint32_t a, uint32_t 
 	return xs_read(x->xs, XBT_NULL, path, &len);
 }
 
-static int xs_put(struct xen_fabric *x, const char *val, const char *fmt, uint32_t a,
-		  uint32_t b)
+static int xs_put(struct xen_fabric *x, const char *val, const char *fmt, uint32_t a, uint32_t b)
 {
 	char path[192];
 
@@ -203,8 +202,10 @@ static int map_ctx(struct xen_fabric *x, struct rmcd_node *n, uint32_t domid, ui
 	int r;
 
 	if ((r = gnt_map(x, domid, &root, 1, false, &rm))) {
-		snprintf(err, errlen, "node %u: cannot map the root of context %u (domain %u, "
-			 "grant %u): %s", n->nid, k, domid, root, strerror(-r));
+		snprintf(err, errlen,
+			 "node %u: cannot map the root of context %u (domain %u, "
+			 "grant %u): %s",
+			 n->nid, k, domid, root, strerror(-r));
 		return r;
 	}
 	memcpy(&h, rm.base, sizeof(h));
@@ -222,10 +223,11 @@ static int map_ctx(struct xen_fabric *x, struct rmcd_node *n, uint32_t domid, ui
 		r = -EPROTO;
 		goto out;
 	}
-	if ((r = gnt_map(x, domid, (const uint32_t *)(rm.base + sizeof(h)), h.ndesc, false,
-			 &dm))) {
-		snprintf(err, errlen, "node %u: cannot map the %u descriptor pages of context "
-			 "%u: %s", n->nid, h.ndesc, k, strerror(-r));
+	if ((r = gnt_map(x, domid, (const uint32_t *)(rm.base + sizeof(h)), h.ndesc, false, &dm))) {
+		snprintf(err, errlen,
+			 "node %u: cannot map the %u descriptor pages of context "
+			 "%u: %s",
+			 n->nid, h.ndesc, k, strerror(-r));
 		goto out;
 	}
 	refs = malloc((size_t)h.npages * sizeof(*refs));
@@ -236,8 +238,10 @@ static int map_ctx(struct xen_fabric *x, struct rmcd_node *n, uint32_t domid, ui
 	}
 	memcpy(refs, dm.base, (size_t)h.npages * sizeof(*refs));
 	if ((r = gnt_map(x, domid, refs, h.npages, true, out)))
-		snprintf(err, errlen, "node %u: cannot map the %u pages of context %u (domain "
-			 "%u): %s", n->nid, h.npages, k, domid, strerror(-r));
+		snprintf(err, errlen,
+			 "node %u: cannot map the %u pages of context %u (domain "
+			 "%u): %s",
+			 n->nid, h.npages, k, domid, strerror(-r));
 out:
 	free(refs);
 	gnt_unmap(x, &dm);
@@ -260,16 +264,15 @@ static void ungrant(struct xen_fabric *x, struct rmcd_node *n, struct xen_peer *
 }
 
 /* Grants our contexts to peer n's domain and publishes the references. */
-static int grant(struct xen_fabric *x, struct rmcd_node *n, struct xen_peer *p,
-		 uint32_t domid, uint64_t nonce, char *err, size_t errlen)
+static int grant(struct xen_fabric *x, struct rmcd_node *n, struct xen_peer *p, uint32_t domid,
+		 uint64_t nonce, char *err, size_t errlen)
 {
 	struct rmcd_node *me = &x->d->nodes[x->d->self];
 	char val[64 + RMCD_MAX_CTX * 12];
 	size_t len;
 	int r;
 
-	len = (size_t)snprintf(val, sizeof(val), "%" PRIx64 " %u %" PRIx64, x->nonce, domid,
-			       nonce);
+	len = (size_t)snprintf(val, sizeof(val), "%" PRIx64 " %u %" PRIx64, x->nonce, domid, nonce);
 	p->domid = domid;
 	p->nonce = nonce;
 	for (uint32_t k = 0; k < me->n_ctx; k++) {
@@ -277,16 +280,21 @@ static int grant(struct xen_fabric *x, struct rmcd_node *n, struct xen_peer *p,
 		uint32_t root;
 
 		if ((r = core_rmcdev_reg(x->rmc_fd, me->ctx[k].base, me->ctx[k].size, &reg))) {
-			snprintf(err, errlen, "node %u: cannot register context %u with rmc.ko "
-				 "for it: %s", n->nid, k, strerror(-r));
+			snprintf(err, errlen,
+				 "node %u: cannot register context %u with rmc.ko "
+				 "for it: %s",
+				 n->nid, k, strerror(-r));
 			goto fail;
 		}
 		p->reg[k] = reg.handle;
 		if ((r = core_rmcdev_grant(x->rmc_fd, reg.handle, domid, &root))) {
-			snprintf(err, errlen, "node %u: rmc.ko cannot grant context %u to domain "
-				 "%u: %s%s", n->nid, k, domid, strerror(-r),
+			snprintf(err, errlen,
+				 "node %u: rmc.ko cannot grant context %u to domain "
+				 "%u: %s%s",
+				 n->nid, k, domid, strerror(-r),
 				 r == -ENOSPC ? " (this domain's grant table is full: raise Xen's "
-						"max_grant_frames)" : "");
+						"max_grant_frames)" :
+						"");
 			goto fail;
 		}
 		len += (size_t)snprintf(val + len, sizeof(val) - len, " %u", root);
@@ -383,7 +391,8 @@ static int attach(struct xen_fabric *x, struct rmcd_node *n, struct xen_peer *p,
 	 * validation. */
 	sonuma_smp_store_release(&n->live, n->gen);
 	core_info("node %u: attached to its rmcd (domain %u): %u context%s mapped through "
-		  "grants", n->nid, p->domid, n->n_ctx, n->n_ctx == 1 ? "" : "s");
+		  "grants",
+		  n->nid, p->domid, n->n_ctx, n->n_ctx == 1 ? "" : "s");
 	return 0;
 }
 
@@ -463,8 +472,8 @@ static void describe(struct rmcd *d, char *out, size_t len)
 	const struct core_config *c = &d->cfg;
 	size_t n;
 
-	n = (size_t)snprintf(out, len, "nodes %u, model %s (%016" PRIx64 "), contexts",
-			     d->n_nodes, d->model->name, d->desc_hash);
+	n = (size_t)snprintf(out, len, "nodes %u, model %s (%016" PRIx64 "), contexts", d->n_nodes,
+			     d->model->name, d->desc_hash);
 	for (uint32_t k = 0; k < c->n_contexts && n < len; k++)
 		n += (size_t)snprintf(out + n, len - n, " %" PRIu64 "",
 				      k == 0 ? c->context_pages : c->ctx_pages[k]);
@@ -508,8 +517,9 @@ static int xen_start(struct rmcd *d, char *err, size_t errlen)
 	if (r < 0) {
 		snprintf(err, errlen, "fabric xen: cannot open " CORE_RMCDEV_PATH ": %s%s",
 			 strerror(-r),
-			 r == -ENOENT ? " (load the module first: insmod rmc.ko mynid=NODE_ID)"
-			 : r == -EPROTO ? " (rmc.ko is older than this rmcd)" : "");
+			 r == -ENOENT ? " (load the module first: insmod rmc.ko mynid=NODE_ID)" :
+			 r == -EPROTO ? " (rmc.ko is older than this rmcd)" :
+					"");
 		goto fail;
 	}
 	x->rmc_fd = r;
@@ -524,17 +534,20 @@ static int xen_start(struct rmcd *d, char *err, size_t errlen)
 	}
 	if (info.mynid != (uint32_t)d->self) {
 		r = -EINVAL;
-		snprintf(err, errlen, "fabric xen: rmc.ko was loaded with mynid=%u, this rmcd "
-			 "serves node %d (insmod rmc.ko mynid=%d)", info.mynid, d->self, d->self);
+		snprintf(err, errlen,
+			 "fabric xen: rmc.ko was loaded with mynid=%u, this rmcd "
+			 "serves node %d (insmod rmc.ko mynid=%d)",
+			 info.mynid, d->self, d->self);
 		goto fail;
 	}
-	if (info.grant_capacity &&
-	    grants_per_peer(me) * (d->n_nodes - 1) > info.grant_capacity) {
+	if (info.grant_capacity && grants_per_peer(me) * (d->n_nodes - 1) > info.grant_capacity) {
 		r = -ENOSPC;
-		snprintf(err, errlen, "fabric xen: granting the contexts to %u peers needs %llu "
+		snprintf(err, errlen,
+			 "fabric xen: granting the contexts to %u peers needs %llu "
 			 "grant entries, this domain's table holds %u: raise Xen's "
 			 "max_grant_frames (xl: max_grant_frames = ...) or shrink the contexts",
-			 d->n_nodes - 1, (unsigned long long)(grants_per_peer(me) * (d->n_nodes - 1)),
+			 d->n_nodes - 1,
+			 (unsigned long long)(grants_per_peer(me) * (d->n_nodes - 1)),
 			 info.grant_capacity);
 		goto fail;
 	}
@@ -548,15 +561,19 @@ static int xen_start(struct rmcd *d, char *err, size_t errlen)
 	x->xs = xs_open(0);
 	if (!x->xs) {
 		r = -errno ? -errno : -EIO;
-		snprintf(err, errlen, "fabric xen: cannot reach xenstore: %s (is /dev/xen/xenbus "
-			 "there?)", strerror(-r));
+		snprintf(err, errlen,
+			 "fabric xen: cannot reach xenstore: %s (is /dev/xen/xenbus "
+			 "there?)",
+			 strerror(-r));
 		goto fail;
 	}
 	v = xs_read(x->xs, XBT_NULL, "domid", &len);
 	if (!v || sscanf(v, "%" SCNu32, &x->domid) != 1 || !x->domid) {
 		r = -ENOENT;
-		snprintf(err, errlen, "fabric xen: cannot read this domain's id from xenstore "
-			 "(\"domid\"%s%s)", v ? " is " : "", v ? v : "");
+		snprintf(err, errlen,
+			 "fabric xen: cannot read this domain's id from xenstore "
+			 "(\"domid\"%s%s)",
+			 v ? " is " : "", v ? v : "");
 		free(v);
 		goto fail;
 	}

@@ -85,8 +85,8 @@ static int load_calibration(struct rmcd *d)
 	}
 	if (r) {
 		if (r == -ENOENT)
-			core_err("%s: calibration file not found (run sonuma-calibrate -o %s)", path,
-				 path);
+			core_err("%s: calibration file not found (run sonuma-calibrate -o %s)",
+				 path, path);
 		else
 			core_err("%s", err);
 		free(c);
@@ -124,13 +124,15 @@ static void warn_below_floor(struct rmcd *d)
 
 	if (!d->cal || d->model->no_deadline || !d->cal->n_floor)
 		return;
-	for (uint64_t size = 64; size <= d->max_transfer || size <= d->cfg.max_transfer; size *= 2) {
+	for (uint64_t size = 64; size <= d->max_transfer || size <= d->cfg.max_transfer;
+	     size *= 2) {
 		double floor = cal_floor_ns(d->cal, size);
 		double target = d->model->target_ns(d->model_state, RMC_OP_READ, size, 0,
-						     (uint16_t)(d->cfg.nodes > 1 ? 1 : 0));
+						    (uint16_t)(d->cfg.nodes > 1 ? 1 : 0));
 		if (floor > 0 && target < floor && n < sizeof(list) - 64)
-			n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%llu B (%.0f < %.0f ns)",
-					      n ? ", " : "", (unsigned long long)size, target, floor);
+			n += (size_t)snprintf(list + n, sizeof(list) - n,
+					      "%s%llu B (%.0f < %.0f ns)", n ? ", " : "",
+					      (unsigned long long)size, target, floor);
 	}
 	if (n)
 		core_warn("the model asks for less than this machine's calibrated floor for "
@@ -266,8 +268,9 @@ static int configure(struct rmcd *d, const struct args *a)
 	if (a->node_id) {
 		uint64_t id;
 		if (core_parse_u64(a->node_id, 0, c->nodes - 1, &id)) {
-			core_err("NODE_ID: expected a node from 0 to %u (NODE_CNT is %u), got \"%s\"",
-				 c->nodes - 1, c->nodes, a->node_id);
+			core_err(
+				"NODE_ID: expected a node from 0 to %u (NODE_CNT is %u), got \"%s\"",
+				c->nodes - 1, c->nodes, a->node_id);
 			return -1;
 		}
 		c->node_id = (int)id;
@@ -311,7 +314,8 @@ static int calibrate(struct rmcd *d)
 		return -1;
 	d->late_slack_tsc = core_ns_to_tsc(d->cfg.late_slack_ns, d->tsc_hz);
 	d->lead_tsc = core_ns_to_tsc(d->cfg.lead_ns, d->tsc_hz);
-	double ov = d->cfg.overhead_ns >= 0 ? d->cfg.overhead_ns : (d->cal ? d->cal->overhead_ns : 0);
+	double ov = d->cfg.overhead_ns >= 0 ? d->cfg.overhead_ns :
+					      (d->cal ? d->cal->overhead_ns : 0);
 	d->overhead_tsc = core_ns_to_tsc(ov, d->tsc_hz);
 	/* How long a deferred write's copy takes, to start it in time: what the
 	 * floor grows by over a 64-byte request. */
@@ -415,10 +419,11 @@ static void say_serving(const struct rmcd *d)
 			  d->n_rmcs > 1 ? "s" : "", d->tsc_hz / 1e9, desc);
 	for (uint32_t i = 0; i < d->n_nodes; i++)
 		if (d->nodes[i].local)
-			core_info("node %u: NUMA domain %d, %llu-byte context%s, RMC thread %d on CPU %d",
-				  i, d->nodes[i].numa, (unsigned long long)d->nodes[i].ctx[0].size,
-				  d->nodes[i].n_ctx > 1 ? " (and more: see cluster.contexts)" : "",
-				  d->nodes[i].rmc, d->rmcs[d->nodes[i].rmc].cpu);
+			core_info(
+				"node %u: NUMA domain %d, %llu-byte context%s, RMC thread %d on CPU %d",
+				i, d->nodes[i].numa, (unsigned long long)d->nodes[i].ctx[0].size,
+				d->nodes[i].n_ctx > 1 ? " (and more: see cluster.contexts)" : "",
+				d->nodes[i].rmc, d->rmcs[d->nodes[i].rmc].cpu);
 }
 
 /* The nodes, the peers, the RMC threads, then the control loop until a
@@ -487,8 +492,8 @@ int main(int argc, char **argv)
 		core_err("%s: fabric.name: this rmcd was built without the %s fabric (%s were "
 			 "missing at build time)",
 			 d.cfg.file, d.cfg.fabric,
-			 strcmp(d.cfg.fabric, "xen") ? "UCX's development files"
-						     : "libxenstore's (libxen-dev)");
+			 strcmp(d.cfg.fabric, "xen") ? "UCX's development files" :
+						       "libxenstore's (libxen-dev)");
 		goto out;
 	}
 	if (d.fabric != &rmcd_fabric_shm && d.cfg.node_id < 0) {

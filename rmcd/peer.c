@@ -40,11 +40,11 @@
 #define PEER_TIMEOUT_S 2 /* for one answer of a peer's control loop */
 
 /* One request to a peer's control loop, with its answer. */
-static int peer_call(int fd, uint16_t op, uint32_t id, uint32_t pages, struct ctl_resp *p,
-		     int *seg)
+static int peer_call(int fd, uint16_t op, uint32_t id, uint32_t pages, struct ctl_resp *p, int *seg)
 {
-	struct ctl_req q = { .magic = CTL_MAGIC, .version = CTL_VERSION, .op = op, .id = id,
-			     .pages = pages };
+	struct ctl_req q = {
+		.magic = CTL_MAGIC, .version = CTL_VERSION, .op = op, .id = id, .pages = pages
+	};
 	int r;
 
 	if (seg)
@@ -66,8 +66,7 @@ static int peer_call(int fd, uint16_t op, uint32_t id, uint32_t pages, struct ct
 
 /* Connects to node nid's socket and checks that the rmcd behind it runs as
  * we do.  Returns the fd, or -errno (-ENOENT/-ECONNREFUSED: not up). */
-static int peer_connect(struct rmcd *d, struct rmcd_node *n, int *pid, char *err,
-			size_t errlen)
+static int peer_connect(struct rmcd *d, struct rmcd_node *n, int *pid, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { .tv_sec = PEER_TIMEOUT_S };
@@ -101,8 +100,8 @@ static int peer_connect(struct rmcd *d, struct rmcd_node *n, int *pid, char *err
 
 /* Compares what the peer said with what we are.  0, or -EINVAL with a
  * message naming both values. */
-static int peer_compare(struct rmcd *d, struct rmcd_node *n, int fd,
-			const struct ctl_peer_info *o, char *err, size_t errlen)
+static int peer_compare(struct rmcd *d, struct rmcd_node *n, int fd, const struct ctl_peer_info *o,
+			char *err, size_t errlen)
 {
 	const struct core_config *c = &d->cfg;
 	const char *where = c->file;
@@ -128,16 +127,18 @@ static int peer_compare(struct rmcd *d, struct rmcd_node *n, int fd,
 			p.u.raw[sizeof(p.u.raw) - 1] = 0;
 			theirs = (const char *)p.u.raw;
 		}
-		return snprintf(err, errlen,
-				"node %u: its rmcd runs the timing model \"%.120s\", this one \"%.120s\" "
-				"(%.100s): every rmcd of a cluster must run the same model",
-				n->nid, theirs, mine, where),
+		return snprintf(
+			       err, errlen,
+			       "node %u: its rmcd runs the timing model \"%.120s\", this one \"%.120s\" "
+			       "(%.100s): every rmcd of a cluster must run the same model",
+			       n->nid, theirs, mine, where),
 		       -EINVAL;
 	}
 	if (o->n_ctx != c->n_contexts || !o->n_ctx || o->n_ctx > RMCD_MAX_CTX)
-		return snprintf(err, errlen,
-				"node %u: its rmcd exports %u context%s per node, this one %u (%.160s)",
-				n->nid, o->n_ctx, o->n_ctx == 1 ? "" : "s", c->n_contexts, where),
+		return snprintf(
+			       err, errlen,
+			       "node %u: its rmcd exports %u context%s per node, this one %u (%.160s)",
+			       n->nid, o->n_ctx, o->n_ctx == 1 ? "" : "s", c->n_contexts, where),
 		       -EINVAL;
 	for (uint32_t k = 0; k < o->n_ctx; k++) {
 		uint64_t want = k == 0 ? c->context_pages : c->ctx_pages[k];
@@ -146,7 +147,8 @@ static int peer_compare(struct rmcd *d, struct rmcd_node *n, int fd,
 					"node %u: its context %u has %u pages, this rmcd's %llu "
 					"(%s): every rmcd of a cluster must use the same context "
 					"sizes",
-					n->nid, k, o->ctx_pages[k], (unsigned long long)want, where),
+					n->nid, k, o->ctx_pages[k], (unsigned long long)want,
+					where),
 			       -EINVAL;
 	}
 	return 0;
@@ -170,8 +172,7 @@ static void unmap_ctx(struct rmcd_node *n)
 
 /* Attaches to node n's rmcd.  0 when attached; -ENOENT or -ECONNREFUSED
  * when it is not up (quietly); another -errno with a message in err. */
-static int peer_attach(struct rmcd *d, struct rmcd_node *n, int *pidp, char *err,
-		       size_t errlen)
+static int peer_attach(struct rmcd *d, struct rmcd_node *n, int *pidp, char *err, size_t errlen)
 {
 	struct ctl_resp p;
 	struct ctl_peer_info o;
@@ -270,8 +271,7 @@ static void peer_detach(struct rmcd *d, struct rmcd_node *n)
 
 /* Tries every remote node that is down.  With fatal set (at start), a peer
  * that disagrees with us is an error: returns -EINVAL with the message. */
-static int attach_round(struct rmcd *d, bool fatal, bool kicked_only, char *err,
-			size_t errlen)
+static int attach_round(struct rmcd *d, bool fatal, bool kicked_only, char *err, size_t errlen)
 {
 	for (uint32_t i = 0; i < d->n_nodes; i++) {
 		struct rmcd_node *n = &d->nodes[i];

@@ -221,9 +221,9 @@ static inline void complete_at_once(struct rmcd_rmc *m, struct rmcd_qp *qp, uint
  * the library hides until due, a lead ahead of due (so that it is surely
  * there at due), or at once when that time has come; late when it cannot
  * reach the application by due any more. */
-static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid,
-				  bool inplace, uint8_t st, unsigned cls, uint64_t t_post,
-				  uint64_t due, uint64_t now)
+static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid, bool inplace,
+				  uint8_t st, unsigned cls, uint64_t t_post, uint64_t due,
+				  uint64_t now)
 {
 	struct rmcd *d = m->d;
 	uint64_t lead = d->lead_tsc > qp->notify_tsc ? d->lead_tsc : qp->notify_tsc;
@@ -308,8 +308,7 @@ void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status)
 	uint64_t now = rmc_rdtsc();
 	if (f->due) {
 		/* A write that has landed: its completion goes now. */
-		complete_at_once(m, qp, f->tid, f->inplace, status, f->cls, f->t_post, f->due,
-				 now);
+		complete_at_once(m, qp, f->tid, f->inplace, status, f->cls, f->t_post, f->due, now);
 		return;
 	}
 	uint64_t due = model_due(d, qp, f->op, f->dst, f->size, f->cls, f->t_post, now);
@@ -427,10 +426,10 @@ static inline void flush_due(struct rmcd_rmc *m)
 		if (c.apply) {
 			/* Validated in an earlier pass: the target may have gone
 			 * (or come back as another generation) since. */
-			c.status = rmcd_target_live(m->d, &c.x)
-					   ? start_xfer(m, c.qp, &c.x, c.tid, c.inplace, c.cls,
-							c.t_post, c.due)
-					   : RMC_ERR_UNREACHABLE;
+			c.status = rmcd_target_live(m->d, &c.x) ?
+					   start_xfer(m, c.qp, &c.x, c.tid, c.inplace, c.cls,
+						      c.t_post, c.due) :
+					   RMC_ERR_UNREACHABLE;
 			if (c.status == RMCD_XFER_PENDING)
 				continue;
 			now = rmc_rdtsc();
@@ -738,7 +737,8 @@ void rmcd_stats_sum(const struct rmcd *d, int nid, int cls, struct rmcd_cls_stat
 			if (nid >= 0 && (uint32_t)nid != n)
 				continue;
 			for (unsigned k = 0; k < RMCD_SIZE_CLASSES; k++) {
-				const struct rmcd_cls_stats *s = &m->stats[n * RMCD_SIZE_CLASSES + k];
+				const struct rmcd_cls_stats *s =
+					&m->stats[n * RMCD_SIZE_CLASSES + k];
 				if (cls >= 0 && (unsigned)cls != k)
 					continue;
 				out->requests += SONUMA_READ_ONCE(s->requests);
@@ -795,9 +795,11 @@ void rmcd_print_stats(struct rmcd *d)
 			rmcd_stats_sum(d, (int)n, k, &s);
 			if (!s.requests)
 				continue;
-			char lat[160] = "latency not measured (posts carry no time under this model)";
+			char lat[160] =
+				"latency not measured (posts carry no time under this model)";
 			if (s.timed)
-				snprintf(lat, sizeof(lat), "latency p50 ~%.0f ns p99 ~%.0f ns mean %.0f ns",
+				snprintf(lat, sizeof(lat),
+					 "latency p50 ~%.0f ns p99 ~%.0f ns mean %.0f ns",
 					 (double)rmcd_stats_pct(&s, 50) * ns,
 					 (double)rmcd_stats_pct(&s, 99) * ns,
 					 (double)s.lat_sum_tsc / (double)s.timed * ns);
@@ -805,7 +807,8 @@ void rmcd_print_stats(struct rmcd *d)
 				  "%llu late (%.2f%%, worst %.0f ns), %s",
 				  n, (unsigned long long)rmcd_class_size((unsigned)k),
 				  (unsigned long long)s.requests, (unsigned long long)s.errors,
-				  (unsigned long long)s.late, 100.0 * (double)s.late / (double)s.requests,
+				  (unsigned long long)s.late,
+				  100.0 * (double)s.late / (double)s.requests,
 				  (double)s.late_worst_tsc * ns, lat);
 		}
 	}

@@ -42,7 +42,7 @@ struct rmcd_ctx {
 	uint8_t *dev_base; /* the region's mapping (pages), for munmap */
 	uint32_t dev_pages;
 	uint32_t dev_offset;
-	int dev_fd;        /* the registrant's /dev/rmc, which keeps it */
+	int dev_fd; /* the registrant's /dev/rmc, which keeps it */
 };
 
 /* A node of the cluster.  A local node is served by this rmcd: its
@@ -62,29 +62,29 @@ struct rmcd_node {
 	int numa;
 	bool local;
 	uint32_t live;
-	uint32_t gen;            /* peer thread's count of attaches */
+	uint32_t gen; /* peer thread's count of attaches */
 	struct rmcd_ctx ctx[RMCD_MAX_CTX];
 	uint32_t n_ctx;
 	int listen_fd;
-	int lock_fd;             /* local: holds the node's lock file */
+	int lock_fd; /* local: holds the node's lock file */
 	char sock_path[108];
-	int peer_fd;             /* remote: connection to its rmcd, or -1 */
+	int peer_fd; /* remote: connection to its rmcd, or -1 */
 	int peer_pid;
-	int refused_pid;         /* remote: last rmcd refused, to say it once */
-	bool kick;               /* remote: it announced itself, attach now */
-	int rmc;                 /* local: index of the RMC thread serving it */
-	uint64_t notify_tsc;     /* cache line from its RMC thread to its CPUs */
-	uint64_t app_cpus[4];    /* CPUs for this node's programs */
+	int refused_pid;      /* remote: last rmcd refused, to say it once */
+	bool kick;	      /* remote: it announced itself, attach now */
+	int rmc;	      /* local: index of the RMC thread serving it */
+	uint64_t notify_tsc;  /* cache line from its RMC thread to its CPUs */
+	uint64_t app_cpus[4]; /* CPUs for this node's programs */
 };
 
 struct rmcd_lbuff {
 	uint64_t app_addr; /* where the application mapped it; 0: not yet */
 	uint64_t size;
-	uint8_t *map;      /* rmcd's mapping */
-	int fd;            /* its memfd, or -1: a region of /dev/rmc */
+	uint8_t *map;	   /* rmcd's mapping */
+	int fd;		   /* its memfd, or -1: a region of /dev/rmc */
 	uint8_t *dev_base; /* that region's mapping (pages), for munmap */
 	uint32_t dev_pages;
-	void *memh;        /* the fabric's registration of map, or NULL */
+	void *memh; /* the fabric's registration of map, or NULL */
 };
 
 /* One attached application connection. */
@@ -94,14 +94,14 @@ struct rmcd_session {
 	int fd;
 	pid_t pid;
 	uid_t uid;
-	bool peer;         /* another node's rmcd (CTL_PEER_HELLO) */
+	bool peer; /* another node's rmcd (CTL_PEER_HELLO) */
 	/* Append-only while the session lives.  n_lbuff is published with a
 	 * store-release after the entry is complete; RMC threads load-acquire
 	 * it, so they see whole entries only. */
 	struct rmcd_lbuff lbuff[RMCD_MAX_LBUFF];
 	uint32_t n_lbuff;
 	uint32_t n_lbuff_alloc; /* control thread's own count */
-	struct rmcd_qp *qps;    /* control thread's list */
+	struct rmcd_qp *qps;	/* control thread's list */
 	uint32_t n_qps;
 	struct rmcd_session *next;
 };
@@ -124,7 +124,7 @@ struct rmcd_qp {
 	uint32_t completed; /* completions written, to the CQ or in place */
 	uint32_t consumed;  /* last known completions taken by the app */
 	uint32_t lbuff_hint;
-	uint16_t src;       /* node id */
+	uint16_t src; /* node id */
 	uint64_t notify_tsc;
 	struct rmcd_cls_stats *stats; /* of its RMC thread, for its node */
 };
@@ -134,11 +134,11 @@ struct rmcd_xfer {
 	uint8_t op;
 	uint16_t src, dst;
 	uint8_t cid;
-	uint32_t gen;     /* the target's generation when it was validated */
-	uint32_t cookie;  /* for a fabric that finishes it later */
-	uint8_t *local;   /* rmcd's address of the local buffer range */
-	void *memh;       /* the fabric's registration of that buffer */
-	uint64_t offset;  /* in the target context */
+	uint32_t gen;	 /* the target's generation when it was validated */
+	uint32_t cookie; /* for a fabric that finishes it later */
+	uint8_t *local;	 /* rmcd's address of the local buffer range */
+	void *memh;	 /* the fabric's registration of that buffer */
+	uint64_t offset; /* in the target context */
 	uint64_t length;
 	uint64_t arg0, arg1; /* atomics' operands */
 };
@@ -181,29 +181,29 @@ struct rmcd_fabric_ops {
 
 /* A transfer the fabric is still moving, and what completing it needs. */
 struct rmcd_inflight {
-	struct rmcd_qp *qp;  /* NULL: free, or its QP was torn down */
+	struct rmcd_qp *qp; /* NULL: free, or its QP was torn down */
 	uint64_t t_post;
-	uint64_t due;        /* a deferred write's due time; 0 otherwise */
+	uint64_t due; /* a deferred write's due time; 0 otherwise */
 	uint64_t size;
 	uint16_t dst;
 	uint8_t op, tid, cls;
 	bool inplace;
-	bool dropped;        /* its QP is being torn down: no completion */
+	bool dropped; /* its QP is being torn down: no completion */
 	uint32_t next_free;
 };
 
 /* A completion waiting for its due time (and, for a write under a timing
  * model, the transfer that lands its data at the target). */
 struct rmcd_pending {
-	uint64_t at;       /* TSC when the CQ entry must be written */
-	uint64_t due;      /* TSC when the application may see it */
+	uint64_t at;  /* TSC when the CQ entry must be written */
+	uint64_t due; /* TSC when the application may see it */
 	uint64_t t_post;
 	struct rmcd_qp *qp;
 	uint8_t tid;
 	uint8_t status;
-	uint8_t cls;       /* size class */
-	bool apply;        /* move x's bytes first */
-	bool inplace;      /* complete in the WQ entry (RMC_WQE_INPLACE) */
+	uint8_t cls;  /* size class */
+	bool apply;   /* move x's bytes first */
+	bool inplace; /* complete in the WQ entry (RMC_WQE_INPLACE) */
 	struct rmcd_xfer x;
 };
 
@@ -242,8 +242,8 @@ struct rmcd_rmc {
 	/* Transfers the fabric has not finished, by cookie; a free list. */
 	struct rmcd_inflight *fl;
 	uint32_t n_fl, fl_free, fl_busy;
-	uint64_t served;  /* requests, for the exit summary */
-	uint64_t errors;  /* requests refused by validation */
+	uint64_t served; /* requests, for the exit summary */
+	uint64_t errors; /* requests refused by validation */
 	/* [node][size class], written by this thread only. */
 	struct rmcd_cls_stats *stats;
 	void *fab; /* the fabric's state for this thread */
@@ -252,38 +252,38 @@ struct rmcd_rmc {
 struct rmcd {
 	struct core_config cfg;
 	double tsc_hz;
-	double notify_ns;          /* < 0: from the calibration */
+	double notify_ns; /* < 0: from the calibration */
 	uint64_t late_slack_tsc;
-	uint64_t lead_tsc;         /* completions are written this far ahead */
-	uint64_t overhead_tsc;     /* the library's own cost, subtracted from due */
+	uint64_t lead_tsc;     /* completions are written this far ahead */
+	uint64_t overhead_tsc; /* the library's own cost, subtracted from due */
 	/* Calibrated time to copy the largest size of each size class (the
 	 * floor's growth over 64 B); 0 without a calibration. */
 	uint64_t copy_tsc[RMCD_SIZE_CLASSES];
-	struct cal_data *cal;      /* NULL without a calibration file */
+	struct cal_data *cal; /* NULL without a calibration file */
 	char cal_path[256];
 	struct rmcd_node *nodes;
 	uint32_t n_nodes;
-	int self;                  /* the node served alone, or -1: every node */
+	int self; /* the node served alone, or -1: every node */
 	/* The peer thread (peer.c): attaches to the rmcds of remote nodes. */
 	pthread_t peer_thread;
 	bool peer_started;
-	uint32_t peer_quit;        /* atomic: the peer thread exits when set */
+	uint32_t peer_quit; /* atomic: the peer thread exits when set */
 	int peer_evfd;
-	int rmcdev_fd;             /* /dev/rmc (rmc.ko), or -1 */
+	int rmcdev_fd; /* /dev/rmc (rmc.ko), or -1 */
 	uint32_t rmcdev_mynid;
-	uint64_t desc_hash;        /* of the model's description, for peers */
-	void *shared_seg;          /* state the model shares with peers */
+	uint64_t desc_hash; /* of the model's description, for peers */
+	void *shared_seg;   /* state the model shares with peers */
 	size_t shared_len;
 	int shared_fd;
 	struct rmcd_rmc *rmcs;
 	uint32_t n_rmcs;
 	const struct rmcd_fabric_ops *fabric;
-	void *fab;                 /* the fabric's own state */
+	void *fab; /* the fabric's own state */
 	const struct tm_ops *model;
 	void *model_state;
 	int epfd;
 	int sigfd;
-	uint32_t stop;             /* atomic: RMC threads exit when set */
+	uint32_t stop; /* atomic: RMC threads exit when set */
 	struct rmcd_session *sessions;
 	uint32_t next_qp_id;
 	uint64_t max_transfer;
@@ -338,8 +338,8 @@ void rmcd_dev_init(struct rmcd *d);
 void rmcd_dev_fini(struct rmcd *d);
 /* Maps region handle of /dev/rmc: npages pages, the first byte of
  * interest at offset.  0 or -errno. */
-int rmcd_dev_map(struct rmcd *d, uint64_t handle, uint32_t offset, uint64_t len,
-		 uint8_t **base, uint8_t **first, uint32_t *npages);
+int rmcd_dev_map(struct rmcd *d, uint64_t handle, uint32_t offset, uint64_t len, uint8_t **base,
+		 uint8_t **first, uint32_t *npages);
 
 /* cluster.c */
 /* Makes the run directory (ours, mode 0700 or 0711); idempotent. */

@@ -50,17 +50,17 @@ void rmcd_dev_init(struct rmcd *d)
 			struct core_rmcdev_region rg;
 			r = core_rmcdev_reg(d->rmcdev_fd, n->ctx[k].base, n->ctx[k].size, &rg);
 			if (r) {
-				core_warn("node %u: cannot register context %u with rmc.ko: %s",
-					  i, k, strerror(-r));
+				core_warn("node %u: cannot register context %u with rmc.ko: %s", i,
+					  k, strerror(-r));
 				continue;
 			}
 			n->ctx[k].handle = rg.handle;
 			reg++;
 		}
 	}
-	core_info("rmc.ko (ABI %u, mynid %u%s): %u context%s registered through %s", info.abi_version,
-		  info.mynid, info.flags & RMC_INFO_XEN ? ", Xen" : "", reg, reg == 1 ? "" : "s",
-		  CORE_RMCDEV_PATH);
+	core_info("rmc.ko (ABI %u, mynid %u%s): %u context%s registered through %s",
+		  info.abi_version, info.mynid, info.flags & RMC_INFO_XEN ? ", Xen" : "", reg,
+		  reg == 1 ? "" : "s", CORE_RMCDEV_PATH);
 }
 
 void rmcd_dev_fini(struct rmcd *d)
@@ -70,8 +70,8 @@ void rmcd_dev_fini(struct rmcd *d)
 	d->rmcdev_fd = -1;
 }
 
-int rmcd_dev_map(struct rmcd *d, uint64_t handle, uint32_t offset, uint64_t len,
-		 uint8_t **base, uint8_t **first, uint32_t *npages)
+int rmcd_dev_map(struct rmcd *d, uint64_t handle, uint32_t offset, uint64_t len, uint8_t **base,
+		 uint8_t **first, uint32_t *npages)
 {
 	uint64_t pages = (offset + len + PAGE_SIZE - 1) / PAGE_SIZE;
 	void *p;

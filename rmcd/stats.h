@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define RMCD_SIZE_CLASSES 16 /* class 0: <= 64 B; class k: (32 << k, 64 << k] */
-#define RMCD_HIST_SUB 8      /* buckets per power of two */
+#define RMCD_HIST_SUB 8	     /* buckets per power of two */
 #define RMCD_HIST (RMCD_HIST_SUB * 32)
 
 struct rmcd_cls_stats {
@@ -23,10 +23,10 @@ struct rmcd_cls_stats {
 	uint64_t late_sum_tsc;
 	uint64_t late_worst_tsc;
 	uint64_t flush_worst_tsc; /* held back, then written this much after due - notify */
-	uint64_t timed;           /* requests with a latency (a post time) */
+	uint64_t timed;		  /* requests with a latency (a post time) */
 	uint64_t lat_sum_tsc;
-	uint64_t model_count;     /* requests the model gave a due time */
-	uint64_t model_sum_tsc;   /* sum of those latencies, queueing included */
+	uint64_t model_count;	  /* requests the model gave a due time */
+	uint64_t model_sum_tsc;	  /* sum of those latencies, queueing included */
 	uint64_t hist[RMCD_HIST]; /* latency in TSC ticks */
 };
 

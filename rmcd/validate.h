@@ -31,8 +31,8 @@ static inline const struct rmcd_lbuff *rmcd__find_lbuff(struct rmcd_qp *qp, uint
 	return NULL;
 }
 
-static inline uint8_t rmcd__validate(const struct rmcd *d, struct rmcd_qp *qp,
-				      const wq_entry_t *e, struct rmcd_xfer *x)
+static inline uint8_t rmcd__validate(const struct rmcd *d, struct rmcd_qp *qp, const wq_entry_t *e,
+				     struct rmcd_xfer *x)
 {
 	const struct rmcd_node *node;
 	const struct rmcd_ctx *ctx;

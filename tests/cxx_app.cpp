@@ -13,7 +13,8 @@
 
 #include "sonuma.h"
 
-namespace {
+namespace
+{
 
 constexpr std::size_t kBytes = 4096;
 
@@ -36,7 +37,7 @@ int main(int argc, char **argv)
 	int fd = kal_open(RMC_DEV);
 	if (fd < 0)
 		return fail("kal_open", fd);
-	struct kal_info info{};
+	struct kal_info info {};
 	int r = kal_info(fd, &info);
 	if (r)
 		return fail("kal_info", r);

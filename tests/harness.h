@@ -76,7 +76,8 @@ static inline const char *h_status_str(int st, char *buf, size_t len)
 	if (WIFEXITED(st))
 		snprintf(buf, len, "exit status %d", WEXITSTATUS(st));
 	else if (WIFSIGNALED(st))
-		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st), strsignal(WTERMSIG(st)));
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(st),
+			 strsignal(WTERMSIG(st)));
 	else
 		snprintf(buf, len, "wait status 0x%x", st);
 	return buf;
@@ -138,15 +139,15 @@ static inline void h_join(const pid_t *pids, int n, unsigned ms, const char *wha
 
 /* A check inside a child: prints where and why, and returns 1 from the
  * enclosing function (int-returning). */
-#define CHILD_CHECK(cond, ...)                                                              \
-	do {                                                                                \
-		if (!(cond)) {                                                              \
-			fprintf(stderr, "%s:%d: [pid %d] check failed: %s: ", __FILE__,     \
-				__LINE__, (int)getpid(), #cond);                            \
-			fprintf(stderr, __VA_ARGS__);                                       \
-			fputc('\n', stderr);                                                \
-			return 1;                                                           \
-		}                                                                           \
+#define CHILD_CHECK(cond, ...)                                                                    \
+	do {                                                                                      \
+		if (!(cond)) {                                                                    \
+			fprintf(stderr, "%s:%d: [pid %d] check failed: %s: ", __FILE__, __LINE__, \
+				(int)getpid(), #cond);                                            \
+			fprintf(stderr, __VA_ARGS__);                                             \
+			fputc('\n', stderr);                                                      \
+			return 1;                                                                 \
+		}                                                                                 \
 	} while (0)
 
 /* Reads what fd holds (from the start) into buf, NUL-terminated. */
@@ -242,7 +243,8 @@ static inline int h_count_socks(const char *dir)
 		return -1;
 	while ((de = readdir(d))) {
 		size_t l = strlen(de->d_name);
-		if (!strncmp(de->d_name, "node", 4) && l > 5 && !strcmp(de->d_name + l - 5, ".sock"))
+		if (!strncmp(de->d_name, "node", 4) && l > 5 &&
+		    !strcmp(de->d_name + l - 5, ".sock"))
 			n++;
 	}
 	closedir(d);
@@ -298,12 +300,12 @@ static inline int h_barrier_wait(struct h_barrier *b, unsigned ms)
 
 /* ---- an rmcd of the test's own ---------------------------------------- */
 struct h_rmcd {
-	pid_t pid;        /* -1 when not running (or reaped) */
+	pid_t pid; /* -1 when not running (or reaped) */
 	uint32_t nodes;
-	char dir[64];     /* private temporary directory */
-	char run[96];     /* its run directory (dir/run) */
+	char dir[64]; /* private temporary directory */
+	char run[96]; /* its run directory (dir/run) */
 	char conf[96];
-	char log[96];     /* rmcd's stdout and stderr */
+	char log[96]; /* rmcd's stdout and stderr */
 };
 
 /* Starts rmcd -c conf -r run followed by the NULL-terminated args. */
@@ -368,13 +370,15 @@ static inline void h_rmcd_wait_ready(struct h_rmcd *r, unsigned ms)
 			if (waitpid(r->pid, &st, WNOHANG) == r->pid) {
 				r->pid = -1;
 				h_slurp(r->log, log, sizeof(log));
-				cr_assert_fail("rmcd exited while starting (status 0x%x); its log:\n%s",
-					       st, log);
+				cr_assert_fail(
+					"rmcd exited while starting (status 0x%x); its log:\n%s",
+					st, log);
 			}
 			if (h_now_ms() > end) {
 				h_slurp(r->log, log, sizeof(log));
-				cr_assert_fail("rmcd: node %u not answering after %u ms; its log:\n%s",
-					       n, ms, log);
+				cr_assert_fail(
+					"rmcd: node %u not answering after %u ms; its log:\n%s", n,
+					ms, log);
 			}
 			h_sleep_ms(5);
 		}

@@ -13,9 +13,9 @@
 #define ADDS 2000
 
 /* Two RMC threads: nodes 0 and 2 on one, 1 and 3 on the other. */
-#define CONF                                                                               \
-	"cluster = { nodes = 4; contexts = [16, 2]; max_transfer = 4096;\n"                \
-	"            lock_memory = false; };\n"                                            \
+#define CONF                                                                \
+	"cluster = { nodes = 4; contexts = [16, 2]; max_transfer = 4096;\n" \
+	"            lock_memory = false; };\n"                             \
 	"rmc = { threads = 2; };\n"
 
 static struct h_rmcd R;
@@ -82,7 +82,8 @@ static int adder(void *arg)
 		/* A lock-free increment of a second word with CAS. */
 		uint64_t cur = 0;
 		for (;;) {
-			int r = rmc_cas_sync(a.wq, a.cq, a.lbuf, 1024, 0, 0, 128, cur, cur + 1, &old);
+			int r = rmc_cas_sync(a.wq, a.cq, a.lbuf, 1024, 0, 0, 128, cur, cur + 1,
+					     &old);
 			CHILD_CHECK(r == 0, "cas: %s", strerror(-r));
 			if (old == cur)
 				break;
@@ -145,10 +146,8 @@ Test(atomics, bad_targets_complete_with_errors)
 	uint64_t old = 0xdead;
 
 	cr_assert_eq(attach(&a, 2), 0);
-	cr_expect_eq(rmc_faa_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 12, 1, &old), -EINVAL,
-		     "misaligned");
-	cr_expect_eq(a.wq->q[(a.wq->head + a.wq->depth - 1) % a.wq->depth].status,
-		     RMC_ERR_ALIGN);
+	cr_expect_eq(rmc_faa_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 12, 1, &old), -EINVAL, "misaligned");
+	cr_expect_eq(a.wq->q[(a.wq->head + a.wq->depth - 1) % a.wq->depth].status, RMC_ERR_ALIGN);
 	cr_expect_eq(old, 0xdead, "a failed atomic must not report an old value");
 	cr_expect_eq(rmc_cas_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 16 * 4096, 0, 1, &old), -ERANGE,
 		     "past the end of the context");
@@ -223,8 +222,9 @@ static int overlap_reader(void *arg)
 		int r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 0, 0, 8192, OVERLAP_LEN);
 		CHILD_CHECK(r == 0, "read %d: %s", i, strerror(-r));
 		for (int j = 0; j < OVERLAP_LEN; j++)
-			CHILD_CHECK(valid_byte(a.lbuf[j]), "read %d: byte %d is 0x%02x, which no one wrote",
-				    i, j, a.lbuf[j]);
+			CHILD_CHECK(valid_byte(a.lbuf[j]),
+				    "read %d: byte %d is 0x%02x, which no one wrote", i, j,
+				    a.lbuf[j]);
 	}
 	kal_close(a.fd);
 	return 0;

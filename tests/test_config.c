@@ -296,8 +296,7 @@ Test(config, ucx_fabric_one_address_per_node)
 	char err[256] = "", want[300];
 
 	core_config_defaults(&c);
-	cr_assert_eq(core_config_load(&c, fixture("ucx_few.conf"), err, sizeof(err)), 0, "%s",
-		     err);
+	cr_assert_eq(core_config_load(&c, fixture("ucx_few.conf"), err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(core_config_check_fabric(&c, err, sizeof(err)), -EINVAL);
 	snprintf(want, sizeof(want), "%s:%u: fabric.nodes: lists 2 addresses for a cluster of 3",
 		 fixture("ucx_few.conf"), line_of(fixture("ucx_few.conf"), "nodes = ["));
@@ -378,8 +377,8 @@ static void run_rmcd(struct h_out *o, const char *a1, const char *a2, const char
 		argv[n++] = (char *)a[i];
 	argv[n] = NULL;
 	h_run(argv, NULL, 20000, o);
-	cr_assert(!o->timed_out, "rmcd %s %s did not exit: stderr: %s", a1 ? a1 : "",
-		  a2 ? a2 : "", o->err);
+	cr_assert(!o->timed_out, "rmcd %s %s did not exit: stderr: %s", a1 ? a1 : "", a2 ? a2 : "",
+		  o->err);
 }
 
 static struct h_out out;
@@ -390,8 +389,8 @@ static void expect_no_sockets(const char *run)
 	cr_assert_leq(n, 0, "a refused rmcd left %d node socket(s) in %s", n, run);
 }
 
-Test(rmcd_cli, bad_config_exits_with_message_and_no_sockets, .init = rmcd_init,
-     .fini = rmcd_fini, .timeout = 60)
+Test(rmcd_cli, bad_config_exits_with_message_and_no_sockets, .init = rmcd_init, .fini = rmcd_fini,
+     .timeout = 60)
 {
 	static const struct {
 		const char *file, *needle, *setting;
@@ -489,8 +488,7 @@ Test(rmcd_cli, unknown_model_refused, .init = rmcd_init, .fini = rmcd_fini)
 	cr_assert(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 1, "status 0x%x", out.status);
 	cr_assert_not_null(strstr(out.err, "no-such-model"), "%s", out.err);
 	cr_assert_not_null(strstr(out.err, "unknown timing model"), "%s", out.err);
-	cr_assert_not_null(strstr(out.err, "none"), "the known models are not listed: %s",
-			   out.err);
+	cr_assert_not_null(strstr(out.err, "none"), "the known models are not listed: %s", out.err);
 	expect_no_sockets(run);
 
 	char conf[512];

@@ -34,8 +34,8 @@ static int held_progress(struct rmcd_rmc *m)
 
 	F.calls++;
 	for (unsigned i = 0; i < k; i++) {
-		uint8_t st = F.x[i].offset == F.fail_off ? RMC_ERR_FABRIC
-							: rmcd_shm_xfer(m->d, &F.x[i]);
+		uint8_t st = F.x[i].offset == F.fail_off ? RMC_ERR_FABRIC :
+							   rmcd_shm_xfer(m->d, &F.x[i]);
 		rmcd_xfer_done(m, F.x[i].cookie, st);
 	}
 	memmove(F.x, F.x + k, (F.n - k) * sizeof(F.x[0]));
@@ -146,8 +146,8 @@ Test(fabric, timed_completion_after_a_late_transfer_never_before_due)
 	config_init(&mi.lc);
 	cr_assert(config_read_string(&mi.lc, "model = { name = \"fixed\"; latency_ns = 50000; };"));
 	u.d.model = tm_find("fixed");
-	cr_assert_eq(u.d.model->init(config_lookup(&mi.lc, "model"), &env, &u.d.model_state,
-				     mi.err, sizeof(mi.err)),
+	cr_assert_eq(u.d.model->init(config_lookup(&mi.lc, "model"), &env, &u.d.model_state, mi.err,
+				     sizeof(mi.err)),
 		     0, "%s", mi.err);
 	u.qp->notify_tsc = 0;
 	u.wq->flags = 0;

@@ -15,15 +15,15 @@
 #define MIB (1024u * 1024u)
 #define CTX_PAGES 1024u /* 4 MiB per node */
 #define CTX_SIZE ((uint64_t)CTX_PAGES * PAGE_SIZE)
-#define REGION MIB      /* each context is 4 regions of 1 MiB */
+#define REGION MIB /* each context is 4 regions of 1 MiB */
 
-#define CONF4                                                                              \
-	"# integration: 4 nodes of 4 MiB, 1 MiB transfers\n"                                \
-	"cluster = {\n"                                                                     \
-	"  nodes = 4;\n"                                                                    \
-	"  context_pages = 1024;\n"                                                         \
-	"  max_transfer = 1048576;\n"                                                       \
-	"  lock_memory = false;\n"                                                          \
+#define CONF4                                                \
+	"# integration: 4 nodes of 4 MiB, 1 MiB transfers\n" \
+	"cluster = {\n"                                      \
+	"  nodes = 4;\n"                                     \
+	"  context_pages = 1024;\n"                          \
+	"  max_transfer = 1048576;\n"                        \
+	"  lock_memory = false;\n"                           \
 	"};\n"
 
 static struct h_rmcd R;
@@ -149,12 +149,12 @@ static int wait_done(struct app *a, struct done_count *d, int n)
 /* ---- every node reads and writes every other node -------------------- */
 
 static const uint64_t sizes[] = {
-	1,     2,     4,      8,      16,     32,     64,      128,     256,     512,
-	1024,  2048,  4096,   8192,   16384,  32768,  65536,   131072,  262144,  524288,
-	MIB,   63,    65,     4097,   12345,  MIB - 1, 100000,
+	1,	2,	4,    8,    16,	  32,	 64,	128,	 256,
+	512,	1024,	2048, 4096, 8192, 16384, 32768, 65536,	 131072,
+	262144, 524288, MIB,  63,   65,	  4097,	 12345, MIB - 1, 100000,
 };
 
-#define PAIRS_LB (MIB + 4 * PAGE_SIZE)     /* local buffer slot */
+#define PAIRS_LB (MIB + 4 * PAGE_SIZE) /* local buffer slot */
 #define PAIRS_LBUF_PAGES (4 * PAIRS_LB / PAGE_SIZE)
 
 static uint32_t seed_own(unsigned k)
@@ -209,12 +209,13 @@ static int pairs_child(void *arg)
 				    j, strerror(-r));
 			int64_t bad = pat_check_at(a.lbuf, l, seed_own(j), o);
 			CHILD_CHECK(bad < 0, "read %llu B from node %u at %llu: byte %lld wrong",
-				    (unsigned long long)s, j, (unsigned long long)o, (long long)bad);
+				    (unsigned long long)s, j, (unsigned long long)o,
+				    (long long)bad);
 			CHILD_CHECK(a.lbuf[l] == 0xee, "read %llu B from node %u overran",
 				    (unsigned long long)s, j);
 			/* Write region k of node j and read it back. */
-			if (write_readback(&a, (int)j, k * REGION + o, s, seed_w(k, j, si), PAIRS_LB,
-					   2 * PAIRS_LB))
+			if (write_readback(&a, (int)j, k * REGION + o, s, seed_w(k, j, si),
+					   PAIRS_LB, 2 * PAIRS_LB))
 				return 1;
 		}
 	}
@@ -499,7 +500,8 @@ Test(integration, killed_app_does_not_disturb_others)
 	if (waitflag(&KS->victim_ops, 200, 20000)) {
 		kill(v, SIGKILL);
 		waitpid(v, &st, 0);
-		cr_assert_fail("the victim did not get going (%s)", h_status_str(st, buf, sizeof(buf)));
+		cr_assert_fail("the victim did not get going (%s)",
+			       h_status_str(st, buf, sizeof(buf)));
 	}
 	for (int i = 0; i < 2; i++)
 		s[i] = h_fork(survivor, (void *)(uintptr_t)i);
@@ -636,8 +638,8 @@ Test(integration, second_rmcd_on_same_rundir_refused)
 		  "the second rmcd did not fail: status 0x%x", o->status);
 	cr_assert_not_null(strstr(o->err, "in use by another rmcd"), "stderr: %s", o->err);
 	snprintf(pid, sizeof(pid), "pid %d", (int)R.pid);
-	cr_assert_not_null(strstr(o->err, pid), "the message does not name the first (%s): %s",
-			   pid, o->err);
+	cr_assert_not_null(strstr(o->err, pid), "the message does not name the first (%s): %s", pid,
+			   o->err);
 	cr_assert_not_null(strstr(o->err, R.run), "the message does not name the directory: %s",
 			   o->err);
 	/* The first is untouched and serves on. */
@@ -810,7 +812,8 @@ Test(integration, refused_registrations_release_their_buffers)
 	for (int i = 0; i < 70; i++) {
 		uint8_t *again = a.lbuf;
 		int r = kal_reg_lbuff(a.fd, &again, 1);
-		cr_assert_eq(r, -EEXIST, "attempt %d to register a registered page: %s", i, strerror(-r));
+		cr_assert_eq(r, -EEXIST, "attempt %d to register a registered page: %s", i,
+			     strerror(-r));
 	}
 	int r = kal_reg_lbuff(a.fd, &fresh, 1);
 	cr_assert_eq(r, 0, "after 70 refused registrations a new one fails: %s", strerror(-r));

@@ -40,11 +40,11 @@ static void drop(struct inst *m)
 	config_destroy(&m->lc);
 }
 
-static uint64_t due(struct inst *m, char op, uint16_t src, uint16_t dst, uint64_t size,
-		    uint64_t t)
+static uint64_t due(struct inst *m, char op, uint16_t src, uint16_t dst, uint64_t size, uint64_t t)
 {
-	struct tm_req r = { .op = (uint8_t)op, .src = src, .dst = dst, .size = size,
-			    .t_post = t, .t_pickup = t };
+	struct tm_req r = {
+		.op = (uint8_t)op, .src = src, .dst = dst, .size = size, .t_post = t, .t_pickup = t
+	};
 	return m->ops->due(m->state, &r);
 }
 
@@ -68,8 +68,9 @@ Test(models, none_adds_nothing)
 Test(models, fixed_read_and_write_latency)
 {
 	struct inst m;
-	cr_assert_eq(make(&m, "fixed", "model = { name = \"fixed\"; read_ns = 300; write_ns = 450; };", 2), 0,
-		     "%s", m.err);
+	cr_assert_eq(make(&m, "fixed",
+			  "model = { name = \"fixed\"; read_ns = 300; write_ns = 450; };", 2),
+		     0, "%s", m.err);
 	cr_expect_eq(due(&m, 'r', 0, 1, 64, 1000), 1300);
 	cr_expect_eq(due(&m, 'r', 0, 1, 1 << 20, 1000), 1300, "size does not matter");
 	cr_expect_eq(due(&m, 'w', 1, 0, 64, 1000), 1450);
@@ -90,7 +91,8 @@ Test(models, fixed_rejects_bad_values_with_line)
 	cr_expect(strstr(m.err, ":2:") && strstr(m.err, "latncy_ns") && strstr(m.err, "unknown"),
 		  "error was: %s", m.err);
 	drop(&m);
-	cr_expect_neq(make(&m, "fixed", "model = { name = \"fixed\"; write_ns = \"fast\"; };", 2), 0);
+	cr_expect_neq(make(&m, "fixed", "model = { name = \"fixed\"; write_ns = \"fast\"; };", 2),
+		      0);
 	cr_expect(strstr(m.err, "write_ns") && strstr(m.err, "number"), "error was: %s", m.err);
 	drop(&m);
 }
@@ -147,8 +149,11 @@ Test(models, link_incast_queues_at_the_ingress)
 Test(models, link_bandwidth_never_exceeded)
 {
 	struct inst m;
-	cr_assert_eq(make(&m, "link", "model = { name = \"link\"; rmc_ns = 0; hop_ns = 0; bandwidth_gbps = 2.5; };", 2), 0,
-		     "%s", m.err);
+	cr_assert_eq(
+		make(&m, "link",
+		     "model = { name = \"link\"; rmc_ns = 0; hop_ns = 0; bandwidth_gbps = 2.5; };",
+		     2),
+		0, "%s", m.err);
 	/* 1000 back-to-back 64 KiB reads all posted at time 0. */
 	uint64_t last = 0;
 	for (int i = 0; i < 1000; i++)
@@ -196,13 +201,19 @@ Test(models, link_topology_in_due_times)
 Test(models, link_rejects_bad_configs_with_line)
 {
 	struct inst m;
-	cr_expect_neq(make(&m, "link", "model = { name = \"link\";\n topology = \"hypercube\"; };", 4), 0);
+	cr_expect_neq(make(&m, "link", "model = { name = \"link\";\n topology = \"hypercube\"; };",
+			   4),
+		      0);
 	cr_expect(strstr(m.err, ":2:") && strstr(m.err, "hypercube"), "error was: %s", m.err);
 	drop(&m);
-	cr_expect_neq(make(&m, "link", "model = { name = \"link\"; topology = \"torus2d\";\n dims = [3, 3]; };", 8), 0);
+	cr_expect_neq(make(&m, "link",
+			   "model = { name = \"link\"; topology = \"torus2d\";\n dims = [3, 3]; };",
+			   8),
+		      0);
 	cr_expect(strstr(m.err, ":2:") && strstr(m.err, "dims"), "error was: %s", m.err);
 	drop(&m);
-	cr_expect_neq(make(&m, "link", "model = { name = \"link\";\n\n bandwidth_gbps = 0; };", 2), 0);
+	cr_expect_neq(make(&m, "link", "model = { name = \"link\";\n\n bandwidth_gbps = 0; };", 2),
+		      0);
 	cr_expect(strstr(m.err, ":3:") && strstr(m.err, "bandwidth_gbps"), "error was: %s", m.err);
 	drop(&m);
 	cr_expect_neq(make(&m, "link", "model = { name = \"link\"; dims = [2, 1]; };", 2), 0);
@@ -216,9 +227,10 @@ Test(models, plugin_loads_the_example)
 	char conf[512];
 	const char *so = getenv("TM_EXAMPLE");
 	cr_assert_not_null(so, "TM_EXAMPLE must name the example plugin");
-	snprintf(conf, sizeof(conf),
-		 "model = { name = \"plugin\"; path = \"%s\"; params = { base_ns = 200; ns_per_kib = 50; }; };",
-		 so);
+	snprintf(
+		conf, sizeof(conf),
+		"model = { name = \"plugin\"; path = \"%s\"; params = { base_ns = 200; ns_per_kib = 50; }; };",
+		so);
 	cr_assert_eq(make(&m, "plugin", conf, 2), 0, "%s", m.err);
 	cr_expect_eq(due(&m, 'r', 0, 1, 2048, 100), 100 + 200 + 100);
 	char desc[256];
@@ -230,14 +242,18 @@ Test(models, plugin_loads_the_example)
 Test(models, plugin_errors_name_the_line)
 {
 	struct inst m;
-	cr_expect_neq(make(&m, "plugin", "model = { name = \"plugin\";\n path = \"/nonexistent/x.so\"; };", 2), 0);
-	cr_expect(strstr(m.err, ":2:") && strstr(m.err, "/nonexistent/x.so"), "error was: %s", m.err);
+	cr_expect_neq(make(&m, "plugin",
+			   "model = { name = \"plugin\";\n path = \"/nonexistent/x.so\"; };", 2),
+		      0);
+	cr_expect(strstr(m.err, ":2:") && strstr(m.err, "/nonexistent/x.so"), "error was: %s",
+		  m.err);
 	drop(&m);
 	cr_expect_neq(make(&m, "plugin", "model = { name = \"plugin\"; };", 2), 0);
 	cr_expect(strstr(m.err, "path") && strstr(m.err, "missing"), "error was: %s", m.err);
 	drop(&m);
 	/* A shared object that is not a model. */
-	cr_expect_neq(make(&m, "plugin", "model = { name = \"plugin\"; path = \"libm.so.6\"; };", 2), 0);
+	cr_expect_neq(
+		make(&m, "plugin", "model = { name = \"plugin\"; path = \"libm.so.6\"; };", 2), 0);
 	cr_expect(strstr(m.err, "sonuma_tm_ops"), "error was: %s", m.err);
 	drop(&m);
 }

@@ -19,8 +19,8 @@
 #define TIMEOUT_MS 20000
 
 /* Context 1 holds the message areas; max_transfer bounds the slot size. */
-#define CONF                                                                               \
-	"cluster = { nodes = 4; contexts = [64, 64]; max_transfer = 8192;\n"               \
+#define CONF                                                                 \
+	"cluster = { nodes = 4; contexts = [64, 64]; max_transfer = 8192;\n" \
 	"            lock_memory = false; };\n"
 
 static struct h_rmcd R;
@@ -199,8 +199,8 @@ static int echo_server(void *arg)
 		CHILD_CHECK(len >= 0, "echo: recv %u: %s", i, strerror(-len));
 		CHILD_CHECK(src == 0, "echo: message from node %d", src);
 		/* Half of the replies without waiting. */
-		int r = i % 2 ? send_nb(&n, src, buf, (size_t)len)
-			      : rmc_send(n.ep, src, buf, (size_t)len, 0);
+		int r = i % 2 ? send_nb(&n, src, buf, (size_t)len) :
+				rmc_send(n.ep, src, buf, (size_t)len, 0);
 		CHILD_CHECK(r == 0, "echo: send %u: %s", i, strerror(-r));
 	}
 	CHILD_CHECK(rmc_msg_flush(n.ep) == 0, "echo: flush");
@@ -332,16 +332,17 @@ static int m21_receiver(void *arg)
 		CHILD_CHECK((size_t)len >= sizeof(h), "short message (%d B)", len);
 		memcpy(&h, buf, sizeof(h));
 		CHILD_CHECK(h.sender == (uint32_t)src, "node %d sent sender %u", src, h.sender);
-		CHILD_CHECK(h.seq == next[src], "node %d: seq %u, expected %u (lost, doubled or "
-						"out of order)",
+		CHILD_CHECK(h.seq == next[src],
+			    "node %d: seq %u, expected %u (lost, doubled or "
+			    "out of order)",
 			    src, h.seq, next[src]);
 		CHILD_CHECK((size_t)len == m21_len(h.sender, h.seq), "length %d", len);
 		long bad = check(buf + sizeof(h), (size_t)len - sizeof(h), h.seed);
 		CHILD_CHECK(bad < 0, "node %d seq %u: byte %ld wrong", src, h.seq, bad);
 		/* The first round: three full backlogs, served round-robin. */
 		if (i < 3 * M21_SLOTS)
-			CHILD_CHECK(src == (int)(i % 3) + 1, "message %u from node %d: not round-robin",
-				    i, src);
+			CHILD_CHECK(src == (int)(i % 3) + 1,
+				    "message %u from node %d: not round-robin", i, src);
 		next[src]++;
 		if (i == 3 * M21_SLOTS - 1 && bar(S))
 			return 1;
@@ -618,9 +619,9 @@ static int hopeful_sender(void *arg)
 		if ((r = rmc_send(n.ep, 2, "lost!", 5, 0)))
 			break;
 	CHILD_CHECK(r == -ECONNRESET, "send %d to a finished endpoint: %s", i, strerror(-r));
-	CHILD_CHECK(i >= 3 && i <= 4, "%d sends before the reset, expected the credits (3 or 4)", i);
-	CHILD_CHECK((r = rmc_send(n.ep, 2, "x", 1, 0)) == -ECONNREFUSED, "after: %s",
-		    strerror(-r));
+	CHILD_CHECK(i >= 3 && i <= 4, "%d sends before the reset, expected the credits (3 or 4)",
+		    i);
+	CHILD_CHECK((r = rmc_send(n.ep, 2, "x", 1, 0)) == -ECONNREFUSED, "after: %s", strerror(-r));
 	if (bar(S) || bar(S)) /* 5, 6: node 2 is back */
 		return 1;
 	CHILD_CHECK((r = rmc_send(n.ep, 2, "again", 5, 0)) == 0, "again: %s", strerror(-r));
@@ -749,13 +750,13 @@ Test(msg, bad_arguments_are_rejected)
 	cr_assert_eq(node_attach(&other, 1, &o), 0); /* a second queue pair */
 	cr_expect_eq(rmc_msg_init(NULL, &p), -EINVAL);
 	cr_expect_eq(rmc_msg_init(&ep, NULL), -EINVAL);
-#define BAD_INIT(field, value, err)                                                         \
-	do {                                                                                \
-		q = p;                                                                      \
-		q.field = value;                                                            \
-		ep = (struct rmc_msg_ep *)buf;                                              \
-		cr_expect_eq(rmc_msg_init(&ep, &q), err, "%s = %s", #field, #value);         \
-		cr_expect_null(ep, "%s: *ep left set", #field);                             \
+#define BAD_INIT(field, value, err)                                                  \
+	do {                                                                         \
+		q = p;                                                               \
+		q.field = value;                                                     \
+		ep = (struct rmc_msg_ep *)buf;                                       \
+		cr_expect_eq(rmc_msg_init(&ep, &q), err, "%s = %s", #field, #value); \
+		cr_expect_null(ep, "%s: *ep left set", #field);                      \
 	} while (0)
 	BAD_INIT(fd, -1, -EINVAL);
 	BAD_INIT(wq, NULL, -EINVAL);
@@ -901,8 +902,9 @@ Test(msg_timing, a_message_is_never_seen_before_the_models_write_latency)
 	uint64_t lat = (uint64_t)(LAT_NS * S->tsc_hz / 1e9);
 	for (int i = 0; i < LAT_REPS; i++) {
 		uint64_t one_way = S->t[1][i] - S->t[0][i];
-		cr_expect_geq(one_way + 2, lat, "message %d arrived after %.0f ns, before the model's %.0f",
-			      i, (double)one_way * 1e9 / S->tsc_hz, LAT_NS);
+		cr_expect_geq(one_way + 2, lat,
+			      "message %d arrived after %.0f ns, before the model's %.0f", i,
+			      (double)one_way * 1e9 / S->tsc_hz, LAT_NS);
 	}
 	for (int i = 0; i < LAT_REPS; i++)
 		cr_expect_geq(S->v[i] + 4, 2 * lat, "round trip %d below twice the latency", i);
@@ -927,8 +929,12 @@ Test(msg_bench, sonuma_bench_pingpong_runs_in_every_format)
 	char *env[] = { envn, NULL };
 
 	/* Table. */
-	char *a1[] = { (char *)bench, "--msg-pingpong", "-s", "8,1000,4000", "-n", "300", "-w",
-		       "30", "-t", "2", NULL };
+	char *a1[] = { (char *)bench, "--msg-pingpong",
+		       "-s",	      "8,1000,4000",
+		       "-n",	      "300",
+		       "-w",	      "30",
+		       "-t",	      "2",
+		       NULL };
 	h_run(a1, env, 60000, &o);
 	cr_assert(!o.timed_out && WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
 		  "sonuma-bench (table) failed:\n%s\n%s", o.out, o.err);
@@ -941,8 +947,23 @@ Test(msg_bench, sonuma_bench_pingpong_runs_in_every_format)
 	cr_expect_eq(rows, 3, "one row per size:\n%s", o.out);
 
 	/* CSV: a header and one row per size. */
-	char *a2[] = { (char *)bench, "--msg-pingpong", "-s", "64,512", "-n", "200", "-w", "20",
-		       "-f", "csv", "-m", "async", "--msg-ctx", "1", "--msg-offset", "4096", NULL };
+	char *a2[] = { (char *)bench,
+		       "--msg-pingpong",
+		       "-s",
+		       "64,512",
+		       "-n",
+		       "200",
+		       "-w",
+		       "20",
+		       "-f",
+		       "csv",
+		       "-m",
+		       "async",
+		       "--msg-ctx",
+		       "1",
+		       "--msg-offset",
+		       "4096",
+		       NULL };
 	h_run(a2, env, 60000, &o);
 	cr_assert(!o.timed_out && WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
 		  "sonuma-bench (csv) failed:\n%s\n%s", o.out, o.err);
@@ -956,7 +977,7 @@ Test(msg_bench, sonuma_bench_pingpong_runs_in_every_format)
 
 	/* JSON. */
 	char *a3[] = { (char *)bench, "--msg-pingpong", "-s", "100", "-n", "100", "-w", "10", "-f",
-		       "json", "--msg-slots", "4", NULL };
+		       "json",	      "--msg-slots",	"4",  NULL };
 	h_run(a3, env, 60000, &o);
 	cr_assert(!o.timed_out && WIFEXITED(o.status) && WEXITSTATUS(o.status) == 0,
 		  "sonuma-bench (json) failed:\n%s\n%s", o.out, o.err);
@@ -968,8 +989,8 @@ Test(msg_bench, sonuma_bench_pingpong_runs_in_every_format)
 	/* Bad uses are refused with a message. */
 	char *a4[] = { (char *)bench, "--msg-pingpong", "-t", "0", NULL };
 	h_run(a4, env, 20000, &o);
-	cr_expect(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 2,
-		  "a ping-pong with itself: %s", o.err);
+	cr_expect(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 2, "a ping-pong with itself: %s",
+		  o.err);
 	char *a5[] = { (char *)bench, "--msg-pingpong", "-s", "100000", NULL };
 	h_run(a5, env, 20000, &o);
 	cr_expect(WIFEXITED(o.status) && WEXITSTATUS(o.status) == 2,

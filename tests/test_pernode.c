@@ -14,8 +14,8 @@
 #include "harness.h"
 #include "sonuma.h"
 
-#define CONF                                                                               \
-	"cluster = { nodes = %u; context_pages = 64; max_transfer = 65536;\n"                 \
+#define CONF                                                                  \
+	"cluster = { nodes = %u; context_pages = 64; max_transfer = 65536;\n" \
 	"            lock_memory = false; };\n%s"
 
 /* Up to 4 per-node rmcds on one run directory. */
@@ -89,15 +89,15 @@ static void wait_up(uint32_t k, uint64_t want, unsigned ms)
 		if (C.r[k].pid > 0 && waitpid(C.r[k].pid, &st, WNOHANG) == C.r[k].pid) {
 			C.r[k].pid = -1;
 			h_slurp(C.r[k].log, log, sizeof(log));
-			cr_assert_fail("node %u: its rmcd exited (status 0x%x); its log:\n%s", k, st,
-				       log);
+			cr_assert_fail("node %u: its rmcd exited (status 0x%x); its log:\n%s", k,
+				       st, log);
 		}
 		if (h_now_ms() > end) {
 			h_slurp(C.r[k].log, log, sizeof(log));
 			cr_assert_fail("node %u: nodes up 0x%llx, waiting for 0x%llx after %u ms; "
 				       "its log:\n%s",
-				       k, (unsigned long long)info.nodes_up, (unsigned long long)want,
-				       ms, log);
+				       k, (unsigned long long)info.nodes_up,
+				       (unsigned long long)want, ms, log);
 		}
 		h_sleep_ms(5);
 	}
@@ -172,9 +172,11 @@ static int reader(void *arg)
 			for (unsigned w = 0; w < 16; w++) {
 				uint64_t want = ((uint64_t)t << 48) | (off / 8 + w);
 				uint64_t got = ((uint64_t *)a.lbuf)[w];
-				CHILD_CHECK(got == want, "node %u offset %llu word %u: 0x%llx, "
-					    "expected 0x%llx", t, (unsigned long long)off, w,
-					    (unsigned long long)got, (unsigned long long)want);
+				CHILD_CHECK(got == want,
+					    "node %u offset %llu word %u: 0x%llx, "
+					    "expected 0x%llx",
+					    t, (unsigned long long)off, w, (unsigned long long)got,
+					    (unsigned long long)want);
 			}
 		}
 		/* One block of each target, at a place of this reader's own. */
@@ -249,8 +251,7 @@ static int check_sum(void *arg)
 	if (attach(&a, 0, true))
 		return 1;
 	uint64_t v = *(uint64_t *)(a.ctx + 8 * PAGE_SIZE);
-	CHILD_CHECK(v == 3000, "the word holds %llu after 3 x 1000 adds",
-		    (unsigned long long)v);
+	CHILD_CHECK(v == 3000, "the word holds %llu after 3 x 1000 adds", (unsigned long long)v);
 	return 0;
 }
 
@@ -306,8 +307,8 @@ static int survivor(void *arg)
 	}
 	/* Still failing, at once, while it is down. */
 	r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 1, 0, 0, 64);
-	CHILD_CHECK(r == -EHOSTUNREACH || __atomic_load_n(&D->restarted, __ATOMIC_ACQUIRE),
-		    "%s", strerror(-r));
+	CHILD_CHECK(r == -EHOSTUNREACH || __atomic_load_n(&D->restarted, __ATOMIC_ACQUIRE), "%s",
+		    strerror(-r));
 	uint64_t end = h_now_ms() + 30000;
 	while (!__atomic_load_n(&D->restarted, __ATOMIC_ACQUIRE) && h_now_ms() < end)
 		h_sleep_ms(1);
@@ -342,8 +343,10 @@ Test(pernode, dead_node_fails_fast_and_rejoins)
 	cr_assert_eq(D->err, -EHOSTUNREACH);
 	/* The bound the platform promises, with room for a loaded machine:
 	 * detection is the kernel closing the dead rmcd's socket. */
-	cr_assert_leq(D->failed_after_ms, 100, "requests to the dead node failed only %llu ms "
-		      "after it died", (unsigned long long)D->failed_after_ms);
+	cr_assert_leq(D->failed_after_ms, 100,
+		      "requests to the dead node failed only %llu ms "
+		      "after it died",
+		      (unsigned long long)D->failed_after_ms);
 	cr_assert(h_rmcd_alive(&C.r[0]), "node 0's rmcd died with its peer");
 }
 
@@ -617,10 +620,14 @@ Test(pernode, link_model_same_in_one_process_and_per_node)
 		    "node %.0f ns (least %.0f); ratio %.3f",
 		    one, b1, per, b2, per / one);
 	/* Bounds the model guarantees: they hold on any machine. */
-	cr_assert_geq(one, 0.999 * b1, "one process: %.0f ns per read, below the link's "
-		      "serialisation (%.0f ns)", one, b1);
-	cr_assert_geq(per, 0.999 * b2, "one rmcd per node: %.0f ns per read, below the link's "
-		      "serialisation (%.0f ns): the rmcds do not share its state", per, b2);
+	cr_assert_geq(one, 0.999 * b1,
+		      "one process: %.0f ns per read, below the link's "
+		      "serialisation (%.0f ns)",
+		      one, b1);
+	cr_assert_geq(per, 0.999 * b2,
+		      "one rmcd per node: %.0f ns per read, below the link's "
+		      "serialisation (%.0f ns): the rmcds do not share its state",
+		      per, b2);
 	/* And no more: the link never idles within a burst, so both stay
 	 * within 1 % of that least, whichever way the nodes are spread (a
 	 * link state each rmcd kept to itself would give half). */

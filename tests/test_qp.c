@@ -91,18 +91,18 @@ static void req_post(struct req *q, uint32_t i, uint32_t nodes)
 		q->tid = rmc_rwrite_async(U.wq, U.lbuf, loff, (int)q->nid, 0, q->off, q->len);
 	}
 	cr_assert_geq(q->tid, 0, "request %u: post failed: %s", i, strerror(-q->tid));
-	cr_assert_eq((uint64_t)q->tid * SLOT, loff, "request %u: tid %d is not the head slot",
-		     i, q->tid);
+	cr_assert_eq((uint64_t)q->tid * SLOT, loff, "request %u: tid %d is not the head slot", i,
+		     q->tid);
 }
 
 static void req_verify(const struct req *q, uint32_t i)
 {
-	const uint8_t *dst = q->op == 'r' ? U.lbuf + (uint64_t)q->tid * SLOT
-					  : unit_ctx(&U, q->nid) + q->off;
+	const uint8_t *dst = q->op == 'r' ? U.lbuf + (uint64_t)q->tid * SLOT :
+					    unit_ctx(&U, q->nid) + q->off;
 	int64_t bad = pat_check(dst, q->len, q->seed);
 
-	cr_assert_eq(bad, -1, "request %u (%c, %llu bytes, tid %d): byte %lld is wrong", i,
-		     q->op, (unsigned long long)q->len, q->tid, (long long)bad);
+	cr_assert_eq(bad, -1, "request %u (%c, %llu bytes, tid %d): byte %lld is wrong", i, q->op,
+		     (unsigned long long)q->len, q->tid, (long long)bad);
 	/* Nothing past the requested length was touched. */
 	cr_assert_eq(dst[q->len], 0xee, "request %u: wrote past its length", i);
 }
@@ -127,11 +127,12 @@ static void laps(uint32_t depth, uint32_t nodes, uint32_t total)
 		cr_assert_eq(unit_poll(&U), (int)b, "the RMC took a different number of requests");
 		memset(&rec, 0, sizeof(rec));
 		int n = rmc_drain_cq(U.wq, U.cq, record_cb, &rec);
-		cr_assert_eq(n, (int)b, "after %u requests: %d completions for a batch of %u",
-			     done, n, b);
+		cr_assert_eq(n, (int)b, "after %u requests: %d completions for a batch of %u", done,
+			     n, b);
 		for (uint32_t k = 0; k < b; k++, done++) {
-			cr_assert_eq(rec.tid[k], q[done].tid, "completion %u has tid %d, expected %d",
-				     done, rec.tid[k], q[done].tid);
+			cr_assert_eq(rec.tid[k], q[done].tid,
+				     "completion %u has tid %d, expected %d", done, rec.tid[k],
+				     q[done].tid);
 			cr_assert_eq(rec.status[k], RMC_OK, "request %u: status %s", done,
 				     rmc_status_str(rec.status[k]));
 			cr_assert_eq(rec.entry[k], &U.wq->q[q[done].tid]);
@@ -251,10 +252,10 @@ Test(qp, out_of_order_completions)
 	pat_fill(unit_ctx(&U, 1), 8192, 7);
 	memset(U.lbuf, 0xee, LBUF_SIZE);
 
-	t[0] = rmc_rread_async(U.wq, U.lbuf, 0, 1, 0, 0, 4096);        /* held */
-	t[1] = rmc_rread_async(U.wq, U.lbuf, 8192, 1, 0, 4096, 64);    /* at once */
+	t[0] = rmc_rread_async(U.wq, U.lbuf, 0, 1, 0, 0, 4096);	    /* held */
+	t[1] = rmc_rread_async(U.wq, U.lbuf, 8192, 1, 0, 4096, 64); /* at once */
 	pat_fill(U.lbuf + 16384, 128, 9);
-	t[2] = rmc_rwrite_async(U.wq, U.lbuf, 16384, 0, 0, 0, 128);    /* at once */
+	t[2] = rmc_rwrite_async(U.wq, U.lbuf, 16384, 0, 0, 0, 128); /* at once */
 	for (int i = 0; i < 3; i++)
 		cr_assert_eq(t[i], i);
 
@@ -393,7 +394,8 @@ Test(qp, flow_control_never_overwrites_unconsumed_cq)
 			     (int)i);
 	}
 	for (int i = 0; i < 20; i++)
-		cr_assert_eq(rmcd_rmc_poll_once(&U.rmc), 0, "the RMC took a request with a full CQ");
+		cr_assert_eq(rmcd_rmc_poll_once(&U.rmc), 0,
+			     "the RMC took a request with a full CQ");
 	cr_assert_eq(memcmp(cq_before, U.cq->q, sizeof(cq_before)), 0,
 		     "the RMC overwrote an unconsumed completion");
 	cr_assert_eq(all_bytes(unit_ctx(&U, 1) + 8192, depth * 64, 0), -1,
@@ -427,7 +429,8 @@ Test(qp, flow_control_never_overwrites_unconsumed_cq)
 	}
 	cr_assert_eq(seen, 2 * (int)depth);
 	for (uint32_t i = 0; i < depth; i++)
-		cr_assert_eq(all_bytes(unit_ctx(&U, 1) + 8192 + i * 64, 64, (uint8_t)(0x10 + i)), -1);
+		cr_assert_eq(all_bytes(unit_ctx(&U, 1) + 8192 + i * 64, 64, (uint8_t)(0x10 + i)),
+			     -1);
 	cr_assert_eq(U.rmc.served, 2 * depth);
 	cr_assert_eq(rmc_drain_cq(U.wq, U.cq, NULL, NULL), 0);
 }
@@ -473,7 +476,8 @@ Test(qp, short_lengths_round_up_to_64)
 		cr_assert_eq(rmc_drain_cq(U.wq, U.cq, NULL, NULL), 1);
 		cr_assert_eq(U.wq->q[t].status, RMC_OK);
 		cr_assert_eq(pat_check(U.lbuf + loff, 64, 50 + (uint32_t)k), -1,
-			     "length %llu: the 64 bytes did not arrive", (unsigned long long)lens[k]);
+			     "length %llu: the 64 bytes did not arrive",
+			     (unsigned long long)lens[k]);
 		cr_assert_eq(U.lbuf[loff + 64], 0xee, "length %llu: more than 64 bytes moved",
 			     (unsigned long long)lens[k]);
 	}

@@ -125,7 +125,8 @@ Test(timing, link_never_before_unloaded_target)
 	uint64_t sizes[4] = { 64, 4096, 16384, 65536 };
 
 	for (int i = 0; i < 4; i++)
-		cr_assert_geq(rmc_rread_async(u.wq, u.lbuf, 65536 * (uint64_t)i, 1, 0, 0, sizes[i]), 0);
+		cr_assert_geq(rmc_rread_async(u.wq, u.lbuf, 65536 * (uint64_t)i, 1, 0, 0, sizes[i]),
+			      0);
 	while (s.n < 4) {
 		rmcd_rmc_poll_once(&u.rmc);
 		rmc_drain_cq(u.wq, u.cq, seen_cb, &s);
@@ -166,9 +167,11 @@ Test(timing, inplace_completion_never_before_due)
 			rmcd_rmc_poll_once(&u.rmc);
 		cr_assert_eq(rmc__wait_inplace(u.wq, u.cq, tid), 0);
 		uint64_t at = rmc_rdtsc();
-		cr_assert_geq(at - post, L_tsc, "returned %.0f ns after posting, before the model's %.0f ns",
+		cr_assert_geq(at - post, L_tsc,
+			      "returned %.0f ns after posting, before the model's %.0f ns",
 			      core_tsc_to_ns(at - post, u.d.tsc_hz), L);
-		cr_assert_eq(rmc__cq_pop(u.wq, u.cq), -EAGAIN, "an in-place request left a CQ entry");
+		cr_assert_eq(rmc__cq_pop(u.wq, u.cq), -EAGAIN,
+			     "an in-place request left a CQ entry");
 	}
 	cr_assert_eq(u.cq->consumed, 20, "each in-place completion counts as taken");
 	drop_model(&u, &mi);
@@ -252,7 +255,8 @@ Test(timing, writes_land_when_the_model_says)
 	/* It lands halfway through its latency, when the request would reach
 	 * the target (this unit harness has no calibrated copy time). */
 	cr_assert_neq(landed, 0, "the data never showed before the completion");
-	cr_expect_geq(landed - s.post[tid], L_tsc / 2, "landed %.3f ms after posting, before half the model's 20 ms",
+	cr_expect_geq(landed - s.post[tid], L_tsc / 2,
+		      "landed %.3f ms after posting, before half the model's 20 ms",
 		      core_tsc_to_ns(landed - s.post[tid], u.d.tsc_hz) / 1e6);
 	/* Completed: the data is there. */
 	cr_expect_eq(all_bytes(target, 256, 0x77), -1, "completed, but the data is not there");

@@ -92,8 +92,8 @@ static void expect_refused(wq_entry_t e, uint8_t want, const char *what)
 		memset(&x, 0x5a, sizeof(x));
 		memcpy(&x0, &x, sizeof(x));
 		uint8_t st = rmcd_validate(&U.d, U.qp, &e, &x);
-		cr_assert_eq(st, want, "%s (op %c): rmcd_validate says %s, expected %s", what,
-			     e.op, rmc_status_str(st), rmc_status_str(want));
+		cr_assert_eq(st, want, "%s (op %c): rmcd_validate says %s, expected %s", what, e.op,
+			     rmc_status_str(st), rmc_status_str(want));
 		cr_assert_eq(memcmp(&x, &x0, sizeof(x)), 0, "%s: a refused entry filled the xfer",
 			     what);
 
@@ -478,8 +478,8 @@ Test(validate, status_names_and_errnos)
 		cr_assert_not_null(name);
 		cr_assert_str_neq(name, "unknown status", "status %d has no name", s);
 		for (int t = 0; t < s; t++)
-			cr_assert_str_neq(name, rmc_status_str(t), "statuses %d and %d share a name",
-					  s, t);
+			cr_assert_str_neq(name, rmc_status_str(t),
+					  "statuses %d and %d share a name", s, t);
 		cr_assert_eq(rmc_status_errno(s), err[s], "status %d (%s)", s, name);
 	}
 	cr_assert_str_eq(rmc_status_str(RMC_STATUS_MAX), "unknown status");

@@ -30,9 +30,9 @@ struct unit {
 	struct rmcd_rmc rmc;
 	struct rmcd_session s;
 	struct rmcd_qp *qp;
-	rmc_wq_t *wq;    /* the application's mappings */
+	rmc_wq_t *wq; /* the application's mappings */
 	rmc_cq_t *cq;
-	uint8_t *lbuf;   /* the application's address of the local buffer */
+	uint8_t *lbuf; /* the application's address of the local buffer */
 	uint64_t lbuf_size;
 	uint64_t ctx_size;
 };
@@ -178,8 +178,8 @@ static inline uint8_t *unit_ctx(struct unit *u, uint32_t nid)
  * Returns its tid or -EBUSY. */
 static inline int post_raw(rmc_wq_t *wq, const wq_entry_t *t)
 {
-	return rmc__post_entry(wq, t->op, (uint8_t *)(uintptr_t)t->buf_addr, t->buf_offset,
-			       t->nid, t->cid, t->offset, t->length, t->arg0, t->arg1);
+	return rmc__post_entry(wq, t->op, (uint8_t *)(uintptr_t)t->buf_addr, t->buf_offset, t->nid,
+			       t->cid, t->offset, t->length, t->arg0, t->arg1);
 }
 
 /* Completion handler that records the order of tids and their statuses. */

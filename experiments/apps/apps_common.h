@@ -51,35 +51,36 @@ static inline double app_now(void)
 /* ---- the options both take ----------------------------------------------- */
 
 struct app_opts {
-	unsigned procs;         /* 0: one per node */
+	unsigned procs; /* 0: one per node */
 	uint64_t seed;
 	double barrier_timeout; /* seconds */
 	enum exp_fmt fmt;
 	const char *out;
-	const char *csv;        /* also the CSV form there */
+	const char *csv; /* also the CSV form there */
 	const char *label;
 };
 
 /* In a parse function: says what is wrong, then how to call prog, and
  * returns 2. */
-#define APP_BAD(prog, usage, ...)                               \
-	do {                                                    \
-		fprintf(stderr, prog ": " __VA_ARGS__);         \
-		fprintf(stderr, "\n");                          \
-		usage(stderr);                                  \
-		return 2;                                       \
+#define APP_BAD(prog, usage, ...)                       \
+	do {                                            \
+		fprintf(stderr, prog ": " __VA_ARGS__); \
+		fprintf(stderr, "\n");                  \
+		usage(stderr);                          \
+		return 2;                               \
 	} while (0)
 
 /* Their getopt_long entries and letters. */
-#define APP_LONG_OPTIONS                                          \
-	{ "seed", required_argument, NULL, 'S' },                 \
-	{ "procs", required_argument, NULL, 'P' },                \
-	{ "barrier-timeout", required_argument, NULL, 'B' },      \
-	{ "format", required_argument, NULL, 'f' },               \
-	{ "output", required_argument, NULL, 'o' },               \
-	{ "csv", required_argument, NULL, 'c' },                  \
-	{ "label", required_argument, NULL, 'l' },                \
-	{ "help", no_argument, NULL, 'h' }
+#define APP_LONG_OPTIONS                                                                     \
+	{ "seed", required_argument, NULL, 'S' }, { "procs", required_argument, NULL, 'P' }, \
+		{ "barrier-timeout", required_argument, NULL, 'B' },                         \
+		{ "format", required_argument, NULL, 'f' },                                  \
+		{ "output", required_argument, NULL, 'o' },                                  \
+		{ "csv", required_argument, NULL, 'c' },                                     \
+		{ "label", required_argument, NULL, 'l' },                                   \
+	{                                                                                    \
+		"help", no_argument, NULL, 'h'                                               \
+	}
 #define APP_SHORT_OPTIONS "S:P:f:o:l:h"
 
 /* One of those options, --help (the usage, and exit) or an option getopt
@@ -145,8 +146,8 @@ bad:
 }
 
 /* What is checked once every option is read: 0, or 2 after saying why. */
-static inline int app_check_opts(const struct app_opts *c, const char *prog,
-				 void (*usage)(FILE *), int argc, char **argv)
+static inline int app_check_opts(const struct app_opts *c, const char *prog, void (*usage)(FILE *),
+				 int argc, char **argv)
 {
 	if (optind < argc)
 		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
@@ -164,7 +165,7 @@ struct app {
 	const char *prog;
 	int fd;
 	struct kal_info info;
-	uint8_t *ctx;   /* this node's context 0, mapped whole */
+	uint8_t *ctx; /* this node's context 0, mapped whole */
 	char model[160];
 };
 
@@ -209,8 +210,9 @@ static inline int app_attach(struct app *a, const char *prog)
 		return 1;
 	}
 	if (a->info.context_size < APP_CTRL_SIZE + 4096) {
-		app_err(a, "the context is only %llu bytes; this program needs more than %u "
-			   "(cluster.context_pages in rmc.conf)",
+		app_err(a,
+			"the context is only %llu bytes; this program needs more than %u "
+			"(cluster.context_pages in rmc.conf)",
 			(unsigned long long)a->info.context_size, APP_CTRL_SIZE + 4096);
 		return 1;
 	}
@@ -259,8 +261,8 @@ static inline int app_fetch(struct app_qp *q, uint64_t max_transfer, uint64_t lb
 		chunk = room;
 	for (uint64_t off = 0; off < size; off += chunk) {
 		uint64_t len = size - off < chunk ? size - off : chunk;
-		int r = rmc_rread_sync(q->wq, q->cq, q->lbuf, lbuf_off, (int)node, 0, remote_off + off,
-				       app_round_up(len, 64));
+		int r = rmc_rread_sync(q->wq, q->cq, q->lbuf, lbuf_off, (int)node, 0,
+				       remote_off + off, app_round_up(len, 64));
 		if (r)
 			return r;
 		memcpy((uint8_t *)dst + off, q->lbuf + lbuf_off, len);
@@ -347,8 +349,7 @@ static inline void app_barrier_err(const struct app *a, int r, const char *what,
 }
 
 /* The usual barrier: 256 polls, then naps of 20 us. */
-static inline int app_barrier(struct app_qp *q, uint64_t lbuf_off, unsigned procs,
-			      double timeout_s)
+static inline int app_barrier(struct app_qp *q, uint64_t lbuf_off, unsigned procs, double timeout_s)
 {
 	return app_barrier_nap(q, lbuf_off, procs, timeout_s, 256, 20000);
 }

@@ -86,8 +86,8 @@ static inline void kv_value_fill(uint8_t *v, uint64_t key, uint32_t writer, uint
 
 /* 0 when the value is exactly what the put (key, writer, seq) wrote, else
  * 1 + the index of the first wrong byte. */
-static inline uint32_t kv_value_check(const uint8_t *v, uint64_t key, uint32_t writer,
-				      uint64_t seq, uint32_t vlen)
+static inline uint32_t kv_value_check(const uint8_t *v, uint64_t key, uint32_t writer, uint64_t seq,
+				      uint32_t vlen)
 {
 	for (uint32_t i = 0; i < vlen; i++)
 		if (v[i] != kv_value_byte(key, writer, seq, i))
@@ -136,10 +136,10 @@ static inline void kv_slot_build(uint8_t *buf, uint64_t key, uint64_t stamp, uin
 }
 
 enum kv_look {
-	KV_OK,      /* a consistent committed image */
-	KV_EMPTY,   /* never used: the key is not in the table past here */
-	KV_LOCKED,  /* a writer holds the lock: retry */
-	KV_TORN,    /* stamp or checksum wrong: copied while changing, retry */
+	KV_OK,	   /* a consistent committed image */
+	KV_EMPTY,  /* never used: the key is not in the table past here */
+	KV_LOCKED, /* a writer holds the lock: retry */
+	KV_TORN,   /* stamp or checksum wrong: copied while changing, retry */
 };
 
 /* Judges one slot image of a table whose values are vlen bytes. */

@@ -57,18 +57,17 @@
 #define KV_MAX_THREADS 16
 #define KV_SHOW 5 /* problems shown in full per thread */
 
-
 struct opts {
 	uint64_t keys;
 	uint32_t vlen;
-	uint64_t slots;     /* per node; 0: twice the keys of the fullest node */
+	uint64_t slots; /* per node; 0: twice the keys of the fullest node */
 	unsigned get_pct;
 	bool zipf;
 	double theta;
-	double seconds;     /* 0 with ops given: no time bound */
-	uint64_t ops;       /* per thread; 0: no count bound */
+	double seconds; /* 0 with ops given: no time bound */
+	uint64_t ops;	/* per thread; 0: no count bound */
 	unsigned threads;
-	bool seqlock;       /* get check: re-read the version word */
+	bool seqlock; /* get check: re-read the version word */
 	bool any_writer;
 	bool final_check;
 	struct app_opts app; /* procs, seed, barrier_timeout, fmt, out, csv, label */
@@ -76,22 +75,36 @@ struct opts {
 
 /* Counters, reported under these names. */
 enum {
-	C_OPS, C_GETS, C_PUTS, C_GET_MISS, C_PROBES, C_RETRY_LOCKED, C_RETRY_TORN,
-	C_RETRY_CHANGED, C_LOCK_BUSY, C_ERRORS, C_CORRUPT, C_STALE, C_LOADED,
-	C_FINAL_CHECKED, C_FINAL_BAD, C_N
+	C_OPS,
+	C_GETS,
+	C_PUTS,
+	C_GET_MISS,
+	C_PROBES,
+	C_RETRY_LOCKED,
+	C_RETRY_TORN,
+	C_RETRY_CHANGED,
+	C_LOCK_BUSY,
+	C_ERRORS,
+	C_CORRUPT,
+	C_STALE,
+	C_LOADED,
+	C_FINAL_CHECKED,
+	C_FINAL_BAD,
+	C_N
 };
 static const char *const cnt_name[C_N] = {
-	"ops", "gets", "puts", "get_missing", "extra_probes", "retries_locked",
-	"retries_torn", "retries_changed", "lock_busy", "errors", "corrupt", "stale",
-	"loaded", "final_checked", "final_bad",
+	"ops",		"gets",		  "puts",	  "get_missing",
+	"extra_probes", "retries_locked", "retries_torn", "retries_changed",
+	"lock_busy",	"errors",	  "corrupt",	  "stale",
+	"loaded",	"final_checked",  "final_bad",
 };
 
 /* What each process leaves in its context for process 0. */
 struct kv_report {
 	uint64_t magic;
 	uint32_t nid, threads;
-	double elapsed_s;       /* of the measured run: the slowest thread */
-	uint64_t cnt[C_N];      /* ops .. lock_busy: the measured run; errors, corrupt,
+	double elapsed_s;  /* of the measured run: the slowest thread */
+	uint64_t cnt[C_N]; /* ops .. lock_busy: the measured run; errors, corrupt,
 				 * stale: every phase; loaded, final_*: theirs */
 	struct exp_hist get, put;
 };
@@ -130,10 +143,10 @@ struct kv {
 	unsigned nodes, procs, writers, pid;
 	uint64_t slot_size, slots, table_off, report_off;
 	double ns_per_tick;
-	int32_t *loc;       /* slot index of each key, -1: not yet found */
+	int32_t *loc;	    /* slot index of each key, -1: not yet found */
 	uint64_t *ver_hint; /* last version seen of each key (a hint) */
 	struct zipf z;
-	struct app_qp ctl;  /* the main thread's: barriers, probe, gathering */
+	struct app_qp ctl; /* the main thread's: barriers, probe, gathering */
 };
 
 struct worker {
@@ -144,12 +157,12 @@ struct worker {
 	struct exp_rng rng;
 	uint64_t seq;
 	uint64_t *my_seq, *my_stamp; /* of this writer's last put of each key */
-	uint64_t *seen;              /* newest version seen or written per key */
+	uint64_t *seen;		     /* newest version seen or written per key */
 	uint64_t cnt[C_N];
 	struct exp_hist hget, hput;
 	uint64_t t_start, t_end;
 	unsigned shown;
-	int err;                     /* a fatal error happened (said on stderr) */
+	int err; /* a fatal error happened (said on stderr) */
 	int phase;
 };
 
@@ -375,8 +388,8 @@ static int check_image(struct worker *w, uint64_t key, const uint8_t *img, bool 
 
 /* Reads slot idx of node into the read area of the local buffer and judges
  * it into *look: 0, or req_failed()'s -errno (what: which read). */
-static int read_slot(struct worker *w, uint64_t key, unsigned node, uint64_t idx,
-		     const char *what, enum kv_look *look)
+static int read_slot(struct worker *w, uint64_t key, unsigned node, uint64_t idx, const char *what,
+		     enum kv_look *look)
 {
 	struct kv *kv = w->kv;
 	int r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_READ(kv), (int)node, 0,
@@ -420,8 +433,8 @@ static int kv_get(struct worker *w, uint64_t key)
 					break; /* another key's slot: probe on */
 				if (!kv->o.seqlock)
 					goto found;
-				r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_VER(kv), (int)node,
-						   0, slot_off(kv, idx), 64);
+				r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_VER(kv),
+						   (int)node, 0, slot_off(kv, idx), 64);
 				if (r)
 					return req_failed(w, "get (version read)", key, node, r);
 				uint64_t v2;
@@ -464,8 +477,8 @@ static int find_for_put(struct worker *w, uint64_t key, unsigned node, uint64_t 
 			if ((r = read_slot(w, key, node, idx, "put (probe)", &look)))
 				return r;
 			if (look == KV_EMPTY) {
-				r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv), (int)node, 0,
-						 slot_off(kv, idx), 0, 1, &old);
+				r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv),
+						 (int)node, 0, slot_off(kv, idx), 0, 1, &old);
 				if (r)
 					return req_failed(w, "put (claim)", key, node, r);
 				if (old == 0) {
@@ -479,7 +492,8 @@ static int find_for_put(struct worker *w, uint64_t key, unsigned node, uint64_t 
 				memcpy(&h, img, sizeof(h));
 				if (h.key == key) {
 					*idx_out = idx;
-					__atomic_store_n(&kv->ver_hint[key], h.ver, __ATOMIC_RELAXED);
+					__atomic_store_n(&kv->ver_hint[key], h.ver,
+							 __ATOMIC_RELAXED);
 					return 0;
 				}
 				break;
@@ -493,8 +507,9 @@ static int find_for_put(struct worker *w, uint64_t key, unsigned node, uint64_t 
 		idx = (idx + 1) % kv->slots;
 	}
 	w->err = 1;
-	fprintf(stderr, "%s: node %u thread %u: no free slot for key %llu on node %u (the "
-			"table is full)\n",
+	fprintf(stderr,
+		"%s: node %u thread %u: no free slot for key %llu on node %u (the "
+		"table is full)\n",
 		PROG, kv->a.info.nid, w->idx, (unsigned long long)key, node);
 	return -ENOSPC;
 }
@@ -531,8 +546,9 @@ static int kv_put(struct worker *w, uint64_t key)
 			w->cnt[C_LOCK_BUSY]++;
 			if (old == 0) { /* cannot be: the slot holds the key */
 				w->err = 1;
-				fprintf(stderr, "%s: key %llu: its slot %llu on node %u is empty\n", PROG,
-					(unsigned long long)key, (unsigned long long)idx, node);
+				fprintf(stderr, "%s: key %llu: its slot %llu on node %u is empty\n",
+					PROG, (unsigned long long)key, (unsigned long long)idx,
+					node);
 				return -EIO;
 			}
 			/* Locked: it will be released to old + 1. */
@@ -661,14 +677,15 @@ static void phase_final_keys(struct worker *w)
 		w->cnt[C_FINAL_CHECKED]++;
 		if (r == 0) {
 			w->cnt[C_FINAL_BAD]++;
-			problem(w, "final check: key %llu is not in the table", (unsigned long long)k);
+			problem(w, "final check: key %llu is not in the table",
+				(unsigned long long)k);
 			continue;
 		}
 		if (check_image(w, k, w->q.lbuf + LB_READ(kv), true))
 			continue;
 		memcpy(&h, w->q.lbuf + LB_READ(kv), sizeof(h));
-		if (h.writer == w->wid ? (h.seq != w->my_seq[k] || h.ver != w->my_stamp[k])
-				       : h.ver <= w->my_stamp[k]) {
+		if (h.writer == w->wid ? (h.seq != w->my_seq[k] || h.ver != w->my_stamp[k]) :
+					 h.ver <= w->my_stamp[k]) {
 			w->cnt[C_FINAL_BAD]++;
 			problem(w,
 				"final check: key %llu holds the put of writer %u, seq %llu, "
@@ -723,8 +740,8 @@ static int run_phase(struct kv *kv, struct worker *ws, int phase)
 static int barrier(struct kv *kv, const char *what, bool lazy)
 {
 	double timeout = kv->o.app.barrier_timeout;
-	int r = lazy ? app_barrier_nap(&kv->ctl, 0, kv->procs, timeout, 0, 500000)
-		     : app_barrier(&kv->ctl, 0, kv->procs, timeout);
+	int r = lazy ? app_barrier_nap(&kv->ctl, 0, kv->procs, timeout, 0, 500000) :
+		       app_barrier(&kv->ctl, 0, kv->procs, timeout);
 
 	app_barrier_err(&kv->a, r, what, kv->procs, kv->o.app.barrier_timeout);
 	return r;
@@ -759,8 +776,8 @@ static int init_context(struct kv *kv)
 				"this node's context holds a table of another shape (%llu keys, "
 				"%u-byte values, %llu slots, %u nodes) from an earlier run; restart "
 				"rmcd for a fresh one",
-				(unsigned long long)cur.keys, cur.vlen, (unsigned long long)cur.slots,
-				cur.nodes);
+				(unsigned long long)cur.keys, cur.vlen,
+				(unsigned long long)cur.slots, cur.nodes);
 			return 1;
 		}
 	} else if (!all_zero(kv->a.ctx, 4096) ||
@@ -876,15 +893,16 @@ static void csv_row(const struct outctx *c, const char *scope, const struct kv_r
 	FILE *f = c->f;
 
 	fprintf(f, "%s,%s,%s,%u,%u,%u,%llu,%u,%u,%s,%.3f,%s,%s,",
-		kv->o.app.label ? kv->o.app.label : "", scope, kv->a.info.model, kv->nodes, kv->procs, kv->o.threads,
-		(unsigned long long)kv->o.keys, kv->o.vlen, kv->o.get_pct,
+		kv->o.app.label ? kv->o.app.label : "", scope, kv->a.info.model, kv->nodes,
+		kv->procs, kv->o.threads, (unsigned long long)kv->o.keys, kv->o.vlen, kv->o.get_pct,
 		kv->o.zipf ? "zipf" : "uniform", kv->o.zipf ? kv->o.theta : 0.0,
 		kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner");
 	exp_csv_num(f, c->target_ns);
 	fputc(',', f);
 	exp_csv_num(f, c->probe_p50);
 	fprintf(f, ",%.4f,%llu,%.1f,%llu,%llu,", r->elapsed_s, (unsigned long long)r->cnt[C_OPS],
-		ops_per_s(r), (unsigned long long)r->cnt[C_GETS], (unsigned long long)r->cnt[C_PUTS]);
+		ops_per_s(r), (unsigned long long)r->cnt[C_GETS],
+		(unsigned long long)r->cnt[C_PUTS]);
 	const struct exp_hist *hs[2] = { &r->get, &r->put };
 	for (int i = 0; i < 2; i++) {
 		exp_csv_num(f, exp_hist_pct(hs[i], 50));
@@ -897,11 +915,13 @@ static void csv_row(const struct outctx *c, const char *scope, const struct kv_r
 		fputc(',', f);
 	}
 	fprintf(f, "%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n",
-		(unsigned long long)r->cnt[C_RETRY_LOCKED], (unsigned long long)r->cnt[C_RETRY_TORN],
-		(unsigned long long)r->cnt[C_RETRY_CHANGED], (unsigned long long)r->cnt[C_LOCK_BUSY],
-		(unsigned long long)r->cnt[C_PROBES], (unsigned long long)r->cnt[C_ERRORS],
-		(unsigned long long)r->cnt[C_CORRUPT], (unsigned long long)r->cnt[C_STALE],
-		(unsigned long long)r->cnt[C_FINAL_CHECKED], (unsigned long long)r->cnt[C_FINAL_BAD]);
+		(unsigned long long)r->cnt[C_RETRY_LOCKED],
+		(unsigned long long)r->cnt[C_RETRY_TORN],
+		(unsigned long long)r->cnt[C_RETRY_CHANGED],
+		(unsigned long long)r->cnt[C_LOCK_BUSY], (unsigned long long)r->cnt[C_PROBES],
+		(unsigned long long)r->cnt[C_ERRORS], (unsigned long long)r->cnt[C_CORRUPT],
+		(unsigned long long)r->cnt[C_STALE], (unsigned long long)r->cnt[C_FINAL_CHECKED],
+		(unsigned long long)r->cnt[C_FINAL_BAD]);
 }
 
 static void json_hist(FILE *f, const struct exp_hist *h)
@@ -977,10 +997,11 @@ static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_
 			"\"writers\": %u, \"get_pct\": %u, \"dist\": \"%s\", \"theta\": %.3f, "
 			"\"seconds\": %.3f, \"ops_per_thread\": %llu, \"get_check\": \"%s\", "
 			"\"writer_mode\": \"%s\", \"seed\": %llu},\n",
-			(unsigned long long)kv->o.keys, kv->o.vlen, (unsigned long long)kv->slot_size,
-			(unsigned long long)kv->slots, kv->nodes, kv->procs, kv->o.threads,
-			kv->writers, kv->o.get_pct, kv->o.zipf ? "zipf" : "uniform",
-			kv->o.zipf ? kv->o.theta : 0.0, kv->o.seconds, (unsigned long long)kv->o.ops,
+			(unsigned long long)kv->o.keys, kv->o.vlen,
+			(unsigned long long)kv->slot_size, (unsigned long long)kv->slots, kv->nodes,
+			kv->procs, kv->o.threads, kv->writers, kv->o.get_pct,
+			kv->o.zipf ? "zipf" : "uniform", kv->o.zipf ? kv->o.theta : 0.0,
+			kv->o.seconds, (unsigned long long)kv->o.ops,
 			kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner",
 			(unsigned long long)kv->o.app.seed);
 		fprintf(f, "  \"rmcd\": {\"model\": ");
@@ -1012,8 +1033,9 @@ static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_
 		return;
 	}
 	if (all) {
-		fprintf(f, "# %s %s: %u node(s), %u process(es) x %u thread(s), %llu keys, %u-byte "
-			   "values, %u%% gets, get check %s, writers %s\n",
+		fprintf(f,
+			"# %s %s: %u node(s), %u process(es) x %u thread(s), %llu keys, %u-byte "
+			"values, %u%% gets, get check %s, writers %s\n",
 			PROG, c->version, kv->nodes, kv->procs, kv->o.threads,
 			(unsigned long long)kv->o.keys, kv->o.vlen, kv->o.get_pct,
 			kv->o.seqlock ? "seqlock" : "checksum", kv->o.any_writer ? "any" : "owner");
@@ -1021,8 +1043,8 @@ static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_
 			fprintf(f, "# keys: zipf, theta %.2f\n", kv->o.theta);
 		else
 			fprintf(f, "# keys: uniform\n");
-		fprintf(f, "# model: %s\n# remote read of a slot (%llu B): target ",
-			kv->a.model, (unsigned long long)kv->slot_size);
+		fprintf(f, "# model: %s\n# remote read of a slot (%llu B): target ", kv->a.model,
+			(unsigned long long)kv->slot_size);
 		if (isfinite(c->target_ns))
 			fprintf(f, "%.0f ns", c->target_ns);
 		else
@@ -1032,20 +1054,23 @@ static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_
 	fprintf(f, "%-7s %8s %10s %9s %9s %9s %9s %9s %9s %7s %7s %5s\n", "scope", "Mops/s", "ops",
 		"get p50", "get p99", "get p999", "put p50", "put p99", "put p999", "retries",
 		"busy", "bad");
-	fprintf(f, "%-7s %8s %10s %9s %9s %9s %9s %9s %9s %7s %7s %5s\n", "", "", "", "(us)", "(us)",
-		"(us)", "(us)", "(us)", "(us)", "", "", "");
+	fprintf(f, "%-7s %8s %10s %9s %9s %9s %9s %9s %9s %7s %7s %5s\n", "", "", "", "(us)",
+		"(us)", "(us)", "(us)", "(us)", "(us)", "", "", "");
 	for (unsigned i = 0; i < n; i++) {
 		snprintf(scope, sizeof(scope), "node%u", reps[i].nid);
 		print_table_row(f, scope, &reps[i]);
 	}
 	if (all) {
 		print_table_row(f, "all", all);
-		fprintf(f, "# load: %llu keys put; final check: %llu keys read back, %llu wrong; "
-			   "errors %llu, corrupt %llu, stale %llu, missing %llu\n",
+		fprintf(f,
+			"# load: %llu keys put; final check: %llu keys read back, %llu wrong; "
+			"errors %llu, corrupt %llu, stale %llu, missing %llu\n",
 			(unsigned long long)all->cnt[C_LOADED],
 			(unsigned long long)all->cnt[C_FINAL_CHECKED],
-			(unsigned long long)all->cnt[C_FINAL_BAD], (unsigned long long)all->cnt[C_ERRORS],
-			(unsigned long long)all->cnt[C_CORRUPT], (unsigned long long)all->cnt[C_STALE],
+			(unsigned long long)all->cnt[C_FINAL_BAD],
+			(unsigned long long)all->cnt[C_ERRORS],
+			(unsigned long long)all->cnt[C_CORRUPT],
+			(unsigned long long)all->cnt[C_STALE],
 			(unsigned long long)all->cnt[C_GET_MISS]);
 	}
 }
@@ -1081,8 +1106,8 @@ static int parse(int argc, char **argv, struct opts *o)
 	int opt, r;
 
 #define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
-	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:" APP_SHORT_OPTIONS, lopts,
-				  NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:" APP_SHORT_OPTIONS, lopts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'k':
 			if (exp_parse_u64(optarg, 1, 1ull << 30, &o->keys))
@@ -1090,7 +1115,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			break;
 		case 'v':
 			if (exp_parse_u64(optarg, 8, 65536, &v) || v % 8)
-				BAD("--value-size: a multiple of 8 from 8 to 65536, not \"%s\"", optarg);
+				BAD("--value-size: a multiple of 8 from 8 to 65536, not \"%s\"",
+				    optarg);
 			o->vlen = (uint32_t)v;
 			break;
 		case 'L':
@@ -1214,8 +1240,9 @@ static int kv_plan(struct kv *kv)
 		return 2;
 	}
 	if (kv->pid >= kv->procs) {
-		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
-			PROG, kv->pid, kv->procs - 1, kv->procs);
+		fprintf(stderr,
+			"%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n", PROG,
+			kv->pid, kv->procs - 1, kv->procs);
 		return 2;
 	}
 	kv->writers = kv->procs * o->threads;
@@ -1231,9 +1258,11 @@ static int kv_plan(struct kv *kv)
 	}
 	kv->slot_size = kv_slot_size(o->vlen);
 	if (kv->slot_size > in->max_transfer) {
-		fprintf(stderr, "%s: a %llu-byte slot is above rmcd's maximum transfer (%llu B); "
-				"use a smaller --value-size\n",
-			PROG, (unsigned long long)kv->slot_size, (unsigned long long)in->max_transfer);
+		fprintf(stderr,
+			"%s: a %llu-byte slot is above rmcd's maximum transfer (%llu B); "
+			"use a smaller --value-size\n",
+			PROG, (unsigned long long)kv->slot_size,
+			(unsigned long long)in->max_transfer);
 		return 2;
 	}
 	if ((r = kv_size_table(kv)))
@@ -1394,8 +1423,7 @@ static int kv_verdict(const struct kv *kv, const struct kv_report *all)
 
 	if (o->final_check && all->cnt[C_FINAL_CHECKED] < o->keys && !report_bad(all)) {
 		fprintf(stderr, "%s: the final check read %llu keys of %llu\n", PROG,
-			(unsigned long long)all->cnt[C_FINAL_CHECKED],
-			(unsigned long long)o->keys);
+			(unsigned long long)all->cnt[C_FINAL_CHECKED], (unsigned long long)o->keys);
 		bad = 1;
 	}
 	if (report_bad(all)) {
@@ -1452,8 +1480,15 @@ int main(int argc, char **argv)
 	struct outctx oc;
 	int r, failed;
 
-	*o = (struct opts){ .keys = 20000, .vlen = 64, .get_pct = 95, .zipf = true, .theta = 0.99,
-			    .seconds = 2, .threads = 1, .seqlock = true, .final_check = true,
+	*o = (struct opts){ .keys = 20000,
+			    .vlen = 64,
+			    .get_pct = 95,
+			    .zipf = true,
+			    .theta = 0.99,
+			    .seconds = 2,
+			    .threads = 1,
+			    .seqlock = true,
+			    .final_check = true,
 			    .app = { .seed = 1, .barrier_timeout = 120 } };
 	if ((r = parse(argc, argv, o)))
 		return r;

@@ -47,12 +47,11 @@
 #include "apps_common.h"
 
 #define PROG "sonuma-pagerank"
-#define PR_MAX_ITERS 190        /* reduction pairs fit node 0's control page */
-#define PR_RED_OFF 1024u        /* in node 0's context: pairs per iteration */
+#define PR_MAX_ITERS 190	  /* reduction pairs fit node 0's control page */
+#define PR_RED_OFF 1024u	  /* in node 0's context: pairs per iteration */
 #define PR_FIX 1125899906842624.0 /* 2^50 */
 #define PR_REPORT_MAGIC 0x3154504552525053ull
 #define PR_MAX_TOP 100
-
 
 struct opts {
 	uint64_t vertices, edges;
@@ -92,8 +91,8 @@ struct pr {
 	struct app a;
 	unsigned procs, me;
 	uint64_t n, m;
-	uint64_t *lo;           /* lo[p], p = 0..procs; lo[procs] = n */
-	uint32_t *src, *dst;    /* the edges */
+	uint64_t *lo;	     /* lo[p], p = 0..procs; lo[procs] = n */
+	uint32_t *src, *dst; /* the edges */
 	uint32_t *outdeg;
 	/* this node's part, in its context */
 	uint64_t cnt;
@@ -175,8 +174,9 @@ static int gen_graph(struct pr *pr)
 			u = v = 0;
 			for (unsigned s = 0; s < scale; s++) {
 				double r = exp_rng_unit(&rng);
-				unsigned qu = r >= o->a + o->b, qv = (r >= o->a && r < o->a + o->b) ||
-								 r >= o->a + o->b + o->c;
+				unsigned qu = r >= o->a + o->b,
+					 qv = (r >= o->a && r < o->a + o->b) ||
+					      r >= o->a + o->b + o->c;
 				u = u << 1 | qu;
 				v = v << 1 | qv;
 			}
@@ -321,8 +321,8 @@ static int setup(struct pr *pr)
 				return 1;
 			pr->plan = np;
 		}
-		pr->plan[pr->nplan++] = (struct read_op){ .node = p, .first = g * 8,
-							  .blocks = (uint32_t)(k - g) };
+		pr->plan[pr->nplan++] =
+			(struct read_op){ .node = p, .first = g * 8, .blocks = (uint32_t)(k - g) };
 		pr->plan_bytes += (k - g) * 64;
 		g = k;
 	}
@@ -372,11 +372,13 @@ static int fetch(struct pr *pr, unsigned b)
 	for (uint64_t i = 0; i < pr->nplan; i++) {
 		const struct read_op *op = &pr->plan[i];
 		rmc_drain_cq(wq, pr->q.cq, on_read, &st);
-		while (posted - st.done >= pr->o.outstanding || SONUMA_READ_ONCE(wq->q[wq->head].valid))
+		while (posted - st.done >= pr->o.outstanding ||
+		       SONUMA_READ_ONCE(wq->q[wq->head].valid))
 			if ((r = rmc_wait_cq(wq, pr->q.cq, on_read, &st)) < 0)
 				return r;
 		r = rmc_rread_async(wq, pr->q.lbuf, LB_GH + op->first * 8, (int)op->node, 0,
-				    contrib_off(pr, op->node, b) + (op->first - pr->lo[op->node]) * 8,
+				    contrib_off(pr, op->node, b) +
+					    (op->first - pr->lo[op->node]) * 8,
 				    (uint64_t)op->blocks * 64);
 		if (r < 0)
 			return r;
@@ -558,8 +560,9 @@ static int gather_ranks(struct pr *pr, double **out)
 		}
 		for (uint64_t off = 0; off < bytes; off += chunk) {
 			uint64_t len = app_round_up(bytes - off < chunk ? bytes - off : chunk, 64);
-			r = rmc_rread_sync(pr->q.wq, pr->q.cq, pr->q.lbuf, LB_GH + pr->lo[p] * 8 + off,
-					   (int)p, 0, rank_off(pr, p) + off, len);
+			r = rmc_rread_sync(pr->q.wq, pr->q.cq, pr->q.lbuf,
+					   LB_GH + pr->lo[p] * 8 + off, (int)p, 0,
+					   rank_off(pr, p) + off, len);
 			if (r) {
 				app_err(&pr->a, "reading node %u's ranks: %s", p, app_rmc_err(r));
 				free(all);
@@ -616,8 +619,8 @@ static int parse(int argc, char **argv, struct opts *o)
 	int opt, r;
 
 #define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
-	while ((opt = getopt_long(argc, argv, "V:E:i:d:w:r:" APP_SHORT_OPTIONS, lopts,
-				  NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "V:E:i:d:w:r:" APP_SHORT_OPTIONS, lopts, NULL)) !=
+	       -1) {
 		switch (opt) {
 		case 'V':
 			if (exp_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
@@ -637,7 +640,8 @@ static int parse(int argc, char **argv, struct opts *o)
 			free(dup);
 			if (k != 3 || tok || p[0] + p[1] + p[2] > 1.0 || p[1] + p[2] <= 0)
 				BAD("--rmat: three probabilities A,B,C with B + C > 0 and A + B + C <= 1, "
-				    "not \"%s\"", optarg);
+				    "not \"%s\"",
+				    optarg);
 			o->a = p[0];
 			o->b = p[1];
 			o->c = p[2];
@@ -690,12 +694,12 @@ static int parse(int argc, char **argv, struct opts *o)
 }
 
 struct result {
-	double t_med, t_mean, t_min, t_max;   /* per iteration, s: the slowest node's */
-	double fetch, compute, sync;          /* per iteration, s: the slowest node's */
+	double t_med, t_mean, t_min, t_max;	 /* per iteration, s: the slowest node's */
+	double fetch, compute, sync;		 /* per iteration, s: the slowest node's */
 	double med_fetch, med_compute, med_sync; /* the phases of the median iteration */
 	uint64_t reads, bytes, remote_edges, errors;
 	double max_diff;
-	int top_same;                         /* -1: not checked */
+	int top_same; /* -1: not checked */
 	unsigned top_n;
 	uint32_t top[PR_MAX_TOP], top_ref[PR_MAX_TOP];
 	double target64, target_read;
@@ -723,24 +727,26 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 	const char *version = E->version, *date = E->date, *cmdline = E->cmdline;
 	const char *who = P->me == 0 ? "cluster" : "node";
 	if (fmt == EXP_FMT_CSV) {
-		fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, version, date, cmdline,
-			P->a.model);
-		fprintf(out, "label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
-			     "max_read,read64_target_ns,read_target_ns,iter_median_ms,iter_mean_ms,"
-			     "iter_min_ms,iter_max_ms,fetch_ms,compute_ms,sync_ms,median_fetch_ms,"
-			     "median_compute_ms,median_sync_ms,remote_reads,"
-			     "remote_bytes,remote_edges,setup_s,max_abs_diff,top_same,errors\n");
+		fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, version, date,
+			cmdline, P->a.model);
+		fprintf(out,
+			"label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
+			"max_read,read64_target_ns,read_target_ns,iter_median_ms,iter_mean_ms,"
+			"iter_min_ms,iter_max_ms,fetch_ms,compute_ms,sync_ms,median_fetch_ms,"
+			"median_compute_ms,median_sync_ms,remote_reads,"
+			"remote_bytes,remote_edges,setup_s,max_abs_diff,top_same,errors\n");
 		char scope[32] = "all";
 		if (P->me)
 			snprintf(scope, sizeof(scope), "node%u", P->me);
 		fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,",
-			o->app.label ? o->app.label : "", scope, in->model, in->nodes,
-			P->procs, (unsigned long long)P->n, (unsigned long long)P->m, o->iters,
-			o->damping, o->outstanding, (unsigned long long)o->max_read);
+			o->app.label ? o->app.label : "", scope, in->model, in->nodes, P->procs,
+			(unsigned long long)P->n, (unsigned long long)P->m, o->iters, o->damping,
+			o->outstanding, (unsigned long long)o->max_read);
 		exp_csv_num(out, rs->target64);
 		fputc(',', out);
 		exp_csv_num(out, rs->target_read);
-		fprintf(out, ",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
+		fprintf(out,
+			",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
 			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
 			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
 			rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
@@ -749,7 +755,9 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 		if (isfinite(rs->max_diff))
 			fprintf(out, "%.3g", rs->max_diff);
 		fprintf(out, ",%s,%llu\n",
-			rs->top_same < 0 ? "" : rs->top_same ? "yes" : "no",
+			rs->top_same < 0 ? "" :
+			rs->top_same	 ? "yes" :
+					   "no",
 			(unsigned long long)rs->errors);
 	} else if (fmt == EXP_FMT_JSON) {
 		fprintf(out, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
@@ -765,8 +773,9 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 			"\"outstanding\": %u, \"max_read\": %llu, \"procs\": %u, \"nodes\": %u, "
 			"\"tolerance\": %g},\n",
 			(unsigned long long)P->n, (unsigned long long)P->m,
-			(unsigned long long)o->app.seed, o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
-			(unsigned long long)o->max_read, P->procs, in->nodes, o->tolerance);
+			(unsigned long long)o->app.seed, o->a, o->b, o->c, o->iters, o->damping,
+			o->outstanding, (unsigned long long)o->max_read, P->procs, in->nodes,
+			o->tolerance);
 		fprintf(out, "  \"rmcd\": {\"model\": ");
 		exp_json_str(out, in->model);
 		fprintf(out, ", \"model_params\": ");
@@ -775,23 +784,26 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 		exp_json_num(out, rs->target64, 3);
 		fprintf(out, ", \"read_target_ns\": ");
 		exp_json_num(out, rs->target_read, 3);
-		fprintf(out, "},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
-			     "\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
-			     "\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
-			     "\"median_compute_ms\": %.4f, \"median_sync_ms\": %.4f, \"remote_reads\": %llu, "
-			     "\"remote_bytes\": %llu, \"remote_edges\": %llu, \"setup_s\": %.3f, "
-			     "\"errors\": %llu, \"max_abs_diff\": ",
+		fprintf(out,
+			"},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
+			"\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
+			"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
+			"\"median_compute_ms\": %.4f, \"median_sync_ms\": %.4f, \"remote_reads\": %llu, "
+			"\"remote_bytes\": %llu, \"remote_edges\": %llu, \"setup_s\": %.3f, "
+			"\"errors\": %llu, \"max_abs_diff\": ",
 			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
 			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
-			rs->med_compute * 1e3, rs->med_sync * 1e3,
-			(unsigned long long)rs->reads, (unsigned long long)rs->bytes,
-			(unsigned long long)rs->remote_edges, rs->setup_s,
-			(unsigned long long)rs->errors);
+			rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
+			(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges,
+			rs->setup_s, (unsigned long long)rs->errors);
 		if (isfinite(rs->max_diff))
 			fprintf(out, "%.3g", rs->max_diff);
 		else
 			fprintf(out, "null");
-		fprintf(out, ", \"top_same\": %s", rs->top_same < 0 ? "null" : rs->top_same ? "true" : "false");
+		fprintf(out, ", \"top_same\": %s",
+			rs->top_same < 0 ? "null" :
+			rs->top_same	 ? "true" :
+					   "false");
 		if (rs->top_same >= 0) {
 			fprintf(out, ", \"top\": [");
 			for (unsigned i = 0; i < rs->top_n; i++)
@@ -803,15 +815,17 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 		}
 		fprintf(out, "},\n  \"iterations\": [");
 		for (unsigned i = 0; i < o->iters; i++)
-			fprintf(out, "%s\n    {\"iter\": %u, \"time_ms\": %.4f, \"fetch_ms\": %.4f, "
-				     "\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"delta\": %.6g}",
+			fprintf(out,
+				"%s\n    {\"iter\": %u, \"time_ms\": %.4f, \"fetch_ms\": %.4f, "
+				"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"delta\": %.6g}",
 				i ? "," : "", i, t_it[i] * 1e3, f_it[i] * 1e3, c_it[i] * 1e3,
 				s_it[i] * 1e3, reps[0].delta[i]);
 		fprintf(out, "\n  ],\n  \"per_node\": [");
 		for (unsigned p = 0; p < nrep; p++)
-			fprintf(out, "%s\n    {\"node\": %u, \"vertices\": %llu, \"in_edges\": %llu, "
-				     "\"remote_edges\": %llu, \"remote_reads\": %llu, "
-				     "\"remote_bytes\": %llu, \"errors\": %llu}",
+			fprintf(out,
+				"%s\n    {\"node\": %u, \"vertices\": %llu, \"in_edges\": %llu, "
+				"\"remote_edges\": %llu, \"remote_reads\": %llu, "
+				"\"remote_bytes\": %llu, \"errors\": %llu}",
 				p ? "," : "", reps[p].nid, (unsigned long long)reps[p].vertices,
 				(unsigned long long)reps[p].in_edges,
 				(unsigned long long)reps[p].remote_edges,
@@ -820,12 +834,14 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 				(unsigned long long)reps[p].errors);
 		fprintf(out, "\n  ]\n}\n");
 	} else {
-		fprintf(out, "# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
-			     "%u process(es), d = %.2f\n",
-			PROG, version, (unsigned long long)P->n, (unsigned long long)P->m, o->a, o->b,
-			o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
-		fprintf(out, "# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
-			     "64-byte read ",
+		fprintf(out,
+			"# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
+			"%u process(es), d = %.2f\n",
+			PROG, version, (unsigned long long)P->n, (unsigned long long)P->m, o->a,
+			o->b, o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
+		fprintf(out,
+			"# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
+			"64-byte read ",
 			P->a.model, (unsigned long long)o->max_read, o->outstanding);
 		if (isfinite(rs->target64))
 			fprintf(out, "%.0f ns\n", rs->target64);
@@ -835,24 +851,27 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 			"in-edges", "remote", "reads", "KiB", "", "", "");
 		for (unsigned p = 0; p < nrep; p++)
 			fprintf(out, "%-6u %10llu %9llu %9llu %9llu %9.1f\n", reps[p].nid,
-				(unsigned long long)reps[p].vertices, (unsigned long long)reps[p].in_edges,
+				(unsigned long long)reps[p].vertices,
+				(unsigned long long)reps[p].in_edges,
 				(unsigned long long)reps[p].remote_edges,
 				(unsigned long long)reps[p].reads_per_iter,
 				(double)reps[p].bytes_per_iter / 1024);
-		fprintf(out, "%-6s %10s %9s %9s %9s %12s\n", "iter", "time (ms)", "fetch", "compute",
-			"sync", "delta (L1)");
+		fprintf(out, "%-6s %10s %9s %9s %9s %12s\n", "iter", "time (ms)", "fetch",
+			"compute", "sync", "delta (L1)");
 		for (unsigned i = 0; i < o->iters; i++)
 			fprintf(out, "%-6u %10.3f %9.3f %9.3f %9.3f %12.3g\n", i, t_it[i] * 1e3,
 				f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3, reps[0].delta[i]);
-		fprintf(out, "# %s: time per iteration: median %.3f ms (fetch %.3f, compute %.3f, "
-			     "barrier and sums %.3f), mean %.3f ms (fetch %.3f, compute %.3f, barrier and "
-			     "sums %.3f); set-up %.2f s\n",
+		fprintf(out,
+			"# %s: time per iteration: median %.3f ms (fetch %.3f, compute %.3f, "
+			"barrier and sums %.3f), mean %.3f ms (fetch %.3f, compute %.3f, barrier and "
+			"sums %.3f); set-up %.2f s\n",
 			who, rs->t_med * 1e3, rs->med_fetch * 1e3, rs->med_compute * 1e3,
 			rs->med_sync * 1e3, rs->t_mean * 1e3, rs->fetch * 1e3, rs->compute * 1e3,
 			rs->sync * 1e3, rs->setup_s);
 		if (rs->top_same >= 0) {
-			fprintf(out, "# check against the single-node run: largest difference %.3g "
-				     "(tolerance %.3g); top %u %s:",
+			fprintf(out,
+				"# check against the single-node run: largest difference %.3g "
+				"(tolerance %.3g); top %u %s:",
 				rs->max_diff, o->tolerance, rs->top_n,
 				rs->top_same ? "the same" : "DIFFER");
 			for (unsigned i = 0; i < rs->top_n; i++)
@@ -879,8 +898,9 @@ static int pr_plan(struct pr *pr)
 		return 2;
 	}
 	if (pr->me >= pr->procs) {
-		fprintf(stderr, "%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
-			PROG, pr->me, pr->procs - 1, pr->procs);
+		fprintf(stderr,
+			"%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n", PROG,
+			pr->me, pr->procs - 1, pr->procs);
 		return 2;
 	}
 	if (o->outstanding > in->queue_depth) {
@@ -889,8 +909,9 @@ static int pr_plan(struct pr *pr)
 		return 2;
 	}
 	if (o->max_read > in->max_transfer) {
-		fprintf(stderr, "%s: --max-read %llu: above rmcd's maximum transfer (%llu B)\n", PROG,
-			(unsigned long long)o->max_read, (unsigned long long)in->max_transfer);
+		fprintf(stderr, "%s: --max-read %llu: above rmcd's maximum transfer (%llu B)\n",
+			PROG, (unsigned long long)o->max_read,
+			(unsigned long long)in->max_transfer);
 		return 2;
 	}
 	pr->n = o->vertices;
@@ -1137,9 +1158,17 @@ int main(int argc, char **argv)
 	FILE *out = stdout;
 	int r, failed = 0, nrep;
 
-	*o = (struct opts){ .vertices = 16384, .iters = 10, .damping = 0.85, .outstanding = 16,
-			    .max_read = 512, .tolerance = 1e-9, .top = 10, .check = true,
-			    .a = 0.57, .b = 0.19, .c = 0.19,
+	*o = (struct opts){ .vertices = 16384,
+			    .iters = 10,
+			    .damping = 0.85,
+			    .outstanding = 16,
+			    .max_read = 512,
+			    .tolerance = 1e-9,
+			    .top = 10,
+			    .check = true,
+			    .a = 0.57,
+			    .b = 0.19,
+			    .c = 0.19,
 			    .app = { .seed = 1, .barrier_timeout = 120 } };
 	if ((r = parse(argc, argv, o)))
 		return r;
@@ -1179,8 +1208,8 @@ int main(int argc, char **argv)
 	if (res.errors)
 		failed = 1;
 
-	struct emit E = { &pr, &res, it.t, it.fetch, it.compute, it.sync,
-			  reps, (unsigned)nrep, version, date, cmdline };
+	struct emit E = { &pr,	&res,		it.t,	 it.fetch, it.compute, it.sync,
+			  reps, (unsigned)nrep, version, date,	   cmdline };
 	emit(out, o->app.fmt, &E);
 	if (o->app.csv)
 		failed |= pr_write_csv(o, &E);

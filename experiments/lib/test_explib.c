@@ -28,14 +28,13 @@ Test(parse_u64, takes_decimal_hex_and_octal)
 
 Test(parse_u64, refuses_empty_signs_space_and_trailers)
 {
-	static const char *const bad[] = { "", "-1", "+1", " 1", "\t1", "1 ", "1k", "0x",
-					   "abc", "1.5", "09" };
+	static const char *const bad[] = { "",	 "-1", "+1",  " 1",  "\t1", "1 ",
+					   "1k", "0x", "abc", "1.5", "09" };
 	uint64_t v = 77;
 
 	cr_expect_eq(exp_parse_u64(NULL, 0, 10, &v), -EINVAL);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_expect_eq(exp_parse_u64(bad[i], 0, UINT64_MAX, &v), -EINVAL, "\"%s\"",
-			     bad[i]);
+		cr_expect_eq(exp_parse_u64(bad[i], 0, UINT64_MAX, &v), -EINVAL, "\"%s\"", bad[i]);
 	cr_expect_eq(v, 77, "a refused number leaves *v alone");
 }
 
@@ -88,13 +87,13 @@ Test(fmt, names)
 }
 
 /* What call writes to f_, a memory stream, as a string in buf. */
-#define CAPTURE(buf, call)                                          \
-	do {                                                        \
-		memset(buf, 0, sizeof(buf));                        \
-		FILE *f_ = fmemopen(buf, sizeof(buf), "w");         \
-		cr_assert_not_null(f_);                             \
-		call;                                               \
-		fclose(f_);                                         \
+#define CAPTURE(buf, call)                                  \
+	do {                                                \
+		memset(buf, 0, sizeof(buf));                \
+		FILE *f_ = fmemopen(buf, sizeof(buf), "w"); \
+		cr_assert_not_null(f_);                     \
+		call;                                       \
+		fclose(f_);                                 \
 	} while (0)
 
 Test(out, json_and_csv_fields)

@@ -31,10 +31,10 @@
 #endif
 #endif
 #if defined(__SANITIZE_THREAD__) || defined(SONUMA_TSAN)
-#define sonuma_smp_mb()                                                                  \
-	do {                                                                      \
-		static unsigned sonuma_smp_mb_word__;                                     \
-		__atomic_fetch_add(&sonuma_smp_mb_word__, 0, __ATOMIC_SEQ_CST);           \
+#define sonuma_smp_mb()                                                         \
+	do {                                                                    \
+		static unsigned sonuma_smp_mb_word__;                           \
+		__atomic_fetch_add(&sonuma_smp_mb_word__, 0, __ATOMIC_SEQ_CST); \
 	} while (0)
 #else
 #define sonuma_smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)

@@ -65,35 +65,35 @@ enum rmc_wq_flags {
 /* What a completion says about its request. */
 enum rmc_status {
 	RMC_OK = 0,
-	RMC_ERR_OP = 1,         /* unknown operation code */
-	RMC_ERR_NID = 2,        /* no such node */
-	RMC_ERR_CID = 3,        /* no such context on that node */
-	RMC_ERR_CTX_RANGE = 4,  /* offset + length outside the context */
-	RMC_ERR_BUF = 5,        /* buf_addr is not a registered local buffer */
-	RMC_ERR_BUF_RANGE = 6,  /* buf_offset + length outside the buffer */
-	RMC_ERR_LENGTH = 7,     /* zero, or above the maximum transfer */
-	RMC_ERR_ALIGN = 8,      /* misaligned target for an atomic */
-	RMC_ERR_DEAD = 9,       /* rmcd is gone (set by the library) */
-	RMC_ERR_FLUSHED = 10,   /* the queue pair was torn down */
+	RMC_ERR_OP = 1,		  /* unknown operation code */
+	RMC_ERR_NID = 2,	  /* no such node */
+	RMC_ERR_CID = 3,	  /* no such context on that node */
+	RMC_ERR_CTX_RANGE = 4,	  /* offset + length outside the context */
+	RMC_ERR_BUF = 5,	  /* buf_addr is not a registered local buffer */
+	RMC_ERR_BUF_RANGE = 6,	  /* buf_offset + length outside the buffer */
+	RMC_ERR_LENGTH = 7,	  /* zero, or above the maximum transfer */
+	RMC_ERR_ALIGN = 8,	  /* misaligned target for an atomic */
+	RMC_ERR_DEAD = 9,	  /* rmcd is gone (set by the library) */
+	RMC_ERR_FLUSHED = 10,	  /* the queue pair was torn down */
 	RMC_ERR_UNREACHABLE = 11, /* the target node's RMC is not up, or died */
-	RMC_ERR_FABRIC = 12,    /* the fabric failed the transfer */
+	RMC_ERR_FABRIC = 12,	  /* the fabric failed the transfer */
 	RMC_STATUS_MAX
 };
 
 typedef struct wq_entry {
-	uint8_t op;           /* enum rmc_op */
-	uint8_t SR;           /* phase; the store-release that publishes */
-	uint8_t valid;        /* application-owned: slot in use */
-	uint8_t cid;          /* context id on the target node */
-	uint16_t nid;         /* target node id */
-	uint8_t status;       /* copied from the CQ entry, or written in place */
-	uint8_t flags;        /* enum rmc_wqe_flags */
-	uint64_t arg0;        /* atomics: the expected value (CAS) or addend (FAA) */
-	uint64_t buf_addr;    /* base of a registered local buffer */
-	uint64_t buf_offset;  /* offset into that buffer */
-	uint64_t offset;      /* offset into the target's context */
-	uint64_t length;      /* bytes */
-	uint64_t t_post;      /* TSC when posted, for the timing model (0 when
+	uint8_t op;	     /* enum rmc_op */
+	uint8_t SR;	     /* phase; the store-release that publishes */
+	uint8_t valid;	     /* application-owned: slot in use */
+	uint8_t cid;	     /* context id on the target node */
+	uint16_t nid;	     /* target node id */
+	uint8_t status;	     /* copied from the CQ entry, or written in place */
+	uint8_t flags;	     /* enum rmc_wqe_flags */
+	uint64_t arg0;	     /* atomics: the expected value (CAS) or addend (FAA) */
+	uint64_t buf_addr;   /* base of a registered local buffer */
+	uint64_t buf_offset; /* offset into that buffer */
+	uint64_t offset;     /* offset into the target's context */
+	uint64_t length;     /* bytes */
+	uint64_t t_post;     /* TSC when posted, for the timing model (0 when
 			       * the WQ has RMC_WQ_NO_TSTAMP) */
 	union {
 		uint64_t arg1; /* atomics: the new value (CAS) */
@@ -102,9 +102,9 @@ typedef struct wq_entry {
 } __attribute__((aligned(64))) wq_entry_t;
 
 typedef struct cq_entry {
-	uint8_t SR;      /* phase; the store-release that publishes */
-	uint8_t tid;     /* index of the completed WQ entry */
-	uint8_t status;  /* enum rmc_status */
+	uint8_t SR;	/* phase; the store-release that publishes */
+	uint8_t tid;	/* index of the completed WQ entry */
+	uint8_t status; /* enum rmc_status */
 	uint8_t rsvd0;
 	uint32_t rsvd1;
 	/* TSC before which the completion is not visible (0: at once).  The
@@ -116,19 +116,19 @@ typedef struct cq_entry {
 
 typedef struct rmc_wq {
 	wq_entry_t q[MAX_NUM_WQ];
-	uint8_t head;     /* next entry the application fills */
-	uint8_t SR;       /* phase the application writes */
-	uint16_t depth;   /* entries in use, set by rmcd: 1..MAX_NUM_WQ */
-	int32_t kal_fd;   /* application-private: control socket of its rmcd */
-	uint32_t qp_id;   /* as assigned by rmcd */
-	uint32_t flags;   /* enum rmc_wq_flags, set by rmcd */
+	uint8_t head;	/* next entry the application fills */
+	uint8_t SR;	/* phase the application writes */
+	uint16_t depth; /* entries in use, set by rmcd: 1..MAX_NUM_WQ */
+	int32_t kal_fd; /* application-private: control socket of its rmcd */
+	uint32_t qp_id; /* as assigned by rmcd */
+	uint32_t flags; /* enum rmc_wq_flags, set by rmcd */
 } __attribute__((aligned(64))) rmc_wq_t;
 
 typedef struct rmc_cq {
 	cq_entry_t q[MAX_NUM_WQ];
-	uint8_t tail;     /* next entry the application consumes */
-	uint8_t SR;       /* phase the application expects */
-	uint16_t depth;   /* same as the WQ's */
+	uint8_t tail;	   /* next entry the application consumes */
+	uint8_t SR;	   /* phase the application expects */
+	uint16_t depth;	   /* same as the WQ's */
 	uint32_t consumed; /* completions taken, free-running: flow control */
 } __attribute__((aligned(64))) rmc_cq_t;
 

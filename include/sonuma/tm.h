@@ -17,19 +17,19 @@
 #define TM_ABI_VERSION 1
 
 struct tm_req {
-	uint8_t op;        /* enum rmc_op */
-	uint16_t src;      /* requesting node */
-	uint16_t dst;      /* target node */
-	uint64_t size;     /* bytes */
+	uint8_t op;	   /* enum rmc_op */
+	uint16_t src;	   /* requesting node */
+	uint16_t dst;	   /* target node */
+	uint64_t size;	   /* bytes */
 	uint64_t t_post;   /* TSC when the application posted it */
 	uint64_t t_pickup; /* TSC when the RMC picked it up */
 };
 
 /* What a model may know about the machine and the cluster. */
 struct tm_env {
-	double tsc_hz;     /* TSC ticks per second */
-	uint32_t nodes;    /* nodes in the emulated cluster */
-	double floor_ns;   /* calibrated emulator floor for 64 B, 0 if unknown */
+	double tsc_hz;	 /* TSC ticks per second */
+	uint32_t nodes;	 /* nodes in the emulated cluster */
+	double floor_ns; /* calibrated emulator floor for 64 B, 0 if unknown */
 	/* Memory every RMC of the cluster maps (zeroed when the first one
 	 * makes it), for state several RMCs update atomically, such as a
 	 * target's ingress link: shared(shared_arg, name, size) returns it, or
@@ -40,13 +40,13 @@ struct tm_env {
 };
 
 struct tm_ops {
-	uint32_t abi;      /* TM_ABI_VERSION */
+	uint32_t abi; /* TM_ABI_VERSION */
 	const char *name;
 	/* Reads the model's group of rmc.conf (may be NULL: defaults), checks
 	 * every value, builds the state.  0, or -errno with a message in err
 	 * naming file, line and setting. */
-	int (*init)(const config_setting_t *grp, const struct tm_env *env, void **state,
-		    char *err, size_t errlen);
+	int (*init)(const config_setting_t *grp, const struct tm_env *env, void **state, char *err,
+		    size_t errlen);
 	/* Due time of a request, in TSC ticks.  Called by RMC threads
 	 * concurrently: shared state must be updated atomically. */
 	uint64_t (*due)(void *state, const struct tm_req *req);

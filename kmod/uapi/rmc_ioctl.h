@@ -25,15 +25,15 @@
 #endif
 
 /* ---- RMC_IOC_INFO ------------------------------------------------------ */
-#define RMC_INFO_XEN (1u << 0)       /* running in a Xen domain */
-#define RMC_INFO_XEN_PV (1u << 1)    /* ... a paravirtualised one */
-#define RMC_INFO_DOMID (1u << 2)     /* domid is known (see below) */
+#define RMC_INFO_XEN (1u << 0)	  /* running in a Xen domain */
+#define RMC_INFO_XEN_PV (1u << 1) /* ... a paravirtualised one */
+#define RMC_INFO_DOMID (1u << 2)  /* domid is known (see below) */
 
 struct rmc_ioc_info {
-	__u32 size;           /* in: sizeof(struct rmc_ioc_info) */
-	__u32 abi_version;    /* out: RMC_ABI_VERSION of the module */
-	__u32 mynid;          /* out: the module parameter mynid */
-	__u32 flags;          /* out: RMC_INFO_* */
+	__u32 size;	   /* in: sizeof(struct rmc_ioc_info) */
+	__u32 abi_version; /* out: RMC_ABI_VERSION of the module */
+	__u32 mynid;	   /* out: the module parameter mynid */
+	__u32 flags;	   /* out: RMC_INFO_* */
 	/*
 	 * out: the Xen domain id: 0 outside Xen and in dom0 (RMC_INFO_DOMID
 	 * set).  In any other Xen guest the module does not read xenstore,
@@ -58,22 +58,22 @@ RMC_STATIC_ASSERT(sizeof(struct rmc_ioc_info) == 32, "rmc_ioc_info layout");
  * pages (for the registrant's uid or root); addr's byte is at offset there.
  */
 struct rmc_ioc_reg {
-	__u32 size;     /* in: sizeof(struct rmc_ioc_reg) */
-	__u32 flags;    /* in: 0 */
-	__u64 addr;     /* in: start, any alignment */
-	__u64 len;      /* in: bytes, 1 .. max_region_len */
-	__u64 handle;   /* out: mmap offset of the region */
-	__u32 offset;   /* out: addr's offset in its first page */
-	__u32 npages;   /* out: pages pinned */
+	__u32 size;   /* in: sizeof(struct rmc_ioc_reg) */
+	__u32 flags;  /* in: 0 */
+	__u64 addr;   /* in: start, any alignment */
+	__u64 len;    /* in: bytes, 1 .. max_region_len */
+	__u64 handle; /* out: mmap offset of the region */
+	__u32 offset; /* out: addr's offset in its first page */
+	__u32 npages; /* out: pages pinned */
 };
 RMC_STATIC_ASSERT(sizeof(struct rmc_ioc_reg) == 40, "rmc_ioc_reg layout");
 
 /* Unpins a region of this file (and ends its grants); mappings of it keep
  * its pages until they go. */
 struct rmc_ioc_unreg {
-	__u32 size;     /* in: sizeof(struct rmc_ioc_unreg) */
-	__u32 flags;    /* in: 0 */
-	__u64 handle;   /* in */
+	__u32 size;   /* in: sizeof(struct rmc_ioc_unreg) */
+	__u32 flags;  /* in: 0 */
+	__u64 handle; /* in */
 };
 RMC_STATIC_ASSERT(sizeof(struct rmc_ioc_unreg) == 16, "rmc_ioc_unreg layout");
 
@@ -98,31 +98,30 @@ RMC_STATIC_ASSERT(sizeof(struct rmc_ioc_unreg) == 16, "rmc_ioc_unreg layout");
  * table cannot hold nrefs more entries.  Unregistering (or closing the file)
  * ends every grant of the region.
  */
-#define RMC_DOMID_MAX 0x7fefu /* Xen reserves the ids above */
+#define RMC_DOMID_MAX 0x7fefu	    /* Xen reserves the ids above */
 #define RMC_GRANT_MAGIC 0x524d4347u /* "RMCG" */
 #define RMC_GRANT_PAGE_SIZE 4096u
 #define RMC_GRANT_REFS_PER_DESC (RMC_GRANT_PAGE_SIZE / 4u)
 
 struct rmc_grant_root {
-	__u32 magic;        /* RMC_GRANT_MAGIC */
-	__u32 version;      /* RMC_ABI_VERSION */
-	__u64 len;          /* bytes registered */
-	__u32 offset;       /* of the registered address in data page 0 */
-	__u32 npages;       /* data pages */
-	__u32 ndesc;        /* descriptor pages; their references follow */
-	__u32 mynid;        /* the granting node's mynid */
-	__u32 desc_refs[];  /* ndesc entries */
+	__u32 magic;	   /* RMC_GRANT_MAGIC */
+	__u32 version;	   /* RMC_ABI_VERSION */
+	__u64 len;	   /* bytes registered */
+	__u32 offset;	   /* of the registered address in data page 0 */
+	__u32 npages;	   /* data pages */
+	__u32 ndesc;	   /* descriptor pages; their references follow */
+	__u32 mynid;	   /* the granting node's mynid */
+	__u32 desc_refs[]; /* ndesc entries */
 };
 RMC_STATIC_ASSERT(sizeof(struct rmc_grant_root) == 32, "rmc_grant_root layout");
-#define RMC_GRANT_MAX_DESC \
-	((RMC_GRANT_PAGE_SIZE - sizeof(struct rmc_grant_root)) / 4u)
+#define RMC_GRANT_MAX_DESC ((RMC_GRANT_PAGE_SIZE - sizeof(struct rmc_grant_root)) / 4u)
 
 struct rmc_ioc_grant {
-	__u32 size;      /* in: sizeof(struct rmc_ioc_grant) */
-	__u32 domid;     /* in: the peer domain, 0 .. RMC_DOMID_MAX */
-	__u64 handle;    /* in: a region of this file */
-	__u32 root_ref;  /* out: grant reference of the root page */
-	__u32 nrefs;     /* out: grant entries used */
+	__u32 size;	/* in: sizeof(struct rmc_ioc_grant) */
+	__u32 domid;	/* in: the peer domain, 0 .. RMC_DOMID_MAX */
+	__u64 handle;	/* in: a region of this file */
+	__u32 root_ref; /* out: grant reference of the root page */
+	__u32 nrefs;	/* out: grant entries used */
 };
 RMC_STATIC_ASSERT(sizeof(struct rmc_ioc_grant) == 24, "rmc_ioc_grant layout");
 

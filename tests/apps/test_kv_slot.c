@@ -128,7 +128,8 @@ Test(kv_slot, every_split_between_two_writes_is_detected)
 					cr_assert_eq(l, KV_OK, "split %llu dir %d word %d",
 						     (unsigned long long)s, dir, w);
 				else
-					cr_assert_eq(l, KV_TORN, "split %llu dir %d word %d: accepted",
+					cr_assert_eq(l, KV_TORN,
+						     "split %llu dir %d word %d: accepted",
 						     (unsigned long long)s, dir, w);
 			}
 }

@@ -10,19 +10,19 @@
 
 int main(int argc, char **argv)
 {
-  uint64_t ctx_size = PAGE_SIZE * PAGE_SIZE;
-  uint8_t *ctx = NULL;
+	uint64_t ctx_size = PAGE_SIZE * PAGE_SIZE;
+	uint8_t *ctx = NULL;
 
-  int fd = kal_open((char *)RMC_DEV);
-  if (fd < 0) {
-    printf("bench_server: cannot attach to the RMC\n");
-    return 1;
-  }
-  kal_reg_ctx(0, &ctx, ctx_size / PAGE_SIZE);
-  printf("context of %lu pages at %p\n", (unsigned long)(ctx_size / PAGE_SIZE), (void *)ctx);
+	int fd = kal_open((char *)RMC_DEV);
+	if (fd < 0) {
+		printf("bench_server: cannot attach to the RMC\n");
+		return 1;
+	}
+	kal_reg_ctx(0, &ctx, ctx_size / PAGE_SIZE);
+	printf("context of %lu pages at %p\n", (unsigned long)(ctx_size / PAGE_SIZE), (void *)ctx);
 
-  for (size_t i = 0; i < ctx_size / PAGE_SIZE; i++)
-    ((uint32_t *)ctx)[(i * PAGE_SIZE) / 4] = i;
-  printf("wrote %lu page numbers\n", (unsigned long)(ctx_size / PAGE_SIZE));
-  return 0;
+	for (size_t i = 0; i < ctx_size / PAGE_SIZE; i++)
+		((uint32_t *)ctx)[(i * PAGE_SIZE) / 4] = i;
+	printf("wrote %lu page numbers\n", (unsigned long)(ctx_size / PAGE_SIZE));
+	return 0;
 }

@@ -8,25 +8,25 @@
 
 int main(int argc, char **argv)
 {
-  double secs = argc > 1 ? atof(argv[1]) : 10;
-  struct timespec t0, t, nap = { 0, 5000000 };
-  struct kal_info info;
+	double secs = argc > 1 ? atof(argv[1]) : 10;
+	struct timespec t0, t, nap = { 0, 5000000 };
+	struct kal_info info;
 
-  clock_gettime(CLOCK_MONOTONIC, &t0);
-  for (;;) {
-    int fd = kal_open((char *)RMC_DEV);
-    if (fd >= 0) {
-      int r = kal_info(fd, &info);
-      kal_close(fd);
-      uint64_t all = info.nodes >= 64 ? ~0ull : (1ull << info.nodes) - 1;
-      if (!r && (info.nodes_up & all) == all)
-        return 0;
-    }
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    if (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 > secs) {
-      fprintf(stderr, "nodes_up: not every node is up after %.0f s\n", secs);
-      return 1;
-    }
-    nanosleep(&nap, NULL);
-  }
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		int fd = kal_open((char *)RMC_DEV);
+		if (fd >= 0) {
+			int r = kal_info(fd, &info);
+			kal_close(fd);
+			uint64_t all = info.nodes >= 64 ? ~0ull : (1ull << info.nodes) - 1;
+			if (!r && (info.nodes_up & all) == all)
+				return 0;
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if (t.tv_sec - t0.tv_sec + (t.tv_nsec - t0.tv_nsec) / 1e9 > secs) {
+			fprintf(stderr, "nodes_up: not every node is up after %.0f s\n", secs);
+			return 1;
+		}
+		nanosleep(&nap, NULL);
+	}
 }

@@ -40,10 +40,10 @@
 
 #include "sonuma.h"
 
-#define LBUFF_PAGES 16u           /* the local buffer of "remote": 64 KiB */
-#define GUARD 4096u               /* bytes checked on either side of it */
+#define LBUFF_PAGES 16u /* the local buffer of "remote": 64 KiB */
+#define GUARD 4096u	/* bytes checked on either side of it */
 #define GUARD_BYTE 0xa5
-#define LBUFF_SKEW 5u             /* its byte offset from malloc's address */
+#define LBUFF_SKEW 5u /* its byte offset from malloc's address */
 
 static int failures;
 
@@ -170,8 +170,9 @@ static int ctx_own(uint32_t seed)
 	}
 	/* Written after the registration: a copy taken then would miss it. */
 	pattern_fill(mem, seed, 0, size);
-	pass("ctx-own", "node %u: %llu malloc'ed bytes at %p (page offset %u) are its context 0, "
-			"pattern %u written after kal_reg_ctx; exiting",
+	pass("ctx-own",
+	     "node %u: %llu malloc'ed bytes at %p (page offset %u) are its context 0, "
+	     "pattern %u written after kal_reg_ctx; exiting",
 	     info.nid, (unsigned long long)size, (void *)mem, page_offset(mem), seed);
 	return 0; /* without kal_close or free: the region must outlive us */
 }
@@ -265,11 +266,13 @@ static int remote(unsigned node, uint32_t seed)
 		fail("lbuff-inplace", "bytes around the buffer changed");
 		return 1;
 	}
-	pass("lbuff-inplace", "malloc'ed buffer kept at %p (page offset %u), %llu reads from "
-			      "node %u landed there, byte-exact, guards intact",
+	pass("lbuff-inplace",
+	     "malloc'ed buffer kept at %p (page offset %u), %llu reads from "
+	     "node %u landed there, byte-exact, guards intact",
 	     (void *)mine, page_offset(mine), (unsigned long long)reads, node);
-	pass("ctx-remote-read", "pattern %u over node %u's %llu-byte context, memory of a "
-				"program that has exited",
+	pass("ctx-remote-read",
+	     "pattern %u over node %u's %llu-byte context, memory of a "
+	     "program that has exited",
 	     seed, node, (unsigned long long)size);
 
 	/* Written into the buffer after its registration, then sent. */
@@ -331,8 +334,9 @@ static int ctx_map(uint32_t seed)
 		     pattern_byte(seed, lb + (uint64_t)d));
 		return 1;
 	}
-	pass("ctx-map", "node %u's context mapped at %p (page offset %u): pattern %u over "
-			"the first %zu bytes, %u over the rest",
+	pass("ctx-map",
+	     "node %u's context mapped at %p (page offset %u): pattern %u over "
+	     "the first %zu bytes, %u over the rest",
 	     info.nid, (void *)ctx, page_offset(ctx), seed + 1, lb, seed);
 	return 0;
 }

@@ -31,8 +31,8 @@
 #include "../../core/rmcdev.h"
 
 #define MYNID 1
-#define USER_UID 1000   /* an ordinary user */
-#define OTHER_UID 1001  /* another one */
+#define USER_UID 1000  /* an ordinary user */
+#define OTHER_UID 1001 /* another one */
 #define NOGROUP_GID 1000
 
 static size_t pg;
@@ -256,7 +256,7 @@ struct share {
 	uint32_t offset, npages;
 	size_t len;
 	int to_child[2], to_parent[2];
-	uint64_t pfn0;      /* parent's first frame */
+	uint64_t pfn0; /* parent's first frame */
 };
 
 static bool share_child(void *arg)
@@ -282,10 +282,10 @@ static bool share_child(void *arg)
 	if (pfn_of(base) != s->pfn0)
 		return why("child's first frame %#" PRIx64 " is not the registrant's %#" PRIx64,
 			   pfn_of(base), s->pfn0);
-	fill(p, s->len, 22);                       /* child -> parent */
+	fill(p, s->len, 22); /* child -> parent */
 	if (write(s->to_parent[1], "w", 1) != 1)
 		return why("pipe");
-	if (read(s->to_child[0], &c, 1) != 1)      /* parent wrote 33 */
+	if (read(s->to_child[0], &c, 1) != 1) /* parent wrote 33 */
 		return why("pipe");
 	bad = mismatch(p, s->len, 33);
 	if (bad)
@@ -377,8 +377,8 @@ static void test_share(void)
 	if (err)
 		fail("unregister", "UNREGISTER: %s", strerror(-err));
 	else if (pin2 != pin0)
-		fail("unregister", "VmPin %ld kB after unregistering, %ld before registering",
-		     pin2, pin0);
+		fail("unregister", "VmPin %ld kB after unregistering, %ld before registering", pin2,
+		     pin0);
 	else
 		pass("unregister");
 out:
@@ -475,10 +475,14 @@ static void test_bad_ioctls(void)
 	max_len = info.max_region_len;
 
 	/* Unknown commands, and a known number with another size. */
-	ok &= expect("unknown nr", xioctl(fd, _IOWR(RMC_IOC_MAGIC, 0x7f, struct rmc_ioc_info), &info), -ENOTTY);
-	ok &= expect("INFO number with another size", xioctl(fd, _IOWR(RMC_IOC_MAGIC, 0x40, uint64_t), &info), -ENOTTY);
-	ok &= expect("INFO as _IOR", xioctl(fd, _IOR(RMC_IOC_MAGIC, 0x40, struct rmc_ioc_info), &info), -ENOTTY);
-	ok &= expect("other magic", xioctl(fd, _IOWR(0xB8, 0x40, struct rmc_ioc_info), &info), -ENOTTY);
+	ok &= expect("unknown nr",
+		     xioctl(fd, _IOWR(RMC_IOC_MAGIC, 0x7f, struct rmc_ioc_info), &info), -ENOTTY);
+	ok &= expect("INFO number with another size",
+		     xioctl(fd, _IOWR(RMC_IOC_MAGIC, 0x40, uint64_t), &info), -ENOTTY);
+	ok &= expect("INFO as _IOR",
+		     xioctl(fd, _IOR(RMC_IOC_MAGIC, 0x40, struct rmc_ioc_info), &info), -ENOTTY);
+	ok &= expect("other magic", xioctl(fd, _IOWR(0xB8, 0x40, struct rmc_ioc_info), &info),
+		     -ENOTTY);
 
 	/* Wrong sizes and flags. */
 	info.size = 4;
@@ -487,7 +491,9 @@ static void test_bad_ioctls(void)
 	ok &= expect("INFO size +8", xioctl(fd, RMC_IOC_INFO, &info), -EINVAL);
 	reg = (struct rmc_ioc_reg){ .size = 0, .addr = (uintptr_t)buf, .len = pg };
 	ok &= expect("REGISTER size 0", xioctl(fd, RMC_IOC_REGISTER, &reg), -EINVAL);
-	reg = (struct rmc_ioc_reg){ .size = sizeof(reg), .flags = 1, .addr = (uintptr_t)buf, .len = pg };
+	reg = (struct rmc_ioc_reg){
+		.size = sizeof(reg), .flags = 1, .addr = (uintptr_t)buf, .len = pg
+	};
 	ok &= expect("REGISTER flags 1", xioctl(fd, RMC_IOC_REGISTER, &reg), -EINVAL);
 	unreg = (struct rmc_ioc_unreg){ .size = sizeof(unreg) - 1, .handle = pg };
 	ok &= expect("UNREGISTER size-1", xioctl(fd, RMC_IOC_UNREGISTER, &unreg), -EINVAL);
@@ -495,17 +501,21 @@ static void test_bad_ioctls(void)
 	/* Bad argument pointers. */
 	ok &= expect("INFO NULL", xioctl(fd, RMC_IOC_INFO, NULL), -EFAULT);
 	ok &= expect("REGISTER NULL", xioctl(fd, RMC_IOC_REGISTER, NULL), -EFAULT);
-	ok &= expect("INFO kernel pointer", xioctl(fd, RMC_IOC_INFO, (void *)0xffffffff81000000ul), -EFAULT);
-	ok &= expect("REGISTER kernel pointer", xioctl(fd, RMC_IOC_REGISTER, (void *)0xffff888000000000ul), -EFAULT);
+	ok &= expect("INFO kernel pointer", xioctl(fd, RMC_IOC_INFO, (void *)0xffffffff81000000ul),
+		     -EFAULT);
+	ok &= expect("REGISTER kernel pointer",
+		     xioctl(fd, RMC_IOC_REGISTER, (void *)0xffff888000000000ul), -EFAULT);
 
 	/* Bad ranges. */
 	ok &= expect("length 0", reg_raw(fd, (uintptr_t)buf, 0, NULL), -EINVAL);
-	ok &= expect("length beyond the limit", reg_raw(fd, (uintptr_t)buf, max_len + 1, NULL), -EINVAL);
+	ok &= expect("length beyond the limit", reg_raw(fd, (uintptr_t)buf, max_len + 1, NULL),
+		     -EINVAL);
 	ok &= expect("wrapping range", reg_raw(fd, UINT64_MAX - 100, 200, NULL), -EINVAL);
 	ok &= expect("kernel range", reg_raw(fd, 0xffff888000000000ull, pg, NULL), -EFAULT);
 	ok &= expect("NULL range", reg_raw(fd, 0, pg, NULL), -EFAULT);
 	munmap(buf + 6 * pg, pg); /* a hole: the range is only partly mapped */
-	ok &= expect("partly unmapped range", reg_raw(fd, (uintptr_t)buf + 5 * pg, 2 * pg, NULL), -EFAULT);
+	ok &= expect("partly unmapped range", reg_raw(fd, (uintptr_t)buf + 5 * pg, 2 * pg, NULL),
+		     -EFAULT);
 	ok &= expect("VmPin back to 0 after the failures", (int)vm_pin_kb(), 0);
 
 	/* Overlaps within a file, and a neighbour in the same page. */
@@ -514,7 +524,8 @@ static void test_bad_ioctls(void)
 	ok &= expect("overlap at the start", reg_raw(fd, (uintptr_t)buf, 101, NULL), -EBUSY);
 	ok &= expect("overlap around", reg_raw(fd, (uintptr_t)buf, 4 * pg, NULL), -EBUSY);
 	ok &= expect("neighbour in the same page", reg_raw(fd, (uintptr_t)buf, 100, &h2), 0);
-	ok &= expect("same range from another file", reg_raw(fd2, (uintptr_t)buf + 100, 2 * pg, NULL), 0);
+	ok &= expect("same range from another file",
+		     reg_raw(fd2, (uintptr_t)buf + 100, 2 * pg, NULL), 0);
 
 	/* Handles. */
 	unreg = (struct rmc_ioc_unreg){ .size = sizeof(unreg), .handle = h + 1 };
@@ -546,7 +557,8 @@ static void test_bad_ioctls(void)
 	if (err == -EOPNOTSUPP)
 		pass("grant-off-xen");
 	else
-		fail("grant-off-xen", "GRANT returned %s, expected EOPNOTSUPP", err ? strerror(-err) : "success");
+		fail("grant-off-xen", "GRANT returned %s, expected EOPNOTSUPP",
+		     err ? strerror(-err) : "success");
 
 	core_rmcdev_close(fd2);
 	core_rmcdev_close(fd);
@@ -768,7 +780,8 @@ static void test_random_ioctls(void)
 	static const unsigned long valid[] = { RMC_IOC_INFO, RMC_IOC_REGISTER, RMC_IOC_UNREGISTER,
 					       RMC_IOC_GRANT };
 	static const uint32_t sizes[] = { sizeof(struct rmc_ioc_info), sizeof(struct rmc_ioc_reg),
-					  sizeof(struct rmc_ioc_unreg), sizeof(struct rmc_ioc_grant) };
+					  sizeof(struct rmc_ioc_unreg),
+					  sizeof(struct rmc_ioc_grant) };
 	const int n = 4000;
 	unsigned char *area, *guard_edge;
 	int fd, i, ok_calls = 0, wrong = 0, errs[256] = { 0 };
@@ -806,18 +819,29 @@ static void test_random_ioctls(void)
 			break;
 		}
 		switch (rnd() % 8) {
-		case 0: arg = NULL; break;
-		case 1: arg = (void *)0xffffffff81000000ul; break;
-		case 2: arg = (void *)(0xffff888000000000ul + (rnd() & 0xffffff8)); break;
-		case 3: arg = (void *)(uintptr_t)rnd(); break;
-		case 4: arg = guard_edge; break;
+		case 0:
+			arg = NULL;
+			break;
+		case 1:
+			arg = (void *)0xffffffff81000000ul;
+			break;
+		case 2:
+			arg = (void *)(0xffff888000000000ul + (rnd() & 0xffffff8));
+			break;
+		case 3:
+			arg = (void *)(uintptr_t)rnd();
+			break;
+		case 4:
+			arg = guard_edge;
+			break;
 		default: /* a readable struct with random fields, sometimes a right size */
 			for (size_t j = 0; j < 64; j++)
 				area[j] = (unsigned char)rnd();
 			if (rnd() % 2)
 				memcpy(area, &sizes[k], sizeof(sizes[k]));
 			if (rnd() % 2) { /* small, often mapped, ranges */
-				uint64_t a = (uintptr_t)area + rnd() % (2 * pg), l = rnd() % (3 * pg);
+				uint64_t a = (uintptr_t)area + rnd() % (2 * pg),
+					 l = rnd() % (3 * pg);
 				memcpy(area + 8, &a, 8);
 				memcpy(area + 16, &l, 8);
 			}
@@ -836,7 +860,8 @@ static void test_random_ioctls(void)
 			errs[-err & 255]++;
 			if (_IOC_TYPE(cmd) == RMC_IOC_MAGIC && !is_valid && err != -ENOTTY) {
 				wrong++;
-				printf("  random ioctl %#lx: %s, expected ENOTTY\n", cmd, strerror(-err));
+				printf("  random ioctl %#lx: %s, expected ENOTTY\n", cmd,
+				       strerror(-err));
 			}
 		}
 	}
@@ -860,8 +885,8 @@ static void test_random_ioctls(void)
 struct numa_probe {
 	uint64_t handle;
 	uint32_t npages;
-	uint64_t pfn;   /* the registrant's frame of page 0 */
-	int node;       /* where it must be */
+	uint64_t pfn; /* the registrant's frame of page 0 */
+	int node;     /* where it must be */
 };
 
 static bool numa_child(void *arg)
@@ -882,11 +907,12 @@ static bool numa_child(void *arg)
 	uint64_t pfn = pfn_of(base);
 	node_pfn = node_of_pfn(pfn);
 	printf("  node %d region: the mapper sees frame %#" PRIx64 " on node %d; get_mempolicy "
-	       "on its mapping: %s%d\n", p->node, pfn, node_pfn,
-	       node_gmp < 0 ? "error " : "node ", node_gmp < 0 ? -node_gmp : node_gmp);
+	       "on its mapping: %s%d\n",
+	       p->node, pfn, node_pfn, node_gmp < 0 ? "error " : "node ",
+	       node_gmp < 0 ? -node_gmp : node_gmp);
 	if (pfn != p->pfn)
-		return why("the mapper's frame %#" PRIx64 " is not the registrant's %#" PRIx64,
-			   pfn, p->pfn);
+		return why("the mapper's frame %#" PRIx64 " is not the registrant's %#" PRIx64, pfn,
+			   p->pfn);
 	if (node_pfn != p->node)
 		return why("the mapper's frame is on node %d, not %d", node_pfn, p->node);
 	/* The mapping holds special entries (VM_MIXEDMAP, no page reference):

@@ -126,10 +126,11 @@ static int check_ctx(int argc, char **argv)
 			char nodes[256] = "";
 			for (int n = 0; n < MAX_DOMAINS; n++)
 				if (mask[n / (8 * sizeof(long))] >> (n % (8 * sizeof(long))) & 1)
-					snprintf(nodes + strlen(nodes), sizeof(nodes) - strlen(nodes),
-						 "%s%d", nodes[0] ? "," : "", n);
-			printf("numa_check: memory policy of the context: %s {%s}\n", mode_name(mode),
-			       nodes);
+					snprintf(nodes + strlen(nodes),
+						 sizeof(nodes) - strlen(nodes), "%s%d",
+						 nodes[0] ? "," : "", n);
+			printf("numa_check: memory policy of the context: %s {%s}\n",
+			       mode_name(mode), nodes);
 		} else {
 			printf("numa_check: get_mempolicy(MPOL_F_ADDR): %s\n", strerror(errno));
 		}
@@ -150,7 +151,8 @@ static int check_ctx(int argc, char **argv)
 		on_node[node >= 0 && node < MAX_DOMAINS ? node : MAX_DOMAINS]++;
 		if (node != expect && wrong++ < 5)
 			printf("numa_check: page %llu (offset 0x%llx) is on domain %d\n",
-			       (unsigned long long)pg, (unsigned long long)pg * (uint64_t)psz, node);
+			       (unsigned long long)pg, (unsigned long long)pg * (uint64_t)psz,
+			       node);
 	}
 	printf("numa_check: node %u: checked %llu of %llu pages:", info.nid,
 	       (unsigned long long)samples, (unsigned long long)pages);
@@ -159,7 +161,8 @@ static int check_ctx(int argc, char **argv)
 			if (n < MAX_DOMAINS)
 				printf(" %llu on domain %d;", (unsigned long long)on_node[n], n);
 			else
-				printf(" %llu on an unknown domain;", (unsigned long long)on_node[n]);
+				printf(" %llu on an unknown domain;",
+				       (unsigned long long)on_node[n]);
 		}
 	if (errs)
 		printf(" %llu could not be queried;", (unsigned long long)errs);
@@ -204,8 +207,8 @@ static int is_aggregate(const config_setting_t *s)
 }
 
 /* Every setting called name, anywhere in the file, shallowest first. */
-static int find_all(const config_setting_t *root, const char *name,
-		    const config_setting_t **out, int max)
+static int find_all(const config_setting_t *root, const char *name, const config_setting_t **out,
+		    int max)
 {
 	const config_setting_t *level[256], *next[256];
 	int n_level = 1, found = 0;
@@ -261,19 +264,20 @@ static int print_matrix(const config_setting_t *m, const char *name, int dom, ch
 			if (!is_number(e)) {
 				printf(" (not a number)");
 				if (!ok++)
-					snprintf(why, whylen, "%s[%d][%d] is not a number", name, i, j);
+					snprintf(why, whylen, "%s[%d][%d] is not a number", name, i,
+						 j);
 				continue;
 			}
 			double v = number(e);
 			printf(" %.1f", v);
 			if (!(isfinite(v) && v > 0) && !ok++)
-				snprintf(why, whylen, "%s[%d][%d] = %g is not a positive number", name,
-					 i, j, v);
+				snprintf(why, whylen, "%s[%d][%d] = %g is not a positive number",
+					 name, i, j, v);
 		}
 		printf("\n");
 		if (cols != dom && !ok++)
-			snprintf(why, whylen, "%s row %d has %d entries, expected %d", name, i, cols,
-				 dom);
+			snprintf(why, whylen, "%s row %d has %d entries, expected %d", name, i,
+				 cols, dom);
 	}
 	if (rows != dom && !ok++)
 		snprintf(why, whylen, "%s has %d rows, expected %d", name, rows, dom);

@@ -92,7 +92,8 @@ int main(int argc, char **argv)
 					return 0;
 			}
 			if (now_ns(CLOCK_MONOTONIC) > end) {
-				fprintf(stderr, "ucx-probe up: nodes up 0x%" PRIx64 " after %.0f s\n",
+				fprintf(stderr,
+					"ucx-probe up: nodes up 0x%" PRIx64 " after %.0f s\n",
 					info.nodes_up, secs);
 				return 1;
 			}
@@ -117,18 +118,20 @@ int main(int argc, char **argv)
 			} else {
 				/* Read the word with a CAS that cannot succeed... unless it
 				 * holds that value: then it is a no-op anyway. */
-				r = rmc_cas_sync(wq, cq, lbuf, 0, node, 0, off, ~0ull, ~0ull, &seen);
+				r = rmc_cas_sync(wq, cq, lbuf, 0, node, 0, off, ~0ull, ~0ull,
+						 &seen);
 				while (!r) {
-					r = rmc_cas_sync(wq, cq, lbuf, 0, node, 0, off, seen, seen + 1,
-							 &old);
+					r = rmc_cas_sync(wq, cq, lbuf, 0, node, 0, off, seen,
+							 seen + 1, &old);
 					if (r || old == seen)
 						break;
 					seen = old;
 				}
 			}
 			if (r) {
-				fprintf(stderr, "ucx-probe %s: operation %" PRIu64 " on node %d: %s\n",
-					cmd, i, node, strerror(-r));
+				fprintf(stderr,
+					"ucx-probe %s: operation %" PRIu64 " on node %d: %s\n", cmd,
+					i, node, strerror(-r));
 				return 1;
 			}
 		}
