@@ -10,7 +10,7 @@ pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numac
       libxen-dev)
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
-	       linux-headers-amd64 make kmod iproute2 libclang-rt-14-dev llvm groff-base
+	       linux-headers-amd64 make kmod iproute2 libclang-rt-14-dev llvm groff-base clang-format
 	       man-db)
 fi
 
