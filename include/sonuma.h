@@ -241,8 +241,11 @@ static inline int rmc__post_atomic(rmc_wq_t *wq, uint8_t op, uint8_t *lbuff_base
 /* Takes one completion if there is one: returns its tid, or -EAGAIN.  A
  * completion written ahead of its due time is not visible before it: with
  * wait set, the call spins on the TSC until then (at most the RMC's lead,
- * a microsecond or two), otherwise it leaves the entry for a later call. */
-static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
+ * a microsecond or two), otherwise it leaves the entry for a later call.
+ * *clk is a reading of the TSC taken earlier (0: none): a completion due
+ * before it needs no new one, so a loop taking several completions reads
+ * the clock about once. */
+static inline int rmc__cq_take_clk(rmc_wq_t *wq, rmc_cq_t *cq, int wait, uint64_t *clk)
 {
 	uint8_t t = cq->tail;
 	cq_entry_t *c = &cq->q[t];
@@ -252,11 +255,14 @@ static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
 	if (sonuma_smp_load_acquire(&c->SR) != cq->SR)
 		return -EAGAIN;
 	uint64_t due = c->due;
-	if (due && (int64_t)(rmc_rdtsc() - due) < 0) {
-		if (!wait)
-			return -EAGAIN;
-		while ((int64_t)(rmc_rdtsc() - due) < 0)
-			;
+	if (due && (int64_t)(*clk - due) < 0) {
+		*clk = rmc_rdtsc();
+		if ((int64_t)(*clk - due) < 0) {
+			if (!wait)
+				return -EAGAIN;
+			while ((int64_t)((*clk = rmc_rdtsc()) - due) < 0)
+				;
+		}
 	}
 	tid = c->tid;
 	st = c->status;
@@ -272,6 +278,13 @@ static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
 	/* Frees a CQ slot; pairs with the RMC's load-acquire of consumed. */
 	sonuma_smp_store_release(&cq->consumed, cq->consumed + 1);
 	return tid;
+}
+
+static inline int rmc__cq_take(rmc_wq_t *wq, rmc_cq_t *cq, int wait)
+{
+	uint64_t clk = 0;
+
+	return rmc__cq_take_clk(wq, cq, wait, &clk);
 }
 
 static inline int rmc__cq_pop(rmc_wq_t *wq, rmc_cq_t *cq)
@@ -310,10 +323,10 @@ static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
  * completions met on the way without a handler.  0 or -ENOTCONN. */
 static inline int rmc__wait_head(rmc_wq_t *wq, rmc_cq_t *cq)
 {
-	uint64_t spins = 0;
+	uint64_t spins = 0, clk = 0;
 
 	while (SONUMA_READ_ONCE(wq->q[wq->head].valid)) {
-		if (rmc__cq_pop(wq, cq) >= 0)
+		if (rmc__cq_take_clk(wq, cq, 0, &clk) >= 0)
 			continue;
 		int r = rmc__spin(wq, &spins);
 		if (r)
@@ -433,11 +446,11 @@ static inline int rmc_faa_sync(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff_base,
  * Returns the number of completions handled, or -ENOTCONN. */
 static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler, void *owner)
 {
-	uint64_t spins = 0;
+	uint64_t spins = 0, clk = 0;
 	int n = 0;
 
 	while (SONUMA_READ_ONCE(wq->q[wq->head].valid)) {
-		int tid = rmc__cq_take(wq, cq, 1);
+		int tid = rmc__cq_take_clk(wq, cq, 1, &clk);
 		if (tid >= 0) {
 			n++;
 			if (handler)
@@ -454,9 +467,10 @@ static inline int rmc_check_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
 /* Runs handler for what has completed and returns how many (never waits). */
 static inline int rmc_drain_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler, void *owner)
 {
+	uint64_t clk = 0;
 	int n = 0, tid;
 
-	while ((tid = rmc__cq_pop(wq, cq)) >= 0) {
+	while ((tid = rmc__cq_take_clk(wq, cq, 0, &clk)) >= 0) {
 		n++;
 		if (handler)
 			handler((uint8_t)tid, &wq->q[tid], owner);
@@ -468,10 +482,10 @@ static inline int rmc_drain_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handle
  * every other one already visible.  Returns how many, or -ENOTCONN. */
 static inline int rmc_wait_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler, void *owner)
 {
-	uint64_t spins = 0;
+	uint64_t spins = 0, clk = 0;
 	int n = 0, tid;
 
-	while ((tid = rmc__cq_take(wq, cq, 1)) < 0) {
+	while ((tid = rmc__cq_take_clk(wq, cq, 1, &clk)) < 0) {
 		int r = rmc__spin(wq, &spins);
 		if (r)
 			return r;
@@ -480,7 +494,7 @@ static inline int rmc_wait_cq(rmc_wq_t *wq, rmc_cq_t *cq, async_handler *handler
 		n++;
 		if (handler)
 			handler((uint8_t)tid, &wq->q[tid], owner);
-	} while ((tid = rmc__cq_pop(wq, cq)) >= 0);
+	} while ((tid = rmc__cq_take_clk(wq, cq, 0, &clk)) >= 0);
 	return n;
 }
 

@@ -313,6 +313,7 @@ static int calibrate(struct rmcd *d)
 	if (load_calibration(d))
 		return -1;
 	d->late_slack_tsc = core_ns_to_tsc(d->cfg.late_slack_ns, d->tsc_hz);
+	d->clk_margin_tsc = core_ns_to_tsc(RMCD_CLK_MARGIN_NS, d->tsc_hz);
 	d->lead_tsc = core_ns_to_tsc(d->cfg.lead_ns, d->tsc_hz);
 	double ov = d->cfg.overhead_ns >= 0 ? d->cfg.overhead_ns :
 					      (d->cal ? d->cal->overhead_ns : 0);

@@ -217,22 +217,68 @@ static inline void complete_at_once(struct rmcd_rmc *m, struct rmcd_qp *qp, uint
 	complete(qp, tid, inplace, st, cls, t_post, now, due);
 }
 
-/* A transfer is done (its bytes moved) at now: write its completion, which
- * the library hides until due, a lead ahead of due (so that it is surely
- * there at due), or at once when that time has come; late when it cannot
- * reach the application by due any more. */
-static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid, bool inplace,
-				  uint8_t st, unsigned cls, uint64_t t_post, uint64_t due,
-				  uint64_t now)
-{
-	struct rmcd *d = m->d;
-	uint64_t lead = d->lead_tsc > qp->notify_tsc ? d->lead_tsc : qp->notify_tsc;
-	uint64_t at = due > lead ? due - lead : 0;
+/* The burst's clock (one per poll_qp): the last reading, no later than the
+ * present.  Reading the clock costs as much as the rest of a small request
+ * on some machines, so a completion whose reach is still far ahead of the
+ * last reading waits, with at most RMCD_CLK_DEFER others, for the next one,
+ * which settles them: each is late when that reading is past its reach.
+ * The reading comes after the write, so this never counts in a
+ * completion's favour; a completion near its reach gets a reading of its
+ * own, so that lateness is measured exactly where it can happen. */
+#define RMCD_CLK_DEFER 4
 
-	if (at <= now || st != RMC_OK) {
-		complete_at_once(m, qp, tid, inplace, st, cls, t_post, due, now);
-		return;
+struct bclock {
+	uint64_t now;
+	unsigned n;
+	struct {
+		uint64_t t_post, due;
+		uint8_t cls;
+	} w[RMCD_CLK_DEFER];
+};
+
+/* Reads the clock and settles the completions waiting for it. */
+static inline void clk_read(struct rmcd_rmc *m, struct rmcd_qp *qp, struct bclock *c)
+{
+	c->now = rmc_rdtsc();
+	for (unsigned i = 0; i < c->n; i++) {
+		count_late(m->d, qp, c->w[i].cls, c->now, reach_of(qp, c->w[i].due));
+		account(qp, c->w[i].cls, c->w[i].t_post, c->now, c->w[i].due);
 	}
+	c->n = 0;
+}
+
+/* Writes a completion and settles it with the burst's clock. */
+static inline void complete_clocked(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid,
+				    bool inplace, uint8_t st, unsigned cls, uint64_t t_post,
+				    uint64_t due, struct bclock *c)
+{
+	if (inplace)
+		inplace_write(qp, tid, st, due);
+	else
+		cq_write(qp, tid, st, due);
+	if (st != RMC_OK)
+		count_error(m, qp, cls);
+	c->w[c->n].t_post = t_post;
+	c->w[c->n].due = due;
+	c->w[c->n].cls = (uint8_t)cls;
+	c->n++;
+	uint64_t reach = reach_of(qp, due);
+	if (c->n == RMCD_CLK_DEFER || reach < c->now || reach - c->now <= m->d->clk_margin_tsc)
+		clk_read(m, qp, c);
+}
+
+/* When a completion due at due is written: a lead ahead of due (the
+ * library hides it until due), so that it is surely there at due. */
+static inline uint64_t write_at(const struct rmcd *d, const struct rmcd_qp *qp, uint64_t due)
+{
+	uint64_t lead = d->lead_tsc > qp->notify_tsc ? d->lead_tsc : qp->notify_tsc;
+
+	return due > lead ? due - lead : 0;
+}
+
+static inline void hold(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid, bool inplace,
+			uint8_t st, unsigned cls, uint64_t t_post, uint64_t due, uint64_t at)
+{
 	struct rmcd_pending p = { .at = at,
 				  .due = due,
 				  .t_post = t_post,
@@ -242,6 +288,22 @@ static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_
 				  .cls = (uint8_t)cls,
 				  .inplace = inplace };
 	rmcd_heap_push(&m->heap, &p);
+}
+
+/* A transfer is done (its bytes moved) at now: write its completion at
+ * write_at(), or at once when that time has come; late when it cannot
+ * reach the application by due any more. */
+static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid, bool inplace,
+				  uint8_t st, unsigned cls, uint64_t t_post, uint64_t due,
+				  uint64_t now)
+{
+	uint64_t at = write_at(m->d, qp, due);
+
+	if (at <= now || st != RMC_OK) {
+		complete_at_once(m, qp, tid, inplace, st, cls, t_post, due, now);
+		return;
+	}
+	hold(m, qp, tid, inplace, st, cls, t_post, due, at);
 }
 
 /* ---- transfers the fabric finishes later ------------------------------- */
@@ -321,26 +383,37 @@ void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status)
  * model says it arrives, not when the RMC takes it: a program polling the
  * target's memory must not see it early.  Reads and atomics move their
  * bytes now (only the requester's own buffer sees them, and it waits for
- * the completion). */
+ * the completion).  c is the burst's clock (struct bclock): no later than
+ * now, and read again wherever a decision could go the wrong way on a
+ * stale time. */
 static inline void run_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, const wq_entry_t *e,
-			     struct rmcd_xfer *x, uint8_t tid, unsigned cls)
+			     struct rmcd_xfer *x, uint8_t tid, unsigned cls, struct bclock *c)
 {
 	struct rmcd *d = m->d;
 	bool inplace = e->flags & RMC_WQE_INPLACE;
-	uint64_t now = rmc_rdtsc();
-	uint64_t t_post = sane_post(d, e->t_post, now);
 	uint8_t st;
+
+	/* Posted after the clock was read: read it again rather than take
+	 * an honest post time for one from the future. */
+	if (e->t_post > c->now)
+		clk_read(m, qp, c);
+	uint64_t t_post = sane_post(d, e->t_post, c->now);
 
 	if (e->op != RMC_OP_WRITE) {
 		st = start_xfer(m, qp, x, tid, inplace, cls, t_post, 0);
 		if (st == RMCD_XFER_PENDING)
 			return;
-		now = rmc_rdtsc();
-		uint64_t due = model_due(d, qp, e->op, e->nid, e->length, cls, t_post, now);
-		complete_timed(m, qp, tid, inplace, st, cls, t_post, due, now);
+		uint64_t due = model_due(d, qp, e->op, e->nid, e->length, cls, t_post, c->now);
+		uint64_t at = write_at(d, qp, due);
+		if (at > c->now && st == RMC_OK)
+			clk_read(m, qp, c);
+		if (at <= c->now || st != RMC_OK)
+			complete_clocked(m, qp, tid, inplace, st, cls, t_post, due, c);
+		else
+			hold(m, qp, tid, inplace, st, cls, t_post, due, at);
 		return;
 	}
-	uint64_t due = model_due(d, qp, e->op, e->nid, e->length, cls, t_post, now);
+	uint64_t due = model_due(d, qp, e->op, e->nid, e->length, cls, t_post, c->now);
 	/* A deferred write lands in the target halfway through its latency,
 	 * when the request would reach the target's memory (its
 	 * acknowledgement travels back in the other half); its copy starts
@@ -353,12 +426,14 @@ static inline void run_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, const wq_en
 	uint64_t copy = d->copy_tsc[cls];
 	uint64_t land = t_post + (due - t_post) / 2;
 	uint64_t start = land > copy ? land - copy : 0;
-	if (start <= now) {
+	if (start > c->now)
+		clk_read(m, qp, c);
+	if (start <= c->now) {
 		st = start_xfer(m, qp, x, tid, inplace, cls, t_post, due);
 		if (st == RMCD_XFER_PENDING)
 			return;
 		/* Copied: the completion goes now, hidden until due. */
-		complete_at_once(m, qp, tid, inplace, st, cls, t_post, due, rmc_rdtsc());
+		complete_clocked(m, qp, tid, inplace, st, cls, t_post, due, c);
 		return;
 	}
 	/* Data and completion together at start: the completion then stays
@@ -381,6 +456,7 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 	struct rmcd *d = m->d;
 	const bool no_deadline = d->model->no_deadline;
 	struct stage sg;
+	struct bclock clk = { 0 }; /* read at the burst's first timed request */
 	int n = 0;
 
 	sg.n = 0;
@@ -395,7 +471,9 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 		unsigned cls = rmcd_size_class(e.length);
 		st = rmcd__validate(d, qp, &e, &x);
 		if (st == RMC_OK && !no_deadline) {
-			run_timed(m, qp, &e, &x, tid, cls);
+			if (!clk.now)
+				clk_read(m, qp, &clk);
+			run_timed(m, qp, &e, &x, tid, cls, &clk);
 			continue;
 		}
 		bool inplace = e.flags & RMC_WQE_INPLACE;
@@ -406,6 +484,8 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 	}
 	for (unsigned i = 0; i < sg.n; i++)
 		cq_write(qp, sg.e[i].tid, sg.e[i].status, 0);
+	if (clk.n)
+		clk_read(m, qp, &clk);
 	if (n)
 		SONUMA_WRITE_ONCE(m->served, m->served + (uint64_t)n);
 	return n;

@@ -27,6 +27,9 @@
 #define RMCD_MAX_LBUFF 64
 #define RMCD_MAX_QPS_PER_SESSION 256
 #define RMCD_BURST 16
+/* See clk_margin_tsc: more than a few requests' work, so that a reading
+ * settling a completion comes before its reach unless the RMC stalled. */
+#define RMCD_CLK_MARGIN_NS 250.0
 
 struct rmcd;
 struct cal_data;
@@ -254,6 +257,10 @@ struct rmcd {
 	double tsc_hz;
 	double notify_ns; /* < 0: from the calibration */
 	uint64_t late_slack_tsc;
+	/* A completion this far or more from its reach settles its lateness
+	 * with a later clock reading of its burst (rmc.c, struct bclock);
+	 * 0: every completion reads the clock. */
+	uint64_t clk_margin_tsc;
 	uint64_t lead_tsc;     /* completions are written this far ahead */
 	uint64_t overhead_tsc; /* the library's own cost, subtracted from due */
 	/* Calibrated time to copy the largest size of each size class (the

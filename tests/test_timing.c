@@ -211,6 +211,56 @@ Test(timing, late_completions_are_counted)
 	drop_model(&u, &mi);
 }
 
+/* A model whose first request is due 200 us after its post and whose
+ * second takes 1 ms of the RMC's time to answer: the first completion,
+ * written far ahead of its reach, waits for a later clock reading to
+ * settle its lateness, and that reading comes after the stall. */
+static uint64_t stall_tsc;
+static unsigned stall_calls;
+
+static uint64_t stall_due(void *state, const struct tm_req *req)
+{
+	(void)state;
+	if (stall_calls++ == 0)
+		return req->t_post + stall_tsc / 5;
+	uint64_t t0 = rmc_rdtsc();
+	while (rmc_rdtsc() - t0 < stall_tsc)
+		;
+	return req->t_post + 100 * stall_tsc;
+}
+
+static const struct tm_ops stall_model = {
+	.abi = TM_ABI_VERSION,
+	.name = "stall",
+	.due = stall_due,
+};
+
+Test(timing, a_completion_settled_later_is_still_counted_late)
+{
+	stall_tsc = core_ns_to_tsc(1e6, u.d.tsc_hz);
+	stall_calls = 0;
+	u.d.model = &stall_model;
+	u.d.model_state = NULL;
+	u.wq->flags = 0;
+	u.qp->notify_tsc = 0;
+	u.d.late_slack_tsc = 0;
+	u.d.lead_tsc = core_ns_to_tsc(1e9, u.d.tsc_hz); /* complete at once */
+	u.d.clk_margin_tsc = core_ns_to_tsc(1000, u.d.tsc_hz);
+	for (int i = 0; i < 2; i++)
+		cr_assert_geq(rmc_rread_async(u.wq, u.lbuf, 64 * i, 1, 0, 0, 64), 0);
+	/* Both are taken in one burst. */
+	cr_assert_eq(rmcd_rmc_poll_once(&u.rmc), 2);
+	struct rmcd_cls_stats st;
+	rmcd_stats_sum(&u.d, 0, 0, &st);
+	cr_expect_eq(st.requests, 2);
+	cr_expect_eq(st.late, 1,
+		     "late: %llu of 2 (the first, written in time but settled after "
+		     "its reach, must count)",
+		     (unsigned long long)st.late);
+	u.d.model = tm_find("none");
+	u.wq->flags = RMC_WQ_NO_TSTAMP;
+}
+
 Test(timing, stats_histogram_buckets_are_ordered)
 {
 	uint64_t prev = 0;
