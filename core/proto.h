@@ -63,6 +63,7 @@ struct ctl_info {
 	uint64_t app_cpus[CTL_CPUSET_WORDS]; /* CPUs for this node's programs */
 	char model[32];			     /* timing model name */
 	uint64_t nodes_up;		     /* bit n: node n can be reached (n < 64) */
+	uint64_t overhead_ps;		     /* the library's cost rmcd takes out of due times */
 };
 
 /* What an rmcd tells a peer rmcd, which refuses to attach when they differ

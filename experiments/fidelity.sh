@@ -1,9 +1,10 @@
 #!/bin/bash
 # The fidelity figures of the timing models, measured in one run:
 #  1. fixed 1 us and link (500 ns + 1 hop of 50 ns + 10 GB/s), sizes 64 B to
-#     64 KiB, synchronous and asynchronous reads and writes: median and p99
-#     error against the model's target, and late completions, for every size
-#     whose target is above the calibrated floor;
+#     64 KiB, synchronous and asynchronous (16 in flight) reads and writes:
+#     median and p99 error against the model's target (asynchronous: each
+#     request against the model's latency for it), and late completions, for
+#     every size whose target is above the calibrated floor;
 #  2. link bandwidth: many outstanding 64 KiB reads against the configured
 #     bandwidth (never above it);
 #  3. the floor: the none model's synchronous 64-byte read against the round
@@ -16,7 +17,7 @@ bin=${SONUMA_BUILD:-$root/build}
 iters=20000
 out=
 cal=${SONUMA_CALIBRATION:-${XDG_DATA_HOME:-$HOME/.local/share}/sonuma/calibration.cfg}
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
 while [[ $# -gt 0 ]]; do
 	case $1 in
 	--iters) iters=$2; shift 2 ;;
@@ -64,7 +65,7 @@ for conf in fixed-1us link-10g; do
 	for op in read write; do
 		for mode in sync async; do
 			f=$out/$conf-$mode-$op.csv
-			bench -o $op -m $mode -d 4 -a -M 65536 -n "$iters" -w 2000 -f csv --output "$f"
+			bench -o $op -m $mode -d 16 -a -M 65536 -n "$iters" -w 2000 -f csv --output "$f"
 			echo "   $conf $mode $op: $f"
 		done
 	done

@@ -70,6 +70,11 @@ struct result {
 	double target, err_pct;
 	double model; /* mean latency the model gave these requests (queueing
 		       * included), from rmcd; NAN without a deadline model */
+	/* Each request against its own model latency (its due time from its
+	 * post, plus the library's overhead rmcd took out of it): p50 and p99
+	 * of measured / model - 1, in %; NAN where not known (sync, --bw, no
+	 * deadlines). */
+	double req_err_p50, req_err_p99;
 	uint64_t late, counted;
 	double mbps, mops;
 	unsigned errors;
@@ -82,9 +87,11 @@ struct thr {
 	rmc_wq_t *wq;
 	rmc_cq_t *cq;
 	uint8_t *lbuff;
-	uint64_t lbuff_size; /* registered: room for the largest size */
-	uint64_t span;	     /* used for the current size: its window of slots */
-	uint64_t *lat;	     /* per measured op, TSC ticks */
+	uint64_t lbuff_size;   /* registered: room for the largest size */
+	uint64_t span;	       /* used for the current size: its window of slots */
+	uint64_t *lat;	       /* per measured op, TSC ticks */
+	uint64_t *mlat;	       /* the model's latency of each, ticks (0: unknown) */
+	uint64_t overhead_tsc; /* rmcd's estimate of the library's own cost */
 	uint64_t t_start, t_end;
 	unsigned errors;
 	int err; /* -errno from a call */
@@ -155,9 +162,13 @@ static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 				t->idx, (unsigned long long)i, rmc_status_str(head->status));
 		t->errors++;
 	}
-	if (i >= t->measure_from)
-		t->lat[t->recorded++] =
-			rmc_rdtsc() - (head->t_post ? head->t_post : t->slot_t0[tid]);
+	if (i >= t->measure_from) {
+		uint64_t t0 = head->t_post ? head->t_post : t->slot_t0[tid];
+		t->lat[t->recorded] = rmc_rdtsc() - t0;
+		t->mlat[t->recorded++] = head->due && head->t_post && head->due > t0 ?
+						 head->due - t0 + t->overhead_tsc :
+						 0;
+	}
 	t->done++;
 }
 
@@ -184,6 +195,10 @@ static int run_sync(struct thr *t, uint64_t n, int measure)
 			t->errors++;
 		if (measure && stamp)
 			t->lat[i] = t1 - t0;
+		/* The model latency of each is not known here: the entry
+		 * of a synchronous request is reused at once. */
+		if (measure && t->mlat)
+			t->mlat[i] = 0;
 	}
 	return 0;
 }
@@ -303,6 +318,37 @@ static int prepare_or_verify(struct thr *t, int verify, unsigned *bad)
 	return 0;
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Each request's latency against the model's own for it (queueing
+ * included): p50 and p99 of measured / model - 1, in %, over the requests
+ * whose model latency is known; NAN when none is. */
+static void req_errors(const struct opts *o, const struct thr *th, struct result *res)
+{
+	uint64_t n = 0;
+	double *e;
+
+	res->req_err_p50 = res->req_err_p99 = NAN;
+	if (o->bw || !(e = malloc(o->threads * o->iters * sizeof(*e))))
+		return;
+	for (unsigned i = 0; i < o->threads; i++)
+		for (uint64_t j = 0; j < o->iters; j++)
+			if (th[i].mlat[j])
+				e[n++] = ((double)th[i].lat[j] / (double)th[i].mlat[j] - 1.0) *
+					 100.0;
+	if (n) {
+		qsort(e, n, sizeof(*e), cmp_double);
+		res->req_err_p50 = e[(n - 1) / 2];
+		res->req_err_p99 = e[(uint64_t)((double)(n - 1) * 0.99)];
+	}
+	free(e);
+}
+
 static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint64_t size,
 		    struct result *res, int fd, FILE *samples)
 {
@@ -391,6 +437,7 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 		/* --bw: not measured, and printed as such (empty, null, "-"). */
 		res->min = res->p50 = res->avg = res->p99 = res->p999 = res->max = NAN;
 	}
+	req_errors(o, th, res);
 	kal_target_ns(fd, (uint8_t)o->op, (uint16_t)th[0].snid, size, &res->target);
 	res->model = NAN;
 	if (s1.model_count > s0.model_count)
@@ -1365,7 +1412,9 @@ static int open_threads(const struct opts *o, struct thr *th, int fd, struct kal
 		t->lbuff_size = region;
 		/* --bw records no latencies: no room for them. */
 		t->lat = o->bw ? NULL : calloc(o->iters, sizeof(uint64_t));
-		r = o->bw || t->lat ? 0 : -ENOMEM;
+		t->mlat = o->bw ? NULL : calloc(o->iters, sizeof(uint64_t));
+		t->overhead_tsc = (uint64_t)(info->overhead_ns * info->tsc_hz / 1e9 + 0.5);
+		r = o->bw || (t->lat && t->mlat) ? 0 : -ENOMEM;
 		if (r || (r = kal_reg_wq(fd, &t->wq)) || (r = kal_reg_cq(fd, &t->cq)) ||
 		    (r = kal_reg_lbuff(fd, &t->lbuff, (uint32_t)(region / PAGE_SIZE)))) {
 			fprintf(stderr, "sonuma-bench: registration: %s\n", strerror(-r));
@@ -1434,7 +1483,8 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			cpus);
 		fprintf(out,
 			"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
-			"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns\n");
+			"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns,"
+			"req_err_p50_pct,req_err_p99_pct\n");
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s%s, node %u -> node %d\n",
 			version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
@@ -1450,7 +1500,9 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			(unsigned long long)o->warmup);
 		fprintf(out,
 			"# target: the model's unloaded latency; model: the mean it asked for\n"
-			"# in this run, queueing included; err%%: p50 against model\n");
+			"# in this run, queueing included; err%%: p50 against model;\n"
+			"# rq50%%, rq99%%: each request against the model's latency for it\n"
+			"# (its due time, queueing included): p50 and p99 of the error\n");
 		if (o->bw)
 			fprintf(out,
 				"# --bw: no per-operation timestamps, latencies not measured\n");
@@ -1458,9 +1510,9 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			fprintf(out,
 				"# --same-buffer: every operation of a size moves the same bytes "
 				"(one message per side)\n");
-		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s\n", "size",
-			"t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model", "err%",
-			"late%", "MB/s", "Mops");
+		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s %7s %7s\n",
+			"size", "t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model",
+			"err%", "late%", "MB/s", "Mops", "rq50%", "rq99%");
 	}
 	fflush(out);
 }
@@ -1490,6 +1542,10 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 			"%.4f, \"errors\": %u, \"model_ns\": ",
 			(unsigned long long)res->late, late_pct, res->mbps, res->mops, res->errors);
 		exp_json_num(out, res->model, 3);
+		fprintf(out, ", \"req_err_p50_pct\": ");
+		exp_json_num(out, res->req_err_p50, 3);
+		fprintf(out, ", \"req_err_p99_pct\": ");
+		exp_json_num(out, res->req_err_p99, 3);
 		fprintf(out, "}");
 	} else if (o->fmt == EXP_FMT_CSV) {
 		char err[32] = "";
@@ -1498,7 +1554,13 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 		char model[32] = "";
 		if (isfinite(res->model))
 			snprintf(model, sizeof(model), "%.1f", res->model);
-		fprintf(out, "%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
+		char rq[2][32] = { "", "" };
+		if (isfinite(res->req_err_p50))
+			snprintf(rq[0], sizeof(rq[0]), "%.3f", res->req_err_p50);
+		if (isfinite(res->req_err_p99))
+			snprintf(rq[1], sizeof(rq[1]), "%.3f", res->req_err_p99);
+		fprintf(out,
+			"%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s,%s,%s\n",
 			(unsigned long long)res->size, (unsigned long long)res->iters,
 			exp_fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
 			exp_fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
@@ -1507,7 +1569,7 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 			exp_fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
 			exp_fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res->target, err,
 			(unsigned long long)res->late, late_pct, res->mbps, res->mops, res->errors,
-			model);
+			model, rq[0], rq[1]);
 	} else {
 		char err[16] = "-";
 		if (isfinite(res->err_pct))
@@ -1516,7 +1578,13 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 		if (isfinite(res->model))
 			snprintf(model, sizeof(model), "%.0f", res->model);
 		/* %9s of "%.0f" is %9.0f; "-" where not measured. */
-		fprintf(out, "%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
+		char rq[2][16] = { "-", "-" };
+		if (isfinite(res->req_err_p50))
+			snprintf(rq[0], sizeof(rq[0]), "%+.1f", res->req_err_p50);
+		if (isfinite(res->req_err_p99))
+			snprintf(rq[1], sizeof(rq[1]), "%+.1f", res->req_err_p99);
+		fprintf(out,
+			"%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f %7s %7s\n",
 			(unsigned long long)res->size,
 			exp_fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
 			exp_fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
@@ -1524,7 +1592,7 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 			exp_fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
 			exp_fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
 			exp_fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res->target, model, err,
-			late_pct, res->mbps, res->mops);
+			late_pct, res->mbps, res->mops, rq[0], rq[1]);
 	}
 	fflush(out);
 }
@@ -1627,8 +1695,10 @@ int main(int argc, char **argv)
 	failed = run_sizes(o, th, &info, fd, out, cmdline);
 	if (close_out(o, out))
 		failed = 1;
-	for (unsigned i = 0; i < o->threads; i++)
+	for (unsigned i = 0; i < o->threads; i++) {
 		free(th[i].lat);
+		free(th[i].mlat);
+	}
 	kal_close(fd);
 	return failed;
 }

@@ -35,7 +35,8 @@ import sys
 OPS = ("read", "write")
 MODES = ("sync", "async")
 CSV_COLUMNS = ("size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,t_max_ns,"
-               "target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns").split(",")
+               "target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns,"
+               "req_err_p50_pct,req_err_p99_pct").split(",")
 # Okabe-Ito: distinguishable by colour-blind readers, and in grey.
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9",
            "#000000", "#999933", "#882255", "#44AA99"]
@@ -225,13 +226,15 @@ def json_to_csv(j):
         err = fnum(x.get("p50_err_pct"))
         target = fnum(x.get("target_ns"))
         model = fnum(x.get("model_ns"))
-        out.append("%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%d,%.3f,%.1f,%.4f,%d,%s" % (
+        rq = [fnum(x.get(k)) for k in ("req_err_p50_pct", "req_err_p99_pct")]
+        out.append("%d,%d,%s,%s,%s,%s,%s,%s,%s,%s,%d,%.3f,%.1f,%.4f,%d,%s,%s,%s" % (
             x["size"], x["iterations"], fmt1(x["t_min_ns"]), fmt1(x["t_p50_ns"]),
             fmt1(x["t_avg_ns"]), fmt1(x["t_p99_ns"]), fmt1(x["t_p999_ns"]),
             fmt1(x["t_max_ns"]), fmt1(target if target is not None else 0.0),
             "%.3f" % err if err is not None else "", x["late"], x["late_pct"],
             x["bw_MBps"], x["mops"], x["errors"],
-            fmt1(model) if model is not None else ""))
+            fmt1(model) if model is not None else "",
+            *("%.3f" % v if v is not None else "" for v in rq)))
     return "\n".join(out) + "\n"
 
 
@@ -295,7 +298,7 @@ def summarize(results, cal_path=None):
         rec = {"config": c, "model": "", "errs": {m: [] for m in MODES},
                "used": {m: 0 for m in MODES}, "total": {m: 0 for m in MODES},
                "bw_ratio": [], "late": None, "late_where": "", "late_all": None,
-               "errors": 0, "outstanding": None}
+               "errors": 0, "outstanding": None, "req50": [], "req99": []}
         for o in OPS:
             for m in MODES:
                 run = load_run(os.path.join(results, c), o, m)
@@ -321,6 +324,10 @@ def summarize(results, cal_path=None):
                         continue  # this machine cannot go that fast: late by design
                     rec["used"][m] += 1
                     rec["errs"][m].append(abs(p50 - target) / target * 100.0)
+                    r50, r99 = row.get("req_err_p50_pct"), row.get("req_err_p99_pct")
+                    if m == "async" and r50 is not None and r99 is not None:
+                        rec["req50"].append(abs(r50))
+                        rec["req99"].append(r99)
                     if lp is not None and (rec["late"] is None or lp > rec["late"]):
                         rec["late"] = lp
                         rec["late_where"] = "%s %s %s" % (m, o, human_size(size))
@@ -367,12 +374,16 @@ def cmd_summary(a):
     add("  sync |err|   median |p50 - target| / target, one request at a time")
     add("  async |err|  the same with %s in flight, against the unloaded target (queueing" % W)
     add("               in the emulator or the model counts as error)")
+    add("  vs model     async, each request against the model's own latency for it (its")
+    add("               due time, queueing included): median over sizes of |p50| / of p99")
+    add("               of that error")
     add("  async bw     median of bandwidth / the model's bound (%s x size / target, at most" % W)
     add("               the link's bandwidth); 1.00 = the model's throughput")
     add("  late         worst share of completions later than their due time in a run")
     add("               (sizes above the floor; below it every completion is late)")
     add("")
-    hdr = "%-18s %-20s %-12s %-9s %s" % ("config", "sync |err|", "async |err|", "async bw", "late")
+    hdr = "%-18s %-20s %-12s %-15s %-9s %s" % ("config", "sync |err|", "async |err|", "vs model",
+                                                "async bw", "late")
     add(hdr)
     add("-" * max(len(hdr), 78))
     csv_rows = []
@@ -388,7 +399,9 @@ def cmd_summary(a):
             bw = "%.2f" % statistics.median(r["bw_ratio"]) if r["bw_ratio"] else "-"
             late = ("%.2f %% (%s)" % (r["late"], r["late_where"]) if r["late"] is not None
                     else "- (all below floor: %.0f %%)" % (r["late_all"] or 0))
-            add("%-18s %-20s %-12s %-9s %s" % (r["config"], sync, asy, bw, late))
+            vm = ("%.1f / %+.1f %%" % (statistics.median(r["req50"]), statistics.median(r["req99"]))
+                  if r["req50"] else "-")
+            add("%-18s %-20s %-12s %-15s %-9s %s" % (r["config"], sync, asy, vm, bw, late))
         if r["errors"]:
             add("%-18s !! %d operation(s) failed or carried wrong data" % ("", r["errors"]))
         csv_rows.append([r["config"], r["model"],
@@ -398,7 +411,9 @@ def cmd_summary(a):
                          r["used"]["async"], r["total"]["async"],
                          "%.4f" % statistics.median(r["bw_ratio"]) if r["bw_ratio"] else "",
                          "" if r["late"] is None else "%.3f" % r["late"], r["late_where"],
-                         "" if r["late_all"] is None else "%.3f" % r["late_all"], r["errors"]])
+                         "" if r["late_all"] is None else "%.3f" % r["late_all"], r["errors"],
+                         "%.3f" % statistics.median(r["req50"]) if r["req50"] else "",
+                         "%.3f" % statistics.median(r["req99"]) if r["req99"] else ""])
     text = "\n".join(lines) + "\n"
     sys.stdout.write(text)
     try:
@@ -409,7 +424,8 @@ def cmd_summary(a):
             w.writerow(["config", "model", "sync_median_abs_p50_err_pct", "sync_counted",
                         "sync_with_target", "async_median_abs_p50_err_pct", "async_counted",
                         "async_with_target", "async_bw_over_bound", "worst_late_pct",
-                        "worst_late_run", "worst_late_pct_any_size", "errors"])
+                        "worst_late_run", "worst_late_pct_any_size", "errors",
+                        "async_median_abs_req_err_p50_pct", "async_median_req_err_p99_pct"])
             w.writerows(csv_rows)
     except OSError as e:
         print("summary.py: cannot save the summary: %s" % e, file=sys.stderr)

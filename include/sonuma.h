@@ -79,6 +79,9 @@ struct kal_info {
 	char model[32];	       /* timing model in force */
 	uint64_t app_cpus[4];  /* CPUs meant for this node's programs */
 	uint64_t nodes_up;     /* bit n: node n can be reached now (n < 64) */
+	/* The library's own cost of posting and taking a completion, which
+	 * rmcd takes out of every due time (wq_entry_t.due), in ns. */
+	double overhead_ns;
 };
 
 /* rmcd's counters for the requests of this node (from every application
@@ -274,6 +277,7 @@ static inline int rmc__cq_take_clk(rmc_wq_t *wq, rmc_cq_t *cq, int wait, uint64_
 	if (tid >= MAX_NUM_WQ)
 		return -EPROTO; /* cannot come from a sane rmcd */
 	wq->q[tid].status = st;
+	wq->q[tid].due = due;
 	SONUMA_WRITE_ONCE(wq->q[tid].valid, 0);
 	/* Frees a CQ slot; pairs with the RMC's load-acquire of consumed. */
 	sonuma_smp_store_release(&cq->consumed, cq->consumed + 1);

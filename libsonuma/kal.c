@@ -236,6 +236,7 @@ SONUMA_EXPORT int kal_info(int fd, struct kal_info *info)
 	info->model[sizeof(info->model) - 1] = 0;
 	memcpy(info->app_cpus, resp.u.info.app_cpus, sizeof(info->app_cpus));
 	info->nodes_up = resp.u.info.nodes_up;
+	info->overhead_ns = (double)resp.u.info.overhead_ps / 1000.0;
 	return 0;
 }
 

@@ -149,6 +149,7 @@ static void fill_info(const struct rmcd *d, const struct rmcd_node *n, struct ct
 	i->tsc_hz = (uint64_t)(d->tsc_hz + 0.5);
 	memcpy(i->app_cpus, n->app_cpus, sizeof(i->app_cpus));
 	snprintf(i->model, sizeof(i->model), "%s", d->model->name);
+	i->overhead_ps = (uint64_t)((double)d->overhead_tsc / d->tsc_hz * 1e12 + 0.5);
 	i->nodes_up = 0;
 	for (uint32_t k = 0; k < d->n_nodes && k < 64; k++)
 		if (SONUMA_READ_ONCE(d->nodes[k].live))

@@ -133,10 +133,11 @@ else
 	grep -q '^# op: read; mode: async; .*; verify: true; bw: true; same_buffer: false$' \
 		"$tmp/bw.csv" ||
 		fail "sonuma-bench --bw: the CSV does not record verify: true, bw: true, same_buffer: false"
-	# size,iterations,t_min..t_max (3-8),target,p50_err_pct (10),...,mops (14),errors
+	# size,iterations,t_min..t_max (3-8),target,p50_err_pct (10),...,mops (14),errors,
+	# model_ns,req_err_p50_pct,req_err_p99_pct (17-18)
 	rows=$(grep -v '^#' "$tmp/bw.csv" | tail -n +2)
 	[[ $(wc -l <<<"$rows") -eq 2 ]] || fail "sonuma-bench --bw: not one CSV row per size"
-	bad=$(awk -F, 'NF != 16 || $3$4$5$6$7$8$10 != "" || !($14 > 0) || $15 != 0' <<<"$rows")
+	bad=$(awk -F, 'NF != 18 || $3$4$5$6$7$8$10$17$18 != "" || !($14 > 0) || $15 != 0' <<<"$rows")
 	[[ -z $bad ]] || fail "sonuma-bench --bw: rows with latencies, no rate or errors: $bad"
 fi
 step "sonuma-bench --bw async, JSON" on_node 0 "$bench" --bw -m async -s 64,4096 -n 2000 \
@@ -185,7 +186,7 @@ else
 	rows=$(grep -v '^#' "$tmp/same.csv" | tail -n +2)
 	[[ $(wc -l <<<"$rows") -eq 3 ]] || fail "sonuma-bench --same-buffer: not one CSV row per size"
 	# Latencies measured (p50 > 0), a rate, no errors (column 15).
-	bad=$(awk -F, 'NF != 16 || !($4 > 0) || !($14 > 0) || $15 != 0' <<<"$rows")
+	bad=$(awk -F, 'NF != 18 || !($4 > 0) || !($14 > 0) || $15 != 0' <<<"$rows")
 	[[ -z $bad ]] || fail "sonuma-bench --same-buffer: rows without latency, rate or with errors: $bad"
 fi
 step "sonuma-bench --same-buffer async write, JSON" on_node 0 "$bench" --same-buffer -m async \

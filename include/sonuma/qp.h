@@ -97,7 +97,7 @@ typedef struct wq_entry {
 			       * the WQ has RMC_WQ_NO_TSTAMP) */
 	union {
 		uint64_t arg1; /* atomics: the new value (CAS) */
-		uint64_t due;  /* in-place completion: as cq_entry_t.due */
+		uint64_t due;  /* once completed: as cq_entry_t.due (0: none) */
 	};
 } __attribute__((aligned(64))) wq_entry_t;
 

@@ -42,7 +42,7 @@ BENCH_ARGS = "--threads 1"
 SIZES = [64, 1024, 16384]
 ITERS, WARMUP = 200, 20
 HEADER = ("size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,t_max_ns,target_ns,"
-          "p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns")
+          "p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns,req_err_p50_pct,req_err_p99_pct")
 PLOTS = ["latency-none", "latency-fixed-1us", "bandwidth-none", "bandwidth-fixed-1us",
          "latency-all", "bandwidth-all", "fidelity", "cdf-read-sync-64B"]
 MODEL_NAME = {"none": "none", "fixed-1us": "fixed"}
@@ -93,8 +93,14 @@ def check_csv(path, conf):
     check([int(r[0]) for r in rows] == SIZES, "%s: sizes %s, asked for %s"
           % (path, [r[0] for r in rows], SIZES))
     for r in rows:
-        if not check(len(r) == 16, "%s: a row has %d fields, not 16" % (path, len(r))):
+        if not check(len(r) == 18, "%s: a row has %d fields, not 18" % (path, len(r))):
             continue
+        # Each request against the model's latency for it: only where there
+        # are deadlines and the entry of each request stays to carry it.
+        per_req = conf != "none" and path.endswith("-async.csv")
+        check((r[16] != "" and r[17] != "") == per_req,
+              "%s: size %s: per-request errors %r, %r (expected %s)"
+              % (path, r[0], r[16], r[17], "figures" if per_req else "none"))
         check(int(r[1]) == ITERS, "%s: %s iterations, asked for %d" % (path, r[1], ITERS))
         check(int(r[14]) == 0, "%s: size %s: %s failed operations" % (path, r[0], r[14]))
         p50, target = float(r[3]), float(r[8])
