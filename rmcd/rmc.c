@@ -219,12 +219,15 @@ static inline void complete_at_once(struct rmcd_rmc *m, struct rmcd_qp *qp, uint
 
 /* The burst's clock (one per poll_qp): the last reading, no later than the
  * present.  Reading the clock costs as much as the rest of a small request
- * on some machines, so a completion whose reach is still far ahead of the
- * last reading waits, with at most RMCD_CLK_DEFER others, for the next one,
- * which settles them: each is late when that reading is past its reach.
- * The reading comes after the write, so this never counts in a
- * completion's favour; a completion near its reach gets a reading of its
- * own, so that lateness is measured exactly where it can happen. */
+ * on some machines, and a CQ line written an entry at a time goes back and
+ * forth between the RMC and the application polling it.  So a completion
+ * whose reach is still far ahead of the last reading waits, with at most
+ * RMCD_CLK_DEFER - 1 others (a CQ line's worth), to be written together
+ * with them; the clock is read after that write and settles them: each is
+ * late when the reading is past its reach.  The reading comes after the
+ * write, so this never counts in a completion's favour; a completion near
+ * its reach is written and read for at once, so that lateness is measured
+ * exactly where it can happen. */
 #define RMCD_CLK_DEFER 4
 
 struct bclock {
@@ -232,13 +235,20 @@ struct bclock {
 	unsigned n;
 	struct {
 		uint64_t t_post, due;
-		uint8_t cls;
+		uint8_t tid, status, cls;
+		bool inplace;
 	} w[RMCD_CLK_DEFER];
 };
 
-/* Reads the clock and settles the completions waiting for it. */
+/* Writes the completions waiting, reads the clock and settles them. */
 static inline void clk_read(struct rmcd_rmc *m, struct rmcd_qp *qp, struct bclock *c)
 {
+	for (unsigned i = 0; i < c->n; i++) {
+		if (c->w[i].inplace)
+			inplace_write(qp, c->w[i].tid, c->w[i].status, c->w[i].due);
+		else
+			cq_write(qp, c->w[i].tid, c->w[i].status, c->w[i].due);
+	}
 	c->now = rmc_rdtsc();
 	for (unsigned i = 0; i < c->n; i++) {
 		count_late(m->d, qp, c->w[i].cls, c->now, reach_of(qp, c->w[i].due));
@@ -247,20 +257,20 @@ static inline void clk_read(struct rmcd_rmc *m, struct rmcd_qp *qp, struct bcloc
 	c->n = 0;
 }
 
-/* Writes a completion and settles it with the burst's clock. */
+/* Has a completion written, at once or with the next ones of the burst
+ * (struct bclock), and settled. */
 static inline void complete_clocked(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid,
 				    bool inplace, uint8_t st, unsigned cls, uint64_t t_post,
 				    uint64_t due, struct bclock *c)
 {
-	if (inplace)
-		inplace_write(qp, tid, st, due);
-	else
-		cq_write(qp, tid, st, due);
 	if (st != RMC_OK)
 		count_error(m, qp, cls);
 	c->w[c->n].t_post = t_post;
 	c->w[c->n].due = due;
+	c->w[c->n].tid = tid;
+	c->w[c->n].status = st;
 	c->w[c->n].cls = (uint8_t)cls;
+	c->w[c->n].inplace = inplace;
 	c->n++;
 	uint64_t reach = reach_of(qp, due);
 	if (c->n == RMCD_CLK_DEFER || reach < c->now || reach - c->now <= m->d->clk_margin_tsc)
