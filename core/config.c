@@ -34,6 +34,9 @@ void core_config_defaults(struct core_config *c)
 	c->lead_ns = 2000;
 	c->max_session_bytes = 1ull << 30;
 	c->overhead_ns = -1;
+	c->idle_spin_us = 2000;
+	c->idle_nap_us = 200000;
+	c->spin_pause = true;
 }
 
 void core_config_free(struct core_config *c)
@@ -338,8 +341,10 @@ static int load_cluster(struct core_config *c, config_setting_t *g, char *err, s
 
 static int load_rmc(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const rm[] = { "threads", "cpus",	    "notify_ns", "late_slack_ns",
-					  "lead_ns", "overhead_ns", NULL };
+	static const char *const rm[] = {
+		"threads",     "cpus",	       "notify_ns",   "late_slack_ns", "lead_ns",
+		"overhead_ns", "idle_spin_us", "idle_nap_us", "spin_pause",    NULL
+	};
 	uint64_t v;
 	unsigned n;
 	int r;
@@ -354,8 +359,17 @@ static int load_rmc(struct core_config *c, config_setting_t *g, char *err, size_
 	    (r = core_cfg_double(g, "late_slack_ns", false, 0, 1e6, &c->late_slack_ns, err,
 				 errlen)) ||
 	    (r = core_cfg_double(g, "lead_ns", false, 0, 1e6, &c->lead_ns, err, errlen)) ||
-	    (r = core_cfg_double(g, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err, errlen)))
+	    (r = core_cfg_double(g, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err, errlen)) ||
+	    (r = core_cfg_double(g, "idle_spin_us", false, 0, 1e8, &c->idle_spin_us, err,
+				 errlen)) ||
+	    (r = core_cfg_double(g, "idle_nap_us", false, 0, 1e9, &c->idle_nap_us, err, errlen)) ||
+	    (r = core_cfg_bool(g, "spin_pause", false, &c->spin_pause, err, errlen)))
 		return r;
+	if (c->idle_nap_us < c->idle_spin_us)
+		return cfg_fail(g, "idle_nap_us", err, errlen,
+				"%.0f is less than idle_spin_us (%.0f): the RMC naps only after it "
+				"has stopped spinning",
+				c->idle_nap_us, c->idle_spin_us);
 	if ((r = cfg_int_array(g, "cpus", c->rmc_cpus, CORE_MAX_RMC, 0, 4095, &n, err, errlen)))
 		return r;
 	if (config_setting_get_member(g, "cpus")) {

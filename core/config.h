@@ -41,6 +41,12 @@ struct core_config {
 	double late_slack_ns;	    /* lateness below this is not counted */
 	double lead_ns;		    /* completions written this far ahead of due */
 	double overhead_ns;	    /* < 0: from the calibration file */
+	/* The RMC's idle policy: it spins for idle_spin_us after its last
+	 * request (with PAUSE between polls when spin_pause), then yields the
+	 * CPU between polls, and naps 20 us between polls after idle_nap_us. */
+	double idle_spin_us;
+	double idle_nap_us;
+	bool spin_pause;
 	uint64_t max_session_bytes; /* local buffers one application may have */
 	uint32_t allow_uids[CORE_MAX_UIDS];
 	uint32_t n_allow_uids;

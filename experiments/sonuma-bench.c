@@ -62,6 +62,8 @@ struct opts {
 	int verify;
 	int bw;		 /* throughput only: no per-operation time stamps */
 	int same_buffer; /* every operation at offset 0: span = size */
+	uint64_t gap_ns; /* sync: pause before each operation */
+	int gap_sleep;	 /* ... sleeping through it, not spinning */
 };
 
 struct result {
@@ -127,6 +129,9 @@ static void usage(FILE *f)
 		"                            size,thread,index,latency_ns, in posting order)\n"
 		"      --bw                  throughput only, as ib_read_bw: no per-operation\n"
 		"                            timestamps (latency columns empty)\n"
+		"      --gap NS              sync: pause NS ns before each operation (spinning),\n"
+		"                            to see the tail at low load\n"
+		"      --gap-sleep           sleep through the --gap instead of spinning\n"
 		"      --same-buffer         every operation of a size moves the same bytes, as\n"
 		"                            ucx_perftest (one message per side, in cache)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
@@ -172,6 +177,23 @@ static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 	t->done++;
 }
 
+/* --gap: the pause before a synchronous operation, slept or spun. */
+static void gap(const struct thr *t)
+{
+	const struct opts *o = t->o;
+
+	if (o->gap_sleep) {
+		struct timespec ts = { (time_t)(o->gap_ns / 1000000000u),
+				       (long)(o->gap_ns % 1000000000u) };
+		while (nanosleep(&ts, &ts) && errno == EINTR)
+			;
+		return;
+	}
+	uint64_t end = rmc_rdtsc() + (uint64_t)((double)o->gap_ns * t->info->tsc_hz / 1e9);
+	while ((int64_t)(rmc_rdtsc() - end) < 0)
+		sonuma_cpu_relax();
+}
+
 static int run_sync(struct thr *t, uint64_t n, int measure)
 {
 	const struct opts *o = t->o;
@@ -182,6 +204,8 @@ static int run_sync(struct thr *t, uint64_t n, int measure)
 
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = (i % slots) * t->size;
+		if (o->gap_ns)
+			gap(t);
 		uint64_t t0 = stamp ? rmc_rdtsc() : 0;
 		int r = o->op == 'r' ?
 				rmc_rread_sync(t->wq, t->cq, t->lbuff, off, t->snid, 0,
@@ -1166,6 +1190,14 @@ static int parse_opt(struct cli *c, int opt, const char *arg)
 	case 'b':
 		c->o.same_buffer = 1;
 		break;
+	case 'g':
+		if (exp_parse_u64(arg, 1, 10000000000ull, &v))
+			BAD("--gap: 1 ns to 10 s in ns, not \"%s\"", arg);
+		c->o.gap_ns = v;
+		break;
+	case 'Z':
+		c->o.gap_sleep = 1;
+		break;
 	case 'P':
 		if (exp_parse_u64(arg, 0, CPU_SETSIZE - 1, &v))
 			BAD("--pingpong: a CPU number, not \"%s\"", arg);
@@ -1231,6 +1263,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		{ "samples", required_argument, NULL, 'S' },
 		{ "bw", no_argument, NULL, 'B' },
 		{ "same-buffer", no_argument, NULL, 'b' },
+		{ "gap", required_argument, NULL, 'g' },
+		{ "gap-sleep", no_argument, NULL, 'Z' },
 		{ "msg-pingpong", no_argument, NULL, 'G' },
 		{ "msg-slots", required_argument, NULL, 'L' },
 		{ "msg-ctx", required_argument, NULL, 'C' },
@@ -1264,6 +1298,12 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	if (c->o.samples && c->pp_cpu >= 0)
 		BAD("--samples and --pingpong: the ping-pong prints its percentiles only");
 	/* The ping-pongs move no buffer of ours through rmc_rread/rmc_rwrite. */
+	if ((c->o.gap_ns || c->o.gap_sleep) &&
+	    (c->o.async || c->o.bw || c->pp_cpu >= 0 || c->msg_pp))
+		BAD("--gap and --gap-sleep go with synchronous reads and writes (--mode sync), "
+		    "timed");
+	if (c->o.gap_sleep && !c->o.gap_ns)
+		BAD("--gap-sleep needs --gap NS");
 	if (c->o.same_buffer && (c->pp_cpu >= 0 || c->msg_pp))
 		BAD("--same-buffer goes with reads and writes, not with --pingpong or "
 		    "--msg-pingpong");
@@ -1446,11 +1486,13 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
-			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"sizes\": [",
+			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"gap_ns\": %llu, "
+			"\"gap_sleep\": %s, \"sizes\": [",
 			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
 			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
 			o->verify ? "true" : "false", o->bw ? "true" : "false",
-			o->same_buffer ? "true" : "false");
+			o->same_buffer ? "true" : "false", (unsigned long long)o->gap_ns,
+			o->gap_sleep ? "true" : "false");
 		for (unsigned i = 0; i < o->n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
 		fprintf(out, "]},\n");
@@ -1481,6 +1523,9 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			"queue_depth: %u; src_numa: %d; app_cpus: %s\n",
 			model, calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa,
 			cpus);
+		if (o->gap_ns)
+			fprintf(out, "# gap_ns: %llu; gap: %s\n", (unsigned long long)o->gap_ns,
+				o->gap_sleep ? "sleep" : "spin");
 		fprintf(out,
 			"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
 			"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns,"
@@ -1510,6 +1555,9 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			fprintf(out,
 				"# --same-buffer: every operation of a size moves the same bytes "
 				"(one message per side)\n");
+		if (o->gap_ns)
+			fprintf(out, "# --gap: %llu ns before each operation, %s\n",
+				(unsigned long long)o->gap_ns, o->gap_sleep ? "slept" : "spun");
 		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s %7s %7s\n",
 			"size", "t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model",
 			"err%", "late%", "MB/s", "Mops", "rq50%", "rq99%");

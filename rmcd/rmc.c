@@ -713,18 +713,30 @@ static inline bool rmc_peek(struct rmcd_rmc *m)
 	return false;
 }
 
-/* Idle policy: spin while there is work or has been recently; after a
- * while with nothing to do, yield, and after longer, nap 20 us, so that an
- * idle cluster does not keep two cores busy.  Any request resets it. */
-#define IDLE_SPIN_TSC_US 2000
-#define IDLE_NAP_TSC_US 200000
+/* Idle policy (rmc.idle_spin_us, rmc.idle_nap_us): spin while there is
+ * work or has been recently; after a while with nothing to do, yield, and
+ * after longer, nap 20 us, so that an idle cluster does not keep two cores
+ * busy.  Any request resets it. */
+
+/* One step of a spin: PAUSE (rmc.spin_pause), or only a compiler barrier.
+ * A virtual machine may take a vCPU that executes PAUSE in a tight loop
+ * off its core (pause-loop exiting), which the first request after a
+ * quiet spell then pays for. */
+static inline void spin_step(bool pause)
+{
+	if (pause)
+		sonuma_cpu_relax();
+	else
+		__asm__ __volatile__("" ::: "memory");
+}
 
 static void *rmc_main(void *arg)
 {
 	struct rmcd_rmc *m = arg;
 	struct rmcd *d = m->d;
-	uint64_t spin_tsc = core_ns_to_tsc(IDLE_SPIN_TSC_US * 1000.0, d->tsc_hz);
-	uint64_t nap_tsc = core_ns_to_tsc(IDLE_NAP_TSC_US * 1000.0, d->tsc_hz);
+	uint64_t spin_tsc = core_ns_to_tsc(d->cfg.idle_spin_us * 1000.0, d->tsc_hz);
+	uint64_t nap_tsc = core_ns_to_tsc(d->cfg.idle_nap_us * 1000.0, d->tsc_hz);
+	const bool pause = d->cfg.spin_pause;
 	uint64_t last_work = rmc_rdtsc();
 	bool worked = false;
 	unsigned idle = 0;
@@ -763,13 +775,13 @@ static void *rmc_main(void *arg)
 				idle = 0;
 				sched_yield();
 			}
-			sonuma_cpu_relax();
+			spin_step(pause);
 			continue;
 		}
 		/* Nothing held back: wait on the queues' next entries alone,
 		 * so that a request is seen as soon as its line arrives. */
 		while (++idle < 256 && !rmc_peek(m))
-			sonuma_cpu_relax();
+			spin_step(pause);
 		if (idle < 256)
 			continue;
 		idle = 0;

@@ -149,6 +149,9 @@ Test(config, good_file)
 	cr_assert_eq(c.rmc_cpus[1], -1);
 	cr_assert_float_eq(c.notify_ns, 40.5, 1e-9);
 	cr_assert_float_eq(c.late_slack_ns, 10.0, 1e-9);
+	cr_assert_float_eq(c.idle_spin_us, 500.0, 1e-9);
+	cr_assert_float_eq(c.idle_nap_us, 50000.0, 1e-9);
+	cr_assert_eq(c.spin_pause, false);
 	cr_assert_str_eq(c.model, "none");
 	cr_assert_eq(c.n_allow_uids, 2);
 	cr_assert_eq(c.allow_uids[0], 1000);
@@ -175,6 +178,16 @@ Test(config, syntax_error_names_file_and_line)
 Test(config, wrong_type)
 {
 	expect_error("type.conf", "queue_depth", "cluster.queue_depth", "must be an integer");
+}
+
+Test(config, idle_nap_before_spin_ends)
+{
+	expect_error("idle.conf", "idle_nap_us", "rmc.idle_nap_us", "less than idle_spin_us");
+}
+
+Test(config, spin_pause_not_a_bool)
+{
+	expect_error("spinpause.conf", "spin_pause", "rmc.spin_pause", "true or false");
 }
 
 Test(config, wrong_type_bool)
