@@ -1,0 +1,159 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# ab-bench.sh: two builds of sonuma side by side, alternated in one run.
+# Builds revision A and revision B (git revisions of this checkout, or
+# build directories already made) and runs, in each of N rounds, A then B
+# (B then A in odd rounds), the figures the design notes quote:
+#   sync-none    synchronous 64 B reads, none model: p50 (ns)
+#   rate-none    asynchronous 64 B reads at full queue depth (--bw), none: Mops
+#   rate-fixed   the same under fixed 1 us: Mops
+#   sync-fixed   synchronous 64 B reads under fixed 1 us: p50 error (%)
+#   async-link   64 B reads, 16 in flight, under link-10g: p50 (ns) and late (%)
+# and prints each round, then per figure the medians of A and B and the
+# median of the per-round ratios B/A.  See --help.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+prog=ab-bench.sh
+rounds=5 iters=100000 a='' b=''
+usage_line="Usage: experiments/ab-bench.sh --a REV|BUILD-DIR --b REV|BUILD-DIR [--rounds N] [--iters N]"
+
+usage() {
+	cat <<EOF2
+$usage_line
+Builds two revisions (or takes two build directories) and alternates them
+over N rounds (default $rounds), each round running sync-none, rate-none,
+rate-fixed, sync-fixed and async-link with --iters operations (default
+$iters); prints every figure, the medians and the median ratio B/A.
+Nothing else should run meanwhile: the figures drift with the machine.
+EOF2
+}
+
+# shellcheck source=lib/opts.sh
+. "$here/lib/opts.sh"
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--a) need_arg "$@"; a=$2; shift 2 ;;
+	--b) need_arg "$@"; b=$2; shift 2 ;;
+	--rounds) need_arg "$@"; rounds=$2; shift 2 ;;
+	--iters) need_arg "$@"; iters=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) bad_usage "unknown option \"$1\"" ;;
+	esac
+done
+[[ -n $a && -n $b ]] || bad_usage "--a and --b are needed"
+in_range "$rounds" 1 1000 || bad_usage "--rounds: 1 to 1000, got \"$rounds\""
+in_range "$iters" 100 100000000 || bad_usage "--iters: 100 to 1e8, got \"$iters\""
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-ab.XXXXXX")
+pid=
+stop() {
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	pid=
+}
+cleanup() {
+	stop
+	for w in "$tmp"/src-*; do
+		[[ -d $w ]] && git -C "$root" worktree remove --force "$w" >/dev/null 2>&1 || true
+	done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# build_of NAME REV|DIR: prints the build directory of a revision (built
+# here, in a worktree of its own) or of a build directory given.
+build_of() {
+	local name=$1 what=$2
+	if [[ -x $what/rmcd/rmcd ]]; then
+		(cd "$what" && pwd)
+		return
+	fi
+	local rev
+	rev=$(git -C "$root" rev-parse --verify --quiet "$what^{commit}") ||
+		die "--$name: \"$what\" is neither a build directory nor a revision"
+	git -C "$root" worktree add --detach -q "$tmp/src-$name" "$rev" ||
+		die "--$name: cannot check out $rev"
+	(cd "$tmp/src-$name" && meson setup -Dtests=false build >/dev/null && ninja -C build >/dev/null) ||
+		die "--$name: $rev does not build"
+	echo "$tmp/src-$name/build"
+}
+
+A=$(build_of a "$a")
+B=$(build_of b "$b")
+cfg=$root/experiments/configs
+
+# one BUILD CONF ARGS...: runs sonuma-bench on node 0 of a fresh rmcd of
+# BUILD under CONF; prints the CSV row.
+one() {
+	local bd=$1 conf=$2 run=$tmp/run
+	shift 2
+	rm -rf "$run"
+	"$bd/rmcd/rmcd" -c "$cfg/$conf.conf" -r "$run" >"$tmp/rmcd.log" 2>&1 &
+	pid=$!
+	local up=0
+	for _ in $(seq 400); do
+		[[ -S $run/node0.sock && -S $run/node1.sock ]] && { up=1; break; }
+		sleep 0.05
+	done
+	((up)) || die "rmcd of $bd did not come up: $(cat "$tmp/rmcd.log")"
+	SONUMA_RUNDIR=$run "$bd/experiments/sonuma-run" -n 0 -- "$bd/experiments/sonuma-bench" \
+		-t 1 -s 64 "$@" -f csv --output "$tmp/out.csv" ||
+		die "sonuma-bench of $bd failed ($conf $*)"
+	stop
+	grep -v '^#' "$tmp/out.csv" | sed -n 2p
+}
+
+# figures BUILD: the five figures of one build, one per line "name value".
+figures() {
+	local bd=$1 r w=$((iters / 10))
+	r=$(one "$bd" none -m sync -n "$iters" -w "$w")
+	echo "sync-none_p50_ns $(cut -d, -f4 <<<"$r")"
+	r=$(one "$bd" none -m async --bw -n "$((iters * 10))" -w "$w")
+	echo "rate-none_Mops $(cut -d, -f14 <<<"$r")"
+	r=$(one "$bd" fixed-1us -m async --bw -n "$((iters * 10))" -w "$w")
+	echo "rate-fixed_Mops $(cut -d, -f14 <<<"$r")"
+	r=$(one "$bd" fixed-1us -m sync -n "$iters" -w "$w")
+	echo "sync-fixed_p50err_pct $(cut -d, -f10 <<<"$r")"
+	r=$(one "$bd" link-10g -m async -d 16 -n "$iters" -w "$w")
+	echo "async-link_p50_ns $(cut -d, -f4 <<<"$r")"
+	echo "async-link_late_pct $(cut -d, -f12 <<<"$r")"
+}
+
+echo "# $(printf '%q ' "$0" --a "$a" --b "$b" --rounds "$rounds" --iters "$iters")"
+echo "# A: $A"
+echo "# B: $B"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uptime | sed 's/.*load/load/')"
+for r in $(seq "$rounds"); do
+	order="A B"
+	((r % 2 == 0)) && order="B A"
+	for side in $order; do
+		bd=$A
+		[[ $side == B ]] && bd=$B
+		figures "$bd" | sed "s/^/$r $side /" | tee -a "$tmp/all.txt"
+	done
+done
+echo "== medians over $rounds rounds, and the median of the per-round ratios B/A"
+printf '%-24s %12s %12s %8s\n' figure A B B/A
+awk '
+	function med(v, n,   i, j, t, a) {
+		for (i = 1; i <= n; i++) a[i] = v[i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	{ val[$3, $1, $2] = $4; names[$3] = 1; rounds[$1] = 1 }
+	END {
+		for (f in names) {
+			na = nb = nr = 0
+			for (r in rounds) {
+				a = val[f, r, "A"]; b = val[f, r, "B"]
+				va[++na] = a; vb[++nb] = b
+				if (a != 0) vr[++nr] = b / a
+			}
+			printf "%-24s %12.3f %12.3f %8s\n", f, med(va, na), med(vb, nb),
+			       nr ? sprintf("%.3f", med(vr, nr)) : "-"
+		}
+	}' "$tmp/all.txt" | sort
