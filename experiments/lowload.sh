@@ -6,6 +6,8 @@
 # of 10 us to 10 ms, under each RMC idle setting, alternated in one run:
 #   pause    rmc.spin_pause = true  (the default)
 #   nopause  rmc.spin_pause = false
+#   awake    rmc.spin_pause = false, and the RMC spins for 60 s after its
+#            last request before it yields (idle_spin_us = 60000000)
 # Prints p50 and p99 against the target and the late share of every
 # (setting, pause, mode), per round, and the medians over the rounds, with
 # the command that reproduces it.  See --help.
@@ -17,15 +19,16 @@ prog=lowload.sh
 build=$root/build
 rounds=3 budget_ms=1500 min_iters=300 max_iters=20000
 gaps="10000 100000 1000000 10000000"
-settings="pause nopause"
+settings="pause nopause awake"
 modes="spin sleep"
-usage_line="Usage: experiments/lowload.sh [--rounds N] [--gaps \"NS ...\"] [--settings \"pause nopause\"] [--modes \"spin sleep\"] [--budget-ms MS] [--build DIR]"
+usage_line="Usage: experiments/lowload.sh [--rounds N] [--gaps \"NS ...\"] [--settings \"pause nopause awake\"] [--modes \"spin sleep\"] [--budget-ms MS] [--build DIR]"
 
 usage() {
 	cat <<EOF2
 $usage_line
 Alternates the RMC idle settings (pause: rmc.spin_pause = true, nopause:
-false) over N rounds (default $rounds); in each, synchronous 64 B reads under
+false, awake: false and no yielding for 60 s) over N rounds (default
+$rounds); in each, synchronous 64 B reads under
 fixed 1 us with sonuma-bench --gap NS for every pause in --gaps (default
 "$gaps" ns), spun and slept (--modes), each for about --budget-ms ms of
 pauses (at least $min_iters, at most $max_iters reads).  Prints p50 and p99
@@ -50,7 +53,7 @@ done
 in_range "$rounds" 1 1000 || bad_usage "--rounds: 1 to 1000, got \"$rounds\""
 in_range "$budget_ms" 1 600000 || bad_usage "--budget-ms: 1 to 600000, got \"$budget_ms\""
 for g in $gaps; do in_range "$g" 1 10000000000 || bad_usage "--gaps: ns from 1 to 1e10, got \"$g\""; done
-for s in $settings; do [[ $s == pause || $s == nopause ]] || bad_usage "--settings: pause or nopause, got \"$s\""; done
+for s in $settings; do [[ $s =~ ^(pause|nopause|awake)$ ]] || bad_usage "--settings: pause, nopause or awake, got \"$s\""; done
 for m in $modes; do [[ $m == spin || $m == sleep ]] || bad_usage "--modes: spin or sleep, got \"$m\""; done
 rmcd=$build/rmcd/rmcd run=$build/experiments/sonuma-run bench=$build/experiments/sonuma-bench
 for b in "$rmcd" "$run" "$bench"; do [[ -x $b ]] || die "$b: not built (scripts/build.sh)"; done
@@ -71,7 +74,8 @@ start() {
 	mkdir -p "$dir"
 	cat >"$dir/rmc.conf" <<EOF2
 cluster = { nodes = 2; };
-rmc = { spin_pause = $([[ $s == pause ]] && echo true || echo false); };
+rmc = { spin_pause = $([[ $s == pause ]] && echo true || echo false);
+        $([[ $s == awake ]] && echo "idle_spin_us = 60000000; idle_nap_us = 60000000;") };
 model = { name = "fixed"; latency_ns = 1000.0; };
 EOF2
 	"$rmcd" -c "$dir/rmc.conf" -r "$dir/run" >"$dir/rmcd.log" 2>&1 &
