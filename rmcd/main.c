@@ -39,7 +39,8 @@ static void usage(FILE *f, const char *prog)
 		"  -c, --config FILE   read settings from FILE (libconfig; see rmc.conf)\n"
 		"  -r, --rundir DIR    where the node sockets go (default $SONUMA_RUNDIR,\n"
 		"                      else /tmp/sonuma-UID)\n"
-		"  -m, --model NAME    timing model, overriding the config\n"
+		"  -m, --model NAME    timing model, overriding the config (whose model\n"
+		"                      group then applies only if it names the same model)\n"
 		"  -C, --calibration FILE  calibration file (default: calibration.file in the\n"
 		"                      config, else $SONUMA_CALIBRATION, else\n"
 		"                      ~/.local/share/sonuma/calibration.cfg)\n"
@@ -349,6 +350,17 @@ static int load_model(struct rmcd *d, bool from_cli)
 	}
 	struct tm_env env = { .tsc_hz = d->tsc_hz, .nodes = d->cfg.nodes };
 	const config_setting_t *grp = d->cfg.have_lc ? config_lookup(&d->cfg.lc, "model") : NULL;
+	const config_setting_t *fname = grp ? config_setting_get_member(grp, "name") : NULL;
+	/* -m naming another model than the file's: the file's parameters are
+	 * that model's, not this one's (rmcd -c rack.conf -m none runs a
+	 * cluster's file with the none model, as sonuma-calibrate --fabric
+	 * asks of the peer). */
+	if (from_cli && fname && config_setting_type(fname) == CONFIG_TYPE_STRING &&
+	    strcmp(config_setting_get_string(fname), d->cfg.model)) {
+		core_info("--model %s: the parameters of model \"%s\" in %s are not used",
+			  d->cfg.model, config_setting_get_string(fname), d->cfg.file);
+		grp = NULL;
+	}
 	/* One rmcd per node: what the model shares between nodes lives in
 	 * the run directory, for every rmcd of the cluster. */
 	if (d->cfg.node_id >= 0 && d->fabric != &rmcd_fabric_shm) {
