@@ -12,10 +12,13 @@
 #ifndef SONUMA_CALIBRATE_H
 #define SONUMA_CALIBRATE_H
 
+#include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "calib.h"
 
@@ -153,6 +156,41 @@ int cal_probe_copy(struct cal_ctx *x, char *err, size_t errlen);
 int cal_find_rmcd(const struct cal_opts *o, char *out, size_t len, char *err, size_t errlen);
 /* Returns -EINTR when interrupted by SIGINT/SIGTERM (after cleaning up). */
 int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen);
+
+/* ---- an rmcd of the probe's own (probe_floor.c) -------------------------- */
+
+/* Set by SIGINT/SIGTERM between cal_catch_signals and cal_release_signals,
+ * so that a probe stops its rmcd and removes its run directory first. */
+extern volatile sig_atomic_t cal_stop;
+struct cal_sigs {
+	struct sigaction intr, term;
+};
+void cal_catch_signals(struct cal_sigs *old);
+void cal_release_signals(const struct cal_sigs *old);
+void cal_sleep_ms(unsigned ms);
+
+struct cal_rmcd {
+	pid_t pid;
+	char dir[128]; /* its private run directory */
+	char log[160]; /* what it says, in dir */
+	char path[PATH_MAX];
+};
+
+/* Starts rmcd (p->path) on a new run directory, with no calibration file
+ * and the whole machine's CPUs: "rmcd -r DIR [-c DIR/rmc.conf] ARGS...",
+ * conf (a config text) written into DIR when given. */
+int cal_rmcd_start(struct cal_ctx *x, struct cal_rmcd *p, const char *conf, const char *const *args,
+		   char *err, size_t errlen);
+/* Waits until the sockets of the nodes in the mask exist; -ECHILD with
+ * rmcd's last error when it exited first, -EINTR when interrupted. */
+int cal_rmcd_wait(struct cal_rmcd *p, uint64_t nodes, char *err, size_t errlen);
+/* Attaches to node of that rmcd as its application: the kal descriptor,
+ * or -errno with err set (-EINTR when interrupted). */
+int cal_rmcd_attach(struct cal_rmcd *p, uint32_t node, char *err, size_t errlen);
+/* Adds to err what became of rmcd and the last error it logged. */
+void cal_rmcd_explain(struct cal_rmcd *p, char *err, size_t errlen);
+/* Stops it (SIGTERM, then SIGKILL) and removes its run directory. */
+void cal_rmcd_stop(struct cal_rmcd *p);
 
 /* Prints the summary of what was measured. */
 void cal_report(const struct cal_ctx *x);
