@@ -26,8 +26,9 @@
 #define CAL_COPY_SIZES 8
 #define CAL_FLOOR_SIZES 8
 #define CAL_MAX_NOTES 24
-#define CAL_RUNS 3	 /* a probe too noisy is run at most this often */
-#define CAL_PP_WINDOWS 3 /* ping-pong windows apart in time (full mode) */
+#define CAL_RUNS 3	      /* a probe too noisy is run at most this often */
+#define CAL_PP_WINDOWS 3      /* ping-pong windows apart in time (full mode) */
+#define CAL_FAB_MAX_WINDOW 64 /* --outstanding at most */
 
 /* ---- statistics ---------------------------------------------------------- */
 
@@ -88,6 +89,11 @@ struct cal_opts {
 	bool floor;	  /* measure the emulator's floor */
 	bool force;	  /* go on without an invariant TSC */
 	const char *rmcd; /* --rmcd PATH, or NULL to search */
+	/* --fabric FILE: the fabric to a peer instead of this machine */
+	const char *fabric;
+	int node;	      /* --node, or -1: from FILE or this host's address */
+	int peer;	      /* --peer, or -1: the other node of two */
+	unsigned outstanding; /* --outstanding: the bandwidth's window */
 };
 
 /* How a pair of CPUs was chosen for a cell of the ping-pong matrix. */
@@ -134,6 +140,14 @@ struct cal_ctx {
 	char floor_rmcd[4096]; /* the rmcd binary used */
 	char floor_model[32];
 	int floor_cpu; /* where this program ran, -1 unpinned */
+	/* --fabric: what goes into the file's section, and the summary's */
+	struct cal_fabric fab;
+	struct cal_stats fab_lat[2][CAL_MAX_SIZES]; /* [CAL_FAB_READ/WRITE][size] */
+	size_t fab_bw_ops[2][CAL_MAX_SIZES];
+	bool fab_done;
+	uint32_t fab_self, fab_peer;
+	char fab_conf[4096];
+	int fab_cpu;
 	char notes[CAL_MAX_NOTES][200];
 	unsigned n_notes;
 	double elapsed_s;
@@ -192,8 +206,14 @@ void cal_rmcd_explain(struct cal_rmcd *p, char *err, size_t errlen);
 /* Stops it (SIGTERM, then SIGKILL) and removes its run directory. */
 void cal_rmcd_stop(struct cal_rmcd *p);
 
+/* The fabric between this host and a peer (probe_fabric.c): x->opt.fabric,
+ * node and peer; fills x->fab.  -EINTR when interrupted. */
+int cal_probe_fabric(struct cal_ctx *x, char *err, size_t errlen);
+
 /* Prints the summary of what was measured. */
 void cal_report(const struct cal_ctx *x);
+/* Prints the summary of a fabric measurement. */
+void cal_report_fabric(const struct cal_ctx *x);
 
 /* A CPU of domain d to run a probe from, or -1 when it has none. */
 int cal_domain_cpu(const struct cal_ctx *x, int d);
