@@ -34,8 +34,8 @@
 #include "core.h"
 #include "sonuma.h"
 
-#define FABRIC_WAIT_S 30	/* for the peer to attach */
-#define FABRIC_MAX_SPREAD 3.0	/* p90/p10: a network is noisier than a cache line */
+#define FABRIC_WAIT_S 30      /* for the peer to attach */
+#define FABRIC_MAX_SPREAD 3.0 /* p90/p10: a network is noisier than a cache line */
 
 static const uint64_t fabric_sizes[] = { 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576 };
 
@@ -96,8 +96,8 @@ static int pick_nodes(const struct cal_opts *o, const struct core_config *c, uin
 			return snprintf(err, errlen,
 					"%s:%u: fabric.nodes: %s of this host's addresses: give "
 					"--node NODE, the node this host serves",
-					c->file, c->fabric_line, n_found ? "several nodes are at" :
-									   "no node is at one"),
+					c->file, c->fabric_line,
+					n_found ? "several nodes are at" : "no node is at one"),
 			       -EINVAL;
 		*self = (uint32_t)found;
 	}
@@ -408,10 +408,11 @@ int cal_probe_fabric(struct cal_ctx *x, char *err, size_t errlen)
 	if ((r = core_config_load(c, x->opt.fabric, err, errlen)))
 		goto out;
 	if (strcmp(c->fabric, "ucx")) {
-		snprintf(err, errlen,
-			 "%s: fabric.name is \"%s\": --fabric measures the ucx fabric between hosts "
-			 "(fabric = { name = \"ucx\"; nodes = [\"host:port\", ...]; })",
-			 x->opt.fabric, c->fabric);
+		snprintf(
+			err, errlen,
+			"%s: fabric.name is \"%s\": --fabric measures the ucx fabric between hosts "
+			"(fabric = { name = \"ucx\"; nodes = [\"host:port\", ...]; })",
+			x->opt.fabric, c->fabric);
 		r = -EINVAL;
 		goto out;
 	}
