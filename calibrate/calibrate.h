@@ -12,10 +12,13 @@
 #ifndef SONUMA_CALIBRATE_H
 #define SONUMA_CALIBRATE_H
 
+#include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "calib.h"
 
@@ -23,8 +26,9 @@
 #define CAL_COPY_SIZES 8
 #define CAL_FLOOR_SIZES 8
 #define CAL_MAX_NOTES 24
-#define CAL_RUNS 3	 /* a probe too noisy is run at most this often */
-#define CAL_PP_WINDOWS 3 /* ping-pong windows apart in time (full mode) */
+#define CAL_RUNS 3	      /* a probe too noisy is run at most this often */
+#define CAL_PP_WINDOWS 3      /* ping-pong windows apart in time (full mode) */
+#define CAL_FAB_MAX_WINDOW 64 /* --outstanding at most */
 
 /* ---- statistics ---------------------------------------------------------- */
 
@@ -85,6 +89,11 @@ struct cal_opts {
 	bool floor;	  /* measure the emulator's floor */
 	bool force;	  /* go on without an invariant TSC */
 	const char *rmcd; /* --rmcd PATH, or NULL to search */
+	/* --fabric FILE: the fabric to a peer instead of this machine */
+	const char *fabric;
+	int node;	      /* --node, or -1: from FILE or this host's address */
+	int peer;	      /* --peer, or -1: the other node of two */
+	unsigned outstanding; /* --outstanding: the bandwidth's window */
 };
 
 /* How a pair of CPUs was chosen for a cell of the ping-pong matrix. */
@@ -131,6 +140,14 @@ struct cal_ctx {
 	char floor_rmcd[4096]; /* the rmcd binary used */
 	char floor_model[32];
 	int floor_cpu; /* where this program ran, -1 unpinned */
+	/* --fabric: what goes into the file's section, and the summary's */
+	struct cal_fabric fab;
+	struct cal_stats fab_lat[2][CAL_MAX_SIZES]; /* [CAL_FAB_READ/WRITE][size] */
+	size_t fab_bw_ops[2][CAL_MAX_SIZES];
+	bool fab_done;
+	uint32_t fab_self, fab_peer;
+	char fab_conf[4096];
+	int fab_cpu;
 	char notes[CAL_MAX_NOTES][200];
 	unsigned n_notes;
 	double elapsed_s;
@@ -154,8 +171,49 @@ int cal_find_rmcd(const struct cal_opts *o, char *out, size_t len, char *err, si
 /* Returns -EINTR when interrupted by SIGINT/SIGTERM (after cleaning up). */
 int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen);
 
+/* ---- an rmcd of the probe's own (probe_floor.c) -------------------------- */
+
+/* Set by SIGINT/SIGTERM between cal_catch_signals and cal_release_signals,
+ * so that a probe stops its rmcd and removes its run directory first. */
+extern volatile sig_atomic_t cal_stop;
+struct cal_sigs {
+	struct sigaction intr, term;
+};
+void cal_catch_signals(struct cal_sigs *old);
+void cal_release_signals(const struct cal_sigs *old);
+void cal_sleep_ms(unsigned ms);
+
+struct cal_rmcd {
+	pid_t pid;
+	char dir[128]; /* its private run directory */
+	char log[160]; /* what it says, in dir */
+	char path[PATH_MAX];
+};
+
+/* Starts rmcd (p->path) on a new run directory, with no calibration file
+ * and the whole machine's CPUs: "rmcd -r DIR [-c DIR/rmc.conf] ARGS...",
+ * conf (a config text) written into DIR when given. */
+int cal_rmcd_start(struct cal_ctx *x, struct cal_rmcd *p, const char *conf, const char *const *args,
+		   char *err, size_t errlen);
+/* Waits until the sockets of the nodes in the mask exist; -ECHILD with
+ * rmcd's last error when it exited first, -EINTR when interrupted. */
+int cal_rmcd_wait(struct cal_rmcd *p, uint64_t nodes, char *err, size_t errlen);
+/* Attaches to node of that rmcd as its application: the kal descriptor,
+ * or -errno with err set (-EINTR when interrupted). */
+int cal_rmcd_attach(struct cal_rmcd *p, uint32_t node, char *err, size_t errlen);
+/* Adds to err what became of rmcd and the last error it logged. */
+void cal_rmcd_explain(struct cal_rmcd *p, char *err, size_t errlen);
+/* Stops it (SIGTERM, then SIGKILL) and removes its run directory. */
+void cal_rmcd_stop(struct cal_rmcd *p);
+
+/* The fabric between this host and a peer (probe_fabric.c): x->opt.fabric,
+ * node and peer; fills x->fab.  -EINTR when interrupted. */
+int cal_probe_fabric(struct cal_ctx *x, char *err, size_t errlen);
+
 /* Prints the summary of what was measured. */
 void cal_report(const struct cal_ctx *x);
+/* Prints the summary of a fabric measurement. */
+void cal_report_fabric(const struct cal_ctx *x);
 
 /* A CPU of domain d to run a probe from, or -1 when it has none. */
 int cal_domain_cpu(const struct cal_ctx *x, int d);

@@ -4,6 +4,8 @@
  * cost of a cache line moving between cores, memory latency and copy
  * bandwidth between NUMA domains, and the emulator's floor through a real
  * rmcd), prints a summary and writes the calibration file rmcd reads.
+ * With --fabric, measures the ucx fabric between this host and a peer's
+ * rmcd instead, into a section of that file.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,6 +17,7 @@
 #include <unistd.h>
 
 #include "calibrate.h"
+#include "config.h"
 #include "core.h"
 
 #ifndef SONUMA_VERSION
@@ -25,14 +28,18 @@ static void short_usage(const char *prog)
 {
 	fprintf(stderr,
 		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"       %s --fabric rmc.conf [--peer NODE] [--node NODE] [--outstanding N] [-o FILE]\n"
+		"          [--quick] [--rmcd PATH]\n"
 		"Try '%s --help' for more.\n",
-		prog, prog);
+		prog, prog, prog);
 }
 
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
 		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"       %s --fabric rmc.conf [--peer NODE] [--node NODE] [--outstanding N] [-o FILE]\n"
+		"          [--quick] [--rmcd PATH]\n"
 		"\n"
 		"Measures this machine's own costs and writes the calibration file that\n"
 		"rmcd and the timing models read: the TSC rate and read cost, the cost of\n"
@@ -55,8 +62,27 @@ static void usage(FILE *f, const char *prog)
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"\n"
-		"Run it on an otherwise idle machine; it takes about 20 s (--quick: 2 s).\n",
-		prog);
+		"Run it on an otherwise idle machine; it takes about 20 s (--quick: 2 s).\n"
+		"\n"
+		"The ucx fabric between hosts: with the peer's rmcd running on its host with\n"
+		"the cluster's file and the none model (rmcd -c rmc.conf -m none NODE_CNT PEER),\n"
+		"measures synchronous read and write latency (median and spread) and\n"
+		"asynchronous bandwidth per size, through an rmcd it starts for this host's\n"
+		"node, and adds them to the calibration file (-o FILE, which must hold this\n"
+		"machine's calibration) as a section for that fabric, node and peer; rmcd\n"
+		"then checks models against it.\n"
+		"The peer's context is overwritten.  UCX_TLS and UCX_NET_DEVICES apply as to\n"
+		"rmcd: use the ones the cluster runs with.\n"
+		"\n"
+		"      --fabric CONF  the cluster's rmc.conf (fabric = { name = \"ucx\"; nodes = ...; })\n"
+		"      --peer NODE    the node whose rmcd runs on the other host (default: the\n"
+		"                     other node of a two-node cluster)\n"
+		"      --node NODE    the node this host serves (default: cluster.node in FILE,\n"
+		"                     else the node whose fabric.nodes address is this host's)\n"
+		"      --outstanding N  requests in flight for the bandwidth (default 16, 1 to %d)\n"
+		"\n"
+		"It waits up to 30 s for the peer; a full run takes under a minute.\n",
+		prog, prog, CAL_FAB_MAX_WINDOW);
 }
 
 /* The allowed CPUs of each NUMA domain. */
@@ -89,6 +115,19 @@ static double round_to(double v, double unit)
 	double r = round(v / unit) * unit;
 
 	return r > 0 ? r : v;
+}
+
+/* A fabric's figures: ns to 0.1, GB/s to 1e-4. */
+static void tidy_fabric(struct cal_fabric *f)
+{
+	for (uint32_t i = 0; i < f->n; i++)
+		for (int op = 0; op < 2; op++) {
+			f->ns[op][i] = round_to(f->ns[op][i], 0.1);
+			f->p10_ns[op][i] = round_to(f->p10_ns[op][i], 0.1);
+			f->p90_ns[op][i] = round_to(f->p90_ns[op][i], 0.1);
+			f->p99_ns[op][i] = round_to(f->p99_ns[op][i], 0.1);
+			f->gbps[op][i] = round_to(f->gbps[op][i], 0.0001);
+		}
 }
 
 /* Rounds the figures to well below their noise, so that the file reads
@@ -165,12 +204,108 @@ static void existing(const char *path)
 	free(old);
 }
 
+/* A new calibration of this machine keeps the fabric sections of the one
+ * it replaces, when that was this machine's: they were measured apart
+ * (--fabric), against peers this run does not reach. */
+static void keep_fabrics(const char *path, struct cal_data *d)
+{
+	struct cal_data *old = malloc(sizeof(*old));
+	char err[512], why[256];
+
+	if (!old)
+		return;
+	if (cal_load(path, old, err, sizeof(err)) == 0 && old->n_fabrics &&
+	    cal_check_identity(old, why, sizeof(why)) == 0) {
+		d->n_fabrics = old->n_fabrics;
+		memcpy(d->fabric, old->fabric, sizeof(d->fabric));
+		for (uint32_t k = 0; k < d->n_fabrics; k++)
+			printf("Kept the fabric section %s, node %u (%s) to node %u (%s), UCX_TLS %s, "
+			       "of %s: run sonuma-calibrate --fabric again to renew it\n",
+			       d->fabric[k].name, d->fabric[k].node, d->fabric[k].address,
+			       d->fabric[k].peer_node, d->fabric[k].peer, d->fabric[k].transports,
+			       d->fabric[k].date);
+	}
+	free(old);
+}
+
+/* --fabric: the fabric to a peer, into a section of the calibration of
+ * this machine in path.  The exit status. */
+static int fabric_main(struct cal_ctx *x, const char *prog, const char *path, uint64_t t0)
+{
+	char err[1024], why[256];
+	int r;
+
+	r = cal_load(path, &x->d, err, sizeof(err));
+	if (r == -ENOENT) {
+		fprintf(stderr,
+			"%s: %s: no calibration of this machine yet: run %s (without --fabric) "
+			"first, then --fabric\n",
+			prog, path, prog);
+		return 1;
+	}
+	if (r) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	if (cal_check_identity(&x->d, why, sizeof(why))) {
+		fprintf(stderr,
+			"%s: %s: measured on another machine (%s): run %s (without --fabric) here "
+			"first\n",
+			prog, path, why, prog);
+		return 1;
+	}
+	x->hz = x->d.tsc_hz;
+	x->fab_cpu = -1;
+	if (sched_getaffinity(0, sizeof(x->allowed), &x->allowed) < 0) {
+		fprintf(stderr, "%s: sched_getaffinity: %s\n", prog, strerror(errno));
+		return 1;
+	}
+	if (writable(path, err, sizeof(err)) ||
+	    cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	progress("the fabric to the peer through rmcd");
+	if ((r = cal_probe_fabric(x, err, sizeof(err)))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return r == -EINTR ? 130 : 1;
+	}
+	x->elapsed_s = (double)(core_mono_ns() - t0) / 1e9;
+	tidy_fabric(&x->fab);
+	printf("\n");
+	cal_report_fabric(x);
+	if (cal_fabric_put(&x->d, &x->fab)) {
+		fprintf(stderr,
+			"%s: %s holds %d fabric sections already, none of this link: remove one "
+			"(fabrics = ( ... ) in the file)\n",
+			prog, path, CAL_MAX_FABRICS);
+		return 1;
+	}
+	if ((r = cal_save(path, &x->d, err, sizeof(err)))) {
+		fprintf(stderr, "%s: %s\n", prog, err);
+		return 1;
+	}
+	printf("\nWrote the section %s, node %u to node %u, into %s\n", x->fab.name, x->fab.node,
+	       x->fab.peer_node, path);
+	return 0;
+}
+
 /* The command line into *o, path (empty: the default) and *check: 0 to go
  * on, 2 on bad usage, -1 after --help or --version. */
 static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *o, char *path,
 		      size_t pathlen, int *check)
 {
-	enum { OPT_QUICK = 256, OPT_RMCD, OPT_NO_FLOOR, OPT_FORCE, OPT_CHECK };
+	enum {
+		OPT_QUICK = 256,
+		OPT_RMCD,
+		OPT_NO_FLOOR,
+		OPT_FORCE,
+		OPT_CHECK,
+		OPT_FABRIC,
+		OPT_PEER,
+		OPT_NODE,
+		OPT_OUTSTANDING
+	};
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "quick", no_argument, NULL, OPT_QUICK },
@@ -178,10 +313,16 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		{ "no-floor", no_argument, NULL, OPT_NO_FLOOR },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "fabric", required_argument, NULL, OPT_FABRIC },
+		{ "peer", required_argument, NULL, OPT_PEER },
+		{ "node", required_argument, NULL, OPT_NODE },
+		{ "outstanding", required_argument, NULL, OPT_OUTSTANDING },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
+	bool fabric_only = false, no_floor = false;
+	uint64_t v;
 	int opt;
 
 	path[0] = '\0';
@@ -203,6 +344,38 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 			break;
 		case OPT_NO_FLOOR:
 			o->floor = false;
+			no_floor = true;
+			break;
+		case OPT_FABRIC:
+			if (!*optarg) {
+				fprintf(stderr,
+					"%s: --fabric CONF: expected the cluster's rmc.conf\n",
+					prog);
+				return 2;
+			}
+			o->fabric = optarg;
+			break;
+		case OPT_PEER:
+		case OPT_NODE:
+			if (core_parse_u64(optarg, 0, CORE_MAX_NODES - 1, &v)) {
+				fprintf(stderr,
+					"%s: --%s: expected a node from 0 to %d, got \"%s\"\n",
+					prog, opt == OPT_PEER ? "peer" : "node", CORE_MAX_NODES - 1,
+					optarg);
+				return 2;
+			}
+			*(opt == OPT_PEER ? &o->peer : &o->node) = (int)v;
+			fabric_only = true;
+			break;
+		case OPT_OUTSTANDING:
+			if (core_parse_u64(optarg, 1, CAL_FAB_MAX_WINDOW, &v)) {
+				fprintf(stderr,
+					"%s: --outstanding: expected 1 to %d requests, got \"%s\"\n",
+					prog, CAL_FAB_MAX_WINDOW, optarg);
+				return 2;
+			}
+			o->outstanding = (unsigned)v;
+			fabric_only = true;
 			break;
 		case OPT_FORCE:
 			o->force = true;
@@ -223,6 +396,20 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 	}
 	if (optind < argc) {
 		fprintf(stderr, "%s: unexpected argument \"%s\"\n", prog, argv[optind]);
+		short_usage(prog);
+		return 2;
+	}
+	if (fabric_only && !o->fabric) {
+		fprintf(stderr, "%s: --peer, --node and --outstanding go with --fabric CONF\n",
+			prog);
+		short_usage(prog);
+		return 2;
+	}
+	if (o->fabric && (no_floor || o->force || *check)) {
+		fprintf(stderr,
+			"%s: --fabric measures the fabric only: no --no-floor, --force or "
+			"--check with it\n",
+			prog);
 		short_usage(prog);
 		return 2;
 	}
@@ -248,6 +435,14 @@ static int check_file(const char *path)
 		printf("%s: measured on another machine (%s)\n", path, why);
 	else
 		printf("%s: a valid calibration of this machine (%s)\n", path, c->id.date);
+	for (uint32_t k = 0; !r && k < c->n_fabrics; k++) {
+		const struct cal_fabric *f = &c->fabric[k];
+		printf("  fabric %s: node %u (%s) to node %u (%s), UCX_TLS %s, %s: 64 B read %.1f "
+		       "us, write %.1f us\n",
+		       f->name, f->node, f->address, f->peer_node, f->peer, f->transports, f->date,
+		       cal_fabric_ns(f, CAL_FAB_READ, 64) / 1e3,
+		       cal_fabric_ns(f, CAL_FAB_WRITE, 64) / 1e3);
+	}
 	rc = r || cal_check_identity(c, why, sizeof(why)) ? 1 : 0;
 	free(c);
 	return rc;
@@ -343,7 +538,7 @@ static int run_probes(struct cal_ctx *x, char *err, size_t errlen)
 int main(int argc, char **argv)
 {
 	const char *prog = "sonuma-calibrate";
-	struct cal_opts o = { .floor = true };
+	struct cal_opts o = { .floor = true, .node = -1, .peer = -1, .outstanding = 16 };
 	char path[4096], err[1024];
 	struct cal_ctx *x;
 	uint64_t t0;
@@ -364,6 +559,10 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	x->opt = o;
+	if (o.fabric) {
+		rc = fabric_main(x, prog, path, t0);
+		goto out;
+	}
 	if (prepare(x, prog, path))
 		goto out;
 	if ((r = run_probes(x, err, sizeof(err)))) {
@@ -376,6 +575,7 @@ int main(int argc, char **argv)
 	tidy(&x->d);
 	printf("\n");
 	cal_report(x);
+	keep_fabrics(path, &x->d);
 	if ((r = cal_save(path, &x->d, err, sizeof(err)))) {
 		fprintf(stderr, "%s: %s\n", prog, err);
 		goto out;

@@ -35,11 +35,27 @@
 /* Set by SIGINT/SIGTERM while rmcd runs, so that it is stopped and the run
  * directory removed before the program ends.  A signal handler can reach
  * nothing else. */
-static volatile sig_atomic_t floor_stop;
+volatile sig_atomic_t cal_stop;
 
 static void on_signal(int sig)
 {
-	floor_stop = sig;
+	cal_stop = sig;
+}
+
+void cal_catch_signals(struct cal_sigs *old)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+
+	cal_stop = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &old->intr);
+	sigaction(SIGTERM, &sa, &old->term);
+}
+
+void cal_release_signals(const struct cal_sigs *old)
+{
+	sigaction(SIGINT, &old->intr, NULL);
+	sigaction(SIGTERM, &old->term, NULL);
 }
 
 static bool executable(const char *p)
@@ -116,40 +132,34 @@ static void remove_tree(const char *dir)
 	rmdir(dir);
 }
 
-/* The last line rmcd logged, for an error message. */
+/* The last error rmcd logged, else its last line, for an error message. */
 static void log_tail(const char *log, char *out, size_t len)
 {
 	char line[512];
+	bool error = false;
 	FILE *f = fopen(log, "re");
 
 	snprintf(out, len, "(nothing logged)");
 	while (f && fgets(line, sizeof(line), f)) {
+		bool is_error = strstr(line, "error: ") != NULL;
 		line[strcspn(line, "\n")] = '\0';
-		if (line[0])
+		if (line[0] && (is_error || !error))
 			snprintf(out, len, "%.*s", (int)len - 1, line);
+		error |= is_error;
 	}
 	if (f)
 		fclose(f);
 }
 
-static void sleep_ms(unsigned ms)
+void cal_sleep_ms(unsigned ms)
 {
 	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
 
 	nanosleep(&ts, NULL);
 }
 
-struct rmcd_proc {
-	pid_t pid;
-	char dir[128];
-	char log[160];
-	char path[PATH_MAX];
-};
-
-/* Starts rmcd with two nodes: the none model, or with conf (a config text
- * written into its run directory). */
-static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, const char *conf, char *err,
-		      size_t errlen)
+int cal_rmcd_start(struct cal_ctx *x, struct cal_rmcd *p, const char *conf, const char *const *args,
+		   char *err, size_t errlen)
 {
 	const char *tmp = getenv("TMPDIR");
 	int fd;
@@ -191,16 +201,23 @@ static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, const char *conf, 
 	if (p->pid == 0) {
 		char nocal[sizeof(p->dir) + 32];
 		char conf_path[sizeof(p->dir) + 32];
-		char *argv_none[] = { p->path,	      (char *)"-r",	   p->dir, (char *)"-m",
-				      (char *)"none", (char *)FLOOR_NODES, NULL };
-		char *argv_conf[] = { p->path,	 (char *)"-r",	      p->dir, (char *)"-c",
-				      conf_path, (char *)FLOOR_NODES, NULL };
-		char **argv = conf ? argv_conf : argv_none;
+		const char *argv[32];
+		unsigned n = 0;
 		sigset_t none;
 		int nul = open("/dev/null", O_RDONLY);
 
 		snprintf(nocal, sizeof(nocal), "%s/no-calibration.cfg", p->dir);
 		snprintf(conf_path, sizeof(conf_path), "%s/rmc.conf", p->dir);
+		argv[n++] = p->path;
+		argv[n++] = "-r";
+		argv[n++] = p->dir;
+		if (conf) {
+			argv[n++] = "-c";
+			argv[n++] = conf_path;
+		}
+		for (; args && *args && n < 31; args++)
+			argv[n++] = *args;
+		argv[n] = NULL;
 		/* rmcd places its own threads: give it back the whole machine. */
 		sched_setaffinity(0, sizeof(x->allowed), &x->allowed);
 		prctl(PR_SET_PDEATHSIG, SIGTERM);
@@ -215,7 +232,7 @@ static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, const char *conf, 
 			dup2(nul, 0);
 		dup2(fd, 1);
 		dup2(fd, 2);
-		execv(p->path, argv);
+		execv(p->path, (char *const *)argv);
 		dprintf(2, "cannot run %s: %s\n", p->path, strerror(errno));
 		_exit(127);
 	}
@@ -223,17 +240,12 @@ static int rmcd_start(struct cal_ctx *x, struct rmcd_proc *p, const char *conf, 
 	return 0;
 }
 
-/* Waits until both node sockets exist; -ECHILD with the reason when rmcd
- * died first. */
-static int rmcd_wait_up(struct rmcd_proc *p, char *err, size_t errlen)
+int cal_rmcd_wait(struct cal_rmcd *p, uint64_t nodes, char *err, size_t errlen)
 {
 	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull;
-	char s0[200], s1[200], tail[256];
-	struct stat st;
+	char tail[256];
 	int status;
 
-	core_node_sock_path(s0, sizeof(s0), p->dir, 0);
-	core_node_sock_path(s1, sizeof(s1), p->dir, 1);
 	for (;;) {
 		if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 			p->pid = 0;
@@ -243,10 +255,18 @@ static int rmcd_wait_up(struct rmcd_proc *p, char *err, size_t errlen)
 				 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status), tail);
 			return -ECHILD;
 		}
-		if (stat(s0, &st) == 0 && S_ISSOCK(st.st_mode) && stat(s1, &st) == 0 &&
-		    S_ISSOCK(st.st_mode))
+		bool all = true;
+		for (uint32_t k = 0; k < 64 && all; k++) {
+			char sock[200];
+			struct stat st;
+			if (!(nodes >> k & 1))
+				continue;
+			core_node_sock_path(sock, sizeof(sock), p->dir, k);
+			all = stat(sock, &st) == 0 && S_ISSOCK(st.st_mode);
+		}
+		if (all)
 			return 0;
-		if (floor_stop)
+		if (cal_stop)
 			return -EINTR;
 		if (core_mono_ns() > deadline) {
 			snprintf(err, errlen,
@@ -255,12 +275,11 @@ static int rmcd_wait_up(struct rmcd_proc *p, char *err, size_t errlen)
 				 p->path, p->dir, FLOOR_START_S);
 			return -ETIMEDOUT;
 		}
-		sleep_ms(5);
+		cal_sleep_ms(5);
 	}
 }
 
-/* Adds to err what became of rmcd and the last line it logged. */
-static void rmcd_explain(struct rmcd_proc *p, char *err, size_t errlen)
+void cal_rmcd_explain(struct cal_rmcd *p, char *err, size_t errlen)
 {
 	char tail[256], how[64] = "still running";
 	size_t n = strlen(err);
@@ -279,7 +298,7 @@ static void rmcd_explain(struct rmcd_proc *p, char *err, size_t errlen)
 		snprintf(err + n, errlen - n, " (rmcd %s; its last words: %s)", how, tail);
 }
 
-static void rmcd_stop(struct rmcd_proc *p)
+void cal_rmcd_stop(struct cal_rmcd *p)
 {
 	uint64_t deadline = core_mono_ns() + FLOOR_STOP_S * 1000000000ull;
 	int status;
@@ -292,7 +311,7 @@ static void rmcd_stop(struct rmcd_proc *p)
 				waitpid(p->pid, &status, 0);
 				break;
 			}
-			sleep_ms(2);
+			cal_sleep_ms(2);
 		}
 		p->pid = 0;
 	}
@@ -324,7 +343,7 @@ static int floor_run(void *arg, double *v, size_t n, char *err, size_t errlen)
 				 (unsigned long long)f->size, strerror(-r));
 			return r;
 		}
-		if (floor_stop)
+		if (cal_stop)
 			return -EINTR;
 		v[i] = core_tsc_to_ns(t1 - t0, f->hz);
 	}
@@ -352,30 +371,29 @@ static int floor_check(struct floor_run *f, uint64_t at, uint64_t len, char *err
 	return 0;
 }
 
-/* Attaches to node 0 of the rmcd started in p, waiting up to FLOOR_START_S
- * for it to listen.  Returns the fd, or -errno with err set (-EINTR when
- * interrupted). */
-static int floor_attach(struct rmcd_proc *p, char *err, size_t errlen)
+int cal_rmcd_attach(struct cal_rmcd *p, uint32_t node, char *err, size_t errlen)
 {
 	uint64_t deadline = core_mono_ns() + FLOOR_START_S * 1000000000ull;
+	char nid[16];
 	int fd;
 
+	snprintf(nid, sizeof(nid), "%u", node);
 	setenv("SONUMA_RUNDIR", p->dir, 1);
-	setenv("SONUMA_NODE", "0", 1);
+	setenv("SONUMA_NODE", nid, 1);
 	while ((fd = kal_open((char *)RMC_DEV)) < 0) {
 		if ((fd != -ECONNREFUSED && fd != -ENOENT) || core_mono_ns() > deadline) {
-			snprintf(err, errlen, "cannot attach to node 0 of rmcd in %s: %s", p->dir,
-				 strerror(-fd));
+			snprintf(err, errlen, "cannot attach to node %u of rmcd in %s: %s", node,
+				 p->dir, strerror(-fd));
 			return fd;
 		}
-		if (floor_stop)
+		if (cal_stop)
 			return -EINTR;
-		sleep_ms(5);
+		cal_sleep_ms(5);
 	}
 	return fd;
 }
 
-static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+static int floor_measure(struct cal_ctx *x, struct cal_rmcd *p, char *err, size_t errlen)
 {
 	static const uint64_t sizes[CAL_FLOOR_SIZES] = { 64,	256,   1024,   4096,
 							 16384, 65536, 262144, 1048576 };
@@ -386,7 +404,7 @@ static int floor_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size
 	uint64_t top = 0, pages;
 	int fd, r, cpu = -1;
 
-	if ((fd = floor_attach(p, err, errlen)) < 0)
+	if ((fd = cal_rmcd_attach(p, 0, err, errlen)) < 0)
 		return fd;
 	if ((r = kal_info(fd, &info))) {
 		snprintf(err, errlen, "rmcd did not say what node 0 is: %s", strerror(-r));
@@ -476,13 +494,13 @@ out:
  * sonuma-bench then measured at 1 us.  200000 reads span 0.2 s or more, so
  * that a passing moment of a noisy machine does not set it (3000 gave 40
  * to 70 ns). */
-static int overhead_measure(struct cal_ctx *x, struct rmcd_proc *p, char *err, size_t errlen)
+static int overhead_measure(struct cal_ctx *x, struct cal_rmcd *p, char *err, size_t errlen)
 {
 	struct floor_run f = { .hz = x->hz, .size = 64 };
 	struct cal_stats st;
 	int fd, r;
 
-	if ((fd = floor_attach(p, err, errlen)) < 0)
+	if ((fd = cal_rmcd_attach(p, 0, err, errlen)) < 0)
 		return fd;
 	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
 	    (r = kal_reg_lbuff(fd, &f.lbuff, 1))) {
@@ -501,8 +519,10 @@ out:
 
 int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 {
-	struct sigaction sa = { .sa_handler = on_signal }, old_int, old_term;
-	struct rmcd_proc p;
+	static const char *const none[] = { "-m", "none", FLOOR_NODES, NULL };
+	static const char *const with_conf[] = { FLOOR_NODES, NULL };
+	struct cal_sigs old;
+	struct cal_rmcd p;
 	int r;
 
 	memset(&p, 0, sizeof(p));
@@ -516,38 +536,34 @@ int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen)))
 		return r;
 	snprintf(p.path, sizeof(p.path), "%s", x->floor_rmcd);
-	floor_stop = 0;
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGINT, &sa, &old_int);
-	sigaction(SIGTERM, &sa, &old_term);
-	r = rmcd_start(x, &p, NULL, err, errlen);
+	cal_catch_signals(&old);
+	r = cal_rmcd_start(x, &p, NULL, none, err, errlen);
 	if (!r)
-		r = rmcd_wait_up(&p, err, errlen);
+		r = cal_rmcd_wait(&p, 3, err, errlen);
 	if (!r)
 		r = floor_measure(x, &p, err, errlen);
-	if (!r && !floor_stop) {
+	if (!r && !cal_stop) {
 		/* Then the cost around a held-back completion, with a fixed
 		 * model and no notify cost: what rmcd subtracts. */
 		char conf[256];
-		rmcd_stop(&p);
+		cal_rmcd_stop(&p);
 		snprintf(conf, sizeof(conf),
 			 "model = { name = \"fixed\"; latency_ns = %.0f; };\n"
 			 "rmc = { notify_ns = 0; overhead_ns = 0; };\n",
 			 OVERHEAD_MODEL_NS);
-		r = rmcd_start(x, &p, conf, err, errlen);
+		r = cal_rmcd_start(x, &p, conf, with_conf, err, errlen);
 		if (!r)
-			r = rmcd_wait_up(&p, err, errlen);
+			r = cal_rmcd_wait(&p, 3, err, errlen);
 		if (!r)
 			r = overhead_measure(x, &p, err, errlen);
 	}
-	if (r == -EINTR || floor_stop) {
+	if (r == -EINTR || cal_stop) {
 		snprintf(err, errlen, "interrupted");
 		r = -EINTR;
 	} else if (r && p.pid > 0) {
-		rmcd_explain(&p, err, errlen);
+		cal_rmcd_explain(&p, err, errlen);
 	}
-	rmcd_stop(&p);
-	sigaction(SIGINT, &old_int, NULL);
-	sigaction(SIGTERM, &old_term, NULL);
+	cal_rmcd_stop(&p);
+	cal_release_signals(&old);
 	return r;
 }

@@ -351,3 +351,41 @@ void cal_report(const struct cal_ctx *x)
 	spread_notes(x);
 	printf("  - marks: * repeated until tight, ! still spread wide; - not measured\n");
 }
+
+/* "median [p10..p90] p99" in us, and the mark. */
+static const char *us_cell(char *buf, size_t len, const struct cal_fabric *f, int op, uint32_t i,
+			   const struct cal_stats *st)
+{
+	char a[16], b[16], c[16], d[16];
+
+	snprintf(buf, len, "%s [%s..%s] %s%c", num(a, sizeof(a), f->ns[op][i] / 1e3),
+		 num(b, sizeof(b), f->p10_ns[op][i] / 1e3),
+		 num(c, sizeof(c), f->p90_ns[op][i] / 1e3),
+		 num(d, sizeof(d), f->p99_ns[op][i] / 1e3), mark(st));
+	return buf;
+}
+
+void cal_report_fabric(const struct cal_ctx *x)
+{
+	const struct cal_fabric *f = &x->fab;
+	char s[32], rd[64], wr[64];
+
+	printf("sonuma-calibrate %s: %s fabric calibration in %.1f s\n\n", SONUMA_VERSION,
+	       x->opt.quick ? "quick" : "full", x->elapsed_s);
+	printf("Fabric %s from node %u (%s) to node %u (%s) of %s\n", f->name, f->node, f->address,
+	       f->peer_node, f->peer, x->fab_conf);
+	printf("  UCX_TLS %s; rmcd %s, none model on both hosts;\n  this program on CPU %d\n",
+	       f->transports, x->floor_rmcd, x->fab_cpu);
+	printf("  synchronous latency (us, median [p10..p90] p99); asynchronous bandwidth with %u "
+	       "in flight (GB/s)\n",
+	       f->outstanding);
+	printf("  %-9s %-30s %-30s %8s %8s\n", "size", "read", "write", "read", "write");
+	for (uint32_t i = 0; i < f->n; i++)
+		printf("  %-9s %-30s %-30s %8.3f %8.3f\n", bytes(s, sizeof(s), f->size[i]),
+		       us_cell(rd, sizeof(rd), f, CAL_FAB_READ, i, &x->fab_lat[CAL_FAB_READ][i]),
+		       us_cell(wr, sizeof(wr), f, CAL_FAB_WRITE, i, &x->fab_lat[CAL_FAB_WRITE][i]),
+		       f->gbps[CAL_FAB_READ][i], f->gbps[CAL_FAB_WRITE][i]);
+	printf("  rmcd with the ucx fabric warns at start when a model asks for less than these\n"
+	       "  medians, and starts a write to another node early enough for the fabric to land\n"
+	       "  it in time.  Marks: * repeated until tight, ! still spread wide.\n");
+}

@@ -76,6 +76,31 @@ static void sample(struct cal_data *c)
 	c->rmc_ko = true;
 }
 
+/* A fabric section: node 0 at a, node 1 at b, three sizes. */
+static void sample_fabric(struct cal_fabric *f, const char *tls)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(f->name, sizeof(f->name), "ucx");
+	f->node = 0;
+	snprintf(f->address, sizeof(f->address), "10.0.0.1:13337");
+	f->peer_node = 1;
+	snprintf(f->peer, sizeof(f->peer), "10.0.0.2:13337");
+	snprintf(f->transports, sizeof(f->transports), "%s", tls);
+	snprintf(f->date, sizeof(f->date), "2025-02-01T08:00:00Z");
+	f->outstanding = 16;
+	f->n = 3;
+	for (uint32_t i = 0; i < 3; i++) {
+		f->size[i] = 64ull << (4 * i); /* 64, 1024, 16384 */
+		for (int op = 0; op < 2; op++) {
+			f->ns[op][i] = 30000.5 + 1000 * i + 5000 * op;
+			f->p10_ns[op][i] = f->ns[op][i] - 2000.25;
+			f->p90_ns[op][i] = f->ns[op][i] + 4000.75;
+			f->p99_ns[op][i] = f->ns[op][i] + 20000.125;
+			f->gbps[op][i] = 0.0625 * (i + 1) + 0.5 * op;
+		}
+	}
+}
+
 static void expect_close(double a, double b, const char *what)
 {
 	cr_expect(fabs(a - b) <= 1e-9 * fabs(b), "%s: %.17g != %.17g", what, a, b);
@@ -169,15 +194,15 @@ Test(calib, missing_file_is_enoent)
 /* Saves the sample, applies one textual change, and expects cal_load to
  * refuse the result with an error that starts with the file's name and
  * mentions want. */
-static void expect_rejected(const char *name, const char *from, const char *to, const char *want)
+static void expect_rejected_in(const struct cal_data *base, const char *name, const char *from,
+			       const char *to, const char *want)
 {
-	struct cal_data c;
-	char path[128], err[512], text[8192], out[8192];
+	struct cal_data c = *base;
+	char path[128], err[512], text[16384], out[16384];
 	const char *at;
 	size_t n;
 	FILE *f;
 
-	sample(&c);
 	tmp_path(path, sizeof(path), name);
 	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
 	f = fopen(path, "r");
@@ -199,6 +224,15 @@ static void expect_rejected(const char *name, const char *from, const char *to, 
 	/* Nothing half-loaded stays behind. */
 	cr_expect_eq(c.domains, 0);
 	cr_expect_eq(c.tsc_hz, 0);
+	cr_expect_eq(c.n_fabrics, 0);
+}
+
+static void expect_rejected(const char *name, const char *from, const char *to, const char *want)
+{
+	static struct cal_data c;
+
+	sample(&c);
+	expect_rejected_in(&c, name, from, to, want);
 }
 
 /* err is "PATH:LINE: ..." with LINE a number above 0. */
@@ -276,6 +310,194 @@ Test(calib, rejects_incomplete_file)
 	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL);
 	cr_expect_eq(strncmp(err, path, strlen(path)), 0, "%s", err);
 	cr_expect(strstr(err, "missing machine"), "%s", err);
+}
+
+Test(calib, fabric_round_trip)
+{
+	static struct cal_data c, d;
+	char path[128], err[512];
+
+	sample(&c);
+	sample_fabric(&c.fabric[0], "tcp");
+	sample_fabric(&c.fabric[1], "rc_x,self");
+	c.fabric[1].ns[CAL_FAB_WRITE][2] = 1234.5;
+	c.fabric[1].p10_ns[CAL_FAB_WRITE][2] = 1000;
+	c.n_fabrics = 2;
+	tmp_path(path, sizeof(path), "fabric.cfg");
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(d.n_fabrics, 2);
+	for (uint32_t k = 0; k < 2; k++) {
+		const struct cal_fabric *a = &c.fabric[k], *b = &d.fabric[k];
+		cr_expect_str_eq(b->name, a->name);
+		cr_expect_eq(b->node, a->node);
+		cr_expect_str_eq(b->address, a->address);
+		cr_expect_eq(b->peer_node, a->peer_node);
+		cr_expect_str_eq(b->peer, a->peer);
+		cr_expect_str_eq(b->transports, a->transports);
+		cr_expect_str_eq(b->date, a->date);
+		cr_expect_eq(b->outstanding, a->outstanding);
+		cr_assert_eq(b->n, a->n);
+		for (uint32_t i = 0; i < a->n; i++) {
+			cr_expect_eq(b->size[i], a->size[i]);
+			for (int op = 0; op < 2; op++) {
+				expect_close(b->ns[op][i], a->ns[op][i], "ns");
+				expect_close(b->p10_ns[op][i], a->p10_ns[op][i], "p10_ns");
+				expect_close(b->p90_ns[op][i], a->p90_ns[op][i], "p90_ns");
+				expect_close(b->p99_ns[op][i], a->p99_ns[op][i], "p99_ns");
+				expect_close(b->gbps[op][i], a->gbps[op][i], "gbps");
+			}
+		}
+	}
+	/* The machine's own figures are untouched by the sections. */
+	cr_expect_eq(d.n_floor, c.n_floor);
+	expect_close(d.floor_ns[1], c.floor_ns[1], "floor_ns");
+}
+
+/* A file of before fabric sections (the format is the same, without the
+ * list) loads, with none; and one without sections is written without the
+ * list, so that it reads as it always did. */
+Test(calib, file_without_fabrics_loads)
+{
+	static struct cal_data c, d;
+	char path[128], err[512], text[8192];
+	size_t n;
+	FILE *f;
+
+	sample(&c);
+	tmp_path(path, sizeof(path), "old.cfg");
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+	f = fopen(path, "r");
+	cr_assert_not_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	cr_expect_null(strstr(text, "fabrics ="), "a file without sections has a list:\n%s", text);
+	d.n_fabrics = 5;
+	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(d.n_fabrics, 0);
+	/* Exactly what an older sonuma-calibrate wrote. */
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fputs("version = 1;\n"
+	      "machine = { cpu_model = \"X\"; cores = 2; domains = 1; kernel = \"6.1\";\n"
+	      "  hostname = \"h\"; date = \"2025-01-31T12:00:00Z\"; };\n"
+	      "tsc = { hz = 2445000000.0; read_ns = 7.9; invariant = true; };\n"
+	      "rtt_ns = ( [ 210.0 ] );\nnotify_ns = ( [ 105.0 ] );\nload_ns = ( [ 95.0 ] );\n"
+	      "copy_gbps = ( [ 6.1 ] );\n"
+	      "floor = ( { size = 64; median_ns = 900.0; p99_ns = 1500.0; } );\n"
+	      "overhead_ns = 12.5;\npapi_counters = false;\nrmc_ko = false;\n",
+	      f);
+	fclose(f);
+	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
+	cr_expect_eq(d.n_fabrics, 0);
+	cr_expect_float_eq(cal_floor_ns(&d, 64), 900, 1e-9);
+}
+
+Test(calib, fabric_rejects_malformed_with_line_and_field)
+{
+	static struct cal_data c;
+	static const struct {
+		const char *name, *from, *to, *want;
+	} cases[] = {
+		{ "f_neg.cfg", "read_ns = 30000.5;", "read_ns = -1.0;",
+		  "fabrics[0].sizes[0].read_ns" },
+		{ "f_zero.cfg", "write_ns = 35000.5;", "write_ns = 0.0;",
+		  "fabrics[0].sizes[0].write_ns" },
+		{ "f_type.cfg", "read_gbps = 0.0625;", "read_gbps = \"fast\";",
+		  "fabrics[0].sizes[0].read_gbps" },
+		{ "f_order.cfg", "read_p99_ns = 50000.625;", "read_p99_ns = 30001.0;",
+		  "read_p99_ns" },
+		{ "f_unknown.cfg", "outstanding = 16;", "outstanding = 16;\nwindow = 4;",
+		  "fabrics[0].window" },
+		{ "f_name.cfg", "name = \"ucx\";", "name = \"uxc\";", "fabrics[0].name" },
+		{ "f_peer.cfg", "peer = \"10.0.0.2:13337\";", "peer = \"10.0.0.2\";",
+		  "fabrics[0].peer" },
+		{ "f_self.cfg", "peer = \"10.0.0.2:13337\";", "peer = \"10.0.0.1:13337\";",
+		  "is the node measured from" },
+		{ "f_nosizes.cfg", "sizes = (", "sizez = (", "fabrics[0].sizez" },
+		{ "f_sizeorder.cfg", "size = 1024;", "size = 32;", "fabrics[0].sizes[1]" },
+		{ "f_node.cfg", "peer_node = 1;", "peer_node = 99;", "fabrics[0].peer_node" },
+	};
+
+	sample(&c);
+	sample_fabric(&c.fabric[0], "tcp");
+	c.n_fabrics = 1;
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		expect_rejected_in(&c, cases[i].name, cases[i].from, cases[i].to, cases[i].want);
+		expect_line(cases[i].name);
+	}
+	expect_rejected("f_list.cfg", "rmc_ko = true;", "rmc_ko = true;\nfabrics = 3;", "fabrics");
+	expect_line("f_list.cfg");
+}
+
+Test(calib, fabric_missing_field_named_at_its_group)
+{
+	static struct cal_data c;
+
+	sample(&c);
+	sample_fabric(&c.fabric[0], "tcp");
+	c.n_fabrics = 1;
+	expect_rejected_in(&c, "f_nodate.cfg", "date = \"2025-02-01T08:00:00Z\";", "",
+			   "missing fabrics[0].date");
+	expect_line("f_nodate.cfg");
+	expect_rejected_in(&c, "f_nop90.cfg", "write_p90_ns = 39001.25;", "",
+			   "missing fabrics[0].sizes[0].write_p90_ns");
+	expect_line("f_nop90.cfg");
+}
+
+Test(calib, fabric_duplicate_section_rejected)
+{
+	static struct cal_data c;
+	char path[128], err[512];
+
+	sample(&c);
+	sample_fabric(&c.fabric[0], "tcp");
+	c.fabric[1] = c.fabric[0];
+	c.n_fabrics = 2;
+	tmp_path(path, sizeof(path), "dup.cfg");
+	cr_expect_eq(cal_save(path, &c, err, sizeof(err)), -EINVAL, "two equal sections saved");
+	/* Another transport is another section. */
+	snprintf(c.fabric[1].transports, sizeof(c.fabric[1].transports), "rc_x");
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(calib, fabric_put_replaces_the_same_link)
+{
+	static struct cal_data c;
+	struct cal_fabric f;
+
+	memset(&c, 0, sizeof(c));
+	sample_fabric(&f, "tcp");
+	cr_expect_eq(cal_fabric_put(&c, &f), 0);
+	f.ns[CAL_FAB_READ][0] = 111;
+	cr_expect_eq(cal_fabric_put(&c, &f), 0);
+	cr_expect_eq(c.n_fabrics, 1, "the same link measured again is replaced");
+	cr_expect_float_eq(c.fabric[0].ns[CAL_FAB_READ][0], 111, 1e-9);
+	snprintf(f.peer, sizeof(f.peer), "10.0.0.3:13337");
+	cr_expect_eq(cal_fabric_put(&c, &f), 0);
+	cr_expect_eq(c.n_fabrics, 2, "another peer is another section");
+	for (int i = 0; i < CAL_MAX_FABRICS; i++) {
+		snprintf(f.peer, sizeof(f.peer), "10.0.1.%d:13337", i);
+		cal_fabric_put(&c, &f);
+	}
+	cr_expect_eq(c.n_fabrics, CAL_MAX_FABRICS);
+	snprintf(f.peer, sizeof(f.peer), "10.0.2.1:13337");
+	cr_expect_eq(cal_fabric_put(&c, &f), -ENOSPC);
+}
+
+Test(calib, fabric_interpolation)
+{
+	struct cal_fabric f;
+
+	sample_fabric(&f, "tcp");
+	cr_expect_float_eq(cal_fabric_ns(&f, CAL_FAB_READ, 64), 30000.5, 1e-9);
+	cr_expect_float_eq(cal_fabric_ns(&f, CAL_FAB_WRITE, 8), 35000.5, 1e-9);
+	/* 256 is halfway between 64 and 1024 in log2. */
+	cr_expect_float_eq(cal_fabric_ns(&f, CAL_FAB_READ, 256), 30500.5, 1e-9);
+	cr_expect_eq(cal_fabric_ns(&f, 7, 64), 0);
+	f.n = 0;
+	cr_expect_eq(cal_fabric_ns(&f, CAL_FAB_READ, 64), 0);
 }
 
 Test(calib, identity)

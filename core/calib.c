@@ -14,8 +14,17 @@
  *   copy_gbps = ( [ 6.1 ] );
  *   floor = ( { size = 64; median_ns = 900.0; p99_ns = 1500.0; }, ... );
  *   papi_counters = false;
+ *   fabrics = ( { name = "ucx"; node = 0; address = "10.0.0.1:13337";
+ *                 peer_node = 1; peer = "10.0.0.2:13337"; transports = "tcp";
+ *                 date = "..."; outstanding = 16;
+ *                 sizes = ( { size = 64; read_ns = 30000.0; read_p10_ns = ..;
+ *                             read_p90_ns = ..; read_p99_ns = ..; write_ns = ..;
+ *                             write_p10_ns = ..; write_p90_ns = ..;
+ *                             write_p99_ns = ..; read_gbps = ..; write_gbps = ..; },
+ *                           ... ); } );
  *
  * A figure of 0 in a matrix means "not measured" (a domain without CPUs).
+ * fabrics is optional (files written before it existed have none).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,7 +40,10 @@
 #include <unistd.h>
 
 #include "calib.h"
+#include "config.h"
 #include "core.h"
+
+_Static_assert(CAL_ADDR_LEN == CORE_ADDR_LEN, "a fabric section holds a fabric.nodes entry");
 
 /* Upper bounds a sane figure stays under; beyond them the file is corrupt. */
 #define CAL_MAX_NS 1e9	 /* one second */
@@ -157,7 +169,8 @@ static const char *qname(char *buf, size_t len, const char *gname, const char *k
 	return buf;
 }
 
-/* Looks key up in grp; a missing key is "FILE: missing NAME". */
+/* Looks key up in grp; a missing key is "FILE:LINE: missing NAME", at the
+ * line of its group. */
 static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp, const char *gname,
 				const char *key, int *r)
 {
@@ -165,8 +178,14 @@ static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp,
 	char name[96];
 
 	if (!s) {
-		snprintf(l->err, l->errlen, "%s: missing %s", l->path,
-			 qname(name, sizeof(name), gname, key));
+		/* At the group's line, where it has one (not the top level). */
+		if (config_setting_source_line(grp) > 0)
+			snprintf(l->err, l->errlen, "%s:%u: missing %s", l->path,
+				 config_setting_source_line(grp),
+				 qname(name, sizeof(name), gname, key));
+		else
+			snprintf(l->err, l->errlen, "%s: missing %s", l->path,
+				 qname(name, sizeof(name), gname, key));
 		*r = -EINVAL;
 	}
 	return s;
@@ -388,11 +407,184 @@ static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal
 	return 0;
 }
 
+/* One fabric direction's figures of sizes[i] (g): "read" or "write". */
+static int ld_fabric_op(const struct ld *l, const config_setting_t *g, const char *gname,
+			struct cal_fabric *f, uint32_t i, int op)
+{
+	const char *dir = op == CAL_FAB_READ ? "read" : "write";
+	char k_med[16], k_p10[24], k_p90[24], k_p99[24], k_bw[16];
+	int r;
+
+	snprintf(k_med, sizeof(k_med), "%s_ns", dir);
+	snprintf(k_p10, sizeof(k_p10), "%s_p10_ns", dir);
+	snprintf(k_p90, sizeof(k_p90), "%s_p90_ns", dir);
+	snprintf(k_p99, sizeof(k_p99), "%s_p99_ns", dir);
+	snprintf(k_bw, sizeof(k_bw), "%s_gbps", dir);
+	if ((r = ld_double(l, g, gname, k_med, 0, CAL_MAX_NS, &f->ns[op][i])) ||
+	    (r = ld_double(l, g, gname, k_p10, 0, CAL_MAX_NS, &f->p10_ns[op][i])) ||
+	    (r = ld_double(l, g, gname, k_p90, 0, CAL_MAX_NS, &f->p90_ns[op][i])) ||
+	    (r = ld_double(l, g, gname, k_p99, 0, CAL_MAX_NS, &f->p99_ns[op][i])) ||
+	    (r = ld_double(l, g, gname, k_bw, 0, CAL_MAX_GBPS, &f->gbps[op][i])))
+		return r;
+	if (f->ns[op][i] <= 0) {
+		char name[96];
+		return ld_fail(l, config_setting_get_member(g, k_med),
+			       qname(name, sizeof(name), gname, k_med), "must be above 0");
+	}
+	if (f->p10_ns[op][i] > f->ns[op][i] || f->p90_ns[op][i] < f->ns[op][i] ||
+	    f->p99_ns[op][i] < f->p90_ns[op][i])
+		return ld_fail(l, config_setting_get_member(g, k_p10), gname,
+			       "%s %g, %s %g, %s %g, %s %g: they must not decrease", k_p10,
+			       f->p10_ns[op][i], k_med, f->ns[op][i], k_p90, f->p90_ns[op][i],
+			       k_p99, f->p99_ns[op][i]);
+	return 0;
+}
+
+static int ld_fabric_sizes(const struct ld *l, const config_setting_t *fg, const char *fname,
+			   struct cal_fabric *f)
+{
+	static const char *const keys[] = { "size",	    "read_ns",	    "read_p10_ns",
+					    "read_p90_ns",  "read_p99_ns",  "write_ns",
+					    "write_p10_ns", "write_p90_ns", "write_p99_ns",
+					    "read_gbps",    "write_gbps",   NULL };
+	int r = 0, n;
+	config_setting_t *s = ld_get(l, fg, fname, "sizes", &r);
+	char name[48], gname[64];
+
+	if (!s)
+		return r;
+	snprintf(name, sizeof(name), "%.32s.sizes", fname);
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return ld_fail(l, s, name,
+			       "must be a list of groups like ( { size = 64; read_ns = 30000.0; "
+			       "... } )");
+	n = config_setting_length(s);
+	if (n < 1 || n > CAL_MAX_SIZES)
+		return ld_fail(l, s, name, "must have 1 to %d sizes (got %d)", CAL_MAX_SIZES, n);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+
+		snprintf(gname, sizeof(gname), "%s[%d]", name, i);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return ld_fail(l, g, gname,
+				       "must be a group { size = ..; read_ns = ..; ... }");
+		if ((r = ld_known(l, g, gname, keys)) ||
+		    (r = ld_u64(l, g, gname, "size", 1, CAL_MAX_FLOOR_SIZE, &f->size[i])) ||
+		    (r = ld_fabric_op(l, g, gname, f, (uint32_t)i, CAL_FAB_READ)) ||
+		    (r = ld_fabric_op(l, g, gname, f, (uint32_t)i, CAL_FAB_WRITE)))
+			return r;
+		if (i > 0 && f->size[i] <= f->size[i - 1])
+			return ld_fail(l, config_setting_get_member(g, "size"), gname,
+				       "sizes must increase (%llu after %llu)",
+				       (unsigned long long)f->size[i],
+				       (unsigned long long)f->size[i - 1]);
+	}
+	f->n = (uint32_t)n;
+	return 0;
+}
+
+/* An address as in fabric.nodes: "host:port" or "[v6]:port". */
+static int ld_addr(const struct ld *l, const config_setting_t *g, const char *gname,
+		   const char *key, char *out)
+{
+	char host[CAL_ADDR_LEN], name[64];
+	unsigned port;
+	int r;
+
+	if ((r = ld_string(l, g, gname, key, out, CAL_ADDR_LEN)))
+		return r;
+	if (core_split_addr(out, host, sizeof(host), &port))
+		return ld_fail(l, config_setting_get_member(g, key),
+			       qname(name, sizeof(name), gname, key),
+			       "\"%s\" is not host:port (as in rmc.conf's fabric.nodes)", out);
+	return 0;
+}
+
+static bool same_fabric(const struct cal_fabric *a, const struct cal_fabric *b)
+{
+	return !strcmp(a->name, b->name) && !strcmp(a->address, b->address) &&
+	       !strcmp(a->peer, b->peer) && !strcmp(a->transports, b->transports);
+}
+
+static int ld_fabrics(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+{
+	static const char *const keys[] = { "name",  "node",	   "address", "peer_node",
+					    "peer",  "transports", "date",    "outstanding",
+					    "sizes", NULL };
+	config_setting_t *s = config_setting_get_member(root, "fabrics");
+	char name[32];
+	uint64_t v;
+	int r, n;
+
+	c->n_fabrics = 0;
+	if (!s)
+		return 0;
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return ld_fail(l, s, "fabrics",
+			       "must be a list of groups like ( { name = \"ucx\"; ... } )");
+	n = config_setting_length(s);
+	if (n > CAL_MAX_FABRICS)
+		return ld_fail(l, s, "fabrics", "at most %d sections (got %d)", CAL_MAX_FABRICS, n);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+		struct cal_fabric *f = &c->fabric[i];
+
+		snprintf(name, sizeof(name), "fabrics[%d]", i);
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return ld_fail(l, g, name, "must be a group { name = \"ucx\"; ... }");
+		if ((r = ld_known(l, g, name, keys)) ||
+		    (r = ld_string(l, g, name, "name", f->name, sizeof(f->name))))
+			return r;
+		/* The only fabric whose transfers do not go through mapped
+		 * memory, and so have a floor of their own. */
+		if (strcmp(f->name, "ucx")) {
+			char q[48];
+			return ld_fail(
+				l, config_setting_get_member(g, "name"),
+				qname(q, sizeof(q), name, "name"),
+				"\"%s\" is not a fabric with a calibration of its own (\"ucx\")",
+				f->name);
+		}
+		if ((r = ld_u64(l, g, name, "node", 0, CORE_MAX_NODES - 1, &v)))
+			return r;
+		f->node = (uint32_t)v;
+		if ((r = ld_u64(l, g, name, "peer_node", 0, CORE_MAX_NODES - 1, &v)))
+			return r;
+		f->peer_node = (uint32_t)v;
+		if ((r = ld_addr(l, g, name, "address", f->address)) ||
+		    (r = ld_addr(l, g, name, "peer", f->peer)) ||
+		    (r = ld_string(l, g, name, "transports", f->transports,
+				   sizeof(f->transports))) ||
+		    (r = ld_string(l, g, name, "date", f->date, sizeof(f->date))))
+			return r;
+		if (f->node == f->peer_node || !strcmp(f->address, f->peer))
+			return ld_fail(
+				l, config_setting_get_member(g, "peer"), name,
+				"the peer (node %u at %s) is the node measured from (node %u "
+				"at %s)",
+				f->peer_node, f->peer, f->node, f->address);
+		if ((r = ld_u64(l, g, name, "outstanding", 1, 65536, &v)))
+			return r;
+		f->outstanding = (uint32_t)v;
+		if ((r = ld_fabric_sizes(l, g, name, f)))
+			return r;
+		for (int j = 0; j < i; j++)
+			if (same_fabric(&c->fabric[j], f))
+				return ld_fail(l, g, name,
+					       "the same fabric, addresses and transports as "
+					       "fabrics[%d]",
+					       j);
+		c->n_fabrics = (uint32_t)i + 1;
+	}
+	return 0;
+}
+
 static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 {
 	static const char *const top[] = { "version",	  "machine",	   "tsc",	"rtt_ns",
 					   "notify_ns",	  "load_ns",	   "copy_gbps", "floor",
-					   "overhead_ns", "papi_counters", "rmc_ko",	NULL };
+					   "overhead_ns", "papi_counters", "rmc_ko",	"fabrics",
+					   NULL };
 	static const char *const mach[] = { "cpu_model", "cores", "domains", "kernel",
 					    "hostname",	 "date",  NULL };
 	static const char *const tsc[] = { "hz", "read_ns", "invariant", NULL };
@@ -451,7 +643,9 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 	if (config_setting_get_member(root, "rmc_ko") &&
 	    (r = ld_bool(l, root, NULL, "rmc_ko", &c->rmc_ko)))
 		return r;
-	return ld_bool(l, root, NULL, "papi_counters", &c->papi_counters);
+	if ((r = ld_bool(l, root, NULL, "papi_counters", &c->papi_counters)))
+		return r;
+	return ld_fabrics(l, root, c);
 }
 
 int cal_load(const char *path, struct cal_data *c, char *err, size_t errlen)
@@ -602,8 +796,87 @@ static int sv_check(const struct cal_data *c, char *err, size_t errlen)
 			return SV_BAD("floor for %llu bytes out of range",
 				      (unsigned long long)c->floor_size[i]);
 	}
+	if (c->n_fabrics > CAL_MAX_FABRICS)
+		return SV_BAD("%u fabric sections, at most %d", c->n_fabrics, CAL_MAX_FABRICS);
+	for (uint32_t k = 0; k < c->n_fabrics; k++) {
+		const struct cal_fabric *f = &c->fabric[k];
+		char host[CAL_ADDR_LEN];
+		unsigned port;
+
+		if (strcmp(f->name, "ucx") || !f->transports[0] || !f->date[0] ||
+		    core_split_addr(f->address, host, sizeof(host), &port) ||
+		    core_split_addr(f->peer, host, sizeof(host), &port) ||
+		    !strcmp(f->address, f->peer) || f->node == f->peer_node ||
+		    f->node >= CORE_MAX_NODES || f->peer_node >= CORE_MAX_NODES ||
+		    f->outstanding < 1 || f->outstanding > 65536)
+			return SV_BAD("fabric section %u (%s, %s to %s) is incomplete", k, f->name,
+				      f->address, f->peer);
+		if (f->n < 1 || f->n > CAL_MAX_SIZES)
+			return SV_BAD("fabric section %u: %u sizes, 1 to %d", k, f->n,
+				      CAL_MAX_SIZES);
+		for (uint32_t j = 0; j < k; j++)
+			if (same_fabric(&c->fabric[j], f))
+				return SV_BAD("fabric sections %u and %u are the same", j, k);
+		for (uint32_t i = 0; i < f->n; i++) {
+			if (f->size[i] < 1 || f->size[i] > CAL_MAX_FLOOR_SIZE ||
+			    (i && f->size[i] <= f->size[i - 1]))
+				return SV_BAD("fabric section %u: size %llu: sizes must increase",
+					      k, (unsigned long long)f->size[i]);
+			for (int op = 0; op < 2; op++) {
+				double v[] = { f->p10_ns[op][i], f->ns[op][i], f->p90_ns[op][i],
+					       f->p99_ns[op][i] };
+				bool ok = v[1] > 0 && isfinite(f->gbps[op][i]) &&
+					  f->gbps[op][i] >= 0 && f->gbps[op][i] <= CAL_MAX_GBPS;
+				for (unsigned m = 0; m < 4; m++)
+					ok = ok && isfinite(v[m]) && v[m] >= 0 &&
+					     v[m] <= CAL_MAX_NS && (!m || v[m] >= v[m - 1]);
+				if (!ok)
+					return SV_BAD("fabric section %u: the %s figures for %llu "
+						      "bytes are out of range",
+						      k, op == CAL_FAB_READ ? "read" : "write",
+						      (unsigned long long)f->size[i]);
+			}
+		}
+	}
 #undef SV_BAD
 	return 0;
+}
+
+static void sv_fabric(config_setting_t *l, const struct cal_fabric *f, bool *ok)
+{
+	static const char *const dir[2] = { "read", "write" };
+	config_setting_t *g = config_setting_add(l, NULL, CONFIG_TYPE_GROUP), *sl, *e;
+	char key[24];
+
+	if (!sv_ok(g, ok))
+		return;
+	sv_string(g, "name", f->name, ok);
+	sv_int(g, "node", f->node, ok);
+	sv_string(g, "address", f->address, ok);
+	sv_int(g, "peer_node", f->peer_node, ok);
+	sv_string(g, "peer", f->peer, ok);
+	sv_string(g, "transports", f->transports, ok);
+	sv_string(g, "date", f->date, ok);
+	sv_int(g, "outstanding", f->outstanding, ok);
+	sl = config_setting_add(g, "sizes", CONFIG_TYPE_LIST);
+	for (uint32_t i = 0; i < f->n && sv_ok(sl, ok); i++) {
+		e = config_setting_add(sl, NULL, CONFIG_TYPE_GROUP);
+		if (!sv_ok(e, ok))
+			break;
+		sv_int(e, "size", f->size[i], ok);
+		for (int op = 0; op < 2; op++) {
+			snprintf(key, sizeof(key), "%s_ns", dir[op]);
+			sv_float(e, key, f->ns[op][i], ok);
+			snprintf(key, sizeof(key), "%s_p10_ns", dir[op]);
+			sv_float(e, key, f->p10_ns[op][i], ok);
+			snprintf(key, sizeof(key), "%s_p90_ns", dir[op]);
+			sv_float(e, key, f->p90_ns[op][i], ok);
+			snprintf(key, sizeof(key), "%s_p99_ns", dir[op]);
+			sv_float(e, key, f->p99_ns[op][i], ok);
+		}
+		sv_float(e, "read_gbps", f->gbps[CAL_FAB_READ][i], ok);
+		sv_float(e, "write_gbps", f->gbps[CAL_FAB_WRITE][i], ok);
+	}
 }
 
 static void sv_build(config_t *cf, const struct cal_data *c, bool *ok)
@@ -643,6 +916,12 @@ static void sv_build(config_t *cf, const struct cal_data *c, bool *ok)
 		sv_float(root, "overhead_ns", c->overhead_ns, ok);
 	sv_bool(root, "papi_counters", c->papi_counters, ok);
 	sv_bool(root, "rmc_ko", c->rmc_ko, ok);
+	/* Only when there is one: the file then reads as before. */
+	if (c->n_fabrics) {
+		l = config_setting_add(root, "fabrics", CONFIG_TYPE_LIST);
+		for (uint32_t k = 0; k < c->n_fabrics && sv_ok(l, ok); k++)
+			sv_fabric(l, &c->fabric[k], ok);
+	}
 }
 
 int cal_save(const char *path, const struct cal_data *c, char *err, size_t errlen)
@@ -708,7 +987,12 @@ int cal_save(const char *path, const struct cal_data *c, char *err, size_t errle
 			   "large memcpy\n"
 			   "# by a CPU of from, from memory in to; floor: synchronous read "
 			   "through rmcd\n"
-			   "# with the none model, per size in bytes.\n");
+			   "# with the none model, per size in bytes.\n"
+			   "# fabrics: per fabric, node and peer (sonuma-calibrate --fabric): "
+			   "synchronous\n"
+			   "# reads and writes through an rmcd with the none model on each host "
+			   "(median,\n"
+			   "# p10, p90, p99) and the bandwidth of asynchronous ones, per size.\n");
 		config_write(&cf, f);
 	}
 	config_destroy(&cf);
@@ -753,31 +1037,57 @@ int cal_check_identity(const struct cal_data *c, char *why, size_t len)
 	return -EXDEV;
 }
 
-double cal_floor_ns(const struct cal_data *c, uint64_t size)
+/* The figure v[] for size, from n measured sizes[]: log-linear between
+ * them, the smallest's below, linear in bytes beyond the largest. */
+static double interpolate(uint32_t n, const uint64_t *sizes, const double *v, uint64_t size)
 {
-	uint32_t n = c->n_floor, i;
+	uint32_t i;
 	double slope;
 
 	if (!n)
 		return 0;
 	/* Below the smallest size measured (or with one size only): that
 	 * size's floor; a smaller request is not cheaper to pick up. */
-	if (size <= c->floor_size[0] || n == 1)
-		return c->floor_ns[0];
+	if (size <= sizes[0] || n == 1)
+		return v[0];
 	for (i = 1; i < n; i++)
-		if (size <= c->floor_size[i]) {
+		if (size <= sizes[i]) {
 			/* Log-linear: the sizes are powers apart, the cost grows
 			 * smoothly with the logarithm of the size between them. */
-			double x0 = log((double)c->floor_size[i - 1]);
-			double x1 = log((double)c->floor_size[i]);
+			double x0 = log((double)sizes[i - 1]);
+			double x1 = log((double)sizes[i]);
 			double t = (log((double)size) - x0) / (x1 - x0);
-			return c->floor_ns[i - 1] + t * (c->floor_ns[i] - c->floor_ns[i - 1]);
+			return v[i - 1] + t * (v[i] - v[i - 1]);
 		}
 	/* Beyond the largest size: linear in bytes, with the slope of the last
 	 * segment (never downwards: a larger copy does not get cheaper). */
-	slope = (c->floor_ns[n - 1] - c->floor_ns[n - 2]) /
-		(double)(c->floor_size[n - 1] - c->floor_size[n - 2]);
+	slope = (v[n - 1] - v[n - 2]) / (double)(sizes[n - 1] - sizes[n - 2]);
 	if (slope < 0)
 		slope = 0;
-	return c->floor_ns[n - 1] + slope * (double)(size - c->floor_size[n - 1]);
+	return v[n - 1] + slope * (double)(size - sizes[n - 1]);
+}
+
+double cal_floor_ns(const struct cal_data *c, uint64_t size)
+{
+	return interpolate(c->n_floor, c->floor_size, c->floor_ns, size);
+}
+
+double cal_fabric_ns(const struct cal_fabric *f, int op, uint64_t size)
+{
+	if (op != CAL_FAB_READ && op != CAL_FAB_WRITE)
+		return 0;
+	return interpolate(f->n, f->size, f->ns[op], size);
+}
+
+int cal_fabric_put(struct cal_data *c, const struct cal_fabric *f)
+{
+	for (uint32_t k = 0; k < c->n_fabrics; k++)
+		if (same_fabric(&c->fabric[k], f)) {
+			c->fabric[k] = *f;
+			return 0;
+		}
+	if (c->n_fabrics >= CAL_MAX_FABRICS)
+		return -ENOSPC;
+	c->fabric[c->n_fabrics++] = *f;
+	return 0;
 }

@@ -15,6 +15,35 @@
 #define CAL_MAX_DOMAINS 8
 #define CAL_MAX_SIZES 32
 #define CAL_FORMAT_VERSION 1
+#define CAL_MAX_FABRICS 8 /* fabric sections (one per fabric, link and transports) */
+#define CAL_ADDR_LEN 72	  /* "host:port", as in rmc.conf's fabric.nodes */
+
+/* The two directions a fabric section measures, index of its figures. */
+enum { CAL_FAB_READ = 0, CAL_FAB_WRITE = 1 };
+
+/* A fabric's own cost between this host and a peer: synchronous reads and
+ * writes through a real rmcd with the none model on each side (what an
+ * application sees when the model adds nothing), and the bandwidth of
+ * asynchronous ones, per size.  Measured by sonuma-calibrate --fabric. */
+struct cal_fabric {
+	char name[16];		    /* the fabric, as rmc.conf's fabric.name: "ucx" */
+	uint32_t node;		    /* the node this host served */
+	char address[CAL_ADDR_LEN]; /* its fabric.nodes entry */
+	uint32_t peer_node;
+	char peer[CAL_ADDR_LEN]; /* the peer's fabric.nodes entry */
+	char transports[64];	 /* UCX_TLS of the measuring rmcd, "default" unset */
+	char date[32];		 /* ISO 8601, UTC */
+	uint32_t outstanding;	 /* requests in flight for the bandwidth */
+	uint32_t n;		 /* sizes */
+	uint64_t size[CAL_MAX_SIZES];
+	/* [CAL_FAB_READ or CAL_FAB_WRITE][size]: latency median and spread
+	 * (ns), and bandwidth (GB/s, 1e9 bytes/s). */
+	double ns[2][CAL_MAX_SIZES];
+	double p10_ns[2][CAL_MAX_SIZES];
+	double p90_ns[2][CAL_MAX_SIZES];
+	double p99_ns[2][CAL_MAX_SIZES];
+	double gbps[2][CAL_MAX_SIZES];
+};
 
 struct cal_identity {
 	char cpu_model[128]; /* /proc/cpuinfo "model name" */
@@ -53,6 +82,9 @@ struct cal_data {
 	/* Whether rmc.ko was loaded (/dev/rmc there) when the floor was
 	 * measured: the floor's rmcd then registered its contexts through it. */
 	bool rmc_ko;
+	/* Fabrics between hosts (optional: files without them load). */
+	uint32_t n_fabrics;
+	struct cal_fabric fabric[CAL_MAX_FABRICS];
 };
 
 /* $SONUMA_CALIBRATION, else $XDG_DATA_HOME/sonuma/calibration.cfg, else
@@ -71,5 +103,11 @@ int cal_check_identity(const struct cal_data *c, char *why, size_t len);
 /* Floor for a size: interpolated between measured sizes (log-linear),
  * extrapolated linearly beyond; 0 when there is no floor. */
 double cal_floor_ns(const struct cal_data *c, uint64_t size);
+/* A fabric's median latency for op (CAL_FAB_READ or CAL_FAB_WRITE) and
+ * size, interpolated as cal_floor_ns; 0 when it has no sizes. */
+double cal_fabric_ns(const struct cal_fabric *f, int op, uint64_t size);
+/* Adds f to c, replacing a section of the same fabric, addresses and
+ * transports.  0, or -ENOSPC when c holds CAL_MAX_FABRICS others. */
+int cal_fabric_put(struct cal_data *c, const struct cal_fabric *f);
 
 #endif /* SONUMA_CALIB_H */

@@ -39,7 +39,8 @@ static void usage(FILE *f, const char *prog)
 		"  -c, --config FILE   read settings from FILE (libconfig; see rmc.conf)\n"
 		"  -r, --rundir DIR    where the node sockets go (default $SONUMA_RUNDIR,\n"
 		"                      else /tmp/sonuma-UID)\n"
-		"  -m, --model NAME    timing model, overriding the config\n"
+		"  -m, --model NAME    timing model, overriding the config (whose model\n"
+		"                      group then applies only if it names the same model)\n"
 		"  -C, --calibration FILE  calibration file (default: calibration.file in the\n"
 		"                      config, else $SONUMA_CALIBRATION, else\n"
 		"                      ~/.local/share/sonuma/calibration.cfg)\n"
@@ -115,26 +116,161 @@ static int load_calibration(struct rmcd *d)
 	return 0;
 }
 
+_Static_assert(RMCD_MAX_FABRIC_CAL == CAL_MAX_FABRICS, "room for every fabric section");
+
+/* The fabric's floor for op (CAL_FAB_READ or CAL_FAB_WRITE) and size: the
+ * least of the sections in use (what the best link allows); 0 without. */
+static double fabric_floor_ns(const struct rmcd *d, int op, uint64_t size)
+{
+	double least = 0;
+
+	for (uint32_t k = 0; k < d->n_fab_cal; k++) {
+		double v = cal_fabric_ns(d->fab_cal[k], op, size);
+		if (v > 0 && (least == 0 || v < least))
+			least = v;
+	}
+	return least;
+}
+
+/* Whether a section is of this rmcd's fabric, measured from this node's
+ * address to another node's of fabric.nodes. */
+static bool fabric_section_ours(const struct rmcd *d, const struct cal_fabric *f)
+{
+	const struct core_config *c = &d->cfg;
+	if (strcmp(f->name, d->fabric->name) || c->node_id < 0 ||
+	    (uint32_t)c->node_id >= c->n_fabric_addr ||
+	    strcmp(f->address, c->fabric_addr[c->node_id]))
+		return false;
+	for (uint32_t i = 0; i < c->nodes && i < c->n_fabric_addr; i++)
+		if ((int)i != c->node_id && !strcmp(f->peer, c->fabric_addr[i]))
+			return true;
+	return false;
+}
+
+/* With a fabric that has a floor of its own (ucx), the calibration's
+ * sections for it replace the shared-memory floor for requests to other
+ * nodes: in the check of the model at start, and in the time a write to
+ * another node is started ahead of its landing.  Without one, says so
+ * once, instead of judging remote requests by shared-memory figures. */
+static void fabric_calibration(struct rmcd *d)
+{
+	const char *tls = getenv("UCX_TLS");
+	const struct core_config *c = &d->cfg;
+	uint32_t mine = 0;
+
+	d->fab_own_floor = !strcmp(d->fabric->name, "ucx");
+	if (!d->fab_own_floor || !d->cal)
+		return; /* without a file, load_calibration said what is not checked */
+	tls = tls && *tls ? tls : "default";
+	for (uint32_t k = 0; k < d->cal->n_fabrics; k++)
+		mine += fabric_section_ours(d, &d->cal->fabric[k]) &&
+			!strcmp(d->cal->fabric[k].transports, tls);
+	for (uint32_t k = 0; k < d->cal->n_fabrics; k++) {
+		const struct cal_fabric *f = &d->cal->fabric[k];
+		if (fabric_section_ours(d, f) && (!mine || !strcmp(f->transports, tls)))
+			d->fab_cal[d->n_fab_cal++] = f;
+	}
+	if (!d->n_fab_cal) {
+		core_warn(
+			"%s: no floor of the %s fabric from node %d (%s) to another node of %s: "
+			"the model is not checked against it (the shared-memory floor does not "
+			"apply to other hosts), and writes to other nodes are started by the "
+			"shared-memory copy time, so they may complete late.  Measure it on this "
+			"host with sonuma-calibrate --fabric %s --peer NODE while NODE's rmcd runs "
+			"with -m none",
+			d->cal_path, d->fabric->name, c->node_id, c->fabric_addr[c->node_id],
+			c->file, c->file);
+		return;
+	}
+	for (uint32_t k = 0; k < d->n_fab_cal; k++) {
+		const struct cal_fabric *f = d->fab_cal[k];
+		core_info("%s fabric floor to node %u (%s): 64 B read %.1f us, write %.1f us "
+			  "(measured %s with UCX_TLS %s)",
+			  f->name, f->peer_node, f->peer, cal_fabric_ns(f, CAL_FAB_READ, 64) / 1e3,
+			  cal_fabric_ns(f, CAL_FAB_WRITE, 64) / 1e3, f->date, f->transports);
+		if (!mine)
+			core_warn("%s: the %s fabric to node %u was measured with UCX_TLS %s, this "
+				  "rmcd runs with %s: its floor may not be this one's",
+				  d->cal_path, f->name, f->peer_node, f->transports, tls);
+	}
+	/* A write to another node is started so that it lands when the
+	 * model says (halfway through its latency): the fabric's share of
+	 * the write's floor (the floor less the shared-memory path around
+	 * it), less the acknowledgement's way back.  rmc.c keeps one such
+	 * time per size class, so a node's writes to its own context start
+	 * that early too. */
+	double around = d->cal->n_floor ? cal_floor_ns(d->cal, 64) : 0;
+	double w64 = fabric_floor_ns(d, CAL_FAB_WRITE, 64) - around;
+	if (w64 < 0)
+		w64 = 0;
+	for (unsigned k = 0; k < RMCD_SIZE_CLASSES; k++) {
+		double w = fabric_floor_ns(d, CAL_FAB_WRITE, rmcd_class_size(k)) - around;
+		double ns = w - w64 / 2;
+		d->copy_tsc[k] = ns > 0 ? core_ns_to_tsc(ns, d->tsc_hz) : 0;
+	}
+}
+
+/* Sizes where the model asks for less, from src to dst, than the floor
+ * allows, as "64 B (900 < 1200 ns), ..." into list (the fabric section
+ * f's floor, in us: "64 B (1.0 < 52.3 us)"; else the shared-memory one);
+ * their count. */
+static unsigned below(struct rmcd *d, uint8_t op, uint16_t src, uint16_t dst,
+		      const struct cal_fabric *f, char *list, size_t len)
+{
+	size_t n = 0;
+	unsigned count = 0;
+
+	list[0] = '\0';
+	for (uint64_t size = 64; size <= d->max_transfer || size <= d->cfg.max_transfer;
+	     size *= 2) {
+		double floor = f ? cal_fabric_ns(f,
+						 op == RMC_OP_READ ? CAL_FAB_READ : CAL_FAB_WRITE,
+						 size) :
+				   cal_floor_ns(d->cal, size);
+		double target = d->model->target_ns(d->model_state, op, size, src, dst);
+		if (floor > 0 && target < floor && n < len - 64) {
+			if (f)
+				n += (size_t)snprintf(list + n, len - n,
+						      "%s%llu B (%.1f < %.1f us)", n ? ", " : "",
+						      (unsigned long long)size, target / 1e3,
+						      floor / 1e3);
+			else
+				n += (size_t)snprintf(list + n, len - n,
+						      "%s%llu B (%.0f < %.0f ns)", n ? ", " : "",
+						      (unsigned long long)size, target, floor);
+			count++;
+		}
+	}
+	return count;
+}
+
 /* Warns, naming the sizes, where the model asks for less than this
- * machine can do: those requests will all complete late. */
+ * machine can do: those requests will all complete late.  With a fabric
+ * of its own floor, against that floor, for reads and writes, per peer
+ * measured. */
 static void warn_below_floor(struct rmcd *d)
 {
 	char list[512] = "";
-	size_t n = 0;
-
-	if (!d->cal || d->model->no_deadline || !d->cal->n_floor)
+	if (!d->cal || d->model->no_deadline)
 		return;
-	for (uint64_t size = 64; size <= d->max_transfer || size <= d->cfg.max_transfer;
-	     size *= 2) {
-		double floor = cal_floor_ns(d->cal, size);
-		double target = d->model->target_ns(d->model_state, RMC_OP_READ, size, 0,
-						    (uint16_t)(d->cfg.nodes > 1 ? 1 : 0));
-		if (floor > 0 && target < floor && n < sizeof(list) - 64)
-			n += (size_t)snprintf(list + n, sizeof(list) - n,
-					      "%s%llu B (%.0f < %.0f ns)", n ? ", " : "",
-					      (unsigned long long)size, target, floor);
+	if (d->fab_own_floor) {
+		for (uint32_t k = 0; k < d->n_fab_cal * 2; k++) {
+			const struct cal_fabric *f = d->fab_cal[k / 2];
+			uint8_t op = k % 2 ? RMC_OP_WRITE : RMC_OP_READ;
+			if (below(d, op, (uint16_t)d->cfg.node_id, (uint16_t)f->peer_node, f, list,
+				  sizeof(list)))
+				core_warn("the model asks for less than the %s fabric's calibrated "
+					  "floor to node %u (%s) for %s of %s: those requests will "
+					  "complete late, and are counted",
+					  f->name, f->peer_node, f->peer,
+					  k % 2 ? "writes" : "reads", list);
+		}
+		return;
 	}
-	if (n)
+	if (!d->cal->n_floor)
+		return;
+	if (below(d, RMC_OP_READ, 0, (uint16_t)(d->cfg.nodes > 1 ? 1 : 0), NULL, list,
+		  sizeof(list)))
 		core_warn("the model asks for less than this machine's calibrated floor for "
 			  "reads of %s: those requests will complete late, and are counted",
 			  list);
@@ -350,6 +486,17 @@ static int load_model(struct rmcd *d, bool from_cli)
 	}
 	struct tm_env env = { .tsc_hz = d->tsc_hz, .nodes = d->cfg.nodes };
 	const config_setting_t *grp = d->cfg.have_lc ? config_lookup(&d->cfg.lc, "model") : NULL;
+	const config_setting_t *fname = grp ? config_setting_get_member(grp, "name") : NULL;
+	/* -m naming another model than the file's: the file's parameters are
+	 * that model's, not this one's (rmcd -c rack.conf -m none runs a
+	 * cluster's file with the none model, as sonuma-calibrate --fabric
+	 * asks of the peer). */
+	if (from_cli && fname && config_setting_type(fname) == CONFIG_TYPE_STRING &&
+	    strcmp(config_setting_get_string(fname), d->cfg.model)) {
+		core_info("--model %s: the parameters of model \"%s\" in %s are not used",
+			  d->cfg.model, config_setting_get_string(fname), d->cfg.file);
+		grp = NULL;
+	}
 	/* One rmcd per node: what the model shares between nodes lives in
 	 * the run directory, for every rmcd of the cluster. */
 	if (d->cfg.node_id >= 0 && d->fabric != &rmcd_fabric_shm) {
@@ -365,7 +512,9 @@ static int load_model(struct rmcd *d, bool from_cli)
 			return -1;
 		}
 	}
-	if (d->cal)
+	if (d->fab_own_floor)
+		env.floor_ns = fabric_floor_ns(d, CAL_FAB_READ, 64);
+	else if (d->cal)
 		env.floor_ns = cal_floor_ns(d->cal, 64);
 	if (d->model->init(grp, &env, &d->model_state, err, sizeof(err))) {
 		if (env.shared == no_shared)
@@ -503,6 +652,7 @@ int main(int argc, char **argv)
 			 d.fabric->name, d.cfg.file);
 		goto out;
 	}
+	fabric_calibration(&d);
 	if (load_model(&d, a.model != NULL))
 		goto out;
 	if (setup_signals(&d))

@@ -33,6 +33,9 @@
 
 struct rmcd;
 struct cal_data;
+struct cal_fabric;
+
+#define RMCD_MAX_FABRIC_CAL 8 /* CAL_MAX_FABRICS */
 
 /* A context: a memfd segment rmcd made (fd), or a program's own memory
  * registered with rmc.ko and mapped from /dev/rmc (fd -1, dev_base).
@@ -268,6 +271,12 @@ struct rmcd {
 	uint64_t copy_tsc[RMCD_SIZE_CLASSES];
 	struct cal_data *cal; /* NULL without a calibration file */
 	char cal_path[256];
+	/* A fabric whose transfers do not go through mapped memory (ucx) has
+	 * a floor of its own: the calibration's sections for this node's
+	 * address and the others' of fabric.nodes (n_fab_cal 0: none). */
+	bool fab_own_floor;
+	const struct cal_fabric *fab_cal[RMCD_MAX_FABRIC_CAL];
+	uint32_t n_fab_cal;
 	struct rmcd_node *nodes;
 	uint32_t n_nodes;
 	int self; /* the node served alone, or -1: every node */

@@ -8,6 +8,10 @@
 #   2 nodes: the original's flow (tests/original/*.cpp built with g++),
 #            sonuma-bench sync and async with its data check, atomics (FAA
 #            and CAS from both nodes on one word, the sum checked)
+#   the fabric's calibration: sonuma-calibrate --fabric against node 1's
+#            rmcd (-m none) writes a section that loads; node 0's rmcd with
+#            it warns for a fixed model below the measured floor and not
+#            for one above; a malformed section is refused with FILE:LINE
 #   4 nodes: FAA from every node at once on one word (none lost), a short
 #            soak on every node; node 1's rmcd SIGKILLed mid-run: reads of it
 #            fail (RMC_ERR_UNREACHABLE) within 1 s, atomics among the others
@@ -20,15 +24,15 @@
 #
 # Needs root (network namespaces); skips (77) otherwise.  Cleans up its
 # namespaces on any exit.  Usage (meson passes them):
-#   ucx.sh RMCD UCX_PROBE SONUMA_BENCH SONUMA_SOAK LIBDIR INCDIR...
+#   ucx.sh RMCD UCX_PROBE SONUMA_BENCH SONUMA_SOAK SONUMA_CALIBRATE LIBDIR INCDIR...
 set -euo pipefail
 
 [[ $(id -u) == 0 ]] || { echo "ucx.sh: SKIP: needs root for network namespaces"; exit 77; }
 command -v ip >/dev/null || { echo "ucx.sh: SKIP: no ip(8)"; exit 77; }
 command -v g++ >/dev/null || { echo "ucx.sh: FAIL: no g++ (scripts/deps.sh installs it)" >&2; exit 1; }
 
-rmcd=$1 probe=$2 bench=$3 soak=$4 libdir=$5
-shift 5
+rmcd=$1 probe=$2 bench=$3 soak=$4 cal=$5 libdir=$6
+shift 6
 incs=()
 for d in "$@"; do incs+=("-I$d"); done
 src=$(cd "$(dirname "$0")/.." && pwd)
@@ -71,6 +75,16 @@ for k in 0 1 2 3 4; do
 	ip -n "$pfx-$k" link set eth0 up
 done
 addr() { echo "10.213.0.$(($1 + 1))"; }
+# UCX takes the interfaces that are running when a program starts: one
+# started before its veth's state turned up (which the kernel reports
+# some time after "ip link set up") would never use it ("Destination is
+# unreachable" at its peers).
+for k in 0 1 2 3 4; do
+	for _ in $(seq 100); do
+		[[ $(ip netns exec "$pfx-$k" cat /sys/class/net/eth0/operstate) == up ]] && break
+		sleep 0.05
+	done
+done
 
 # conf FILE NODES [NODE=ADDRESS...]: an rmc.conf of NODES nodes on port 13337.
 conf() {
@@ -173,6 +187,61 @@ done
 step "sonuma-bench -a sync and async, data verified"
 
 stop_all
+
+# ---- the fabric's calibration ----------------------------------------------
+
+"$cal" --quick --no-floor -o "$tmp/cal.cfg" >"$tmp/cal-machine.out" 2>&1 ||
+	fail "sonuma-calibrate: $(tail -3 "$tmp/cal-machine.out")"
+ip netns exec "$pfx-1" env UCX_TLS=tcp SONUMA_RUNDIR="$tmp/run1" \
+	"$rmcd" -c "$tmp/two.conf" -m none 2 1 >>"$tmp/rmcd1.log" 2>&1 &
+pid[1]=$!
+ip netns exec "$pfx-0" env UCX_TLS=tcp "$cal" --quick --fabric "$tmp/two.conf" --peer 1 \
+	--rmcd "$rmcd" -o "$tmp/cal.cfg" >"$tmp/cal-fabric.out" 2>&1 ||
+	fail "sonuma-calibrate --fabric: $(tail -5 "$tmp/cal-fabric.out")"
+stop_all
+"$cal" --check -o "$tmp/cal.cfg" >"$tmp/cal-check.out" ||
+	fail "the calibration with a fabric section does not load: $(cat "$tmp/cal-check.out")"
+grep -qF "fabric ucx: node 0 ($(addr 0):13337) to node 1 ($(addr 1):13337), UCX_TLS tcp" \
+	"$tmp/cal-check.out" || fail "no fabric section read back: $(cat "$tmp/cal-check.out")"
+# The 64 B read median, the first read_ns of the section (sizes ascend).
+floor=$(awk '$1 == "fabrics" { f = 1 } f && $1 == "read_ns" { sub(/;/, "", $3); print $3; exit }' "$tmp/cal.cfg")
+[[ $floor =~ ^[0-9.]+$ ]] || fail "no 64 B read floor in the section"
+low=$(awk -v f="$floor" 'BEGIN { printf "%d", f / 2 }')
+high=$(awk -v f="$floor" 'BEGIN { printf "%d", f * 3 + 1 }')
+# fixed_start NAME LATENCY [ARGS]: node 0's rmcd alone with that model and
+# the calibration, until it listens (its log in $tmp/fab-NAME.log).
+fixed_start() {
+	local name=$1 lat=$2 log="$tmp/fab-$1.log" st=0
+	shift 2
+	conf "$tmp/fab-$name.conf" 2
+	echo "model = { name = \"fixed\"; latency_ns = $lat; };" >>"$tmp/fab-$name.conf"
+	ip netns exec "$pfx-0" env UCX_TLS=tcp SONUMA_RUNDIR="$tmp/fab-$name" \
+		"$rmcd" -C "$tmp/cal.cfg" -c "$tmp/fab-$name.conf" "$@" 2 0 >"$log" 2>&1 &
+	local p=$!
+	for _ in $(seq 200); do
+		grep -q "listening on" "$log" && break
+		kill -0 $p 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -TERM $p 2>/dev/null || true
+	wait $p || st=$?
+	return $st
+}
+fixed_start low "$low" || fail "node 0 with a model below the fabric's floor: $(tail -3 "$tmp/fab-low.log")"
+grep -qF "ucx fabric floor to node 1 ($(addr 1):13337)" "$tmp/fab-low.log" ||
+	fail "rmcd does not use the fabric section: $(cat "$tmp/fab-low.log")"
+grep -q "less than the ucx fabric's calibrated floor to node 1 .* for reads of 64 B" "$tmp/fab-low.log" ||
+	fail "no warning for a model of $low ns below the fabric's floor of $floor ns"
+fixed_start high "$high" || fail "node 0 with a model above the fabric's floor: $(tail -3 "$tmp/fab-high.log")"
+grep -q "floor to node 1 .* for reads of 64 B" "$tmp/fab-high.log" &&
+	fail "a warning for 64 B reads with a model of $high ns above the fabric's floor of $floor ns"
+# A malformed section: the field, named at its line.
+sed '0,/write_p90_ns = [0-9.]*;/s//write_p90_ns = "slow";/' "$tmp/cal.cfg" >"$tmp/cal-bad.cfg"
+ip netns exec "$pfx-0" env UCX_TLS=tcp SONUMA_RUNDIR="$tmp/fab-bad" timeout 20 \
+	"$rmcd" -C "$tmp/cal-bad.cfg" -c "$tmp/fab-low.conf" 2 0 >"$tmp/fab-bad.log" 2>&1 && fail "rmcd took a malformed fabric section"
+grep -q "cal-bad.cfg:[0-9]*: fabrics\[0\]\.sizes\[0\]\.write_p90_ns" "$tmp/fab-bad.log" ||
+	fail "the malformed section's error does not name FILE:LINE and the field: $(cat "$tmp/fab-bad.log")"
+step "fabric calibrated: 64 B read floor $floor ns over tcp; a model at $low ns warned about, at $high ns not; a malformed section refused"
 
 # ---- 4 nodes: atomics, soak, a node killed and back ---------------------
 
