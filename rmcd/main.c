@@ -196,9 +196,8 @@ static void fabric_calibration(struct rmcd *d)
 	/* A write to another node is started so that it lands when the
 	 * model says (halfway through its latency): the fabric's share of
 	 * the write's floor (the floor less the shared-memory path around
-	 * it), less the acknowledgement's way back.  rmc.c keeps one such
-	 * time per size class, so a node's writes to its own context start
-	 * that early too. */
+	 * it), less the acknowledgement's way back.  Writes to the nodes
+	 * this rmcd serves keep the shared-memory time (copy_tsc). */
 	double around = d->cal->n_floor ? cal_floor_ns(d->cal, 64) : 0;
 	double w64 = fabric_floor_ns(d, CAL_FAB_WRITE, 64) - around;
 	if (w64 < 0)
@@ -206,7 +205,7 @@ static void fabric_calibration(struct rmcd *d)
 	for (unsigned k = 0; k < RMCD_SIZE_CLASSES; k++) {
 		double w = fabric_floor_ns(d, CAL_FAB_WRITE, rmcd_class_size(k)) - around;
 		double ns = w - w64 / 2;
-		d->copy_tsc[k] = ns > 0 ? core_ns_to_tsc(ns, d->tsc_hz) : 0;
+		d->copy_far_tsc[k] = ns > 0 ? core_ns_to_tsc(ns, d->tsc_hz) : 0;
 	}
 }
 
@@ -460,6 +459,7 @@ static int calibrate(struct rmcd *d)
 		double ns = cal_floor_ns(d->cal, rmcd_class_size(k)) - cal_floor_ns(d->cal, 64);
 		d->copy_tsc[k] = ns > 0 ? core_ns_to_tsc(ns, d->tsc_hz) : 0;
 	}
+	memcpy(d->copy_far_tsc, d->copy_tsc, sizeof(d->copy_far_tsc));
 	return 0;
 }
 

@@ -433,7 +433,7 @@ static inline void run_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, const wq_en
 	 * (Landing it at due - notify left the completion to cross to a
 	 * polling core in one notify, which it often could not: +7 to +25 %
 	 * at 1 us.) */
-	uint64_t copy = d->copy_tsc[cls];
+	uint64_t copy = d->nodes[e->nid].local ? d->copy_tsc[cls] : d->copy_far_tsc[cls];
 	uint64_t land = t_post + (due - t_post) / 2;
 	uint64_t start = land > copy ? land - copy : 0;
 	if (start > c->now)

@@ -269,6 +269,8 @@ struct rmcd {
 	/* Calibrated time to copy the largest size of each size class (the
 	 * floor's growth over 64 B); 0 without a calibration. */
 	uint64_t copy_tsc[RMCD_SIZE_CLASSES];
+	/* The same for a node this rmcd does not serve (through the fabric). */
+	uint64_t copy_far_tsc[RMCD_SIZE_CLASSES];
 	struct cal_data *cal; /* NULL without a calibration file */
 	char cal_path[256];
 	/* A fabric whose transfers do not go through mapped memory (ucx) has
