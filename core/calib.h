@@ -15,6 +15,7 @@
 #define CAL_MAX_DOMAINS 8
 #define CAL_MAX_SIZES 32
 #define CAL_FORMAT_VERSION 1
+#define CAL_MAX_ROUNDS 16 /* interleaved repeats of the round trip and the floor */
 
 struct cal_identity {
 	char cpu_model[128]; /* /proc/cpuinfo "model name" */
@@ -53,6 +54,52 @@ struct cal_data {
 	/* Whether rmc.ko was loaded (/dev/rmc there) when the floor was
 	 * measured: the floor's rmcd then registered its contexts through it. */
 	bool rmc_ko;
+
+	/* ---- optional sections: files written before them load without ---- */
+
+	/* spread: how wide each probe's samples were (p10 and p90 of the run
+	 * kept), and the medians of the repeats of the round trip (of the CPU
+	 * pair rmcd uses, domain 0) and of the 64-byte floor, measured in turn
+	 * so that a disturbance shows in both. */
+	bool has_spread;
+	double tsc_ppm; /* (max - min) / median of the TSC rate intervals */
+	double tsc_read_p10_ns, tsc_read_p90_ns;
+	double rtt_p10_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double rtt_p90_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double load_p10_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double load_p90_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double copy_p10_gbps[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double copy_p90_gbps[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double floor_p10_ns[CAL_MAX_SIZES]; /* one per floor size */
+	double floor_p90_ns[CAL_MAX_SIZES];
+	uint32_t n_rounds;		       /* repeats of the round trip */
+	double round_rtt_ns[CAL_MAX_ROUNDS];   /* each one's median */
+	uint32_t n_round_floor;		       /* 0 (no floor) or n_rounds */
+	double round_floor_ns[CAL_MAX_ROUNDS]; /* the 64 B floor's, in between */
+
+	/* sanity: whether the figures agree with each other. */
+	bool has_sanity;
+	double floor_per_rtt;	  /* the 64 B floor in round trips; 0: no floor */
+	double floor_per_rtt_max; /* the bound it was held to */
+	bool disturbed;		  /* the machine looked disturbed ... */
+	char disturbed_why[256];  /* ... because of this */
+
+	/* agent: a minimal polling agent on the same protocol (two threads on
+	 * the CPUs the application and the RMC get, the same WQ and CQ
+	 * entries), the baseline the emulator's own figures are set against. */
+	bool has_agent;
+	int32_t agent_cpu[2];	   /* the poster's, the agent's */
+	double agent_rate_64_mops; /* 64 B asynchronous reads: median of repeats */
+	double agent_rate_64_min_mops, agent_rate_64_max_mops;
+	uint32_t agent_window; /* requests in flight for the rate */
+	uint32_t n_agent;
+	struct cal_agent_floor {
+		uint64_t size;
+		/* synchronous in-place reads from memory beyond the caches */
+		double median_ns, p10_ns, p90_ns, p99_ns;
+		/* ... and of the same bytes every time (in cache) */
+		double cached_ns, cached_p10_ns, cached_p90_ns, cached_p99_ns;
+	} agent_floor[CAL_MAX_SIZES];
 };
 
 /* $SONUMA_CALIBRATION, else $XDG_DATA_HOME/sonuma/calibration.cfg, else
@@ -71,5 +118,9 @@ int cal_check_identity(const struct cal_data *c, char *why, size_t len);
 /* Floor for a size: interpolated between measured sizes (log-linear),
  * extrapolated linearly beyond; 0 when there is no floor. */
 double cal_floor_ns(const struct cal_data *c, uint64_t size);
+/* The agent's synchronous floor for a size, interpolated as cal_floor_ns()
+ * between the sizes measured (data in cache when cached); 0 without agent
+ * figures or outside the sizes measured. */
+double cal_agent_floor_ns(const struct cal_data *c, uint64_t size, bool cached);
 
 #endif /* SONUMA_CALIB_H */
