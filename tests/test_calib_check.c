@@ -3,7 +3,7 @@
  * What the calibration file says about its own trustworthiness, and the
  * minimal agent: the optional spread, sanity and agent sections (save and
  * load, files from before them, malformed ones refused at FILE:LINE naming
- * the field).
+ * the field), and the agent's library.
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "calib.h"
 #include "core.h"
 #include "sonuma/tsc.h"
@@ -364,4 +365,36 @@ Test(sections, agent_floor_interpolation)
 	cr_expect_eq(cal_agent_floor_ns(&c, 16385, true), 0, "beyond the sizes measured");
 	c.has_agent = false;
 	cr_expect_eq(cal_agent_floor_ns(&c, 64, true), 0);
+}
+
+/* ---- the agent itself ------------------------------------------------------ */
+
+Test(agent, moves_data_and_gives_sane_figures, .timeout = 60)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	struct exp_agent_cfg cfg = { .app_cpu = cpus >= 2 ? 0 : -1,
+				     .agent_cpu = cpus >= 2 ? 1 : -1,
+				     .src_len = 4 << 20,
+				     .dst_len = 65536 };
+	struct exp_agent *a = NULL;
+	uint64_t ticks = 0, lat[200];
+	int r;
+
+	r = exp_agent_start(&cfg, &a);
+	cr_assert_eq(r, 0, "exp_agent_start: %s", strerror(-r));
+	cr_expect_eq(exp_agent_rate(a, 64, 65536, EXP_AGENT_MAX_WINDOW, 5000, &ticks), 0);
+	cr_expect_gt(ticks, 0);
+	for (int beyond = 0; beyond < 2; beyond++)
+		for (uint64_t size = 64; size <= 65536; size *= 16) {
+			memset(lat, 0, sizeof(lat));
+			cr_expect_eq(exp_agent_sync(a, size, beyond, 200, lat), 0);
+			for (int i = 0; i < 200; i++)
+				cr_expect_gt(lat[i], 0, "size %llu: no time",
+					     (unsigned long long)size);
+		}
+	/* What it cannot do, it refuses. */
+	cr_expect_eq(exp_agent_rate(a, 64, 65536, EXP_AGENT_MAX_WINDOW + 1, 10, &ticks), -EINVAL);
+	cr_expect_eq(exp_agent_rate(a, 64, 1 << 20, 8, 10, &ticks), -EINVAL, "span beyond dst");
+	cr_expect_eq(exp_agent_sync(a, 1 << 20, false, 1, lat), -EINVAL);
+	exp_agent_stop(a);
 }
