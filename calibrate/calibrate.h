@@ -4,8 +4,9 @@
  * summary they print.  One file per concern: stats.c (percentiles and the
  * repeat-until-tight rule), papi.c (hardware counters where there are any),
  * probe_tsc.c, probe_c2c.c (cache-line ping-pong), probe_mem.c (pointer
- * chase and copy bandwidth), probe_floor.c (the emulator's floor through a
- * real rmcd), report.c (the summary), main.c (the command line).
+ * chase and copy bandwidth), probe_agent.c (the minimal polling agent, the
+ * baseline), probe_floor.c (the emulator's floor through a real rmcd),
+ * report.c (the summary), main.c (the command line).
  *
  * Probes return 0 or a negative errno with a message in err; they never exit.
  */
@@ -23,8 +24,10 @@
 #define CAL_COPY_SIZES 8
 #define CAL_FLOOR_SIZES 8
 #define CAL_MAX_NOTES 24
-#define CAL_RUNS 3	 /* a probe too noisy is run at most this often */
-#define CAL_PP_WINDOWS 3 /* ping-pong windows apart in time (full mode) */
+#define CAL_RUNS 3	    /* a probe too noisy is run at most this often */
+#define CAL_PP_WINDOWS 3    /* ping-pong windows apart in time (full mode) */
+#define CAL_AGENT_SIZES 6   /* the agent's floor: 64 B to 64 KiB */
+#define CAL_AGENT_REPEATS 7 /* of the agent's rate (full mode) */
 
 /* ---- statistics ---------------------------------------------------------- */
 
@@ -131,13 +134,20 @@ struct cal_ctx {
 	char floor_rmcd[4096]; /* the rmcd binary used */
 	char floor_model[32];
 	int floor_cpu; /* where this program ran, -1 unpinned */
+	/* the minimal agent */
+	bool agent_done;
+	int agent_cpu[2]; /* the poster's, the agent's */
+	uint64_t agent_src_bytes;
+	double agent_rates[CAL_AGENT_REPEATS]; /* Mops, in time order */
+	unsigned agent_nrates;
+	struct cal_stats agent_floor[CAL_AGENT_SIZES][2]; /* [size][0 in cache, 1 beyond] */
 	char notes[CAL_MAX_NOTES][200];
 	unsigned n_notes;
 	double elapsed_s;
-	double took_s[5]; /* per probe, in the order below */
+	double took_s[6]; /* per probe, in the order below */
 };
 
-enum { CAL_T_TSC, CAL_T_C2C, CAL_T_LOAD, CAL_T_COPY, CAL_T_FLOOR };
+enum { CAL_T_TSC, CAL_T_C2C, CAL_T_LOAD, CAL_T_COPY, CAL_T_AGENT, CAL_T_FLOOR };
 
 /* Adds a line to the summary's notes (and prints nothing now). */
 void cal_note(struct cal_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -153,6 +163,8 @@ int cal_probe_copy(struct cal_ctx *x, char *err, size_t errlen);
 int cal_find_rmcd(const struct cal_opts *o, char *out, size_t len, char *err, size_t errlen);
 /* Returns -EINTR when interrupted by SIGINT/SIGTERM (after cleaning up). */
 int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen);
+/* The minimal agent: rate and floor per size (x->rtt_cpu[0][0]'s CPUs). */
+int cal_probe_agent(struct cal_ctx *x, char *err, size_t errlen);
 
 /* Prints the summary of what was measured. */
 void cal_report(const struct cal_ctx *x);

@@ -290,6 +290,36 @@ static void section_floor(const struct cal_ctx *x)
 	printf("\n");
 }
 
+static void section_agent(const struct cal_ctx *x)
+{
+	char a[16], b[16], c[16], d[16], e[16], f[16], g[16], h[16], sz[32], big[32];
+
+	printf("Minimal polling agent (%.1f s; the baseline: CPU %d posts 64-byte WQ entries with "
+	       "a phase bit,\n  CPU %d polls them, copies and completes; ns, median [p10..p90] "
+	       "p99)\n",
+	       x->took_s[CAL_T_AGENT], x->agent_cpu[0], x->agent_cpu[1]);
+	printf("  rate              %.2f Mops  (64 B asynchronous reads, %u in flight, 64 KiB "
+	       "window;\n"
+	       "                                median of %u repeats, %.2f..%.2f)\n",
+	       x->d.agent_rate_64_mops, x->d.agent_window, x->agent_nrates,
+	       x->d.agent_rate_64_min_mops, x->d.agent_rate_64_max_mops);
+	printf("  synchronous, in place (the request and its completion in one cache line):\n");
+	printf("  %-10s %-28s %s\n", "size", "same bytes (in cache)", "beyond the caches");
+	for (uint32_t i = 0; i < x->d.n_agent; i++) {
+		const struct cal_agent_floor *t = &x->d.agent_floor[i];
+		char l[64];
+		snprintf(l, sizeof(l), "%s [%s..%s] %s%c", num(a, sizeof(a), t->cached_ns),
+			 num(b, sizeof(b), t->cached_p10_ns), num(c, sizeof(c), t->cached_p90_ns),
+			 num(d, sizeof(d), t->cached_p99_ns), mark(&x->agent_floor[i][0]));
+		printf("  %-10s %-28s %s [%s..%s] %s%c\n", bytes(sz, sizeof(sz), t->size), l,
+		       num(e, sizeof(e), t->median_ns), num(f, sizeof(f), t->p10_ns),
+		       num(g, sizeof(g), t->p90_ns), num(h, sizeof(h), t->p99_ns),
+		       mark(&x->agent_floor[i][1]));
+	}
+	printf("  (beyond the caches: from %s in an order the prefetchers do not follow)\n\n",
+	       bytes(big, sizeof(big), x->agent_src_bytes));
+}
+
 /* Notes on probes that had to be repeated, or stayed noisy. */
 static void spread_notes(const struct cal_ctx *x)
 {
@@ -318,6 +348,12 @@ static void spread_notes(const struct cal_ctx *x)
 		}
 	for (uint32_t i = 0; x->floor_done && i < x->d.n_floor; i++)
 		SPREAD(&x->floor[i], "floor for %s", bytes(b, sizeof(b), x->d.floor_size[i]));
+	for (uint32_t i = 0; x->agent_done && i < x->d.n_agent; i++) {
+		SPREAD(&x->agent_floor[i][0], "agent's floor for %s in cache",
+		       bytes(b, sizeof(b), x->d.agent_floor[i].size));
+		SPREAD(&x->agent_floor[i][1], "agent's floor for %s beyond the caches",
+		       bytes(b, sizeof(b), x->d.agent_floor[i].size));
+	}
 #undef SPREAD
 	if (any)
 		printf("  (a probe whose p90/p10 is too wide is run again, %d runs at most, "
@@ -332,6 +368,10 @@ void cal_report(const struct cal_ctx *x)
 	section_c2c(x);
 	section_load(x);
 	section_copy(x);
+	if (x->agent_done)
+		section_agent(x);
+	else
+		printf("Minimal polling agent: not measured\n\n");
 	if (x->floor_done)
 		section_floor(x);
 	else

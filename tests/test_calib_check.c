@@ -3,7 +3,8 @@
  * What the calibration file says about its own trustworthiness, and the
  * minimal agent: the optional spread, sanity and agent sections (save and
  * load, files from before them, malformed ones refused at FILE:LINE naming
- * the field), and the agent's library.
+ * the field), the agent's library and probe.  The program's path comes from
+ * $SONUMA_CALIBRATE (set by meson).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -397,4 +398,87 @@ Test(agent, moves_data_and_gives_sane_figures, .timeout = 60)
 	cr_expect_eq(exp_agent_rate(a, 64, 1 << 20, 8, 10, &ticks), -EINVAL, "span beyond dst");
 	cr_expect_eq(exp_agent_sync(a, 1 << 20, false, 1, lat), -EINVAL);
 	exp_agent_stop(a);
+}
+
+/* ---- the programs ------------------------------------------------------------ */
+
+/* Runs prog with args (NULL-terminated), output into tmpdir/NAME.log;
+ * returns its exit status, or -1 when it did not exit. */
+static int run(const char *prog, const char *log_name, const char *const *args)
+{
+	const char *argv[24];
+	char log[128];
+	int n = 0, status;
+	pid_t pid;
+
+	tmp_path(log, sizeof(log), log_name);
+	argv[n++] = prog;
+	while (*args && n < 23)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(prog, (char *const *)argv);
+		_exit(127);
+	}
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static const char *log_of(const char *name)
+{
+	char log[128];
+
+	tmp_path(log, sizeof(log), name);
+	return slurp(log);
+}
+
+static const char *env_or_skip(const char *name)
+{
+	const char *v = getenv(name);
+
+	if (!v || !*v)
+		cr_skip_test("%s is not set (run through meson test)", name);
+	return v;
+}
+
+TestSuite(tool, .init = make_tmp, .fini = remove_tmp);
+
+Test(tool, quick_run_records_the_agent, .timeout = 120)
+{
+	const char *tool = env_or_skip("SONUMA_CALIBRATE");
+	char path[128], err[512];
+	struct cal_data c;
+	int rc;
+
+	tmp_path(path, sizeof(path), "quick.cfg");
+	rc = run(tool, "quick.log",
+		 (const char *const[]){ "--quick", "--no-floor", "-o", path, NULL });
+	cr_assert_eq(rc, 0, "sonuma-calibrate --quick --no-floor: %d\n%s", rc, log_of("quick.log"));
+	cr_expect(strstr(log_of("quick.log"), "Minimal polling agent"), "no agent in the summary");
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
+		cr_expect_not(c.has_agent, "an agent without two CPUs");
+		return;
+	}
+	cr_assert(c.has_agent, "no agent section");
+	cr_expect(isfinite(c.agent_rate_64_mops) && c.agent_rate_64_mops > 0);
+	cr_expect_leq(c.agent_rate_64_min_mops, c.agent_rate_64_mops);
+	cr_expect_geq(c.agent_rate_64_max_mops, c.agent_rate_64_mops);
+	cr_expect_neq(c.agent_cpu[0], c.agent_cpu[1]);
+	cr_assert_eq(c.n_agent, 6, "%u sizes", c.n_agent);
+	for (uint32_t i = 0; i < c.n_agent; i++) {
+		const struct cal_agent_floor *a = &c.agent_floor[i];
+		cr_expect_eq(a->size, 64ull << (2 * i));
+		cr_expect(isfinite(a->median_ns) && a->median_ns > 0, "%g", a->median_ns);
+		cr_expect(isfinite(a->cached_ns) && a->cached_ns > 0, "%g", a->cached_ns);
+		cr_expect(isfinite(a->p99_ns) && a->p99_ns >= a->median_ns);
+		cr_expect(isfinite(a->cached_p99_ns) && a->cached_p99_ns >= a->cached_ns);
+	}
 }
