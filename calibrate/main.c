@@ -40,8 +40,10 @@ static void usage(FILE *f, const char *prog)
 		"bandwidth between NUMA domains, a minimal polling agent on the same\n"
 		"queue-pair format (the baseline: its 64 B read rate and its synchronous\n"
 		"floor per size), and the emulator's floor (synchronous reads through a\n"
-		"real rmcd with the none model).  It always measures, even when FILE\n"
-		"already holds a calibration of this machine.\n"
+		"real rmcd with the none model).  The round trip and the 64 B floor are\n"
+		"measured again in turn, and the file records each probe's spread and\n"
+		"whether the machine looked disturbed.  It always measures, even when\n"
+		"FILE already holds a calibration of this machine.\n"
 		"\n"
 		"  -o, --output FILE  where to write (default $SONUMA_CALIBRATION, else\n"
 		"                     $XDG_DATA_HOME/sonuma/calibration.cfg, else\n"
@@ -57,7 +59,7 @@ static void usage(FILE *f, const char *prog)
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"\n"
-		"Run it on an otherwise idle machine; it takes about 25 s (--quick: 2 s).\n",
+		"Run it on an otherwise idle machine; it takes about 30 s (--quick: 2 s).\n",
 		prog);
 }
 
@@ -96,6 +98,27 @@ static double round_to(double v, double unit)
 /* The optional sections' figures, as tidy() rounds the others. */
 static void tidy_optional(struct cal_data *d)
 {
+	d->tsc_ppm = round_to(d->tsc_ppm, 0.01);
+	d->tsc_read_p10_ns = round_to(d->tsc_read_p10_ns, 0.01);
+	d->tsc_read_p90_ns = round_to(d->tsc_read_p90_ns, 0.01);
+	for (uint32_t i = 0; i < d->domains; i++)
+		for (uint32_t j = 0; j < d->domains; j++) {
+			d->rtt_p10_ns[i][j] = round_to(d->rtt_p10_ns[i][j], 0.01);
+			d->rtt_p90_ns[i][j] = round_to(d->rtt_p90_ns[i][j], 0.01);
+			d->load_p10_ns[i][j] = round_to(d->load_p10_ns[i][j], 0.01);
+			d->load_p90_ns[i][j] = round_to(d->load_p90_ns[i][j], 0.01);
+			d->copy_p10_gbps[i][j] = round_to(d->copy_p10_gbps[i][j], 0.001);
+			d->copy_p90_gbps[i][j] = round_to(d->copy_p90_gbps[i][j], 0.001);
+		}
+	for (uint32_t i = 0; i < d->n_floor; i++) {
+		d->floor_p10_ns[i] = round_to(d->floor_p10_ns[i], 0.1);
+		d->floor_p90_ns[i] = round_to(d->floor_p90_ns[i], 0.1);
+	}
+	for (uint32_t i = 0; i < d->n_rounds; i++) {
+		d->round_rtt_ns[i] = round_to(d->round_rtt_ns[i], 0.01);
+		d->round_floor_ns[i] = round_to(d->round_floor_ns[i], 0.1);
+	}
+	d->floor_per_rtt = round_to(d->floor_per_rtt, 0.01);
 	d->agent_rate_64_mops = round_to(d->agent_rate_64_mops, 0.001);
 	d->agent_rate_64_min_mops = round_to(d->agent_rate_64_min_mops, 0.001);
 	d->agent_rate_64_max_mops = round_to(d->agent_rate_64_max_mops, 0.001);
@@ -249,7 +272,7 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 }
 
 /* --check: 0 when path holds a valid calibration of this machine, 1
- * (saying why) otherwise. */
+ * (saying why) otherwise; it says too when the machine looked disturbed. */
 static int check_file(const char *path)
 {
 	struct cal_data *c = calloc(1, sizeof(*c));
@@ -268,6 +291,9 @@ static int check_file(const char *path)
 	else
 		printf("%s: a valid calibration of this machine (%s)\n", path, c->id.date);
 	rc = r || cal_check_identity(c, why, sizeof(why)) ? 1 : 0;
+	if (!rc && c->disturbed)
+		printf("%s: but the machine looked disturbed while it was measured: %s\n", path,
+		       c->disturbed_why);
 	free(c);
 	return rc;
 }
@@ -341,6 +367,8 @@ static int run_probes(struct cal_ctx *x, char *err, size_t errlen)
 		[CAL_T_COPY] = { "copy bandwidth", cal_probe_copy },
 		[CAL_T_AGENT] = { "the minimal polling agent", cal_probe_agent },
 		[CAL_T_FLOOR] = { "the emulator's floor through rmcd", cal_probe_floor },
+		[CAL_T_ROUNDS] = { "the round trip and the floor again, in turn",
+				   cal_probe_rounds },
 	};
 	int r;
 
@@ -393,6 +421,7 @@ int main(int argc, char **argv)
 	}
 	x->elapsed_s = (double)(core_mono_ns() - t0) / 1e9;
 
+	cal_sanity(x);
 	tidy(&x->d);
 	printf("\n");
 	cal_report(x);

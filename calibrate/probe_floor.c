@@ -551,3 +551,108 @@ int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 	sigaction(SIGTERM, &old_term, NULL);
 	return r;
 }
+
+/* ---- an rmcd for the probes after the floor (probe_rounds.c, check.c) ---- */
+
+struct cal_rig {
+	struct rmcd_proc p;
+	struct sigaction old_int, old_term;
+};
+
+int cal_rig_start(struct cal_ctx *x, struct cal_rig **out, char *err, size_t errlen)
+{
+	struct sigaction sa = { .sa_handler = on_signal };
+	struct cal_rig *g = calloc(1, sizeof(*g));
+	int r;
+
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!x->floor_rmcd[0] &&
+	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen))) {
+		free(g);
+		return r;
+	}
+	snprintf(g->p.path, sizeof(g->p.path), "%s", x->floor_rmcd);
+	floor_stop = 0;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, &g->old_int);
+	sigaction(SIGTERM, &sa, &g->old_term);
+	r = rmcd_start(x, &g->p, NULL, err, errlen);
+	if (!r)
+		r = rmcd_wait_up(&g->p, err, errlen);
+	if (r) {
+		if (r == -EINTR)
+			snprintf(err, errlen, "interrupted");
+		else if (g->p.pid > 0)
+			rmcd_explain(&g->p, err, errlen);
+		cal_rig_stop(g);
+		return r;
+	}
+	*out = g;
+	return 0;
+}
+
+int cal_rig_floor(struct cal_ctx *x, struct cal_rig *g, uint64_t size, size_t n,
+		  struct cal_stats *st, int *cpu, char *err, size_t errlen)
+{
+	struct floor_run f = { .hz = x->hz, .size = size };
+	uint32_t pages = (uint32_t)((size + PAGE_SIZE - 1) / PAGE_SIZE);
+	struct kal_info info;
+	double warm[10], *v = malloc(n * sizeof(*v));
+	int fd, r;
+
+	*cpu = -1;
+	if (!v) {
+		snprintf(err, errlen, "out of memory for %zu samples", n);
+		return -ENOMEM;
+	}
+	if ((fd = floor_attach(&g->p, err, errlen)) < 0) {
+		free(v);
+		return fd;
+	}
+	if ((r = kal_info(fd, &info))) {
+		snprintf(err, errlen, "rmcd did not say what node 0 is: %s", strerror(-r));
+		goto out;
+	}
+	for (int c = 0; c < 256 && *cpu < 0; c++)
+		if (info.app_cpus[c / 64] >> (c % 64) & 1)
+			*cpu = c;
+	if (*cpu >= 0 && (r = core_pin_cpu(*cpu))) {
+		snprintf(err, errlen, "cannot run on CPU %d, which rmcd gives node 0: %s", *cpu,
+			 strerror(-r));
+		goto out;
+	}
+	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
+	    (r = kal_reg_lbuff(fd, &f.lbuff, pages))) {
+		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",
+			 strerror(-r));
+		goto out;
+	}
+	/* A few first reads bring the lines and the RMC thread's loop in. */
+	if ((r = floor_run(&f, warm, CORE_ARRAY_SIZE(warm), err, errlen)) ||
+	    (r = floor_run(&f, v, n, err, errlen)))
+		goto out;
+	cal_stats_of(v, n, st);
+out:
+	if (r == -EINTR || floor_stop) {
+		snprintf(err, errlen, "interrupted");
+		r = -EINTR;
+	} else if (r && g->p.pid > 0) {
+		rmcd_explain(&g->p, err, errlen);
+	}
+	kal_close(fd);
+	free(v);
+	return r;
+}
+
+void cal_rig_stop(struct cal_rig *g)
+{
+	if (!g)
+		return;
+	rmcd_stop(&g->p);
+	sigaction(SIGINT, &g->old_int, NULL);
+	sigaction(SIGTERM, &g->old_term, NULL);
+	free(g);
+}

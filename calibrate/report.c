@@ -320,6 +320,49 @@ static void section_agent(const struct cal_ctx *x)
 	       bytes(big, sizeof(big), x->agent_src_bytes));
 }
 
+static void section_rounds(const struct cal_ctx *x)
+{
+	char v[16];
+
+	printf("Round trip and 64 B floor in turn (%.1f s; %u rounds %d ms apart, CPU %d <-> CPU "
+	       "%d,\n  then a read through rmcd; ns, each round's median)\n",
+	       x->took_s[CAL_T_ROUNDS], x->n_rounds, CAL_ROUND_GAP_MS, x->round_cpu[0],
+	       x->round_cpu[1]);
+	printf("  %-12s", "round trip");
+	for (unsigned k = 0; k < x->n_rounds; k++)
+		printf("%s %s", k ? "," : "", num(v, sizeof(v), x->round_rtt[k].median));
+	printf("\n  %-12s", "64 B floor");
+	for (unsigned k = 0; k < x->n_rounds; k++)
+		printf("%s %s", k ? "," : "", num(v, sizeof(v), x->round_floor[k].median));
+	printf("\n  kept: the middle of all repeats, the round trip %s ns",
+	       num(v, sizeof(v), x->d.rtt_ns[0][0]));
+	printf(" and the 64 B floor %s ns\n\n", num(v, sizeof(v), x->d.floor_ns[0]));
+}
+
+static void section_sanity(const struct cal_ctx *x)
+{
+	const struct cal_data *d = &x->d;
+
+	printf("Sanity\n");
+	if (d->floor_per_rtt > 0)
+		printf("  64 B floor        %.2f round trips (at most %.1f on a quiet machine)\n",
+		       d->floor_per_rtt, d->floor_per_rtt_max);
+	if (d->has_agent && d->n_floor && d->floor_size[0] == 64 && d->agent_floor[0].cached_ns > 0)
+		printf("  against the agent %.2fx its 64 B in-place floor (%.0f ns against %.0f "
+		       "ns, in cache)\n",
+		       d->floor_ns[0] / d->agent_floor[0].cached_ns, d->floor_ns[0],
+		       d->agent_floor[0].cached_ns);
+	if (d->disturbed)
+		printf("  DISTURBED         %s.\n"
+		       "                    The file says so and rmcd warns when it loads it:\n"
+		       "                    calibrate again on a quiet machine.\n",
+		       d->disturbed_why);
+	else
+		printf("  the machine looked quiet%s\n",
+		       d->floor_per_rtt > 0 ? "" : " (no floor: the round trip's repeats only)");
+	printf("\n");
+}
+
 /* Notes on probes that had to be repeated, or stayed noisy. */
 static void spread_notes(const struct cal_ctx *x)
 {
@@ -376,6 +419,9 @@ void cal_report(const struct cal_ctx *x)
 		section_floor(x);
 	else
 		printf("Emulator floor: not measured (--no-floor)\n\n");
+	if (x->n_rounds)
+		section_rounds(x);
+	section_sanity(x);
 	printf("Hardware counters\n");
 	if (x->papi.ok) {
 		printf("  PAPI:");

@@ -1,8 +1,9 @@
 #!/bin/bash
 # rmcd and the calibration file: a corrupt one is refused naming the file and
 # line, one from another machine is refused unless accepted explicitly, a
-# missing one gives a clear warning and conservative defaults, and a valid
-# one is used (its TSC rate and floor show in the log).
+# missing one gives a clear warning and conservative defaults, a valid one is
+# used (its TSC rate and floor show in the log), and one taken while the
+# machine looked disturbed is used with a warning.
 # Usage: rmcd_calibration.sh RMCD SONUMA_CALIBRATE
 set -u
 rmcd=$1 cal=$2
@@ -34,6 +35,16 @@ r=$(try -C "$dir/good.cfg")
 [[ $r == up ]] || fail "a valid calibration was not accepted ($r)"
 grep -q "calibration $dir/good.cfg" "$dir/log" || fail "the log does not say which calibration is used"
 pass "valid calibration used"
+grep -q "looked disturbed" "$dir/log" && fail "a quiet calibration was said to be disturbed"
+
+# One taken while the machine looked disturbed: used, with a warning saying why.
+grep -q "disturbed = false;" "$dir/good.cfg" || fail "the calibration has no sanity section"
+sed 's/disturbed = false;/disturbed = true;\n  why = "a test says so";/' "$dir/good.cfg" > "$dir/disturbed.cfg"
+r=$(try -C "$dir/disturbed.cfg")
+[[ $r == up ]] || fail "a calibration of a disturbed machine was not used ($r)"
+grep -q "disturbed.cfg: the machine looked disturbed .*(a test says so)" "$dir/log" ||
+	fail "no warning about the disturbed calibration"
+pass "disturbed calibration used, with a warning"
 
 sed 's/^version = 1;/version = 1;\nbogus =/' "$dir/good.cfg" > "$dir/corrupt.cfg"
 r=$(try -C "$dir/corrupt.cfg")
@@ -72,4 +83,4 @@ grep -q "less than this machine's calibrated floor for reads of .*1024 B" "$dir/
 	fail "no warning naming the sizes below the floor"
 grep -q "64 B (700" "$dir/log" && fail "64 B (floor 500 ns) is above the floor, yet named"
 pass "sizes below the floor named: $(grep -o 'reads of [^:]*' "$dir/log" | cut -c1-80)..."
-echo "7 passed, 0 failed"
+echo "8 passed, 0 failed"

@@ -3,8 +3,9 @@
  * What the calibration file says about its own trustworthiness, and the
  * minimal agent: the optional spread, sanity and agent sections (save and
  * load, files from before them, malformed ones refused at FILE:LINE naming
- * the field), the agent's library and probe.  The program's path comes from
- * $SONUMA_CALIBRATE (set by meson).
+ * the field), the agent's library and probe, and the rounds and sanity check
+ * of a real calibration.  The programs' paths come from $SONUMA_CALIBRATE
+ * and $SONUMA_RMCD (set by meson).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -450,7 +451,7 @@ static const char *env_or_skip(const char *name)
 
 TestSuite(tool, .init = make_tmp, .fini = remove_tmp);
 
-Test(tool, quick_run_records_the_agent, .timeout = 120)
+Test(tool, quick_run_records_the_agent_and_the_spread, .timeout = 120)
 {
 	const char *tool = env_or_skip("SONUMA_CALIBRATE");
 	char path[128], err[512];
@@ -462,7 +463,12 @@ Test(tool, quick_run_records_the_agent, .timeout = 120)
 		 (const char *const[]){ "--quick", "--no-floor", "-o", path, NULL });
 	cr_assert_eq(rc, 0, "sonuma-calibrate --quick --no-floor: %d\n%s", rc, log_of("quick.log"));
 	cr_expect(strstr(log_of("quick.log"), "Minimal polling agent"), "no agent in the summary");
+	cr_expect(strstr(log_of("quick.log"), "Sanity"), "no sanity section in the summary");
 	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_expect(c.has_spread);
+	cr_expect(c.has_sanity);
+	cr_expect_eq(c.floor_per_rtt, 0, "a floor ratio without a floor");
+	cr_expect_leq(c.tsc_read_p10_ns, c.tsc_read_p90_ns);
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2) {
 		cr_expect_not(c.has_agent, "an agent without two CPUs");
 		return;
@@ -481,4 +487,40 @@ Test(tool, quick_run_records_the_agent, .timeout = 120)
 		cr_expect(isfinite(a->p99_ns) && a->p99_ns >= a->median_ns);
 		cr_expect(isfinite(a->cached_p99_ns) && a->cached_p99_ns >= a->cached_ns);
 	}
+	cr_expect_geq(c.n_rounds, 1, "no repeat of the round trip recorded");
+}
+
+/* A real quick calibration with a floor, into path. */
+static void calibrate_with_floor(const char *path)
+{
+	const char *tool = env_or_skip("SONUMA_CALIBRATE");
+	const char *rmcd = env_or_skip("SONUMA_RMCD");
+	int rc;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		cr_skip_test("one CPU: no round trip to compare with");
+	rc = run(tool, "cal.log",
+		 (const char *const[]){ "--quick", "--rmcd", rmcd, "-o", path, NULL });
+	cr_assert_eq(rc, 0, "sonuma-calibrate --quick: %d\n%s", rc, log_of("cal.log"));
+}
+
+Test(tool, a_full_quick_run_records_the_rounds_and_the_sanity, .timeout = 120)
+{
+	char path[128], err[512];
+	struct cal_data c;
+
+	tmp_path(path, sizeof(path), "floor.cfg");
+	calibrate_with_floor(path);
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	cr_expect(c.has_sanity);
+	cr_expect_gt(c.floor_per_rtt, 0, "no floor ratio with a floor");
+	/* Computed before the figures were rounded for the file. */
+	cr_expect_float_eq(c.floor_per_rtt, c.floor_ns[0] / c.rtt_ns[0][0], 0.02);
+	cr_expect_geq(c.n_rounds, 2, "%u rounds", c.n_rounds);
+	cr_expect_eq(c.n_round_floor, c.n_rounds);
+	if (c.disturbed)
+		cr_expect_gt(strlen(c.disturbed_why), 0, "disturbed without a reason");
+	if (c.floor_per_rtt > c.floor_per_rtt_max)
+		cr_expect(c.disturbed, "the floor is %.2f round trips, yet not disturbed",
+			  c.floor_per_rtt);
 }
