@@ -7,8 +7,8 @@
  * chase and copy bandwidth), probe_agent.c (the minimal polling agent, the
  * baseline), probe_floor.c (the emulator's floor through a real rmcd),
  * probe_rounds.c (the round trip and the 64-byte floor again, in turn, and
- * the sanity check between them), report.c (the summary), main.c (the
- * command line).
+ * the sanity check between them), check.c (--check --probe), report.c (the
+ * summary), main.c (the command line).
  *
  * Probes return 0 or a negative errno with a message in err; they never exit.
  */
@@ -97,6 +97,7 @@ void cal_papi_fini(struct cal_papi *p);
 struct cal_opts {
 	bool quick;
 	bool floor;	  /* measure the emulator's floor */
+	bool probe;	  /* --check --probe: measure again and compare */
 	bool force;	  /* go on without an invariant TSC */
 	const char *rmcd; /* --rmcd PATH, or NULL to search */
 };
@@ -200,6 +201,11 @@ int cal_rig_start(struct cal_ctx *x, struct cal_rig **out, char *err, size_t err
 int cal_rig_floor(struct cal_ctx *x, struct cal_rig *g, uint64_t size, size_t n,
 		  struct cal_stats *st, int *cpu, char *err, size_t errlen);
 void cal_rig_stop(struct cal_rig *g);
+
+/* --check --probe: measures the round trip of domain 0 and (with an rmcd)
+ * the 64-byte floor again in a few rounds, and compares c's figures with
+ * them.  0 when they match, 1 (saying which and by how much) otherwise. */
+int cal_check_probe(struct cal_ctx *x, const char *path, const struct cal_data *c);
 
 /* Prints the summary of what was measured. */
 void cal_report(const struct cal_ctx *x);

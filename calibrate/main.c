@@ -24,7 +24,8 @@
 static void short_usage(const char *prog)
 {
 	fprintf(stderr,
-		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check "
+		"[--probe]] [-h] [-V]\n"
 		"Try '%s --help' for more.\n",
 		prog, prog);
 }
@@ -32,7 +33,8 @@ static void short_usage(const char *prog)
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check "
+		"[--probe]] [-h] [-V]\n"
 		"\n"
 		"Measures this machine's own costs and writes the calibration file that\n"
 		"rmcd and the timing models read: the TSC rate and read cost, the cost of\n"
@@ -56,6 +58,10 @@ static void usage(FILE *f, const char *prog)
 		"      --force        go on even when the TSC is not invariant\n"
 		"      --check        measure nothing: exit 0 when FILE holds a valid\n"
 		"                     calibration of this machine, 1 (saying why) otherwise\n"
+		"      --probe        with --check: also re-measure the round trip and (with\n"
+		"                     an rmcd; not with --no-floor) the 64 B floor in about a\n"
+		"                     second, and exit 1, naming the figure and by how much,\n"
+		"                     when a recorded one lies outside what the re-probe allows\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"\n"
@@ -212,7 +218,7 @@ static void existing(const char *path)
 static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *o, char *path,
 		      size_t pathlen, int *check)
 {
-	enum { OPT_QUICK = 256, OPT_RMCD, OPT_NO_FLOOR, OPT_FORCE, OPT_CHECK };
+	enum { OPT_QUICK = 256, OPT_RMCD, OPT_NO_FLOOR, OPT_FORCE, OPT_CHECK, OPT_PROBE };
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
 		{ "quick", no_argument, NULL, OPT_QUICK },
@@ -220,6 +226,7 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		{ "no-floor", no_argument, NULL, OPT_NO_FLOOR },
 		{ "force", no_argument, NULL, OPT_FORCE },
 		{ "check", no_argument, NULL, OPT_CHECK },
+		{ "probe", no_argument, NULL, OPT_PROBE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -252,6 +259,9 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		case OPT_CHECK:
 			*check = 1;
 			break;
+		case OPT_PROBE:
+			o->probe = true;
+			break;
 		case 'h':
 			usage(stdout, prog);
 			return -1;
@@ -268,12 +278,41 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		short_usage(prog);
 		return 2;
 	}
+	if (o->probe && !*check) {
+		fprintf(stderr, "%s: --probe goes with --check\n", prog);
+		short_usage(prog);
+		return 2;
+	}
 	return 0;
 }
 
+/* --check --probe on a valid calibration c: the CPUs and the TSC rate,
+ * then cal_check_probe. */
+static int reprobe(const char *path, const struct cal_opts *o, const struct cal_data *c)
+{
+	struct cal_ctx *x = calloc(1, sizeof(*x));
+	char err[1024];
+	int rc = 1;
+
+	if (!x)
+		return 1;
+	x->opt = *o;
+	x->opt.quick = true;
+	x->ndom = (int)c->domains;
+	x->hz = core_tsc_measure_hz(20);
+	if (x->hz <= 0)
+		printf("%s: cannot measure the TSC rate\n", path);
+	else if (find_cpus(x, err, sizeof(err)))
+		printf("%s: %s\n", path, err);
+	else
+		rc = cal_check_probe(x, path, c);
+	free(x);
+	return rc;
+}
+
 /* --check: 0 when path holds a valid calibration of this machine, 1
- * (saying why) otherwise; it says too when the machine looked disturbed. */
-static int check_file(const char *path)
+ * (saying why) otherwise; with --probe, cal_check_probe's verdict too. */
+static int check_file(const char *path, const struct cal_opts *o)
 {
 	struct cal_data *c = calloc(1, sizeof(*c));
 	char why[512], err[1024];
@@ -294,6 +333,8 @@ static int check_file(const char *path)
 	if (!rc && c->disturbed)
 		printf("%s: but the machine looked disturbed while it was measured: %s\n", path,
 		       c->disturbed_why);
+	if (!rc && o->probe)
+		rc = reprobe(path, o, c);
 	free(c);
 	return rc;
 }
@@ -403,7 +444,7 @@ int main(int argc, char **argv)
 	if (!path[0])
 		cal_default_path(path, sizeof(path));
 	if (check)
-		return check_file(path);
+		return check_file(path, &o);
 
 	t0 = core_mono_ns();
 	x = calloc(1, sizeof(*x));

@@ -3,9 +3,9 @@
  * What the calibration file says about its own trustworthiness, and the
  * minimal agent: the optional spread, sanity and agent sections (save and
  * load, files from before them, malformed ones refused at FILE:LINE naming
- * the field), the agent's library and probe, and the rounds and sanity check
- * of a real calibration.  The programs' paths come from $SONUMA_CALIBRATE
- * and $SONUMA_RMCD (set by meson).
+ * the field), the agent's library and probe, and sonuma-calibrate --check
+ * --probe against a doctored file.  The programs' paths come from
+ * $SONUMA_CALIBRATE and $SONUMA_RMCD (set by meson).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -523,4 +523,97 @@ Test(tool, a_full_quick_run_records_the_rounds_and_the_sanity, .timeout = 120)
 	if (c.floor_per_rtt > c.floor_per_rtt_max)
 		cr_expect(c.disturbed, "the floor is %.2f round trips, yet not disturbed",
 			  c.floor_per_rtt);
+}
+
+/* path's figures times k: the 64 B floor (floor), or the round trip of
+ * domain 0 (rtt). */
+static void doctor(const char *path, bool floor, double k)
+{
+	struct cal_data c;
+	char err[512];
+
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	if (floor) {
+		cr_assert_gt(c.n_floor, 0);
+		c.floor_ns[0] *= k;
+		c.floor_p99_ns[0] *= k;
+	} else {
+		c.rtt_ns[0][0] *= k;
+		c.notify_ns[0][0] *= k;
+		c.rtt_p10_ns[0][0] *= k;
+		c.rtt_p90_ns[0][0] *= k;
+	}
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(tool, check_probe_flags_a_floor_three_times_too_high, .timeout = 120)
+{
+	const char *tool = env_or_skip("SONUMA_CALIBRATE");
+	const char *rmcd = env_or_skip("SONUMA_RMCD");
+	char path[128];
+	const char *out;
+	int rc;
+
+	tmp_path(path, sizeof(path), "doctored.cfg");
+	calibrate_with_floor(path);
+	doctor(path, true, 3);
+	/* Still a valid calibration of this machine: --check alone says so. */
+	rc = run(tool, "check.log", (const char *const[]){ "--check", "-o", path, NULL });
+	cr_expect_eq(rc, 0, "--check: %d\n%s", rc, log_of("check.log"));
+	rc = run(tool, "probe.log",
+		 (const char *const[]){ "--check", "--probe", "--rmcd", rmcd, "-o", path, NULL });
+	out = log_of("probe.log");
+	cr_expect_eq(rc, 1, "--check --probe on a floor 3x too high: %d\n%s", rc, out);
+	cr_expect(strstr(out, "64 B floor") && strstr(out, "ABOVE what the re-probe allows"),
+		  "the floor is not named:\n%s", out);
+	cr_expect(strstr(out, "no longer matches"), "%s", out);
+}
+
+Test(tool, check_probe_flags_a_round_trip_three_times_too_high, .timeout = 120)
+{
+	const char *tool = env_or_skip("SONUMA_CALIBRATE");
+	char path[128];
+	const char *out;
+	int rc;
+
+	tmp_path(path, sizeof(path), "rtt.cfg");
+	calibrate_with_floor(path);
+	doctor(path, false, 3);
+	rc = run(tool, "probe.log",
+		 (const char *const[]){ "--check", "--probe", "--no-floor", "-o", path, NULL });
+	out = log_of("probe.log");
+	cr_expect_eq(rc, 1, "--check --probe on a round trip 3x too high: %d\n%s", rc, out);
+	cr_expect(strstr(out, "round trip") && strstr(out, "ABOVE"), "not named:\n%s", out);
+	cr_expect_null(strstr(out, "64 B floor  "), "--no-floor re-probed the floor:\n%s", out);
+}
+
+Test(tool, probe_goes_with_check)
+{
+	const char *tool = env_or_skip("SONUMA_CALIBRATE");
+	int rc = run(tool, "usage.log", (const char *const[]){ "--probe", NULL });
+
+	cr_expect_eq(rc, 2, "--probe alone: %d", rc);
+	cr_expect(strstr(log_of("usage.log"), "--probe goes with --check"), "%s",
+		  log_of("usage.log"));
+}
+
+Test(tool, check_says_a_disturbed_calibration_is_one)
+{
+	const char *tool = env_or_skip("SONUMA_CALIBRATE");
+	struct cal_data c;
+	char path[128], err[512];
+	int rc;
+
+	full(&c);
+	c.id.domains = c.domains = (uint32_t)core_numa_domains();
+	if (c.domains > 2)
+		cr_skip_test("more than 2 NUMA domains");
+	tmp_path(path, sizeof(path), "disturbed.cfg");
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+	rc = run(tool, "check.log", (const char *const[]){ "--check", "-o", path, NULL });
+	cr_expect_eq(rc, 0, "a valid calibration, disturbed or not: %d\n%s", rc,
+		     log_of("check.log"));
+	cr_expect(strstr(log_of("check.log"), "looked disturbed") &&
+			  strstr(log_of("check.log"), c.disturbed_why),
+		  "%s", log_of("check.log"));
 }
