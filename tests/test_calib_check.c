@@ -3,9 +3,10 @@
  * What the calibration file says about its own trustworthiness, and the
  * minimal agent: the optional spread, sanity and agent sections (save and
  * load, files from before them, malformed ones refused at FILE:LINE naming
- * the field), the agent's library and probe, and sonuma-calibrate --check
- * --probe against a doctored file.  The programs' paths come from
- * $SONUMA_CALIBRATE and $SONUMA_RMCD (set by meson).
+ * the field), the agent's library and probe, sonuma-calibrate --check
+ * --probe against a doctored file, and sonuma-bench's comparison with the
+ * agent.  The programs' paths come from $SONUMA_CALIBRATE, $SONUMA_RMCD and
+ * $SONUMA_BENCH (set by meson).
  */
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -616,4 +617,153 @@ Test(tool, check_says_a_disturbed_calibration_is_one)
 	cr_expect(strstr(log_of("check.log"), "looked disturbed") &&
 			  strstr(log_of("check.log"), c.disturbed_why),
 		  "%s", log_of("check.log"));
+}
+
+/* ---- sonuma-bench against the agent ------------------------------------------ */
+
+static pid_t rmcd_pid;
+
+/* rmcd with calibration cal, two nodes, in tmpdir/run: up, or the test fails. */
+static void rmcd_up(const char *cal)
+{
+	const char *rmcd = env_or_skip("SONUMA_RMCD");
+	char run_dir[128], log[128], s0[200], s1[200];
+	struct stat st;
+
+	tmp_path(run_dir, sizeof(run_dir), "run");
+	tmp_path(log, sizeof(log), "rmcd.log");
+	rmcd_pid = fork();
+	cr_assert_geq(rmcd_pid, 0);
+	if (rmcd_pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execl(rmcd, rmcd, "-r", run_dir, "-C", cal, "2", (char *)NULL);
+		_exit(127);
+	}
+	core_node_sock_path(s0, sizeof(s0), run_dir, 0);
+	core_node_sock_path(s1, sizeof(s1), run_dir, 1);
+	for (int i = 0; i < 400; i++) {
+		if (stat(s0, &st) == 0 && stat(s1, &st) == 0)
+			break;
+		cr_assert_eq(waitpid(rmcd_pid, NULL, WNOHANG), 0, "rmcd exited:\n%s",
+			     log_of("rmcd.log"));
+		usleep(25000);
+	}
+	cr_assert_eq(stat(s1, &st), 0, "rmcd did not come up:\n%s", log_of("rmcd.log"));
+	setenv("SONUMA_RUNDIR", run_dir, 1);
+	setenv("SONUMA_NODE", "0", 1);
+}
+
+static void rmcd_down(void)
+{
+	if (rmcd_pid > 0) {
+		kill(rmcd_pid, SIGTERM);
+		waitpid(rmcd_pid, NULL, 0);
+		rmcd_pid = 0;
+	}
+	remove_tmp();
+}
+
+TestSuite(bench, .init = make_tmp, .fini = rmcd_down);
+
+/* A calibration of this machine (--no-floor, quick) whose agent figures are
+ * known: every size's in-place floor agent_ns, the rate agent_mops; or
+ * without the agent section. */
+static void known_agent(const char *path, bool with_agent, double agent_ns, double agent_mops)
+{
+	const char *tool = env_or_skip("SONUMA_CALIBRATE");
+	struct cal_data c;
+	char err[512];
+	int rc;
+
+	rc = run(tool, "cal.log",
+		 (const char *const[]){ "--quick", "--no-floor", "-o", path, NULL });
+	cr_assert_eq(rc, 0, "sonuma-calibrate: %d\n%s", rc, log_of("cal.log"));
+	cr_assert_eq(cal_load(path, &c, err, sizeof(err)), 0, "%s", err);
+	c.has_agent = with_agent;
+	c.agent_cpu[0] = 0, c.agent_cpu[1] = 1;
+	c.agent_window = 64;
+	c.agent_rate_64_mops = c.agent_rate_64_min_mops = c.agent_rate_64_max_mops = agent_mops;
+	c.n_agent = 2;
+	for (uint32_t i = 0; i < 2; i++) {
+		struct cal_agent_floor *a = &c.agent_floor[i];
+		a->size = i ? 65536 : 64;
+		a->median_ns = a->p10_ns = a->p90_ns = a->p99_ns = 10 * agent_ns;
+		a->cached_ns = a->cached_p10_ns = a->cached_p90_ns = a->cached_p99_ns = agent_ns;
+	}
+	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(bench, sync_p50_and_bw_rate_against_the_agent, .timeout = 120)
+{
+	const char *bench = env_or_skip("SONUMA_BENCH");
+	char path[128];
+	const char *out, *line;
+	double ratio, here, agent;
+	int rc;
+
+	tmp_path(path, sizeof(path), "agent.cfg");
+	known_agent(path, true, 1234.0, 43.21);
+	rmcd_up(path);
+	rc = run(bench, "sync.log",
+		 (const char *const[]){ "-s", "64", "-n", "300", "-w", "30", NULL });
+	out = log_of("sync.log");
+	cr_assert_eq(rc, 0, "sonuma-bench: %d\n%s", rc, out);
+	line = strstr(out, "# p50 vs agent: ");
+	cr_assert_not_null(line, "no comparison with the agent:\n%s", out);
+	cr_assert_eq(sscanf(line,
+			    "# p50 vs agent: %lfx for 64 B (%lf ns here, %lf ns for the agent)",
+			    &ratio, &here, &agent),
+		     3, "%s", line);
+	cr_expect_float_eq(agent, 1234.0, 0.5, "not the calibration's figure: %s", line);
+	cr_expect_float_eq(ratio, here / agent, 0.006, "%s", line);
+	cr_expect(strstr(out, path), "the calibration is not named:\n%s", out);
+
+	/* CSV: the columns as they were, the comparison in a comment line. */
+	rc = run(bench, "bw.log",
+		 (const char *const[]){ "--bw", "-m", "async", "-s", "64", "-n", "2000", "-w",
+					"200", "-f", "csv", NULL });
+	out = log_of("bw.log");
+	cr_assert_eq(rc, 0, "sonuma-bench --bw: %d\n%s", rc, out);
+	cr_expect(strstr(out, "\nsize,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
+			      "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,"
+			      "model_ns\n"),
+		  "the CSV header changed:\n%s", out);
+	line = strstr(out, "# rate vs agent: ");
+	cr_assert_not_null(line, "no rate against the agent:\n%s", out);
+	cr_assert_eq(sscanf(line,
+			    "# rate vs agent: %lfx (64 B async reads: %lf Mops here, %lf Mops",
+			    &ratio, &here, &agent),
+		     3, "%s", line);
+	cr_expect_float_eq(agent, 43.21, 1e-3, "%s", line);
+	cr_expect_float_eq(ratio, here / agent, 0.006, "%s", line);
+
+	/* JSON: the figures in each result. */
+	rc = run(bench, "json.log",
+		 (const char *const[]){ "-s", "64", "-n", "200", "-w", "20", "-f", "json", NULL });
+	out = log_of("json.log");
+	cr_assert_eq(rc, 0, "%s", out);
+	cr_expect(strstr(out, "\"agent_ns\": 1234.0"), "%s", out);
+	cr_expect(strstr(out, "\"vs_agent\": "), "%s", out);
+}
+
+Test(bench, says_when_the_calibration_has_no_agent, .timeout = 120)
+{
+	const char *bench = env_or_skip("SONUMA_BENCH");
+	char path[128];
+	const char *out;
+	int rc;
+
+	tmp_path(path, sizeof(path), "noagent.cfg");
+	known_agent(path, false, 0, 0);
+	rmcd_up(path);
+	rc = run(bench, "sync.log",
+		 (const char *const[]){ "-s", "64", "-n", "200", "-w", "20", NULL });
+	out = log_of("sync.log");
+	cr_assert_eq(rc, 0, "sonuma-bench: %d\n%s", rc, out);
+	cr_expect(strstr(out, "# vs agent: no agent figures in the calibration"), "%s", out);
+	cr_expect_null(strstr(out, "p50 vs agent"), "%s", out);
 }
