@@ -4,8 +4,11 @@
  * summary they print.  One file per concern: stats.c (percentiles and the
  * repeat-until-tight rule), papi.c (hardware counters where there are any),
  * probe_tsc.c, probe_c2c.c (cache-line ping-pong), probe_mem.c (pointer
- * chase and copy bandwidth), probe_floor.c (the emulator's floor through a
- * real rmcd), report.c (the summary), main.c (the command line).
+ * chase and copy bandwidth), probe_agent.c (the minimal polling agent, the
+ * baseline), probe_floor.c (the emulator's floor through a real rmcd),
+ * probe_rounds.c (the round trip and the 64-byte floor again, in turn, and
+ * the sanity check between them), check.c (--check --probe), report.c (the
+ * summary), main.c (the command line).
  *
  * Probes return 0 or a negative errno with a message in err; they never exit.
  */
@@ -29,6 +32,17 @@
 #define CAL_RUNS 3	      /* a probe too noisy is run at most this often */
 #define CAL_PP_WINDOWS 3      /* ping-pong windows apart in time (full mode) */
 #define CAL_FAB_MAX_WINDOW 64 /* --outstanding at most */
+#define CAL_AGENT_SIZES 6     /* the agent's floor: 64 B to 64 KiB */
+#define CAL_AGENT_REPEATS 7   /* of the agent's rate (full mode) */
+#define CAL_ROUNDS 5	      /* interleaved rounds of round trip and floor (full mode) */
+#define CAL_QUICK_ROUNDS 3
+#define CAL_ROUND_GAP_MS 50 /* between rounds: they see the machine at other moments */
+/* The 64-byte floor in round trips (of the pair rmcd uses) above which the
+ * machine looked disturbed: see probe_rounds.c. */
+#define CAL_FLOOR_PER_RTT_MAX 3.5
+/* Medians of the rounds further apart than this (largest / smallest): the
+ * machine moved under the probes. */
+#define CAL_ROUNDS_MAX_SPREAD 1.5
 
 /* ---- statistics ---------------------------------------------------------- */
 
@@ -87,6 +101,7 @@ void cal_papi_fini(struct cal_papi *p);
 struct cal_opts {
 	bool quick;
 	bool floor;	  /* measure the emulator's floor */
+	bool probe;	  /* --check --probe: measure again and compare */
 	bool force;	  /* go on without an invariant TSC */
 	const char *rmcd; /* --rmcd PATH, or NULL to search */
 	/* --fabric FILE: the fabric to a peer instead of this machine */
@@ -148,13 +163,24 @@ struct cal_ctx {
 	uint32_t fab_self, fab_peer;
 	char fab_conf[4096];
 	int fab_cpu;
+	/* the minimal agent */
+	bool agent_done;
+	int agent_cpu[2]; /* the poster's, the agent's */
+	uint64_t agent_src_bytes;
+	double agent_rates[CAL_AGENT_REPEATS]; /* Mops, in time order */
+	unsigned agent_nrates;
+	struct cal_stats agent_floor[CAL_AGENT_SIZES][2]; /* [size][0 in cache, 1 beyond] */
+	/* the interleaved rounds: each one's round trip, then 64 B floor */
+	unsigned n_rounds;
+	struct cal_stats round_rtt[CAL_MAX_ROUNDS], round_floor[CAL_MAX_ROUNDS];
+	int round_cpu[2];
 	char notes[CAL_MAX_NOTES][200];
 	unsigned n_notes;
 	double elapsed_s;
-	double took_s[5]; /* per probe, in the order below */
+	double took_s[7]; /* per probe, in the order below */
 };
 
-enum { CAL_T_TSC, CAL_T_C2C, CAL_T_LOAD, CAL_T_COPY, CAL_T_FLOOR };
+enum { CAL_T_TSC, CAL_T_C2C, CAL_T_LOAD, CAL_T_COPY, CAL_T_AGENT, CAL_T_FLOOR, CAL_T_ROUNDS };
 
 /* Adds a line to the summary's notes (and prints nothing now). */
 void cal_note(struct cal_ctx *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -170,6 +196,33 @@ int cal_probe_copy(struct cal_ctx *x, char *err, size_t errlen);
 int cal_find_rmcd(const struct cal_opts *o, char *out, size_t len, char *err, size_t errlen);
 /* Returns -EINTR when interrupted by SIGINT/SIGTERM (after cleaning up). */
 int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen);
+/* The minimal agent: rate and floor per size (x->rtt_cpu[0][0]'s CPUs). */
+int cal_probe_agent(struct cal_ctx *x, char *err, size_t errlen);
+/* After the floor: rounds of the round trip of domain 0 and the 64-byte
+ * floor in turn; the middle of all their repeats becomes the figure. */
+int cal_probe_rounds(struct cal_ctx *x, char *err, size_t errlen);
+/* The spread of every probe into x->d, and the sanity check between round
+ * trip and floor (x->d.disturbed, with a note). */
+void cal_sanity(struct cal_ctx *x);
+
+/* One window of n ping-pong samples between cpu_a (this thread) and cpu_b. */
+int cal_rtt_window(struct cal_ctx *x, int cpu_a, int cpu_b, size_t n, struct cal_stats *st,
+		   char *err, size_t errlen);
+
+/* An rmcd with the none model and two nodes, for probes after the floor's. */
+struct cal_rig;
+int cal_rig_start(struct cal_ctx *x, struct cal_rig **out, char *err, size_t errlen);
+/* n synchronous reads of size bytes through it, from a session of node 0
+ * opened for them and closed after (its RMC thread then sleeps again),
+ * this thread on the CPU rmcd gives node 0 (into *cpu). */
+int cal_rig_floor(struct cal_ctx *x, struct cal_rig *g, uint64_t size, size_t n,
+		  struct cal_stats *st, int *cpu, char *err, size_t errlen);
+void cal_rig_stop(struct cal_rig *g);
+
+/* --check --probe: measures the round trip of domain 0 and (with an rmcd)
+ * the 64-byte floor again in a few rounds, and compares c's figures with
+ * them.  0 when they match, 1 (saying which and by how much) otherwise. */
+int cal_check_probe(struct cal_ctx *x, const char *path, const struct cal_data *c);
 
 /* ---- an rmcd of the probe's own (probe_floor.c) -------------------------- */
 

@@ -27,7 +27,8 @@
 static void short_usage(const char *prog)
 {
 	fprintf(stderr,
-		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check "
+		"[--probe]] [-h] [-V]\n"
 		"       %s --fabric rmc.conf [--peer NODE] [--node NODE] [--outstanding N] [-o FILE]\n"
 		"          [--quick] [--rmcd PATH]\n"
 		"Try '%s --help' for more.\n",
@@ -37,16 +38,21 @@ static void short_usage(const char *prog)
 static void usage(FILE *f, const char *prog)
 {
 	fprintf(f,
-		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check] [-h] [-V]\n"
+		"Usage: %s [-o FILE] [--quick] [--rmcd PATH] [--no-floor] [--force] [--check "
+		"[--probe]] [-h] [-V]\n"
 		"       %s --fabric rmc.conf [--peer NODE] [--node NODE] [--outstanding N] [-o FILE]\n"
 		"          [--quick] [--rmcd PATH]\n"
 		"\n"
 		"Measures this machine's own costs and writes the calibration file that\n"
 		"rmcd and the timing models read: the TSC rate and read cost, the cost of\n"
 		"a cache line moving between cores (notify), load latency and copy\n"
-		"bandwidth between NUMA domains, and the emulator's floor (synchronous\n"
-		"reads through a real rmcd with the none model).  It always measures, even\n"
-		"when FILE already holds a calibration of this machine.\n"
+		"bandwidth between NUMA domains, a minimal polling agent on the same\n"
+		"queue-pair format (the baseline: its 64 B read rate and its synchronous\n"
+		"floor per size), and the emulator's floor (synchronous reads through a\n"
+		"real rmcd with the none model).  The round trip and the 64 B floor are\n"
+		"measured again in turn, and the file records each probe's spread and\n"
+		"whether the machine looked disturbed.  It always measures, even when\n"
+		"FILE already holds a calibration of this machine.\n"
 		"\n"
 		"  -o, --output FILE  where to write (default $SONUMA_CALIBRATION, else\n"
 		"                     $XDG_DATA_HOME/sonuma/calibration.cfg, else\n"
@@ -59,10 +65,14 @@ static void usage(FILE *f, const char *prog)
 		"      --force        go on even when the TSC is not invariant\n"
 		"      --check        measure nothing: exit 0 when FILE holds a valid\n"
 		"                     calibration of this machine, 1 (saying why) otherwise\n"
+		"      --probe        with --check: also re-measure the round trip and (with\n"
+		"                     an rmcd; not with --no-floor) the 64 B floor in about a\n"
+		"                     second, and exit 1, naming the figure and by how much,\n"
+		"                     when a recorded one lies outside what the re-probe allows\n"
 		"  -h, --help         this text\n"
 		"  -V, --version      print the version\n"
 		"\n"
-		"Run it on an otherwise idle machine; it takes about 20 s (--quick: 2 s).\n"
+		"Run it on an otherwise idle machine; it takes about 30 s (--quick: 2 s).\n"
 		"\n"
 		"The ucx fabric between hosts: with the peer's rmcd running on its host with\n"
 		"the cluster's file and the none model (rmcd -c rmc.conf -m none NODE_CNT PEER),\n"
@@ -130,6 +140,43 @@ static void tidy_fabric(struct cal_fabric *f)
 		}
 }
 
+/* The optional sections' figures, as tidy() rounds the others. */
+static void tidy_optional(struct cal_data *d)
+{
+	d->tsc_ppm = round_to(d->tsc_ppm, 0.01);
+	d->tsc_read_p10_ns = round_to(d->tsc_read_p10_ns, 0.01);
+	d->tsc_read_p90_ns = round_to(d->tsc_read_p90_ns, 0.01);
+	for (uint32_t i = 0; i < d->domains; i++)
+		for (uint32_t j = 0; j < d->domains; j++) {
+			d->rtt_p10_ns[i][j] = round_to(d->rtt_p10_ns[i][j], 0.01);
+			d->rtt_p90_ns[i][j] = round_to(d->rtt_p90_ns[i][j], 0.01);
+			d->load_p10_ns[i][j] = round_to(d->load_p10_ns[i][j], 0.01);
+			d->load_p90_ns[i][j] = round_to(d->load_p90_ns[i][j], 0.01);
+			d->copy_p10_gbps[i][j] = round_to(d->copy_p10_gbps[i][j], 0.001);
+			d->copy_p90_gbps[i][j] = round_to(d->copy_p90_gbps[i][j], 0.001);
+		}
+	for (uint32_t i = 0; i < d->n_floor; i++) {
+		d->floor_p10_ns[i] = round_to(d->floor_p10_ns[i], 0.1);
+		d->floor_p90_ns[i] = round_to(d->floor_p90_ns[i], 0.1);
+	}
+	for (uint32_t i = 0; i < d->n_rounds; i++) {
+		d->round_rtt_ns[i] = round_to(d->round_rtt_ns[i], 0.01);
+		d->round_floor_ns[i] = round_to(d->round_floor_ns[i], 0.1);
+	}
+	d->floor_per_rtt = round_to(d->floor_per_rtt, 0.01);
+	d->agent_rate_64_mops = round_to(d->agent_rate_64_mops, 0.001);
+	d->agent_rate_64_min_mops = round_to(d->agent_rate_64_min_mops, 0.001);
+	d->agent_rate_64_max_mops = round_to(d->agent_rate_64_max_mops, 0.001);
+	for (uint32_t i = 0; i < d->n_agent; i++) {
+		struct cal_agent_floor *a = &d->agent_floor[i];
+		double *v[] = { &a->median_ns,	   &a->p10_ns,	     &a->p90_ns,
+				&a->p99_ns,	   &a->cached_ns,    &a->cached_p10_ns,
+				&a->cached_p90_ns, &a->cached_p99_ns };
+		for (unsigned k = 0; k < CORE_ARRAY_SIZE(v); k++)
+			*v[k] = round_to(*v[k], 0.1);
+	}
+}
+
 /* Rounds the figures to well below their noise, so that the file reads
  * "80.21", not "80.2132876451". */
 static void tidy(struct cal_data *d)
@@ -147,6 +194,7 @@ static void tidy(struct cal_data *d)
 		d->floor_ns[i] = round_to(d->floor_ns[i], 0.1);
 		d->floor_p99_ns[i] = round_to(d->floor_p99_ns[i], 0.1);
 	}
+	tidy_optional(d);
 }
 
 /* Fails early, before a minute of measuring, when path cannot be written:
@@ -304,7 +352,8 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		OPT_FABRIC,
 		OPT_PEER,
 		OPT_NODE,
-		OPT_OUTSTANDING
+		OPT_OUTSTANDING,
+		OPT_PROBE
 	};
 	static const struct option opts[] = {
 		{ "output", required_argument, NULL, 'o' },
@@ -317,6 +366,7 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		{ "peer", required_argument, NULL, OPT_PEER },
 		{ "node", required_argument, NULL, OPT_NODE },
 		{ "outstanding", required_argument, NULL, OPT_OUTSTANDING },
+		{ "probe", no_argument, NULL, OPT_PROBE },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
@@ -383,6 +433,9 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		case OPT_CHECK:
 			*check = 1;
 			break;
+		case OPT_PROBE:
+			o->probe = true;
+			break;
 		case 'h':
 			usage(stdout, prog);
 			return -1;
@@ -413,12 +466,41 @@ static int parse_args(int argc, char **argv, const char *prog, struct cal_opts *
 		short_usage(prog);
 		return 2;
 	}
+	if (o->probe && !*check) {
+		fprintf(stderr, "%s: --probe goes with --check\n", prog);
+		short_usage(prog);
+		return 2;
+	}
 	return 0;
 }
 
+/* --check --probe on a valid calibration c: the CPUs and the TSC rate,
+ * then cal_check_probe. */
+static int reprobe(const char *path, const struct cal_opts *o, const struct cal_data *c)
+{
+	struct cal_ctx *x = calloc(1, sizeof(*x));
+	char err[1024];
+	int rc = 1;
+
+	if (!x)
+		return 1;
+	x->opt = *o;
+	x->opt.quick = true;
+	x->ndom = (int)c->domains;
+	x->hz = core_tsc_measure_hz(20);
+	if (x->hz <= 0)
+		printf("%s: cannot measure the TSC rate\n", path);
+	else if (find_cpus(x, err, sizeof(err)))
+		printf("%s: %s\n", path, err);
+	else
+		rc = cal_check_probe(x, path, c);
+	free(x);
+	return rc;
+}
+
 /* --check: 0 when path holds a valid calibration of this machine, 1
- * (saying why) otherwise. */
-static int check_file(const char *path)
+ * (saying why) otherwise; with --probe, cal_check_probe's verdict too. */
+static int check_file(const char *path, const struct cal_opts *o)
 {
 	struct cal_data *c = calloc(1, sizeof(*c));
 	char why[512], err[1024];
@@ -444,6 +526,11 @@ static int check_file(const char *path)
 		       cal_fabric_ns(f, CAL_FAB_WRITE, 64) / 1e3);
 	}
 	rc = r || cal_check_identity(c, why, sizeof(why)) ? 1 : 0;
+	if (!rc && c->disturbed)
+		printf("%s: but the machine looked disturbed while it was measured: %s\n", path,
+		       c->disturbed_why);
+	if (!rc && o->probe)
+		rc = reprobe(path, o, c);
 	free(c);
 	return rc;
 }
@@ -515,7 +602,10 @@ static int run_probes(struct cal_ctx *x, char *err, size_t errlen)
 		[CAL_T_C2C] = { "cache-line transfers between cores", cal_probe_c2c },
 		[CAL_T_LOAD] = { "load latency", cal_probe_load },
 		[CAL_T_COPY] = { "copy bandwidth", cal_probe_copy },
+		[CAL_T_AGENT] = { "the minimal polling agent", cal_probe_agent },
 		[CAL_T_FLOOR] = { "the emulator's floor through rmcd", cal_probe_floor },
+		[CAL_T_ROUNDS] = { "the round trip and the floor again, in turn",
+				   cal_probe_rounds },
 	};
 	int r;
 
@@ -550,7 +640,7 @@ int main(int argc, char **argv)
 	if (!path[0])
 		cal_default_path(path, sizeof(path));
 	if (check)
-		return check_file(path);
+		return check_file(path, &o);
 
 	t0 = core_mono_ns();
 	x = calloc(1, sizeof(*x));
@@ -572,6 +662,7 @@ int main(int argc, char **argv)
 	}
 	x->elapsed_s = (double)(core_mono_ns() - t0) / 1e9;
 
+	cal_sanity(x);
 	tidy(&x->d);
 	printf("\n");
 	cal_report(x);

@@ -114,13 +114,12 @@ timeout:
 	return -ETIMEDOUT;
 }
 
-/* Round trip between cpu_a (this thread) and cpu_b. */
-static int ping_pong(struct cal_ctx *x, int cpu_a, int cpu_b, struct cal_stats *st,
-		     struct cal_stats win[CAL_PP_WINDOWS], uint64_t *round_trips, char *err,
-		     size_t errlen)
+/* Round trip between cpu_a (this thread) and cpu_b: windows windows of n
+ * samples each. */
+static int ping_pong(struct cal_ctx *x, int cpu_a, int cpu_b, size_t n, unsigned windows,
+		     struct cal_stats *st, struct cal_stats win[CAL_PP_WINDOWS],
+		     uint64_t *round_trips, char *err, size_t errlen)
 {
-	size_t n = x->opt.quick ? 5000 : 200000;
-	unsigned windows = x->opt.quick ? 1 : CAL_PP_WINDOWS;
 	struct pp *p = aligned_alloc(64, sizeof(*p));
 	pthread_t th;
 	int r, ready;
@@ -235,8 +234,8 @@ int cal_probe_c2c(struct cal_ctx *x, char *err, size_t errlen)
 				cb = x->cpus[b][0];
 			}
 			if (kind != CAL_PAIR_NONE) {
-				r = ping_pong(x, ca, cb, &st, x->rtt_win[a][b], &round_trips, err,
-					      errlen);
+				r = ping_pong(x, ca, cb, x->opt.quick ? 5000 : 200000, x->rtt_nwin,
+					      &st, x->rtt_win[a][b], &round_trips, err, errlen);
 				if (r) {
 					cal_papi_stop(&x->papi, 0, &x->rtt_hw);
 					return r;
@@ -278,4 +277,13 @@ int cal_probe_c2c(struct cal_ctx *x, char *err, size_t errlen)
 		}
 	cal_papi_stop(&x->papi, (double)round_trips, &x->rtt_hw);
 	return 0;
+}
+
+int cal_rtt_window(struct cal_ctx *x, int cpu_a, int cpu_b, size_t n, struct cal_stats *st,
+		   char *err, size_t errlen)
+{
+	struct cal_stats win[CAL_PP_WINDOWS];
+	uint64_t round_trips = 0;
+
+	return ping_pong(x, cpu_a, cpu_b, n, 1, st, win, &round_trips, err, errlen);
 }

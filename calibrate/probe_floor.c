@@ -567,3 +567,104 @@ int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 	cal_release_signals(&old);
 	return r;
 }
+
+/* ---- an rmcd for the probes after the floor (probe_rounds.c, check.c) ---- */
+
+struct cal_rig {
+	struct cal_rmcd p;
+	struct cal_sigs old;
+};
+
+int cal_rig_start(struct cal_ctx *x, struct cal_rig **out, char *err, size_t errlen)
+{
+	static const char *const none[] = { "-m", "none", FLOOR_NODES, NULL };
+	struct cal_rig *g = calloc(1, sizeof(*g));
+	int r;
+
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	if (!x->floor_rmcd[0] &&
+	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen))) {
+		free(g);
+		return r;
+	}
+	snprintf(g->p.path, sizeof(g->p.path), "%s", x->floor_rmcd);
+	cal_catch_signals(&g->old);
+	r = cal_rmcd_start(x, &g->p, NULL, none, err, errlen);
+	if (!r)
+		r = cal_rmcd_wait(&g->p, 3, err, errlen);
+	if (r) {
+		if (r == -EINTR || cal_stop)
+			snprintf(err, errlen, "interrupted");
+		else if (g->p.pid > 0)
+			cal_rmcd_explain(&g->p, err, errlen);
+		cal_rig_stop(g);
+		return r == -EINTR || cal_stop ? -EINTR : r;
+	}
+	*out = g;
+	return 0;
+}
+
+int cal_rig_floor(struct cal_ctx *x, struct cal_rig *g, uint64_t size, size_t n,
+		  struct cal_stats *st, int *cpu, char *err, size_t errlen)
+{
+	struct floor_run f = { .hz = x->hz, .size = size };
+	uint32_t pages = (uint32_t)((size + PAGE_SIZE - 1) / PAGE_SIZE);
+	struct kal_info info;
+	double warm[10], *v = malloc(n * sizeof(*v));
+	int fd, r;
+
+	*cpu = -1;
+	if (!v) {
+		snprintf(err, errlen, "out of memory for %zu samples", n);
+		return -ENOMEM;
+	}
+	if ((fd = cal_rmcd_attach(&g->p, 0, err, errlen)) < 0) {
+		free(v);
+		return fd;
+	}
+	if ((r = kal_info(fd, &info))) {
+		snprintf(err, errlen, "rmcd did not say what node 0 is: %s", strerror(-r));
+		goto out;
+	}
+	for (int c = 0; c < 256 && *cpu < 0; c++)
+		if (info.app_cpus[c / 64] >> (c % 64) & 1)
+			*cpu = c;
+	if (*cpu >= 0 && (r = core_pin_cpu(*cpu))) {
+		snprintf(err, errlen, "cannot run on CPU %d, which rmcd gives node 0: %s", *cpu,
+			 strerror(-r));
+		goto out;
+	}
+	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
+	    (r = kal_reg_lbuff(fd, &f.lbuff, pages))) {
+		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",
+			 strerror(-r));
+		goto out;
+	}
+	/* A few first reads bring the lines and the RMC thread's loop in. */
+	if ((r = floor_run(&f, warm, CORE_ARRAY_SIZE(warm), err, errlen)) ||
+	    (r = floor_run(&f, v, n, err, errlen)))
+		goto out;
+	cal_stats_of(v, n, st);
+out:
+	if (r == -EINTR || cal_stop) {
+		snprintf(err, errlen, "interrupted");
+		r = -EINTR;
+	} else if (r && g->p.pid > 0) {
+		cal_rmcd_explain(&g->p, err, errlen);
+	}
+	kal_close(fd);
+	free(v);
+	return r;
+}
+
+void cal_rig_stop(struct cal_rig *g)
+{
+	if (!g)
+		return;
+	cal_rmcd_stop(&g->p);
+	cal_release_signals(&g->old);
+	free(g);
+}

@@ -290,6 +290,79 @@ static void section_floor(const struct cal_ctx *x)
 	printf("\n");
 }
 
+static void section_agent(const struct cal_ctx *x)
+{
+	char a[16], b[16], c[16], d[16], e[16], f[16], g[16], h[16], sz[32], big[32];
+
+	printf("Minimal polling agent (%.1f s; the baseline: CPU %d posts 64-byte WQ entries with "
+	       "a phase bit,\n  CPU %d polls them, copies and completes; ns, median [p10..p90] "
+	       "p99)\n",
+	       x->took_s[CAL_T_AGENT], x->agent_cpu[0], x->agent_cpu[1]);
+	printf("  rate              %.2f Mops  (64 B asynchronous reads, %u in flight, 64 KiB "
+	       "window;\n"
+	       "                                median of %u repeats, %.2f..%.2f)\n",
+	       x->d.agent_rate_64_mops, x->d.agent_window, x->agent_nrates,
+	       x->d.agent_rate_64_min_mops, x->d.agent_rate_64_max_mops);
+	printf("  synchronous, in place (the request and its completion in one cache line):\n");
+	printf("  %-10s %-28s %s\n", "size", "same bytes (in cache)", "beyond the caches");
+	for (uint32_t i = 0; i < x->d.n_agent; i++) {
+		const struct cal_agent_floor *t = &x->d.agent_floor[i];
+		char l[64];
+		snprintf(l, sizeof(l), "%s [%s..%s] %s%c", num(a, sizeof(a), t->cached_ns),
+			 num(b, sizeof(b), t->cached_p10_ns), num(c, sizeof(c), t->cached_p90_ns),
+			 num(d, sizeof(d), t->cached_p99_ns), mark(&x->agent_floor[i][0]));
+		printf("  %-10s %-28s %s [%s..%s] %s%c\n", bytes(sz, sizeof(sz), t->size), l,
+		       num(e, sizeof(e), t->median_ns), num(f, sizeof(f), t->p10_ns),
+		       num(g, sizeof(g), t->p90_ns), num(h, sizeof(h), t->p99_ns),
+		       mark(&x->agent_floor[i][1]));
+	}
+	printf("  (beyond the caches: from %s in an order the prefetchers do not follow)\n\n",
+	       bytes(big, sizeof(big), x->agent_src_bytes));
+}
+
+static void section_rounds(const struct cal_ctx *x)
+{
+	char v[16];
+
+	printf("Round trip and 64 B floor in turn (%.1f s; %u rounds %d ms apart, CPU %d <-> CPU "
+	       "%d,\n  then a read through rmcd; ns, each round's median)\n",
+	       x->took_s[CAL_T_ROUNDS], x->n_rounds, CAL_ROUND_GAP_MS, x->round_cpu[0],
+	       x->round_cpu[1]);
+	printf("  %-12s", "round trip");
+	for (unsigned k = 0; k < x->n_rounds; k++)
+		printf("%s %s", k ? "," : "", num(v, sizeof(v), x->round_rtt[k].median));
+	printf("\n  %-12s", "64 B floor");
+	for (unsigned k = 0; k < x->n_rounds; k++)
+		printf("%s %s", k ? "," : "", num(v, sizeof(v), x->round_floor[k].median));
+	printf("\n  kept: the middle of all repeats, the round trip %s ns",
+	       num(v, sizeof(v), x->d.rtt_ns[0][0]));
+	printf(" and the 64 B floor %s ns\n\n", num(v, sizeof(v), x->d.floor_ns[0]));
+}
+
+static void section_sanity(const struct cal_ctx *x)
+{
+	const struct cal_data *d = &x->d;
+
+	printf("Sanity\n");
+	if (d->floor_per_rtt > 0)
+		printf("  64 B floor        %.2f round trips (at most %.1f on a quiet machine)\n",
+		       d->floor_per_rtt, d->floor_per_rtt_max);
+	if (d->has_agent && d->n_floor && d->floor_size[0] == 64 && d->agent_floor[0].cached_ns > 0)
+		printf("  against the agent %.2fx its 64 B in-place floor (%.0f ns against %.0f "
+		       "ns, in cache)\n",
+		       d->floor_ns[0] / d->agent_floor[0].cached_ns, d->floor_ns[0],
+		       d->agent_floor[0].cached_ns);
+	if (d->disturbed)
+		printf("  DISTURBED         %s.\n"
+		       "                    The file says so and rmcd warns when it loads it:\n"
+		       "                    calibrate again on a quiet machine.\n",
+		       d->disturbed_why);
+	else
+		printf("  the machine looked quiet%s\n",
+		       d->floor_per_rtt > 0 ? "" : " (no floor: the round trip's repeats only)");
+	printf("\n");
+}
+
 /* Notes on probes that had to be repeated, or stayed noisy. */
 static void spread_notes(const struct cal_ctx *x)
 {
@@ -318,6 +391,12 @@ static void spread_notes(const struct cal_ctx *x)
 		}
 	for (uint32_t i = 0; x->floor_done && i < x->d.n_floor; i++)
 		SPREAD(&x->floor[i], "floor for %s", bytes(b, sizeof(b), x->d.floor_size[i]));
+	for (uint32_t i = 0; x->agent_done && i < x->d.n_agent; i++) {
+		SPREAD(&x->agent_floor[i][0], "agent's floor for %s in cache",
+		       bytes(b, sizeof(b), x->d.agent_floor[i].size));
+		SPREAD(&x->agent_floor[i][1], "agent's floor for %s beyond the caches",
+		       bytes(b, sizeof(b), x->d.agent_floor[i].size));
+	}
 #undef SPREAD
 	if (any)
 		printf("  (a probe whose p90/p10 is too wide is run again, %d runs at most, "
@@ -332,10 +411,17 @@ void cal_report(const struct cal_ctx *x)
 	section_c2c(x);
 	section_load(x);
 	section_copy(x);
+	if (x->agent_done)
+		section_agent(x);
+	else
+		printf("Minimal polling agent: not measured\n\n");
 	if (x->floor_done)
 		section_floor(x);
 	else
 		printf("Emulator floor: not measured (--no-floor)\n\n");
+	if (x->n_rounds)
+		section_rounds(x);
+	section_sanity(x);
 	printf("Hardware counters\n");
 	if (x->papi.ok) {
 		printf("  PAPI:");

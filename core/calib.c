@@ -23,6 +23,22 @@
  *                             write_p99_ns = ..; read_gbps = ..; write_gbps = ..; },
  *                           ... ); } );
  *
+ * and, optional (files written before them load without):
+ *
+ *   spread = { tsc_ppm = 0.3; tsc_read_ns = [ 11.9, 12.0 ];   # [ p10, p90 ]
+ *              rtt_p10_ns = ( [ 62.6 ] ); rtt_p90_ns = ( [ 90.2 ] );
+ *              load_p10_ns, load_p90_ns, copy_p10_gbps, copy_p90_gbps (the same);
+ *              floor_p10_ns = [ 130.0, ... ]; floor_p90_ns = [ 200.0, ... ];  # or none
+ *              rounds_rtt_ns = [ 75.1, ... ];      # each repeat's median
+ *              rounds_floor_64_ns = [ 160.3, ... ]; };
+ *   sanity = { floor_per_rtt = 2.1; floor_per_rtt_max = 3.5; disturbed = false; };
+ *            # disturbed = true; why = "...";  when the machine looked disturbed
+ *   agent = { cpus = [ 0, 1 ]; window = 64; rate_64_mops = 9.1;
+ *             rate_64_min_mops = 8.5; rate_64_max_mops = 9.6;
+ *             floor = ( { size = 64; median_ns = 300.0; p10_ns = ..; p90_ns = ..;
+ *                         p99_ns = ..; cached_ns = 120.0; cached_p10_ns = ..;
+ *                         cached_p90_ns = ..; cached_p99_ns = ..; }, ... ); };
+ *
  * A figure of 0 in a matrix means "not measured" (a domain without CPUs).
  * fabrics is optional (files written before it existed have none).
  */
@@ -169,23 +185,21 @@ static const char *qname(char *buf, size_t len, const char *gname, const char *k
 	return buf;
 }
 
-/* Looks key up in grp; a missing key is "FILE:LINE: missing NAME", at the
- * line of its group. */
+/* Looks key up in grp; a missing key is "FILE:LINE: missing NAME", with
+ * the line of the group that lacks it (or "FILE: missing NAME" at the top). */
 static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp, const char *gname,
 				const char *key, int *r)
 {
 	config_setting_t *s = config_setting_get_member(grp, key);
+	unsigned line = config_setting_source_line(grp);
 	char name[96];
 
 	if (!s) {
-		/* At the group's line, where it has one (not the top level). */
-		if (config_setting_source_line(grp) > 0)
-			snprintf(l->err, l->errlen, "%s:%u: missing %s", l->path,
-				 config_setting_source_line(grp),
-				 qname(name, sizeof(name), gname, key));
+		qname(name, sizeof(name), gname, key);
+		if (gname && line > 0)
+			snprintf(l->err, l->errlen, "%s:%u: missing %s", l->path, line, name);
 		else
-			snprintf(l->err, l->errlen, "%s: missing %s", l->path,
-				 qname(name, sizeof(name), gname, key));
+			snprintf(l->err, l->errlen, "%s: missing %s", l->path, name);
 		*r = -EINVAL;
 	}
 	return s;
@@ -327,27 +341,29 @@ static int ld_group(const struct ld *l, const config_setting_t *root, const char
 }
 
 /* A domains x domains matrix: a list of rows, each an array or list of
- * numbers in [0, max]. */
-static int ld_matrix(const struct ld *l, const config_setting_t *root, const char *key,
-		     uint32_t domains, double max, double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
+ * numbers in [0, max]; key is a member of grp (named gname, NULL at the top). */
+static int ld_matrix_in(const struct ld *l, const config_setting_t *grp, const char *gname,
+			const char *key, uint32_t domains, double max,
+			double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
 {
 	int r = 0;
-	config_setting_t *s = ld_get(l, root, NULL, key, &r);
-	char name[64];
+	config_setting_t *s = ld_get(l, grp, gname, key, &r);
+	char q[96], name[128];
 
 	if (!s)
 		return r;
+	qname(q, sizeof(q), gname, key);
 	if (config_setting_type(s) != CONFIG_TYPE_LIST &&
 	    config_setting_type(s) != CONFIG_TYPE_ARRAY)
-		return ld_fail(l, s, key, "must be a list of %u rows like ( [ 1.0 ] )", domains);
+		return ld_fail(l, s, q, "must be a list of %u rows like ( [ 1.0 ] )", domains);
 	if ((uint32_t)config_setting_length(s) != domains)
-		return ld_fail(l, s, key, "has %d rows; machine.domains is %u",
+		return ld_fail(l, s, q, "has %d rows; machine.domains is %u",
 			       config_setting_length(s), domains);
 	for (uint32_t i = 0; i < domains; i++) {
 		config_setting_t *row = config_setting_get_elem(s, i);
 		int t = config_setting_type(row);
 
-		snprintf(name, sizeof(name), "%s[%u]", key, i);
+		snprintf(name, sizeof(name), "%s[%u]", q, i);
 		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
 			return ld_fail(l, row, name, "must be a row of %u numbers like [ 1.0 ]",
 				       domains);
@@ -356,12 +372,18 @@ static int ld_matrix(const struct ld *l, const config_setting_t *root, const cha
 				       config_setting_length(row), domains);
 		for (uint32_t j = 0; j < domains; j++) {
 			config_setting_t *e = config_setting_get_elem(row, j);
-			snprintf(name, sizeof(name), "%s[%u][%u]", key, i, j);
+			snprintf(name, sizeof(name), "%s[%u][%u]", q, i, j);
 			if ((r = ld_num(l, e, name, 0, max, &m[i][j])))
 				return r;
 		}
 	}
 	return 0;
+}
+
+static int ld_matrix(const struct ld *l, const config_setting_t *root, const char *key,
+		     uint32_t domains, double max, double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
+{
+	return ld_matrix_in(l, root, NULL, key, domains, max, m);
 }
 
 static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal_data *c)
@@ -579,6 +601,302 @@ static int ld_fabrics(const struct ld *l, const config_setting_t *root, struct c
 	return 0;
 }
 
+/* ---- the optional sections: spread, sanity, agent ------------------------ */
+
+/* A member of grp that may be absent. */
+static config_setting_t *ld_opt(const config_setting_t *grp, const char *key)
+{
+	return config_setting_get_member(grp, key);
+}
+
+/* An array [ a, b, ... ] of 1 to max numbers in [lo, hi]: their count into *n. */
+static int ld_array(const struct ld *l, const config_setting_t *grp, const char *gname,
+		    const char *key, double lo, double hi, double *out, uint32_t max, uint32_t *n)
+{
+	int r = 0, len;
+	config_setting_t *s = ld_get(l, grp, gname, key, &r);
+	char q[96], name[112];
+
+	if (!s)
+		return r;
+	qname(q, sizeof(q), gname, key);
+	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
+	    config_setting_type(s) != CONFIG_TYPE_LIST)
+		return ld_fail(l, s, q, "must be an array of numbers like [ 1.0, 2.0 ]");
+	len = config_setting_length(s);
+	if (len < 1 || (uint32_t)len > max)
+		return ld_fail(l, s, q, "must hold 1 to %u numbers (got %d)", max, len);
+	for (int i = 0; i < len; i++) {
+		snprintf(name, sizeof(name), "%s[%d]", q, i);
+		if ((r = ld_num(l, config_setting_get_elem(s, (unsigned)i), name, lo, hi, &out[i])))
+			return r;
+	}
+	*n = (uint32_t)len;
+	return 0;
+}
+
+/* An array of exactly want numbers. */
+static int ld_array_n(const struct ld *l, const config_setting_t *grp, const char *gname,
+		      const char *key, double lo, double hi, double *out, uint32_t want,
+		      const char *what)
+{
+	uint32_t n = 0;
+	char q[96];
+	int r = ld_array(l, grp, gname, key, lo, hi, out, CAL_MAX_SIZES, &n);
+
+	if (!r && n != want)
+		return ld_fail(l, ld_opt(grp, key), qname(q, sizeof(q), gname, key),
+			       "holds %u numbers; %s", n, what);
+	return r;
+}
+
+/* p10 <= p90 for every cell of two matrices. */
+static int ld_p10_p90(const struct ld *l, const config_setting_t *grp, const char *key,
+		      uint32_t domains, const double lo[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS],
+		      const double hi[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
+{
+	char q[96];
+
+	for (uint32_t i = 0; i < domains; i++)
+		for (uint32_t j = 0; j < domains; j++)
+			if (lo[i][j] > hi[i][j])
+				return ld_fail(l, ld_opt(grp, key),
+					       qname(q, sizeof(q), "spread", key),
+					       "[%u][%u] = %g is below the p10 (%g)", i, j,
+					       hi[i][j], lo[i][j]);
+	return 0;
+}
+
+static int ld_spread(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+{
+	static const char *const keys[] = { "tsc_ppm",
+					    "tsc_read_ns",
+					    "rtt_p10_ns",
+					    "rtt_p90_ns",
+					    "load_p10_ns",
+					    "load_p90_ns",
+					    "copy_p10_gbps",
+					    "copy_p90_gbps",
+					    "floor_p10_ns",
+					    "floor_p90_ns",
+					    "rounds_rtt_ns",
+					    "rounds_floor_64_ns",
+					    NULL };
+	const char *sp = "spread";
+	config_setting_t *g = NULL;
+	double tr[2];
+	char what[96];
+	int r;
+
+	if (!ld_opt(root, sp))
+		return 0;
+	if ((r = ld_group(l, root, sp, &g)) || (r = ld_known(l, g, sp, keys)) ||
+	    (r = ld_double(l, g, sp, "tsc_ppm", 0, 1e6, &c->tsc_ppm)) ||
+	    (r = ld_array_n(l, g, sp, "tsc_read_ns", 0, 1e6, tr, 2, "must be [ p10, p90 ]")))
+		return r;
+	if (tr[0] > tr[1])
+		return ld_fail(l, ld_opt(g, "tsc_read_ns"), "spread.tsc_read_ns",
+			       "the p90 (%g) is below the p10 (%g)", tr[1], tr[0]);
+	c->tsc_read_p10_ns = tr[0], c->tsc_read_p90_ns = tr[1];
+	if ((r = ld_matrix_in(l, g, sp, "rtt_p10_ns", c->domains, CAL_MAX_NS, c->rtt_p10_ns)) ||
+	    (r = ld_matrix_in(l, g, sp, "rtt_p90_ns", c->domains, CAL_MAX_NS, c->rtt_p90_ns)) ||
+	    (r = ld_matrix_in(l, g, sp, "load_p10_ns", c->domains, CAL_MAX_NS, c->load_p10_ns)) ||
+	    (r = ld_matrix_in(l, g, sp, "load_p90_ns", c->domains, CAL_MAX_NS, c->load_p90_ns)) ||
+	    (r = ld_matrix_in(l, g, sp, "copy_p10_gbps", c->domains, CAL_MAX_GBPS,
+			      c->copy_p10_gbps)) ||
+	    (r = ld_matrix_in(l, g, sp, "copy_p90_gbps", c->domains, CAL_MAX_GBPS,
+			      c->copy_p90_gbps)) ||
+	    (r = ld_p10_p90(l, g, "rtt_p90_ns", c->domains, c->rtt_p10_ns, c->rtt_p90_ns)) ||
+	    (r = ld_p10_p90(l, g, "load_p90_ns", c->domains, c->load_p10_ns, c->load_p90_ns)) ||
+	    (r = ld_p10_p90(l, g, "copy_p90_gbps", c->domains, c->copy_p10_gbps, c->copy_p90_gbps)))
+		return r;
+	/* One figure per floor size, when there are some (a floor added by
+	 * hand has none: 0, unknown); none without a floor. */
+	snprintf(what, sizeof(what), "floor has %u sizes", c->n_floor);
+	if (c->n_floor && (ld_opt(g, "floor_p10_ns") || ld_opt(g, "floor_p90_ns")) &&
+	    ((r = ld_array_n(l, g, sp, "floor_p10_ns", 0, CAL_MAX_NS, c->floor_p10_ns, c->n_floor,
+			     what)) ||
+	     (r = ld_array_n(l, g, sp, "floor_p90_ns", 0, CAL_MAX_NS, c->floor_p90_ns, c->n_floor,
+			     what))))
+		return r;
+	for (uint32_t i = 0; i < c->n_floor; i++)
+		if (c->floor_p10_ns[i] > c->floor_p90_ns[i])
+			return ld_fail(l, ld_opt(g, "floor_p90_ns"), "spread.floor_p90_ns",
+				       "[%u] = %g is below the p10 (%g)", i, c->floor_p90_ns[i],
+				       c->floor_p10_ns[i]);
+	if (!c->n_floor && (ld_opt(g, "floor_p10_ns") || ld_opt(g, "floor_p90_ns")))
+		return ld_fail(l, ld_opt(g, "floor_p10_ns") ?: ld_opt(g, "floor_p90_ns"),
+			       "spread.floor_p10_ns", "the file has no floor");
+	if (ld_opt(g, "rounds_rtt_ns") &&
+	    (r = ld_array(l, g, sp, "rounds_rtt_ns", 0, CAL_MAX_NS, c->round_rtt_ns, CAL_MAX_ROUNDS,
+			  &c->n_rounds)))
+		return r;
+	if (ld_opt(g, "rounds_floor_64_ns")) {
+		snprintf(what, sizeof(what), "spread.rounds_rtt_ns has %u", c->n_rounds);
+		if (!c->n_rounds)
+			return ld_fail(l, ld_opt(g, "rounds_floor_64_ns"),
+				       "spread.rounds_floor_64_ns", "goes with rounds_rtt_ns");
+		if ((r = ld_array_n(l, g, sp, "rounds_floor_64_ns", 0, CAL_MAX_NS,
+				    c->round_floor_ns, c->n_rounds, what)))
+			return r;
+		c->n_round_floor = c->n_rounds;
+	}
+	c->has_spread = true;
+	return 0;
+}
+
+static int ld_sanity(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+{
+	static const char *const keys[] = { "floor_per_rtt", "floor_per_rtt_max", "disturbed",
+					    "why", NULL };
+	const char *sa = "sanity";
+	config_setting_t *g = NULL;
+	int r;
+
+	if (!ld_opt(root, sa))
+		return 0;
+	if ((r = ld_group(l, root, sa, &g)) || (r = ld_known(l, g, sa, keys)) ||
+	    (r = ld_double(l, g, sa, "floor_per_rtt_max", 1, 1e3, &c->floor_per_rtt_max)) ||
+	    (r = ld_bool(l, g, sa, "disturbed", &c->disturbed)))
+		return r;
+	if (ld_opt(g, "floor_per_rtt") &&
+	    (r = ld_double(l, g, sa, "floor_per_rtt", 0, 1e6, &c->floor_per_rtt)))
+		return r;
+	if (c->disturbed &&
+	    (r = ld_string(l, g, sa, "why", c->disturbed_why, sizeof(c->disturbed_why))))
+		return r;
+	if (!c->disturbed && ld_opt(g, "why"))
+		return ld_fail(l, ld_opt(g, "why"), "sanity.why", "goes with disturbed = true");
+	c->has_sanity = true;
+	return 0;
+}
+
+static int ld_agent_floor(const struct ld *l, const config_setting_t *g, struct cal_data *c)
+{
+	static const char *const keys[] = {
+		"size",	     "median_ns",     "p10_ns",	       "p90_ns",	"p99_ns",
+		"cached_ns", "cached_p10_ns", "cached_p90_ns", "cached_p99_ns", NULL
+	};
+	int r = 0, n;
+	config_setting_t *s = ld_get(l, g, "agent", "floor", &r);
+	char name[64];
+
+	if (!s)
+		return r;
+	if (config_setting_type(s) != CONFIG_TYPE_LIST)
+		return ld_fail(l, s, "agent.floor",
+			       "must be a list of groups like ( { size = 64; median_ns = ..; "
+			       "... } )");
+	n = config_setting_length(s);
+	if (n > CAL_MAX_SIZES)
+		return ld_fail(l, s, "agent.floor", "at most %d sizes (got %d)", CAL_MAX_SIZES, n);
+	for (int i = 0; i < n; i++) {
+		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
+		struct cal_agent_floor *a = &c->agent_floor[i];
+
+		snprintf(name, sizeof(name), "agent.floor[%d]", i);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
+			return ld_fail(l, e, name,
+				       "must be a group { size = ..; median_ns = ..; }");
+		if ((r = ld_known(l, e, name, keys)) ||
+		    (r = ld_u64(l, e, name, "size", 1, CAL_MAX_FLOOR_SIZE, &a->size)) ||
+		    (r = ld_double(l, e, name, "median_ns", 0, CAL_MAX_NS, &a->median_ns)) ||
+		    (r = ld_double(l, e, name, "p10_ns", 0, CAL_MAX_NS, &a->p10_ns)) ||
+		    (r = ld_double(l, e, name, "p90_ns", 0, CAL_MAX_NS, &a->p90_ns)) ||
+		    (r = ld_double(l, e, name, "p99_ns", 0, CAL_MAX_NS, &a->p99_ns)) ||
+		    (r = ld_double(l, e, name, "cached_ns", 0, CAL_MAX_NS, &a->cached_ns)) ||
+		    (r = ld_double(l, e, name, "cached_p10_ns", 0, CAL_MAX_NS,
+				   &a->cached_p10_ns)) ||
+		    (r = ld_double(l, e, name, "cached_p90_ns", 0, CAL_MAX_NS,
+				   &a->cached_p90_ns)) ||
+		    (r = ld_double(l, e, name, "cached_p99_ns", 0, CAL_MAX_NS, &a->cached_p99_ns)))
+			return r;
+		if (a->median_ns <= 0 || a->cached_ns <= 0)
+			return ld_fail(l, e, name, "median_ns and cached_ns must be above 0");
+		if (a->p10_ns > a->median_ns || a->median_ns > a->p90_ns || a->p90_ns > a->p99_ns ||
+		    a->cached_p10_ns > a->cached_ns || a->cached_ns > a->cached_p90_ns ||
+		    a->cached_p90_ns > a->cached_p99_ns)
+			return ld_fail(l, e, name,
+				       "the percentiles must not decrease: p10 <= median <= p90 "
+				       "<= p99, and the same for cached_*");
+		if (i > 0 && a->size <= c->agent_floor[i - 1].size)
+			return ld_fail(l, e, name, "sizes must increase (%llu after %llu)",
+				       (unsigned long long)a->size,
+				       (unsigned long long)c->agent_floor[i - 1].size);
+	}
+	c->n_agent = (uint32_t)n;
+	return 0;
+}
+
+static int ld_agent(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+{
+	static const char *const keys[] = {
+		"cpus",	 "window", "rate_64_mops", "rate_64_min_mops", "rate_64_max_mops",
+		"floor", NULL
+	};
+	const char *ag = "agent";
+	config_setting_t *g = NULL;
+	double cpus[2];
+	uint64_t w;
+	int r;
+
+	if (!ld_opt(root, ag))
+		return 0;
+	if ((r = ld_group(l, root, ag, &g)) || (r = ld_known(l, g, ag, keys)) ||
+	    (r = ld_array_n(l, g, ag, "cpus", 0, CAL_MAX_CORES, cpus, 2,
+			    "must be [ the poster's CPU, the agent's ]")) ||
+	    (r = ld_u64(l, g, ag, "window", 1, 256, &w)) ||
+	    (r = ld_double(l, g, ag, "rate_64_mops", 0, 1e6, &c->agent_rate_64_mops)) ||
+	    (r = ld_double(l, g, ag, "rate_64_min_mops", 0, 1e6, &c->agent_rate_64_min_mops)) ||
+	    (r = ld_double(l, g, ag, "rate_64_max_mops", 0, 1e6, &c->agent_rate_64_max_mops)))
+		return r;
+	if (cpus[0] != (int32_t)cpus[0] || cpus[1] != (int32_t)cpus[1])
+		return ld_fail(l, ld_opt(g, "cpus"), "agent.cpus", "must be CPU numbers");
+	c->agent_cpu[0] = (int32_t)cpus[0], c->agent_cpu[1] = (int32_t)cpus[1];
+	c->agent_window = (uint32_t)w;
+	if (c->agent_rate_64_mops <= 0 || c->agent_rate_64_min_mops > c->agent_rate_64_mops ||
+	    c->agent_rate_64_mops > c->agent_rate_64_max_mops)
+		return ld_fail(l, ld_opt(g, "rate_64_mops"), "agent.rate_64_mops",
+			       "must be above 0, between rate_64_min_mops (%g) and "
+			       "rate_64_max_mops (%g) (got %g)",
+			       c->agent_rate_64_min_mops, c->agent_rate_64_max_mops,
+			       c->agent_rate_64_mops);
+	if ((r = ld_agent_floor(l, g, c)))
+		return r;
+	c->has_agent = true;
+	return 0;
+}
+
+/* The sections sonuma-calibrate added after format 1 was fixed: optional. */
+static int ld_optional_sections(const struct ld *l, const config_setting_t *root,
+				struct cal_data *c)
+{
+	int r;
+
+	if ((r = ld_spread(l, root, c)) || (r = ld_sanity(l, root, c)) ||
+	    (r = ld_agent(l, root, c)))
+		return r;
+	return 0;
+}
+
+/* The top-level settings a file may have besides those of ld_all. */
+static const char *const optional_top[] = { "spread", "sanity", "agent", NULL };
+
+/* Rejects top-level settings in neither list. */
+static int ld_known_of(const struct ld *l, const config_setting_t *root, const char *const *a,
+		       const char *const *b)
+{
+	const char *all[64];
+	unsigned n = 0;
+
+	for (; *a && n < CORE_ARRAY_SIZE(all) - 1; a++)
+		all[n++] = *a;
+	for (; *b && n < CORE_ARRAY_SIZE(all) - 1; b++)
+		all[n++] = *b;
+	all[n] = NULL;
+	return ld_known(l, root, NULL, all);
+}
+
 static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 {
 	static const char *const top[] = { "version",	  "machine",	   "tsc",	"rtt_ns",
@@ -603,7 +921,7 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 			       "sonuma-calibrate again",
 			       config_setting_get_int64(s), CAL_FORMAT_VERSION);
 	c->version = CAL_FORMAT_VERSION;
-	if ((r = ld_known(l, root, NULL, top)))
+	if ((r = ld_known_of(l, root, top, optional_top)))
 		return r;
 
 	if ((r = ld_group(l, root, "machine", &g)) || (r = ld_known(l, g, "machine", mach)) ||
@@ -642,6 +960,8 @@ static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
 	c->rmc_ko = false;
 	if (config_setting_get_member(root, "rmc_ko") &&
 	    (r = ld_bool(l, root, NULL, "rmc_ko", &c->rmc_ko)))
+		return r;
+	if ((r = ld_optional_sections(l, root, c)))
 		return r;
 	if ((r = ld_bool(l, root, NULL, "papi_counters", &c->papi_counters)))
 		return r;
@@ -755,6 +1075,146 @@ static void sv_matrix(config_setting_t *root, const char *key, uint32_t n,
 	}
 }
 
+static void sv_array(config_setting_t *g, const char *key, const double *v, uint32_t n, bool *ok)
+{
+	config_setting_t *a = config_setting_add(g, key, CONFIG_TYPE_ARRAY);
+
+	for (uint32_t i = 0; i < n && sv_ok(a, ok); i++)
+		*ok = config_setting_set_float_elem(a, -1, v[i]) != NULL;
+}
+
+static bool sv_in(double v, double lo, double hi)
+{
+	return isfinite(v) && v >= lo && v <= hi;
+}
+
+/* What ld_optional_sections would refuse: 0, or -EINVAL with err. */
+static int sv_check_optional(const struct cal_data *c, char *err, size_t errlen)
+{
+#define SV_BAD(...) (snprintf(err, errlen, __VA_ARGS__), -EINVAL)
+	if (c->has_spread) {
+		const double(*const lo[])[CAL_MAX_DOMAINS] = { c->rtt_p10_ns, c->load_p10_ns,
+							       c->copy_p10_gbps };
+		const double(*const hi[])[CAL_MAX_DOMAINS] = { c->rtt_p90_ns, c->load_p90_ns,
+							       c->copy_p90_gbps };
+		static const char *const names[] = { "rtt", "load", "copy" };
+
+		if (!sv_in(c->tsc_ppm, 0, 1e6) || !sv_in(c->tsc_read_p10_ns, 0, 1e6) ||
+		    !sv_in(c->tsc_read_p90_ns, c->tsc_read_p10_ns, 1e6))
+			return SV_BAD("spread of the TSC out of range");
+		for (unsigned k = 0; k < CORE_ARRAY_SIZE(lo); k++)
+			for (uint32_t i = 0; i < c->domains; i++)
+				for (uint32_t j = 0; j < c->domains; j++)
+					if (!sv_in(lo[k][i][j], 0, CAL_MAX_NS) ||
+					    !sv_in(hi[k][i][j], lo[k][i][j], CAL_MAX_NS))
+						return SV_BAD("spread of %s[%u][%u] out of range",
+							      names[k], i, j);
+		for (uint32_t i = 0; i < c->n_floor; i++)
+			if (!sv_in(c->floor_p10_ns[i], 0, CAL_MAX_NS) ||
+			    !sv_in(c->floor_p90_ns[i], c->floor_p10_ns[i], CAL_MAX_NS))
+				return SV_BAD("spread of the floor for %llu bytes out of range",
+					      (unsigned long long)c->floor_size[i]);
+		if (c->n_rounds > CAL_MAX_ROUNDS ||
+		    (c->n_round_floor && c->n_round_floor != c->n_rounds))
+			return SV_BAD("%u rounds with %u floors", c->n_rounds, c->n_round_floor);
+		for (uint32_t i = 0; i < c->n_rounds; i++)
+			if (!sv_in(c->round_rtt_ns[i], 0, CAL_MAX_NS) ||
+			    (c->n_round_floor && !sv_in(c->round_floor_ns[i], 0, CAL_MAX_NS)))
+				return SV_BAD("round %u out of range", i);
+	}
+	if (c->has_sanity &&
+	    (!sv_in(c->floor_per_rtt_max, 1, 1e3) || !sv_in(c->floor_per_rtt, 0, 1e6) ||
+	     (c->disturbed && !c->disturbed_why[0])))
+		return SV_BAD("sanity check out of range, or disturbed without a reason");
+	if (c->has_agent) {
+		if (!(c->agent_rate_64_mops > 0) ||
+		    !sv_in(c->agent_rate_64_min_mops, 0, c->agent_rate_64_mops) ||
+		    !sv_in(c->agent_rate_64_max_mops, c->agent_rate_64_mops, 1e6) ||
+		    c->agent_window < 1 || c->agent_window > 256 || c->agent_cpu[0] < 0 ||
+		    c->agent_cpu[1] < 0 || c->n_agent > CAL_MAX_SIZES)
+			return SV_BAD(
+				"the agent's rate %g Mops (%g..%g) or its set-up out of range",
+				c->agent_rate_64_mops, c->agent_rate_64_min_mops,
+				c->agent_rate_64_max_mops);
+		for (uint32_t i = 0; i < c->n_agent; i++) {
+			const struct cal_agent_floor *a = &c->agent_floor[i];
+			if (a->size < 1 || a->size > CAL_MAX_FLOOR_SIZE ||
+			    (i && a->size <= c->agent_floor[i - 1].size) ||
+			    !sv_in(a->median_ns, 1e-9, CAL_MAX_NS) ||
+			    !sv_in(a->p10_ns, 0, a->median_ns) ||
+			    !sv_in(a->p90_ns, a->median_ns, CAL_MAX_NS) ||
+			    !sv_in(a->p99_ns, a->p90_ns, CAL_MAX_NS) ||
+			    !sv_in(a->cached_ns, 1e-9, CAL_MAX_NS) ||
+			    !sv_in(a->cached_p10_ns, 0, a->cached_ns) ||
+			    !sv_in(a->cached_p90_ns, a->cached_ns, CAL_MAX_NS) ||
+			    !sv_in(a->cached_p99_ns, a->cached_p90_ns, CAL_MAX_NS))
+				return SV_BAD("the agent's floor for %llu bytes out of range",
+					      (unsigned long long)a->size);
+		}
+	}
+#undef SV_BAD
+	return 0;
+}
+
+static void sv_optional_sections(config_setting_t *root, const struct cal_data *c, bool *ok)
+{
+	config_setting_t *g, *l, *e;
+
+	if (c->has_spread && sv_ok(g = config_setting_add(root, "spread", CONFIG_TYPE_GROUP), ok)) {
+		double tr[2] = { c->tsc_read_p10_ns, c->tsc_read_p90_ns };
+
+		sv_float(g, "tsc_ppm", c->tsc_ppm, ok);
+		sv_array(g, "tsc_read_ns", tr, 2, ok);
+		sv_matrix(g, "rtt_p10_ns", c->domains, c->rtt_p10_ns, ok);
+		sv_matrix(g, "rtt_p90_ns", c->domains, c->rtt_p90_ns, ok);
+		sv_matrix(g, "load_p10_ns", c->domains, c->load_p10_ns, ok);
+		sv_matrix(g, "load_p90_ns", c->domains, c->load_p90_ns, ok);
+		sv_matrix(g, "copy_p10_gbps", c->domains, c->copy_p10_gbps, ok);
+		sv_matrix(g, "copy_p90_gbps", c->domains, c->copy_p90_gbps, ok);
+		if (c->n_floor && c->floor_p90_ns[0] > 0) {
+			sv_array(g, "floor_p10_ns", c->floor_p10_ns, c->n_floor, ok);
+			sv_array(g, "floor_p90_ns", c->floor_p90_ns, c->n_floor, ok);
+		}
+		if (c->n_rounds)
+			sv_array(g, "rounds_rtt_ns", c->round_rtt_ns, c->n_rounds, ok);
+		if (c->n_rounds && c->n_round_floor)
+			sv_array(g, "rounds_floor_64_ns", c->round_floor_ns, c->n_round_floor, ok);
+	}
+	if (c->has_sanity && sv_ok(g = config_setting_add(root, "sanity", CONFIG_TYPE_GROUP), ok)) {
+		if (c->floor_per_rtt > 0)
+			sv_float(g, "floor_per_rtt", c->floor_per_rtt, ok);
+		sv_float(g, "floor_per_rtt_max", c->floor_per_rtt_max, ok);
+		sv_bool(g, "disturbed", c->disturbed, ok);
+		if (c->disturbed)
+			sv_string(g, "why", c->disturbed_why, ok);
+	}
+	if (c->has_agent && sv_ok(g = config_setting_add(root, "agent", CONFIG_TYPE_GROUP), ok)) {
+		config_setting_t *cpus = config_setting_add(g, "cpus", CONFIG_TYPE_ARRAY);
+
+		for (int i = 0; i < 2 && sv_ok(cpus, ok); i++)
+			*ok = config_setting_set_int_elem(cpus, -1, c->agent_cpu[i]) != NULL;
+		sv_int(g, "window", c->agent_window, ok);
+		sv_float(g, "rate_64_mops", c->agent_rate_64_mops, ok);
+		sv_float(g, "rate_64_min_mops", c->agent_rate_64_min_mops, ok);
+		sv_float(g, "rate_64_max_mops", c->agent_rate_64_max_mops, ok);
+		l = config_setting_add(g, "floor", CONFIG_TYPE_LIST);
+		for (uint32_t i = 0; i < c->n_agent && sv_ok(l, ok); i++) {
+			const struct cal_agent_floor *a = &c->agent_floor[i];
+			if (!sv_ok(e = config_setting_add(l, NULL, CONFIG_TYPE_GROUP), ok))
+				break;
+			sv_int(e, "size", a->size, ok);
+			sv_float(e, "median_ns", a->median_ns, ok);
+			sv_float(e, "p10_ns", a->p10_ns, ok);
+			sv_float(e, "p90_ns", a->p90_ns, ok);
+			sv_float(e, "p99_ns", a->p99_ns, ok);
+			sv_float(e, "cached_ns", a->cached_ns, ok);
+			sv_float(e, "cached_p10_ns", a->cached_p10_ns, ok);
+			sv_float(e, "cached_p90_ns", a->cached_p90_ns, ok);
+			sv_float(e, "cached_p99_ns", a->cached_p99_ns, ok);
+		}
+	}
+}
+
 /* Refuses what cal_load would refuse, so a saved file always loads. */
 static int sv_check(const struct cal_data *c, char *err, size_t errlen)
 {
@@ -839,7 +1299,7 @@ static int sv_check(const struct cal_data *c, char *err, size_t errlen)
 		}
 	}
 #undef SV_BAD
-	return 0;
+	return sv_check_optional(c, err, errlen);
 }
 
 static void sv_fabric(config_setting_t *l, const struct cal_fabric *f, bool *ok)
@@ -922,6 +1382,7 @@ static void sv_build(config_t *cf, const struct cal_data *c, bool *ok)
 		for (uint32_t k = 0; k < c->n_fabrics && sv_ok(l, ok); k++)
 			sv_fabric(l, &c->fabric[k], ok);
 	}
+	sv_optional_sections(root, c, ok);
 }
 
 int cal_save(const char *path, const struct cal_data *c, char *err, size_t errlen)
@@ -993,6 +1454,13 @@ int cal_save(const char *path, const struct cal_data *c, char *err, size_t errle
 			   "# reads and writes through an rmcd with the none model on each host "
 			   "(median,\n"
 			   "# p10, p90, p99) and the bandwidth of asynchronous ones, per size.\n");
+		fprintf(f,
+			"# spread: p10 and p90 of each probe, and the medians of the repeats of\n"
+			"# the round trip and the 64 B floor, measured in turn; sanity: the 64 B\n"
+			"# floor in round trips, and whether the machine looked disturbed; agent: a\n"
+			"# minimal polling agent on the same queue-pair format, the baseline: its\n"
+			"# 64 B asynchronous read rate (Mops) and its synchronous in-place floor\n"
+			"# per size, from memory beyond the caches and (cached_*) in cache.\n");
 		config_write(&cf, f);
 	}
 	config_destroy(&cf);
@@ -1090,4 +1558,19 @@ int cal_fabric_put(struct cal_data *c, const struct cal_fabric *f)
 		return -ENOSPC;
 	c->fabric[c->n_fabrics++] = *f;
 	return 0;
+}
+
+double cal_agent_floor_ns(const struct cal_data *c, uint64_t size, bool cached)
+{
+	uint64_t sizes[CAL_MAX_SIZES];
+	double ns[CAL_MAX_SIZES];
+	uint32_t n = c->has_agent ? c->n_agent : 0;
+
+	if (!n || size > c->agent_floor[n - 1].size)
+		return 0;
+	for (uint32_t i = 0; i < n; i++) {
+		sizes[i] = c->agent_floor[i].size;
+		ns[i] = cached ? c->agent_floor[i].cached_ns : c->agent_floor[i].median_ns;
+	}
+	return interpolate(n, sizes, ns, size);
 }

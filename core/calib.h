@@ -44,6 +44,7 @@ struct cal_fabric {
 	double p99_ns[2][CAL_MAX_SIZES];
 	double gbps[2][CAL_MAX_SIZES];
 };
+#define CAL_MAX_ROUNDS 16 /* interleaved repeats of the round trip and the floor */
 
 struct cal_identity {
 	char cpu_model[128]; /* /proc/cpuinfo "model name" */
@@ -85,6 +86,52 @@ struct cal_data {
 	/* Fabrics between hosts (optional: files without them load). */
 	uint32_t n_fabrics;
 	struct cal_fabric fabric[CAL_MAX_FABRICS];
+
+	/* ---- optional sections: files written before them load without ---- */
+
+	/* spread: how wide each probe's samples were (p10 and p90 of the run
+	 * kept), and the medians of the repeats of the round trip (of the CPU
+	 * pair rmcd uses, domain 0) and of the 64-byte floor, measured in turn
+	 * so that a disturbance shows in both. */
+	bool has_spread;
+	double tsc_ppm; /* (max - min) / median of the TSC rate intervals */
+	double tsc_read_p10_ns, tsc_read_p90_ns;
+	double rtt_p10_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double rtt_p90_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double load_p10_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double load_p90_ns[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double copy_p10_gbps[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double copy_p90_gbps[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS];
+	double floor_p10_ns[CAL_MAX_SIZES]; /* one per floor size */
+	double floor_p90_ns[CAL_MAX_SIZES];
+	uint32_t n_rounds;		       /* repeats of the round trip */
+	double round_rtt_ns[CAL_MAX_ROUNDS];   /* each one's median */
+	uint32_t n_round_floor;		       /* 0 (no floor) or n_rounds */
+	double round_floor_ns[CAL_MAX_ROUNDS]; /* the 64 B floor's, in between */
+
+	/* sanity: whether the figures agree with each other. */
+	bool has_sanity;
+	double floor_per_rtt;	  /* the 64 B floor in round trips; 0: no floor */
+	double floor_per_rtt_max; /* the bound it was held to */
+	bool disturbed;		  /* the machine looked disturbed ... */
+	char disturbed_why[256];  /* ... because of this */
+
+	/* agent: a minimal polling agent on the same protocol (two threads on
+	 * the CPUs the application and the RMC get, the same WQ and CQ
+	 * entries), the baseline the emulator's own figures are set against. */
+	bool has_agent;
+	int32_t agent_cpu[2];	   /* the poster's, the agent's */
+	double agent_rate_64_mops; /* 64 B asynchronous reads: median of repeats */
+	double agent_rate_64_min_mops, agent_rate_64_max_mops;
+	uint32_t agent_window; /* requests in flight for the rate */
+	uint32_t n_agent;
+	struct cal_agent_floor {
+		uint64_t size;
+		/* synchronous in-place reads from memory beyond the caches */
+		double median_ns, p10_ns, p90_ns, p99_ns;
+		/* ... and of the same bytes every time (in cache) */
+		double cached_ns, cached_p10_ns, cached_p90_ns, cached_p99_ns;
+	} agent_floor[CAL_MAX_SIZES];
 };
 
 /* $SONUMA_CALIBRATION, else $XDG_DATA_HOME/sonuma/calibration.cfg, else
@@ -109,5 +156,9 @@ double cal_fabric_ns(const struct cal_fabric *f, int op, uint64_t size);
 /* Adds f to c, replacing a section of the same fabric, addresses and
  * transports.  0, or -ENOSPC when c holds CAL_MAX_FABRICS others. */
 int cal_fabric_put(struct cal_data *c, const struct cal_fabric *f);
+/* The agent's synchronous floor for a size, interpolated as cal_floor_ns()
+ * between the sizes measured (data in cache when cached); 0 without agent
+ * figures or outside the sizes measured. */
+double cal_agent_floor_ns(const struct cal_data *c, uint64_t size, bool cached);
 
 #endif /* SONUMA_CALIB_H */

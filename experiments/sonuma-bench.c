@@ -19,6 +19,13 @@
  * outstanding requests no longer fits in the cache, so a comparison with
  * ucx_perftest would measure the cache more than the emulator.
  *
+ * Set against the minimal polling agent (the baseline sonuma-calibrate
+ * measures and records in the calibration rmcd uses): with --bw, the rate
+ * of 64-byte asynchronous reads as a ratio to the agent's; in sync mode,
+ * each size's p50 as a ratio to the agent's in-place floor for that size
+ * (data in cache).  Comment lines after the results in the table and CSV
+ * ("# rate vs agent: 0.45x ..."), vs_agent and agent_* fields in JSON.
+ *
  * --msg-pingpong measures messages (sonuma_msg.h) instead: this node and
  * the target node (a partner process forked here, an application of that
  * node) bounce a message of each size; per size it reports the round trip
@@ -40,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "calib.h"
 #include "explib.h"
 #include "sonuma.h"
 #include "sonuma_msg.h"
@@ -80,6 +88,16 @@ struct result {
 	uint64_t late, counted;
 	double mbps, mops;
 	unsigned errors;
+	/* Against the minimal agent: its figure (ns in sync mode, Mops for
+	 * --bw async) and ours over it; NAN where not compared. */
+	double agent_ns, agent_mops, vs_agent;
+};
+
+/* The minimal agent's figures, from the calibration rmcd uses. */
+struct agent_ref {
+	struct cal_data *c; /* NULL: no figures, for the reason in why */
+	char path[160];
+	char why[600];
 };
 
 struct thr {
@@ -147,7 +165,13 @@ static void usage(FILE *f)
 		"                            waiting (default 50)\n"
 		"      --msg-native          deliver messages as soon as their bytes are there,\n"
 		"                            not at the model's time for the write\n"
-		"  -h, --help                this text\n");
+		"  -h, --help                this text\n"
+		"After the results, the emulator against the minimal polling agent that\n"
+		"sonuma-calibrate measured (in the calibration rmcd uses): with --bw and\n"
+		"--mode async, the 64 B rate as a ratio to the agent's (\"# rate vs agent:\n"
+		"0.45x ...\"); in sync mode, each size's p50 as a ratio to the agent's\n"
+		"in-place floor, data in cache (\"# p50 vs agent: ...\"); in JSON, agent_ns,\n"
+		"agent_mops and vs_agent in each result.\n");
 }
 
 /* Byte j of block i as this benchmark writes it, per size run. */
@@ -1594,6 +1618,12 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 		exp_json_num(out, res->req_err_p50, 3);
 		fprintf(out, ", \"req_err_p99_pct\": ");
 		exp_json_num(out, res->req_err_p99, 3);
+		fprintf(out, ", \"agent_ns\": ");
+		exp_json_num(out, res->agent_ns, 1);
+		fprintf(out, ", \"agent_mops\": ");
+		exp_json_num(out, res->agent_mops, 4);
+		fprintf(out, ", \"vs_agent\": ");
+		exp_json_num(out, res->vs_agent, 3);
 		fprintf(out, "}");
 	} else if (o->fmt == EXP_FMT_CSV) {
 		char err[32] = "";
@@ -1645,11 +1675,119 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 	fflush(out);
 }
 
+/* The calibration rmcd uses (the path kal_describe gives first), for the
+ * agent's figures. */
+static void agent_ref_load(int fd, struct agent_ref *a)
+{
+	char desc[256], err[512];
+	size_t n;
+	int r;
+
+	a->c = NULL;
+	a->path[0] = '\0';
+	if (kal_describe(fd, KAL_DESCRIBE_CALIBRATION, desc, sizeof(desc)) < 0 ||
+	    !strcmp(desc, "none")) {
+		snprintf(a->why, sizeof(a->why), "rmcd runs without a calibration");
+		return;
+	}
+	n = strcspn(desc, ";");
+	snprintf(a->path, sizeof(a->path), "%.*s", (int)n, desc);
+	if (!(a->c = malloc(sizeof(*a->c)))) {
+		snprintf(a->why, sizeof(a->why), "out of memory");
+		return;
+	}
+	if ((r = cal_load(a->path, a->c, err, sizeof(err))) || !a->c->has_agent) {
+		if (r)
+			snprintf(a->why, sizeof(a->why), "%s", err);
+		else
+			snprintf(a->why, sizeof(a->why),
+				 "%s was written before sonuma-calibrate measured the agent",
+				 a->path);
+		free(a->c);
+		a->c = NULL;
+	}
+}
+
+/* res against the agent: what o's mode compares. */
+static void vs_agent(const struct opts *o, const struct agent_ref *a, struct result *res)
+{
+	res->agent_ns = res->agent_mops = res->vs_agent = NAN;
+	if (!a->c || o->threads != 1)
+		return;
+	if (o->async && o->bw && res->size == 64 && a->c->agent_rate_64_mops > 0) {
+		res->agent_mops = a->c->agent_rate_64_mops;
+		res->vs_agent = res->mops / res->agent_mops;
+	} else if (!o->async && isfinite(res->p50)) {
+		double ns = cal_agent_floor_ns(a->c, res->size, true);
+		if (ns > 0) {
+			res->agent_ns = ns;
+			res->vs_agent = res->p50 / ns;
+		}
+	}
+}
+
+/* The comparison with the agent, as comment lines after the table or the
+ * CSV rows. */
+static void print_vs_agent(FILE *out, const struct opts *o, const struct kal_info *info,
+			   const struct agent_ref *a, const struct result *res, unsigned n)
+{
+	const char *op = o->op == 'r' ? "reads" : "writes (the agent's figures are reads)";
+	bool compared = false;
+
+	if (!o->bw && o->async)
+		return; /* a rate with time stamps: --bw compares it */
+	if (o->bw && !o->async)
+		return; /* no latencies; the agent's rate is asynchronous */
+	if (!a->c) {
+		fprintf(out, "# vs agent: no agent figures in the calibration (%s)\n", a->why);
+		return;
+	}
+	if (o->threads != 1) {
+		fprintf(out,
+			"# vs agent: not compared with %u threads (the agent has one poster)\n",
+			o->threads);
+		return;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		const struct result *r = &res[i];
+		if (!isfinite(r->vs_agent))
+			continue;
+		if (o->bw) {
+			fprintf(out,
+				"# rate vs agent: %.2fx (64 B async %s: %.3f Mops here, %.3f Mops "
+				"for the minimal agent of %s, %u in flight)\n",
+				r->vs_agent, op, r->mops, r->agent_mops, a->path,
+				a->c->agent_window);
+		} else {
+			if (!compared)
+				fprintf(out,
+					"# vs the minimal agent of %s: its synchronous in-place "
+					"%s, data in cache\n",
+					a->path, o->op == 'r' ? "reads" : "reads (not writes)");
+			fprintf(out,
+				"# p50 vs agent: %.2fx for %llu B (%.0f ns here, %.0f ns for "
+				"the agent)\n",
+				r->vs_agent, (unsigned long long)r->size, r->p50, r->agent_ns);
+		}
+		compared = true;
+	}
+	if (!compared)
+		fprintf(out, "# vs agent: no size here that the agent measured (%s)\n",
+			o->bw ? "--bw compares 64 B" : "64 B to 64 KiB");
+	else if (strcmp(info->model, "none"))
+		fprintf(out,
+			"# vs agent: the %s model adds its own latency; the emulator's overhead "
+			"shows under -m none\n",
+			info->model);
+}
+
 /* Every size in turn, with --samples: 0, or 1 when one failed (said on
  * stderr). */
 static int run_sizes(struct opts *o, struct thr *th, struct kal_info *info, int fd, FILE *out,
-		     const char *cmdline)
+		     const char *cmdline, const struct agent_ref *agent)
 {
+	struct result all[MAX_SIZES];
+	unsigned done = 0;
 	FILE *samples = NULL;
 	int failed = 0, r;
 
@@ -1675,10 +1813,14 @@ static int run_sizes(struct opts *o, struct thr *th, struct kal_info *info, int 
 				(unsigned long long)res.size, res.errors);
 			failed = 1;
 		}
+		vs_agent(o, agent, &res);
 		print_result(out, o, &res, i);
+		all[done++] = res;
 	}
 	if (o->fmt == EXP_FMT_JSON)
 		fprintf(out, "\n  ]\n}\n");
+	else
+		print_vs_agent(out, o, info, agent, all, done);
 	if (samples && fclose(samples)) {
 		fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
 		failed = 1;
@@ -1739,8 +1881,11 @@ int main(int argc, char **argv)
 	memset(th, 0, sizeof(th));
 	if (open_threads(o, th, fd, &info, region))
 		return 1;
+	struct agent_ref agent;
+	agent_ref_load(fd, &agent);
 	print_header(out, o, &info, fd, cmdline);
-	failed = run_sizes(o, th, &info, fd, out, cmdline);
+	failed = run_sizes(o, th, &info, fd, out, cmdline, &agent);
+	free(agent.c);
 	if (close_out(o, out))
 		failed = 1;
 	for (unsigned i = 0; i < o->threads; i++) {

@@ -103,6 +103,12 @@ static int load_calibration(struct rmcd *d)
 		}
 		core_warn("%s: measured on another machine (%s); accepted as asked", path, why);
 	}
+	if (c->disturbed)
+		core_warn("%s: the machine looked disturbed while it was calibrated (%s); its "
+			  "figures may be off: calibrate again on a quiet machine "
+			  "(sonuma-calibrate --check --probe -o %s compares them with this "
+			  "machine now)",
+			  path, c->disturbed_why, path);
 	if (c->tsc_hz > 0 && fabs(c->tsc_hz - d->tsc_hz) / d->tsc_hz < 0.005)
 		d->tsc_hz = c->tsc_hz;
 	else

@@ -139,6 +139,9 @@ else
 	[[ $(wc -l <<<"$rows") -eq 2 ]] || fail "sonuma-bench --bw: not one CSV row per size"
 	bad=$(awk -F, 'NF != 18 || $3$4$5$6$7$8$10$17$18 != "" || !($14 > 0) || $15 != 0' <<<"$rows")
 	[[ -z $bad ]] || fail "sonuma-bench --bw: rows with latencies, no rate or errors: $bad"
+	# Set against the minimal agent, or saying why not, in a comment line.
+	grep -q '^# \(rate vs agent: [0-9.]*x \|vs agent: no agent figures in the calibration\)' \
+		"$tmp/bw.csv" || fail "sonuma-bench --bw: no comparison with the minimal agent"
 fi
 step "sonuma-bench --bw async, JSON" on_node 0 "$bench" --bw -m async -s 64,4096 -n 2000 \
 	-w 200 --no-verify -f json --output "$tmp/bw.json"

@@ -1,8 +1,9 @@
 #!/bin/bash
 # rmcd and the calibration file: a corrupt one is refused naming the file and
 # line, one from another machine is refused unless accepted explicitly, a
-# missing one gives a clear warning and conservative defaults, and a valid
-# one is used (its TSC rate and floor show in the log).  With the ucx fabric
+# missing one gives a clear warning and conservative defaults, a valid one
+# is used (its TSC rate and floor show in the log), and one taken while the
+# machine looked disturbed is used with a warning.  With the ucx fabric
 # (node 0 of a cluster on 127.0.0.1, when rmcd has the fabric): a missing
 # fabric section is said once, a section of this node's link is used and
 # warns for a model below it and not above, one of other transports is
@@ -39,6 +40,16 @@ r=$(try -C "$dir/good.cfg")
 [[ $r == up ]] || fail "a valid calibration was not accepted ($r)"
 grep -q "calibration $dir/good.cfg" "$dir/log" || fail "the log does not say which calibration is used"
 pass "valid calibration used"
+grep -q "looked disturbed" "$dir/log" && fail "a quiet calibration was said to be disturbed"
+
+# One taken while the machine looked disturbed: used, with a warning saying why.
+grep -q "disturbed = false;" "$dir/good.cfg" || fail "the calibration has no sanity section"
+sed 's/disturbed = false;/disturbed = true;\n  why = "a test says so";/' "$dir/good.cfg" > "$dir/disturbed.cfg"
+r=$(try -C "$dir/disturbed.cfg")
+[[ $r == up ]] || fail "a calibration of a disturbed machine was not used ($r)"
+grep -q "disturbed.cfg: the machine looked disturbed .*(a test says so)" "$dir/log" ||
+	fail "no warning about the disturbed calibration"
+pass "disturbed calibration used, with a warning"
 
 sed 's/^version = 1;/version = 1;\nbogus =/' "$dir/good.cfg" > "$dir/corrupt.cfg"
 r=$(try -C "$dir/corrupt.cfg")
@@ -120,7 +131,7 @@ fabrics = ( { name = "ucx"; node = 0; address = "$a0"; peer_node = 1; peer = "$a
                           read_gbps = 1.1; write_gbps = 0.95; } ); } );
 EOF
 }
-passed=7
+passed=8
 ucx_conf "$dir/ucx-low.conf" 30000
 ucx_conf "$dir/ucx-high.conf" 2000000
 r=$(try0 -C "$dir/good.cfg" -c "$dir/ucx-low.conf")

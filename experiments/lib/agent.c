@@ -1,0 +1,354 @@
+/* SPDX-License-Identifier: MIT */
+/* The minimal polling agent (agent.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+
+#include "agent.h"
+#include "sonuma/barrier.h"
+#include "sonuma/qp.h"
+#include "sonuma/tsc.h"
+
+#define AGENT_DEPTH MAX_NUM_WQ /* the whole ring: the window keeps it from filling */
+#define AGENT_TIMEOUT_NS 5000000000ll
+#define AGENT_OP_STOP 0 /* an entry with this op ends the agent's thread */
+#define HUGE_PAGE (2ull << 20)
+
+_Static_assert(EXP_AGENT_MAX_WINDOW <= AGENT_DEPTH, "a window fits the ring");
+
+struct exp_agent {
+	rmc_wq_t *wq;
+	rmc_cq_t *cq;
+	uint8_t *src, *dst;
+	void *src_map;
+	uint64_t src_len, src_map_len, dst_len;
+	int agent_cpu;
+	pthread_t thread;
+	/* The poster's side of the rings. */
+	unsigned head, cq_tail;
+	uint8_t sr, cq_sr;
+	/* Set by the agent's thread: 1 running (pinned), < 0 -errno, 2 done. */
+	int state __attribute__((aligned(64)));
+};
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000ll + ts.tv_nsec;
+}
+
+/* A wait that gives up after AGENT_TIMEOUT_NS, looking at the clock only
+ * once in a long while. */
+struct patience {
+	uint64_t spins;
+	int64_t until;
+};
+
+static inline bool out_of_patience(struct patience *p)
+{
+	if (++p->spins % 65536)
+		return false;
+	if (!p->until) {
+		p->until = mono_ns() + AGENT_TIMEOUT_NS;
+		return false;
+	}
+	return mono_ns() > p->until;
+}
+
+static int pin_thread(pthread_t t, int cpu)
+{
+	cpu_set_t set;
+
+	if (cpu < 0)
+		return 0;
+	if (cpu >= CPU_SETSIZE)
+		return -EINVAL;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return -pthread_setaffinity_np(t, sizeof(set), &set);
+}
+
+/* ---- the agent's thread --------------------------------------------------- */
+
+static void *agent_main(void *arg)
+{
+	struct exp_agent *a = arg;
+	rmc_wq_t *wq = a->wq;
+	rmc_cq_t *cq = a->cq;
+	unsigned tail = 0, cq_head = 0;
+	uint8_t sr = 1, cq_sr = 1;
+	int r = pin_thread(pthread_self(), a->agent_cpu);
+
+	/* Pairs with the poster's load-acquire of state. */
+	sonuma_smp_store_release(&a->state, r ? r : 1);
+	if (r)
+		return NULL;
+	for (;;) {
+		wq_entry_t *e = &wq->q[tail];
+
+		/* Pairs with the poster's store-release of SR. */
+		while (sonuma_smp_load_acquire(&e->SR) != sr)
+			sonuma_cpu_relax();
+		uint8_t op = e->op, flags = e->flags, status = RMC_OK;
+		uint64_t off = e->offset, boff = e->buf_offset, len = e->length;
+
+		if (op == AGENT_OP_STOP)
+			break;
+		/* The bounds of its own two buffers, nothing more. */
+		if (op != RMC_OP_READ || len > a->src_len || off > a->src_len - len ||
+		    len > a->dst_len || boff > a->dst_len - len)
+			status = RMC_ERR_CTX_RANGE;
+		else
+			memcpy(a->dst + boff, a->src + off, len);
+		if (flags & RMC_WQE_INPLACE) {
+			e->status = status;
+			/* Pairs with the poster's load-acquire of valid. */
+			sonuma_smp_store_release(&e->valid, 0);
+		} else {
+			cq_entry_t *c = &cq->q[cq_head];
+			c->tid = (uint8_t)tail;
+			c->status = status;
+			c->due = 0;
+			/* Pairs with the poster's load-acquire of SR. */
+			sonuma_smp_store_release(&c->SR, cq_sr);
+			if (++cq_head == AGENT_DEPTH)
+				cq_head = 0, cq_sr ^= 1;
+		}
+		if (++tail == AGENT_DEPTH)
+			tail = 0, sr ^= 1;
+	}
+	sonuma_smp_store_release(&a->state, 2);
+	return NULL;
+}
+
+/* ---- the poster's side ----------------------------------------------------- */
+
+/* Fills the next WQ entry and publishes it: its index. */
+static inline unsigned post(struct exp_agent *a, uint8_t op, uint8_t flags, uint64_t off,
+			    uint64_t boff, uint64_t len)
+{
+	unsigned i = a->head;
+	wq_entry_t *e = &a->wq->q[i];
+
+	e->op = op;
+	e->flags = flags;
+	e->valid = 1;
+	e->status = 0;
+	e->nid = 1;
+	e->cid = 0;
+	e->offset = off;
+	e->buf_addr = (uint64_t)(uintptr_t)a->dst;
+	e->buf_offset = boff;
+	e->length = len;
+	e->t_post = 0;
+	/* Pairs with the agent's load-acquire of SR. */
+	sonuma_smp_store_release(&e->SR, a->sr);
+	if (++a->head == AGENT_DEPTH)
+		a->head = 0, a->sr ^= 1;
+	return i;
+}
+
+/* One synchronous in-place read: 0, -EIO when the agent refused it,
+ * -ETIMEDOUT when it did not answer. */
+static inline int sync_read(struct exp_agent *a, uint64_t off, uint64_t len)
+{
+	struct patience p = { 0 };
+	wq_entry_t *e = &a->wq->q[post(a, RMC_OP_READ, RMC_WQE_INPLACE, off, 0, len)];
+
+	/* Pairs with the agent's store-release of valid. */
+	while (sonuma_smp_load_acquire(&e->valid)) {
+		sonuma_cpu_relax();
+		if (out_of_patience(&p))
+			return -ETIMEDOUT;
+	}
+	return e->status == RMC_OK ? 0 : -EIO;
+}
+
+int exp_agent_rate(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
+		   uint64_t *ticks)
+{
+	uint64_t posted = 0, done = 0, slots, t0;
+	unsigned errors = 0;
+
+	if (!size || span < size || span > a->src_len || span > a->dst_len || !window ||
+	    window > EXP_AGENT_MAX_WINDOW)
+		return -EINVAL;
+	slots = span / size;
+	t0 = rmc_rdtsc();
+	while (done < n) {
+		struct patience p = { 0 };
+		/* Post until the window is full, then take what has completed. */
+		while (posted < n && posted - done < window) {
+			uint64_t off = posted % slots * size;
+			post(a, RMC_OP_READ, 0, off, off, size);
+			posted++;
+		}
+		for (;;) {
+			cq_entry_t *c = &a->cq->q[a->cq_tail];
+			/* Pairs with the agent's store-release of SR. */
+			if (sonuma_smp_load_acquire(&c->SR) == a->cq_sr) {
+				errors += c->status != RMC_OK;
+				if (++a->cq_tail == AGENT_DEPTH)
+					a->cq_tail = 0, a->cq_sr ^= 1;
+				done++;
+				continue;
+			}
+			if (done == posted || (posted < n && posted - done < window))
+				break;
+			sonuma_cpu_relax();
+			if (out_of_patience(&p))
+				return -ETIMEDOUT;
+		}
+	}
+	*ticks = rmc_rdtsc() - t0;
+	return errors ? -EIO : 0;
+}
+
+int exp_agent_sync(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n, uint64_t *lat)
+{
+	uint64_t slots = 1;
+	int r;
+
+	if (!size || size > a->src_len || size > a->dst_len)
+		return -EINVAL;
+	/* A power of two of slots, visited in the order i * odd (a
+	 * permutation of them) so that no stride repeats. */
+	if (beyond_cache)
+		while (slots * 2 <= a->src_len / size)
+			slots *= 2;
+	for (uint64_t i = 0; i < n; i++) {
+		uint64_t off = (i * 0x9e3779b97f4a7c15ull & (slots - 1)) * size;
+		uint64_t t0 = rmc_rdtsc();
+		if ((r = sync_read(a, off, size)))
+			return r;
+		lat[i] = rmc_rdtsc() - t0;
+	}
+	return 0;
+}
+
+/* ---- start and stop -------------------------------------------------------- */
+
+static void agent_free(struct exp_agent *a)
+{
+	if (a->src_map)
+		munmap(a->src_map, a->src_map_len);
+	free(a->dst);
+	free(a->wq);
+	free(a->cq);
+	free(a);
+}
+
+/* Writes a pattern at a place the agent has not read yet, reads it back
+ * through the agent, and compares. */
+static int agent_check(struct exp_agent *a)
+{
+	uint64_t len = a->dst_len < 4096 ? a->dst_len : 4096;
+	uint64_t off = a->src_len - len;
+	int r;
+
+	for (uint64_t i = 0; i < len; i++)
+		a->src[off + i] = (uint8_t)(i * 13 + 7);
+	memset(a->dst, 0, len);
+	if ((r = sync_read(a, off, len)))
+		return r;
+	return memcmp(a->dst, a->src + off, len) ? -EIO : 0;
+}
+
+int exp_agent_start(const struct exp_agent_cfg *cfg, struct exp_agent **out)
+{
+	struct exp_agent *a = aligned_alloc(64, sizeof(*a));
+	struct patience p = { 0 };
+	int r, state;
+
+	if (!a)
+		return -ENOMEM;
+	memset(a, 0, sizeof(*a));
+	a->agent_cpu = cfg->agent_cpu;
+	a->src_len = cfg->src_len;
+	a->dst_len = cfg->dst_len;
+	a->sr = a->cq_sr = 1;
+	if (!a->src_len || !a->dst_len) {
+		free(a);
+		return -EINVAL;
+	}
+	a->wq = aligned_alloc(64, sizeof(rmc_wq_t));
+	a->cq = aligned_alloc(64, sizeof(rmc_cq_t));
+	a->dst = aligned_alloc(4096, (a->dst_len + 4095) / 4096 * 4096);
+	a->src_map_len = a->src_len + HUGE_PAGE;
+	a->src_map = mmap(NULL, a->src_map_len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (a->src_map == MAP_FAILED)
+		a->src_map = NULL;
+	if (!a->wq || !a->cq || !a->dst || !a->src_map) {
+		agent_free(a);
+		return -ENOMEM;
+	}
+	memset(a->wq, 0, sizeof(*a->wq));
+	memset(a->cq, 0, sizeof(*a->cq));
+	a->wq->depth = a->cq->depth = AGENT_DEPTH;
+	/* Huge pages where there are some: the copies then measure memory,
+	 * not page walks. */
+	a->src = (uint8_t *)(((uintptr_t)a->src_map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+	madvise(a->src, a->src_len, MADV_HUGEPAGE);
+	if ((r = pin_thread(pthread_self(), cfg->app_cpu))) {
+		agent_free(a);
+		return r;
+	}
+	/* Touched here, on the poster's CPU, as a node's memory is touched
+	 * before anyone reads it remotely. */
+	memset(a->src, 0x5a, a->src_len);
+	memset(a->dst, 0, a->dst_len);
+	if ((r = -pthread_create(&a->thread, NULL, agent_main, a))) {
+		agent_free(a);
+		return r;
+	}
+	/* Pairs with the agent's store-release of state. */
+	while (!(state = sonuma_smp_load_acquire(&a->state))) {
+		sched_yield();
+		if (out_of_patience(&p))
+			break;
+	}
+	if (state != 1) {
+		r = state < 0 ? state : -ETIMEDOUT;
+		if (state < 0)
+			pthread_join(a->thread, NULL);
+		else
+			pthread_detach(a->thread);
+		if (state < 0)
+			agent_free(a);
+		return r;
+	}
+	if ((r = agent_check(a))) {
+		exp_agent_stop(a);
+		return r;
+	}
+	*out = a;
+	return 0;
+}
+
+void exp_agent_stop(struct exp_agent *a)
+{
+	struct patience p = { 0 };
+
+	if (!a)
+		return;
+	post(a, AGENT_OP_STOP, 0, 0, 0, 0);
+	/* Pairs with the agent's store-release of state. */
+	while (sonuma_smp_load_acquire(&a->state) != 2) {
+		sched_yield();
+		if (out_of_patience(&p)) {
+			/* It may never run again: leave it (and what it uses)
+			 * behind rather than hang. */
+			pthread_detach(a->thread);
+			return;
+		}
+	}
+	pthread_join(a->thread, NULL);
+	agent_free(a);
+}

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A minimal polling agent: the least an RMC on this machine could cost with
+ * sonuma's queue-pair format, as the baseline the emulator is set against.
+ *
+ * Two threads on two CPUs, as rmcd places an application and its RMC: the
+ * caller posts 64-byte WQ entries (wq_entry_t, published by a store-release
+ * of the phase bit), the agent's thread polls the next entry, copies
+ * `length` bytes from its source memory (allocated and touched at start)
+ * into the destination buffer, and completes the request: with a 16-byte
+ * CQ entry (cq_entry_t, phase bit last), or in the entry itself when it
+ * carries RMC_WQE_INPLACE (status, then valid cleared with a
+ * store-release), so that a synchronous request moves one cache line there
+ * and back.  Nothing else: no validation beyond the bounds of its two
+ * buffers, no timing model, no clock read, no sessions.
+ *
+ * Functions return 0 or a negative errno and print nothing.
+ */
+#ifndef SONUMA_AGENT_H
+#define SONUMA_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define EXP_AGENT_MAX_WINDOW 64 /* requests in flight at most */
+
+struct exp_agent;
+
+struct exp_agent_cfg {
+	int app_cpu;	  /* the calling thread (the poster) is pinned here; -1: not */
+	int agent_cpu;	  /* the agent's thread; -1: not pinned */
+	uint64_t src_len; /* bytes the agent reads from (huge pages asked for) */
+	uint64_t dst_len; /* bytes it writes into */
+};
+
+/* Allocates and touches both buffers, starts the agent's thread, and checks
+ * with one read that it moves the right bytes.  -EIO when it does not,
+ * -ETIMEDOUT when the agent does not answer within a few seconds. */
+int exp_agent_start(const struct exp_agent_cfg *cfg, struct exp_agent **out);
+
+/* n asynchronous reads of size bytes (window in flight, 1 to
+ * EXP_AGENT_MAX_WINDOW), from and to offsets cycling over the first span
+ * bytes of both buffers (span >= size): the TSC ticks from the first post to
+ * the last completion taken into *ticks. */
+int exp_agent_rate(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
+		   uint64_t *ticks);
+
+/* n synchronous in-place reads of size bytes, one at a time, each one's
+ * TSC ticks (post to completion seen) into lat[i]: of the same bytes every
+ * time (in cache) unless beyond_cache, then from offsets spread over the
+ * whole source in an order the prefetchers do not follow. */
+int exp_agent_sync(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n,
+		   uint64_t *lat);
+
+/* Stops the agent's thread and frees everything. */
+void exp_agent_stop(struct exp_agent *a);
+
+#endif /* SONUMA_AGENT_H */
