@@ -47,7 +47,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent.h"
 #include "calib.h"
+#include "core.h"
 #include "explib.h"
 #include "sonuma.h"
 #include "sonuma_msg.h"
@@ -72,6 +74,7 @@ struct opts {
 	int same_buffer; /* every operation at offset 0: span = size */
 	uint64_t gap_ns; /* sync: pause before each operation */
 	int gap_sleep;	 /* ... sleeping through it, not spinning */
+	uint64_t span;	 /* --span: bytes cycled over, in a scattered order */
 };
 
 struct result {
@@ -150,6 +153,14 @@ static void usage(FILE *f)
 		"      --gap NS              sync: pause NS ns before each operation (spinning),\n"
 		"                            to see the tail at low load\n"
 		"      --gap-sleep           sleep through the --gap instead of spinning\n"
+		"      --span BYTES          cycle over BYTES of the target and the local buffer\n"
+		"                            in an order no prefetcher follows (a new page each\n"
+		"                            time): reads from beyond the caches when BYTES is\n"
+		"                            larger than them (the context must hold it)\n"
+		"      --agent CPU           measure instead the minimal polling agent (no rmcd):\n"
+		"                            it runs on CPU, this program posts; async: the rate,\n"
+		"                            sync: the latency of in-place requests, from\n"
+		"                            memory beyond the caches (--same-buffer: in cache)\n"
 		"      --same-buffer         every operation of a size moves the same bytes, as\n"
 		"                            ucx_perftest (one message per side, in cache)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
@@ -218,6 +229,16 @@ static void gap(const struct thr *t)
 		sonuma_cpu_relax();
 }
 
+/* Offset of the i-th operation: the slots in turn, or with --span in an
+ * order no prefetcher follows (slots is then a power of two, and an odd
+ * multiplier is a bijection on it), a new page each time. */
+static inline uint64_t slot_off(const struct thr *t, uint64_t i, uint64_t slots)
+{
+	if (t->o->span && !t->o->same_buffer)
+		return ((i * 0x9e3779b97f4a7c15ull) & (slots - 1)) * t->size;
+	return (i % slots) * t->size;
+}
+
 static int run_sync(struct thr *t, uint64_t n, int measure)
 {
 	const struct opts *o = t->o;
@@ -227,7 +248,7 @@ static int run_sync(struct thr *t, uint64_t n, int measure)
 	int stamp = !o->bw;
 
 	for (uint64_t i = 0; i < n; i++) {
-		uint64_t off = (i % slots) * t->size;
+		uint64_t off = slot_off(t, i, slots);
 		if (o->gap_ns)
 			gap(t);
 		uint64_t t0 = stamp ? rmc_rdtsc() : 0;
@@ -271,7 +292,7 @@ static int run_async(struct thr *t, uint64_t n, int measure)
 		while (i - t->done >= window || SONUMA_READ_ONCE(t->wq->q[t->wq->head].valid))
 			if (rmc_wait_cq(t->wq, t->cq, on_cq, t) < 0)
 				return -ENOTCONN;
-		uint64_t off = (i % slots) * t->size;
+		uint64_t off = slot_off(t, i, slots);
 		/* Where rmcd's model needs no post times (RMC_WQ_NO_TSTAMP)
 		 * the entry carries none: take our own. */
 		uint64_t t0 = stamp ? rmc_rdtsc() : 0;
@@ -353,16 +374,20 @@ static int prepare_or_verify(struct thr *t, int verify, unsigned *bad)
 		if ((r = region_xfer(t, 'r')))
 			return r;
 	}
-	for (uint64_t j = 0; j < span; j++)
-		if (t->lbuff[j] != pattern(t->size, (unsigned)t->idx, j)) {
-			fprintf(stderr,
-				"sonuma-bench: thread %d, size %llu: data wrong at byte %llu of "
-				"the region (0x%02x, expected 0x%02x)\n",
-				t->idx, (unsigned long long)t->size, (unsigned long long)j,
-				t->lbuff[j], pattern(t->size, (unsigned)t->idx, j));
-			(*bad)++;
-			break;
-		}
+	/* The slots the operations used (all of them when they went round). */
+	for (uint64_t k = 0; k < span / t->size; k++) {
+		uint64_t off = slot_off(t, k, slots);
+		for (uint64_t j = off; j < off + t->size; j++)
+			if (t->lbuff[j] != pattern(t->size, (unsigned)t->idx, j)) {
+				fprintf(stderr,
+					"sonuma-bench: thread %d, size %llu: data wrong at byte %llu "
+					"of the region (0x%02x, expected 0x%02x)\n",
+					t->idx, (unsigned long long)t->size, (unsigned long long)j,
+					t->lbuff[j], pattern(t->size, (unsigned)t->idx, j));
+				(*bad)++;
+				return 0;
+			}
+	}
 	return 0;
 }
 
@@ -418,9 +443,18 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 		uint64_t want = size * (o->async ? o->outstanding : 1);
 		if (want < 65536)
 			want = 65536;
+		if (o->span)
+			want = o->span;
 		if (want > th[i].lbuff_size)
 			want = th[i].lbuff_size;
 		th[i].span = want / size * size;
+		/* --span: a power of two of slots, for slot_off()'s order. */
+		if (o->span && !o->same_buffer) {
+			uint64_t slots = th[i].span / size, p2 = 1;
+			while (p2 * 2 <= slots)
+				p2 *= 2;
+			th[i].span = p2 * size;
+		}
 		/* --same-buffer: one slot, offset 0 for every operation (the
 		 * outstanding ones overlap, as ucx_perftest's do); reads all
 		 * bring the same bytes and writes all put the same pattern, so
@@ -1118,6 +1152,7 @@ struct cli {
 	struct mp_opts mo;
 	uint64_t max_size;
 	int sweep, max_given, pp_cpu, msg_pp, msg_opt;
+	int agent_cpu; /* --agent CPU, or -1 */
 };
 
 #define BAD(...)                                                  \
@@ -1222,10 +1257,20 @@ static int parse_opt(struct cli *c, int opt, const char *arg)
 	case 'Z':
 		c->o.gap_sleep = 1;
 		break;
+	case 'W':
+		if (exp_parse_u64(arg, 65536, 1ull << 40, &v))
+			BAD("--span: 64 KiB to 1 TiB in bytes, not \"%s\"", arg);
+		c->o.span = v;
+		break;
 	case 'P':
 		if (exp_parse_u64(arg, 0, CPU_SETSIZE - 1, &v))
 			BAD("--pingpong: a CPU number, not \"%s\"", arg);
 		c->pp_cpu = (int)v;
+		break;
+	case 'A':
+		if (exp_parse_u64(arg, 0, CPU_SETSIZE - 1, &v))
+			BAD("--agent: a CPU number, not \"%s\"", arg);
+		c->agent_cpu = (int)v;
 		break;
 	case 'G':
 		c->msg_pp = 1;
@@ -1288,6 +1333,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		{ "bw", no_argument, NULL, 'B' },
 		{ "same-buffer", no_argument, NULL, 'b' },
 		{ "gap", required_argument, NULL, 'g' },
+		{ "agent", required_argument, NULL, 'A' },
+		{ "span", required_argument, NULL, 'W' },
 		{ "gap-sleep", no_argument, NULL, 'Z' },
 		{ "msg-pingpong", no_argument, NULL, 'G' },
 		{ "msg-slots", required_argument, NULL, 'L' },
@@ -1328,6 +1375,13 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		    "timed");
 	if (c->o.gap_sleep && !c->o.gap_ns)
 		BAD("--gap-sleep needs --gap NS");
+	if (c->agent_cpu >= 0 &&
+	    (c->pp_cpu >= 0 || c->msg_pp || c->o.samples || c->o.threads > 1 || c->o.gap_ns))
+		BAD("--agent measures reads and writes of one thread: not with --pingpong, "
+		    "--msg-pingpong, --samples, --threads or --gap");
+	if (c->o.span && (c->o.same_buffer || c->agent_cpu >= 0 || c->pp_cpu >= 0 || c->msg_pp))
+		BAD("--span goes with reads and writes through rmcd, not with --same-buffer, "
+		    "--agent, --pingpong or --msg-pingpong");
 	if (c->o.same_buffer && (c->pp_cpu >= 0 || c->msg_pp))
 		BAD("--same-buffer goes with reads and writes, not with --pingpong or "
 		    "--msg-pingpong");
@@ -1427,6 +1481,8 @@ static int plan_region(struct opts *o, const struct kal_info *info, uint64_t *re
 	uint64_t region = biggest * (o->async && !o->same_buffer ? o->outstanding : 1);
 	if (region < 65536)
 		region = 65536;
+	if (o->span > region)
+		region = o->span;
 	region = (region + PAGE_SIZE - 1) / PAGE_SIZE * PAGE_SIZE;
 	while (region * o->threads > info->context_size && region > biggest)
 		region /= 2;
@@ -1511,12 +1567,12 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
 			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"gap_ns\": %llu, "
-			"\"gap_sleep\": %s, \"sizes\": [",
+			"\"gap_sleep\": %s, \"span\": %llu, \"sizes\": [",
 			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
 			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
 			o->verify ? "true" : "false", o->bw ? "true" : "false",
 			o->same_buffer ? "true" : "false", (unsigned long long)o->gap_ns,
-			o->gap_sleep ? "true" : "false");
+			o->gap_sleep ? "true" : "false", (unsigned long long)o->span);
 		for (unsigned i = 0; i < o->n_sizes; i++)
 			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
 		fprintf(out, "]},\n");
@@ -1550,6 +1606,9 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		if (o->gap_ns)
 			fprintf(out, "# gap_ns: %llu; gap: %s\n", (unsigned long long)o->gap_ns,
 				o->gap_sleep ? "sleep" : "spin");
+		if (o->span)
+			fprintf(out, "# span: %llu; order: scattered\n",
+				(unsigned long long)o->span);
 		fprintf(out,
 			"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
 			"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns,"
@@ -1582,6 +1641,9 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		if (o->gap_ns)
 			fprintf(out, "# --gap: %llu ns before each operation, %s\n",
 				(unsigned long long)o->gap_ns, o->gap_sleep ? "slept" : "spun");
+		if (o->span)
+			fprintf(out, "# --span: %llu bytes cycled over, a new page each time\n",
+				(unsigned long long)o->span);
 		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s %7s %7s\n",
 			"size", "t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model",
 			"err%", "late%", "MB/s", "Mops", "rq50%", "rq99%");
@@ -1781,6 +1843,152 @@ static void print_vs_agent(FILE *out, const struct opts *o, const struct kal_inf
 			info->model);
 }
 
+/* ---- --agent: the minimal polling agent instead of rmcd ------------------ */
+
+#define AGENT_BEYOND_BYTES (256ull << 20) /* its source, beyond the caches */
+
+/* One size through the agent: the rate (async) or each request's latency
+ * (sync), into res. */
+static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, double hz,
+		      struct result *res)
+{
+	uint64_t n = o->iters, ticks = 0;
+	int r;
+
+	memset(res, 0, sizeof(*res));
+	res->size = size;
+	res->iters = n;
+	res->min = res->p50 = res->avg = res->p99 = res->p999 = res->max = NAN;
+	res->err_pct = res->model = res->req_err_p50 = res->req_err_p99 = NAN;
+	res->agent_ns = res->agent_mops = res->vs_agent = NAN;
+	if (o->async) {
+		unsigned w = o->outstanding ? o->outstanding : EXP_AGENT_MAX_WINDOW;
+		uint64_t span = size * w > 65536 ? size * w : 65536;
+
+		if (w > EXP_AGENT_MAX_WINDOW)
+			w = EXP_AGENT_MAX_WINDOW;
+		if ((r = exp_agent_rate(a, size, span, w, o->warmup ? o->warmup : 1, &ticks)) ||
+		    (r = exp_agent_rate(a, size, span, w, n, &ticks)))
+			return r;
+		double secs = (double)ticks / hz;
+		res->mops = (double)n / secs / 1e6;
+		res->mbps = (double)n * (double)size / secs / 1e6;
+		return 0;
+	}
+	uint64_t *lat = malloc(n * sizeof(*lat));
+	if (!lat)
+		return -ENOMEM;
+	r = o->warmup ?
+		    exp_agent_sync(a, size, !o->same_buffer, o->warmup < n ? o->warmup : n, lat) :
+		    0;
+	if (!r)
+		r = exp_agent_sync(a, size, !o->same_buffer, n, lat);
+	if (!r) {
+		double st[EXP_NSUM], sum = 0;
+		for (uint64_t i = 0; i < n; i++)
+			sum += (double)lat[i];
+		exp_summary(lat, n, 1e9 / hz, st);
+		res->min = st[EXP_MIN];
+		res->p50 = st[EXP_P50];
+		res->avg = st[EXP_AVG];
+		res->p99 = st[EXP_P99];
+		res->p999 = st[EXP_P999];
+		res->max = st[EXP_MAX];
+		res->mops = (double)n / (sum / hz) / 1e6;
+		res->mbps = res->mops * (double)size;
+	}
+	free(lat);
+	return r;
+}
+
+/* --agent CPU: every size through the minimal agent (agent.h), this thread
+ * posting from the CPU it runs on, the agent on CPU; in the same formats,
+ * so that a script can put its figures beside rmcd's.  0 or 1. */
+static int agent_sizes(struct opts *o, int agent_cpu, const char *cmdline)
+{
+	uint64_t biggest = o->sizes[o->n_sizes - 1];
+	struct exp_agent_cfg cfg = {
+		.app_cpu = sched_getcpu(),
+		.agent_cpu = agent_cpu,
+		.src_len = o->same_buffer || o->async ?
+				   (biggest > 65536 ? biggest : 65536) * EXP_AGENT_MAX_WINDOW :
+				   AGENT_BEYOND_BYTES,
+		.dst_len = (biggest > 65536 ? biggest : 65536) * EXP_AGENT_MAX_WINDOW,
+	};
+	double hz = core_tsc_measure_hz(50);
+	struct exp_agent *a;
+	char date[32];
+	FILE *out;
+	int r, failed = 0;
+
+	if (cfg.app_cpu == agent_cpu) {
+		fprintf(stderr,
+			"sonuma-bench: --agent %d: this program runs on CPU %d itself; give "
+			"the agent another one\n",
+			agent_cpu, cfg.app_cpu);
+		return 2;
+	}
+	if ((r = exp_agent_start(&cfg, &a))) {
+		fprintf(stderr, "sonuma-bench: the minimal agent on CPU %d: %s\n", agent_cpu,
+			strerror(-r));
+		return 1;
+	}
+	if (open_out(o, &out)) {
+		exp_agent_stop(a);
+		return 1;
+	}
+	exp_utc_date(date, sizeof(date));
+	const char *mode = o->async ? "async" : "sync";
+	const char *where = o->async	   ? "" :
+			    o->same_buffer ? "; data in cache" :
+					     "; data beyond the caches";
+	if (o->fmt == EXP_FMT_CSV || o->fmt == EXP_FMT_TABLE) {
+		fprintf(out, "# sonuma-bench %s, %s: the minimal polling agent (no rmcd)\n",
+			SONUMA_VERSION, date);
+		fprintf(out, "# command: %s\n", cmdline);
+		fprintf(out,
+			"# agent: mode: %s; outstanding: %u; poster_cpu: %d; agent_cpu: %d; "
+			"iters: %llu; warmup: %llu%s\n",
+			mode,
+			o->async ? (o->outstanding ? o->outstanding : EXP_AGENT_MAX_WINDOW) : 1,
+			cfg.app_cpu, agent_cpu, (unsigned long long)o->iters,
+			(unsigned long long)o->warmup, where);
+		if (o->fmt == EXP_FMT_CSV)
+			fprintf(out,
+				"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
+				"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,"
+				"model_ns,req_err_p50_pct,req_err_p99_pct\n");
+		else
+			fprintf(out,
+				"%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s %7s %7s\n",
+				"size", "t_min", "p50", "avg", "p99", "p99.9", "t_max", "target",
+				"model", "err%", "late%", "MB/s", "Mops", "rq50%", "rq99%");
+	} else {
+		fprintf(out,
+			"{\n  \"tool\": \"sonuma-bench\",\n  \"agent\": true,\n  \"date\": \"%s\",\n"
+			"  \"command\": ",
+			date);
+		exp_json_str(out, cmdline);
+		fprintf(out, ",\n  \"results\": [");
+	}
+	for (unsigned i = 0; i < o->n_sizes; i++) {
+		struct result res;
+		if ((r = agent_size(o, a, o->sizes[i], hz, &res))) {
+			fprintf(stderr, "sonuma-bench: the minimal agent, %llu B: %s\n",
+				(unsigned long long)o->sizes[i], strerror(-r));
+			failed = 1;
+			break;
+		}
+		print_result(out, o, &res, i);
+	}
+	if (o->fmt == EXP_FMT_JSON)
+		fprintf(out, "\n  ]\n}\n");
+	exp_agent_stop(a);
+	if (close_out(o, out))
+		failed = 1;
+	return failed;
+}
+
 /* Every size in turn, with --samples: 0, or 1 when one failed (said on
  * stderr). */
 static int run_sizes(struct opts *o, struct thr *th, struct kal_info *info, int fd, FILE *out,
@@ -1840,6 +2048,7 @@ int main(int argc, char **argv)
 		.mo = { .slots = RMC_MSG_DEFAULT_SLOTS },
 		.max_size = 65536,
 		.pp_cpu = -1,
+		.agent_cpu = -1,
 	};
 	struct opts *o = &c.o;
 	struct thr th[MAX_THREADS];
@@ -1856,6 +2065,8 @@ int main(int argc, char **argv)
 		return pingpong(c.pp_cpu, o->iters, o->warmup);
 	if ((r = plan_sizes(&c)))
 		return r;
+	if (c.agent_cpu >= 0)
+		return agent_sizes(o, c.agent_cpu, cmdline);
 	if (attach(&fd, &info))
 		return 1;
 	if (o->target < 0)
