@@ -1,0 +1,173 @@
+#!/bin/bash
+# SPDX-License-Identifier: MIT
+#
+# agent-bench.sh: the emulator against the minimal polling agent, alternated
+# in one run (sonuma-bench through rmcd, then sonuma-bench --agent, on the
+# same CPUs: the program's and the RMC thread's).
+#   rate   64 B asynchronous reads, 64 in flight, throughput only (--bw):
+#          rmcd under none and under fixed 1 us, against the agent: the
+#          ratio emulator / agent (the target is at least 0.5)
+#   sync   synchronous reads and writes of 64 B to 64 KiB under none, the
+#          data in cache (--same-buffer) and beyond the caches (--span, a
+#          new page each time), against the agent's in-place requests of the
+#          same size from the same kind of memory: p50 emulator / agent (the
+#          target is at most 1.5)
+# Prints every round, then the medians of the per-round ratios.  See --help.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+root=$(cd "$here/.." && pwd)
+prog=agent-bench.sh
+build=$root/build
+rounds=3 iters=20000 rate_iters=2000000 parts="rate sync"
+sizes=64,256,1024,4096,16384,65536
+span=$((256 << 20))
+usage_line="Usage: experiments/agent-bench.sh [--rounds N] [--iters N] [--rate-iters N] [--parts \"rate sync\"] [--sizes LIST] [--build DIR]"
+
+usage() {
+	cat <<EOF2
+$usage_line
+Alternates the emulator (through rmcd) and the minimal polling agent
+(sonuma-bench --agent) over N rounds (default $rounds): the 64 B asynchronous
+rate under none and fixed 1 us (--rate-iters, default $rate_iters), and the
+synchronous read and write p50 per size (--sizes, default $sizes; --iters,
+default $iters) with the data in cache and beyond the caches.  Prints the
+ratios emulator / agent.  Nothing else should run meanwhile.
+EOF2
+}
+
+# shellcheck source=lib/opts.sh
+. "$here/lib/opts.sh"
+while [[ $# -gt 0 ]]; do
+	case $1 in
+	--rounds) need_arg "$@"; rounds=$2; shift 2 ;;
+	--iters) need_arg "$@"; iters=$2; shift 2 ;;
+	--rate-iters) need_arg "$@"; rate_iters=$2; shift 2 ;;
+	--parts) need_arg "$@"; parts=$2; shift 2 ;;
+	--sizes) need_arg "$@"; sizes=$2; shift 2 ;;
+	--build) need_arg "$@"; build=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) bad_usage "unknown option \"$1\"" ;;
+	esac
+done
+in_range "$rounds" 1 1000 || bad_usage "--rounds: 1 to 1000, got \"$rounds\""
+in_range "$iters" 100 100000000 || bad_usage "--iters: 100 to 1e8, got \"$iters\""
+in_range "$rate_iters" 1000 10000000000 || bad_usage "--rate-iters: 1000 to 1e10, got \"$rate_iters\""
+[[ $sizes =~ ^[0-9]+(,[0-9]+)*$ ]] || bad_usage "--sizes: a comma-separated list of sizes, got \"$sizes\""
+for p in $parts; do [[ $p == rate || $p == sync ]] || bad_usage "--parts: rate and/or sync, got \"$p\""; done
+rmcd=$build/rmcd/rmcd run=$build/experiments/sonuma-run bench=$build/experiments/sonuma-bench
+for b in "$rmcd" "$run" "$bench"; do [[ -x $b ]] || die "$b: not built (scripts/build.sh)"; done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-agentbench.XXXXXX")
+pid=
+stop() {
+	[[ -n $pid ]] || return 0
+	kill -TERM "$pid" 2>/dev/null || true
+	wait "$pid" 2>/dev/null || true
+	pid=
+}
+trap 'stop; rm -rf "$tmp"' EXIT
+
+# start MODEL-GROUP: an rmcd of two nodes with a context that holds --span.
+start() {
+	cat >"$tmp/rmc.conf" <<EOF2
+cluster = { nodes = 2; context_pages = $((span / 4096 * 2)); };
+model = $1;
+EOF2
+	rm -rf "$tmp/run"
+	"$rmcd" -c "$tmp/rmc.conf" -r "$tmp/run" >"$tmp/rmcd.log" 2>&1 &
+	pid=$!
+	for _ in $(seq 600); do
+		SONUMA_RUNDIR=$tmp/run "$run" -n 0 -- "$bench" -t 1 -s 64 -n 1 -w 0 -f csv \
+			>/dev/null 2>&1 && return 0
+		kill -0 "$pid" 2>/dev/null || die "rmcd exited: $(cat "$tmp/rmcd.log")"
+		sleep 0.05
+	done
+	die "rmcd did not come up: $(cat "$tmp/rmcd.log")"
+}
+
+# The CPUs rmcd gives node 0's programs and its RMC thread: the agent runs
+# on the same pair.
+cpus() {
+	start '{ name = "none"; }'
+	local info
+	info=$(SONUMA_RUNDIR=$tmp/run "$run" -n 0 -- "$bench" -t 1 -s 64 -n 1 -w 0 -f csv | grep '^# tsc_hz')
+	app_cpu=$(sed -n 's/.*app_cpus: \([0-9]*\).*/\1/p' <<<"$info")
+	rmc_cpu=$(sed -n 's/.*RMC thread 0 (CPU \([0-9]*\)).*/\1/p' "$tmp/rmcd.log" | head -1)
+	stop
+	[[ -n $app_cpu ]] || die "cannot tell the programs' CPU from sonuma-bench's header: $info"
+	if [[ -z $rmc_cpu ]]; then
+		rmc_cpu=$(($(nproc) - 1))
+		if ((rmc_cpu == app_cpu)); then rmc_cpu=0; fi
+	fi
+}
+
+# emu ARGS...: sonuma-bench on node 0 through rmcd; prints the CSV rows.
+emu() {
+	SONUMA_RUNDIR=$tmp/run "$run" -n 0 -- "$bench" -t 1 "$@" -f csv --output "$tmp/out.csv" ||
+		die "sonuma-bench $* failed"
+	grep -v '^#' "$tmp/out.csv" | tail -n +2
+}
+# agent ARGS...: the same through the agent, on the same CPUs.
+agent() {
+	taskset -c "$app_cpu" "$bench" --agent "$rmc_cpu" "$@" -f csv --output "$tmp/out.csv" ||
+		die "sonuma-bench --agent $* failed"
+	grep -v '^#' "$tmp/out.csv" | tail -n +2
+}
+
+cpus
+echo "# $(printf '%q ' "$0" --rounds "$rounds" --iters "$iters" --rate-iters "$rate_iters" --parts "$parts" --sizes "$sizes")"
+echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uptime | sed 's/.*load/load/'); program on CPU $app_cpu, RMC and agent on CPU $rmc_cpu"
+: >"$tmp/all.txt"
+for r in $(seq "$rounds"); do
+	if [[ " $parts " == *" rate "* ]]; then
+		a=$(agent -m async -d 64 -s 64 -n "$rate_iters" | cut -d, -f14)
+		for m in none fixed-1us; do
+			group='{ name = "none"; }'
+			[[ $m == fixed-1us ]] && group='{ name = "fixed"; latency_ns = 1000.0; }'
+			start "$group"
+			e=$(emu -m async --bw -d 64 -s 64 -n "$rate_iters" | cut -d, -f14)
+			stop
+			awk -v r="$r" -v m="$m" -v e="$e" -v a="$a" 'BEGIN {
+				printf "%s rate %s 64 %.3f %.3f %.3f\n", r, m, e, a, e / a }' | tee -a "$tmp/all.txt"
+		done
+	fi
+	if [[ " $parts " == *" sync "* ]]; then
+		start '{ name = "none"; }'
+		for where in cache beyond; do
+			for op in read write; do
+				if [[ $where == cache ]]; then
+					emu -o "$op" -m sync -s "$sizes" -n "$iters" --same-buffer >"$tmp/e"
+					agent -m sync -s "$sizes" -n "$iters" --same-buffer >"$tmp/a"
+				else
+					emu -o "$op" -m sync -s "$sizes" -n "$iters" --span "$span" >"$tmp/e"
+					agent -m sync -s "$sizes" -n "$iters" >"$tmp/a"
+				fi
+				paste -d, "$tmp/e" "$tmp/a" | awk -F, -v r="$r" -v w="$where" -v op="$op" '{
+					# $4: the emulator p50; $(18 + 4): the agent p50
+					printf "%s sync %s-%s %s %.1f %.1f %.3f\n", r, op, w, $1, $4, $22, $4 / $22 }' |
+					tee -a "$tmp/all.txt"
+			done
+		done
+		stop
+	fi
+done
+echo "== medians over $rounds rounds: emulator, agent, emulator / agent"
+echo "   (rate: Mops, the target is a ratio of at least 0.5; sync: p50 ns, at most 1.5)"
+sort -k2,2 -k3,3 -k4,4n "$tmp/all.txt" | awk '
+	function med(a, n,   i, j, t) {
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	function flush(   ok) {
+		if (!n) return
+		x = med(q, n)
+		ok = what ~ /^rate/ ? (x >= 0.5) : (x <= 1.5)
+		printf "%-22s %8s %10.3f %10.3f %7.3f  %s\n", what, size, med(e, n), med(a, n), x,
+		       ok ? "ok" : "MISSED"
+		n = 0
+	}
+	{ k = $2 " " $3 " " $4
+	  if (k != prev) { flush(); prev = k; what = $2 " " $3; size = $4 }
+	  n++; e[n] = $5; a[n] = $6; q[n] = $7 }
+	END { flush() }'
