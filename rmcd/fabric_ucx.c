@@ -1151,32 +1151,15 @@ static int resolve(struct ucx_fabric *f, uint32_t i, char *err, size_t errlen)
 	return 0;
 }
 
-static int ucx_start(struct rmcd *d, char *err, size_t errlen)
+/* ucx_start's steps, each 0 or -errno with err set. */
+
+/* The UCP context and the connection thread's worker, which takes the
+ * handshake's active messages. */
+static int ucx_open(struct ucx_fabric *f, char *err, size_t errlen)
 {
-	const struct core_config *cf = &d->cfg;
-	struct rmcd_node *self = &d->nodes[d->self];
-	struct ucx_fabric *f = calloc(1, sizeof(*f));
+	struct rmcd *d = f->d;
 	ucp_config_t *config;
 	ucs_status_t s;
-	int r;
-
-	if (!f)
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
-	d->fab = f;
-	f->d = d;
-	f->efd = f->evfd = -1;
-	f->inbox_tail = &f->inbox;
-	f->incarnation = core_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
-	d->model->describe(d->model_state, f->desc, sizeof(f->desc));
-	f->peers = calloc(d->n_nodes, sizeof(*f->peers));
-	if (!f->peers)
-		return snprintf(err, errlen, "out of memory"), -ENOMEM;
-	for (uint32_t i = 0; i < d->n_nodes; i++)
-		if ((r = resolve(f, i, err, errlen)))
-			return r;
-	f->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (f->evfd < 0)
-		return snprintf(err, errlen, "eventfd: %s", strerror(errno)), -errno;
 
 	/* A restarted rmcd listens again on its address while connections of
 	 * its previous life sit in TIME_WAIT: the user may still say no. */
@@ -1234,7 +1217,16 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 				ucs_status_string(s)),
 		       -EIO;
 
-	/* Our contexts, for the other nodes' RMCs. */
+	return 0;
+}
+
+/* Our contexts, registered and their keys packed, for the other nodes'
+ * RMCs. */
+static int ucx_reg_contexts(struct ucx_fabric *f, const struct rmcd_node *self, char *err,
+			    size_t errlen)
+{
+	ucs_status_t s;
+
 	f->n_ctx = self->n_ctx;
 	for (uint32_t k = 0; k < self->n_ctx; k++) {
 		ucp_mem_map_params_t mp = { .field_mask = UCP_MEM_MAP_PARAM_FIELD_ADDRESS |
@@ -1265,7 +1257,17 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 			       -E2BIG;
 	}
 
-	/* A worker per RMC thread. */
+	return 0;
+}
+
+/* A worker per RMC thread. */
+static int ucx_rmc_workers(struct ucx_fabric *f, char *err, size_t errlen)
+{
+	struct rmcd *d = f->d;
+	ucp_worker_params_t wp = { .field_mask = UCP_WORKER_PARAM_FIELD_THREAD_MODE,
+				   .thread_mode = UCS_THREAD_MODE_SERIALIZED };
+	ucs_status_t s;
+
 	for (uint32_t t = 0; t < d->n_rmcs; t++) {
 		struct ucx_rmc *rm = calloc(1, sizeof(*rm));
 		if (!rm || !(rm->node = calloc(d->n_nodes, sizeof(*rm->node)))) {
@@ -1288,6 +1290,16 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 		}
 	}
 
+	return 0;
+}
+
+/* The listener on this node's address. */
+static int ucx_listen(struct ucx_fabric *f, char *err, size_t errlen)
+{
+	struct rmcd *d = f->d;
+	const struct core_config *cf = &d->cfg;
+	ucs_status_t s;
+
 	ucp_listener_params_t lp = {
 		.field_mask = UCP_LISTENER_PARAM_FIELD_SOCK_ADDR |
 			      UCP_LISTENER_PARAM_FIELD_CONN_HANDLER,
@@ -1305,8 +1317,15 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 		       -EADDRNOTAVAIL;
 	}
 
-	/* The nodes already up, now: one that refuses us is fatal here, and
-	 * we are the one that does not start. */
+	return 0;
+}
+
+/* Waits (at most START_MS) for the nodes already up: one that refuses us
+ * is fatal here, and we are the one that does not start. */
+static int ucx_meet_peers(struct ucx_fabric *f, char *err, size_t errlen)
+{
+	struct rmcd *d = f->d;
+
 	f->starting = true;
 	uint64_t end = core_mono_ns() + START_MS * 1000000ull, last_work = 0;
 	for (;;) {
@@ -1326,6 +1345,37 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 	for (uint32_t i = 0; i < d->n_nodes; i++)
 		if (f->peers[i].refused == REF_DUPLICATE && f->peers[i].state != P_UP)
 			return snprintf(err, errlen, "%s", f->peers[i].said), -EADDRINUSE;
+	return 0;
+}
+
+static int ucx_start(struct rmcd *d, char *err, size_t errlen)
+{
+	const struct core_config *cf = &d->cfg;
+	struct rmcd_node *self = &d->nodes[d->self];
+	struct ucx_fabric *f = calloc(1, sizeof(*f));
+	int r;
+
+	if (!f)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	d->fab = f;
+	f->d = d;
+	f->efd = f->evfd = -1;
+	f->inbox_tail = &f->inbox;
+	f->incarnation = core_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
+	d->model->describe(d->model_state, f->desc, sizeof(f->desc));
+	f->peers = calloc(d->n_nodes, sizeof(*f->peers));
+	if (!f->peers)
+		return snprintf(err, errlen, "out of memory"), -ENOMEM;
+	for (uint32_t i = 0; i < d->n_nodes; i++)
+		if ((r = resolve(f, i, err, errlen)))
+			return r;
+	f->evfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (f->evfd < 0)
+		return snprintf(err, errlen, "eventfd: %s", strerror(errno)), -errno;
+	if ((r = ucx_open(f, err, errlen)) || (r = ucx_reg_contexts(f, self, err, errlen)) ||
+	    (r = ucx_rmc_workers(f, err, errlen)) || (r = ucx_listen(f, err, errlen)) ||
+	    (r = ucx_meet_peers(f, err, errlen)))
+		return r;
 	r = pthread_create(&f->thread, NULL, conn_main, f);
 	if (r)
 		return snprintf(err, errlen, "cannot start the UCX connection thread: %s",
