@@ -286,8 +286,11 @@ static inline uint64_t write_at(const struct rmcd *d, const struct rmcd_qp *qp, 
 	return due > lead ? due - lead : 0;
 }
 
+/* Holds a completion back until at; with x, a write whose bytes move then
+ * too. */
 static inline void hold(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid, bool inplace,
-			uint8_t st, unsigned cls, uint64_t t_post, uint64_t due, uint64_t at)
+			uint8_t st, unsigned cls, uint64_t t_post, uint64_t due, uint64_t at,
+			const struct rmcd_xfer *x)
 {
 	struct rmcd_pending p = { .at = at,
 				  .due = due,
@@ -296,7 +299,10 @@ static inline void hold(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_t tid, boo
 				  .tid = tid,
 				  .status = st,
 				  .cls = (uint8_t)cls,
+				  .apply = x != NULL,
 				  .inplace = inplace };
+	if (x)
+		p.x = *x;
 	rmcd_heap_push(&m->heap, &p);
 }
 
@@ -313,7 +319,7 @@ static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_
 		complete_at_once(m, qp, tid, inplace, st, cls, t_post, due, now);
 		return;
 	}
-	hold(m, qp, tid, inplace, st, cls, t_post, due, at);
+	hold(m, qp, tid, inplace, st, cls, t_post, due, at, NULL);
 }
 
 /* ---- transfers the fabric finishes later ------------------------------- */
@@ -420,7 +426,7 @@ static inline void run_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, const wq_en
 		if (at <= c->now || st != RMC_OK)
 			complete_clocked(m, qp, tid, inplace, st, cls, t_post, due, c);
 		else
-			hold(m, qp, tid, inplace, st, cls, t_post, due, at);
+			hold(m, qp, tid, inplace, st, cls, t_post, due, at, NULL);
 		return;
 	}
 	uint64_t due = model_due(d, qp, e->op, e->nid, e->length, cls, t_post, c->now);
@@ -448,17 +454,7 @@ static inline void run_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, const wq_en
 	}
 	/* Data and completion together at start: the completion then stays
 	 * hidden until due by the library. */
-	struct rmcd_pending p = { .at = start,
-				  .due = due,
-				  .t_post = t_post,
-				  .qp = qp,
-				  .tid = tid,
-				  .status = RMC_OK,
-				  .cls = (uint8_t)cls,
-				  .apply = true,
-				  .inplace = inplace,
-				  .x = *x };
-	rmcd_heap_push(&m->heap, &p);
+	hold(m, qp, tid, inplace, RMC_OK, cls, t_post, due, start, x);
 }
 
 static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
