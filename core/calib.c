@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "calib.h"
+#include "config.h"
 #include "core.h"
 
 /* Upper bounds a sane figure stays under; beyond them the file is corrupt. */
@@ -126,358 +127,230 @@ void cal_identity_here(struct cal_identity *id)
 
 /* ---- loading ----------------------------------------------------------- */
 
-struct ld {
-	const char *path;
-	char *err;
-	size_t errlen;
-};
+/* Every value is read with config.h's core_cfg_* rules: errors are
+ * "FILE:LINE: NAME: what", a missing setting "FILE:LINE: missing NAME". */
 
-/* "FILE:LINE: NAME: what" for setting s (or, without one, "FILE: what"). */
-__attribute__((format(printf, 4, 5))) static int
-ld_fail(const struct ld *l, const config_setting_t *s, const char *name, const char *fmt, ...)
+/* The group root.key, present. */
+static int ld_group(const config_setting_t *root, const char *key, const char *const *keys,
+		    config_setting_t **out, char *err, size_t errlen)
 {
-	char msg[256];
-	va_list ap;
+	int r;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (s && config_setting_source_line(s) > 0)
-		snprintf(l->err, l->errlen, "%s:%u: %s: %s", l->path, config_setting_source_line(s),
-			 name, msg);
-	else
-		snprintf(l->err, l->errlen, "%s: %s: %s", l->path, name, msg);
-	return -EINVAL;
+	if ((r = core_cfg_get(root, key, true, "a group { ... }", out, err, errlen)))
+		return r;
+	if (config_setting_type(*out) != CONFIG_TYPE_GROUP)
+		return core_cfg_fail(root, key, err, errlen, "must be a group { ... }");
+	return core_cfg_known(*out, keys, err, errlen);
 }
 
-/* "group.key", or "key" at the top level. */
-static const char *qname(char *buf, size_t len, const char *gname, const char *key)
+/* A string of the machine group, present and not empty. */
+static int ld_name(const config_setting_t *g, const char *key, char *out, size_t outlen, char *err,
+		   size_t errlen)
 {
-	snprintf(buf, len, "%s%s%s", gname ? gname : "", gname ? "." : "", key);
-	return buf;
+	int r;
+
+	if ((r = core_cfg_string(g, key, true, out, outlen, err, errlen)))
+		return r;
+	if (!*out)
+		return core_cfg_fail(g, key, err, errlen, "must not be empty");
+	return 0;
 }
 
-/* Looks key up in grp; a missing key is "FILE: missing NAME". */
-static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp, const char *gname,
-				const char *key, int *r)
-{
-	config_setting_t *s = config_setting_get_member(grp, key);
-	char name[96];
-
-	if (!s) {
-		snprintf(l->err, l->errlen, "%s: missing %s", l->path,
-			 qname(name, sizeof(name), gname, key));
-		*r = -EINVAL;
-	}
-	return s;
-}
-
-static bool is_int(const config_setting_t *s)
+static bool is_list(const config_setting_t *s)
 {
 	int t = config_setting_type(s);
 
-	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
-}
-
-static bool is_number(const config_setting_t *s)
-{
-	return is_int(s) || config_setting_type(s) == CONFIG_TYPE_FLOAT;
-}
-
-static double number_of(const config_setting_t *s)
-{
-	return is_int(s) ? (double)config_setting_get_int64(s) : config_setting_get_float(s);
-}
-
-static int ld_u64(const struct ld *l, const config_setting_t *grp, const char *gname,
-		  const char *key, uint64_t min, uint64_t max, uint64_t *out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-	long long v;
-
-	if (!s)
-		return r;
-	qname(name, sizeof(name), gname, key);
-	if (!is_int(s))
-		return ld_fail(l, s, name, "must be an integer");
-	v = config_setting_get_int64(s);
-	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max)
-		return ld_fail(l, s, name, "must be between %llu and %llu (got %lld)",
-			       (unsigned long long)min, (unsigned long long)max, v);
-	*out = (uint64_t)v;
-	return 0;
-}
-
-static int ld_num(const struct ld *l, const config_setting_t *s, const char *name, double min,
-		  double max, double *out)
-{
-	double v;
-
-	if (!is_number(s))
-		return ld_fail(l, s, name, "must be a number");
-	v = number_of(s);
-	if (!isfinite(v) || v < min || v > max)
-		return ld_fail(l, s, name, "must be between %g and %g (got %g)", min, max, v);
-	*out = v;
-	return 0;
-}
-
-static int ld_double(const struct ld *l, const config_setting_t *grp, const char *gname,
-		     const char *key, double min, double max, double *out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-
-	return s ? ld_num(l, s, qname(name, sizeof(name), gname, key), min, max, out) : r;
-}
-
-static int ld_string(const struct ld *l, const config_setting_t *grp, const char *gname,
-		     const char *key, char *out, size_t outlen)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-	const char *v;
-
-	if (!s)
-		return r;
-	qname(name, sizeof(name), gname, key);
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return ld_fail(l, s, name, "must be a string in double quotes");
-	v = config_setting_get_string(s);
-	if (!*v)
-		return ld_fail(l, s, name, "must not be empty");
-	if (strlen(v) >= outlen)
-		return ld_fail(l, s, name, "longer than %zu characters", outlen - 1);
-	snprintf(out, outlen, "%s", v);
-	return 0;
-}
-
-static int ld_bool(const struct ld *l, const config_setting_t *grp, const char *gname,
-		   const char *key, bool *out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-
-	if (!s)
-		return r;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return ld_fail(l, s, qname(name, sizeof(name), gname, key),
-			       "must be true or false");
-	*out = config_setting_get_bool(s);
-	return 0;
-}
-
-/* Rejects settings of grp not in keys (a typo or a file of another format). */
-static int ld_known(const struct ld *l, const config_setting_t *grp, const char *gname,
-		    const char *const *keys)
-{
-	int n = config_setting_length(grp);
-	char q[96];
-
-	for (int i = 0; i < n; i++) {
-		config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
-		const char *name = config_setting_name(s);
-		bool ok = false;
-
-		for (const char *const *k = keys; *k && name; k++)
-			ok |= !strcmp(*k, name);
-		if (!ok)
-			return ld_fail(l, s, qname(q, sizeof(q), gname, name ? name : "?"),
-				       "unknown setting");
-	}
-	return 0;
-}
-
-static int ld_group(const struct ld *l, const config_setting_t *root, const char *key,
-		    config_setting_t **out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, root, NULL, key, &r);
-
-	if (!s)
-		return r;
-	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return ld_fail(l, s, key, "must be a group { ... }");
-	*out = s;
-	return 0;
+	return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
 }
 
 /* A domains x domains matrix: a list of rows, each an array or list of
  * numbers in [0, max]. */
-static int ld_matrix(const struct ld *l, const config_setting_t *root, const char *key,
-		     uint32_t domains, double max, double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
+static int ld_matrix(const config_setting_t *root, const char *key, uint32_t domains, double max,
+		     double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS], char *err, size_t errlen)
 {
-	int r = 0;
-	config_setting_t *s = ld_get(l, root, NULL, key, &r);
-	char name[64];
+	config_setting_t *s;
+	int r;
 
-	if (!s)
+	if ((r = core_cfg_get(root, key, true, "a list of rows", &s, err, errlen)))
 		return r;
-	if (config_setting_type(s) != CONFIG_TYPE_LIST &&
-	    config_setting_type(s) != CONFIG_TYPE_ARRAY)
-		return ld_fail(l, s, key, "must be a list of %u rows like ( [ 1.0 ] )", domains);
+	if (!is_list(s))
+		return core_cfg_fail(s, NULL, err, errlen,
+				     "must be a list of %u rows like ( [ 1.0 ] )", domains);
 	if ((uint32_t)config_setting_length(s) != domains)
-		return ld_fail(l, s, key, "has %d rows; machine.domains is %u",
-			       config_setting_length(s), domains);
+		return core_cfg_fail(s, NULL, err, errlen, "has %d rows; machine.domains is %u",
+				     config_setting_length(s), domains);
 	for (uint32_t i = 0; i < domains; i++) {
 		config_setting_t *row = config_setting_get_elem(s, i);
-		int t = config_setting_type(row);
 
-		snprintf(name, sizeof(name), "%s[%u]", key, i);
-		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-			return ld_fail(l, row, name, "must be a row of %u numbers like [ 1.0 ]",
-				       domains);
+		if (!is_list(row))
+			return core_cfg_fail(row, NULL, err, errlen,
+					     "must be a row of %u numbers like [ 1.0 ]", domains);
 		if ((uint32_t)config_setting_length(row) != domains)
-			return ld_fail(l, row, name, "has %d entries; machine.domains is %u",
-				       config_setting_length(row), domains);
-		for (uint32_t j = 0; j < domains; j++) {
-			config_setting_t *e = config_setting_get_elem(row, j);
-			snprintf(name, sizeof(name), "%s[%u][%u]", key, i, j);
-			if ((r = ld_num(l, e, name, 0, max, &m[i][j])))
+			return core_cfg_fail(row, NULL, err, errlen,
+					     "has %d entries; machine.domains is %u",
+					     config_setting_length(row), domains);
+		for (uint32_t j = 0; j < domains; j++)
+			if ((r = core_cfg_value_double(config_setting_get_elem(row, j), 0, max,
+						       &m[i][j], err, errlen)))
 				return r;
-		}
 	}
 	return 0;
 }
 
-static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+/* floor[i]: one measured size, above the one before. */
+static int ld_floor_size(const config_setting_t *g, struct cal_data *c, int i, char *err,
+			 size_t errlen)
 {
 	static const char *const keys[] = { "size", "median_ns", "p99_ns", NULL };
-	int r = 0, n;
-	config_setting_t *s = ld_get(l, root, NULL, "floor", &r);
-	char name[64];
+	int r;
 
-	if (!s)
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return core_cfg_fail(g, NULL, err, errlen,
+				     "must be a group { size = ..; median_ns = ..; p99_ns = ..; }");
+	if ((r = core_cfg_known(g, keys, err, errlen)) ||
+	    (r = core_cfg_u64(g, "size", true, 1, CAL_MAX_FLOOR_SIZE, &c->floor_size[i], err,
+			      errlen)) ||
+	    (r = core_cfg_double(g, "median_ns", true, 0, CAL_MAX_NS, &c->floor_ns[i], err,
+				 errlen)) ||
+	    (r = core_cfg_double(g, "p99_ns", true, 0, CAL_MAX_NS, &c->floor_p99_ns[i], err,
+				 errlen)))
+		return r;
+	if (c->floor_ns[i] <= 0)
+		return core_cfg_fail(g, NULL, err, errlen, "median_ns must be above 0");
+	if (c->floor_p99_ns[i] < c->floor_ns[i])
+		return core_cfg_fail(g, NULL, err, errlen, "p99_ns (%g) is below median_ns (%g)",
+				     c->floor_p99_ns[i], c->floor_ns[i]);
+	if (i > 0 && c->floor_size[i] <= c->floor_size[i - 1])
+		return core_cfg_fail(g, NULL, err, errlen, "sizes must increase (%llu after %llu)",
+				     (unsigned long long)c->floor_size[i],
+				     (unsigned long long)c->floor_size[i - 1]);
+	return 0;
+}
+
+static int ld_floor(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
+{
+	config_setting_t *s;
+	int r, n;
+
+	if ((r = core_cfg_get(root, "floor", true, "a list of groups", &s, err, errlen)))
 		return r;
 	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return ld_fail(l, s, "floor",
-			       "must be a list of groups like "
-			       "( { size = 64; median_ns = 900.0; p99_ns = 1500.0; } )");
+		return core_cfg_fail(s, NULL, err, errlen,
+				     "must be a list of groups like "
+				     "( { size = 64; median_ns = 900.0; p99_ns = 1500.0; } )");
 	n = config_setting_length(s);
 	if (n > CAL_MAX_SIZES)
-		return ld_fail(l, s, "floor", "at most %d sizes (got %d)", CAL_MAX_SIZES, n);
-	for (int i = 0; i < n; i++) {
-		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
-
-		snprintf(name, sizeof(name), "floor[%d]", i);
-		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return ld_fail(l, g, name,
-				       "must be a group { size = ..; median_ns = ..; "
-				       "p99_ns = ..; }");
-		if ((r = ld_known(l, g, name, keys)) ||
-		    (r = ld_u64(l, g, name, "size", 1, CAL_MAX_FLOOR_SIZE, &c->floor_size[i])) ||
-		    (r = ld_double(l, g, name, "median_ns", 0, CAL_MAX_NS, &c->floor_ns[i])) ||
-		    (r = ld_double(l, g, name, "p99_ns", 0, CAL_MAX_NS, &c->floor_p99_ns[i])))
+		return core_cfg_fail(s, NULL, err, errlen, "at most %d sizes (got %d)",
+				     CAL_MAX_SIZES, n);
+	for (int i = 0; i < n; i++)
+		if ((r = ld_floor_size(config_setting_get_elem(s, (unsigned)i), c, i, err, errlen)))
 			return r;
-		if (c->floor_ns[i] <= 0)
-			return ld_fail(l, g, name, "median_ns must be above 0");
-		if (c->floor_p99_ns[i] < c->floor_ns[i])
-			return ld_fail(l, g, name, "p99_ns (%g) is below median_ns (%g)",
-				       c->floor_p99_ns[i], c->floor_ns[i]);
-		if (i > 0 && c->floor_size[i] <= c->floor_size[i - 1])
-			return ld_fail(l, g, name, "sizes must increase (%llu after %llu)",
-				       (unsigned long long)c->floor_size[i],
-				       (unsigned long long)c->floor_size[i - 1]);
-	}
 	c->n_floor = (uint32_t)n;
 	return 0;
 }
 
-static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
+/* The version first: a file of another format gets that message. */
+static int ld_version(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
+{
+	config_setting_t *s;
+	int r;
+
+	if ((r = core_cfg_get(root, "version", true, "an integer", &s, err, errlen)))
+		return r;
+	if (!core_cfg_is_int(s))
+		return core_cfg_fail(root, "version", err, errlen, "must be an integer");
+	if (config_setting_get_int64(s) != CAL_FORMAT_VERSION)
+		return core_cfg_fail(root, "version", err, errlen,
+				     "format %lld is not the one this sonuma reads (%d); run "
+				     "sonuma-calibrate again",
+				     config_setting_get_int64(s), CAL_FORMAT_VERSION);
+	c->version = CAL_FORMAT_VERSION;
+	return 0;
+}
+
+static int ld_machine(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "cpu_model", "cores", "domains", "kernel",
+					    "hostname",	 "date",  NULL };
+	struct cal_identity *id = &c->id;
+	config_setting_t *g;
+	int r;
+
+	if ((r = ld_group(root, "machine", keys, &g, err, errlen)) ||
+	    (r = ld_name(g, "cpu_model", id->cpu_model, sizeof(id->cpu_model), err, errlen)) ||
+	    (r = core_cfg_u32(g, "cores", true, 1, CAL_MAX_CORES, &id->cores, err, errlen)) ||
+	    (r = core_cfg_u32(g, "domains", true, 1, CAL_MAX_DOMAINS, &id->domains, err, errlen)) ||
+	    (r = ld_name(g, "kernel", id->kernel, sizeof(id->kernel), err, errlen)) ||
+	    (r = ld_name(g, "hostname", id->hostname, sizeof(id->hostname), err, errlen)) ||
+	    (r = ld_name(g, "date", id->date, sizeof(id->date), err, errlen)))
+		return r;
+	c->domains = id->domains;
+	return 0;
+}
+
+static int ld_all(config_t *cf, struct cal_data *c, char *err, size_t errlen)
 {
 	static const char *const top[] = { "version",	  "machine",	   "tsc",	"rtt_ns",
 					   "notify_ns",	  "load_ns",	   "copy_gbps", "floor",
 					   "overhead_ns", "papi_counters", "rmc_ko",	NULL };
-	static const char *const mach[] = { "cpu_model", "cores", "domains", "kernel",
-					    "hostname",	 "date",  NULL };
 	static const char *const tsc[] = { "hz", "read_ns", "invariant", NULL };
-	config_setting_t *root = config_root_setting(cf), *g = NULL, *s;
-	uint64_t v;
-	int r = 0;
+	config_setting_t *root = config_root_setting(cf), *g;
+	int r;
 
-	/* The version first: a file of another format gets that message. */
-	if (!(s = ld_get(l, root, NULL, "version", &r)))
+	if ((r = ld_version(root, c, err, errlen)) ||
+	    (r = core_cfg_known(root, top, err, errlen)) || (r = ld_machine(root, c, err, errlen)))
 		return r;
-	if (!is_int(s))
-		return ld_fail(l, s, "version", "must be an integer");
-	if (config_setting_get_int64(s) != CAL_FORMAT_VERSION)
-		return ld_fail(l, s, "version",
-			       "format %lld is not the one this sonuma reads (%d); run "
-			       "sonuma-calibrate again",
-			       config_setting_get_int64(s), CAL_FORMAT_VERSION);
-	c->version = CAL_FORMAT_VERSION;
-	if ((r = ld_known(l, root, NULL, top)))
+	if ((r = ld_group(root, "tsc", tsc, &g, err, errlen)) ||
+	    (r = core_cfg_double(g, "hz", true, 1e6, 1e11, &c->tsc_hz, err, errlen)) ||
+	    (r = core_cfg_double(g, "read_ns", true, 0, 1e6, &c->tsc_read_ns, err, errlen)) ||
+	    (r = core_cfg_bool(g, "invariant", true, &c->tsc_invariant, err, errlen)))
 		return r;
-
-	if ((r = ld_group(l, root, "machine", &g)) || (r = ld_known(l, g, "machine", mach)) ||
-	    (r = ld_string(l, g, "machine", "cpu_model", c->id.cpu_model, sizeof(c->id.cpu_model))))
+	if ((r = ld_matrix(root, "rtt_ns", c->domains, CAL_MAX_NS, c->rtt_ns, err, errlen)) ||
+	    (r = ld_matrix(root, "notify_ns", c->domains, CAL_MAX_NS, c->notify_ns, err, errlen)) ||
+	    (r = ld_matrix(root, "load_ns", c->domains, CAL_MAX_NS, c->load_ns, err, errlen)) ||
+	    (r = ld_matrix(root, "copy_gbps", c->domains, CAL_MAX_GBPS, c->copy_gbps, err,
+			   errlen)) ||
+	    (r = ld_floor(root, c, err, errlen)))
 		return r;
-	if ((r = ld_u64(l, g, "machine", "cores", 1, CAL_MAX_CORES, &v)))
-		return r;
-	c->id.cores = (uint32_t)v;
-	if ((r = ld_u64(l, g, "machine", "domains", 1, CAL_MAX_DOMAINS, &v)))
-		return r;
-	c->id.domains = c->domains = (uint32_t)v;
-	if ((r = ld_string(l, g, "machine", "kernel", c->id.kernel, sizeof(c->id.kernel))) ||
-	    (r = ld_string(l, g, "machine", "hostname", c->id.hostname, sizeof(c->id.hostname))) ||
-	    (r = ld_string(l, g, "machine", "date", c->id.date, sizeof(c->id.date))))
-		return r;
-
-	if ((r = ld_group(l, root, "tsc", &g)) || (r = ld_known(l, g, "tsc", tsc)) ||
-	    (r = ld_double(l, g, "tsc", "hz", 1e6, 1e11, &c->tsc_hz)) ||
-	    (r = ld_double(l, g, "tsc", "read_ns", 0, 1e6, &c->tsc_read_ns)) ||
-	    (r = ld_bool(l, g, "tsc", "invariant", &c->tsc_invariant)))
-		return r;
-
-	if ((r = ld_matrix(l, root, "rtt_ns", c->domains, CAL_MAX_NS, c->rtt_ns)) ||
-	    (r = ld_matrix(l, root, "notify_ns", c->domains, CAL_MAX_NS, c->notify_ns)) ||
-	    (r = ld_matrix(l, root, "load_ns", c->domains, CAL_MAX_NS, c->load_ns)) ||
-	    (r = ld_matrix(l, root, "copy_gbps", c->domains, CAL_MAX_GBPS, c->copy_gbps)))
-		return r;
-	if ((r = ld_floor(l, root, c)))
-		return r;
-	/* Optional: files from before it was measured have none. */
-	config_setting_t *ov = config_setting_get_member(root, "overhead_ns");
+	/* Optional: files from before it was measured have none, or before
+	 * rmc.ko existed. */
 	c->overhead_ns = 0;
-	if (ov && (r = ld_num(l, ov, "overhead_ns", 0, 1e5, &c->overhead_ns)))
-		return r;
-	/* Optional too: files from before rmc.ko existed have none. */
 	c->rmc_ko = false;
-	if (config_setting_get_member(root, "rmc_ko") &&
-	    (r = ld_bool(l, root, NULL, "rmc_ko", &c->rmc_ko)))
+	if ((r = core_cfg_double(root, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err,
+				 errlen)) ||
+	    (r = core_cfg_bool(root, "rmc_ko", false, &c->rmc_ko, err, errlen)))
 		return r;
-	return ld_bool(l, root, NULL, "papi_counters", &c->papi_counters);
+	return core_cfg_bool(root, "papi_counters", true, &c->papi_counters, err, errlen);
 }
 
 int cal_load(const char *path, struct cal_data *c, char *err, size_t errlen)
 {
-	struct ld l = { .path = path, .err = err, .errlen = errlen };
 	config_t cf;
 	FILE *f;
 	int r;
 
 	memset(c, 0, sizeof(*c));
+	/* Opened here first for the caller's -errno (-ENOENT: no file);
+	 * libconfig then reads it by name, so that messages name it. */
 	f = fopen(path, "re");
 	if (!f) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
+	fclose(f);
 	config_init(&cf);
-	if (config_read(&cf, f) != CONFIG_TRUE) {
-		snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&cf),
-			 config_error_text(&cf));
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read", path);
+		else
+			snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&cf),
+				 config_error_text(&cf));
 		r = -EINVAL;
 	} else {
-		r = ld_all(&l, &cf, c);
+		r = ld_all(&cf, c, err, errlen);
 	}
 	config_destroy(&cf);
-	fclose(f);
 	if (r)
 		memset(c, 0, sizeof(*c));
 	return r;
