@@ -45,6 +45,38 @@ static inline uint64_t core_ns_to_tsc(double ns, double hz)
 	return (uint64_t)(ns * hz / 1e9 + 0.5);
 }
 
+/* ---- log-linear histograms ------------------------------------------ */
+/* Bucket math of a histogram with sub = 2^bits buckets per power of two:
+ * values below sub count exactly, then value v counts in bucket
+ * (log2(v) - bits + 1) sub + (the bits below v's top bit); values beyond
+ * the last of n buckets count in it.  Header-inline: the RMC counts every
+ * request's latency with it. */
+static inline unsigned core_hist_bucket(uint64_t v, unsigned bits, unsigned n)
+{
+	unsigned e, b;
+
+	if (v < (1ull << bits))
+		return (unsigned)v;
+	e = 63u - (unsigned)__builtin_clzll(v); /* >= bits */
+	b = ((e - bits + 1) << bits) + (unsigned)((v >> (e - bits)) & ((1ull << bits) - 1));
+	return b < n ? b : n - 1;
+}
+/* The lowest value of bucket b. */
+static inline uint64_t core_hist_low(unsigned b, unsigned bits)
+{
+	unsigned e;
+
+	if (b < (1u << bits))
+		return b;
+	e = (b >> bits) - 1 + bits;
+	return ((1ull << bits) + (b & ((1u << bits) - 1))) << (e - bits);
+}
+/* How many values bucket b holds. */
+static inline uint64_t core_hist_width(unsigned b, unsigned bits)
+{
+	return b < (1u << bits) ? 1 : 1ull << ((b >> bits) - 1);
+}
+
 /* ---- shared-memory segments ------------------------------------------ */
 /* A sealed memfd of size bytes (cannot shrink or grow once created). */
 int core_shm_create(const char *name, size_t size, int *fd_out);
