@@ -77,6 +77,16 @@ static inline uint64_t core_hist_width(unsigned b, unsigned bits)
 	return b < (1u << bits) ? 1 : 1ull << ((b >> bits) - 1);
 }
 
+/* ---- mixing ------------------------------------------------------------ */
+/* splitmix64's finaliser: a good 64-bit mix, for seeds, tags and hashes. */
+static inline uint64_t core_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
 /* ---- shared-memory segments ------------------------------------------ */
 /* A sealed memfd of size bytes (cannot shrink or grow once created). */
 int core_shm_create(const char *name, size_t size, int *fd_out);

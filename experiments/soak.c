@@ -118,8 +118,8 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
 
 static uint64_t blk_key(unsigned writer, unsigned target, uint64_t off, uint64_t seq)
 {
-	return exp_mix64(
-		exp_mix64(exp_mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^
+	return core_mix64(
+		core_mix64(core_mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^
 		seq);
 }
 
@@ -624,7 +624,7 @@ static int soak_main(const struct opts *o)
 				s.info.nid, strerror(-r));
 		return r == -EINVAL ? 2 : 1;
 	}
-	exp_rng_seed(&s.rng, o->seed ^ exp_mix64(s.me + 1));
+	exp_rng_seed(&s.rng, o->seed ^ core_mix64(s.me + 1));
 	t0 = now_s();
 	r = soak_run(&s);
 	if (!r && o->final_verify)
@@ -923,7 +923,7 @@ static int rogue_main(const struct opts *o)
 		fprintf(stderr, "sonuma-soak --rogue: rmcd did not answer: %s\n", strerror(-r));
 		return 1;
 	}
-	exp_rng_seed(&g.rng, o->seed ^ 0x726f677565ull ^ exp_mix64(g.info.nid + 1));
+	exp_rng_seed(&g.rng, o->seed ^ 0x726f677565ull ^ core_mix64(g.info.nid + 1));
 	g.ctx = g.info.context_size;
 	g.slice = (g.ctx / (g.info.nodes + 1)) & ~63ull;
 	g.nqp = 1 + (unsigned)rnd_below(&g.rng, ROGUE_MAX_QPS);
@@ -1147,7 +1147,7 @@ int main(int argc, char **argv)
 	if (!o.seed_given) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		o.seed = exp_mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >>
+		o.seed = core_mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >>
 			 16;
 	}
 	if (o.rogue || o.corrupt) {

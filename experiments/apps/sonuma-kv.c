@@ -218,7 +218,7 @@ static void usage(FILE *f)
 
 static inline uint64_t key_hash(uint64_t key)
 {
-	return exp_mix64(key ^ 0x6b65792d68617368ull);
+	return core_mix64(key ^ 0x6b65792d68617368ull);
 }
 
 static inline unsigned key_node(const struct kv *kv, uint64_t key)

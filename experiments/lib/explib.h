@@ -19,6 +19,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "core.h"
+
 struct kal_info;
 
 /* ---- numbers -------------------------------------------------------------- */
@@ -122,15 +124,6 @@ double exp_hist_mean(const struct exp_hist *h);
 
 /* ---- random numbers ---------------------------------------------------------- */
 
-/* splitmix64's finaliser: a good 64-bit mix, for seeds and hashes. */
-static inline uint64_t exp_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* xorshift64*: one random stream (its state is never 0). */
 struct exp_rng {
 	uint64_t s;
@@ -138,7 +131,7 @@ struct exp_rng {
 
 static inline void exp_rng_seed(struct exp_rng *r, uint64_t seed)
 {
-	r->s = exp_mix64(seed) | 1;
+	r->s = core_mix64(seed) | 1;
 }
 
 static inline uint64_t exp_rng_next(struct exp_rng *r)
