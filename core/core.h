@@ -125,10 +125,15 @@ int core_cpu_domain(int cpu);
 int core_pin_cpu(int cpu);
 
 /* ---- misc ------------------------------------------------------------- */
-/* Parses a whole decimal unsigned number in [min, max]. */
 /* FNV-1a: a 64-bit digest of len bytes, to compare settings across
  * processes (not for security). */
 uint64_t core_hash64(const void *buf, size_t len);
+/* Parses a whole unsigned number in [min, max], in base as strtoull reads
+ * it (0: decimal, 0x hex or 0 octal), without a sign: 0, -EINVAL when s is
+ * not one (or does not fit 64 bits), -ERANGE outside [min, max]; *out is
+ * untouched on failure. */
+int core_parse_uint(const char *s, int base, uint64_t min, uint64_t max, uint64_t *out);
+/* The same in decimal. */
 int core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* The default run directory: $SONUMA_RUNDIR, else /tmp/sonuma-<uid>. */
 void core_default_rundir(char *buf, size_t len);
