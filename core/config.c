@@ -349,19 +349,15 @@ static int cfg_addr_list(struct core_config *c, const config_setting_t *g, char 
 	return 0;
 }
 
-/* One function per group of rmc.conf: each reads group g (present) into c.
- * 0, or -EINVAL with "FILE:LINE: SETTING: ..." in err. */
+/* One function per group of rmc.conf: each reads group g (present, its
+ * keys checked by load_groups) into c.  0, or -EINVAL with
+ * "FILE:LINE: SETTING: ..." in err. */
 static int load_cluster(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const cl[] = { "nodes",	  "context_pages", "queue_depth",
-					  "max_transfer", "numa",	   "lock_memory",
-					  "contexts",	  "node",	   NULL };
 	uint64_t v;
 	unsigned n;
 	int r;
 
-	if ((r = core_cfg_known(g, cl, err, errlen)))
-		return r;
 	if ((r = core_cfg_u32(g, "nodes", false, 1, CORE_MAX_NODES, &c->nodes, err, errlen)))
 		return r;
 	/* node = N: this rmcd serves node N alone (one RMC per node, as
@@ -415,13 +411,9 @@ static int load_cluster(struct core_config *c, config_setting_t *g, char *err, s
 
 static int load_rmc(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const rm[] = { "threads", "cpus",	    "notify_ns", "late_slack_ns",
-					  "lead_ns", "overhead_ns", NULL };
 	unsigned n;
 	int r;
 
-	if ((r = core_cfg_known(g, rm, err, errlen)))
-		return r;
 	if ((r = core_cfg_u32(g, "threads", false, 1, CORE_MAX_RMC, &c->rmc_threads, err, errlen)))
 		return r;
 	if ((r = core_cfg_double(g, "notify_ns", false, 0, 1e6, &c->notify_ns, err, errlen)) ||
@@ -445,11 +437,8 @@ static int load_rmc(struct core_config *c, config_setting_t *g, char *err, size_
 
 static int load_calibration(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const ca[] = { "file", "accept_foreign", NULL };
 	int r;
 
-	if ((r = core_cfg_known(g, ca, err, errlen)))
-		return r;
 	if ((r = core_cfg_string(g, "file", false, c->calibration, sizeof(c->calibration), err,
 				 errlen)))
 		return r;
@@ -493,13 +482,10 @@ static int load_fabric(struct core_config *c, config_setting_t *g, char *err, si
 
 static int load_security(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const se[] = { "allow_uids", "max_session_mib", NULL };
+	int uids[CORE_MAX_UIDS];
 	unsigned n;
 	int r;
 
-	int uids[CORE_MAX_UIDS];
-	if ((r = core_cfg_known(g, se, err, errlen)))
-		return r;
 	if ((r = cfg_int_array(g, "allow_uids", uids, CORE_MAX_UIDS, 0, 0x7fffffff, &n, err,
 			       errlen)))
 		return r;
@@ -533,13 +519,24 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 {
 	static const char *const top[] = { "rundir",	  "cluster",  "rmc",	"model",
 					   "calibration", "security", "fabric", NULL };
+	static const char *const cluster[] = { "nodes",	       "context_pages", "queue_depth",
+					       "max_transfer", "numa",		"lock_memory",
+					       "contexts",     "node",		NULL };
+	static const char *const rmc[] = { "threads", "cpus",	     "notify_ns", "late_slack_ns",
+					   "lead_ns", "overhead_ns", NULL };
+	static const char *const calibration[] = { "file", "accept_foreign", NULL };
+	static const char *const security[] = { "allow_uids", "max_session_mib", NULL };
+	/* keys NULL: the group checks them itself (fabric: after its type). */
 	static const struct {
 		const char *name;
+		const char *const *keys;
 		int (*load)(struct core_config *c, config_setting_t *g, char *err, size_t errlen);
 	} groups[] = {
-		{ "cluster", load_cluster },	     { "rmc", load_rmc },
-		{ "calibration", load_calibration }, { "fabric", load_fabric },
-		{ "security", load_security },
+		{ "cluster", cluster, load_cluster },
+		{ "rmc", rmc, load_rmc },
+		{ "calibration", calibration, load_calibration },
+		{ "fabric", NULL, load_fabric },
+		{ "security", security, load_security },
 	};
 	config_setting_t *root = config_root_setting(&c->lc), *g;
 	int r;
@@ -550,7 +547,8 @@ static int load_groups(struct core_config *c, char *err, size_t errlen)
 		return r;
 	for (size_t i = 0; i < CORE_ARRAY_SIZE(groups); i++)
 		if ((g = config_setting_get_member(root, groups[i].name)) &&
-		    (r = groups[i].load(c, g, err, errlen)))
+		    ((groups[i].keys && (r = core_cfg_known(g, groups[i].keys, err, errlen))) ||
+		     (r = groups[i].load(c, g, err, errlen))))
 			return r;
 	if ((g = config_setting_get_member(root, "model")) &&
 	    (r = load_model(c, root, g, err, errlen)))
