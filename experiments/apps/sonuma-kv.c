@@ -65,7 +65,8 @@ struct opts {
 	bool zipf;
 	double theta;
 	double seconds; /* 0 with ops given: no time bound */
-	uint64_t ops;	/* per thread; 0: no count bound */
+	bool time_given;
+	uint64_t ops; /* per thread; 0: no count bound */
 	unsigned threads;
 	bool seqlock; /* get check: re-read the version word */
 	bool any_writer;
@@ -852,18 +853,8 @@ static void probe_latency(struct kv *kv, double *p50, double *p99)
 /* Reads the report of node p into r (process 0). */
 static int fetch_report(struct kv *kv, unsigned p, struct kv_report *rep)
 {
-	int r = app_fetch(&kv->ctl, kv->a.info.max_transfer, 4096, p, kv->report_off, rep,
-			  sizeof(*rep));
-
-	if (r) {
-		app_err(&kv->a, "cannot read node %u's report: %s", p, app_rmc_err(r));
-		return r;
-	}
-	if (rep->magic != KV_REPORT_MAGIC) {
-		app_err(&kv->a, "node %u left no report", p);
-		return -EIO;
-	}
-	return 0;
+	return app_fetch_report(&kv->a, &kv->ctl, 4096, p, kv->report_off, rep, sizeof(*rep),
+				KV_REPORT_MAGIC, "cannot read");
 }
 
 /* ---- output ------------------------------------------------------------------- */
@@ -1083,108 +1074,34 @@ static bool report_bad(const struct kv_report *r)
 
 /* ---- main ----------------------------------------------------------------- */
 
-static int parse(int argc, char **argv, struct opts *o)
+/* --time: also says that it was given. */
+static int parse_time(const char *arg, void *options)
 {
-	static const struct option lopts[] = {
-		{ "keys", required_argument, NULL, 'k' },
-		{ "value-size", required_argument, NULL, 'v' },
-		{ "slots", required_argument, NULL, 'L' },
-		{ "get-pct", required_argument, NULL, 'g' },
-		{ "dist", required_argument, NULL, 'd' },
-		{ "zipf-theta", required_argument, NULL, 'z' },
-		{ "time", required_argument, NULL, 't' },
-		{ "ops", required_argument, NULL, 'n' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "get-check", required_argument, NULL, 'G' },
-		{ "writers", required_argument, NULL, 'W' },
-		{ "no-final-check", no_argument, NULL, 'F' },
-		APP_LONG_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	bool time_given = false;
-	uint64_t v;
-	int opt, r;
+	struct opts *o = options;
 
-#define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
-	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:" APP_SHORT_OPTIONS, lopts, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case 'k':
-			if (exp_parse_u64(optarg, 1, 1ull << 30, &o->keys))
-				BAD("--keys: 1 to 2^30, not \"%s\"", optarg);
-			break;
-		case 'v':
-			if (exp_parse_u64(optarg, 8, 65536, &v) || v % 8)
-				BAD("--value-size: a multiple of 8 from 8 to 65536, not \"%s\"",
-				    optarg);
-			o->vlen = (uint32_t)v;
-			break;
-		case 'L':
-			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->slots))
-				BAD("--slots: 1 to 2^31, not \"%s\"", optarg);
-			break;
-		case 'g':
-			if (exp_parse_u64(optarg, 0, 100, &v))
-				BAD("--get-pct: 0 to 100, not \"%s\"", optarg);
-			o->get_pct = (unsigned)v;
-			break;
-		case 'd':
-			if (!strcmp(optarg, "zipf"))
-				o->zipf = true;
-			else if (!strcmp(optarg, "uniform"))
-				o->zipf = false;
-			else
-				BAD("--dist: uniform or zipf, not \"%s\"", optarg);
-			break;
-		case 'z':
-			if (exp_parse_double(optarg, 1e-6, 0.999999, &o->theta))
-				BAD("--zipf-theta: above 0 and below 1, not \"%s\"", optarg);
-			break;
-		case 't':
-			if (exp_parse_double(optarg, 0.001, 86400, &o->seconds))
-				BAD("--time: seconds from 0.001 to 86400, not \"%s\"", optarg);
-			time_given = true;
-			break;
-		case 'n':
-			if (exp_parse_u64(optarg, 1, 1ull << 40, &o->ops))
-				BAD("--ops: 1 to 2^40, not \"%s\"", optarg);
-			break;
-		case 'T':
-			if (exp_parse_u64(optarg, 1, KV_MAX_THREADS, &v))
-				BAD("--threads: 1 to %d, not \"%s\"", KV_MAX_THREADS, optarg);
-			o->threads = (unsigned)v;
-			break;
-		case 'G':
-			if (!strcmp(optarg, "seqlock"))
-				o->seqlock = true;
-			else if (!strcmp(optarg, "checksum"))
-				o->seqlock = false;
-			else
-				BAD("--get-check: seqlock or checksum, not \"%s\"", optarg);
-			break;
-		case 'W':
-			if (!strcmp(optarg, "owner"))
-				o->any_writer = false;
-			else if (!strcmp(optarg, "any"))
-				o->any_writer = true;
-			else
-				BAD("--writers: owner or any, not \"%s\"", optarg);
-			break;
-		case 'F':
-			o->final_check = false;
-			break;
-		default:
-			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)))
-				return r;
-		}
-	}
-	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
-		return r;
-	if (o->ops && !time_given)
-		o->seconds = 0;
-#undef BAD
+	if (exp_parse_double(arg, 0.001, 86400, &o->seconds))
+		return -1;
+	o->time_given = true;
 	return 0;
 }
+
+#define OPT(f) offsetof(struct opts, f)
+static const struct app_opt kv_opts[] = {
+	APP_OPT_INT(APP_U64, 'k', "keys", OPT(keys), 1, 1ull << 30, 0, "1 to 2^30"),
+	APP_OPT_INT(APP_U32, 'v', "value-size", OPT(vlen), 8, 65536, 8,
+		    "a multiple of 8 from 8 to 65536"),
+	APP_OPT_INT(APP_U64, 0, "slots", OPT(slots), 1, 1ull << 31, 0, "1 to 2^31"),
+	APP_OPT_INT(APP_UINT, 'g', "get-pct", OPT(get_pct), 0, 100, 0, NULL),
+	APP_OPT_EITHER('d', "dist", OPT(zipf), "uniform", "zipf", "uniform or zipf"),
+	APP_OPT_DBL('z', "zipf-theta", OPT(theta), 1e-6, 0.999999, "above 0 and below 1"),
+	APP_OPT_CALL('t', "time", parse_time, "seconds from 0.001 to 86400"),
+	APP_OPT_INT(APP_U64, 'n', "ops", OPT(ops), 1, 1ull << 40, 0, "1 to 2^40"),
+	APP_OPT_INT(APP_UINT, 'T', "threads", OPT(threads), 1, KV_MAX_THREADS, 0, NULL),
+	APP_OPT_EITHER(0, "get-check", OPT(seqlock), "checksum", "seqlock", "seqlock or checksum"),
+	APP_OPT_EITHER(0, "writers", OPT(any_writer), "owner", "any", "owner or any"),
+	APP_OPT_ARG(APP_FALSE, 0, "no-final-check", OPT(final_check)),
+};
+#undef OPT
 
 /* Frees what main_kv allocated, on every way out. */
 static int kv_cleanup(struct kv *kv, struct worker *ws, unsigned threads, int rc)
@@ -1230,21 +1147,10 @@ static int kv_plan(struct kv *kv)
 
 	struct kal_info *in = &kv->a.info;
 	kv->nodes = in->nodes;
-	kv->procs = o->app.procs ? o->app.procs : in->nodes;
 	kv->pid = in->nid;
 	kv->ns_per_tick = 1e9 / in->tsc_hz;
-	if (kv->procs > in->nodes || kv->procs > APP_MAX_PROCS) {
-		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, kv->procs, in->nodes);
-		usage(stderr);
-		return 2;
-	}
-	if (kv->pid >= kv->procs) {
-		fprintf(stderr,
-			"%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n", PROG,
-			kv->pid, kv->procs - 1, kv->procs);
-		return 2;
-	}
+	if ((r = app_take_part(&kv->a, o->app.procs, usage, &kv->procs)))
+		return r;
 	kv->writers = kv->procs * o->threads;
 	if (o->keys < kv->writers) {
 		fprintf(stderr, "%s: --keys %llu: at least one key per writer (%u)\n", PROG,
@@ -1490,8 +1396,10 @@ int main(int argc, char **argv)
 			    .seqlock = true,
 			    .final_check = true,
 			    .app = { .seed = 1, .barrier_timeout = 120 } };
-	if ((r = parse(argc, argv, o)))
+	if ((r = app_parse(argc, argv, PROG, usage, kv_opts, CORE_ARRAY_SIZE(kv_opts), o, &o->app)))
 		return r;
+	if (o->ops && !o->time_given)
+		o->seconds = 0;
 	memset(&oc, 0, sizeof(oc));
 	oc.kv = &kv;
 	exp_cmdline(oc.cmdline, sizeof(oc.cmdline), argc, argv);

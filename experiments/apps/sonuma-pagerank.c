@@ -187,10 +187,10 @@ static int gen_graph(struct pr *pr)
 	/* A seeded shuffle of the ids: R-MAT's heavy vertices are the low ids. */
 	for (uint64_t i = 0; i < n; i++)
 		perm[i] = (uint32_t)i;
-	for (uint64_t i = n - 1; i > 0; i--) {
-		uint64_t j = exp_rng_below(&rng, i + 1);
-		uint32_t t = perm[i];
-		perm[i] = perm[j];
+	for (uint64_t k = n; k > 1; k--) { /* k: the ids still to place */
+		uint64_t j = exp_rng_below(&rng, k);
+		uint32_t t = perm[k - 1];
+		perm[k - 1] = perm[j];
 		perm[j] = t;
 	}
 	for (uint64_t e = 0; e < m; e++) {
@@ -577,121 +577,63 @@ static int gather_ranks(struct pr *pr, double **out)
 
 static int fetch_report(struct pr *pr, unsigned p, struct pr_report *rep)
 {
-	int r;
-
 	if (p == pr->me) {
 		*rep = pr->rep;
 		return 0;
 	}
 	/* The ranks' area of the local buffer is free until they are gathered. */
-	r = app_fetch(&pr->q, pr->a.info.max_transfer, LB_GH, p, pr->report_off, rep, sizeof(*rep));
-	if (r) {
-		app_err(&pr->a, "reading node %u's report: %s", p, app_rmc_err(r));
-		return r;
-	}
-	if (rep->magic != PR_REPORT_MAGIC) {
-		app_err(&pr->a, "node %u left no report", p);
-		return -EIO;
-	}
-	return 0;
+	return app_fetch_report(&pr->a, &pr->q, LB_GH, p, pr->report_off, rep, sizeof(*rep),
+				PR_REPORT_MAGIC, "reading");
 }
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static int parse(int argc, char **argv, struct opts *o)
+/* --rmat A,B,C: three probabilities with B + C > 0 and A + B + C <= 1 into
+ * o's a, b and c.  0, or -1 when val is not that. */
+static int parse_rmat(const char *val, void *options)
 {
-	static const struct option lopts[] = {
-		{ "vertices", required_argument, NULL, 'V' },
-		{ "edges", required_argument, NULL, 'E' },
-		{ "rmat", required_argument, NULL, 'R' },
-		{ "iters", required_argument, NULL, 'i' },
-		{ "damping", required_argument, NULL, 'd' },
-		{ "outstanding", required_argument, NULL, 'w' },
-		{ "max-read", required_argument, NULL, 'r' },
-		{ "tolerance", required_argument, NULL, 'O' },
-		{ "top", required_argument, NULL, 'K' },
-		{ "no-check", no_argument, NULL, 'C' },
-		{ "iter-output", required_argument, NULL, 'I' },
-		APP_LONG_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	int opt, r;
+	struct opts *o = options;
+	double p[3];
+	char *dup = strdup(val), *save = NULL, *tok = strtok_r(dup, ",", &save);
+	int k = 0;
 
-#define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
-	while ((opt = getopt_long(argc, argv, "V:E:i:d:w:r:" APP_SHORT_OPTIONS, lopts, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case 'V':
-			if (exp_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
-				BAD("--vertices: 2 to 2^28, not \"%s\"", optarg);
-			break;
-		case 'E':
-			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->edges))
-				BAD("--edges: 1 to 2^31, not \"%s\"", optarg);
-			break;
-		case 'R': {
-			double p[3];
-			char *dup = strdup(optarg), *save = NULL, *tok = strtok_r(dup, ",", &save);
-			int k = 0;
-			for (; tok && k < 3; tok = strtok_r(NULL, ",", &save))
-				if (exp_parse_double(tok, 0.0, 1.0, &p[k++]))
-					k = 99;
-			free(dup);
-			if (k != 3 || tok || p[0] + p[1] + p[2] > 1.0 || p[1] + p[2] <= 0)
-				BAD("--rmat: three probabilities A,B,C with B + C > 0 and A + B + C <= 1, "
-				    "not \"%s\"",
-				    optarg);
-			o->a = p[0];
-			o->b = p[1];
-			o->c = p[2];
-			break;
-		}
-		case 'i':
-			if (exp_parse_u64(optarg, 1, PR_MAX_ITERS, &v))
-				BAD("--iters: 1 to %d, not \"%s\"", PR_MAX_ITERS, optarg);
-			o->iters = (unsigned)v;
-			break;
-		case 'd':
-			if (exp_parse_double(optarg, 0.0, 1.0, &o->damping) || o->damping >= 1.0)
-				BAD("--damping: 0 <= D < 1, not \"%s\"", optarg);
-			break;
-		case 'w':
-			if (exp_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
-				BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, optarg);
-			o->outstanding = (unsigned)v;
-			break;
-		case 'r':
-			if (exp_parse_u64(optarg, 64, 1ull << 30, &o->max_read) || o->max_read % 64)
-				BAD("--max-read: a multiple of 64 bytes, not \"%s\"", optarg);
-			break;
-		case 'O':
-			if (exp_parse_double(optarg, 0.0, 1.0, &o->tolerance))
-				BAD("--tolerance: 0 to 1, not \"%s\"", optarg);
-			break;
-		case 'K':
-			if (exp_parse_u64(optarg, 1, PR_MAX_TOP, &v))
-				BAD("--top: 1 to %d, not \"%s\"", PR_MAX_TOP, optarg);
-			o->top = (unsigned)v;
-			break;
-		case 'C':
-			o->check = false;
-			break;
-		case 'I':
-			o->iter_out = optarg;
-			break;
-		default:
-			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)))
-				return r;
-		}
-	}
-	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
-		return r;
-	if (o->top > o->vertices)
-		o->top = (unsigned)o->vertices;
-#undef BAD
+	for (; tok && k < 3; tok = strtok_r(NULL, ",", &save))
+		if (exp_parse_double(tok, 0.0, 1.0, &p[k++]))
+			k = 99;
+	free(dup);
+	if (k != 3 || tok || p[0] + p[1] + p[2] > 1.0 || p[1] + p[2] <= 0)
+		return -1;
+	o->a = p[0];
+	o->b = p[1];
+	o->c = p[2];
 	return 0;
 }
+
+/* --damping: below 1. */
+static int parse_damping(const char *arg, void *options)
+{
+	struct opts *o = options;
+
+	return exp_parse_double(arg, 0.0, 1.0, &o->damping) || o->damping >= 1.0 ? -1 : 0;
+}
+
+#define OPT(f) offsetof(struct opts, f)
+static const struct app_opt pr_opts[] = {
+	APP_OPT_INT(APP_U64, 'V', "vertices", OPT(vertices), 2, 1ull << 28, 0, "2 to 2^28"),
+	APP_OPT_INT(APP_U64, 'E', "edges", OPT(edges), 1, 1ull << 31, 0, "1 to 2^31"),
+	APP_OPT_CALL(0, "rmat", parse_rmat,
+		     "three probabilities A,B,C with B + C > 0 and A + B + C <= 1"),
+	APP_OPT_INT(APP_UINT, 'i', "iters", OPT(iters), 1, PR_MAX_ITERS, 0, NULL),
+	APP_OPT_CALL('d', "damping", parse_damping, "0 <= D < 1"),
+	APP_OPT_INT(APP_UINT, 'w', "outstanding", OPT(outstanding), 1, MAX_NUM_WQ, 0, NULL),
+	APP_OPT_INT(APP_U64, 'r', "max-read", OPT(max_read), 64, 1ull << 30, 64,
+		    "a multiple of 64 bytes"),
+	APP_OPT_DBL(0, "tolerance", OPT(tolerance), 0.0, 1.0, NULL),
+	APP_OPT_INT(APP_UINT, 0, "top", OPT(top), 1, PR_MAX_TOP, 0, NULL),
+	APP_OPT_ARG(APP_FALSE, 0, "no-check", OPT(check)),
+	APP_OPT_ARG(APP_STR, 0, "iter-output", OPT(iter_out)),
+};
+#undef OPT
 
 struct result {
 	double t_med, t_mean, t_min, t_max;	 /* per iteration, s: the slowest node's */
@@ -888,21 +830,12 @@ static int pr_plan(struct pr *pr)
 	const struct opts *o = &pr->o;
 	const struct kal_info *in = &pr->a.info;
 
-	pr->procs = o->app.procs ? o->app.procs : in->nodes;
+	int r;
+
 	pr->me = in->nid;
 	pr->ns_per_tick = 1e9 / in->tsc_hz;
-	if (pr->procs > in->nodes) {
-		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, pr->procs, in->nodes);
-		usage(stderr);
-		return 2;
-	}
-	if (pr->me >= pr->procs) {
-		fprintf(stderr,
-			"%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n", PROG,
-			pr->me, pr->procs - 1, pr->procs);
-		return 2;
-	}
+	if ((r = app_take_part(&pr->a, o->app.procs, usage, &pr->procs)))
+		return r;
 	if (o->outstanding > in->queue_depth) {
 		fprintf(stderr, "%s: --outstanding %u: at most the queue depth, %u\n", PROG,
 			o->outstanding, in->queue_depth);
@@ -1170,8 +1103,10 @@ int main(int argc, char **argv)
 			    .b = 0.19,
 			    .c = 0.19,
 			    .app = { .seed = 1, .barrier_timeout = 120 } };
-	if ((r = parse(argc, argv, o)))
+	if ((r = app_parse(argc, argv, PROG, usage, pr_opts, CORE_ARRAY_SIZE(pr_opts), o, &o->app)))
 		return r;
+	if (o->top > o->vertices)
+		o->top = (unsigned)o->vertices;
 	if (!o->edges)
 		o->edges = o->vertices * 8 > (1ull << 31) ? 1ull << 31 : o->vertices * 8;
 	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);
