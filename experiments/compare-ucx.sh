@@ -11,9 +11,8 @@
 # See --help.  Needs ucx_perftest (Debian package ucx-utils).
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-prog=compare-ucx.sh
+# shellcheck source=experiments/lib/opts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/opts.sh"
 
 usage() {
 	cat <<EOF
@@ -55,8 +54,6 @@ Options:
   -h, --help          this text
 EOF
 }
-# shellcheck source=experiments/lib/opts.sh
-. "$here/lib/opts.sh"
 
 max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 out_root=$root/results
 run_dir="" port="" tls=posix,cma,self quick=0 timeout_s=120 plots=1 sweep_args=() rtt_reps=3

@@ -10,9 +10,8 @@
 # See --help.
 set -uo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-prog=soak.sh
+# shellcheck source=experiments/lib/opts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/opts.sh"
 
 usage() {
 	cat <<EOF
@@ -57,8 +56,6 @@ EOF
 }
 
 usage_line='Usage: experiments/soak.sh [options]  (see --help)'
-# shellcheck source=experiments/lib/opts.sh
-. "$here/lib/opts.sh"
 
 nodes=4 secs="" ops="" max_size=65536 window=16 seed="" read_pct=50 chaos=0
 chaos_period=300 inject=0 context_pages=1024 model=none model_params="" timeout_s="" keep=0

@@ -9,9 +9,8 @@
 # See --help.  Needs bash, python3 and (for the plots) gnuplot.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-prog=sweep.sh
+# shellcheck source=experiments/lib/opts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/opts.sh"
 
 usage() {
 	cat <<EOF
@@ -61,8 +60,6 @@ Exit status: 0 when every run succeeded, 1 on a failure, 2 on bad usage.
 EOF
 }
 
-# shellcheck source=experiments/lib/opts.sh
-. "$here/lib/opts.sh"
 
 configs=() max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 bench_args_opt=""
 out_root=$root/results run_dir="" quick=0 calibration="" no_calibrate=0

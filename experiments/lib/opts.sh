@@ -3,10 +3,15 @@
 #
 # opts.sh: what the experiment scripts (sweep.sh, soak.sh, compare-ucx.sh,
 # apps/kv.sh, apps/pagerank.sh, plots/plot.sh) share to read their options
-# and find their programs.  Sourced, not run.  The caller sets prog (its
-# name in messages) and defines usage; it may set usage_line, the one line
-# bad_usage prints instead of the whole usage, and build (the build tree
-# find_prog looks in).
+# and find their programs.  Sourced, first thing, not run: it sets here (the
+# running script's directory), root (the source tree) and prog (the
+# script's name, in messages).  The caller defines usage; it may set
+# usage_line, the one line bad_usage prints instead of the whole usage, and
+# build (the build tree find_prog looks in).
+
+here=$(cd "$(dirname "${BASH_SOURCE[-1]}")" && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+prog=$(basename "${BASH_SOURCE[-1]}")
 
 # die MESSAGE...: says why on stderr and exits 1.
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
