@@ -203,21 +203,10 @@ cleanup() {
 		kill -TERM "$bench_pid" 2>/dev/null || true
 		wait "$bench_pid" 2>/dev/null || true
 	fi
-	if [[ -n $rmcd_pid ]] && alive "$rmcd_pid"; then
-		kill -TERM "$rmcd_pid" 2>/dev/null || true
-		for _ in $(seq 50); do alive "$rmcd_pid" || break; sleep 0.1; done
-		if alive "$rmcd_pid"; then
-			echo "$prog: rmcd (pid $rmcd_pid) ignored SIGTERM; killing it" >&2
-			kill -KILL "$rmcd_pid" 2>/dev/null || true
-		fi
-		wait "$rmcd_pid" 2>/dev/null || true
-	fi
-	[[ -n $rundir && -d $rundir ]] && rm -rf "$rundir"
+	end_rmcd "ignored SIGTERM; killing it"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
-trap 'echo "$prog: terminated" >&2; exit 143' TERM
+exit_traps cleanup
 
 elapsed() {
 	local s=$((SECONDS - t0))

@@ -251,18 +251,10 @@ cleanup() {
 	for p in "${app_pids[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
-	if [[ -n $rmcd_pid ]] && alive "$rmcd_pid"; then
-		kill -TERM "$rmcd_pid" 2>/dev/null || true
-		for _ in $(seq 50); do alive "$rmcd_pid" || break; sleep 0.1; done
-		alive "$rmcd_pid" && kill -KILL "$rmcd_pid" 2>/dev/null
-		wait "$rmcd_pid" 2>/dev/null || true
-	fi
-	[[ -n $rundir && -d $rundir ]] && rm -rf "$rundir"
+	end_rmcd
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
-trap 'echo "$prog: terminated" >&2; exit 143' TERM
+exit_traps cleanup
 
 # run_nodes NODES DIR TIMEOUT PROGRAM ARGS...: one PROGRAM per node through
 # sonuma-run, each with --format json --output DIR/node<i>.json --csv
