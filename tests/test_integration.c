@@ -7,9 +7,8 @@
  */
 #include <pthread.h>
 
-#include "harness.h"
+#include "h_app.h"
 #include "pattern.h"
-#include "sonuma.h"
 
 #define NODES 4
 #define MIB (1024u * 1024u)
@@ -26,59 +25,16 @@
 	"  lock_memory = false;\n"                           \
 	"};\n"
 
-static struct h_rmcd R;
-
-static void start(void)
-{
-	h_rmcd_start(&R, NODES, CONF4);
-}
-
-static void stop(void)
-{
-	h_rmcd_cleanup(&R);
-}
-
-TestSuite(integration, .init = start, .fini = stop, .timeout = 120);
+H_RMCD_SUITE(integration, NODES, CONF4, .timeout = 120);
 
 /* ---- an application ---------------------------------------------------- */
-struct app {
-	int fd;
-	struct kal_info info;
-	rmc_wq_t *wq;
-	rmc_cq_t *cq;
-	uint8_t *lbuf;
-	uint64_t lbuf_size;
-	uint8_t *ctx; /* this node's context 0, if mapped */
-};
 
-/* Attaches to node (setting SONUMA_NODE first, as sonuma-run does) and
- * registers a QP, a local buffer and (ctx_pages > 0) the context.  Returns
- * 0, or 1 after saying why. */
-static int app_attach(struct app *a, unsigned node, uint32_t lbuf_pages, uint32_t ctx_pages)
+/* h_app_attach, on a cluster of NODES nodes. */
+static int app_attach(struct h_app *a, unsigned node, uint32_t lbuf_pages, uint32_t ctx_pages)
 {
-	char s[16];
-	int r;
-
-	memset(a, 0, sizeof(*a));
-	snprintf(s, sizeof(s), "%u", node);
-	setenv("SONUMA_NODE", s, 1);
-	a->fd = kal_open(RMC_DEV);
-	CHILD_CHECK(a->fd >= 0, "kal_open (node %u): %s", node, strerror(-a->fd));
-	CHILD_CHECK((r = kal_info(a->fd, &a->info)) == 0, "kal_info: %s", strerror(-r));
-	CHILD_CHECK(a->info.nid == node, "attached to node %u, not %u", a->info.nid, node);
+	if (h_app_attach(a, node, lbuf_pages, ctx_pages))
+		return 1;
 	CHILD_CHECK(a->info.nodes == NODES, "%u nodes", a->info.nodes);
-	CHILD_CHECK((r = kal_reg_wq(a->fd, &a->wq)) == 0, "kal_reg_wq: %s", strerror(-r));
-	CHILD_CHECK((r = kal_reg_cq(a->fd, &a->cq)) == 0, "kal_reg_cq: %s", strerror(-r));
-	CHILD_CHECK(a->wq->kal_fd == a->fd, "the WQ does not know its control socket");
-	if (lbuf_pages) {
-		r = kal_reg_lbuff(a->fd, &a->lbuf, lbuf_pages);
-		CHILD_CHECK(r == 0, "kal_reg_lbuff(%u pages): %s", lbuf_pages, strerror(-r));
-		a->lbuf_size = (uint64_t)lbuf_pages * PAGE_SIZE;
-	}
-	if (ctx_pages) {
-		r = kal_reg_ctx(a->fd, &a->ctx, ctx_pages);
-		CHILD_CHECK(r == 0, "kal_reg_ctx(%u pages): %s", ctx_pages, strerror(-r));
-	}
 	return 0;
 }
 
@@ -90,7 +46,7 @@ static uint64_t len64(uint64_t s)
 /* One remote write of n bytes of pattern seed (from local offset loff) to
  * node nid at off, then a read back into local offset boff, both checked:
  * the data, and that nothing past the (rounded) length arrived. */
-static int write_readback(struct app *a, int nid, uint64_t off, uint64_t n, uint32_t seed,
+static int write_readback(struct h_app *a, int nid, uint64_t off, uint64_t n, uint32_t seed,
 			  uint64_t loff, uint64_t boff)
 {
 	uint64_t l = len64(n);
@@ -127,7 +83,7 @@ static void count_cb(uint8_t tid, wq_entry_t *head, void *owner)
 	d->n++;
 }
 
-static int wait_done(struct app *a, struct done_count *d, int n)
+static int wait_done(struct h_app *a, struct done_count *d, int n)
 {
 	uint64_t spins = 0, end = h_now_ms() + 30000;
 
@@ -183,7 +139,7 @@ static int pairs_child(void *arg)
 {
 	struct pairs_arg *p = arg;
 	unsigned k = p->node;
-	struct app a;
+	struct h_app a;
 	int r;
 
 	if (app_attach(&a, k, PAIRS_LBUF_PAGES, CTX_PAGES))
@@ -294,7 +250,7 @@ Test(integration, all_pairs_all_sizes)
 struct thr {
 	pthread_t th;
 	int idx;
-	struct app a; /* shares fd and info; own wq, cq, lbuf */
+	struct h_app a; /* shares fd and info; own wq, cq, lbuf */
 	int rc;
 };
 
@@ -322,7 +278,7 @@ static void *thr_main(void *arg)
 
 Test(integration, threads_with_own_qps)
 {
-	struct app a;
+	struct h_app a;
 	struct thr t[THREADS];
 
 	cr_assert_eq(app_attach(&a, 0, 0, 0), 0);
@@ -368,7 +324,7 @@ struct apps_arg {
 static int apps_child(void *arg)
 {
 	struct apps_arg *p = arg;
-	struct app a;
+	struct h_app a;
 	uint64_t base = (uint64_t)p->idx * APP_AREA;
 
 	if (app_attach(&a, p->node, 2 * APP_AREA / PAGE_SIZE + 16, 0))
@@ -426,7 +382,7 @@ static struct kill_shared *KS;
 
 static int victim(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	struct done_count d = { 0 };
 	(void)arg;
 
@@ -457,7 +413,7 @@ static int waitflag(uint32_t *p, uint32_t want, unsigned ms)
 static int survivor(void *arg)
 {
 	unsigned s = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 
 	if (app_attach(&a, 2 + s, 64, 0))
 		return 1;
@@ -477,7 +433,7 @@ static int survivor(void *arg)
 
 static int newcomer(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	(void)arg;
 
 	if (app_attach(&a, 0, 64, 0))
@@ -532,7 +488,7 @@ static struct dead_shared *DS;
 
 static int waiter(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	(void)arg;
 
 	if (app_attach(&a, 0, 16, 0))
@@ -588,7 +544,7 @@ Test(integration, rmcd_killed_wakes_waiting_call)
 
 static int quick_app(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	unsigned node = (unsigned)(uintptr_t)arg;
 
 	if (app_attach(&a, node, 16, 0))
@@ -650,7 +606,7 @@ Test(integration, second_rmcd_on_same_rundir_refused)
 
 Test(integration, sigterm_exits_cleanly)
 {
-	struct app a;
+	struct h_app a;
 
 	/* With an application attached and a QP registered. */
 	cr_assert_eq(app_attach(&a, 1, 16, 0), 0);
@@ -669,7 +625,7 @@ Test(integration, sigterm_exits_cleanly)
 
 Test(integration, cxx_application)
 {
-	struct app a;
+	struct h_app a;
 	struct h_out *o = h_shared(sizeof(*o));
 	char *argv[] = { (char *)h_env("CXX_APP"), "2", NULL };
 	char *env[] = { "SONUMA_NODE=1", NULL };
@@ -693,7 +649,7 @@ Test(integration, cxx_application)
 
 Test(integration, reg_lbuff_keeps_app_buffer)
 {
-	struct app a;
+	struct h_app a;
 	const uint32_t pages = 4;
 	const size_t size = pages * PAGE_SIZE;
 	uint8_t *p, *orig, *heap = NULL;
@@ -746,7 +702,7 @@ Test(integration, reg_lbuff_keeps_app_buffer)
 
 Test(integration, reg_ctx_limits)
 {
-	struct app a;
+	struct h_app a;
 	uint8_t *c = NULL;
 
 	cr_assert_eq(app_attach(&a, 3, 0, 0), 0);
@@ -770,7 +726,7 @@ Test(integration, reg_ctx_limits)
 
 Test(integration, registration_errors)
 {
-	struct app a;
+	struct h_app a;
 	rmc_cq_t *cq;
 	int fd;
 
@@ -805,7 +761,7 @@ Test(integration, registration_errors)
  * still succeeds. */
 Test(integration, refused_registrations_release_their_buffers)
 {
-	struct app a;
+	struct h_app a;
 	uint8_t *fresh = NULL;
 
 	cr_assert_eq(app_attach(&a, 0, 1, 0), 0);

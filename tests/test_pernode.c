@@ -11,8 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "harness.h"
-#include "sonuma.h"
+#include "h_app.h"
 
 #define CONF                                                                  \
 	"cluster = { nodes = %u; context_pages = 64; max_transfer = 65536;\n" \
@@ -112,40 +111,18 @@ static void start_nodes(uint32_t nodes, const char *model)
 		wait_up(k, (1ull << nodes) - 1, 20000);
 }
 
-struct app {
-	int fd;
-	rmc_wq_t *wq;
-	rmc_cq_t *cq;
-	uint8_t *lbuf;
-	uint8_t *ctx;
-};
-
-static int attach(struct app *a, unsigned node, bool ctx)
+/* A node's application: 16 pages of local buffer, and with ctx 64 pages
+ * of its context. */
+static int attach(struct h_app *a, unsigned node, bool ctx)
 {
-	char s[16];
-	int r;
-
-	snprintf(s, sizeof(s), "%u", node);
-	setenv("SONUMA_NODE", s, 1);
-	a->fd = kal_open(RMC_DEV);
-	CHILD_CHECK(a->fd >= 0, "kal_open node %u: %s", node, strerror(-a->fd));
-	CHILD_CHECK((r = kal_reg_wq(a->fd, &a->wq)) == 0, "kal_reg_wq: %s", strerror(-r));
-	CHILD_CHECK((r = kal_reg_cq(a->fd, &a->cq)) == 0, "kal_reg_cq: %s", strerror(-r));
-	a->lbuf = NULL;
-	CHILD_CHECK((r = kal_reg_lbuff(a->fd, &a->lbuf, 16)) == 0, "kal_reg_lbuff: %s",
-		    strerror(-r));
-	a->ctx = NULL;
-	if (ctx)
-		CHILD_CHECK((r = kal_reg_ctx(a->fd, &a->ctx, 64)) == 0, "kal_reg_ctx: %s",
-			    strerror(-r));
-	return 0;
+	return h_app_attach(a, node, 16, ctx ? 64 : 0);
 }
 
 /* Node `node` fills its context with words tagged by its id and exits. */
 static int writer(void *arg)
 {
 	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 
 	if (attach(&a, node, true))
 		return 1;
@@ -159,7 +136,7 @@ static int writer(void *arg)
 static int reader(void *arg)
 {
 	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 	int r;
 
 	if (attach(&a, node, false))
@@ -193,7 +170,7 @@ static int reader(void *arg)
 static int check_written(void *arg)
 {
 	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 
 	if (attach(&a, node, true))
 		return 1;
@@ -231,7 +208,7 @@ Test(pernode, four_nodes_read_write_memory_outlives_programs)
 static int adder(void *arg)
 {
 	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 	uint64_t old;
 
 	if (attach(&a, node, false))
@@ -245,7 +222,7 @@ static int adder(void *arg)
 
 static int check_sum(void *arg)
 {
-	struct app a;
+	struct h_app a;
 
 	(void)arg;
 	if (attach(&a, 0, true))
@@ -277,7 +254,7 @@ struct death {
 static int survivor(void *arg)
 {
 	struct death *D = arg;
-	struct app a;
+	struct h_app a;
 	int r;
 
 	if (attach(&a, 0, true))
@@ -353,7 +330,7 @@ Test(pernode, dead_node_fails_fast_and_rejoins)
 /* Requests to a node whose rmcd never came up fail, at once. */
 static int lonely(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	int r;
 
 	(void)arg;
@@ -520,7 +497,7 @@ static int link_reader(void *arg)
 {
 	struct link_posts *lp = arg;
 	struct kal_info info;
-	struct app a[2];
+	struct h_app a[2];
 	double skew = 0;
 	int r;
 
