@@ -126,19 +126,36 @@ static uint32_t seed_final(unsigned k, unsigned j)
 	return 9000 + k * NODES + j;
 }
 
-struct pairs_shared {
-	struct h_barrier bar;
+/* One of n children of a test (run_team): its index and the barrier of
+ * them all. */
+struct member {
+	struct h_barrier *bar;
+	unsigned idx;
 };
 
-struct pairs_arg {
-	struct pairs_shared *sh;
-	unsigned node;
-};
+/* Runs fn in n children (members 0..n-1), which must all pass within
+ * 100 s; rmcd must survive them. */
+static void run_team(int (*fn)(void *), unsigned n, const char *what)
+{
+	struct h_barrier *bar = h_shared(sizeof(*bar));
+	struct member m[16];
+	pid_t pids[16];
 
+	cr_assert_leq(n, 16);
+	bar->n = n;
+	for (unsigned i = 0; i < n; i++) {
+		m[i] = (struct member){ .bar = bar, .idx = i };
+		pids[i] = h_fork(fn, &m[i]);
+	}
+	h_join(pids, (int)n, 100000, what);
+	cr_assert(h_rmcd_alive(&R), "rmcd died");
+}
+
+/* Member k on node k. */
 static int pairs_child(void *arg)
 {
-	struct pairs_arg *p = arg;
-	unsigned k = p->node;
+	struct member *p = arg;
+	unsigned k = p->idx;
 	struct h_app a;
 	int r;
 
@@ -150,7 +167,7 @@ static int pairs_child(void *arg)
 		    (unsigned long long)a.info.max_transfer);
 	/* Region k of our own context is what the others read. */
 	pat_fill(a.ctx + (uint64_t)k * REGION, REGION, seed_own(k));
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 1: a sibling is missing");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 1: a sibling is missing");
 
 	for (unsigned si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint64_t s = sizes[si], l = len64(s);
@@ -190,7 +207,7 @@ static int pairs_child(void *arg)
 	}
 	if (wait_done(&a, &dc, posted))
 		return 1;
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 2: a sibling is missing");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 2: a sibling is missing");
 
 	/* What the others wrote is in our own mapping of our context. */
 	for (unsigned j = 0; j < NODES; j++) {
@@ -229,17 +246,7 @@ static int pairs_child(void *arg)
 
 Test(integration, all_pairs_all_sizes)
 {
-	struct pairs_shared *sh = h_shared(sizeof(*sh));
-	struct pairs_arg args[NODES];
-	pid_t pids[NODES];
-
-	sh->bar.n = NODES;
-	for (unsigned k = 0; k < NODES; k++) {
-		args[k] = (struct pairs_arg){ .sh = sh, .node = k };
-		pids[k] = h_fork(pairs_child, &args[k]);
-	}
-	h_join(pids, NODES, 100000, "node");
-	cr_assert(h_rmcd_alive(&R), "rmcd died");
+	run_team(pairs_child, NODES, "node");
 }
 
 /* ---- threads, each with its own QP ----------------------------------- */
@@ -312,24 +319,16 @@ Test(integration, threads_with_own_qps)
 #define APPS 5
 #define APP_AREA (512 * 1024) /* node 3's context: 8 areas */
 
-struct apps_shared {
-	struct h_barrier bar;
-};
-
-struct apps_arg {
-	struct apps_shared *sh;
-	unsigned idx, node;
-};
-
+/* Members 0-2 on node 1, the others on node 2. */
 static int apps_child(void *arg)
 {
-	struct apps_arg *p = arg;
+	struct member *p = arg;
 	struct h_app a;
 	uint64_t base = (uint64_t)p->idx * APP_AREA;
 
-	if (app_attach(&a, p->node, 2 * APP_AREA / PAGE_SIZE + 16, 0))
+	if (app_attach(&a, p->idx < 3 ? 1 : 2, 2 * APP_AREA / PAGE_SIZE + 16, 0))
 		return 1;
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 1");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 1");
 	for (unsigned i = 0; i < 60; i++) {
 		uint64_t n = 1 + (i * 7919) % 65536;
 		uint64_t off = base + (i * 8192) % (APP_AREA - 65600);
@@ -343,7 +342,7 @@ static int apps_child(void *arg)
 	pat_fill(a.lbuf, APP_AREA, 60 + p->idx);
 	int r = rmc_rwrite_sync(a.wq, a.cq, a.lbuf, 0, 3, 0, base, APP_AREA);
 	CHILD_CHECK(r == 0, "final write: %s", strerror(-r));
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 2");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 2");
 	unsigned other = (p->idx + 1) % APPS;
 	memset(a.lbuf, 0, APP_AREA);
 	r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 3, 0, (uint64_t)other * APP_AREA, APP_AREA);
@@ -357,17 +356,7 @@ static int apps_child(void *arg)
 
 Test(integration, several_apps_per_node)
 {
-	struct apps_shared *sh = h_shared(sizeof(*sh));
-	struct apps_arg args[APPS];
-	pid_t pids[APPS];
-
-	sh->bar.n = APPS;
-	for (unsigned i = 0; i < APPS; i++) {
-		args[i] = (struct apps_arg){ .sh = sh, .idx = i, .node = i < 3 ? 1 : 2 };
-		pids[i] = h_fork(apps_child, &args[i]);
-	}
-	h_join(pids, APPS, 100000, "application");
-	cr_assert(h_rmcd_alive(&R), "rmcd died");
+	run_team(apps_child, APPS, "application");
 }
 
 /* ---- an application killed mid-run ----------------------------------- */
