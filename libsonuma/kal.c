@@ -302,48 +302,45 @@ static void *map_segment(int seg_fd, uint64_t want)
 	return p;
 }
 
-SONUMA_EXPORT int kal_reg_wq(int fd, rmc_wq_t **wq)
+/* Registers a queue (op CTL_REG_WQ or CTL_REG_CQ) and maps the segment
+ * rmcd answers with, of at least min bytes, into *q. */
+static int reg_queue(int fd, uint16_t op, size_t min, void **q)
 {
 	struct ctl_resp resp;
-	int seg, r;
+	int seg, r = kal_call(fd, op, 0, 0, 0, &resp, &seg);
 
-	if (!wq)
-		return -EINVAL;
-	r = kal_call(fd, CTL_REG_WQ, 0, 0, 0, &resp, &seg);
 	if (r)
 		return r;
-	if (seg < 0 || resp.size < sizeof(rmc_wq_t)) {
+	if (seg < 0 || resp.size < min) {
 		if (seg >= 0)
 			close(seg);
 		return -EPROTO;
 	}
-	*wq = (rmc_wq_t *)map_segment(seg, resp.size);
-	r = *wq ? 0 : -errno;
+	*q = map_segment(seg, resp.size);
+	r = *q ? 0 : -errno;
 	close(seg);
+	return r;
+}
+
+SONUMA_EXPORT int kal_reg_wq(int fd, rmc_wq_t **wq)
+{
+	void *q;
+	int r = wq ? reg_queue(fd, CTL_REG_WQ, sizeof(rmc_wq_t), &q) : -EINVAL;
+
 	if (r)
 		return r;
+	*wq = q;
 	(*wq)->kal_fd = session_fd(fd);
 	return 0;
 }
 
 SONUMA_EXPORT int kal_reg_cq(int fd, rmc_cq_t **cq)
 {
-	struct ctl_resp resp;
-	int seg, r;
+	void *q;
+	int r = cq ? reg_queue(fd, CTL_REG_CQ, sizeof(rmc_cq_t), &q) : -EINVAL;
 
-	if (!cq)
-		return -EINVAL;
-	r = kal_call(fd, CTL_REG_CQ, 0, 0, 0, &resp, &seg);
-	if (r)
-		return r;
-	if (seg < 0 || resp.size < sizeof(rmc_cq_t)) {
-		if (seg >= 0)
-			close(seg);
-		return -EPROTO;
-	}
-	*cq = (rmc_cq_t *)map_segment(seg, resp.size);
-	r = *cq ? 0 : -errno;
-	close(seg);
+	if (!r)
+		*cq = q;
 	return r;
 }
 
