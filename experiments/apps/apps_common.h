@@ -62,136 +62,19 @@ struct app_opts {
 	const char *label;
 };
 
-/*
- * An option, one row of a program's table (the APP_OPT_* macros below):
- * app_parse builds getopt's tables from the rows, reads each value into
- * the program's options at off, and says what is wrong as
- * "PROG: --NAME: WHAT, not "ARG"".
- */
-enum app_opt_kind {
-	APP_U64,    /* uint64_t in [min, max], a multiple of mult unless 0 */
-	APP_U32,    /* uint32_t, the same */
-	APP_UINT,   /* unsigned, the same */
-	APP_DOUBLE, /* double in [dmin, dmax] */
-	APP_STR,    /* const char *: the argument itself */
-	APP_FALSE,  /* bool, set false; no argument */
-	APP_EITHER, /* bool: false for either[0], true for either[1] */
-	APP_FMT,    /* enum exp_fmt */
-	APP_CALL,   /* call(arg, options): 0, or -1 when arg is not right */
-	APP_HELP,   /* the usage on standard output, and exit */
-};
-
-struct app_opt {
-	int letter;	  /* -letter too; 0: --name only */
-	const char *name; /* --name */
-	enum app_opt_kind kind;
-	size_t off; /* of the value in the options */
-	uint64_t min, max, mult;
-	double dmin, dmax;
-	const char *either[2];
-	int (*call)(const char *arg, void *options);
-	const char *what; /* what the value must be; NULL: "MIN to MAX" */
-};
-
-/* The rows: l the letter (0: none), n the name, off offsetof the value. */
-#define APP_OPT_INT(kind_, l, n, off_, lo, hi, mult_, what_)                             \
-	{                                                                                \
-		.letter = (l), .name = (n), .kind = (kind_), .off = (off_), .min = (lo), \
-		.max = (hi), .mult = (mult_), .what = (what_)                            \
-	}
-#define APP_OPT_DBL(l, n, off_, lo, hi, what_)                                               \
-	{                                                                                    \
-		.letter = (l), .name = (n), .kind = APP_DOUBLE, .off = (off_), .dmin = (lo), \
-		.dmax = (hi), .what = (what_)                                                \
-	}
-#define APP_OPT_EITHER(l, n, off_, no, yes, what_)                             \
-	{                                                                      \
-		.letter = (l), .name = (n), .kind = APP_EITHER, .off = (off_), \
-		.either = { no, yes }, .what = (what_)                         \
-	}
-#define APP_OPT_CALL(l, n, fn, what_)                                                       \
-	{                                                                                   \
-		.letter = (l), .name = (n), .kind = APP_CALL, .call = (fn), .what = (what_) \
-	}
-#define APP_OPT_ARG(kind_, l, n, off_)                                     \
-	{                                                                  \
-		.letter = (l), .name = (n), .kind = (kind_), .off = (off_) \
-	}
-
-#define APP_MAX_OPTS 32
-
 /* The options both take, into struct app_opts. */
 #define APP_OPT(f) offsetof(struct app_opts, f)
-static const struct app_opt app_common_opts[] = {
-	APP_OPT_INT(APP_U64, 'S', "seed", APP_OPT(seed), 0, UINT64_MAX, 0, "a number"),
-	APP_OPT_INT(APP_UINT, 'P', "procs", APP_OPT(procs), 1, APP_MAX_PROCS, 0, NULL),
-	APP_OPT_DBL(0, "barrier-timeout", APP_OPT(barrier_timeout), 1, 86400, "1 to 86400 seconds"),
-	APP_OPT_ARG(APP_FMT, 'f', "format", APP_OPT(fmt)),
-	APP_OPT_ARG(APP_STR, 'o', "output", APP_OPT(out)),
-	APP_OPT_ARG(APP_STR, 0, "csv", APP_OPT(csv)),
-	APP_OPT_ARG(APP_STR, 'l', "label", APP_OPT(label)),
-	APP_OPT_ARG(APP_HELP, 'h', "help", 0),
+static const struct exp_opt app_common_opts[] = {
+	EXP_OPT_INTS(EXP_OPT_U64, 'S', "seed", APP_OPT(seed), 0, UINT64_MAX, 0, "a number"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'P', "procs", APP_OPT(procs), 1, APP_MAX_PROCS, 0, NULL),
+	EXP_OPT_DBL(0, "barrier-timeout", APP_OPT(barrier_timeout), 1, 86400, "1 to 86400 seconds"),
+	EXP_OPT_ARG(EXP_OPT_FMT, 'f', "format", APP_OPT(fmt)),
+	EXP_OPT_ARG(EXP_OPT_STR, 'o', "output", APP_OPT(out)),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "csv", APP_OPT(csv)),
+	EXP_OPT_ARG(EXP_OPT_STR, 'l', "label", APP_OPT(label)),
+	EXP_OPT_ARG(EXP_OPT_HELP, 'h', "help", 0),
 };
 #undef APP_OPT
-
-/* Reads arg as row o says into the options at base: 0, or -1 when it is
- * not what o takes. */
-static inline int app_opt_take(const struct app_opt *o, void *base, const char *arg)
-{
-	uint8_t *at = (uint8_t *)base + o->off;
-	uint64_t v;
-
-	switch (o->kind) {
-	case APP_U64:
-	case APP_U32:
-	case APP_UINT:
-		if (exp_parse_u64(arg, o->min, o->max, &v) || (o->mult && v % o->mult))
-			return -1;
-		if (o->kind == APP_U64)
-			memcpy(at, &v, sizeof(v));
-		else if (o->kind == APP_U32)
-			*(uint32_t *)(void *)at = (uint32_t)v;
-		else
-			*(unsigned *)(void *)at = (unsigned)v;
-		return 0;
-	case APP_DOUBLE:
-		return exp_parse_double(arg, o->dmin, o->dmax, (double *)(void *)at) ? -1 : 0;
-	case APP_STR:
-		*(const char **)(void *)at = arg;
-		return 0;
-	case APP_FALSE:
-		*(bool *)at = false;
-		return 0;
-	case APP_EITHER:
-		for (int i = 0; i < 2; i++)
-			if (!strcmp(arg, o->either[i])) {
-				*(bool *)at = i;
-				return 0;
-			}
-		return -1;
-	case APP_FMT:
-		return exp_parse_fmt(arg, (enum exp_fmt *)(void *)at) ? -1 : 0;
-	case APP_CALL:
-		return o->call(arg, base);
-	default:
-		return -1;
-	}
-}
-
-/* Says on stderr what is wrong with arg for row o. */
-static inline void app_opt_bad(const struct app_opt *o, const char *prog, const char *arg)
-{
-	if (o->kind == APP_FMT)
-		fprintf(stderr, "%s: --%s: table, csv or json, not \"%s\"\n", prog, o->name, arg);
-	else if (o->what)
-		fprintf(stderr, "%s: --%s: %s, not \"%s\"\n", prog, o->name, o->what, arg);
-	else if (o->kind == APP_DOUBLE)
-		fprintf(stderr, "%s: --%s: %g to %g, not \"%s\"\n", prog, o->name, o->dmin, o->dmax,
-			arg);
-	else
-		fprintf(stderr, "%s: --%s: %llu to %llu, not \"%s\"\n", prog, o->name,
-			(unsigned long long)o->min, (unsigned long long)o->max, arg);
-}
 
 /* What is checked once every option is read: 0, or 2 after saying why. */
 static inline int app_check_opts(const struct app_opts *c, const char *prog, void (*usage)(FILE *),
@@ -213,52 +96,17 @@ static inline int app_check_opts(const struct app_opts *c, const char *prog, voi
  * after saying what is wrong and how to call prog.
  */
 static inline int app_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
-			    const struct app_opt *own, size_t n, void *options,
+			    const struct exp_opt *own, size_t n, void *options,
 			    struct app_opts *app)
 {
-	const size_t all = n + sizeof(app_common_opts) / sizeof(app_common_opts[0]);
-	const struct app_opt *row[APP_MAX_OPTS];
-	struct option lopts[APP_MAX_OPTS + 1];
-	char shortopts[2 * APP_MAX_OPTS + 1], *sp = shortopts;
-	size_t i;
-	int opt;
+	const struct exp_cli cli = { .prog = prog, .usage = usage };
+	const struct exp_opts sets[] = {
+		{ own, n, options },
+		{ app_common_opts, sizeof(app_common_opts) / sizeof(app_common_opts[0]), app },
+	};
+	int r = exp_parse_opts(&cli, sets, 2, argc, argv);
 
-	if (all > APP_MAX_OPTS)
-		abort(); /* a program with more options: raise APP_MAX_OPTS */
-	for (i = 0; i < all; i++) {
-		const struct app_opt *o = i < n ? &own[i] : &app_common_opts[i - n];
-		int arg = o->kind == APP_FALSE || o->kind == APP_HELP ? no_argument :
-									required_argument;
-
-		row[i] = o;
-		lopts[i] =
-			(struct option){ o->name, arg, NULL, o->letter ? o->letter : 256 + (int)i };
-		if (o->letter) {
-			*sp++ = (char)o->letter;
-			if (arg == required_argument)
-				*sp++ = ':';
-		}
-	}
-	lopts[all] = (struct option){ NULL, 0, NULL, 0 };
-	*sp = '\0';
-	while ((opt = getopt_long(argc, argv, shortopts, lopts, NULL)) != -1) {
-		for (i = 0; i < all && lopts[i].val != opt; i++)
-			;
-		if (i == all) { /* getopt said what is wrong */
-			usage(stderr);
-			return 2;
-		}
-		if (row[i]->kind == APP_HELP) {
-			usage(stdout);
-			exit(0);
-		}
-		if (app_opt_take(row[i], i < n ? options : (void *)app, optarg)) {
-			app_opt_bad(row[i], prog, optarg);
-			usage(stderr);
-			return 2;
-		}
-	}
-	return app_check_opts(app, prog, usage, argc, argv);
+	return r ? r : app_check_opts(app, prog, usage, argc, argv);
 }
 
 /* ---- attaching ------------------------------------------------------------ */

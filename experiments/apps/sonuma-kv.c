@@ -1086,20 +1086,20 @@ static int parse_time(const char *arg, void *options)
 }
 
 #define OPT(f) offsetof(struct opts, f)
-static const struct app_opt kv_opts[] = {
-	APP_OPT_INT(APP_U64, 'k', "keys", OPT(keys), 1, 1ull << 30, 0, "1 to 2^30"),
-	APP_OPT_INT(APP_U32, 'v', "value-size", OPT(vlen), 8, 65536, 8,
-		    "a multiple of 8 from 8 to 65536"),
-	APP_OPT_INT(APP_U64, 0, "slots", OPT(slots), 1, 1ull << 31, 0, "1 to 2^31"),
-	APP_OPT_INT(APP_UINT, 'g', "get-pct", OPT(get_pct), 0, 100, 0, NULL),
-	APP_OPT_EITHER('d', "dist", OPT(zipf), "uniform", "zipf", "uniform or zipf"),
-	APP_OPT_DBL('z', "zipf-theta", OPT(theta), 1e-6, 0.999999, "above 0 and below 1"),
-	APP_OPT_CALL('t', "time", parse_time, "seconds from 0.001 to 86400"),
-	APP_OPT_INT(APP_U64, 'n', "ops", OPT(ops), 1, 1ull << 40, 0, "1 to 2^40"),
-	APP_OPT_INT(APP_UINT, 'T', "threads", OPT(threads), 1, KV_MAX_THREADS, 0, NULL),
-	APP_OPT_EITHER(0, "get-check", OPT(seqlock), "checksum", "seqlock", "seqlock or checksum"),
-	APP_OPT_EITHER(0, "writers", OPT(any_writer), "owner", "any", "owner or any"),
-	APP_OPT_ARG(APP_FALSE, 0, "no-final-check", OPT(final_check)),
+static const struct exp_opt kv_opts[] = {
+	EXP_OPT_INTS(EXP_OPT_U64, 'k', "keys", OPT(keys), 1, 1ull << 30, 0, "1 to 2^30"),
+	EXP_OPT_INTS(EXP_OPT_U32, 'v', "value-size", OPT(vlen), 8, 65536, 8,
+		     "a multiple of 8 from 8 to 65536"),
+	EXP_OPT_INTS(EXP_OPT_U64, 0, "slots", OPT(slots), 1, 1ull << 31, 0, "1 to 2^31"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'g', "get-pct", OPT(get_pct), 0, 100, 0, NULL),
+	EXP_OPT_WORDS('d', "dist", OPT(zipf), "uniform", "zipf", "uniform or zipf"),
+	EXP_OPT_DBL('z', "zipf-theta", OPT(theta), 1e-6, 0.999999, "above 0 and below 1"),
+	EXP_OPT_FN('t', "time", parse_time, "seconds from 0.001 to 86400"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'n', "ops", OPT(ops), 1, 1ull << 40, 0, "1 to 2^40"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'T', "threads", OPT(threads), 1, KV_MAX_THREADS, 0, NULL),
+	EXP_OPT_WORDS(0, "get-check", OPT(seqlock), "checksum", "seqlock", "seqlock or checksum"),
+	EXP_OPT_WORDS(0, "writers", OPT(any_writer), "owner", "any", "owner or any"),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "no-final-check", OPT(final_check), false),
 };
 #undef OPT
 

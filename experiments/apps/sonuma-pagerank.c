@@ -618,20 +618,20 @@ static int parse_damping(const char *arg, void *options)
 }
 
 #define OPT(f) offsetof(struct opts, f)
-static const struct app_opt pr_opts[] = {
-	APP_OPT_INT(APP_U64, 'V', "vertices", OPT(vertices), 2, 1ull << 28, 0, "2 to 2^28"),
-	APP_OPT_INT(APP_U64, 'E', "edges", OPT(edges), 1, 1ull << 31, 0, "1 to 2^31"),
-	APP_OPT_CALL(0, "rmat", parse_rmat,
-		     "three probabilities A,B,C with B + C > 0 and A + B + C <= 1"),
-	APP_OPT_INT(APP_UINT, 'i', "iters", OPT(iters), 1, PR_MAX_ITERS, 0, NULL),
-	APP_OPT_CALL('d', "damping", parse_damping, "0 <= D < 1"),
-	APP_OPT_INT(APP_UINT, 'w', "outstanding", OPT(outstanding), 1, MAX_NUM_WQ, 0, NULL),
-	APP_OPT_INT(APP_U64, 'r', "max-read", OPT(max_read), 64, 1ull << 30, 64,
-		    "a multiple of 64 bytes"),
-	APP_OPT_DBL(0, "tolerance", OPT(tolerance), 0.0, 1.0, NULL),
-	APP_OPT_INT(APP_UINT, 0, "top", OPT(top), 1, PR_MAX_TOP, 0, NULL),
-	APP_OPT_ARG(APP_FALSE, 0, "no-check", OPT(check)),
-	APP_OPT_ARG(APP_STR, 0, "iter-output", OPT(iter_out)),
+static const struct exp_opt pr_opts[] = {
+	EXP_OPT_INTS(EXP_OPT_U64, 'V', "vertices", OPT(vertices), 2, 1ull << 28, 0, "2 to 2^28"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'E', "edges", OPT(edges), 1, 1ull << 31, 0, "1 to 2^31"),
+	EXP_OPT_FN(0, "rmat", parse_rmat,
+		   "three probabilities A,B,C with B + C > 0 and A + B + C <= 1"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'i', "iters", OPT(iters), 1, PR_MAX_ITERS, 0, NULL),
+	EXP_OPT_FN('d', "damping", parse_damping, "0 <= D < 1"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'w', "outstanding", OPT(outstanding), 1, MAX_NUM_WQ, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_U64, 'r', "max-read", OPT(max_read), 64, 1ull << 30, 64,
+		     "a multiple of 64 bytes"),
+	EXP_OPT_DBL(0, "tolerance", OPT(tolerance), 0.0, 1.0, NULL),
+	EXP_OPT_INTS(EXP_OPT_UINT, 0, "top", OPT(top), 1, PR_MAX_TOP, 0, NULL),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "no-check", OPT(check), false),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "iter-output", OPT(iter_out)),
 };
 #undef OPT
 
