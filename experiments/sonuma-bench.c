@@ -1032,177 +1032,136 @@ struct cli {
 		return 2;                                         \
 	} while (0)
 
-/* One option opt with its argument arg: 0, or 2 after saying what is
- * wrong with it. */
-static int parse_opt(struct cli *c, int opt, const char *arg)
+/* --op read|r|write|w. */
+static int parse_op(const char *arg, void *options)
 {
+	struct cli *c = options;
+
+	if (!strcmp(arg, "read") || !strcmp(arg, "r"))
+		c->o.op = 'r';
+	else if (!strcmp(arg, "write") || !strcmp(arg, "w"))
+		c->o.op = 'w';
+	else
+		return -1;
+	return 0;
+}
+
+/* --mode sync|async. */
+static int parse_mode(const char *arg, void *options)
+{
+	struct cli *c = options;
+
+	if (!strcmp(arg, "sync"))
+		c->o.async = 0;
+	else if (!strcmp(arg, "async"))
+		c->o.async = 1;
+	else
+		return -1;
+	return 0;
+}
+
+/* --size LIST: 0, or 1 after saying which size is wrong. */
+static int parse_sizes(const char *arg, void *options)
+{
+	struct cli *c = options;
+	char *dup = strdup(arg), *save = NULL;
 	uint64_t v;
 
-	switch (opt) {
-	case 'o':
-		if (!strcmp(arg, "read") || !strcmp(arg, "r"))
-			c->o.op = 'r';
-		else if (!strcmp(arg, "write") || !strcmp(arg, "w"))
-			c->o.op = 'w';
-		else
-			BAD("--op: read or write, not \"%s\"", arg);
-		break;
-	case 'm':
-		if (!strcmp(arg, "sync"))
-			c->o.async = 0;
-		else if (!strcmp(arg, "async"))
-			c->o.async = 1;
-		else
-			BAD("--mode: sync or async, not \"%s\"", arg);
-		break;
-	case 'd':
-		if (exp_parse_u64(arg, 1, MAX_NUM_WQ, &v))
-			BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, arg);
-		c->o.outstanding = (unsigned)v;
-		break;
-	case 'T':
-		if (exp_parse_u64(arg, 1, MAX_THREADS, &v))
-			BAD("--threads: 1 to %d, not \"%s\"", MAX_THREADS, arg);
-		c->o.threads = (unsigned)v;
-		break;
-	case 't':
-		if (exp_parse_u64(arg, 0, 0xffff, &v))
-			BAD("--target: a node id, not \"%s\"", arg);
-		c->o.target = (int)v;
-		break;
-	case 's': {
-		char *dup = strdup(arg), *save = NULL;
-		c->o.n_sizes = 0;
-		for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			if (c->o.n_sizes == MAX_SIZES || exp_parse_u64(tok, 1, 1ull << 30, &v))
-				BAD("--size: up to %d sizes from 1 B to 1 GiB, not \"%s\"",
-				    MAX_SIZES, tok);
-			c->o.sizes[c->o.n_sizes++] = v;
+	c->o.n_sizes = 0;
+	for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (c->o.n_sizes == MAX_SIZES || exp_parse_u64(tok, 1, 1ull << 30, &v)) {
+			fprintf(stderr,
+				"sonuma-bench: --size: up to %d sizes from 1 B to 1 GiB, not \"%s\"\n",
+				MAX_SIZES, tok);
+			free(dup);
+			return 1;
 		}
-		free(dup);
-		if (!c->o.n_sizes)
-			BAD("--size: no size given");
-		break;
+		c->o.sizes[c->o.n_sizes++] = v;
 	}
-	case 'a':
-		c->sweep = 1;
-		break;
-	case 'M':
-		c->max_given = 1;
-		if (exp_parse_u64(arg, 64, 1ull << 30, &c->max_size))
-			BAD("--max-size: 64 B to 1 GiB, not \"%s\"", arg);
-		break;
-	case 'n':
-		if (exp_parse_u64(arg, 1, 100000000, &c->o.iters))
-			BAD("--iters: 1 to 1e8, not \"%s\"", arg);
-		break;
-	case 'w':
-		if (exp_parse_u64(arg, 0, 100000000, &c->o.warmup))
-			BAD("--warmup: 0 to 1e8, not \"%s\"", arg);
-		break;
-	case 'f':
-		if (exp_parse_fmt(arg, &c->o.fmt))
-			BAD("--format: table, csv or json, not \"%s\"", arg);
-		break;
-	case 'O':
-		c->o.out = arg;
-		break;
-	case 'V':
-		c->o.verify = 0;
-		break;
-	case 'S':
-		c->o.samples = arg;
-		break;
-	case 'B':
-		c->o.bw = 1;
-		break;
-	case 'b':
-		c->o.same_buffer = 1;
-		break;
-	case 'P':
-		if (exp_parse_u64(arg, 0, CPU_SETSIZE - 1, &v))
-			BAD("--pingpong: a CPU number, not \"%s\"", arg);
-		c->pp_cpu = (int)v;
-		break;
-	case 'G':
-		c->msg_pp = 1;
-		break;
-	case 'L':
-		if (exp_parse_u64(arg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
-			BAD("--msg-slots: a power of two up to %d, not \"%s\"", RMC_MSG_MAX_SLOTS,
-			    arg);
-		c->mo.slots = (uint32_t)v;
-		c->msg_opt = 1;
-		break;
-	case 'C':
-		if (exp_parse_u64(arg, 0, 255, &v))
-			BAD("--msg-ctx: a context id, not \"%s\"", arg);
-		c->mo.ctx_id = (uint32_t)v;
-		c->msg_opt = 1;
-		break;
-	case 'F':
-		if (exp_parse_u64(arg, 0, 1ull << 40, &v) || v % 64)
-			BAD("--msg-offset: a multiple of 64, not \"%s\"", arg);
-		c->mo.ctx_offset = v;
-		c->msg_opt = 1;
-		break;
-	case 'N':
-		c->mo.flags |= RMC_MSG_F_NATIVE;
-		c->msg_opt = 1;
-		break;
-	case 'U':
-		if (exp_parse_u64(arg, 1, 1000000, &v))
-			BAD("--msg-spin: 1 to 1e6 microseconds, not \"%s\"", arg);
-		c->mo.spin_us = (uint32_t)v;
-		c->msg_opt = 1;
-		break;
-	default:
-		usage(stderr);
-		return 2;
+	free(dup);
+	if (!c->o.n_sizes) {
+		fprintf(stderr, "sonuma-bench: --size: no size given\n");
+		return 1;
 	}
 	return 0;
 }
 
-/* The command line into c: 0 to go on, 2 on bad usage, -1 after --help. */
+/* --msg-slots: a power of two. */
+static int parse_slots(const char *arg, void *options)
+{
+	struct cli *c = options;
+	uint64_t v;
+
+	if (exp_parse_u64(arg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
+		return -1;
+	c->mo.slots = (uint32_t)v;
+	return 0;
+}
+
+static void hint(void)
+{
+	fprintf(stderr, "(see sonuma-bench --help)\n");
+}
+
+/* --max-size given, a --msg-* option given (--msg-pingpong aside). */
+static void taken(const struct exp_opt *o, void *options)
+{
+	struct cli *c = options;
+
+	if (!strcmp(o->name, "max-size"))
+		c->max_given = 1;
+	else if (!strncmp(o->name, "msg-", 4) && strcmp(o->name, "msg-pingpong"))
+		c->msg_opt = 1;
+}
+
+#define OPT(f) offsetof(struct cli, f)
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const struct exp_opt bench_opts[] = {
+	EXP_OPT_FN('o', "op", parse_op, "read or write"),
+	EXP_OPT_FN('m', "mode", parse_mode, "sync or async"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'd', "outstanding", OPT(o.outstanding), 1, MAX_NUM_WQ, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'T', "threads", OPT(o.threads), 1, MAX_THREADS, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_INT, 't', "target", OPT(o.target), 0, 0xffff, 0, "a node id"),
+	EXP_OPT_FN('s', "size", parse_sizes, NULL),
+	EXP_OPT_FLAG(EXP_OPT_SET, 'a', "all", OPT(sweep), 1),
+	EXP_OPT_INTS(EXP_OPT_U64, 'M', "max-size", OPT(max_size), 64, 1ull << 30, 0,
+		     "64 B to 1 GiB"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'n', "iters", OPT(o.iters), 1, 100000000, 0, "1 to 1e8"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'w', "warmup", OPT(o.warmup), 0, 100000000, 0, "0 to 1e8"),
+	EXP_OPT_ARG(EXP_OPT_FMT, 'f', "format", OPT(o.fmt)),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "output", OPT(o.out)),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "no-verify", OPT(o.verify), 0),
+	EXP_OPT_INTS(EXP_OPT_INT, 0, "pingpong", OPT(pp_cpu), 0, CPU_SETSIZE - 1, 0,
+		     "a CPU number"),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "samples", OPT(o.samples)),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "bw", OPT(o.bw), 1),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "same-buffer", OPT(o.same_buffer), 1),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "msg-pingpong", OPT(msg_pp), 1),
+	EXP_OPT_FN(0, "msg-slots", parse_slots, "a power of two up to " STR(RMC_MSG_MAX_SLOTS)),
+	EXP_OPT_INTS(EXP_OPT_U32, 0, "msg-ctx", OPT(mo.ctx_id), 0, 255, 0, "a context id"),
+	EXP_OPT_INTS(EXP_OPT_U64, 0, "msg-offset", OPT(mo.ctx_offset), 0, 1ull << 40, 64,
+		     "a multiple of 64"),
+	EXP_OPT_INTS(EXP_OPT_U32, 0, "msg-spin", OPT(mo.spin_us), 1, 1000000, 0,
+		     "1 to 1e6 microseconds"),
+	EXP_OPT_FLAG(EXP_OPT_BITS, 0, "msg-native", OPT(mo.flags), RMC_MSG_F_NATIVE),
+	EXP_OPT_ARG(EXP_OPT_HELP, 'h', "help", 0),
+};
+#undef STR
+#undef STR_
+#undef OPT
+
+/* The command line into c: 0 to go on, or 2 on bad usage. */
 static int parse_args(struct cli *c, int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{ "op", required_argument, NULL, 'o' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "outstanding", required_argument, NULL, 'd' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "target", required_argument, NULL, 't' },
-		{ "size", required_argument, NULL, 's' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "max-size", required_argument, NULL, 'M' },
-		{ "iters", required_argument, NULL, 'n' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'O' },
-		{ "no-verify", no_argument, NULL, 'V' },
-		{ "pingpong", required_argument, NULL, 'P' },
-		{ "samples", required_argument, NULL, 'S' },
-		{ "bw", no_argument, NULL, 'B' },
-		{ "same-buffer", no_argument, NULL, 'b' },
-		{ "msg-pingpong", no_argument, NULL, 'G' },
-		{ "msg-slots", required_argument, NULL, 'L' },
-		{ "msg-ctx", required_argument, NULL, 'C' },
-		{ "msg-offset", required_argument, NULL, 'F' },
-		{ "msg-spin", required_argument, NULL, 'U' },
-		{ "msg-native", no_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	static const struct exp_cli cli = {
+		.prog = "sonuma-bench", .usage = usage, .hint = hint, .taken = taken
 	};
-	int opt, r;
+	const struct exp_opts set = { bench_opts, sizeof(bench_opts) / sizeof(bench_opts[0]), c };
+	int r = exp_parse_opts(&cli, &set, 1, argc, argv);
 
-	while ((opt = getopt_long(argc, argv, "o:m:d:T:t:s:aM:n:w:f:h", lopts, NULL)) != -1) {
-		if (opt == 'h') {
-			usage(stdout);
-			return -1;
-		}
-		if ((r = parse_opt(c, opt, optarg)))
-			return r;
-	}
+	if (r)
+		return r;
 	if (optind < argc)
 		BAD("unexpected argument \"%s\"", argv[optind]);
 	/* --bw takes no time per operation: nothing for --samples, and the
@@ -1593,7 +1552,7 @@ int main(int argc, char **argv)
 
 	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);
 	if ((r = parse_args(&c, argc, argv)))
-		return r < 0 ? 0 : r;
+		return r;
 	if (c.pp_cpu >= 0)
 		return pingpong(c.pp_cpu, o->iters, o->warmup);
 	if ((r = plan_sizes(&c)))
