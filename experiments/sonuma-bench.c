@@ -669,6 +669,42 @@ static int mp_connect(struct mp_run *p)
 	return 0;
 }
 
+/* What rmcd says of itself for the output's header. */
+struct rmcd_desc {
+	char model[160], calib[160], version[64];
+};
+
+static void describe_rmcd(int fd, struct rmcd_desc *d)
+{
+	kal_describe(fd, 0, d->model, sizeof(d->model));
+	kal_describe(fd, 1, d->calib, sizeof(d->calib));
+	kal_describe(fd, 2, d->version, sizeof(d->version));
+}
+
+/* The JSON output up to its config object, which the caller writes. */
+static void json_head(FILE *out, const struct rmcd_desc *d, const char *date, const char *cmdline)
+{
+	fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
+	exp_json_str(out, d->version);
+	fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
+	exp_json_str(out, cmdline);
+}
+
+/* The config object's sizes and its end, and the start of the rmcd object
+ * (the caller writes the rest of it). */
+static void json_sizes_rmcd(FILE *out, const struct opts *o, const struct kal_info *info,
+			    const struct rmcd_desc *d)
+{
+	for (unsigned i = 0; i < o->n_sizes; i++)
+		fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
+	fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
+	exp_json_str(out, info->model);
+	fprintf(out, ", \"model_params\": ");
+	exp_json_str(out, d->model);
+	fprintf(out, ", \"calibration\": ");
+	exp_json_str(out, d->calib);
+}
+
 /* What the ping-pong's output says before its results. */
 static void mp_header(const struct mp_run *p, const char *cmdline)
 {
@@ -676,11 +712,10 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 	const struct mp_opts *m = p->m;
 	const struct kal_info *info = p->info;
 	FILE *out = p->out;
-	char model[160], calib[160], version[64], date[32];
+	struct rmcd_desc d;
+	char date[32];
 
-	kal_describe(p->fd, 0, model, sizeof(model));
-	kal_describe(p->fd, 1, calib, sizeof(calib));
-	kal_describe(p->fd, 2, version, sizeof(version));
+	describe_rmcd(p->fd, &d);
 	exp_utc_date(date, sizeof(date));
 	const char *send = o->async ? "async" : "sync";
 	const char *delivery = m->flags & RMC_MSG_F_NATIVE ? "native" : "model";
@@ -688,10 +723,7 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 	struct rmc_msg_info mi;
 	rmc_msg_get_info(p->n.ep, &mi);
 	if (o->fmt == EXP_FMT_JSON) {
-		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		exp_json_str(out, version);
-		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		exp_json_str(out, cmdline);
+		json_head(out, &d, date, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"mode\": \"msg-pingpong\", \"send\": \"%s\", \"src\": %u, "
 			"\"dst\": %d, \"iters\": %llu, \"warmup\": %llu, \"slots\": %u, "
@@ -700,21 +732,14 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 			send, info->nid, o->target, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, mi.slots, mi.max_msg, mi.slot_size,
 			m->ctx_id, (unsigned long long)m->ctx_offset, delivery, spin);
-		for (unsigned i = 0; i < o->n_sizes; i++)
-			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
-		fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
-		exp_json_str(out, info->model);
-		fprintf(out, ", \"model_params\": ");
-		exp_json_str(out, model);
-		fprintf(out, ", \"calibration\": ");
-		exp_json_str(out, calib);
+		json_sizes_rmcd(out, o, info, &d);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"max_transfer\": "
 			"%llu, \"cpu\": %d, \"partner_cpu\": %d},\n  \"results\": [",
 			info->tsc_hz, info->nodes, info->queue_depth,
 			(unsigned long long)info->max_transfer, sched_getcpu(), p->partner_cpu);
 	} else if (o->fmt == EXP_FMT_CSV) {
-		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
+		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", d.version, date, cmdline);
 		fprintf(out,
 			"# mode: msg-pingpong; send: %s; src: %u; dst: %d; iters: %llu; warmup: "
 			"%llu; slots: %u; max_msg: %u; delivery: %s; spin_us: %u\n",
@@ -723,7 +748,7 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# tsc_hz: %.0f; cpu: %d; "
 			"partner_cpu: %d\n",
-			model, calib, info->tsc_hz, sched_getcpu(), p->partner_cpu);
+			d.model, d.calib, info->tsc_hz, sched_getcpu(), p->partner_cpu);
 		fprintf(out, "size,iterations,rtt_min_ns,rtt_p50_ns,rtt_avg_ns,rtt_p99_ns,"
 			     "rtt_p999_ns,rtt_max_ns,ow_min_ns,ow_p50_ns,ow_avg_ns,ow_p99_ns,"
 			     "ow_p999_ns,ow_max_ns,target_ns,msgs_per_s,bw_MBps,errors\n");
@@ -731,11 +756,11 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 		fprintf(out,
 			"# sonuma-bench %s: msg-pingpong (%s sends, %s delivery), node %u <-> "
 			"node %d\n",
-			version, send, delivery, info->nid, o->target);
+			d.version, send, delivery, info->nid, o->target);
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu round trips "
 			"after %llu warm-up per size; %u slots of %u B; CPUs %d and %d\n",
-			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
+			d.model, d.calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, mi.slots, mi.slot_size, sched_getcpu(),
 			p->partner_cpu);
 		fprintf(out, "# rtt: round trip; ow: one way (send call to receive return, "
@@ -1338,21 +1363,17 @@ static int open_threads(const struct opts *o, struct thr *th, int fd, struct kal
 static void print_header(FILE *out, const struct opts *o, const struct kal_info *info, int fd,
 			 const char *cmdline)
 {
-	char model[160], calib[160], version[64];
-	kal_describe(fd, 0, model, sizeof(model));
-	kal_describe(fd, 1, calib, sizeof(calib));
-	kal_describe(fd, 2, version, sizeof(version));
+	struct rmcd_desc d;
 	char cpus[256], date[32];
+
+	describe_rmcd(fd, &d);
 	exp_app_cpulist(info, cpus, sizeof(cpus));
 	exp_utc_date(date, sizeof(date));
 
 	const char *opname = o->op == 'r' ? "read" : "write";
 	const char *mode = o->async ? "async" : "sync";
 	if (o->fmt == EXP_FMT_JSON) {
-		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		exp_json_str(out, version);
-		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		exp_json_str(out, cmdline);
+		json_head(out, &d, date, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
@@ -1361,15 +1382,7 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
 			o->verify ? "true" : "false", o->bw ? "true" : "false",
 			o->same_buffer ? "true" : "false");
-		for (unsigned i = 0; i < o->n_sizes; i++)
-			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
-		fprintf(out, "]},\n");
-		fprintf(out, "  \"rmcd\": {\"model\": ");
-		exp_json_str(out, info->model);
-		fprintf(out, ", \"model_params\": ");
-		exp_json_str(out, model);
-		fprintf(out, ", \"calibration\": ");
-		exp_json_str(out, calib);
+		json_sizes_rmcd(out, o, info, &d);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"context_size\": "
 			"%llu, \"max_transfer\": %llu, \"src_numa\": %d, \"app_cpus\": \"%s\", "
@@ -1378,7 +1391,7 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			(unsigned long long)info->context_size,
 			(unsigned long long)info->max_transfer, info->numa, cpus, sched_getcpu());
 	} else if (o->fmt == EXP_FMT_CSV) {
-		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
+		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", d.version, date, cmdline);
 		fprintf(out,
 			"# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
 			"iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
@@ -1389,14 +1402,14 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
 			"queue_depth: %u; src_numa: %d; app_cpus: %s\n",
-			model, calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa,
+			d.model, d.calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa,
 			cpus);
 		fprintf(out,
 			"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
 			"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns\n");
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s%s, node %u -> node %d\n",
-			version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
+			d.version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
 			o->bw ? ", throughput only (--bw)" : "",
 			o->same_buffer ? ", one buffer per side (--same-buffer)" : "", info->nid,
 			o->target);
@@ -1405,7 +1418,7 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
 			"after %llu warm-up per size and thread\n",
-			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
+			d.model, d.calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup);
 		fprintf(out,
 			"# target: the model's unloaded latency; model: the mean it asked for\n"
@@ -1424,6 +1437,15 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 	fflush(out);
 }
 
+/* The six latencies of a result as text in l, pointed to by f: fmt, or
+ * none where not measured. */
+static void lat_figs(char l[6][32], const char *f[6], const double lat[6], const char *fmt,
+		     const char *none)
+{
+	for (int j = 0; j < 6; j++)
+		f[j] = exp_fig(l[j], sizeof(l[j]), fmt, lat[j], none);
+}
+
 /* The line (or JSON object, i-th of the list) of one size. */
 static void print_result(FILE *out, const struct opts *o, const struct result *res, unsigned i)
 {
@@ -1432,7 +1454,8 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 	static const char *const lat_name[6] = { "t_min_ns", "t_p50_ns",  "t_avg_ns",
 						 "t_p99_ns", "t_p999_ns", "t_max_ns" };
 	const double lat[6] = { res->min, res->p50, res->avg, res->p99, res->p999, res->max };
-	char l[6][32];
+	const char *f[6];
+	char l[6][32], err[32], model[32];
 	if (o->fmt == EXP_FMT_JSON) {
 		fprintf(out, "%s\n    {\"size\": %llu, \"iterations\": %llu", i ? "," : "",
 			(unsigned long long)res->size, (unsigned long long)res->iters);
@@ -1451,39 +1474,21 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 		exp_json_num(out, res->model, 3);
 		fprintf(out, "}");
 	} else if (o->fmt == EXP_FMT_CSV) {
-		char err[32] = "";
-		if (isfinite(res->err_pct))
-			snprintf(err, sizeof(err), "%.3f", res->err_pct);
-		char model[32] = "";
-		if (isfinite(res->model))
-			snprintf(model, sizeof(model), "%.1f", res->model);
+		lat_figs(l, f, lat, "%.1f", "");
 		fprintf(out, "%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s\n",
-			(unsigned long long)res->size, (unsigned long long)res->iters,
-			exp_fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
-			exp_fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
-			exp_fig(l[2], sizeof(l[2]), "%.1f", lat[2], ""),
-			exp_fig(l[3], sizeof(l[3]), "%.1f", lat[3], ""),
-			exp_fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
-			exp_fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res->target, err,
+			(unsigned long long)res->size, (unsigned long long)res->iters, f[0], f[1],
+			f[2], f[3], f[4], f[5], res->target,
+			exp_fig(err, sizeof(err), "%.3f", res->err_pct, ""),
 			(unsigned long long)res->late, late_pct, res->mbps, res->mops, res->errors,
-			model);
+			exp_fig(model, sizeof(model), "%.1f", res->model, ""));
 	} else {
-		char err[16] = "-";
-		if (isfinite(res->err_pct))
-			snprintf(err, sizeof(err), "%+.1f", res->err_pct);
-		char model[16] = "-";
-		if (isfinite(res->model))
-			snprintf(model, sizeof(model), "%.0f", res->model);
 		/* %9s of "%.0f" is %9.0f; "-" where not measured. */
+		lat_figs(l, f, lat, "%.0f", "-");
 		fprintf(out, "%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f\n",
-			(unsigned long long)res->size,
-			exp_fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
-			exp_fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
-			exp_fig(l[2], sizeof(l[2]), "%.0f", lat[2], "-"),
-			exp_fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
-			exp_fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
-			exp_fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res->target, model, err,
-			late_pct, res->mbps, res->mops);
+			(unsigned long long)res->size, f[0], f[1], f[2], f[3], f[4], f[5],
+			res->target, exp_fig(model, sizeof(model), "%.0f", res->model, "-"),
+			exp_fig(err, sizeof(err), "%+.1f", res->err_pct, "-"), late_pct, res->mbps,
+			res->mops);
 	}
 	fflush(out);
 }
