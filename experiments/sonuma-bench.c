@@ -1372,16 +1372,17 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 
 	const char *opname = o->op == 'r' ? "read" : "write";
 	const char *mode = o->async ? "async" : "sync";
+	static const char *const tf[2] = { "false", "true" };
+	unsigned outstanding = o->async ? o->outstanding : 1;
 	if (o->fmt == EXP_FMT_JSON) {
 		json_head(out, &d, date, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
 			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"sizes\": [",
-			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
-			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
-			o->verify ? "true" : "false", o->bw ? "true" : "false",
-			o->same_buffer ? "true" : "false");
+			opname, mode, outstanding, o->threads, info->nid, o->target,
+			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+			tf[!!o->verify], tf[!!o->bw], tf[!!o->same_buffer]);
 		json_sizes_rmcd(out, o, info, &d);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"context_size\": "
@@ -1395,10 +1396,9 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		fprintf(out,
 			"# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
 			"iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
-			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
-			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
-			o->verify ? "true" : "false", o->bw ? "true" : "false",
-			o->same_buffer ? "true" : "false");
+			opname, mode, outstanding, o->threads, info->nid, o->target,
+			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+			tf[!!o->verify], tf[!!o->bw], tf[!!o->same_buffer]);
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
 			"queue_depth: %u; src_numa: %d; app_cpus: %s\n",
