@@ -657,7 +657,48 @@ struct emit {
 	const char *version, *date, *cmdline;
 };
 
-static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
+/* The CSV form: a header and this process's row (process 0's: the
+ * cluster's, scope "all"). */
+static void emit_csv(FILE *out, const struct emit *E)
+{
+	const struct pr *P = E->pr;
+	const struct opts *o = &P->o;
+	const struct kal_info *in = &P->a.info;
+	const struct result *rs = E->res;
+
+	fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, E->version, E->date,
+		E->cmdline, P->a.model);
+	fprintf(out, "label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
+		     "max_read,read64_target_ns,read_target_ns,iter_median_ms,iter_mean_ms,"
+		     "iter_min_ms,iter_max_ms,fetch_ms,compute_ms,sync_ms,median_fetch_ms,"
+		     "median_compute_ms,median_sync_ms,remote_reads,"
+		     "remote_bytes,remote_edges,setup_s,max_abs_diff,top_same,errors\n");
+	char scope[32] = "all";
+	if (P->me)
+		snprintf(scope, sizeof(scope), "node%u", P->me);
+	fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,", o->app.label ? o->app.label : "",
+		scope, in->model, in->nodes, P->procs, (unsigned long long)P->n,
+		(unsigned long long)P->m, o->iters, o->damping, o->outstanding,
+		(unsigned long long)o->max_read);
+	exp_csv_num(out, rs->target64);
+	fputc(',', out);
+	exp_csv_num(out, rs->target_read);
+	fprintf(out, ",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
+		rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
+		rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
+		rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
+		(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges, rs->setup_s);
+	if (isfinite(rs->max_diff))
+		fprintf(out, "%.3g", rs->max_diff);
+	fprintf(out, ",%s,%llu\n",
+		rs->top_same < 0 ? "" :
+		rs->top_same	 ? "yes" :
+				   "no",
+		(unsigned long long)rs->errors);
+}
+
+/* The JSON form: the run, the result, every iteration and every node. */
+static void emit_json(FILE *out, const struct emit *E)
 {
 	const struct pr *P = E->pr;
 	const struct opts *o = &P->o;
@@ -665,162 +706,145 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 	const struct result *rs = E->res;
 	const double *t_it = E->t_it, *f_it = E->f_it, *c_it = E->c_it, *s_it = E->s_it;
 	const struct pr_report *reps = E->reps;
-	unsigned nrep = E->nrep;
-	const char *version = E->version, *date = E->date, *cmdline = E->cmdline;
 	const char *who = P->me == 0 ? "cluster" : "node";
-	if (fmt == EXP_FMT_CSV) {
-		fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, version, date,
-			cmdline, P->a.model);
-		fprintf(out,
-			"label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
-			"max_read,read64_target_ns,read_target_ns,iter_median_ms,iter_mean_ms,"
-			"iter_min_ms,iter_max_ms,fetch_ms,compute_ms,sync_ms,median_fetch_ms,"
-			"median_compute_ms,median_sync_ms,remote_reads,"
-			"remote_bytes,remote_edges,setup_s,max_abs_diff,top_same,errors\n");
-		char scope[32] = "all";
-		if (P->me)
-			snprintf(scope, sizeof(scope), "node%u", P->me);
-		fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,",
-			o->app.label ? o->app.label : "", scope, in->model, in->nodes, P->procs,
-			(unsigned long long)P->n, (unsigned long long)P->m, o->iters, o->damping,
-			o->outstanding, (unsigned long long)o->max_read);
-		exp_csv_num(out, rs->target64);
-		fputc(',', out);
-		exp_csv_num(out, rs->target_read);
-		fprintf(out,
-			",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
-			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
-			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
-			rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
-			(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges,
-			rs->setup_s);
-		if (isfinite(rs->max_diff))
-			fprintf(out, "%.3g", rs->max_diff);
-		fprintf(out, ",%s,%llu\n",
-			rs->top_same < 0 ? "" :
-			rs->top_same	 ? "yes" :
-					   "no",
-			(unsigned long long)rs->errors);
-	} else if (fmt == EXP_FMT_JSON) {
-		fprintf(out, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
-		exp_json_str(out, version);
-		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		exp_json_str(out, cmdline);
-		fprintf(out, ",\n  \"label\": ");
-		exp_json_str(out, o->app.label ? o->app.label : "");
-		fprintf(out, ",\n  \"scope\": \"%s\"", who);
-		fprintf(out,
-			",\n  \"config\": {\"vertices\": %llu, \"edges\": %llu, \"seed\": %llu, "
-			"\"rmat\": [%.3f, %.3f, %.3f], \"iters\": %u, \"damping\": %.3f, "
-			"\"outstanding\": %u, \"max_read\": %llu, \"procs\": %u, \"nodes\": %u, "
-			"\"tolerance\": %g},\n",
-			(unsigned long long)P->n, (unsigned long long)P->m,
-			(unsigned long long)o->app.seed, o->a, o->b, o->c, o->iters, o->damping,
-			o->outstanding, (unsigned long long)o->max_read, P->procs, in->nodes,
-			o->tolerance);
-		fprintf(out, "  \"rmcd\": {\"model\": ");
-		exp_json_str(out, in->model);
-		fprintf(out, ", \"model_params\": ");
-		exp_json_str(out, P->a.model);
-		fprintf(out, ", \"tsc_hz\": %.0f, \"read64_target_ns\": ", in->tsc_hz);
-		exp_json_num(out, rs->target64, 3);
-		fprintf(out, ", \"read_target_ns\": ");
-		exp_json_num(out, rs->target_read, 3);
-		fprintf(out,
-			"},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
-			"\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
-			"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
-			"\"median_compute_ms\": %.4f, \"median_sync_ms\": %.4f, \"remote_reads\": %llu, "
-			"\"remote_bytes\": %llu, \"remote_edges\": %llu, \"setup_s\": %.3f, "
-			"\"errors\": %llu, \"max_abs_diff\": ",
-			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
-			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
-			rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
-			(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges,
-			rs->setup_s, (unsigned long long)rs->errors);
-		if (isfinite(rs->max_diff))
-			fprintf(out, "%.3g", rs->max_diff);
-		else
-			fprintf(out, "null");
-		fprintf(out, ", \"top_same\": %s",
-			rs->top_same < 0 ? "null" :
-			rs->top_same	 ? "true" :
-					   "false");
-		if (rs->top_same >= 0) {
-			fprintf(out, ", \"top\": [");
-			for (unsigned i = 0; i < rs->top_n; i++)
-				fprintf(out, "%s%u", i ? ", " : "", rs->top[i]);
-			fprintf(out, "], \"top_reference\": [");
-			for (unsigned i = 0; i < rs->top_n; i++)
-				fprintf(out, "%s%u", i ? ", " : "", rs->top_ref[i]);
-			fprintf(out, "]");
-		}
-		fprintf(out, "},\n  \"iterations\": [");
-		for (unsigned i = 0; i < o->iters; i++)
-			fprintf(out,
-				"%s\n    {\"iter\": %u, \"time_ms\": %.4f, \"fetch_ms\": %.4f, "
-				"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"delta\": %.6g}",
-				i ? "," : "", i, t_it[i] * 1e3, f_it[i] * 1e3, c_it[i] * 1e3,
-				s_it[i] * 1e3, reps[0].delta[i]);
-		fprintf(out, "\n  ],\n  \"per_node\": [");
-		for (unsigned p = 0; p < nrep; p++)
-			fprintf(out,
-				"%s\n    {\"node\": %u, \"vertices\": %llu, \"in_edges\": %llu, "
-				"\"remote_edges\": %llu, \"remote_reads\": %llu, "
-				"\"remote_bytes\": %llu, \"errors\": %llu}",
-				p ? "," : "", reps[p].nid, (unsigned long long)reps[p].vertices,
-				(unsigned long long)reps[p].in_edges,
-				(unsigned long long)reps[p].remote_edges,
-				(unsigned long long)reps[p].reads_per_iter,
-				(unsigned long long)reps[p].bytes_per_iter,
-				(unsigned long long)reps[p].errors);
-		fprintf(out, "\n  ]\n}\n");
-	} else {
-		fprintf(out,
-			"# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
-			"%u process(es), d = %.2f\n",
-			PROG, version, (unsigned long long)P->n, (unsigned long long)P->m, o->a,
-			o->b, o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
-		fprintf(out,
-			"# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
-			"64-byte read ",
-			P->a.model, (unsigned long long)o->max_read, o->outstanding);
-		if (isfinite(rs->target64))
-			fprintf(out, "%.0f ns\n", rs->target64);
-		else
-			fprintf(out, "-\n");
-		fprintf(out, "%-6s %10s %9s %9s %9s %9s %11s %12s %12s\n", "node", "vertices",
-			"in-edges", "remote", "reads", "KiB", "", "", "");
-		for (unsigned p = 0; p < nrep; p++)
-			fprintf(out, "%-6u %10llu %9llu %9llu %9llu %9.1f\n", reps[p].nid,
-				(unsigned long long)reps[p].vertices,
-				(unsigned long long)reps[p].in_edges,
-				(unsigned long long)reps[p].remote_edges,
-				(unsigned long long)reps[p].reads_per_iter,
-				(double)reps[p].bytes_per_iter / 1024);
-		fprintf(out, "%-6s %10s %9s %9s %9s %12s\n", "iter", "time (ms)", "fetch",
-			"compute", "sync", "delta (L1)");
-		for (unsigned i = 0; i < o->iters; i++)
-			fprintf(out, "%-6u %10.3f %9.3f %9.3f %9.3f %12.3g\n", i, t_it[i] * 1e3,
-				f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3, reps[0].delta[i]);
-		fprintf(out,
-			"# %s: time per iteration: median %.3f ms (fetch %.3f, compute %.3f, "
-			"barrier and sums %.3f), mean %.3f ms (fetch %.3f, compute %.3f, barrier and "
-			"sums %.3f); set-up %.2f s\n",
-			who, rs->t_med * 1e3, rs->med_fetch * 1e3, rs->med_compute * 1e3,
-			rs->med_sync * 1e3, rs->t_mean * 1e3, rs->fetch * 1e3, rs->compute * 1e3,
-			rs->sync * 1e3, rs->setup_s);
-		if (rs->top_same >= 0) {
-			fprintf(out,
-				"# check against the single-node run: largest difference %.3g "
-				"(tolerance %.3g); top %u %s:",
-				rs->max_diff, o->tolerance, rs->top_n,
-				rs->top_same ? "the same" : "DIFFER");
-			for (unsigned i = 0; i < rs->top_n; i++)
-				fprintf(out, " %u", rs->top[i]);
-			fprintf(out, "\n");
-		}
+
+	fprintf(out, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
+	exp_json_str(out, E->version);
+	fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", E->date);
+	exp_json_str(out, E->cmdline);
+	fprintf(out, ",\n  \"label\": ");
+	exp_json_str(out, o->app.label ? o->app.label : "");
+	fprintf(out, ",\n  \"scope\": \"%s\"", who);
+	fprintf(out,
+		",\n  \"config\": {\"vertices\": %llu, \"edges\": %llu, \"seed\": %llu, "
+		"\"rmat\": [%.3f, %.3f, %.3f], \"iters\": %u, \"damping\": %.3f, "
+		"\"outstanding\": %u, \"max_read\": %llu, \"procs\": %u, \"nodes\": %u, "
+		"\"tolerance\": %g},\n",
+		(unsigned long long)P->n, (unsigned long long)P->m, (unsigned long long)o->app.seed,
+		o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
+		(unsigned long long)o->max_read, P->procs, in->nodes, o->tolerance);
+	fprintf(out, "  \"rmcd\": {\"model\": ");
+	exp_json_str(out, in->model);
+	fprintf(out, ", \"model_params\": ");
+	exp_json_str(out, P->a.model);
+	fprintf(out, ", \"tsc_hz\": %.0f, \"read64_target_ns\": ", in->tsc_hz);
+	exp_json_num(out, rs->target64, 3);
+	fprintf(out, ", \"read_target_ns\": ");
+	exp_json_num(out, rs->target_read, 3);
+	fprintf(out,
+		"},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
+		"\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
+		"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
+		"\"median_compute_ms\": %.4f, \"median_sync_ms\": %.4f, \"remote_reads\": %llu, "
+		"\"remote_bytes\": %llu, \"remote_edges\": %llu, \"setup_s\": %.3f, "
+		"\"errors\": %llu, \"max_abs_diff\": ",
+		rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
+		rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
+		rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
+		(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges, rs->setup_s,
+		(unsigned long long)rs->errors);
+	if (isfinite(rs->max_diff))
+		fprintf(out, "%.3g", rs->max_diff);
+	else
+		fprintf(out, "null");
+	fprintf(out, ", \"top_same\": %s",
+		rs->top_same < 0 ? "null" :
+		rs->top_same	 ? "true" :
+				   "false");
+	if (rs->top_same >= 0) {
+		fprintf(out, ", \"top\": [");
+		for (unsigned i = 0; i < rs->top_n; i++)
+			fprintf(out, "%s%u", i ? ", " : "", rs->top[i]);
+		fprintf(out, "], \"top_reference\": [");
+		for (unsigned i = 0; i < rs->top_n; i++)
+			fprintf(out, "%s%u", i ? ", " : "", rs->top_ref[i]);
+		fprintf(out, "]");
 	}
+	fprintf(out, "},\n  \"iterations\": [");
+	for (unsigned i = 0; i < o->iters; i++)
+		fprintf(out,
+			"%s\n    {\"iter\": %u, \"time_ms\": %.4f, \"fetch_ms\": %.4f, "
+			"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"delta\": %.6g}",
+			i ? "," : "", i, t_it[i] * 1e3, f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3,
+			reps[0].delta[i]);
+	fprintf(out, "\n  ],\n  \"per_node\": [");
+	for (unsigned p = 0; p < E->nrep; p++)
+		fprintf(out,
+			"%s\n    {\"node\": %u, \"vertices\": %llu, \"in_edges\": %llu, "
+			"\"remote_edges\": %llu, \"remote_reads\": %llu, "
+			"\"remote_bytes\": %llu, \"errors\": %llu}",
+			p ? "," : "", reps[p].nid, (unsigned long long)reps[p].vertices,
+			(unsigned long long)reps[p].in_edges,
+			(unsigned long long)reps[p].remote_edges,
+			(unsigned long long)reps[p].reads_per_iter,
+			(unsigned long long)reps[p].bytes_per_iter,
+			(unsigned long long)reps[p].errors);
+	fprintf(out, "\n  ]\n}\n");
+}
+
+/* The table: every node, every iteration, the summary and the check. */
+static void emit_table(FILE *out, const struct emit *E)
+{
+	const struct pr *P = E->pr;
+	const struct opts *o = &P->o;
+	const struct result *rs = E->res;
+	const double *t_it = E->t_it, *f_it = E->f_it, *c_it = E->c_it, *s_it = E->s_it;
+	const struct pr_report *reps = E->reps;
+	const char *who = P->me == 0 ? "cluster" : "node";
+
+	fprintf(out,
+		"# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
+		"%u process(es), d = %.2f\n",
+		PROG, E->version, (unsigned long long)P->n, (unsigned long long)P->m, o->a, o->b,
+		o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
+	fprintf(out,
+		"# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
+		"64-byte read ",
+		P->a.model, (unsigned long long)o->max_read, o->outstanding);
+	if (isfinite(rs->target64))
+		fprintf(out, "%.0f ns\n", rs->target64);
+	else
+		fprintf(out, "-\n");
+	fprintf(out, "%-6s %10s %9s %9s %9s %9s %11s %12s %12s\n", "node", "vertices", "in-edges",
+		"remote", "reads", "KiB", "", "", "");
+	for (unsigned p = 0; p < E->nrep; p++)
+		fprintf(out, "%-6u %10llu %9llu %9llu %9llu %9.1f\n", reps[p].nid,
+			(unsigned long long)reps[p].vertices, (unsigned long long)reps[p].in_edges,
+			(unsigned long long)reps[p].remote_edges,
+			(unsigned long long)reps[p].reads_per_iter,
+			(double)reps[p].bytes_per_iter / 1024);
+	fprintf(out, "%-6s %10s %9s %9s %9s %12s\n", "iter", "time (ms)", "fetch", "compute",
+		"sync", "delta (L1)");
+	for (unsigned i = 0; i < o->iters; i++)
+		fprintf(out, "%-6u %10.3f %9.3f %9.3f %9.3f %12.3g\n", i, t_it[i] * 1e3,
+			f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3, reps[0].delta[i]);
+	fprintf(out,
+		"# %s: time per iteration: median %.3f ms (fetch %.3f, compute %.3f, "
+		"barrier and sums %.3f), mean %.3f ms (fetch %.3f, compute %.3f, barrier and "
+		"sums %.3f); set-up %.2f s\n",
+		who, rs->t_med * 1e3, rs->med_fetch * 1e3, rs->med_compute * 1e3,
+		rs->med_sync * 1e3, rs->t_mean * 1e3, rs->fetch * 1e3, rs->compute * 1e3,
+		rs->sync * 1e3, rs->setup_s);
+	if (rs->top_same >= 0) {
+		fprintf(out,
+			"# check against the single-node run: largest difference %.3g "
+			"(tolerance %.3g); top %u %s:",
+			rs->max_diff, o->tolerance, rs->top_n,
+			rs->top_same ? "the same" : "DIFFER");
+		for (unsigned i = 0; i < rs->top_n; i++)
+			fprintf(out, " %u", rs->top[i]);
+		fprintf(out, "\n");
+	}
+}
+
+static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
+{
+	if (fmt == EXP_FMT_CSV)
+		emit_csv(out, E);
+	else if (fmt == EXP_FMT_JSON)
+		emit_json(out, E);
+	else
+		emit_table(out, E);
 }
 
 /* The cluster against the options, and each process's share of the
