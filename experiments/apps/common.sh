@@ -66,6 +66,15 @@ driver_opt() {
 	esac
 }
 
+# driver_args "$@": the command line: the driver's own options (its
+# value_opts, see take_value) and the options every driver has.
+driver_args() {
+	while [[ $# -gt 0 ]]; do
+		take_value "$@" || driver_opt "$@"
+		shift "$nshift"
+	done
+}
+
 # driver_parsed [VAR QUICK DEFAULT]...: once the command line is read:
 # each VAR not given is QUICK with --quick, else DEFAULT; --nodes checked.
 driver_parsed() {

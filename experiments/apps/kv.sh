@@ -49,20 +49,9 @@ threads=1 get_check=seqlock writers=owner seed=1 out_root=$root/results run_dir=
 quick=0 calibration="" build=${SONUMA_BUILD:-$root/build} timeout_s=300 plots=1
 orig_args=("$@")
 
-while [[ $# -gt 0 ]]; do
-	case $1 in
-	--keys) need_arg "$@"; keys=$2; shift 2 ;;
-	--value-size) need_arg "$@"; vsize=$2; shift 2 ;;
-	--get-pct) need_arg "$@"; get_pct=$2; shift 2 ;;
-	--dist) need_arg "$@"; dist=$2; shift 2 ;;
-	--theta) need_arg "$@"; theta=$2; shift 2 ;;
-	--time) need_arg "$@"; secs=$2; shift 2 ;;
-	--threads) need_arg "$@"; threads=$2; shift 2 ;;
-	--get-check) need_arg "$@"; get_check=$2; shift 2 ;;
-	--writers) need_arg "$@"; writers=$2; shift 2 ;;
-	*) driver_opt "$@"; shift "$nshift" ;;
-	esac
-done
+value_opts=(--keys keys --value-size vsize --get-pct get_pct --dist dist --theta theta
+	--time secs --threads threads --get-check get_check --writers writers)
+driver_args "$@"
 
 # ---- options --------------------------------------------------------------
 driver_parsed keys 2000 20000 secs 0.5 3

@@ -47,16 +47,9 @@ out_root=$root/results run_dir="" quick=0 calibration="" build=${SONUMA_BUILD:-$
 timeout_s=300 plots=1
 orig_args=("$@")
 
-while [[ $# -gt 0 ]]; do
-	case $1 in
-	--vertices) need_arg "$@"; vertices=$2; shift 2 ;;
-	--edges) need_arg "$@"; edges=$2; shift 2 ;;
-	--iters) need_arg "$@"; iters=$2; shift 2 ;;
-	--outstanding) need_arg "$@"; outstanding=$2; shift 2 ;;
-	--max-read) need_arg "$@"; max_read=$2; shift 2 ;;
-	*) driver_opt "$@"; shift "$nshift" ;;
-	esac
-done
+value_opts=(--vertices vertices --edges edges --iters iters --outstanding outstanding
+	--max-read max_read)
+driver_args "$@"
 
 # ---- options --------------------------------------------------------------
 driver_parsed vertices 8192 65536 iters 5 20

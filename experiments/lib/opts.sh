@@ -30,6 +30,22 @@ bad_usage() {
 # need_arg OPTION "$@": the option has a value after it.
 need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
 
+# take_value "$@": when the first word is one of the options of the
+# caller's value_opts (pairs: OPTION VARIABLE), the next is that option's
+# value, into VARIABLE; nshift is then 2.  Fails for any other word.
+take_value() {
+	local i
+	for ((i = 0; i < ${#value_opts[@]}; i += 2)); do
+		if [[ $1 == "${value_opts[i]}" ]]; then
+			need_arg "$@"
+			printf -v "${value_opts[i + 1]}" '%s' "$2"
+			nshift=2
+			return 0
+		fi
+	done
+	return 1
+}
+
 # is_uint VALUE: a whole number.
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 # is_num VALUE: a non-negative decimal number (digits, maybe a fraction).
