@@ -402,6 +402,42 @@ static int read_slot(struct worker *w, uint64_t key, unsigned node, uint64_t idx
 	return 0;
 }
 
+/* Linear probing from a slot: the slot looked at, how many were, and
+ * the attempts at the current one (locked or in change). */
+struct probe {
+	uint64_t idx, seen, attempt;
+	double t0;
+};
+
+/* The current slot again: 0, or -ETIMEDOUT when it stays locked. */
+static int probe_again(struct worker *w, struct probe *p, uint64_t key)
+{
+	return spin_check(w, p->attempt++, &p->t0, key);
+}
+
+/* The next slot: false once every slot of the table was looked at. */
+static bool probe_next(struct worker *w, struct probe *p)
+{
+	w->cnt[C_PROBES]++;
+	p->idx = (p->idx + 1) % w->kv->slots;
+	p->attempt = 0;
+	p->t0 = 0;
+	return ++p->seen < w->kv->slots;
+}
+
+/* A get found key in slot idx (image at LB_READ): remembered. */
+static int get_found(struct worker *w, uint64_t key, int32_t cached, uint64_t idx)
+{
+	struct kv *kv = w->kv;
+	uint64_t v;
+
+	if (cached < 0)
+		__atomic_store_n(&kv->loc[key], (int32_t)idx, __ATOMIC_RELAXED);
+	memcpy(&v, w->q.lbuf + LB_READ(kv), sizeof(v));
+	__atomic_store_n(&kv->ver_hint[key], v, __ATOMIC_RELAXED);
+	return 1;
+}
+
 /*
  * Reads key: 1 found (image at LB_READ), 0 not in the table, <0 a fatal
  * error.  Probes from the cached slot, or from the home slot.
@@ -411,53 +447,45 @@ static int kv_get(struct worker *w, uint64_t key)
 	struct kv *kv = w->kv;
 	unsigned node = key_node(kv, key);
 	int32_t cached = __atomic_load_n(&kv->loc[key], __ATOMIC_RELAXED);
-	uint64_t idx = cached >= 0 ? (uint64_t)cached : key_home(kv, key);
+	struct probe p = { .idx = cached >= 0 ? (uint64_t)cached : key_home(kv, key) };
 	uint8_t *img = w->q.lbuf + LB_READ(kv);
 	int r;
 
-	for (uint64_t probe = 0; probe < kv->slots; probe++) {
-		double t0 = 0;
-		for (uint64_t attempt = 0;; attempt++) {
-			enum kv_look look;
-			if ((r = read_slot(w, key, node, idx, "get (slot read)", &look)))
-				return r;
-			if (look == KV_EMPTY)
-				return 0;
-			if (look == KV_LOCKED) {
-				w->cnt[C_RETRY_LOCKED]++;
-			} else if (look == KV_TORN) {
-				w->cnt[C_RETRY_TORN]++;
-			} else {
-				struct kv_hdr h;
-				memcpy(&h, img, sizeof(h));
-				if (h.key != key)
-					break; /* another key's slot: probe on */
-				if (!kv->o.seqlock)
-					goto found;
-				r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_VER(kv),
-						   (int)node, 0, slot_off(kv, idx), 64);
-				if (r)
-					return req_failed(w, "get (version read)", key, node, r);
-				uint64_t v2;
-				memcpy(&v2, w->q.lbuf + LB_VER(kv), sizeof(v2));
-				if (v2 == h.ver)
-					goto found;
-				w->cnt[C_RETRY_CHANGED]++;
+	if (!kv->slots)
+		return 0;
+	for (;;) {
+		enum kv_look look;
+		if ((r = read_slot(w, key, node, p.idx, "get (slot read)", &look)))
+			return r;
+		if (look == KV_EMPTY)
+			return 0;
+		if (look == KV_LOCKED) {
+			w->cnt[C_RETRY_LOCKED]++;
+		} else if (look == KV_TORN) {
+			w->cnt[C_RETRY_TORN]++;
+		} else {
+			struct kv_hdr h;
+			memcpy(&h, img, sizeof(h));
+			if (h.key != key) { /* another key's slot: probe on */
+				if (!probe_next(w, &p))
+					return 0;
+				continue;
 			}
-			if ((r = spin_check(w, attempt, &t0, key)))
-				return r;
+			if (!kv->o.seqlock)
+				return get_found(w, key, cached, p.idx);
+			r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_VER(kv), (int)node, 0,
+					   slot_off(kv, p.idx), 64);
+			if (r)
+				return req_failed(w, "get (version read)", key, node, r);
+			uint64_t v2;
+			memcpy(&v2, w->q.lbuf + LB_VER(kv), sizeof(v2));
+			if (v2 == h.ver)
+				return get_found(w, key, cached, p.idx);
+			w->cnt[C_RETRY_CHANGED]++;
 		}
-		w->cnt[C_PROBES]++;
-		idx = (idx + 1) % kv->slots;
+		if ((r = probe_again(w, &p, key)))
+			return r;
 	}
-	return 0;
-found:
-	if (cached < 0)
-		__atomic_store_n(&kv->loc[key], (int32_t)idx, __ATOMIC_RELAXED);
-	uint64_t v;
-	memcpy(&v, img, sizeof(v));
-	__atomic_store_n(&kv->ver_hint[key], v, __ATOMIC_RELAXED);
-	return 1;
 }
 
 /* Finds key's slot for a put, or claims an empty one for it (then locked
@@ -466,46 +494,43 @@ static int find_for_put(struct worker *w, uint64_t key, unsigned node, uint64_t 
 			bool *locked)
 {
 	struct kv *kv = w->kv;
-	uint64_t idx = key_home(kv, key), old;
+	struct probe p = { .idx = key_home(kv, key) };
 	uint8_t *img = w->q.lbuf + LB_READ(kv);
+	uint64_t old;
 	int r;
 
 	*locked = false;
-	for (uint64_t probe = 0; probe < kv->slots; probe++) {
-		double t0 = 0;
-		for (uint64_t attempt = 0;; attempt++) {
-			enum kv_look look;
-			if ((r = read_slot(w, key, node, idx, "put (probe)", &look)))
-				return r;
-			if (look == KV_EMPTY) {
-				r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv),
-						 (int)node, 0, slot_off(kv, idx), 0, 1, &old);
-				if (r)
-					return req_failed(w, "put (claim)", key, node, r);
-				if (old == 0) {
-					*idx_out = idx;
-					*locked = true;
-					return 0;
-				}
-				/* Claimed meanwhile, maybe for this very key. */
-			} else if (look == KV_OK) {
-				struct kv_hdr h;
-				memcpy(&h, img, sizeof(h));
-				if (h.key == key) {
-					*idx_out = idx;
-					__atomic_store_n(&kv->ver_hint[key], h.ver,
-							 __ATOMIC_RELAXED);
-					return 0;
-				}
-				break;
-			} else {
-				w->cnt[look == KV_LOCKED ? C_RETRY_LOCKED : C_RETRY_TORN]++;
+	while (kv->slots) {
+		enum kv_look look;
+		if ((r = read_slot(w, key, node, p.idx, "put (probe)", &look)))
+			return r;
+		if (look == KV_EMPTY) {
+			r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv), (int)node, 0,
+					 slot_off(kv, p.idx), 0, 1, &old);
+			if (r)
+				return req_failed(w, "put (claim)", key, node, r);
+			if (old == 0) {
+				*idx_out = p.idx;
+				*locked = true;
+				return 0;
 			}
-			if ((r = spin_check(w, attempt, &t0, key)))
-				return r;
+			/* Claimed meanwhile, maybe for this very key. */
+		} else if (look == KV_OK) {
+			struct kv_hdr h;
+			memcpy(&h, img, sizeof(h));
+			if (h.key == key) {
+				*idx_out = p.idx;
+				__atomic_store_n(&kv->ver_hint[key], h.ver, __ATOMIC_RELAXED);
+				return 0;
+			}
+			if (!probe_next(w, &p))
+				break;
+			continue;
+		} else {
+			w->cnt[look == KV_LOCKED ? C_RETRY_LOCKED : C_RETRY_TORN]++;
 		}
-		w->cnt[C_PROBES]++;
-		idx = (idx + 1) % kv->slots;
+		if ((r = probe_again(w, &p, key)))
+			return r;
 	}
 	w->err = 1;
 	fprintf(stderr,
