@@ -2,13 +2,14 @@
 /*
  * explib: what the experiment programs (sonuma-bench, sonuma-soak, the
  * bench_* programs, sonuma-run) and the applications (sonuma-kv,
- * sonuma-pagerank) share: number parsing for their options, the output
- * formats (the table/CSV/JSON choice, JSON and CSV fields, the command line
- * and date every result records), statistics (percentiles of sorted
- * samples, a log-linear histogram), one random stream and the CPUs of a
- * node.
+ * sonuma-pagerank) share: their command lines read from tables of
+ * options, number parsing, the output formats (the table/CSV/JSON choice,
+ * JSON and CSV fields, the command line and date every result records),
+ * statistics (percentiles of sorted samples, a log-linear histogram), one
+ * random stream and the CPUs of a node.
  *
- * Functions return 0 or a negative errno and print nothing; the programs
+ * Functions return 0 or a negative errno and print nothing (but the option
+ * reader, which says what is wrong in each program's words); the programs
  * turn errors into their own messages.
  */
 #ifndef SONUMA_EXPLIB_H
