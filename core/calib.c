@@ -154,284 +154,202 @@ void cal_identity_here(struct cal_identity *id)
 
 /* ---- loading ----------------------------------------------------------- */
 
-struct ld {
-	const char *path;
-	char *err;
-	size_t errlen;
-};
+/* Every value is read with config.h's core_cfg_* rules: errors are
+ * "FILE:LINE: NAME: what", a missing setting "FILE:LINE: missing NAME",
+ * NAME the setting's path from the top ("fabrics[0].sizes[1].read_ns"). */
 
-/* "FILE:LINE: NAME: what" for setting s (or, without one, "FILE: what"). */
-__attribute__((format(printf, 4, 5))) static int
-ld_fail(const struct ld *l, const config_setting_t *s, const char *name, const char *fmt, ...)
+/* The group root.key, present. */
+static int ld_group(const config_setting_t *root, const char *key, const char *const *keys,
+		    config_setting_t **out, char *err, size_t errlen)
 {
-	char msg[256];
-	va_list ap;
+	int r;
 
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (s && config_setting_source_line(s) > 0)
-		snprintf(l->err, l->errlen, "%s:%u: %s: %s", l->path, config_setting_source_line(s),
-			 name, msg);
-	else
-		snprintf(l->err, l->errlen, "%s: %s: %s", l->path, name, msg);
-	return -EINVAL;
+	if ((r = core_cfg_get(root, key, true, "a group { ... }", out, err, errlen)))
+		return r;
+	if (config_setting_type(*out) != CONFIG_TYPE_GROUP)
+		return core_cfg_fail(root, key, err, errlen, "must be a group { ... }");
+	return core_cfg_known(*out, keys, err, errlen);
 }
 
-/* "group.key", or "key" at the top level. */
-static const char *qname(char *buf, size_t len, const char *gname, const char *key)
+/* A string, present and not empty. */
+static int ld_name(const config_setting_t *g, const char *key, char *out, size_t outlen, char *err,
+		   size_t errlen)
 {
-	snprintf(buf, len, "%s%s%s", gname ? gname : "", gname ? "." : "", key);
-	return buf;
+	int r;
+
+	if ((r = core_cfg_string(g, key, true, out, outlen, err, errlen)))
+		return r;
+	if (!*out)
+		return core_cfg_fail(g, key, err, errlen, "must not be empty");
+	return 0;
 }
 
-/* Looks key up in grp; a missing key is "FILE:LINE: missing NAME", with
- * the line of the group that lacks it (or "FILE: missing NAME" at the top). */
-static config_setting_t *ld_get(const struct ld *l, const config_setting_t *grp, const char *gname,
-				const char *key, int *r)
-{
-	config_setting_t *s = config_setting_get_member(grp, key);
-	unsigned line = config_setting_source_line(grp);
-	char name[96];
-
-	if (!s) {
-		qname(name, sizeof(name), gname, key);
-		if (gname && line > 0)
-			snprintf(l->err, l->errlen, "%s:%u: missing %s", l->path, line, name);
-		else
-			snprintf(l->err, l->errlen, "%s: missing %s", l->path, name);
-		*r = -EINVAL;
-	}
-	return s;
-}
-
-static bool is_int(const config_setting_t *s)
+static bool is_list(const config_setting_t *s)
 {
 	int t = config_setting_type(s);
 
-	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64;
-}
-
-static bool is_number(const config_setting_t *s)
-{
-	return is_int(s) || config_setting_type(s) == CONFIG_TYPE_FLOAT;
-}
-
-static double number_of(const config_setting_t *s)
-{
-	return is_int(s) ? (double)config_setting_get_int64(s) : config_setting_get_float(s);
-}
-
-static int ld_u64(const struct ld *l, const config_setting_t *grp, const char *gname,
-		  const char *key, uint64_t min, uint64_t max, uint64_t *out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-	long long v;
-
-	if (!s)
-		return r;
-	qname(name, sizeof(name), gname, key);
-	if (!is_int(s))
-		return ld_fail(l, s, name, "must be an integer");
-	v = config_setting_get_int64(s);
-	if (v < 0 || (uint64_t)v < min || (uint64_t)v > max)
-		return ld_fail(l, s, name, "must be between %llu and %llu (got %lld)",
-			       (unsigned long long)min, (unsigned long long)max, v);
-	*out = (uint64_t)v;
-	return 0;
-}
-
-static int ld_num(const struct ld *l, const config_setting_t *s, const char *name, double min,
-		  double max, double *out)
-{
-	double v;
-
-	if (!is_number(s))
-		return ld_fail(l, s, name, "must be a number");
-	v = number_of(s);
-	if (!isfinite(v) || v < min || v > max)
-		return ld_fail(l, s, name, "must be between %g and %g (got %g)", min, max, v);
-	*out = v;
-	return 0;
-}
-
-static int ld_double(const struct ld *l, const config_setting_t *grp, const char *gname,
-		     const char *key, double min, double max, double *out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-
-	return s ? ld_num(l, s, qname(name, sizeof(name), gname, key), min, max, out) : r;
-}
-
-static int ld_string(const struct ld *l, const config_setting_t *grp, const char *gname,
-		     const char *key, char *out, size_t outlen)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-	const char *v;
-
-	if (!s)
-		return r;
-	qname(name, sizeof(name), gname, key);
-	if (config_setting_type(s) != CONFIG_TYPE_STRING)
-		return ld_fail(l, s, name, "must be a string in double quotes");
-	v = config_setting_get_string(s);
-	if (!*v)
-		return ld_fail(l, s, name, "must not be empty");
-	if (strlen(v) >= outlen)
-		return ld_fail(l, s, name, "longer than %zu characters", outlen - 1);
-	snprintf(out, outlen, "%s", v);
-	return 0;
-}
-
-static int ld_bool(const struct ld *l, const config_setting_t *grp, const char *gname,
-		   const char *key, bool *out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char name[96];
-
-	if (!s)
-		return r;
-	if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-		return ld_fail(l, s, qname(name, sizeof(name), gname, key),
-			       "must be true or false");
-	*out = config_setting_get_bool(s);
-	return 0;
-}
-
-/* Rejects settings of grp not in keys (a typo or a file of another format). */
-static int ld_known(const struct ld *l, const config_setting_t *grp, const char *gname,
-		    const char *const *keys)
-{
-	int n = config_setting_length(grp);
-	char q[96];
-
-	for (int i = 0; i < n; i++) {
-		config_setting_t *s = config_setting_get_elem(grp, (unsigned)i);
-		const char *name = config_setting_name(s);
-		bool ok = false;
-
-		for (const char *const *k = keys; *k && name; k++)
-			ok |= !strcmp(*k, name);
-		if (!ok)
-			return ld_fail(l, s, qname(q, sizeof(q), gname, name ? name : "?"),
-				       "unknown setting");
-	}
-	return 0;
-}
-
-static int ld_group(const struct ld *l, const config_setting_t *root, const char *key,
-		    config_setting_t **out)
-{
-	int r = 0;
-	config_setting_t *s = ld_get(l, root, NULL, key, &r);
-
-	if (!s)
-		return r;
-	if (config_setting_type(s) != CONFIG_TYPE_GROUP)
-		return ld_fail(l, s, key, "must be a group { ... }");
-	*out = s;
-	return 0;
+	return t == CONFIG_TYPE_LIST || t == CONFIG_TYPE_ARRAY;
 }
 
 /* A domains x domains matrix: a list of rows, each an array or list of
- * numbers in [0, max]; key is a member of grp (named gname, NULL at the top). */
-static int ld_matrix_in(const struct ld *l, const config_setting_t *grp, const char *gname,
-			const char *key, uint32_t domains, double max,
-			double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
+ * numbers in [0, max]. */
+static int ld_matrix(const config_setting_t *root, const char *key, uint32_t domains, double max,
+		     double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS], char *err, size_t errlen)
 {
-	int r = 0;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char q[96], name[128];
+	config_setting_t *s;
+	int r;
 
-	if (!s)
+	if ((r = core_cfg_get(root, key, true, "a list of rows", &s, err, errlen)))
 		return r;
-	qname(q, sizeof(q), gname, key);
-	if (config_setting_type(s) != CONFIG_TYPE_LIST &&
-	    config_setting_type(s) != CONFIG_TYPE_ARRAY)
-		return ld_fail(l, s, q, "must be a list of %u rows like ( [ 1.0 ] )", domains);
+	if (!is_list(s))
+		return core_cfg_fail(s, NULL, err, errlen,
+				     "must be a list of %u rows like ( [ 1.0 ] )", domains);
 	if ((uint32_t)config_setting_length(s) != domains)
-		return ld_fail(l, s, q, "has %d rows; machine.domains is %u",
-			       config_setting_length(s), domains);
+		return core_cfg_fail(s, NULL, err, errlen, "has %d rows; machine.domains is %u",
+				     config_setting_length(s), domains);
 	for (uint32_t i = 0; i < domains; i++) {
 		config_setting_t *row = config_setting_get_elem(s, i);
-		int t = config_setting_type(row);
 
-		snprintf(name, sizeof(name), "%s[%u]", q, i);
-		if (t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST)
-			return ld_fail(l, row, name, "must be a row of %u numbers like [ 1.0 ]",
-				       domains);
+		if (!is_list(row))
+			return core_cfg_fail(row, NULL, err, errlen,
+					     "must be a row of %u numbers like [ 1.0 ]", domains);
 		if ((uint32_t)config_setting_length(row) != domains)
-			return ld_fail(l, row, name, "has %d entries; machine.domains is %u",
-				       config_setting_length(row), domains);
-		for (uint32_t j = 0; j < domains; j++) {
-			config_setting_t *e = config_setting_get_elem(row, j);
-			snprintf(name, sizeof(name), "%s[%u][%u]", q, i, j);
-			if ((r = ld_num(l, e, name, 0, max, &m[i][j])))
+			return core_cfg_fail(row, NULL, err, errlen,
+					     "has %d entries; machine.domains is %u",
+					     config_setting_length(row), domains);
+		for (uint32_t j = 0; j < domains; j++)
+			if ((r = core_cfg_value_double(config_setting_get_elem(row, j), 0, max,
+						       &m[i][j], err, errlen)))
 				return r;
-		}
 	}
 	return 0;
 }
 
-static int ld_matrix(const struct ld *l, const config_setting_t *root, const char *key,
-		     uint32_t domains, double max, double m[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
+/* The list grp.key of min to max groups, each like the example like
+ * ("{ size = 64; ... }"); things names its entries ("sizes").  *out is
+ * NULL (and *n 0) when it is absent and not required. */
+static int ld_list(const config_setting_t *grp, const char *key, bool required, int min, int max,
+		   const char *things, const char *like, config_setting_t **out, int *n, char *err,
+		   size_t errlen)
 {
-	return ld_matrix_in(l, root, NULL, key, domains, max, m);
+	int r;
+
+	*n = 0;
+	if ((r = core_cfg_get(grp, key, required, "a list of groups", out, err, errlen)) || !*out)
+		return r;
+	if (config_setting_type(*out) != CONFIG_TYPE_LIST)
+		return core_cfg_fail(*out, NULL, err, errlen,
+				     "must be a list of groups like ( %s )", like);
+	*n = config_setting_length(*out);
+	if (*n > max && !min)
+		return core_cfg_fail(*out, NULL, err, errlen, "at most %d %s (got %d)", max, things,
+				     *n);
+	if (*n < min || *n > max)
+		return core_cfg_fail(*out, NULL, err, errlen, "must have %d to %d %s (got %d)", min,
+				     max, things, *n);
+	for (int i = 0; i < *n; i++) {
+		config_setting_t *g = config_setting_get_elem(*out, (unsigned)i);
+
+		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
+			return core_cfg_fail(g, NULL, err, errlen, "must be a group %s", like);
+	}
+	return 0;
 }
 
-static int ld_floor(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+/* Entry i of a list of sizes (g, with its size in key) is above the one before. */
+static int ld_increasing(const config_setting_t *g, const char *key, int i, uint64_t size,
+			 uint64_t before, char *err, size_t errlen)
+{
+	if (i > 0 && size <= before)
+		return core_cfg_fail(g, key, err, errlen, "sizes must increase (%llu after %llu)",
+				     (unsigned long long)size, (unsigned long long)before);
+	return 0;
+}
+
+/* floor[i]: one measured size, above the one before. */
+static int ld_floor_size(const config_setting_t *g, struct cal_data *c, int i, char *err,
+			 size_t errlen)
 {
 	static const char *const keys[] = { "size", "median_ns", "p99_ns", NULL };
-	int r = 0, n;
-	config_setting_t *s = ld_get(l, root, NULL, "floor", &r);
-	char name[64];
+	int r;
 
-	if (!s)
+	if ((r = core_cfg_known(g, keys, err, errlen)) ||
+	    (r = core_cfg_u64(g, "size", true, 1, CAL_MAX_FLOOR_SIZE, &c->floor_size[i], err,
+			      errlen)) ||
+	    (r = core_cfg_double(g, "median_ns", true, 0, CAL_MAX_NS, &c->floor_ns[i], err,
+				 errlen)) ||
+	    (r = core_cfg_double(g, "p99_ns", true, 0, CAL_MAX_NS, &c->floor_p99_ns[i], err,
+				 errlen)))
 		return r;
-	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return ld_fail(l, s, "floor",
-			       "must be a list of groups like "
-			       "( { size = 64; median_ns = 900.0; p99_ns = 1500.0; } )");
-	n = config_setting_length(s);
-	if (n > CAL_MAX_SIZES)
-		return ld_fail(l, s, "floor", "at most %d sizes (got %d)", CAL_MAX_SIZES, n);
-	for (int i = 0; i < n; i++) {
-		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
+	if (c->floor_ns[i] <= 0)
+		return core_cfg_fail(g, NULL, err, errlen, "median_ns must be above 0");
+	if (c->floor_p99_ns[i] < c->floor_ns[i])
+		return core_cfg_fail(g, NULL, err, errlen, "p99_ns (%g) is below median_ns (%g)",
+				     c->floor_p99_ns[i], c->floor_ns[i]);
+	return ld_increasing(g, NULL, i, c->floor_size[i], i ? c->floor_size[i - 1] : 0, err,
+			     errlen);
+}
 
-		snprintf(name, sizeof(name), "floor[%d]", i);
-		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return ld_fail(l, g, name,
-				       "must be a group { size = ..; median_ns = ..; "
-				       "p99_ns = ..; }");
-		if ((r = ld_known(l, g, name, keys)) ||
-		    (r = ld_u64(l, g, name, "size", 1, CAL_MAX_FLOOR_SIZE, &c->floor_size[i])) ||
-		    (r = ld_double(l, g, name, "median_ns", 0, CAL_MAX_NS, &c->floor_ns[i])) ||
-		    (r = ld_double(l, g, name, "p99_ns", 0, CAL_MAX_NS, &c->floor_p99_ns[i])))
+static int ld_floor(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
+{
+	config_setting_t *s;
+	int r, n;
+
+	if ((r = ld_list(root, "floor", true, 0, CAL_MAX_SIZES, "sizes",
+			 "{ size = 64; median_ns = 900.0; p99_ns = 1500.0; }", &s, &n, err,
+			 errlen)))
+		return r;
+	for (int i = 0; i < n; i++)
+		if ((r = ld_floor_size(config_setting_get_elem(s, (unsigned)i), c, i, err, errlen)))
 			return r;
-		if (c->floor_ns[i] <= 0)
-			return ld_fail(l, g, name, "median_ns must be above 0");
-		if (c->floor_p99_ns[i] < c->floor_ns[i])
-			return ld_fail(l, g, name, "p99_ns (%g) is below median_ns (%g)",
-				       c->floor_p99_ns[i], c->floor_ns[i]);
-		if (i > 0 && c->floor_size[i] <= c->floor_size[i - 1])
-			return ld_fail(l, g, name, "sizes must increase (%llu after %llu)",
-				       (unsigned long long)c->floor_size[i],
-				       (unsigned long long)c->floor_size[i - 1]);
-	}
 	c->n_floor = (uint32_t)n;
 	return 0;
 }
 
+/* The version first: a file of another format gets that message. */
+static int ld_version(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
+{
+	config_setting_t *s;
+	int r;
+
+	if ((r = core_cfg_get(root, "version", true, "an integer", &s, err, errlen)))
+		return r;
+	if (!core_cfg_is_int(s))
+		return core_cfg_fail(root, "version", err, errlen, "must be an integer");
+	if (config_setting_get_int64(s) != CAL_FORMAT_VERSION)
+		return core_cfg_fail(root, "version", err, errlen,
+				     "format %lld is not the one this sonuma reads (%d); run "
+				     "sonuma-calibrate again",
+				     config_setting_get_int64(s), CAL_FORMAT_VERSION);
+	c->version = CAL_FORMAT_VERSION;
+	return 0;
+}
+
+static int ld_machine(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
+{
+	static const char *const keys[] = { "cpu_model", "cores", "domains", "kernel",
+					    "hostname",	 "date",  NULL };
+	struct cal_identity *id = &c->id;
+	config_setting_t *g;
+	int r;
+
+	if ((r = ld_group(root, "machine", keys, &g, err, errlen)) ||
+	    (r = ld_name(g, "cpu_model", id->cpu_model, sizeof(id->cpu_model), err, errlen)) ||
+	    (r = core_cfg_u32(g, "cores", true, 1, CAL_MAX_CORES, &id->cores, err, errlen)) ||
+	    (r = core_cfg_u32(g, "domains", true, 1, CAL_MAX_DOMAINS, &id->domains, err, errlen)) ||
+	    (r = ld_name(g, "kernel", id->kernel, sizeof(id->kernel), err, errlen)) ||
+	    (r = ld_name(g, "hostname", id->hostname, sizeof(id->hostname), err, errlen)) ||
+	    (r = ld_name(g, "date", id->date, sizeof(id->date), err, errlen)))
+		return r;
+	c->domains = id->domains;
+	return 0;
+}
+
+/* ---- the fabric sections --------------------------------------------------- */
+
 /* One fabric direction's figures of sizes[i] (g): "read" or "write". */
-static int ld_fabric_op(const struct ld *l, const config_setting_t *g, const char *gname,
-			struct cal_fabric *f, uint32_t i, int op)
+static int ld_fabric_op(const config_setting_t *g, struct cal_fabric *f, uint32_t i, int op,
+			char *err, size_t errlen)
 {
 	const char *dir = op == CAL_FAB_READ ? "read" : "write";
 	char k_med[16], k_p10[24], k_p90[24], k_p99[24], k_bw[16];
@@ -442,83 +360,65 @@ static int ld_fabric_op(const struct ld *l, const config_setting_t *g, const cha
 	snprintf(k_p90, sizeof(k_p90), "%s_p90_ns", dir);
 	snprintf(k_p99, sizeof(k_p99), "%s_p99_ns", dir);
 	snprintf(k_bw, sizeof(k_bw), "%s_gbps", dir);
-	if ((r = ld_double(l, g, gname, k_med, 0, CAL_MAX_NS, &f->ns[op][i])) ||
-	    (r = ld_double(l, g, gname, k_p10, 0, CAL_MAX_NS, &f->p10_ns[op][i])) ||
-	    (r = ld_double(l, g, gname, k_p90, 0, CAL_MAX_NS, &f->p90_ns[op][i])) ||
-	    (r = ld_double(l, g, gname, k_p99, 0, CAL_MAX_NS, &f->p99_ns[op][i])) ||
-	    (r = ld_double(l, g, gname, k_bw, 0, CAL_MAX_GBPS, &f->gbps[op][i])))
+	if ((r = core_cfg_double(g, k_med, true, 0, CAL_MAX_NS, &f->ns[op][i], err, errlen)) ||
+	    (r = core_cfg_double(g, k_p10, true, 0, CAL_MAX_NS, &f->p10_ns[op][i], err, errlen)) ||
+	    (r = core_cfg_double(g, k_p90, true, 0, CAL_MAX_NS, &f->p90_ns[op][i], err, errlen)) ||
+	    (r = core_cfg_double(g, k_p99, true, 0, CAL_MAX_NS, &f->p99_ns[op][i], err, errlen)) ||
+	    (r = core_cfg_double(g, k_bw, true, 0, CAL_MAX_GBPS, &f->gbps[op][i], err, errlen)))
 		return r;
-	if (f->ns[op][i] <= 0) {
-		char name[96];
-		return ld_fail(l, config_setting_get_member(g, k_med),
-			       qname(name, sizeof(name), gname, k_med), "must be above 0");
-	}
+	if (f->ns[op][i] <= 0)
+		return core_cfg_fail(g, k_med, err, errlen, "must be above 0");
 	if (f->p10_ns[op][i] > f->ns[op][i] || f->p90_ns[op][i] < f->ns[op][i] ||
 	    f->p99_ns[op][i] < f->p90_ns[op][i])
-		return ld_fail(l, config_setting_get_member(g, k_p10), gname,
-			       "%s %g, %s %g, %s %g, %s %g: they must not decrease", k_p10,
-			       f->p10_ns[op][i], k_med, f->ns[op][i], k_p90, f->p90_ns[op][i],
-			       k_p99, f->p99_ns[op][i]);
+		return core_cfg_fail(g, NULL, err, errlen,
+				     "%s %g, %s %g, %s %g, %s %g: they must not decrease", k_p10,
+				     f->p10_ns[op][i], k_med, f->ns[op][i], k_p90, f->p90_ns[op][i],
+				     k_p99, f->p99_ns[op][i]);
 	return 0;
 }
 
-static int ld_fabric_sizes(const struct ld *l, const config_setting_t *fg, const char *fname,
-			   struct cal_fabric *f)
+static int ld_fabric_sizes(const config_setting_t *fg, struct cal_fabric *f, char *err,
+			   size_t errlen)
 {
 	static const char *const keys[] = { "size",	    "read_ns",	    "read_p10_ns",
 					    "read_p90_ns",  "read_p99_ns",  "write_ns",
 					    "write_p10_ns", "write_p90_ns", "write_p99_ns",
 					    "read_gbps",    "write_gbps",   NULL };
-	int r = 0, n;
-	config_setting_t *s = ld_get(l, fg, fname, "sizes", &r);
-	char name[48], gname[64];
+	config_setting_t *s;
+	int r, n;
 
-	if (!s)
+	if ((r = ld_list(fg, "sizes", true, 1, CAL_MAX_SIZES, "sizes",
+			 "{ size = 64; read_ns = 30000.0; ... }", &s, &n, err, errlen)))
 		return r;
-	snprintf(name, sizeof(name), "%.32s.sizes", fname);
-	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return ld_fail(l, s, name,
-			       "must be a list of groups like ( { size = 64; read_ns = 30000.0; "
-			       "... } )");
-	n = config_setting_length(s);
-	if (n < 1 || n > CAL_MAX_SIZES)
-		return ld_fail(l, s, name, "must have 1 to %d sizes (got %d)", CAL_MAX_SIZES, n);
 	for (int i = 0; i < n; i++) {
 		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
 
-		snprintf(gname, sizeof(gname), "%s[%d]", name, i);
-		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return ld_fail(l, g, gname,
-				       "must be a group { size = ..; read_ns = ..; ... }");
-		if ((r = ld_known(l, g, gname, keys)) ||
-		    (r = ld_u64(l, g, gname, "size", 1, CAL_MAX_FLOOR_SIZE, &f->size[i])) ||
-		    (r = ld_fabric_op(l, g, gname, f, (uint32_t)i, CAL_FAB_READ)) ||
-		    (r = ld_fabric_op(l, g, gname, f, (uint32_t)i, CAL_FAB_WRITE)))
+		if ((r = core_cfg_known(g, keys, err, errlen)) ||
+		    (r = core_cfg_u64(g, "size", true, 1, CAL_MAX_FLOOR_SIZE, &f->size[i], err,
+				      errlen)) ||
+		    (r = ld_fabric_op(g, f, (uint32_t)i, CAL_FAB_READ, err, errlen)) ||
+		    (r = ld_fabric_op(g, f, (uint32_t)i, CAL_FAB_WRITE, err, errlen)) ||
+		    (r = ld_increasing(g, "size", i, f->size[i], i ? f->size[i - 1] : 0, err,
+				       errlen)))
 			return r;
-		if (i > 0 && f->size[i] <= f->size[i - 1])
-			return ld_fail(l, config_setting_get_member(g, "size"), gname,
-				       "sizes must increase (%llu after %llu)",
-				       (unsigned long long)f->size[i],
-				       (unsigned long long)f->size[i - 1]);
 	}
 	f->n = (uint32_t)n;
 	return 0;
 }
 
 /* An address as in fabric.nodes: "host:port" or "[v6]:port". */
-static int ld_addr(const struct ld *l, const config_setting_t *g, const char *gname,
-		   const char *key, char *out)
+static int ld_addr(const config_setting_t *g, const char *key, char *out, char *err, size_t errlen)
 {
-	char host[CAL_ADDR_LEN], name[64];
+	char host[CAL_ADDR_LEN];
 	unsigned port;
 	int r;
 
-	if ((r = ld_string(l, g, gname, key, out, CAL_ADDR_LEN)))
+	if ((r = ld_name(g, key, out, CAL_ADDR_LEN, err, errlen)))
 		return r;
 	if (core_split_addr(out, host, sizeof(host), &port))
-		return ld_fail(l, config_setting_get_member(g, key),
-			       qname(name, sizeof(name), gname, key),
-			       "\"%s\" is not host:port (as in rmc.conf's fabric.nodes)", out);
+		return core_cfg_fail(g, key, err, errlen,
+				     "\"%s\" is not host:port (as in rmc.conf's fabric.nodes)",
+				     out);
 	return 0;
 }
 
@@ -528,74 +428,64 @@ static bool same_fabric(const struct cal_fabric *a, const struct cal_fabric *b)
 	       !strcmp(a->peer, b->peer) && !strcmp(a->transports, b->transports);
 }
 
-static int ld_fabrics(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+/* fabrics[i] (g): one fabric, node and peer. */
+static int ld_fabric(const config_setting_t *g, struct cal_fabric *f, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "name",  "node",	   "address", "peer_node",
 					    "peer",  "transports", "date",    "outstanding",
 					    "sizes", NULL };
-	config_setting_t *s = config_setting_get_member(root, "fabrics");
-	char name[32];
-	uint64_t v;
+	int r;
+
+	if ((r = core_cfg_known(g, keys, err, errlen)) ||
+	    (r = ld_name(g, "name", f->name, sizeof(f->name), err, errlen)))
+		return r;
+	/* The only fabric whose transfers do not go through mapped memory,
+	 * and so have a floor of their own. */
+	if (strcmp(f->name, "ucx"))
+		return core_cfg_fail(g, "name", err, errlen,
+				     "\"%s\" is not a fabric with a calibration of its own "
+				     "(\"ucx\")",
+				     f->name);
+	if ((r = core_cfg_u32(g, "node", true, 0, CORE_MAX_NODES - 1, &f->node, err, errlen)) ||
+	    (r = core_cfg_u32(g, "peer_node", true, 0, CORE_MAX_NODES - 1, &f->peer_node, err,
+			      errlen)) ||
+	    (r = ld_addr(g, "address", f->address, err, errlen)) ||
+	    (r = ld_addr(g, "peer", f->peer, err, errlen)) ||
+	    (r = ld_name(g, "transports", f->transports, sizeof(f->transports), err, errlen)) ||
+	    (r = ld_name(g, "date", f->date, sizeof(f->date), err, errlen)))
+		return r;
+	if (f->node == f->peer_node || !strcmp(f->address, f->peer))
+		return core_cfg_fail(g, "peer", err, errlen,
+				     "the peer (node %u at %s) is the node measured from (node %u "
+				     "at %s)",
+				     f->peer_node, f->peer, f->node, f->address);
+	if ((r = core_cfg_u32(g, "outstanding", true, 1, 65536, &f->outstanding, err, errlen)))
+		return r;
+	return ld_fabric_sizes(g, f, err, errlen);
+}
+
+/* Optional: files written before it existed have none. */
+static int ld_fabrics(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
+{
+	config_setting_t *s;
 	int r, n;
 
 	c->n_fabrics = 0;
-	if (!s)
-		return 0;
-	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return ld_fail(l, s, "fabrics",
-			       "must be a list of groups like ( { name = \"ucx\"; ... } )");
-	n = config_setting_length(s);
-	if (n > CAL_MAX_FABRICS)
-		return ld_fail(l, s, "fabrics", "at most %d sections (got %d)", CAL_MAX_FABRICS, n);
+	if ((r = ld_list(root, "fabrics", false, 0, CAL_MAX_FABRICS, "sections",
+			 "{ name = \"ucx\"; ... }", &s, &n, err, errlen)))
+		return r;
 	for (int i = 0; i < n; i++) {
 		config_setting_t *g = config_setting_get_elem(s, (unsigned)i);
 		struct cal_fabric *f = &c->fabric[i];
 
-		snprintf(name, sizeof(name), "fabrics[%d]", i);
-		if (config_setting_type(g) != CONFIG_TYPE_GROUP)
-			return ld_fail(l, g, name, "must be a group { name = \"ucx\"; ... }");
-		if ((r = ld_known(l, g, name, keys)) ||
-		    (r = ld_string(l, g, name, "name", f->name, sizeof(f->name))))
-			return r;
-		/* The only fabric whose transfers do not go through mapped
-		 * memory, and so have a floor of their own. */
-		if (strcmp(f->name, "ucx")) {
-			char q[48];
-			return ld_fail(
-				l, config_setting_get_member(g, "name"),
-				qname(q, sizeof(q), name, "name"),
-				"\"%s\" is not a fabric with a calibration of its own (\"ucx\")",
-				f->name);
-		}
-		if ((r = ld_u64(l, g, name, "node", 0, CORE_MAX_NODES - 1, &v)))
-			return r;
-		f->node = (uint32_t)v;
-		if ((r = ld_u64(l, g, name, "peer_node", 0, CORE_MAX_NODES - 1, &v)))
-			return r;
-		f->peer_node = (uint32_t)v;
-		if ((r = ld_addr(l, g, name, "address", f->address)) ||
-		    (r = ld_addr(l, g, name, "peer", f->peer)) ||
-		    (r = ld_string(l, g, name, "transports", f->transports,
-				   sizeof(f->transports))) ||
-		    (r = ld_string(l, g, name, "date", f->date, sizeof(f->date))))
-			return r;
-		if (f->node == f->peer_node || !strcmp(f->address, f->peer))
-			return ld_fail(
-				l, config_setting_get_member(g, "peer"), name,
-				"the peer (node %u at %s) is the node measured from (node %u "
-				"at %s)",
-				f->peer_node, f->peer, f->node, f->address);
-		if ((r = ld_u64(l, g, name, "outstanding", 1, 65536, &v)))
-			return r;
-		f->outstanding = (uint32_t)v;
-		if ((r = ld_fabric_sizes(l, g, name, f)))
+		if ((r = ld_fabric(g, f, err, errlen)))
 			return r;
 		for (int j = 0; j < i; j++)
 			if (same_fabric(&c->fabric[j], f))
-				return ld_fail(l, g, name,
-					       "the same fabric, addresses and transports as "
-					       "fabrics[%d]",
-					       j);
+				return core_cfg_fail(g, NULL, err, errlen,
+						     "the same fabric, addresses and transports "
+						     "as fabrics[%d]",
+						     j);
 		c->n_fabrics = (uint32_t)i + 1;
 	}
 	return 0;
@@ -603,71 +493,122 @@ static int ld_fabrics(const struct ld *l, const config_setting_t *root, struct c
 
 /* ---- the optional sections: spread, sanity, agent ------------------------ */
 
-/* A member of grp that may be absent. */
-static config_setting_t *ld_opt(const config_setting_t *grp, const char *key)
+/* The group root.key when it is there (*out NULL otherwise). */
+static int ld_opt_group(const config_setting_t *root, const char *key, const char *const *keys,
+			config_setting_t **out, char *err, size_t errlen)
 {
-	return config_setting_get_member(grp, key);
+	*out = NULL;
+	if (!config_setting_get_member(root, key))
+		return 0;
+	return ld_group(root, key, keys, out, err, errlen);
 }
 
-/* An array [ a, b, ... ] of 1 to max numbers in [lo, hi]: their count into *n. */
-static int ld_array(const struct ld *l, const config_setting_t *grp, const char *gname,
-		    const char *key, double lo, double hi, double *out, uint32_t max, uint32_t *n)
+/* An array [ a, b, ... ] grp.key of 1 to max numbers in [lo, hi]: their
+ * count into *n (left untouched when it is absent and not required). */
+static int ld_array(const config_setting_t *grp, const char *key, bool required, double lo,
+		    double hi, double *out, uint32_t max, uint32_t *n, char *err, size_t errlen)
 {
-	int r = 0, len;
-	config_setting_t *s = ld_get(l, grp, gname, key, &r);
-	char q[96], name[112];
+	config_setting_t *s;
+	int r, len;
 
-	if (!s)
+	if ((r = core_cfg_get(grp, key, required, "an array of numbers", &s, err, errlen)) || !s)
 		return r;
-	qname(q, sizeof(q), gname, key);
-	if (config_setting_type(s) != CONFIG_TYPE_ARRAY &&
-	    config_setting_type(s) != CONFIG_TYPE_LIST)
-		return ld_fail(l, s, q, "must be an array of numbers like [ 1.0, 2.0 ]");
+	if (!is_list(s))
+		return core_cfg_fail(s, NULL, err, errlen,
+				     "must be an array of numbers like [ 1.0, 2.0 ]");
 	len = config_setting_length(s);
 	if (len < 1 || (uint32_t)len > max)
-		return ld_fail(l, s, q, "must hold 1 to %u numbers (got %d)", max, len);
-	for (int i = 0; i < len; i++) {
-		snprintf(name, sizeof(name), "%s[%d]", q, i);
-		if ((r = ld_num(l, config_setting_get_elem(s, (unsigned)i), name, lo, hi, &out[i])))
+		return core_cfg_fail(s, NULL, err, errlen, "must hold 1 to %u numbers (got %d)",
+				     max, len);
+	for (int i = 0; i < len; i++)
+		if ((r = core_cfg_value_double(config_setting_get_elem(s, (unsigned)i), lo, hi,
+					       &out[i], err, errlen)))
 			return r;
-	}
 	*n = (uint32_t)len;
 	return 0;
 }
 
-/* An array of exactly want numbers. */
-static int ld_array_n(const struct ld *l, const config_setting_t *grp, const char *gname,
-		      const char *key, double lo, double hi, double *out, uint32_t want,
-		      const char *what)
+/* An array grp.key of exactly want numbers, present; what says what it
+ * must be when it holds another count. */
+static int ld_array_n(const config_setting_t *grp, const char *key, double lo, double hi,
+		      double *out, uint32_t want, const char *what, char *err, size_t errlen)
 {
+	config_setting_t *s = config_setting_get_member(grp, key);
 	uint32_t n = 0;
-	char q[96];
-	int r = ld_array(l, grp, gname, key, lo, hi, out, CAL_MAX_SIZES, &n);
 
-	if (!r && n != want)
-		return ld_fail(l, ld_opt(grp, key), qname(q, sizeof(q), gname, key),
-			       "holds %u numbers; %s", n, what);
-	return r;
+	if (s && is_list(s) && (uint32_t)config_setting_length(s) != want)
+		return core_cfg_fail(s, NULL, err, errlen, "holds %d numbers; %s",
+				     config_setting_length(s), what);
+	return ld_array(grp, key, true, lo, hi, out, want, &n, err, errlen);
 }
 
-/* p10 <= p90 for every cell of two matrices. */
-static int ld_p10_p90(const struct ld *l, const config_setting_t *grp, const char *key,
-		      uint32_t domains, const double lo[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS],
-		      const double hi[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS])
+/* p10 <= p90 for every cell of two matrices (the p90 one grp.key). */
+static int ld_p10_p90(const config_setting_t *grp, const char *key, uint32_t domains,
+		      const double lo[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS],
+		      const double hi[CAL_MAX_DOMAINS][CAL_MAX_DOMAINS], char *err, size_t errlen)
 {
-	char q[96];
-
 	for (uint32_t i = 0; i < domains; i++)
 		for (uint32_t j = 0; j < domains; j++)
 			if (lo[i][j] > hi[i][j])
-				return ld_fail(l, ld_opt(grp, key),
-					       qname(q, sizeof(q), "spread", key),
-					       "[%u][%u] = %g is below the p10 (%g)", i, j,
-					       hi[i][j], lo[i][j]);
+				return core_cfg_fail(grp, key, err, errlen,
+						     "[%u][%u] = %g is below the p10 (%g)", i, j,
+						     hi[i][j], lo[i][j]);
 	return 0;
 }
 
-static int ld_spread(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+/* spread.floor_p10_ns and floor_p90_ns: one figure per floor size, when
+ * there are some (a floor added by hand has none: 0, unknown); none
+ * without a floor. */
+static int ld_spread_floor(const config_setting_t *g, struct cal_data *c, char *err, size_t errlen)
+{
+	const char *key = config_setting_get_member(g, "floor_p10_ns") ? "floor_p10_ns" :
+			  config_setting_get_member(g, "floor_p90_ns") ? "floor_p90_ns" :
+									 NULL;
+	char what[96];
+	int r;
+
+	if (!key)
+		return 0;
+	if (!c->n_floor)
+		return core_cfg_fail(g, key, err, errlen, "the file has no floor");
+	snprintf(what, sizeof(what), "floor has %u sizes", c->n_floor);
+	if ((r = ld_array_n(g, "floor_p10_ns", 0, CAL_MAX_NS, c->floor_p10_ns, c->n_floor, what,
+			    err, errlen)) ||
+	    (r = ld_array_n(g, "floor_p90_ns", 0, CAL_MAX_NS, c->floor_p90_ns, c->n_floor, what,
+			    err, errlen)))
+		return r;
+	for (uint32_t i = 0; i < c->n_floor; i++)
+		if (c->floor_p10_ns[i] > c->floor_p90_ns[i])
+			return core_cfg_fail(g, "floor_p90_ns", err, errlen,
+					     "[%u] = %g is below the p10 (%g)", i,
+					     c->floor_p90_ns[i], c->floor_p10_ns[i]);
+	return 0;
+}
+
+/* spread.rounds_rtt_ns and rounds_floor_64_ns, the latter only with the
+ * former and as long. */
+static int ld_spread_rounds(const config_setting_t *g, struct cal_data *c, char *err, size_t errlen)
+{
+	char what[96];
+	int r;
+
+	if ((r = ld_array(g, "rounds_rtt_ns", false, 0, CAL_MAX_NS, c->round_rtt_ns, CAL_MAX_ROUNDS,
+			  &c->n_rounds, err, errlen)))
+		return r;
+	if (!config_setting_get_member(g, "rounds_floor_64_ns"))
+		return 0;
+	if (!c->n_rounds)
+		return core_cfg_fail(g, "rounds_floor_64_ns", err, errlen,
+				     "goes with rounds_rtt_ns");
+	snprintf(what, sizeof(what), "spread.rounds_rtt_ns has %u", c->n_rounds);
+	if ((r = ld_array_n(g, "rounds_floor_64_ns", 0, CAL_MAX_NS, c->round_floor_ns, c->n_rounds,
+			    what, err, errlen)))
+		return r;
+	c->n_round_floor = c->n_rounds;
+	return 0;
+}
+
+static int ld_spread(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "tsc_ppm",
 					    "tsc_read_ns",
@@ -682,316 +623,207 @@ static int ld_spread(const struct ld *l, const config_setting_t *root, struct ca
 					    "rounds_rtt_ns",
 					    "rounds_floor_64_ns",
 					    NULL };
-	const char *sp = "spread";
-	config_setting_t *g = NULL;
+	const uint32_t d = c->domains;
+	config_setting_t *g;
 	double tr[2];
-	char what[96];
 	int r;
 
-	if (!ld_opt(root, sp))
-		return 0;
-	if ((r = ld_group(l, root, sp, &g)) || (r = ld_known(l, g, sp, keys)) ||
-	    (r = ld_double(l, g, sp, "tsc_ppm", 0, 1e6, &c->tsc_ppm)) ||
-	    (r = ld_array_n(l, g, sp, "tsc_read_ns", 0, 1e6, tr, 2, "must be [ p10, p90 ]")))
+	if ((r = ld_opt_group(root, "spread", keys, &g, err, errlen)) || !g)
+		return r;
+	if ((r = core_cfg_double(g, "tsc_ppm", true, 0, 1e6, &c->tsc_ppm, err, errlen)) ||
+	    (r = ld_array_n(g, "tsc_read_ns", 0, 1e6, tr, 2, "must be [ p10, p90 ]", err, errlen)))
 		return r;
 	if (tr[0] > tr[1])
-		return ld_fail(l, ld_opt(g, "tsc_read_ns"), "spread.tsc_read_ns",
-			       "the p90 (%g) is below the p10 (%g)", tr[1], tr[0]);
+		return core_cfg_fail(g, "tsc_read_ns", err, errlen,
+				     "the p90 (%g) is below the p10 (%g)", tr[1], tr[0]);
 	c->tsc_read_p10_ns = tr[0], c->tsc_read_p90_ns = tr[1];
-	if ((r = ld_matrix_in(l, g, sp, "rtt_p10_ns", c->domains, CAL_MAX_NS, c->rtt_p10_ns)) ||
-	    (r = ld_matrix_in(l, g, sp, "rtt_p90_ns", c->domains, CAL_MAX_NS, c->rtt_p90_ns)) ||
-	    (r = ld_matrix_in(l, g, sp, "load_p10_ns", c->domains, CAL_MAX_NS, c->load_p10_ns)) ||
-	    (r = ld_matrix_in(l, g, sp, "load_p90_ns", c->domains, CAL_MAX_NS, c->load_p90_ns)) ||
-	    (r = ld_matrix_in(l, g, sp, "copy_p10_gbps", c->domains, CAL_MAX_GBPS,
-			      c->copy_p10_gbps)) ||
-	    (r = ld_matrix_in(l, g, sp, "copy_p90_gbps", c->domains, CAL_MAX_GBPS,
-			      c->copy_p90_gbps)) ||
-	    (r = ld_p10_p90(l, g, "rtt_p90_ns", c->domains, c->rtt_p10_ns, c->rtt_p90_ns)) ||
-	    (r = ld_p10_p90(l, g, "load_p90_ns", c->domains, c->load_p10_ns, c->load_p90_ns)) ||
-	    (r = ld_p10_p90(l, g, "copy_p90_gbps", c->domains, c->copy_p10_gbps, c->copy_p90_gbps)))
+	if ((r = ld_matrix(g, "rtt_p10_ns", d, CAL_MAX_NS, c->rtt_p10_ns, err, errlen)) ||
+	    (r = ld_matrix(g, "rtt_p90_ns", d, CAL_MAX_NS, c->rtt_p90_ns, err, errlen)) ||
+	    (r = ld_matrix(g, "load_p10_ns", d, CAL_MAX_NS, c->load_p10_ns, err, errlen)) ||
+	    (r = ld_matrix(g, "load_p90_ns", d, CAL_MAX_NS, c->load_p90_ns, err, errlen)) ||
+	    (r = ld_matrix(g, "copy_p10_gbps", d, CAL_MAX_GBPS, c->copy_p10_gbps, err, errlen)) ||
+	    (r = ld_matrix(g, "copy_p90_gbps", d, CAL_MAX_GBPS, c->copy_p90_gbps, err, errlen)) ||
+	    (r = ld_p10_p90(g, "rtt_p90_ns", d, c->rtt_p10_ns, c->rtt_p90_ns, err, errlen)) ||
+	    (r = ld_p10_p90(g, "load_p90_ns", d, c->load_p10_ns, c->load_p90_ns, err, errlen)) ||
+	    (r = ld_p10_p90(g, "copy_p90_gbps", d, c->copy_p10_gbps, c->copy_p90_gbps, err,
+			    errlen)) ||
+	    (r = ld_spread_floor(g, c, err, errlen)) || (r = ld_spread_rounds(g, c, err, errlen)))
 		return r;
-	/* One figure per floor size, when there are some (a floor added by
-	 * hand has none: 0, unknown); none without a floor. */
-	snprintf(what, sizeof(what), "floor has %u sizes", c->n_floor);
-	if (c->n_floor && (ld_opt(g, "floor_p10_ns") || ld_opt(g, "floor_p90_ns")) &&
-	    ((r = ld_array_n(l, g, sp, "floor_p10_ns", 0, CAL_MAX_NS, c->floor_p10_ns, c->n_floor,
-			     what)) ||
-	     (r = ld_array_n(l, g, sp, "floor_p90_ns", 0, CAL_MAX_NS, c->floor_p90_ns, c->n_floor,
-			     what))))
-		return r;
-	for (uint32_t i = 0; i < c->n_floor; i++)
-		if (c->floor_p10_ns[i] > c->floor_p90_ns[i])
-			return ld_fail(l, ld_opt(g, "floor_p90_ns"), "spread.floor_p90_ns",
-				       "[%u] = %g is below the p10 (%g)", i, c->floor_p90_ns[i],
-				       c->floor_p10_ns[i]);
-	if (!c->n_floor && (ld_opt(g, "floor_p10_ns") || ld_opt(g, "floor_p90_ns")))
-		return ld_fail(l, ld_opt(g, "floor_p10_ns") ?: ld_opt(g, "floor_p90_ns"),
-			       "spread.floor_p10_ns", "the file has no floor");
-	if (ld_opt(g, "rounds_rtt_ns") &&
-	    (r = ld_array(l, g, sp, "rounds_rtt_ns", 0, CAL_MAX_NS, c->round_rtt_ns, CAL_MAX_ROUNDS,
-			  &c->n_rounds)))
-		return r;
-	if (ld_opt(g, "rounds_floor_64_ns")) {
-		snprintf(what, sizeof(what), "spread.rounds_rtt_ns has %u", c->n_rounds);
-		if (!c->n_rounds)
-			return ld_fail(l, ld_opt(g, "rounds_floor_64_ns"),
-				       "spread.rounds_floor_64_ns", "goes with rounds_rtt_ns");
-		if ((r = ld_array_n(l, g, sp, "rounds_floor_64_ns", 0, CAL_MAX_NS,
-				    c->round_floor_ns, c->n_rounds, what)))
-			return r;
-		c->n_round_floor = c->n_rounds;
-	}
 	c->has_spread = true;
 	return 0;
 }
 
-static int ld_sanity(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+static int ld_sanity(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
 {
 	static const char *const keys[] = { "floor_per_rtt", "floor_per_rtt_max", "disturbed",
 					    "why", NULL };
-	const char *sa = "sanity";
-	config_setting_t *g = NULL;
+	config_setting_t *g;
 	int r;
 
-	if (!ld_opt(root, sa))
-		return 0;
-	if ((r = ld_group(l, root, sa, &g)) || (r = ld_known(l, g, sa, keys)) ||
-	    (r = ld_double(l, g, sa, "floor_per_rtt_max", 1, 1e3, &c->floor_per_rtt_max)) ||
-	    (r = ld_bool(l, g, sa, "disturbed", &c->disturbed)))
+	if ((r = ld_opt_group(root, "sanity", keys, &g, err, errlen)) || !g)
 		return r;
-	if (ld_opt(g, "floor_per_rtt") &&
-	    (r = ld_double(l, g, sa, "floor_per_rtt", 0, 1e6, &c->floor_per_rtt)))
+	if ((r = core_cfg_double(g, "floor_per_rtt_max", true, 1, 1e3, &c->floor_per_rtt_max, err,
+				 errlen)) ||
+	    (r = core_cfg_bool(g, "disturbed", true, &c->disturbed, err, errlen)) ||
+	    (r = core_cfg_double(g, "floor_per_rtt", false, 0, 1e6, &c->floor_per_rtt, err,
+				 errlen)))
 		return r;
 	if (c->disturbed &&
-	    (r = ld_string(l, g, sa, "why", c->disturbed_why, sizeof(c->disturbed_why))))
+	    (r = ld_name(g, "why", c->disturbed_why, sizeof(c->disturbed_why), err, errlen)))
 		return r;
-	if (!c->disturbed && ld_opt(g, "why"))
-		return ld_fail(l, ld_opt(g, "why"), "sanity.why", "goes with disturbed = true");
+	if (!c->disturbed && config_setting_get_member(g, "why"))
+		return core_cfg_fail(g, "why", err, errlen, "goes with disturbed = true");
 	c->has_sanity = true;
 	return 0;
 }
 
-static int ld_agent_floor(const struct ld *l, const config_setting_t *g, struct cal_data *c)
+/* agent.floor[i] (e): one size, in memory and in cache, above the one before. */
+static int ld_agent_size(const config_setting_t *e, struct cal_data *c, int i, char *err,
+			 size_t errlen)
 {
 	static const char *const keys[] = {
 		"size",	     "median_ns",     "p10_ns",	       "p90_ns",	"p99_ns",
 		"cached_ns", "cached_p10_ns", "cached_p90_ns", "cached_p99_ns", NULL
 	};
-	int r = 0, n;
-	config_setting_t *s = ld_get(l, g, "agent", "floor", &r);
-	char name[64];
+	struct cal_agent_floor *a = &c->agent_floor[i];
+	int r;
 
-	if (!s)
+	if ((r = core_cfg_known(e, keys, err, errlen)) ||
+	    (r = core_cfg_u64(e, "size", true, 1, CAL_MAX_FLOOR_SIZE, &a->size, err, errlen)))
 		return r;
-	if (config_setting_type(s) != CONFIG_TYPE_LIST)
-		return ld_fail(l, s, "agent.floor",
-			       "must be a list of groups like ( { size = 64; median_ns = ..; "
-			       "... } )");
-	n = config_setting_length(s);
-	if (n > CAL_MAX_SIZES)
-		return ld_fail(l, s, "agent.floor", "at most %d sizes (got %d)", CAL_MAX_SIZES, n);
-	for (int i = 0; i < n; i++) {
-		config_setting_t *e = config_setting_get_elem(s, (unsigned)i);
-		struct cal_agent_floor *a = &c->agent_floor[i];
-
-		snprintf(name, sizeof(name), "agent.floor[%d]", i);
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP)
-			return ld_fail(l, e, name,
-				       "must be a group { size = ..; median_ns = ..; }");
-		if ((r = ld_known(l, e, name, keys)) ||
-		    (r = ld_u64(l, e, name, "size", 1, CAL_MAX_FLOOR_SIZE, &a->size)) ||
-		    (r = ld_double(l, e, name, "median_ns", 0, CAL_MAX_NS, &a->median_ns)) ||
-		    (r = ld_double(l, e, name, "p10_ns", 0, CAL_MAX_NS, &a->p10_ns)) ||
-		    (r = ld_double(l, e, name, "p90_ns", 0, CAL_MAX_NS, &a->p90_ns)) ||
-		    (r = ld_double(l, e, name, "p99_ns", 0, CAL_MAX_NS, &a->p99_ns)) ||
-		    (r = ld_double(l, e, name, "cached_ns", 0, CAL_MAX_NS, &a->cached_ns)) ||
-		    (r = ld_double(l, e, name, "cached_p10_ns", 0, CAL_MAX_NS,
-				   &a->cached_p10_ns)) ||
-		    (r = ld_double(l, e, name, "cached_p90_ns", 0, CAL_MAX_NS,
-				   &a->cached_p90_ns)) ||
-		    (r = ld_double(l, e, name, "cached_p99_ns", 0, CAL_MAX_NS, &a->cached_p99_ns)))
+	/* The figures, keys[1] on. */
+	double *const v[] = {
+		&a->median_ns, &a->p10_ns,	  &a->p90_ns,	     &a->p99_ns,
+		&a->cached_ns, &a->cached_p10_ns, &a->cached_p90_ns, &a->cached_p99_ns
+	};
+	for (unsigned k = 0; k < CORE_ARRAY_SIZE(v); k++)
+		if ((r = core_cfg_double(e, keys[k + 1], true, 0, CAL_MAX_NS, v[k], err, errlen)))
 			return r;
-		if (a->median_ns <= 0 || a->cached_ns <= 0)
-			return ld_fail(l, e, name, "median_ns and cached_ns must be above 0");
-		if (a->p10_ns > a->median_ns || a->median_ns > a->p90_ns || a->p90_ns > a->p99_ns ||
-		    a->cached_p10_ns > a->cached_ns || a->cached_ns > a->cached_p90_ns ||
-		    a->cached_p90_ns > a->cached_p99_ns)
-			return ld_fail(l, e, name,
-				       "the percentiles must not decrease: p10 <= median <= p90 "
-				       "<= p99, and the same for cached_*");
-		if (i > 0 && a->size <= c->agent_floor[i - 1].size)
-			return ld_fail(l, e, name, "sizes must increase (%llu after %llu)",
-				       (unsigned long long)a->size,
-				       (unsigned long long)c->agent_floor[i - 1].size);
-	}
-	c->n_agent = (uint32_t)n;
-	return 0;
+	if (a->median_ns <= 0 || a->cached_ns <= 0)
+		return core_cfg_fail(e, NULL, err, errlen,
+				     "median_ns and cached_ns must be above 0");
+	if (a->p10_ns > a->median_ns || a->median_ns > a->p90_ns || a->p90_ns > a->p99_ns ||
+	    a->cached_p10_ns > a->cached_ns || a->cached_ns > a->cached_p90_ns ||
+	    a->cached_p90_ns > a->cached_p99_ns)
+		return core_cfg_fail(e, NULL, err, errlen,
+				     "the percentiles must not decrease: p10 <= median <= p90 "
+				     "<= p99, and the same for cached_*");
+	return ld_increasing(e, NULL, i, a->size, i ? c->agent_floor[i - 1].size : 0, err, errlen);
 }
 
-static int ld_agent(const struct ld *l, const config_setting_t *root, struct cal_data *c)
+static int ld_agent(const config_setting_t *root, struct cal_data *c, char *err, size_t errlen)
 {
 	static const char *const keys[] = {
 		"cpus",	 "window", "rate_64_mops", "rate_64_min_mops", "rate_64_max_mops",
 		"floor", NULL
 	};
-	const char *ag = "agent";
-	config_setting_t *g = NULL;
+	config_setting_t *g, *l;
 	double cpus[2];
-	uint64_t w;
-	int r;
+	int r, n;
 
-	if (!ld_opt(root, ag))
-		return 0;
-	if ((r = ld_group(l, root, ag, &g)) || (r = ld_known(l, g, ag, keys)) ||
-	    (r = ld_array_n(l, g, ag, "cpus", 0, CAL_MAX_CORES, cpus, 2,
-			    "must be [ the poster's CPU, the agent's ]")) ||
-	    (r = ld_u64(l, g, ag, "window", 1, 256, &w)) ||
-	    (r = ld_double(l, g, ag, "rate_64_mops", 0, 1e6, &c->agent_rate_64_mops)) ||
-	    (r = ld_double(l, g, ag, "rate_64_min_mops", 0, 1e6, &c->agent_rate_64_min_mops)) ||
-	    (r = ld_double(l, g, ag, "rate_64_max_mops", 0, 1e6, &c->agent_rate_64_max_mops)))
+	if ((r = ld_opt_group(root, "agent", keys, &g, err, errlen)) || !g)
+		return r;
+	if ((r = ld_array_n(g, "cpus", 0, CAL_MAX_CORES, cpus, 2,
+			    "must be [ the poster's CPU, the agent's ]", err, errlen)) ||
+	    (r = core_cfg_u32(g, "window", true, 1, 256, &c->agent_window, err, errlen)) ||
+	    (r = core_cfg_double(g, "rate_64_mops", true, 0, 1e6, &c->agent_rate_64_mops, err,
+				 errlen)) ||
+	    (r = core_cfg_double(g, "rate_64_min_mops", true, 0, 1e6, &c->agent_rate_64_min_mops,
+				 err, errlen)) ||
+	    (r = core_cfg_double(g, "rate_64_max_mops", true, 0, 1e6, &c->agent_rate_64_max_mops,
+				 err, errlen)))
 		return r;
 	if (cpus[0] != (int32_t)cpus[0] || cpus[1] != (int32_t)cpus[1])
-		return ld_fail(l, ld_opt(g, "cpus"), "agent.cpus", "must be CPU numbers");
+		return core_cfg_fail(g, "cpus", err, errlen, "must be CPU numbers");
 	c->agent_cpu[0] = (int32_t)cpus[0], c->agent_cpu[1] = (int32_t)cpus[1];
-	c->agent_window = (uint32_t)w;
 	if (c->agent_rate_64_mops <= 0 || c->agent_rate_64_min_mops > c->agent_rate_64_mops ||
 	    c->agent_rate_64_mops > c->agent_rate_64_max_mops)
-		return ld_fail(l, ld_opt(g, "rate_64_mops"), "agent.rate_64_mops",
-			       "must be above 0, between rate_64_min_mops (%g) and "
-			       "rate_64_max_mops (%g) (got %g)",
-			       c->agent_rate_64_min_mops, c->agent_rate_64_max_mops,
-			       c->agent_rate_64_mops);
-	if ((r = ld_agent_floor(l, g, c)))
+		return core_cfg_fail(g, "rate_64_mops", err, errlen,
+				     "must be above 0, between rate_64_min_mops (%g) and "
+				     "rate_64_max_mops (%g) (got %g)",
+				     c->agent_rate_64_min_mops, c->agent_rate_64_max_mops,
+				     c->agent_rate_64_mops);
+	if ((r = ld_list(g, "floor", true, 0, CAL_MAX_SIZES, "sizes",
+			 "{ size = 64; median_ns = ..; ... }", &l, &n, err, errlen)))
 		return r;
+	for (int i = 0; i < n; i++)
+		if ((r = ld_agent_size(config_setting_get_elem(l, (unsigned)i), c, i, err, errlen)))
+			return r;
+	c->n_agent = (uint32_t)n;
 	c->has_agent = true;
 	return 0;
 }
 
-/* The sections sonuma-calibrate added after format 1 was fixed: optional. */
-static int ld_optional_sections(const struct ld *l, const config_setting_t *root,
-				struct cal_data *c)
+static int ld_all(config_t *cf, struct cal_data *c, char *err, size_t errlen)
 {
-	int r;
-
-	if ((r = ld_spread(l, root, c)) || (r = ld_sanity(l, root, c)) ||
-	    (r = ld_agent(l, root, c)))
-		return r;
-	return 0;
-}
-
-/* The top-level settings a file may have besides those of ld_all. */
-static const char *const optional_top[] = { "spread", "sanity", "agent", NULL };
-
-/* Rejects top-level settings in neither list. */
-static int ld_known_of(const struct ld *l, const config_setting_t *root, const char *const *a,
-		       const char *const *b)
-{
-	const char *all[64];
-	unsigned n = 0;
-
-	for (; *a && n < CORE_ARRAY_SIZE(all) - 1; a++)
-		all[n++] = *a;
-	for (; *b && n < CORE_ARRAY_SIZE(all) - 1; b++)
-		all[n++] = *b;
-	all[n] = NULL;
-	return ld_known(l, root, NULL, all);
-}
-
-static int ld_all(const struct ld *l, config_t *cf, struct cal_data *c)
-{
+	/* fabrics, spread, sanity and agent are optional: files written
+	 * before them load without. */
 	static const char *const top[] = { "version",	  "machine",	   "tsc",	"rtt_ns",
 					   "notify_ns",	  "load_ns",	   "copy_gbps", "floor",
 					   "overhead_ns", "papi_counters", "rmc_ko",	"fabrics",
-					   NULL };
-	static const char *const mach[] = { "cpu_model", "cores", "domains", "kernel",
-					    "hostname",	 "date",  NULL };
+					   "spread",	  "sanity",	   "agent",	NULL };
 	static const char *const tsc[] = { "hz", "read_ns", "invariant", NULL };
-	config_setting_t *root = config_root_setting(cf), *g = NULL, *s;
-	uint64_t v;
-	int r = 0;
+	config_setting_t *root = config_root_setting(cf), *g;
+	int r;
 
-	/* The version first: a file of another format gets that message. */
-	if (!(s = ld_get(l, root, NULL, "version", &r)))
+	if ((r = ld_version(root, c, err, errlen)) ||
+	    (r = core_cfg_known(root, top, err, errlen)) || (r = ld_machine(root, c, err, errlen)))
 		return r;
-	if (!is_int(s))
-		return ld_fail(l, s, "version", "must be an integer");
-	if (config_setting_get_int64(s) != CAL_FORMAT_VERSION)
-		return ld_fail(l, s, "version",
-			       "format %lld is not the one this sonuma reads (%d); run "
-			       "sonuma-calibrate again",
-			       config_setting_get_int64(s), CAL_FORMAT_VERSION);
-	c->version = CAL_FORMAT_VERSION;
-	if ((r = ld_known_of(l, root, top, optional_top)))
+	if ((r = ld_group(root, "tsc", tsc, &g, err, errlen)) ||
+	    (r = core_cfg_double(g, "hz", true, 1e6, 1e11, &c->tsc_hz, err, errlen)) ||
+	    (r = core_cfg_double(g, "read_ns", true, 0, 1e6, &c->tsc_read_ns, err, errlen)) ||
+	    (r = core_cfg_bool(g, "invariant", true, &c->tsc_invariant, err, errlen)))
 		return r;
-
-	if ((r = ld_group(l, root, "machine", &g)) || (r = ld_known(l, g, "machine", mach)) ||
-	    (r = ld_string(l, g, "machine", "cpu_model", c->id.cpu_model, sizeof(c->id.cpu_model))))
+	if ((r = ld_matrix(root, "rtt_ns", c->domains, CAL_MAX_NS, c->rtt_ns, err, errlen)) ||
+	    (r = ld_matrix(root, "notify_ns", c->domains, CAL_MAX_NS, c->notify_ns, err, errlen)) ||
+	    (r = ld_matrix(root, "load_ns", c->domains, CAL_MAX_NS, c->load_ns, err, errlen)) ||
+	    (r = ld_matrix(root, "copy_gbps", c->domains, CAL_MAX_GBPS, c->copy_gbps, err,
+			   errlen)) ||
+	    (r = ld_floor(root, c, err, errlen)))
 		return r;
-	if ((r = ld_u64(l, g, "machine", "cores", 1, CAL_MAX_CORES, &v)))
-		return r;
-	c->id.cores = (uint32_t)v;
-	if ((r = ld_u64(l, g, "machine", "domains", 1, CAL_MAX_DOMAINS, &v)))
-		return r;
-	c->id.domains = c->domains = (uint32_t)v;
-	if ((r = ld_string(l, g, "machine", "kernel", c->id.kernel, sizeof(c->id.kernel))) ||
-	    (r = ld_string(l, g, "machine", "hostname", c->id.hostname, sizeof(c->id.hostname))) ||
-	    (r = ld_string(l, g, "machine", "date", c->id.date, sizeof(c->id.date))))
-		return r;
-
-	if ((r = ld_group(l, root, "tsc", &g)) || (r = ld_known(l, g, "tsc", tsc)) ||
-	    (r = ld_double(l, g, "tsc", "hz", 1e6, 1e11, &c->tsc_hz)) ||
-	    (r = ld_double(l, g, "tsc", "read_ns", 0, 1e6, &c->tsc_read_ns)) ||
-	    (r = ld_bool(l, g, "tsc", "invariant", &c->tsc_invariant)))
-		return r;
-
-	if ((r = ld_matrix(l, root, "rtt_ns", c->domains, CAL_MAX_NS, c->rtt_ns)) ||
-	    (r = ld_matrix(l, root, "notify_ns", c->domains, CAL_MAX_NS, c->notify_ns)) ||
-	    (r = ld_matrix(l, root, "load_ns", c->domains, CAL_MAX_NS, c->load_ns)) ||
-	    (r = ld_matrix(l, root, "copy_gbps", c->domains, CAL_MAX_GBPS, c->copy_gbps)))
-		return r;
-	if ((r = ld_floor(l, root, c)))
-		return r;
-	/* Optional: files from before it was measured have none. */
-	config_setting_t *ov = config_setting_get_member(root, "overhead_ns");
+	/* Optional: files from before it was measured have none, or before
+	 * rmc.ko existed. */
 	c->overhead_ns = 0;
-	if (ov && (r = ld_num(l, ov, "overhead_ns", 0, 1e5, &c->overhead_ns)))
-		return r;
-	/* Optional too: files from before rmc.ko existed have none. */
 	c->rmc_ko = false;
-	if (config_setting_get_member(root, "rmc_ko") &&
-	    (r = ld_bool(l, root, NULL, "rmc_ko", &c->rmc_ko)))
+	if ((r = core_cfg_double(root, "overhead_ns", false, 0, 1e5, &c->overhead_ns, err,
+				 errlen)) ||
+	    (r = core_cfg_bool(root, "rmc_ko", false, &c->rmc_ko, err, errlen)))
 		return r;
-	if ((r = ld_optional_sections(l, root, c)))
+	if ((r = ld_spread(root, c, err, errlen)) || (r = ld_sanity(root, c, err, errlen)) ||
+	    (r = ld_agent(root, c, err, errlen)) ||
+	    (r = core_cfg_bool(root, "papi_counters", true, &c->papi_counters, err, errlen)))
 		return r;
-	if ((r = ld_bool(l, root, NULL, "papi_counters", &c->papi_counters)))
-		return r;
-	return ld_fabrics(l, root, c);
+	return ld_fabrics(root, c, err, errlen);
 }
 
 int cal_load(const char *path, struct cal_data *c, char *err, size_t errlen)
 {
-	struct ld l = { .path = path, .err = err, .errlen = errlen };
 	config_t cf;
 	FILE *f;
 	int r;
 
 	memset(c, 0, sizeof(*c));
+	/* Opened here first for the caller's -errno (-ENOENT: no file);
+	 * libconfig then reads it by name, so that messages name it. */
 	f = fopen(path, "re");
 	if (!f) {
 		r = -errno;
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return r;
 	}
+	fclose(f);
 	config_init(&cf);
-	if (config_read(&cf, f) != CONFIG_TRUE) {
-		snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&cf),
-			 config_error_text(&cf));
+	if (config_read_file(&cf, path) != CONFIG_TRUE) {
+		if (config_error_type(&cf) == CONFIG_ERR_FILE_IO)
+			snprintf(err, errlen, "%s: cannot read", path);
+		else
+			snprintf(err, errlen, "%s:%d: %s", path, config_error_line(&cf),
+				 config_error_text(&cf));
 		r = -EINVAL;
 	} else {
-		r = ld_all(&l, &cf, c);
+		r = ld_all(&cf, c, err, errlen);
 	}
 	config_destroy(&cf);
-	fclose(f);
 	if (r)
 		memset(c, 0, sizeof(*c));
 	return r;

@@ -70,17 +70,35 @@ int core_config_check(const struct core_config *c, char *err, size_t errlen);
 int core_config_check_fabric(const struct core_config *c, char *err, size_t errlen);
 void core_config_free(struct core_config *c);
 
-/* Helpers a timing model uses to read its own group with the same rules:
- * each returns 0, or -EINVAL with "FILE:LINE: GROUP.KEY: ..." in err.
- * A missing key leaves *out untouched unless required. */
+/* Readers of a group of a libconfig file (rmc.conf, a model's group, the
+ * calibration file), all with the same rules: each returns 0, or -EINVAL
+ * with "FILE:LINE: GROUP.KEY: ..." in err (GROUP the path from the top,
+ * an element of a list named by its index: "floor[1].size",
+ * "fabrics[0].sizes[1].read_ns").  A missing key leaves *out untouched
+ * unless required; a missing required one is "FILE:LINE: missing
+ * GROUP.KEY (what it must be)", at the group's line. */
 int core_cfg_u64(const config_setting_t *grp, const char *key, bool required, uint64_t min,
 		 uint64_t max, uint64_t *out, char *err, size_t errlen);
+int core_cfg_u32(const config_setting_t *grp, const char *key, bool required, uint32_t min,
+		 uint32_t max, uint32_t *out, char *err, size_t errlen);
 int core_cfg_double(const config_setting_t *grp, const char *key, bool required, double min,
 		    double max, double *out, char *err, size_t errlen);
 int core_cfg_string(const config_setting_t *grp, const char *key, bool required, char *out,
 		    size_t outlen, char *err, size_t errlen);
 int core_cfg_bool(const config_setting_t *grp, const char *key, bool required, bool *out, char *err,
 		  size_t errlen);
+/* The setting grp.key itself (NULL when absent and not required); what
+ * says what it must be, for the message when it is missing. */
+int core_cfg_get(const config_setting_t *grp, const char *key, bool required, const char *what,
+		 config_setting_t **out, char *err, size_t errlen);
+/* The number in setting s itself (an element of a list), in [min, max]. */
+int core_cfg_value_double(const config_setting_t *s, double min, double max, double *out, char *err,
+			  size_t errlen);
+bool core_cfg_is_int(const config_setting_t *s);
+/* A reader's own check failed: "FILE:LINE: GROUP.KEY: " and the message
+ * into err (key may be NULL: the setting s itself); returns -EINVAL. */
+int core_cfg_fail(const config_setting_t *s, const char *key, char *err, size_t errlen,
+		  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* Splits "host:port" or "[v6 address]:port" into host (without brackets)
  * and port 1-65535; 0, or -EINVAL. */
 int core_split_addr(const char *addr, char *host, size_t hostlen, unsigned *port);

@@ -45,6 +45,48 @@ static inline uint64_t core_ns_to_tsc(double ns, double hz)
 	return (uint64_t)(ns * hz / 1e9 + 0.5);
 }
 
+/* ---- log-linear histograms ------------------------------------------ */
+/* Bucket math of a histogram with sub = 2^bits buckets per power of two:
+ * values below sub count exactly, then value v counts in bucket
+ * (log2(v) - bits + 1) sub + (the bits below v's top bit); values beyond
+ * the last of n buckets count in it.  Header-inline: the RMC counts every
+ * request's latency with it. */
+static inline unsigned core_hist_bucket(uint64_t v, unsigned bits, unsigned n)
+{
+	unsigned e, b;
+
+	if (v < (1ull << bits))
+		return (unsigned)v;
+	e = 63u - (unsigned)__builtin_clzll(v); /* >= bits */
+	b = ((e - bits + 1) << bits) + (unsigned)((v >> (e - bits)) & ((1ull << bits) - 1));
+	return b < n ? b : n - 1;
+}
+/* The lowest value of bucket b. */
+static inline uint64_t core_hist_low(unsigned b, unsigned bits)
+{
+	unsigned e;
+
+	if (b < (1u << bits))
+		return b;
+	e = (b >> bits) - 1 + bits;
+	return ((1ull << bits) + (b & ((1u << bits) - 1))) << (e - bits);
+}
+/* How many values bucket b holds. */
+static inline uint64_t core_hist_width(unsigned b, unsigned bits)
+{
+	return b < (1u << bits) ? 1 : 1ull << ((b >> bits) - 1);
+}
+
+/* ---- mixing ------------------------------------------------------------ */
+/* splitmix64's finaliser: a good 64-bit mix, for seeds, tags and hashes. */
+static inline uint64_t core_mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
 /* ---- shared-memory segments ------------------------------------------ */
 /* A sealed memfd of size bytes (cannot shrink or grow once created). */
 int core_shm_create(const char *name, size_t size, int *fd_out);
@@ -83,10 +125,15 @@ int core_cpu_domain(int cpu);
 int core_pin_cpu(int cpu);
 
 /* ---- misc ------------------------------------------------------------- */
-/* Parses a whole decimal unsigned number in [min, max]. */
 /* FNV-1a: a 64-bit digest of len bytes, to compare settings across
  * processes (not for security). */
 uint64_t core_hash64(const void *buf, size_t len);
+/* Parses a whole unsigned number in [min, max], in base as strtoull reads
+ * it (0: decimal, 0x hex or 0 octal), without a sign: 0, -EINVAL when s is
+ * not one (or does not fit 64 bits), -ERANGE outside [min, max]; *out is
+ * untouched on failure. */
+int core_parse_uint(const char *s, int base, uint64_t min, uint64_t max, uint64_t *out);
+/* The same in decimal. */
 int core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 /* The default run directory: $SONUMA_RUNDIR, else /tmp/sonuma-<uid>. */
 void core_default_rundir(char *buf, size_t len);

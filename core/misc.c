@@ -6,7 +6,7 @@
 
 #include "core.h"
 
-int core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+int core_parse_uint(const char *s, int base, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -14,13 +14,18 @@ int core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	if (!s || !*s || *s == '-' || *s == '+')
 		return -EINVAL;
 	errno = 0;
-	v = strtoull(s, &end, 10);
+	v = strtoull(s, &end, base);
 	if (errno || *end)
 		return -EINVAL;
 	if (v < min || v > max)
 		return -ERANGE;
 	*out = v;
 	return 0;
+}
+
+int core_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	return core_parse_uint(s, 10, min, max, out);
 }
 
 void core_default_rundir(char *buf, size_t len)

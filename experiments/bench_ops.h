@@ -138,7 +138,7 @@ static inline int bench_report(struct bench *b, const char *mode)
 		if (!b->quiet)
 			printf("%s %c node %d offset %8lu: value 0x%016llx %s  %8.0f ns\n", mode,
 			       b->op, b->snid, i * b->size, (unsigned long long)got,
-			       good ? "ok   " : "WRONG", core_tsc_ns(b->lat_tsc[i], hz));
+			       good ? "ok   " : "WRONG", core_tsc_to_ns(b->lat_tsc[i], hz));
 		if (!good && !b->quiet)
 			printf("    expected 0x%016llx\n", (unsigned long long)want);
 	}
@@ -148,9 +148,9 @@ static inline int bench_report(struct bench *b, const char *mode)
 	       "median %.0f ns, p99 %.0f ns, min %.0f ns (TSC %.3f GHz, model %s)\n",
 	       b->prog, b->iters, mode, b->op == 'r' ? "reads" : "writes", b->size, b->snid, ok,
 	       b->iters, ok == b->iters ? "correct" : "WRONG",
-	       core_tsc_ns(exp_pct_round(sorted, b->iters, 50), hz),
-	       core_tsc_ns(exp_pct_round(sorted, b->iters, 99), hz), core_tsc_ns(sorted[0], hz),
-	       hz / 1e9, b->info.model);
+	       core_tsc_to_ns(exp_pct_round(sorted, b->iters, 50), hz),
+	       core_tsc_to_ns(exp_pct_round(sorted, b->iters, 99), hz),
+	       core_tsc_to_ns(sorted[0], hz), hz / 1e9, b->info.model);
 	free(sorted);
 	return ok == b->iters ? 0 : 1;
 }

@@ -18,11 +18,6 @@ static inline uint64_t bench_value(uint64_t k)
 	return 0x50000000ull + k;
 }
 
-static inline double core_tsc_ns(uint64_t ticks, double hz)
-{
-	return (double)ticks * 1e9 / hz;
-}
-
 /* Attaches to this program's node; prints why not and exits on failure. */
 static inline int bench_attach(const char *prog, struct kal_info *info)
 {

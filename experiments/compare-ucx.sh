@@ -11,9 +11,8 @@
 # See --help.  Needs ucx_perftest (Debian package ucx-utils).
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-prog=compare-ucx.sh
+# shellcheck source=experiments/lib/opts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/opts.sh"
 
 usage() {
 	cat <<EOF
@@ -55,23 +54,15 @@ Options:
   -h, --help          this text
 EOF
 }
-# shellcheck source=experiments/lib/opts.sh
-. "$here/lib/opts.sh"
 
 max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 out_root=$root/results
 run_dir="" port="" tls=posix,cma,self quick=0 timeout_s=120 plots=1 sweep_args=() rtt_reps=3
+value_opts=(--max-size max_size --sizes sizes_opt --iters iters --warmup warmup
+	--outstanding outstanding --out out_root --run-dir run_dir --port port --tls tls
+	--rtt-reps rtt_reps)
 while [[ $# -gt 0 ]]; do
+	take_value "$@" && { shift 2; continue; }
 	case $1 in
-	--max-size) need_arg "$@"; max_size=$2; shift 2 ;;
-	--sizes) need_arg "$@"; sizes_opt=$2; shift 2 ;;
-	--iters) need_arg "$@"; iters=$2; shift 2 ;;
-	--warmup) need_arg "$@"; warmup=$2; shift 2 ;;
-	--outstanding) need_arg "$@"; outstanding=$2; shift 2 ;;
-	--out) need_arg "$@"; out_root=$2; shift 2 ;;
-	--run-dir) need_arg "$@"; run_dir=$2; shift 2 ;;
-	--port) need_arg "$@"; port=$2; shift 2 ;;
-	--tls) need_arg "$@"; tls=$2; shift 2 ;;
-	--rtt-reps) need_arg "$@"; rtt_reps=$2; shift 2 ;;
 	--quick) quick=1; shift ;;
 	--calibration | --build) need_arg "$@"; sweep_args+=("$1" "$2"); shift 2 ;;
 	--no-calibrate) sweep_args+=("$1"); shift ;;

@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=bash disable=SC2154
-# rmcd's lifecycle for the experiment scripts (sweep.sh, apps/common.sh):
-# sourced, not run.  The caller defines die (prints "$prog: ..." and exits 1)
-# and rmcd (the binary), and owns the variables rmcd_pid, rmcd_log and
-# rundir, which its cleanup trap uses.  rundir_tag names the run directory
-# (default sonuma).
+# rmcd's lifecycle for the experiment scripts (sweep.sh, apps/common.sh,
+# soak.sh) and the tests that run rmcd from a script: sourced, not run.  The
+# caller defines die (prints "$prog: ..." and exits 1) and rmcd (the
+# binary), and owns the variables rmcd_pid, rmcd_log and rundir, which its
+# cleanup trap uses.  rundir_tag names the run directory (default sonuma).
 
 # alive PID: running (a zombie not yet reaped by bash counts as dead).
 alive() {
@@ -68,4 +68,61 @@ stop_rmcd() {
 		show_log "$rmcd_log" "rmcd log"
 		die "rmcd exited with status $rc on SIGTERM (expected 0); log: $rmcd_log"
 	fi
+}
+
+# term_rmcd: SIGTERM to rmcd, which must exit 0 within 10 s; otherwise
+# says so through the caller's fail (a test counts it and goes on).
+term_rmcd() {
+	local rc=""
+	kill -TERM "$rmcd_pid" 2>/dev/null
+	for _ in $(seq 1 200); do
+		if ! kill -0 "$rmcd_pid" 2>/dev/null; then
+			rc=0
+			wait "$rmcd_pid" || rc=$?
+			break
+		fi
+		sleep 0.05
+	done
+	if [[ -z $rc ]]; then
+		fail "rmcd did not exit within 10 s of SIGTERM"
+	else
+		rmcd_pid=""
+		((rc == 0)) || fail "rmcd exited with status $rc on SIGTERM"
+	fi
+}
+
+# end_rmcd [WHY]: for a cleanup trap: rmcd, if it still runs, gets SIGTERM
+# and after 5 s SIGKILL (said as "$prog: rmcd (pid P) WHY" when WHY is
+# given); $rundir is removed.
+end_rmcd() {
+	if [[ -n $rmcd_pid ]] && alive "$rmcd_pid"; then
+		kill -TERM "$rmcd_pid" 2>/dev/null || true
+		for _ in $(seq 50); do alive "$rmcd_pid" || break; sleep 0.1; done
+		if alive "$rmcd_pid"; then
+			[[ -z ${1:-} ]] || echo "$prog: rmcd (pid $rmcd_pid) $1" >&2
+			kill -KILL "$rmcd_pid" 2>/dev/null || true
+		fi
+		wait "$rmcd_pid" 2>/dev/null || true
+	fi
+	[[ -z $rundir || ! -d $rundir ]] || rm -rf "$rundir"
+}
+
+# kill_now PID...: SIGKILL to each PID given that still runs, and waits
+# for it (a cleanup trap's last word).
+kill_now() {
+	local p
+	for p in "$@"; do
+		[[ -n $p ]] && kill -0 "$p" 2>/dev/null || continue
+		kill -KILL "$p" 2>/dev/null
+		wait "$p" 2>/dev/null
+	done
+	return 0
+}
+
+# exit_traps CLEANUP: CLEANUP runs on exit, also after SIGINT (status 130)
+# or SIGTERM (143), which are said.
+exit_traps() {
+	trap "$1" EXIT
+	trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
+	trap 'echo "$prog: terminated" >&2; exit 143' TERM
 }

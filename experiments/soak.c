@@ -72,6 +72,7 @@ struct opts {
 	unsigned read_pct;
 	uint64_t seed;
 	bool seed_given;
+	bool time_given;
 	double lost_timeout;
 	bool final_verify;
 	bool rogue;
@@ -118,8 +119,8 @@ static uint64_t fnv1a(uint64_t h, const uint8_t *p, size_t n)
 
 static uint64_t blk_key(unsigned writer, unsigned target, uint64_t off, uint64_t seq)
 {
-	return exp_mix64(
-		exp_mix64(exp_mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^
+	return core_mix64(
+		core_mix64(core_mix64(((uint64_t)writer << 16 | target) ^ 0x5350414bull) ^ off) ^
 		seq);
 }
 
@@ -624,7 +625,7 @@ static int soak_main(const struct opts *o)
 				s.info.nid, strerror(-r));
 		return r == -EINVAL ? 2 : 1;
 	}
-	exp_rng_seed(&s.rng, o->seed ^ exp_mix64(s.me + 1));
+	exp_rng_seed(&s.rng, o->seed ^ core_mix64(s.me + 1));
 	t0 = now_s();
 	r = soak_run(&s);
 	if (!r && o->final_verify)
@@ -923,7 +924,7 @@ static int rogue_main(const struct opts *o)
 		fprintf(stderr, "sonuma-soak --rogue: rmcd did not answer: %s\n", strerror(-r));
 		return 1;
 	}
-	exp_rng_seed(&g.rng, o->seed ^ 0x726f677565ull ^ exp_mix64(g.info.nid + 1));
+	exp_rng_seed(&g.rng, o->seed ^ 0x726f677565ull ^ core_mix64(g.info.nid + 1));
 	g.ctx = g.info.context_size;
 	g.slice = (g.ctx / (g.info.nodes + 1)) & ~63ull;
 	g.nqp = 1 + (unsigned)rnd_below(&g.rng, ROGUE_MAX_QPS);
@@ -1059,86 +1060,61 @@ static void usage(FILE *f)
 		"not; 2 on bad usage.\n");
 }
 
+/* A bad value: "-X: bad value", whatever X's value must be. */
+static void say_bad(const struct exp_opt *o, const char *arg)
+{
+	fprintf(stderr, "sonuma-soak: -%c: bad value \"%s\" (see --help)\n", o->letter, arg);
+}
+
+static void no_hint(void)
+{
+}
+
+static void taken(const struct exp_opt *o, void *options)
+{
+	struct opts *p = options;
+
+	if (o->letter == 't')
+		p->time_given = true;
+	else if (o->letter == 'S')
+		p->seed_given = true;
+}
+
+#define OPT(f) offsetof(struct opts, f)
+static const struct exp_opt soak_opts[] = {
+	EXP_OPT_DBL('t', "time", OPT(seconds), 0.001, 1e7, NULL),
+	EXP_OPT_INTS(EXP_OPT_U64, 'n', "ops", OPT(ops), 1, UINT64_MAX / 2, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_U64, 'M', "max-size", OPT(max_size), RMC_MIN_LENGTH, 1u << 30, 0,
+		     NULL),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'w', "window", OPT(window), 1, MAX_NUM_WQ, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'r', "read-pct", OPT(read_pct), 0, 100, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_U64, 'S', "seed", OPT(seed), 0, UINT64_MAX, 0, NULL),
+	EXP_OPT_DBL('L', "lost-timeout", OPT(lost_timeout), 0.01, 1e7, NULL),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "no-final-verify", OPT(final_verify), false),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "rogue", OPT(rogue), true),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "corrupt", OPT(corrupt), true),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 'v', "verbose", OPT(verbose), true),
+	EXP_OPT_ARG(EXP_OPT_HELP, 'h', "help", 0),
+};
+#undef OPT
+
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{ "time", required_argument, NULL, 't' },
-		{ "ops", required_argument, NULL, 'n' },
-		{ "max-size", required_argument, NULL, 'M' },
-		{ "window", required_argument, NULL, 'w' },
-		{ "read-pct", required_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, 'S' },
-		{ "lost-timeout", required_argument, NULL, 'L' },
-		{ "no-final-verify", no_argument, NULL, 'F' },
-		{ "rogue", no_argument, NULL, 'R' },
-		{ "corrupt", no_argument, NULL, 'C' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
+	static const struct exp_cli cli = { .prog = "sonuma-soak",
+					    .usage = usage,
+					    .say = say_bad,
+					    .hint = no_hint,
+					    .taken = taken };
 	struct opts o = { .max_size = 65536,
 			  .window = 16,
 			  .read_pct = 50,
 			  .lost_timeout = 5,
 			  .final_verify = true };
-	bool time_given = false;
-	uint64_t v;
-	int opt;
+	const struct exp_opts set = { soak_opts, sizeof(soak_opts) / sizeof(soak_opts[0]), &o };
+	int r;
 
-	while ((opt = getopt_long(argc, argv, "t:n:M:w:r:S:L:vh", lopts, NULL)) != -1) {
-		switch (opt) {
-		case 't':
-			if (exp_parse_double(optarg, 0.001, 1e7, &o.seconds))
-				goto bad;
-			time_given = true;
-			break;
-		case 'n':
-			if (exp_parse_u64(optarg, 1, UINT64_MAX / 2, &o.ops))
-				goto bad;
-			break;
-		case 'M':
-			if (exp_parse_u64(optarg, RMC_MIN_LENGTH, 1u << 30, &o.max_size))
-				goto bad;
-			break;
-		case 'w':
-			if (exp_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
-				goto bad;
-			o.window = (unsigned)v;
-			break;
-		case 'r':
-			if (exp_parse_u64(optarg, 0, 100, &v))
-				goto bad;
-			o.read_pct = (unsigned)v;
-			break;
-		case 'S':
-			if (exp_parse_u64(optarg, 0, UINT64_MAX, &o.seed))
-				goto bad;
-			o.seed_given = true;
-			break;
-		case 'L':
-			if (exp_parse_double(optarg, 0.01, 1e7, &o.lost_timeout))
-				goto bad;
-			break;
-		case 'F':
-			o.final_verify = false;
-			break;
-		case 'R':
-			o.rogue = true;
-			break;
-		case 'C':
-			o.corrupt = true;
-			break;
-		case 'v':
-			o.verbose = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	if ((r = exp_parse_opts(&cli, &set, 1, argc, argv)))
+		return r;
 	if (optind < argc) {
 		fprintf(stderr, "sonuma-soak: unexpected argument \"%s\"\n", argv[optind]);
 		usage(stderr);
@@ -1147,18 +1123,14 @@ int main(int argc, char **argv)
 	if (!o.seed_given) {
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		o.seed = exp_mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >>
+		o.seed = core_mix64((uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec) >>
 			 16;
 	}
 	if (o.rogue || o.corrupt) {
 		o.bursts = o.ops;
 		return o.corrupt ? corrupt_main(&o) : rogue_main(&o);
 	}
-	if (!time_given && !o.ops)
+	if (!o.time_given && !o.ops)
 		o.seconds = 10;
 	return soak_main(&o);
-
-bad:
-	fprintf(stderr, "sonuma-soak: -%c: bad value \"%s\" (see --help)\n", opt, optarg);
-	return 2;
 }

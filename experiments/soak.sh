@@ -10,9 +10,8 @@
 # See --help.
 set -uo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-prog=soak.sh
+# shellcheck source=experiments/lib/opts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/opts.sh"
 
 usage() {
 	cat <<EOF
@@ -57,8 +56,6 @@ EOF
 }
 
 usage_line='Usage: experiments/soak.sh [options]  (see --help)'
-# shellcheck source=experiments/lib/opts.sh
-. "$here/lib/opts.sh"
 
 nodes=4 secs="" ops="" max_size=65536 window=16 seed="" read_pct=50 chaos=0
 chaos_period=300 inject=0 context_pages=1024 model=none model_params="" timeout_s="" keep=0
@@ -135,6 +132,10 @@ rundir=$tmp/run
 rmcd_pid="" chaos_pid="" corrupt_pid="" soak_pids=()
 failures=0
 
+# kill_now, term_rmcd
+# shellcheck source=experiments/rmcd-lib.sh
+. "$here/rmcd-lib.sh"
+
 # Never leaves rmcd, a soak process or a rogue behind.
 cleanup() {
 	local p
@@ -148,10 +149,7 @@ cleanup() {
 	if [[ -n $chaos_pid ]]; then
 		wait "$chaos_pid" 2>/dev/null
 	fi
-	if [[ -n $rmcd_pid ]] && kill -0 "$rmcd_pid" 2>/dev/null; then
-		kill -KILL "$rmcd_pid" 2>/dev/null
-		wait "$rmcd_pid" 2>/dev/null
-	fi
+	kill_now "$rmcd_pid"
 	if ((keep)); then
 		echo "$prog: kept $tmp" >&2
 	else
@@ -349,22 +347,7 @@ for ((i = 0; i < nodes; i++)); do
 		fail "node $i no longer answers after the soak"
 done
 
-kill -TERM "$rmcd_pid" 2>/dev/null
-rc=""
-for _ in $(seq 1 200); do
-	if ! kill -0 "$rmcd_pid" 2>/dev/null; then
-		wait "$rmcd_pid"
-		rc=$?
-		break
-	fi
-	sleep 0.05
-done
-if [[ -z $rc ]]; then
-	fail "rmcd did not exit within 10 s of SIGTERM"
-else
-	rmcd_pid=""
-	((rc == 0)) || fail "rmcd exited with status $rc on SIGTERM"
-fi
+term_rmcd
 grep -E 'RMC thread .* served|error|ERROR|Sanitizer|runtime error' "$tmp/rmcd.log"
 # Anything rmcd warned about during the run (the missing calibration aside).
 grep -i 'warning' "$tmp/rmcd.log" | grep -v 'no calibration file' | head -n 10

@@ -798,6 +798,42 @@ static int mp_connect(struct mp_run *p)
 	return 0;
 }
 
+/* What rmcd says of itself for the output's header. */
+struct rmcd_desc {
+	char model[160], calib[160], version[64];
+};
+
+static void describe_rmcd(int fd, struct rmcd_desc *d)
+{
+	kal_describe(fd, 0, d->model, sizeof(d->model));
+	kal_describe(fd, 1, d->calib, sizeof(d->calib));
+	kal_describe(fd, 2, d->version, sizeof(d->version));
+}
+
+/* The JSON output up to its config object, which the caller writes. */
+static void json_head(FILE *out, const struct rmcd_desc *d, const char *date, const char *cmdline)
+{
+	fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
+	exp_json_str(out, d->version);
+	fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
+	exp_json_str(out, cmdline);
+}
+
+/* The config object's sizes and its end, and the start of the rmcd object
+ * (the caller writes the rest of it). */
+static void json_sizes_rmcd(FILE *out, const struct opts *o, const struct kal_info *info,
+			    const struct rmcd_desc *d)
+{
+	for (unsigned i = 0; i < o->n_sizes; i++)
+		fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
+	fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
+	exp_json_str(out, info->model);
+	fprintf(out, ", \"model_params\": ");
+	exp_json_str(out, d->model);
+	fprintf(out, ", \"calibration\": ");
+	exp_json_str(out, d->calib);
+}
+
 /* What the ping-pong's output says before its results. */
 static void mp_header(const struct mp_run *p, const char *cmdline)
 {
@@ -805,11 +841,10 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 	const struct mp_opts *m = p->m;
 	const struct kal_info *info = p->info;
 	FILE *out = p->out;
-	char model[160], calib[160], version[64], date[32];
+	struct rmcd_desc d;
+	char date[32];
 
-	kal_describe(p->fd, 0, model, sizeof(model));
-	kal_describe(p->fd, 1, calib, sizeof(calib));
-	kal_describe(p->fd, 2, version, sizeof(version));
+	describe_rmcd(p->fd, &d);
 	exp_utc_date(date, sizeof(date));
 	const char *send = o->async ? "async" : "sync";
 	const char *delivery = m->flags & RMC_MSG_F_NATIVE ? "native" : "model";
@@ -817,10 +852,7 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 	struct rmc_msg_info mi;
 	rmc_msg_get_info(p->n.ep, &mi);
 	if (o->fmt == EXP_FMT_JSON) {
-		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		exp_json_str(out, version);
-		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		exp_json_str(out, cmdline);
+		json_head(out, &d, date, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"mode\": \"msg-pingpong\", \"send\": \"%s\", \"src\": %u, "
 			"\"dst\": %d, \"iters\": %llu, \"warmup\": %llu, \"slots\": %u, "
@@ -829,21 +861,14 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 			send, info->nid, o->target, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, mi.slots, mi.max_msg, mi.slot_size,
 			m->ctx_id, (unsigned long long)m->ctx_offset, delivery, spin);
-		for (unsigned i = 0; i < o->n_sizes; i++)
-			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
-		fprintf(out, "]},\n  \"rmcd\": {\"model\": ");
-		exp_json_str(out, info->model);
-		fprintf(out, ", \"model_params\": ");
-		exp_json_str(out, model);
-		fprintf(out, ", \"calibration\": ");
-		exp_json_str(out, calib);
+		json_sizes_rmcd(out, o, info, &d);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"max_transfer\": "
 			"%llu, \"cpu\": %d, \"partner_cpu\": %d},\n  \"results\": [",
 			info->tsc_hz, info->nodes, info->queue_depth,
 			(unsigned long long)info->max_transfer, sched_getcpu(), p->partner_cpu);
 	} else if (o->fmt == EXP_FMT_CSV) {
-		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
+		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", d.version, date, cmdline);
 		fprintf(out,
 			"# mode: msg-pingpong; send: %s; src: %u; dst: %d; iters: %llu; warmup: "
 			"%llu; slots: %u; max_msg: %u; delivery: %s; spin_us: %u\n",
@@ -852,7 +877,7 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# tsc_hz: %.0f; cpu: %d; "
 			"partner_cpu: %d\n",
-			model, calib, info->tsc_hz, sched_getcpu(), p->partner_cpu);
+			d.model, d.calib, info->tsc_hz, sched_getcpu(), p->partner_cpu);
 		fprintf(out, "size,iterations,rtt_min_ns,rtt_p50_ns,rtt_avg_ns,rtt_p99_ns,"
 			     "rtt_p999_ns,rtt_max_ns,ow_min_ns,ow_p50_ns,ow_avg_ns,ow_p99_ns,"
 			     "ow_p999_ns,ow_max_ns,target_ns,msgs_per_s,bw_MBps,errors\n");
@@ -860,11 +885,11 @@ static void mp_header(const struct mp_run *p, const char *cmdline)
 		fprintf(out,
 			"# sonuma-bench %s: msg-pingpong (%s sends, %s delivery), node %u <-> "
 			"node %d\n",
-			version, send, delivery, info->nid, o->target);
+			d.version, send, delivery, info->nid, o->target);
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu round trips "
 			"after %llu warm-up per size; %u slots of %u B; CPUs %d and %d\n",
-			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
+			d.model, d.calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, mi.slots, mi.slot_size, sched_getcpu(),
 			p->partner_cpu);
 		fprintf(out, "# rtt: round trip; ow: one way (send call to receive return, "
@@ -1162,199 +1187,143 @@ struct cli {
 		return 2;                                         \
 	} while (0)
 
-/* One option opt with its argument arg: 0, or 2 after saying what is
- * wrong with it. */
-static int parse_opt(struct cli *c, int opt, const char *arg)
+/* --op read|r|write|w. */
+static int parse_op(const char *arg, void *options)
 {
+	struct cli *c = options;
+
+	if (!strcmp(arg, "read") || !strcmp(arg, "r"))
+		c->o.op = 'r';
+	else if (!strcmp(arg, "write") || !strcmp(arg, "w"))
+		c->o.op = 'w';
+	else
+		return -1;
+	return 0;
+}
+
+/* --mode sync|async. */
+static int parse_mode(const char *arg, void *options)
+{
+	struct cli *c = options;
+
+	if (!strcmp(arg, "sync"))
+		c->o.async = 0;
+	else if (!strcmp(arg, "async"))
+		c->o.async = 1;
+	else
+		return -1;
+	return 0;
+}
+
+/* --size LIST: 0, or 1 after saying which size is wrong. */
+static int parse_sizes(const char *arg, void *options)
+{
+	struct cli *c = options;
+	char *dup = strdup(arg), *save = NULL;
 	uint64_t v;
 
-	switch (opt) {
-	case 'o':
-		if (!strcmp(arg, "read") || !strcmp(arg, "r"))
-			c->o.op = 'r';
-		else if (!strcmp(arg, "write") || !strcmp(arg, "w"))
-			c->o.op = 'w';
-		else
-			BAD("--op: read or write, not \"%s\"", arg);
-		break;
-	case 'm':
-		if (!strcmp(arg, "sync"))
-			c->o.async = 0;
-		else if (!strcmp(arg, "async"))
-			c->o.async = 1;
-		else
-			BAD("--mode: sync or async, not \"%s\"", arg);
-		break;
-	case 'd':
-		if (exp_parse_u64(arg, 1, MAX_NUM_WQ, &v))
-			BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, arg);
-		c->o.outstanding = (unsigned)v;
-		break;
-	case 'T':
-		if (exp_parse_u64(arg, 1, MAX_THREADS, &v))
-			BAD("--threads: 1 to %d, not \"%s\"", MAX_THREADS, arg);
-		c->o.threads = (unsigned)v;
-		break;
-	case 't':
-		if (exp_parse_u64(arg, 0, 0xffff, &v))
-			BAD("--target: a node id, not \"%s\"", arg);
-		c->o.target = (int)v;
-		break;
-	case 's': {
-		char *dup = strdup(arg), *save = NULL;
-		c->o.n_sizes = 0;
-		for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-			if (c->o.n_sizes == MAX_SIZES || exp_parse_u64(tok, 1, 1ull << 30, &v))
-				BAD("--size: up to %d sizes from 1 B to 1 GiB, not \"%s\"",
-				    MAX_SIZES, tok);
-			c->o.sizes[c->o.n_sizes++] = v;
+	c->o.n_sizes = 0;
+	for (char *tok = strtok_r(dup, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (c->o.n_sizes == MAX_SIZES || exp_parse_u64(tok, 1, 1ull << 30, &v)) {
+			fprintf(stderr,
+				"sonuma-bench: --size: up to %d sizes from 1 B to 1 GiB, not \"%s\"\n",
+				MAX_SIZES, tok);
+			free(dup);
+			return 1;
 		}
-		free(dup);
-		if (!c->o.n_sizes)
-			BAD("--size: no size given");
-		break;
+		c->o.sizes[c->o.n_sizes++] = v;
 	}
-	case 'a':
-		c->sweep = 1;
-		break;
-	case 'M':
-		c->max_given = 1;
-		if (exp_parse_u64(arg, 64, 1ull << 30, &c->max_size))
-			BAD("--max-size: 64 B to 1 GiB, not \"%s\"", arg);
-		break;
-	case 'n':
-		if (exp_parse_u64(arg, 1, 100000000, &c->o.iters))
-			BAD("--iters: 1 to 1e8, not \"%s\"", arg);
-		break;
-	case 'w':
-		if (exp_parse_u64(arg, 0, 100000000, &c->o.warmup))
-			BAD("--warmup: 0 to 1e8, not \"%s\"", arg);
-		break;
-	case 'f':
-		if (exp_parse_fmt(arg, &c->o.fmt))
-			BAD("--format: table, csv or json, not \"%s\"", arg);
-		break;
-	case 'O':
-		c->o.out = arg;
-		break;
-	case 'V':
-		c->o.verify = 0;
-		break;
-	case 'S':
-		c->o.samples = arg;
-		break;
-	case 'B':
-		c->o.bw = 1;
-		break;
-	case 'b':
-		c->o.same_buffer = 1;
-		break;
-	case 'g':
-		if (exp_parse_u64(arg, 1, 10000000000ull, &v))
-			BAD("--gap: 1 ns to 10 s in ns, not \"%s\"", arg);
-		c->o.gap_ns = v;
-		break;
-	case 'Z':
-		c->o.gap_sleep = 1;
-		break;
-	case 'W':
-		if (exp_parse_u64(arg, 65536, 1ull << 40, &v))
-			BAD("--span: 64 KiB to 1 TiB in bytes, not \"%s\"", arg);
-		c->o.span = v;
-		break;
-	case 'P':
-		if (exp_parse_u64(arg, 0, CPU_SETSIZE - 1, &v))
-			BAD("--pingpong: a CPU number, not \"%s\"", arg);
-		c->pp_cpu = (int)v;
-		break;
-	case 'A':
-		if (exp_parse_u64(arg, 0, CPU_SETSIZE - 1, &v))
-			BAD("--agent: a CPU number, not \"%s\"", arg);
-		c->agent_cpu = (int)v;
-		break;
-	case 'G':
-		c->msg_pp = 1;
-		break;
-	case 'L':
-		if (exp_parse_u64(arg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
-			BAD("--msg-slots: a power of two up to %d, not \"%s\"", RMC_MSG_MAX_SLOTS,
-			    arg);
-		c->mo.slots = (uint32_t)v;
-		c->msg_opt = 1;
-		break;
-	case 'C':
-		if (exp_parse_u64(arg, 0, 255, &v))
-			BAD("--msg-ctx: a context id, not \"%s\"", arg);
-		c->mo.ctx_id = (uint32_t)v;
-		c->msg_opt = 1;
-		break;
-	case 'F':
-		if (exp_parse_u64(arg, 0, 1ull << 40, &v) || v % 64)
-			BAD("--msg-offset: a multiple of 64, not \"%s\"", arg);
-		c->mo.ctx_offset = v;
-		c->msg_opt = 1;
-		break;
-	case 'N':
-		c->mo.flags |= RMC_MSG_F_NATIVE;
-		c->msg_opt = 1;
-		break;
-	case 'U':
-		if (exp_parse_u64(arg, 1, 1000000, &v))
-			BAD("--msg-spin: 1 to 1e6 microseconds, not \"%s\"", arg);
-		c->mo.spin_us = (uint32_t)v;
-		c->msg_opt = 1;
-		break;
-	default:
-		usage(stderr);
-		return 2;
+	free(dup);
+	if (!c->o.n_sizes) {
+		fprintf(stderr, "sonuma-bench: --size: no size given\n");
+		return 1;
 	}
 	return 0;
 }
 
-/* The command line into c: 0 to go on, 2 on bad usage, -1 after --help. */
+/* --msg-slots: a power of two. */
+static int parse_slots(const char *arg, void *options)
+{
+	struct cli *c = options;
+	uint64_t v;
+
+	if (exp_parse_u64(arg, 1, RMC_MSG_MAX_SLOTS, &v) || (v & (v - 1)))
+		return -1;
+	c->mo.slots = (uint32_t)v;
+	return 0;
+}
+
+static void hint(void)
+{
+	fprintf(stderr, "(see sonuma-bench --help)\n");
+}
+
+/* --max-size given, a --msg-* option given (--msg-pingpong aside). */
+static void taken(const struct exp_opt *o, void *options)
+{
+	struct cli *c = options;
+
+	if (!strcmp(o->name, "max-size"))
+		c->max_given = 1;
+	else if (!strncmp(o->name, "msg-", 4) && strcmp(o->name, "msg-pingpong"))
+		c->msg_opt = 1;
+}
+
+#define OPT(f) offsetof(struct cli, f)
+#define STR_(x) #x
+#define STR(x) STR_(x)
+static const struct exp_opt bench_opts[] = {
+	EXP_OPT_FN('o', "op", parse_op, "read or write"),
+	EXP_OPT_FN('m', "mode", parse_mode, "sync or async"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'd', "outstanding", OPT(o.outstanding), 1, MAX_NUM_WQ, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'T', "threads", OPT(o.threads), 1, MAX_THREADS, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_INT, 't', "target", OPT(o.target), 0, 0xffff, 0, "a node id"),
+	EXP_OPT_FN('s', "size", parse_sizes, NULL),
+	EXP_OPT_FLAG(EXP_OPT_SET, 'a', "all", OPT(sweep), 1),
+	EXP_OPT_INTS(EXP_OPT_U64, 'M', "max-size", OPT(max_size), 64, 1ull << 30, 0,
+		     "64 B to 1 GiB"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'n', "iters", OPT(o.iters), 1, 100000000, 0, "1 to 1e8"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'w', "warmup", OPT(o.warmup), 0, 100000000, 0, "0 to 1e8"),
+	EXP_OPT_ARG(EXP_OPT_FMT, 'f', "format", OPT(o.fmt)),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "output", OPT(o.out)),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "no-verify", OPT(o.verify), 0),
+	EXP_OPT_INTS(EXP_OPT_INT, 0, "pingpong", OPT(pp_cpu), 0, CPU_SETSIZE - 1, 0,
+		     "a CPU number"),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "samples", OPT(o.samples)),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "bw", OPT(o.bw), 1),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "same-buffer", OPT(o.same_buffer), 1),
+	EXP_OPT_INTS(EXP_OPT_U64, 0, "gap", OPT(o.gap_ns), 1, 10000000000ull, 0,
+		     "1 ns to 10 s in ns"),
+	EXP_OPT_INTS(EXP_OPT_INT, 0, "agent", OPT(agent_cpu), 0, CPU_SETSIZE - 1, 0,
+		     "a CPU number"),
+	EXP_OPT_INTS(EXP_OPT_U64, 0, "span", OPT(o.span), 65536, 1ull << 40, 0,
+		     "64 KiB to 1 TiB in bytes"),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "gap-sleep", OPT(o.gap_sleep), 1),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "msg-pingpong", OPT(msg_pp), 1),
+	EXP_OPT_FN(0, "msg-slots", parse_slots, "a power of two up to " STR(RMC_MSG_MAX_SLOTS)),
+	EXP_OPT_INTS(EXP_OPT_U32, 0, "msg-ctx", OPT(mo.ctx_id), 0, 255, 0, "a context id"),
+	EXP_OPT_INTS(EXP_OPT_U64, 0, "msg-offset", OPT(mo.ctx_offset), 0, 1ull << 40, 64,
+		     "a multiple of 64"),
+	EXP_OPT_INTS(EXP_OPT_U32, 0, "msg-spin", OPT(mo.spin_us), 1, 1000000, 0,
+		     "1 to 1e6 microseconds"),
+	EXP_OPT_FLAG(EXP_OPT_BITS, 0, "msg-native", OPT(mo.flags), RMC_MSG_F_NATIVE),
+	EXP_OPT_ARG(EXP_OPT_HELP, 'h', "help", 0),
+};
+#undef STR
+#undef STR_
+#undef OPT
+
+/* The command line into c: 0 to go on, or 2 on bad usage. */
 static int parse_args(struct cli *c, int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{ "op", required_argument, NULL, 'o' },
-		{ "mode", required_argument, NULL, 'm' },
-		{ "outstanding", required_argument, NULL, 'd' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "target", required_argument, NULL, 't' },
-		{ "size", required_argument, NULL, 's' },
-		{ "all", no_argument, NULL, 'a' },
-		{ "max-size", required_argument, NULL, 'M' },
-		{ "iters", required_argument, NULL, 'n' },
-		{ "warmup", required_argument, NULL, 'w' },
-		{ "format", required_argument, NULL, 'f' },
-		{ "output", required_argument, NULL, 'O' },
-		{ "no-verify", no_argument, NULL, 'V' },
-		{ "pingpong", required_argument, NULL, 'P' },
-		{ "samples", required_argument, NULL, 'S' },
-		{ "bw", no_argument, NULL, 'B' },
-		{ "same-buffer", no_argument, NULL, 'b' },
-		{ "gap", required_argument, NULL, 'g' },
-		{ "agent", required_argument, NULL, 'A' },
-		{ "span", required_argument, NULL, 'W' },
-		{ "gap-sleep", no_argument, NULL, 'Z' },
-		{ "msg-pingpong", no_argument, NULL, 'G' },
-		{ "msg-slots", required_argument, NULL, 'L' },
-		{ "msg-ctx", required_argument, NULL, 'C' },
-		{ "msg-offset", required_argument, NULL, 'F' },
-		{ "msg-spin", required_argument, NULL, 'U' },
-		{ "msg-native", no_argument, NULL, 'N' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+	static const struct exp_cli cli = {
+		.prog = "sonuma-bench", .usage = usage, .hint = hint, .taken = taken
 	};
-	int opt, r;
+	const struct exp_opts set = { bench_opts, sizeof(bench_opts) / sizeof(bench_opts[0]), c };
+	int r = exp_parse_opts(&cli, &set, 1, argc, argv);
 
-	while ((opt = getopt_long(argc, argv, "o:m:d:T:t:s:aM:n:w:f:h", lopts, NULL)) != -1) {
-		if (opt == 'h') {
-			usage(stdout);
-			return -1;
-		}
-		if ((r = parse_opt(c, opt, optarg)))
-			return r;
-	}
+	if (r)
+		return r;
 	if (optind < argc)
 		BAD("unexpected argument \"%s\"", argv[optind]);
 	/* --bw takes no time per operation: nothing for --samples, and the
@@ -1548,40 +1517,30 @@ static int open_threads(const struct opts *o, struct thr *th, int fd, struct kal
 static void print_header(FILE *out, const struct opts *o, const struct kal_info *info, int fd,
 			 const char *cmdline)
 {
-	char model[160], calib[160], version[64];
-	kal_describe(fd, 0, model, sizeof(model));
-	kal_describe(fd, 1, calib, sizeof(calib));
-	kal_describe(fd, 2, version, sizeof(version));
+	struct rmcd_desc d;
 	char cpus[256], date[32];
+
+	describe_rmcd(fd, &d);
 	exp_app_cpulist(info, cpus, sizeof(cpus));
 	exp_utc_date(date, sizeof(date));
 
 	const char *opname = o->op == 'r' ? "read" : "write";
 	const char *mode = o->async ? "async" : "sync";
+	static const char *const tf[2] = { "false", "true" };
+	unsigned outstanding = o->async ? o->outstanding : 1;
 	if (o->fmt == EXP_FMT_JSON) {
-		fprintf(out, "{\n  \"tool\": \"sonuma-bench\",\n  \"version\": ");
-		exp_json_str(out, version);
-		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		exp_json_str(out, cmdline);
+		json_head(out, &d, date, cmdline);
 		fprintf(out,
 			",\n  \"config\": {\"op\": \"%s\", \"mode\": \"%s\", \"outstanding\": %u, "
 			"\"threads\": %u, \"src\": %u, \"dst\": %d, \"iters\": %llu, \"warmup\": "
 			"%llu, \"verify\": %s, \"bw\": %s, \"same_buffer\": %s, \"gap_ns\": %llu, "
 			"\"gap_sleep\": %s, \"span\": %llu, \"sizes\": [",
-			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
-			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
-			o->verify ? "true" : "false", o->bw ? "true" : "false",
-			o->same_buffer ? "true" : "false", (unsigned long long)o->gap_ns,
-			o->gap_sleep ? "true" : "false", (unsigned long long)o->span);
-		for (unsigned i = 0; i < o->n_sizes; i++)
-			fprintf(out, "%s%llu", i ? ", " : "", (unsigned long long)o->sizes[i]);
-		fprintf(out, "]},\n");
-		fprintf(out, "  \"rmcd\": {\"model\": ");
-		exp_json_str(out, info->model);
-		fprintf(out, ", \"model_params\": ");
-		exp_json_str(out, model);
-		fprintf(out, ", \"calibration\": ");
-		exp_json_str(out, calib);
+			opname, mode, outstanding, o->threads, info->nid, o->target,
+			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+			tf[!!o->verify], tf[!!o->bw], tf[!!o->same_buffer],
+			(unsigned long long)o->gap_ns, tf[!!o->gap_sleep],
+			(unsigned long long)o->span);
+		json_sizes_rmcd(out, o, info, &d);
 		fprintf(out,
 			", \"tsc_hz\": %.0f, \"nodes\": %u, \"queue_depth\": %u, \"context_size\": "
 			"%llu, \"max_transfer\": %llu, \"src_numa\": %d, \"app_cpus\": \"%s\", "
@@ -1590,18 +1549,17 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			(unsigned long long)info->context_size,
 			(unsigned long long)info->max_transfer, info->numa, cpus, sched_getcpu());
 	} else if (o->fmt == EXP_FMT_CSV) {
-		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", version, date, cmdline);
+		fprintf(out, "# sonuma-bench %s, %s\n# command: %s\n", d.version, date, cmdline);
 		fprintf(out,
 			"# op: %s; mode: %s; outstanding: %u; threads: %u; src: %u; dst: %d; "
 			"iters: %llu; warmup: %llu; verify: %s; bw: %s; same_buffer: %s\n",
-			opname, mode, o->async ? o->outstanding : 1, o->threads, info->nid,
-			o->target, (unsigned long long)o->iters, (unsigned long long)o->warmup,
-			o->verify ? "true" : "false", o->bw ? "true" : "false",
-			o->same_buffer ? "true" : "false");
+			opname, mode, outstanding, o->threads, info->nid, o->target,
+			(unsigned long long)o->iters, (unsigned long long)o->warmup,
+			tf[!!o->verify], tf[!!o->bw], tf[!!o->same_buffer]);
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# tsc_hz: %.0f; nodes: %u; "
 			"queue_depth: %u; src_numa: %d; app_cpus: %s\n",
-			model, calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa,
+			d.model, d.calib, info->tsc_hz, info->nodes, info->queue_depth, info->numa,
 			cpus);
 		if (o->gap_ns)
 			fprintf(out, "# gap_ns: %llu; gap: %s\n", (unsigned long long)o->gap_ns,
@@ -1615,7 +1573,7 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 			"req_err_p50_pct,req_err_p99_pct\n");
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s%s, node %u -> node %d\n",
-			version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
+			d.version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
 			o->bw ? ", throughput only (--bw)" : "",
 			o->same_buffer ? ", one buffer per side (--same-buffer)" : "", info->nid,
 			o->target);
@@ -1624,7 +1582,7 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		fprintf(out,
 			"# model: %s\n# calibration: %s\n# TSC %.3f GHz; %llu iterations "
 			"after %llu warm-up per size and thread\n",
-			model, calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
+			d.model, d.calib, info->tsc_hz / 1e9, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup);
 		fprintf(out,
 			"# target: the model's unloaded latency; model: the mean it asked for\n"
@@ -1651,6 +1609,15 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 	fflush(out);
 }
 
+/* The six latencies of a result as text in l, pointed to by f: fmt, or
+ * none where not measured. */
+static void lat_figs(char l[6][32], const char *f[6], const double lat[6], const char *fmt,
+		     const char *none)
+{
+	for (int j = 0; j < 6; j++)
+		f[j] = exp_fig(l[j], sizeof(l[j]), fmt, lat[j], none);
+}
+
 /* The line (or JSON object, i-th of the list) of one size. */
 static void print_result(FILE *out, const struct opts *o, const struct result *res, unsigned i)
 {
@@ -1659,7 +1626,8 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 	static const char *const lat_name[6] = { "t_min_ns", "t_p50_ns",  "t_avg_ns",
 						 "t_p99_ns", "t_p999_ns", "t_max_ns" };
 	const double lat[6] = { res->min, res->p50, res->avg, res->p99, res->p999, res->max };
-	char l[6][32];
+	const char *f[6];
+	char l[6][32], err[32], model[32], rq[2][32];
 	if (o->fmt == EXP_FMT_JSON) {
 		fprintf(out, "%s\n    {\"size\": %llu, \"iterations\": %llu", i ? "," : "",
 			(unsigned long long)res->size, (unsigned long long)res->iters);
@@ -1688,51 +1656,26 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 		exp_json_num(out, res->vs_agent, 3);
 		fprintf(out, "}");
 	} else if (o->fmt == EXP_FMT_CSV) {
-		char err[32] = "";
-		if (isfinite(res->err_pct))
-			snprintf(err, sizeof(err), "%.3f", res->err_pct);
-		char model[32] = "";
-		if (isfinite(res->model))
-			snprintf(model, sizeof(model), "%.1f", res->model);
-		char rq[2][32] = { "", "" };
-		if (isfinite(res->req_err_p50))
-			snprintf(rq[0], sizeof(rq[0]), "%.3f", res->req_err_p50);
-		if (isfinite(res->req_err_p99))
-			snprintf(rq[1], sizeof(rq[1]), "%.3f", res->req_err_p99);
+		lat_figs(l, f, lat, "%.1f", "");
 		fprintf(out,
 			"%llu,%llu,%s,%s,%s,%s,%s,%s,%.1f,%s,%llu,%.3f,%.1f,%.4f,%u,%s,%s,%s\n",
-			(unsigned long long)res->size, (unsigned long long)res->iters,
-			exp_fig(l[0], sizeof(l[0]), "%.1f", lat[0], ""),
-			exp_fig(l[1], sizeof(l[1]), "%.1f", lat[1], ""),
-			exp_fig(l[2], sizeof(l[2]), "%.1f", lat[2], ""),
-			exp_fig(l[3], sizeof(l[3]), "%.1f", lat[3], ""),
-			exp_fig(l[4], sizeof(l[4]), "%.1f", lat[4], ""),
-			exp_fig(l[5], sizeof(l[5]), "%.1f", lat[5], ""), res->target, err,
+			(unsigned long long)res->size, (unsigned long long)res->iters, f[0], f[1],
+			f[2], f[3], f[4], f[5], res->target,
+			exp_fig(err, sizeof(err), "%.3f", res->err_pct, ""),
 			(unsigned long long)res->late, late_pct, res->mbps, res->mops, res->errors,
-			model, rq[0], rq[1]);
+			exp_fig(model, sizeof(model), "%.1f", res->model, ""),
+			exp_fig(rq[0], sizeof(rq[0]), "%.3f", res->req_err_p50, ""),
+			exp_fig(rq[1], sizeof(rq[1]), "%.3f", res->req_err_p99, ""));
 	} else {
-		char err[16] = "-";
-		if (isfinite(res->err_pct))
-			snprintf(err, sizeof(err), "%+.1f", res->err_pct);
-		char model[16] = "-";
-		if (isfinite(res->model))
-			snprintf(model, sizeof(model), "%.0f", res->model);
 		/* %9s of "%.0f" is %9.0f; "-" where not measured. */
-		char rq[2][16] = { "-", "-" };
-		if (isfinite(res->req_err_p50))
-			snprintf(rq[0], sizeof(rq[0]), "%+.1f", res->req_err_p50);
-		if (isfinite(res->req_err_p99))
-			snprintf(rq[1], sizeof(rq[1]), "%+.1f", res->req_err_p99);
+		lat_figs(l, f, lat, "%.0f", "-");
 		fprintf(out,
 			"%9llu %9s %9s %9s %9s %9s %10s %9.0f %9s %8s %7.2f %10.1f %8.3f %7s %7s\n",
-			(unsigned long long)res->size,
-			exp_fig(l[0], sizeof(l[0]), "%.0f", lat[0], "-"),
-			exp_fig(l[1], sizeof(l[1]), "%.0f", lat[1], "-"),
-			exp_fig(l[2], sizeof(l[2]), "%.0f", lat[2], "-"),
-			exp_fig(l[3], sizeof(l[3]), "%.0f", lat[3], "-"),
-			exp_fig(l[4], sizeof(l[4]), "%.0f", lat[4], "-"),
-			exp_fig(l[5], sizeof(l[5]), "%.0f", lat[5], "-"), res->target, model, err,
-			late_pct, res->mbps, res->mops, rq[0], rq[1]);
+			(unsigned long long)res->size, f[0], f[1], f[2], f[3], f[4], f[5],
+			res->target, exp_fig(model, sizeof(model), "%.0f", res->model, "-"),
+			exp_fig(err, sizeof(err), "%+.1f", res->err_pct, "-"), late_pct, res->mbps,
+			res->mops, exp_fig(rq[0], sizeof(rq[0]), "%+.1f", res->req_err_p50, "-"),
+			exp_fig(rq[1], sizeof(rq[1]), "%+.1f", res->req_err_p99, "-"));
 	}
 	fflush(out);
 }
@@ -2060,7 +2003,7 @@ int main(int argc, char **argv)
 
 	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);
 	if ((r = parse_args(&c, argc, argv)))
-		return r < 0 ? 0 : r;
+		return r;
 	if (c.pp_cpu >= 0)
 		return pingpong(c.pp_cpu, o->iters, o->warmup);
 	if ((r = plan_sizes(&c)))

@@ -515,70 +515,61 @@ def write_cdf(path, row, tail_floor):
             f.write("%.6g,%.4f,%.6g\n" % (x / 1000.0, F, max(1.0 - F, tail_floor)))
 
 
-def cmd_plotdata(a):
-    results, work = a.results, a.workdir
-    os.makedirs(work, exist_ok=True)
-    confs = config_dirs(results)
-    sizes, lat_min, lat_max = set(), None, None
-    entries = []
-    for i, c in enumerate(confs, 1):
-        d = os.path.join(results, c)
-        runs = {(o, m): load_run(d, o, m) for o in OPS for m in MODES}
-        model = next((r["meta"].get("model", "") for r in runs.values() if r), "")
-        has_target = any((row.get("target_ns") or 0) > 0 for r in runs.values() if r
-                         for row in r["rows"])
-        # Whether reads and writes have the same target at every size.
-        tg = {}
-        for (o, m), r in runs.items():
-            for row in (r or {}).get("rows", []):
-                tg.setdefault(int(row["size"]), set()).add(row.get("target_ns"))
-        same_target = all(len(v) == 1 for v in tg.values())
-        outst = next((r["meta"].get("outstanding") for (o, m), r in runs.items()
-                      if r and m == "async"), "")
-        for r in runs.values():
-            for row in (r or {}).get("rows", []):
-                sizes.add(int(row["size"]))
-        # The CDF at the chosen size (or the nearest one measured).
-        cdf = ""
-        run = runs.get((a.cdf_op, a.cdf_mode))
-        if run and run["rows"]:
-            row = min(run["rows"], key=lambda x: abs(math.log(x["size"] / a.cdf_size)))
-            cdf = os.path.join(work, "cdf-%d.dat" % i)
-            write_cdf(cdf, row, 1.0 / max(row.get("iterations") or 1, 1))
-            cdf_target = row.get("target_ns") or 0
-            cdf_real = int(row["size"])
-        else:
-            cdf_target, cdf_real = 0, 0
-        # What each panel draws, for the labels of its log axis.
-        lat = {m: [] for m in MODES}
-        bw = {o: [] for o in OPS}
-        for (o, m), r in runs.items():
-            for row in (r or {}).get("rows", []):
-                lat[m] += [row.get("t_p50_ns"), row.get("t_p99_ns"), row.get("target_ns")]
-                bw[o] += [row.get("bw_MBps")]
-                t = row.get("target_ns")
-                if t:
-                    n = int(outst or 1) if m == "async" else 1
-                    b = n * row["size"] / t * 1000
-                    bw[o].append(min(b, (link_gbps(model) or 1e12) * 1000))
-            if link_gbps(model):
-                bw[o].append(link_gbps(model) * 1000)
-        entries.append({"name": c, "dir": d, "model": model, "bw": link_gbps(model) or 0,
-                        "lat": lat, "bwv": bw,
-                        "target": 1 if has_target else 0, "outst": outst or "",
-                        "same": 1 if same_target else 0,
-                        "have": {k: 1 if v else 0 for k, v in runs.items()},
-                        "cdf": cdf, "cdf_target": cdf_target / 1000.0, "cdf_size": cdf_real})
-    cal_path, floor_pts, _ = find_calibration(results, a.calibration)
-    floor, _, _ = floor_of(results, a.calibration)
-    floor_ns = [floor_at(floor_pts, s) for s in sizes] if floor_pts else []
-    for e in entries:
-        if not e["target"]:
-            for m in MODES:
-                e["lat"][m] += floor_ns
-    n = len(entries)
-    # The fidelity plot's data: error of the median, clipped at --err-max,
-    # with whether the target is above the floor (the size counts).
+def plot_entry(a, results, work, i, c, sizes):
+    """What the plots draw of config c (the i-th): its runs, targets, CDF
+    file and the values of each panel's log axis; adds its sizes."""
+    d = os.path.join(results, c)
+    runs = {(o, m): load_run(d, o, m) for o in OPS for m in MODES}
+    model = next((r["meta"].get("model", "") for r in runs.values() if r), "")
+    has_target = any((row.get("target_ns") or 0) > 0 for r in runs.values() if r
+                     for row in r["rows"])
+    # Whether reads and writes have the same target at every size.
+    tg = {}
+    for (o, m), r in runs.items():
+        for row in (r or {}).get("rows", []):
+            tg.setdefault(int(row["size"]), set()).add(row.get("target_ns"))
+    same_target = all(len(v) == 1 for v in tg.values())
+    outst = next((r["meta"].get("outstanding") for (o, m), r in runs.items()
+                  if r and m == "async"), "")
+    for r in runs.values():
+        for row in (r or {}).get("rows", []):
+            sizes.add(int(row["size"]))
+    # The CDF at the chosen size (or the nearest one measured).
+    cdf = ""
+    run = runs.get((a.cdf_op, a.cdf_mode))
+    if run and run["rows"]:
+        row = min(run["rows"], key=lambda x: abs(math.log(x["size"] / a.cdf_size)))
+        cdf = os.path.join(work, "cdf-%d.dat" % i)
+        write_cdf(cdf, row, 1.0 / max(row.get("iterations") or 1, 1))
+        cdf_target = row.get("target_ns") or 0
+        cdf_real = int(row["size"])
+    else:
+        cdf_target, cdf_real = 0, 0
+    # What each panel draws, for the labels of its log axis.
+    lat = {m: [] for m in MODES}
+    bw = {o: [] for o in OPS}
+    for (o, m), r in runs.items():
+        for row in (r or {}).get("rows", []):
+            lat[m] += [row.get("t_p50_ns"), row.get("t_p99_ns"), row.get("target_ns")]
+            bw[o] += [row.get("bw_MBps")]
+            t = row.get("target_ns")
+            if t:
+                n = int(outst or 1) if m == "async" else 1
+                b = n * row["size"] / t * 1000
+                bw[o].append(min(b, (link_gbps(model) or 1e12) * 1000))
+        if link_gbps(model):
+            bw[o].append(link_gbps(model) * 1000)
+    return {"name": c, "dir": d, "model": model, "bw": link_gbps(model) or 0,
+            "lat": lat, "bwv": bw,
+            "target": 1 if has_target else 0, "outst": outst or "",
+            "same": 1 if same_target else 0,
+            "have": {k: 1 if v else 0 for k, v in runs.items()},
+            "cdf": cdf, "cdf_target": cdf_target / 1000.0, "cdf_size": cdf_real}
+
+
+def write_fidelity_data(a, work, entries, floor):
+    """The fidelity plot's data: error of the median, clipped at --err-max,
+    with whether the target is above the floor (the size counts)."""
     for i, e in enumerate(entries, 1):
         for o in OPS:
             for m in MODES:
@@ -596,8 +587,122 @@ def cmd_plotdata(a):
                         f.write("%d,%.4g,%d,%d,%.4g\n" % (size, min(err, a.err_max), above,
                                                           clip, err))
 
+
+def us_of(v):
+    """Values in ns as us, without the missing ones."""
+    return [x / 1000.0 for x in v if x]
+
+
+def write_meta_arrays(f, entries):
+    """meta.gp's arrays: one element per config."""
+    n = len(entries)
+
     def arr(name, vals):
         return "array %s[%d] = [%s]\n" % (name, max(n, 1), ", ".join(vals) if vals else "0")
+
+    f.write(arr("conf", [gp_str(e["name"]) for e in entries]))
+    f.write(arr("confenh", [gp_str(gp_enh(e["name"])) for e in entries]))
+    f.write(arr("cdir", [gp_str(e["dir"]) for e in entries]))
+    f.write(arr("desc", [gp_str(gp_enh(e["model"])) for e in entries]))
+    f.write(arr("linkbw", ["%g" % e["bw"] for e in entries]))
+    f.write(arr("hastarget", ["%d" % e["target"] for e in entries]))
+    f.write(arr("sametarget", ["%d" % e["same"] for e in entries]))
+    f.write(arr("outst", [gp_str(e["outst"]) for e in entries]))
+    f.write(arr("cdffile", [gp_str(e["cdf"]) for e in entries]))
+    f.write(arr("cdftarget", ["%g" % e["cdf_target"] for e in entries]))
+    f.write(arr("cdfsize", ["%d" % e["cdf_size"] for e in entries]))
+    f.write(arr("color", [gp_str(PALETTE[(k) % len(PALETTE)]) for k in range(n)]))
+    for o in OPS:
+        for m in MODES:
+            f.write(arr("have_%s_%s" % (o, m), ["%d" % e["have"][(o, m)] for e in entries]))
+    us = us_of
+    f.write(arr("ytics_lat_sync", [gp_str(log_tics("y", us(e["lat"]["sync"]))) for e in entries]))
+    f.write(arr("ytics_lat_async", [gp_str(log_tics("y", us(e["lat"]["async"]))) for e in entries]))
+    f.write(arr("ytics_bw_read", [gp_str(log_tics("y", us(e["bwv"]["read"]))) for e in entries]))
+    f.write(arr("ytics_bw_write", [gp_str(log_tics("y", us(e["bwv"]["write"]))) for e in entries]))
+
+
+def write_meta_tics(f, a, entries, floor_ns):
+    """meta.gp's axis labels of the plots of every config."""
+    for o in OPS:
+        v = []
+        for e in entries:
+            r = load_run(e["dir"], o, "sync")
+            for row in (r or {}).get("rows", []):
+                v += [row.get("t_p50_ns"), row.get("target_ns")]
+        f.write("ytics_latall_%s = %s\n" % (o, gp_str(log_tics("y", us_of(v + floor_ns)))))
+        v = []
+        for e in entries:
+            r = load_run(e["dir"], o, "async")
+            v += [row.get("bw_MBps") for row in (r or {}).get("rows", [])]
+            if e["bw"]:
+                v.append(e["bw"] * 1000)
+        f.write("ytics_bwall_%s = %s\n" % (o, gp_str(log_tics("y", us_of(v)))))
+    v = []
+    for e in entries:
+        r = load_run(e["dir"], a.cdf_op, a.cdf_mode)
+        for row in (r or {}).get("rows", []):
+            if int(row["size"]) == e["cdf_size"]:
+                v += [row.get("t_min_ns"), row.get("t_max_ns"), row.get("target_ns")]
+    f.write("xtics_cdf = %s\n" % gp_str(log_tics("x", us_of(v))))
+
+
+def write_meta_floor(f, work, cal_path, floor_pts, sizes):
+    """meta.gp's floor_file: the calibrated floor at every size, if any."""
+    if floor_pts:
+        ff = os.path.join(work, "floor.dat")
+        with open(ff, "w", encoding="utf-8") as fl:
+            fl.write("# size,floor_ns (calibrated floor, %s)\n" % cal_path)
+            for s in sorted(sizes):
+                fl.write("%d,%.6g\n" % (s, floor_at(floor_pts, s) / 1000.0))
+        f.write("floor_file = %s\n" % gp_str(ff))
+    else:
+        f.write("floor_file = ''\n")
+
+
+def write_meta_ucx(f, results, sizes):
+    """meta.gp's ucx_*: compare-ucx.sh's results, if the run has them."""
+    ucx = os.path.join(results, "ucx", "compare.csv")
+    f.write("ucx_file = %s\n" % gp_str(ucx if os.path.exists(ucx) else ""))
+    if not os.path.exists(ucx):
+        return
+    with open(ucx, encoding="utf-8") as u:
+        meta = {}
+        for line in u:
+            if line.startswith("# ") and ": " in line:
+                k, _, v = line[2:].strip().partition(": ")
+                meta[k] = v
+    f.write("ucx_outstanding = %s\n" % gp_str(meta.get("outstanding", "?")))
+    f.write("ucx_tls = %s\n" % gp_str(meta.get("UCX_TLS", "?")))
+    with open(ucx, encoding="utf-8") as u:
+        rows = list(csv.DictReader(l for l in u if not l.startswith("#")))
+    lat = [fnum(r.get(c)) for r in rows for c in
+           ("sonuma_read_sync_p50_ns", "sonuma_read_sync_p99_ns", "ucx_put_rtt_ns",
+            "ucx_get_p50_ns")]
+    bw = [fnum(r.get(c)) for r in rows for c in
+          ("sonuma_read_async_GBps", "ucx_get_GBps", "sonuma_write_async_GBps",
+           "ucx_put_GBps")]
+    usz = [int(r["size"]) for r in rows]
+    f.write("ytics_ucx_lat = %s\n" % gp_str(log_tics("y", [x / 1000 for x in lat if x])))
+    f.write("ytics_ucx_bw = %s\n" % gp_str(log_tics("y", bw)))
+    if not sizes:
+        f.write("size_tics = %s\n" % gp_str(size_tics(usz)))
+
+
+def cmd_plotdata(a):
+    results, work = a.results, a.workdir
+    os.makedirs(work, exist_ok=True)
+    sizes = set()
+    entries = [plot_entry(a, results, work, i, c, sizes)
+               for i, c in enumerate(config_dirs(results), 1)]
+    cal_path, floor_pts, _ = find_calibration(results, a.calibration)
+    floor, _, _ = floor_of(results, a.calibration)
+    floor_ns = [floor_at(floor_pts, s) for s in sizes] if floor_pts else []
+    for e in entries:
+        if not e["target"]:
+            for m in MODES:
+                e["lat"][m] += floor_ns
+    write_fidelity_data(a, work, entries, floor)
 
     empty = os.path.join(work, "empty.csv")
     with open(empty, "w", encoding="utf-8") as f:
@@ -605,48 +710,9 @@ def cmd_plotdata(a):
     with open(os.path.join(work, "meta.gp"), "w", encoding="utf-8") as f:
         f.write("# written by experiments/summary.py plotdata from %s\n" % results)
         f.write("empty = %s\n" % gp_str(empty))
-        f.write("nconf = %d\n" % n)
-        f.write(arr("conf", [gp_str(e["name"]) for e in entries]))
-        f.write(arr("confenh", [gp_str(gp_enh(e["name"])) for e in entries]))
-        f.write(arr("cdir", [gp_str(e["dir"]) for e in entries]))
-        f.write(arr("desc", [gp_str(gp_enh(e["model"])) for e in entries]))
-        f.write(arr("linkbw", ["%g" % e["bw"] for e in entries]))
-        f.write(arr("hastarget", ["%d" % e["target"] for e in entries]))
-        f.write(arr("sametarget", ["%d" % e["same"] for e in entries]))
-        f.write(arr("outst", [gp_str(e["outst"]) for e in entries]))
-        f.write(arr("cdffile", [gp_str(e["cdf"]) for e in entries]))
-        f.write(arr("cdftarget", ["%g" % e["cdf_target"] for e in entries]))
-        f.write(arr("cdfsize", ["%d" % e["cdf_size"] for e in entries]))
-        f.write(arr("color", [gp_str(PALETTE[(k) % len(PALETTE)]) for k in range(n)]))
-        for o in OPS:
-            for m in MODES:
-                f.write(arr("have_%s_%s" % (o, m), ["%d" % e["have"][(o, m)] for e in entries]))
-        us = lambda v: [x / 1000.0 for x in v if x]
-        f.write(arr("ytics_lat_sync", [gp_str(log_tics("y", us(e["lat"]["sync"]))) for e in entries]))
-        f.write(arr("ytics_lat_async", [gp_str(log_tics("y", us(e["lat"]["async"]))) for e in entries]))
-        f.write(arr("ytics_bw_read", [gp_str(log_tics("y", us(e["bwv"]["read"]))) for e in entries]))
-        f.write(arr("ytics_bw_write", [gp_str(log_tics("y", us(e["bwv"]["write"]))) for e in entries]))
-        for o in OPS:
-            v = []
-            for e in entries:
-                r = load_run(e["dir"], o, "sync")
-                for row in (r or {}).get("rows", []):
-                    v += [row.get("t_p50_ns"), row.get("target_ns")]
-            f.write("ytics_latall_%s = %s\n" % (o, gp_str(log_tics("y", us(v + floor_ns)))))
-            v = []
-            for e in entries:
-                r = load_run(e["dir"], o, "async")
-                v += [row.get("bw_MBps") for row in (r or {}).get("rows", [])]
-                if e["bw"]:
-                    v.append(e["bw"] * 1000)
-            f.write("ytics_bwall_%s = %s\n" % (o, gp_str(log_tics("y", us(v)))))
-        v = []
-        for e in entries:
-            r = load_run(e["dir"], a.cdf_op, a.cdf_mode)
-            for row in (r or {}).get("rows", []):
-                if int(row["size"]) == e["cdf_size"]:
-                    v += [row.get("t_min_ns"), row.get("t_max_ns"), row.get("target_ns")]
-        f.write("xtics_cdf = %s\n" % gp_str(log_tics("x", us(v))))
+        f.write("nconf = %d\n" % len(entries))
+        write_meta_arrays(f, entries)
+        write_meta_tics(f, a, entries, floor_ns)
         f.write("ntargets = %d\n" % sum(e["target"] for e in entries))
         f.write("nlinks = %d\n" % sum(1 for e in entries if e["bw"]))
         f.write("size_tics = %s\n" % gp_str(size_tics(sizes)))
@@ -657,39 +723,8 @@ def cmd_plotdata(a):
                                                              size_label(cs[0]) if cs else "x")))
         f.write("cdf_op = %s\ncdf_mode = %s\n" % (gp_str(a.cdf_op), gp_str(a.cdf_mode)))
         f.write("err_max = %d\n" % a.err_max)
-        if floor_pts:
-            ff = os.path.join(work, "floor.dat")
-            with open(ff, "w", encoding="utf-8") as fl:
-                fl.write("# size,floor_ns (calibrated floor, %s)\n" % cal_path)
-                for s in sorted(sizes):
-                    fl.write("%d,%.6g\n" % (s, floor_at(floor_pts, s) / 1000.0))
-            f.write("floor_file = %s\n" % gp_str(ff))
-        else:
-            f.write("floor_file = ''\n")
-        ucx = os.path.join(results, "ucx", "compare.csv")
-        f.write("ucx_file = %s\n" % gp_str(ucx if os.path.exists(ucx) else ""))
-        if os.path.exists(ucx):
-            with open(ucx, encoding="utf-8") as u:
-                meta = {}
-                for line in u:
-                    if line.startswith("# ") and ": " in line:
-                        k, _, v = line[2:].strip().partition(": ")
-                        meta[k] = v
-            f.write("ucx_outstanding = %s\n" % gp_str(meta.get("outstanding", "?")))
-            f.write("ucx_tls = %s\n" % gp_str(meta.get("UCX_TLS", "?")))
-            with open(ucx, encoding="utf-8") as u:
-                rows = list(csv.DictReader(l for l in u if not l.startswith("#")))
-            lat = [fnum(r.get(c)) for r in rows for c in
-                   ("sonuma_read_sync_p50_ns", "sonuma_read_sync_p99_ns", "ucx_put_rtt_ns",
-                    "ucx_get_p50_ns")]
-            bw = [fnum(r.get(c)) for r in rows for c in
-                  ("sonuma_read_async_GBps", "ucx_get_GBps", "sonuma_write_async_GBps",
-                   "ucx_put_GBps")]
-            usz = [int(r["size"]) for r in rows]
-            f.write("ytics_ucx_lat = %s\n" % gp_str(log_tics("y", [x / 1000 for x in lat if x])))
-            f.write("ytics_ucx_bw = %s\n" % gp_str(log_tics("y", bw)))
-            if not sizes:
-                f.write("size_tics = %s\n" % gp_str(size_tics(usz)))
+        write_meta_floor(f, work, cal_path, floor_pts, sizes)
+        write_meta_ucx(f, results, sizes)
 
 
 # ---- ucx --------------------------------------------------------------------

@@ -9,9 +9,8 @@
 # See --help.  Needs bash, python3 and (for the plots) gnuplot.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-prog=sweep.sh
+# shellcheck source=experiments/lib/opts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/opts.sh"
 
 usage() {
 	cat <<EOF
@@ -61,8 +60,6 @@ Exit status: 0 when every run succeeded, 1 on a failure, 2 on bad usage.
 EOF
 }
 
-# shellcheck source=experiments/lib/opts.sh
-. "$here/lib/opts.sh"
 
 configs=() max_size=65536 sizes_opt="" iters="" warmup="" outstanding=16 bench_args_opt=""
 out_root=$root/results run_dir="" quick=0 calibration="" no_calibrate=0
@@ -206,21 +203,10 @@ cleanup() {
 		kill -TERM "$bench_pid" 2>/dev/null || true
 		wait "$bench_pid" 2>/dev/null || true
 	fi
-	if [[ -n $rmcd_pid ]] && alive "$rmcd_pid"; then
-		kill -TERM "$rmcd_pid" 2>/dev/null || true
-		for _ in $(seq 50); do alive "$rmcd_pid" || break; sleep 0.1; done
-		if alive "$rmcd_pid"; then
-			echo "$prog: rmcd (pid $rmcd_pid) ignored SIGTERM; killing it" >&2
-			kill -KILL "$rmcd_pid" 2>/dev/null || true
-		fi
-		wait "$rmcd_pid" 2>/dev/null || true
-	fi
-	[[ -n $rundir && -d $rundir ]] && rm -rf "$rundir"
+	end_rmcd "ignored SIGTERM; killing it"
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
-trap 'echo "$prog: terminated" >&2; exit 143' TERM
+exit_traps cleanup
 
 elapsed() {
 	local s=$((SECONDS - t0))

@@ -94,6 +94,27 @@ static inline int fz_count_memfd_maps(void)
 	return n;
 }
 
+/* What a harness holds: open descriptors and segment mappings. */
+struct fz_held {
+	int fds, maps;
+};
+
+static inline struct fz_held fz_held_now(void)
+{
+	return (struct fz_held){ fz_count_fds(), fz_count_memfd_maps() };
+}
+
+/* Nothing opened or mapped since before (what: since when) is left. */
+static inline void fz_check_released(struct fz_held before, const char *what)
+{
+	struct fz_held now = fz_held_now();
+
+	FZ_CHECK(now.fds == before.fds, "%d descriptors open before %s, %d after", before.fds, what,
+		 now.fds);
+	FZ_CHECK(now.maps == before.maps, "%d segment mappings before %s, %d after", before.maps,
+		 what, now.maps);
+}
+
 /* The reference contents of the harnesses' memory: explib's random stream
  * from seed, one byte per draw. */
 static inline void fz_fill(uint8_t *p, size_t n, uint64_t seed)

@@ -431,7 +431,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static int max_inflight;
 	struct sent inflight[INFLIGHT_CAP];
-	int n_inflight = 0, fd, fds_before;
+	int n_inflight = 0, fd;
 	uint32_t nid;
 	uint8_t buf[256];
 
@@ -451,8 +451,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	F.d.cal = (data[0] & 16) ? F.cal : NULL;
 	data++, size--;
 
-	fds_before = fz_count_fds();
-	int maps_before = fz_count_memfd_maps();
+	struct fz_held before = fz_held_now();
 	fd = client_connect(nid);
 
 	while (size > 0) {
@@ -525,11 +524,6 @@ out:
 	close(fd);
 	dispatch_all();
 	FZ_CHECK(F.d.sessions == NULL, "the session outlived its connection");
-	int fds_after = fz_count_fds();
-	FZ_CHECK(fds_after == fds_before, "%d descriptors open before the input, %d after",
-		 fds_before, fds_after);
-	int maps_after = fz_count_memfd_maps();
-	FZ_CHECK(maps_after == maps_before, "%d segment mappings before the input, %d after",
-		 maps_before, maps_after);
+	fz_check_released(before, "the input");
 	return 0;
 }

@@ -812,7 +812,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(F.buf[b].model, F.buf[b].pristine, F.buf[b].size);
 	}
 
-	int fds_before = fz_count_fds(), maps_before = fz_count_memfd_maps();
+	struct fz_held before = fz_held_now();
 	for (int i = 0; i < N_SESS; i++)
 		qp_open(&F.q[i], &F.sess[i]);
 
@@ -837,11 +837,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		qp_close(&F.q[i]);
 	FZ_CHECK(F.rmc.n_qps == 0 && F.rmc.heap.n == 0,
 		 "the RMC still holds %u QPs, %u completions", F.rmc.n_qps, F.rmc.heap.n);
-	int fds_after = fz_count_fds();
-	FZ_CHECK(fds_after == fds_before, "%d descriptors open before the queue pairs, %d after",
-		 fds_before, fds_after);
-	int maps_after = fz_count_memfd_maps();
-	FZ_CHECK(maps_after == maps_before, "%d segment mappings before the queue pairs, %d after",
-		 maps_before, maps_after);
+	fz_check_released(before, "the queue pairs");
 	return 0;
 }

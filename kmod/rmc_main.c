@@ -120,7 +120,34 @@ static int rmc_check_handle(u64 handle)
 	return 0;
 }
 
+/* The region of f with this handle, with f->lock held: 0, -EINVAL for a
+ * handle no ioctl takes, or -ENOENT (the lock released) when f has none. */
+static int rmc_lock_region(struct rmc_file *f, u64 handle, struct rmc_region **r)
+{
+	int ret = rmc_check_handle(handle);
+
+	if (ret)
+		return ret;
+	mutex_lock(&f->lock);
+	*r = rmc_file_find(f, handle);
+	if (!*r) {
+		mutex_unlock(&f->lock);
+		return -ENOENT;
+	}
+	return 0;
+}
+
 /* ---- ioctls --------------------------------------------------------------- */
+
+/* An ioctl's argument of size bytes, copied in: 0, -EFAULT, or -EINVAL when
+ * its size field (the first __u32 of each of rmc_ioctl.h's structs) is not
+ * size. */
+static int rmc_copy_in(void *req, const void __user *argp, u32 size)
+{
+	if (copy_from_user(req, argp, size))
+		return -EFAULT;
+	return *(u32 *)req == size ? 0 : -EINVAL;
+}
 
 static long rmc_ioc_info(struct rmc_file *f, void __user *argp)
 {
@@ -171,11 +198,10 @@ static long rmc_ioc_register(struct rmc_file *f, void __user *argp)
 	unsigned long first;
 	int id, ret;
 
-	if (copy_from_user(&req, argp, sizeof(req)))
-		return -EFAULT;
-	if (req.size != sizeof(req) || req.flags)
-		return -EINVAL;
-	if (!req.len || req.len > dev->max_region_len)
+	ret = rmc_copy_in(&req, argp, sizeof(req));
+	if (ret)
+		return ret;
+	if (req.flags || !req.len || req.len > dev->max_region_len)
 		return -EINVAL;
 	if (req.addr + req.len < req.addr)
 		return -EINVAL;
@@ -261,20 +287,14 @@ static long rmc_ioc_unregister(struct rmc_file *f, void __user *argp)
 	struct rmc_region *r;
 	int ret;
 
-	if (copy_from_user(&req, argp, sizeof(req)))
-		return -EFAULT;
-	if (req.size != sizeof(req) || req.flags)
-		return -EINVAL;
-	ret = rmc_check_handle(req.handle);
+	ret = rmc_copy_in(&req, argp, sizeof(req));
 	if (ret)
 		return ret;
-
-	mutex_lock(&f->lock);
-	r = rmc_file_find(f, req.handle);
-	if (!r) {
-		mutex_unlock(&f->lock);
-		return -ENOENT;
-	}
+	if (req.flags)
+		return -EINVAL;
+	ret = rmc_lock_region(f, req.handle, &r);
+	if (ret)
+		return ret;
 	rmc_region_unpublish(f, r);
 	mutex_unlock(&f->lock);
 
@@ -289,24 +309,16 @@ static long rmc_ioc_grant(struct rmc_file *f, void __user *argp)
 	struct rmc_grant *g;
 	int ret;
 
-	if (copy_from_user(&req, argp, sizeof(req)))
-		return -EFAULT;
-	if (req.size != sizeof(req))
-		return -EINVAL;
+	ret = rmc_copy_in(&req, argp, sizeof(req));
+	if (ret)
+		return ret;
 	if (!xen_domain())
 		return -EOPNOTSUPP;
 	if (req.domid > RMC_DOMID_MAX)
 		return -EINVAL;
-	ret = rmc_check_handle(req.handle);
+	ret = rmc_lock_region(f, req.handle, &r);
 	if (ret)
 		return ret;
-
-	mutex_lock(&f->lock);
-	r = rmc_file_find(f, req.handle);
-	if (!r) {
-		ret = -ENOENT;
-		goto out_unlock;
-	}
 	list_for_each_entry(g, &r->grants, node)
 	{
 		if (g->domid == req.domid) {

@@ -303,48 +303,53 @@ static void *map_segment(int seg_fd, uint64_t want)
 	return p;
 }
 
-SONUMA_EXPORT int kal_reg_wq(int fd, rmc_wq_t **wq)
+/* The segment seg rmcd answered with, when there is one and it is big
+ * enough (ok), mapped (size bytes) into *out; seg is closed.  0, -EPROTO,
+ * or -errno. */
+static int take_segment(int seg, bool ok, uint64_t size, void **out)
 {
-	struct ctl_resp resp;
-	int seg, r;
+	int r;
 
-	if (!wq)
-		return -EINVAL;
-	r = kal_call(fd, CTL_REG_WQ, 0, 0, 0, &resp, &seg);
-	if (r)
-		return r;
-	if (seg < 0 || resp.size < sizeof(rmc_wq_t)) {
+	if (seg < 0 || !ok) {
 		if (seg >= 0)
 			close(seg);
 		return -EPROTO;
 	}
-	*wq = (rmc_wq_t *)map_segment(seg, resp.size);
-	r = *wq ? 0 : -errno;
+	*out = map_segment(seg, size);
+	r = *out ? 0 : -errno;
 	close(seg);
+	return r;
+}
+
+/* Registers a queue (op CTL_REG_WQ or CTL_REG_CQ) and maps the segment
+ * rmcd answers with, of at least min bytes, into *q. */
+static int reg_queue(int fd, uint16_t op, size_t min, void **q)
+{
+	struct ctl_resp resp;
+	int seg, r = kal_call(fd, op, 0, 0, 0, &resp, &seg);
+
+	return r ? r : take_segment(seg, resp.size >= min, resp.size, q);
+}
+
+SONUMA_EXPORT int kal_reg_wq(int fd, rmc_wq_t **wq)
+{
+	void *q;
+	int r = wq ? reg_queue(fd, CTL_REG_WQ, sizeof(rmc_wq_t), &q) : -EINVAL;
+
 	if (r)
 		return r;
+	*wq = q;
 	(*wq)->kal_fd = session_fd(fd);
 	return 0;
 }
 
 SONUMA_EXPORT int kal_reg_cq(int fd, rmc_cq_t **cq)
 {
-	struct ctl_resp resp;
-	int seg, r;
+	void *q;
+	int r = cq ? reg_queue(fd, CTL_REG_CQ, sizeof(rmc_cq_t), &q) : -EINVAL;
 
-	if (!cq)
-		return -EINVAL;
-	r = kal_call(fd, CTL_REG_CQ, 0, 0, 0, &resp, &seg);
-	if (r)
-		return r;
-	if (seg < 0 || resp.size < sizeof(rmc_cq_t)) {
-		if (seg >= 0)
-			close(seg);
-		return -EPROTO;
-	}
-	*cq = (rmc_cq_t *)map_segment(seg, resp.size);
-	r = *cq ? 0 : -errno;
-	close(seg);
+	if (!r)
+		*cq = q;
 	return r;
 }
 
@@ -460,7 +465,9 @@ static int reg_dev_ctx(int fd, uint32_t ctx_id, void *addr, uint32_t num_pages)
 
 SONUMA_EXPORT int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_t num_pages)
 {
+	uint64_t want = (uint64_t)num_pages * PAGE_SIZE;
 	struct ctl_resp resp;
+	void *p;
 	int seg, r;
 
 	if (!ctx || !num_pages)
@@ -477,7 +484,7 @@ SONUMA_EXPORT int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_
 		void *base;
 		if (dev < 0)
 			return dev;
-		if (resp.u.dev.offset >= PAGE_SIZE || resp.size < (uint64_t)num_pages * PAGE_SIZE)
+		if (resp.u.dev.offset >= PAGE_SIZE || resp.size < want)
 			return -EPROTO;
 		/* The context's first byte may be anywhere in its first page. */
 		r = core_rmcdev_map(dev, resp.u.dev.handle, num_pages + (resp.u.dev.offset != 0),
@@ -487,14 +494,9 @@ SONUMA_EXPORT int kal_reg_ctx_id(int fd, uint32_t ctx_id, uint8_t **ctx, uint32_
 		*ctx = (uint8_t *)base + resp.u.dev.offset;
 		return 0;
 	}
-	if (seg < 0 || resp.size < (uint64_t)num_pages * PAGE_SIZE) {
-		if (seg >= 0)
-			close(seg);
-		return -EPROTO;
-	}
-	*ctx = (uint8_t *)map_segment(seg, (uint64_t)num_pages * PAGE_SIZE);
-	r = *ctx ? 0 : -errno;
-	close(seg);
+	r = take_segment(seg, resp.size >= want, want, &p);
+	if (!r)
+		*ctx = p;
 	return r;
 }
 

@@ -39,6 +39,7 @@
 #include <sys/random.h>
 #include <unistd.h>
 
+#include "core.h"
 #include "sonuma_msg.h"
 
 #define SONUMA_EXPORT __attribute__((visibility("default")))
@@ -172,17 +173,9 @@ struct rmc_msg_ep {
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static inline uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static inline uint32_t make_tag(uint64_t rx_epoch, uint64_t conn)
 {
-	uint32_t t = (uint32_t)(mix64(rx_epoch ^ mix64(conn)) >> 16);
+	uint32_t t = (uint32_t)(core_mix64(rx_epoch ^ core_mix64(conn)) >> 16);
 	return t ? t : 1;
 }
 
@@ -198,7 +191,7 @@ static uint64_t line_sum(const void *line)
 
 	memcpy(w, line, sizeof(w));
 	for (unsigned i = 0; i < 6; i++)
-		h = mix64(h ^ w[i]);
+		h = core_mix64(h ^ w[i]);
 	return h;
 }
 
@@ -234,7 +227,7 @@ static uint64_t slot_sum(uint64_t mark, uint64_t lenword, uint64_t nb, const uin
 		memcpy(w, m + i, 8);
 		a = rotl64((a ^ w[0]) * SUM_K, 31);
 	}
-	return mix64(a ^ rotl64(b, 17) ^ rotl64(c, 31) ^ rotl64(d, 47));
+	return core_mix64(a ^ rotl64(b, 17) ^ rotl64(c, 31) ^ rotl64(d, 47));
 }
 
 static inline uint64_t slot_lenword(uint32_t len, uint16_t src)
@@ -480,7 +473,8 @@ static uint64_t new_epoch(const void *salt)
 	uint64_t e = 0;
 
 	if (getrandom(&e, sizeof(e), GRND_NONBLOCK) != (ssize_t)sizeof(e))
-		e = mix64(rmc_rdtsc() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)(uintptr_t)salt);
+		e = core_mix64(rmc_rdtsc() ^ ((uint64_t)getpid() << 32) ^
+			       (uint64_t)(uintptr_t)salt);
 	return e ? e : 1;
 }
 
@@ -692,7 +686,7 @@ static int do_connect(struct rmc_msg_ep *ep, int dst, struct waiter *w)
 	    h.nodes != ep->info.nodes || h.nid != (uint32_t)dst ||
 	    h.area_size != ep->info.area_size)
 		return -EPROTO;
-	conn = mix64(ep->epoch ^ mix64(++ep->connects));
+	conn = core_mix64(ep->epoch ^ core_mix64(++ep->connects));
 	conn = conn ? conn : 1;
 	/* Forget the credits of earlier connections: a late credit write
 	 * of one carries its own tag and is ignored. */

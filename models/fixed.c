@@ -12,7 +12,7 @@
 
 #include "config.h"
 #include "sonuma/qp.h"
-#include "sonuma/tm.h"
+#include "builtin.h"
 
 struct fixed {
 	double read_ns, write_ns, atomic_ns;
@@ -90,12 +90,4 @@ static void fixed_fini(void *state)
 	free(state);
 }
 
-const struct tm_ops tm_fixed_ops = {
-	.abi = TM_ABI_VERSION,
-	.name = "fixed",
-	.init = fixed_init,
-	.due = fixed_due,
-	.target_ns = fixed_target,
-	.describe = fixed_describe,
-	.fini = fixed_fini,
-};
+const struct tm_ops tm_fixed_ops = TM_BUILTIN_OPS(fixed, "fixed");

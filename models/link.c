@@ -25,7 +25,7 @@
 #include "config.h"
 #include "sonuma/barrier.h"
 #include "sonuma/qp.h"
-#include "sonuma/tm.h"
+#include "builtin.h"
 #include "topology.h"
 
 struct link {
@@ -256,12 +256,4 @@ static int link_describe(const void *state, char *buf, size_t len)
 			l->gbps, tm_topo_name(l->topo.kind));
 }
 
-const struct tm_ops tm_link_ops = {
-	.abi = TM_ABI_VERSION,
-	.name = "link",
-	.init = link_init,
-	.due = link_due,
-	.target_ns = link_target,
-	.describe = link_describe,
-	.fini = link_fini,
-};
+const struct tm_ops tm_link_ops = TM_BUILTIN_OPS(link, "link");

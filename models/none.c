@@ -3,7 +3,7 @@
 #include <stdio.h>
 
 #include "config.h"
-#include "sonuma/tm.h"
+#include "builtin.h"
 
 static int none_init(const config_setting_t *grp, const struct tm_env *env, void **state, char *err,
 		     size_t errlen)
@@ -38,13 +38,4 @@ static void none_fini(void *state)
 	(void)state;
 }
 
-const struct tm_ops tm_none_ops = {
-	.abi = TM_ABI_VERSION,
-	.name = "none",
-	.init = none_init,
-	.due = none_due,
-	.target_ns = none_target,
-	.describe = none_describe,
-	.fini = none_fini,
-	.no_deadline = 1,
-};
+const struct tm_ops tm_none_ops = TM_BUILTIN_OPS(none, "none", .no_deadline = 1);

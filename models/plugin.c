@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "sonuma/tm.h"
+#include "builtin.h"
 
 struct plugin {
 	void *dl;
@@ -118,12 +118,4 @@ static int plugin_describe(const void *state, char *buf, size_t len)
 	return n + p->ops->describe(p->state, buf + n, len - (size_t)n);
 }
 
-const struct tm_ops tm_plugin_ops = {
-	.abi = TM_ABI_VERSION,
-	.name = "plugin",
-	.init = plugin_init,
-	.due = plugin_due,
-	.target_ns = plugin_target,
-	.describe = plugin_describe,
-	.fini = plugin_fini,
-};
+const struct tm_ops tm_plugin_ops = TM_BUILTIN_OPS(plugin, "plugin");

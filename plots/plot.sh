@@ -5,9 +5,8 @@
 # JSON files alone, as PNG and SVG, into RESULTS_DIR/plots/.  See --help.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/.." && pwd)
-prog=plot.sh
+# shellcheck source=experiments/lib/opts.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../experiments/lib/opts.sh"
 
 usage() {
 	cat <<EOF2
@@ -39,8 +38,6 @@ Options:
   -h, --help         this text
 EOF2
 }
-# shellcheck source=experiments/lib/opts.sh
-. "$root/experiments/lib/opts.sh"
 
 outdir="" cdf_size=64 cdf_op=read cdf_mode=sync err_max=300 formats=png,svg results=""
 while [[ $# -gt 0 ]]; do

@@ -12,8 +12,11 @@
 
 #include <stdint.h>
 
+#include "core.h"
+
 #define RMCD_SIZE_CLASSES 16 /* class 0: <= 64 B; class k: (32 << k, 64 << k] */
-#define RMCD_HIST_SUB 8	     /* buckets per power of two */
+#define RMCD_HIST_SUB_BITS 3
+#define RMCD_HIST_SUB (1u << RMCD_HIST_SUB_BITS) /* buckets per power of two */
 #define RMCD_HIST (RMCD_HIST_SUB * 32)
 
 struct rmcd_cls_stats {
@@ -46,21 +49,13 @@ static inline uint64_t rmcd_class_size(unsigned k)
 
 static inline unsigned rmcd_hist_bucket(uint64_t v)
 {
-	if (v < RMCD_HIST_SUB)
-		return (unsigned)v;
-	unsigned lg = 63 - (unsigned)__builtin_clzll(v);
-	unsigned sub = (unsigned)(v >> (lg - 3)) & (RMCD_HIST_SUB - 1);
-	unsigned b = (lg - 2) * RMCD_HIST_SUB + sub;
-	return b < RMCD_HIST ? b : RMCD_HIST - 1;
+	return core_hist_bucket(v, RMCD_HIST_SUB_BITS, RMCD_HIST);
 }
 
 /* Lower bound of a bucket. */
 static inline uint64_t rmcd_hist_value(unsigned b)
 {
-	if (b < RMCD_HIST_SUB)
-		return b;
-	unsigned lg = b / RMCD_HIST_SUB + 2, sub = b % RMCD_HIST_SUB;
-	return (1ull << lg) + ((uint64_t)sub << (lg - 3));
+	return core_hist_low(b, RMCD_HIST_SUB_BITS);
 }
 
 static inline void stat_add(uint64_t *p, uint64_t v)

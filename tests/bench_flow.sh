@@ -18,11 +18,12 @@ rundir=$tmp/run
 rmcd_pid=
 failures=0
 
+# kill_now, term_rmcd
+# shellcheck source=experiments/rmcd-lib.sh
+. "$(dirname "$0")/../experiments/rmcd-lib.sh"
+
 cleanup() {
-	if [[ -n $rmcd_pid ]] && kill -0 "$rmcd_pid" 2>/dev/null; then
-		kill -KILL "$rmcd_pid" 2>/dev/null
-		wait "$rmcd_pid" 2>/dev/null
-	fi
+	kill_now "$rmcd_pid"
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -223,22 +224,7 @@ grep -q -- "--same-buffer goes with reads and writes" "$tmp/out" ||
 
 # SIGTERM: exit status 0, sockets gone.
 echo "--- SIGTERM rmcd"
-kill -TERM "$rmcd_pid"
-rc=
-for _ in $(seq 1 200); do
-	if ! kill -0 "$rmcd_pid" 2>/dev/null; then
-		wait "$rmcd_pid"
-		rc=$?
-		break
-	fi
-	sleep 0.05
-done
-if [[ -z $rc ]]; then
-	fail "rmcd did not exit within 10 s of SIGTERM"
-else
-	rmcd_pid=
-	[[ $rc -eq 0 ]] || fail "rmcd exited with status $rc on SIGTERM"
-fi
+term_rmcd
 socks=$(find "$rundir" -name 'node*.sock' 2>/dev/null | wc -l)
 [[ $socks -eq 0 ]] || fail "rmcd left $socks socket(s) in $rundir"
 echo "--- rmcd log"

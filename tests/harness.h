@@ -107,6 +107,37 @@ static inline pid_t h_fork(int (*fn)(void *), void *arg)
 	return pid;
 }
 
+/* What h_exec's child runs. */
+struct h_exec_args {
+	const char *path;
+	char *const *argv, *const *env;
+	int out, err;
+};
+
+static inline int h_exec_child(void *arg)
+{
+	const struct h_exec_args *x = arg;
+
+	dup2(x->out, 1);
+	dup2(x->err, 2);
+	for (int i = 0; x->env && x->env[i]; i++)
+		putenv(x->env[i]);
+	execv(x->path, x->argv);
+	fprintf(stderr, "exec %s: %s\n", x->path, strerror(errno));
+	return 127;
+}
+
+/* Forks a child (h_fork) that runs path with argv, its stdout to out and
+ * stderr to err, with env's additions ("NAME=VALUE", NULL-ended, or
+ * NULL). */
+static inline pid_t h_exec(const char *path, char *const argv[], int out, int err,
+			   char *const env[])
+{
+	struct h_exec_args x = { path, argv, env, out, err };
+
+	return h_fork(h_exec_child, &x);
+}
+
 /* Waits for every child (up to ms in all), kills the stragglers, and
  * asserts that each exited with status 0. */
 static inline void h_join(const pid_t *pids, int n, unsigned ms, const char *what)
@@ -187,25 +218,12 @@ static inline void h_run(char *const argv[], char *const env[], unsigned timeout
 {
 	int fo = memfd_create("test-stdout", MFD_CLOEXEC);
 	int fe = memfd_create("test-stderr", MFD_CLOEXEC);
-	pid_t parent = getpid();
 	uint64_t t0 = h_now_ms();
+	pid_t pid;
 
 	memset(o, 0, sizeof(*o));
 	cr_assert(fo >= 0 && fe >= 0, "memfd_create: %s", strerror(errno));
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		h_child_init(parent);
-		dup2(fo, 1);
-		dup2(fe, 2);
-		for (int i = 0; env && env[i]; i++)
-			putenv(env[i]);
-		execv(argv[0], argv);
-		fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
+	pid = h_exec(argv[0], argv, fo, fe, env);
 	if (h_wait(pid, timeout_ms, &o->status)) {
 		o->timed_out = true;
 		kill(pid, SIGKILL);
@@ -313,8 +331,8 @@ static inline pid_t h_rmcd_spawn_args(struct h_rmcd *r, const char *const args[]
 {
 	const char *rmcd = h_env("RMCD");
 	char *argv[16] = { (char *)rmcd, "-c", r->conf, "-r", r->run };
-	pid_t parent = getpid();
 	int n = 5, lfd = open(r->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	pid_t pid;
 
 	cr_assert_geq(lfd, 0, "%s: %s", r->log, strerror(errno));
 	for (int i = 0; args && args[i]; i++) {
@@ -322,18 +340,7 @@ static inline pid_t h_rmcd_spawn_args(struct h_rmcd *r, const char *const args[]
 		argv[n++] = (char *)args[i];
 	}
 	argv[n] = NULL;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		h_child_init(parent);
-		dup2(lfd, 1);
-		dup2(lfd, 2);
-		execv(rmcd, argv);
-		fprintf(stderr, "exec %s: %s\n", rmcd, strerror(errno));
-		_exit(127);
-	}
+	pid = h_exec(rmcd, argv, lfd, lfd, NULL);
 	close(lfd);
 	return pid;
 }
@@ -445,6 +452,21 @@ static inline void h_rmcd_cleanup(struct h_rmcd *r)
 		h_rm_rf(r->dir);
 	r->dir[0] = 0;
 }
+
+/* A suite whose tests share one rmcd of nodes nodes started from the
+ * config text conf: R, and start/stop as its fixtures; the rest of the
+ * arguments are TestSuite's (.timeout = ...). */
+#define H_RMCD_SUITE(name, nodes, conf, ...)   \
+	static struct h_rmcd R;                \
+	static void start(void)                \
+	{                                      \
+		h_rmcd_start(&R, nodes, conf); \
+	}                                      \
+	static void stop(void)                 \
+	{                                      \
+		h_rmcd_cleanup(&R);            \
+	}                                      \
+	TestSuite(name, .init = start, .fini = stop, __VA_ARGS__)
 
 static inline bool h_rmcd_alive(struct h_rmcd *r)
 {

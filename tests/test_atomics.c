@@ -6,8 +6,7 @@
  * out-of-range targets complete with an error; each context has its own
  * size, and a context that does not exist fails cleanly.
  */
-#include "harness.h"
-#include "sonuma.h"
+#include "h_app.h"
 
 #define NODES 4
 #define ADDS 2000
@@ -18,50 +17,18 @@
 	"            lock_memory = false; };\n"                             \
 	"rmc = { threads = 2; };\n"
 
-static struct h_rmcd R;
+H_RMCD_SUITE(atomics, NODES, CONF, .timeout = 120);
 
-static void start(void)
+/* A node's application with a one-page local buffer. */
+static int attach(struct h_app *a, unsigned node)
 {
-	h_rmcd_start(&R, NODES, CONF);
-}
-
-static void stop(void)
-{
-	h_rmcd_cleanup(&R);
-}
-
-TestSuite(atomics, .init = start, .fini = stop, .timeout = 120);
-
-struct app {
-	int fd;
-	struct kal_info info;
-	rmc_wq_t *wq;
-	rmc_cq_t *cq;
-	uint8_t *lbuf;
-};
-
-static int attach(struct app *a, unsigned node)
-{
-	char s[16];
-	int r;
-
-	snprintf(s, sizeof(s), "%u", node);
-	setenv("SONUMA_NODE", s, 1);
-	a->fd = kal_open(RMC_DEV);
-	CHILD_CHECK(a->fd >= 0, "kal_open: %s", strerror(-a->fd));
-	CHILD_CHECK(kal_info(a->fd, &a->info) == 0, "kal_info");
-	CHILD_CHECK((r = kal_reg_wq(a->fd, &a->wq)) == 0, "kal_reg_wq: %s", strerror(-r));
-	CHILD_CHECK((r = kal_reg_cq(a->fd, &a->cq)) == 0, "kal_reg_cq: %s", strerror(-r));
-	a->lbuf = NULL;
-	CHILD_CHECK((r = kal_reg_lbuff(a->fd, &a->lbuf, 1)) == 0, "kal_reg_lbuff: %s",
-		    strerror(-r));
-	return 0;
+	return h_app_attach(a, node, 1, 0);
 }
 
 static int adder(void *arg)
 {
 	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 	uint64_t old, seen_max = 0;
 
 	if (attach(&a, node))
@@ -99,7 +66,7 @@ static int adder(void *arg)
 Test(atomics, faa_and_cas_are_atomic_across_nodes_and_rmc_threads)
 {
 	pid_t p[NODES];
-	struct app a;
+	struct h_app a;
 
 	for (unsigned n = 0; n < NODES; n++)
 		p[n] = h_fork(adder, (void *)(uintptr_t)n);
@@ -119,7 +86,7 @@ Test(atomics, faa_and_cas_are_atomic_across_nodes_and_rmc_threads)
 
 Test(atomics, cas_returns_the_old_value_and_swaps_only_on_match)
 {
-	struct app a;
+	struct h_app a;
 	uint64_t old;
 
 	cr_assert_eq(attach(&a, 1), 0);
@@ -142,7 +109,7 @@ Test(atomics, cas_returns_the_old_value_and_swaps_only_on_match)
 
 Test(atomics, bad_targets_complete_with_errors)
 {
-	struct app a;
+	struct h_app a;
 	uint64_t old = 0xdead;
 
 	cr_assert_eq(attach(&a, 2), 0);
@@ -159,7 +126,7 @@ Test(atomics, bad_targets_complete_with_errors)
 
 Test(atomics, contexts_have_their_own_sizes)
 {
-	struct app a;
+	struct h_app a;
 	uint8_t *c1;
 
 	cr_assert_eq(attach(&a, 0), 0);
@@ -190,7 +157,7 @@ Test(atomics, contexts_have_their_own_sizes)
 static int overlap_writer(void *arg)
 {
 	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 
 	if (attach(&a, node))
 		return 1;
@@ -212,7 +179,7 @@ static int valid_byte(uint8_t b)
 
 static int overlap_reader(void *arg)
 {
-	struct app a;
+	struct h_app a;
 
 	(void)arg;
 	if (attach(&a, 3))
@@ -233,7 +200,7 @@ static int overlap_reader(void *arg)
 Test(atomics, overlapping_reads_and_writes_of_one_region)
 {
 	pid_t p[3];
-	struct app a;
+	struct h_app a;
 	uint8_t *ctx;
 
 	/* Nodes 1 and 2 are served by different RMC threads: their writes to

@@ -7,9 +7,8 @@
  */
 #include <pthread.h>
 
-#include "harness.h"
+#include "h_app.h"
 #include "pattern.h"
-#include "sonuma.h"
 
 #define NODES 4
 #define MIB (1024u * 1024u)
@@ -26,59 +25,16 @@
 	"  lock_memory = false;\n"                           \
 	"};\n"
 
-static struct h_rmcd R;
-
-static void start(void)
-{
-	h_rmcd_start(&R, NODES, CONF4);
-}
-
-static void stop(void)
-{
-	h_rmcd_cleanup(&R);
-}
-
-TestSuite(integration, .init = start, .fini = stop, .timeout = 120);
+H_RMCD_SUITE(integration, NODES, CONF4, .timeout = 120);
 
 /* ---- an application ---------------------------------------------------- */
-struct app {
-	int fd;
-	struct kal_info info;
-	rmc_wq_t *wq;
-	rmc_cq_t *cq;
-	uint8_t *lbuf;
-	uint64_t lbuf_size;
-	uint8_t *ctx; /* this node's context 0, if mapped */
-};
 
-/* Attaches to node (setting SONUMA_NODE first, as sonuma-run does) and
- * registers a QP, a local buffer and (ctx_pages > 0) the context.  Returns
- * 0, or 1 after saying why. */
-static int app_attach(struct app *a, unsigned node, uint32_t lbuf_pages, uint32_t ctx_pages)
+/* h_app_attach, on a cluster of NODES nodes. */
+static int app_attach(struct h_app *a, unsigned node, uint32_t lbuf_pages, uint32_t ctx_pages)
 {
-	char s[16];
-	int r;
-
-	memset(a, 0, sizeof(*a));
-	snprintf(s, sizeof(s), "%u", node);
-	setenv("SONUMA_NODE", s, 1);
-	a->fd = kal_open(RMC_DEV);
-	CHILD_CHECK(a->fd >= 0, "kal_open (node %u): %s", node, strerror(-a->fd));
-	CHILD_CHECK((r = kal_info(a->fd, &a->info)) == 0, "kal_info: %s", strerror(-r));
-	CHILD_CHECK(a->info.nid == node, "attached to node %u, not %u", a->info.nid, node);
+	if (h_app_attach(a, node, lbuf_pages, ctx_pages))
+		return 1;
 	CHILD_CHECK(a->info.nodes == NODES, "%u nodes", a->info.nodes);
-	CHILD_CHECK((r = kal_reg_wq(a->fd, &a->wq)) == 0, "kal_reg_wq: %s", strerror(-r));
-	CHILD_CHECK((r = kal_reg_cq(a->fd, &a->cq)) == 0, "kal_reg_cq: %s", strerror(-r));
-	CHILD_CHECK(a->wq->kal_fd == a->fd, "the WQ does not know its control socket");
-	if (lbuf_pages) {
-		r = kal_reg_lbuff(a->fd, &a->lbuf, lbuf_pages);
-		CHILD_CHECK(r == 0, "kal_reg_lbuff(%u pages): %s", lbuf_pages, strerror(-r));
-		a->lbuf_size = (uint64_t)lbuf_pages * PAGE_SIZE;
-	}
-	if (ctx_pages) {
-		r = kal_reg_ctx(a->fd, &a->ctx, ctx_pages);
-		CHILD_CHECK(r == 0, "kal_reg_ctx(%u pages): %s", ctx_pages, strerror(-r));
-	}
 	return 0;
 }
 
@@ -90,7 +46,7 @@ static uint64_t len64(uint64_t s)
 /* One remote write of n bytes of pattern seed (from local offset loff) to
  * node nid at off, then a read back into local offset boff, both checked:
  * the data, and that nothing past the (rounded) length arrived. */
-static int write_readback(struct app *a, int nid, uint64_t off, uint64_t n, uint32_t seed,
+static int write_readback(struct h_app *a, int nid, uint64_t off, uint64_t n, uint32_t seed,
 			  uint64_t loff, uint64_t boff)
 {
 	uint64_t l = len64(n);
@@ -127,7 +83,7 @@ static void count_cb(uint8_t tid, wq_entry_t *head, void *owner)
 	d->n++;
 }
 
-static int wait_done(struct app *a, struct done_count *d, int n)
+static int wait_done(struct h_app *a, struct done_count *d, int n)
 {
 	uint64_t spins = 0, end = h_now_ms() + 30000;
 
@@ -170,20 +126,37 @@ static uint32_t seed_final(unsigned k, unsigned j)
 	return 9000 + k * NODES + j;
 }
 
-struct pairs_shared {
-	struct h_barrier bar;
+/* One of n children of a test (run_team): its index and the barrier of
+ * them all. */
+struct member {
+	struct h_barrier *bar;
+	unsigned idx;
 };
 
-struct pairs_arg {
-	struct pairs_shared *sh;
-	unsigned node;
-};
+/* Runs fn in n children (members 0..n-1), which must all pass within
+ * 100 s; rmcd must survive them. */
+static void run_team(int (*fn)(void *), unsigned n, const char *what)
+{
+	struct h_barrier *bar = h_shared(sizeof(*bar));
+	struct member m[16];
+	pid_t pids[16];
 
+	cr_assert_leq(n, 16);
+	bar->n = n;
+	for (unsigned i = 0; i < n; i++) {
+		m[i] = (struct member){ .bar = bar, .idx = i };
+		pids[i] = h_fork(fn, &m[i]);
+	}
+	h_join(pids, (int)n, 100000, what);
+	cr_assert(h_rmcd_alive(&R), "rmcd died");
+}
+
+/* Member k on node k. */
 static int pairs_child(void *arg)
 {
-	struct pairs_arg *p = arg;
-	unsigned k = p->node;
-	struct app a;
+	struct member *p = arg;
+	unsigned k = p->idx;
+	struct h_app a;
 	int r;
 
 	if (app_attach(&a, k, PAIRS_LBUF_PAGES, CTX_PAGES))
@@ -194,7 +167,7 @@ static int pairs_child(void *arg)
 		    (unsigned long long)a.info.max_transfer);
 	/* Region k of our own context is what the others read. */
 	pat_fill(a.ctx + (uint64_t)k * REGION, REGION, seed_own(k));
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 1: a sibling is missing");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 1: a sibling is missing");
 
 	for (unsigned si = 0; si < sizeof(sizes) / sizeof(sizes[0]); si++) {
 		uint64_t s = sizes[si], l = len64(s);
@@ -234,7 +207,7 @@ static int pairs_child(void *arg)
 	}
 	if (wait_done(&a, &dc, posted))
 		return 1;
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 2: a sibling is missing");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 2: a sibling is missing");
 
 	/* What the others wrote is in our own mapping of our context. */
 	for (unsigned j = 0; j < NODES; j++) {
@@ -273,17 +246,7 @@ static int pairs_child(void *arg)
 
 Test(integration, all_pairs_all_sizes)
 {
-	struct pairs_shared *sh = h_shared(sizeof(*sh));
-	struct pairs_arg args[NODES];
-	pid_t pids[NODES];
-
-	sh->bar.n = NODES;
-	for (unsigned k = 0; k < NODES; k++) {
-		args[k] = (struct pairs_arg){ .sh = sh, .node = k };
-		pids[k] = h_fork(pairs_child, &args[k]);
-	}
-	h_join(pids, NODES, 100000, "node");
-	cr_assert(h_rmcd_alive(&R), "rmcd died");
+	run_team(pairs_child, NODES, "node");
 }
 
 /* ---- threads, each with its own QP ----------------------------------- */
@@ -294,7 +257,7 @@ Test(integration, all_pairs_all_sizes)
 struct thr {
 	pthread_t th;
 	int idx;
-	struct app a; /* shares fd and info; own wq, cq, lbuf */
+	struct h_app a; /* shares fd and info; own wq, cq, lbuf */
 	int rc;
 };
 
@@ -322,7 +285,7 @@ static void *thr_main(void *arg)
 
 Test(integration, threads_with_own_qps)
 {
-	struct app a;
+	struct h_app a;
 	struct thr t[THREADS];
 
 	cr_assert_eq(app_attach(&a, 0, 0, 0), 0);
@@ -356,24 +319,16 @@ Test(integration, threads_with_own_qps)
 #define APPS 5
 #define APP_AREA (512 * 1024) /* node 3's context: 8 areas */
 
-struct apps_shared {
-	struct h_barrier bar;
-};
-
-struct apps_arg {
-	struct apps_shared *sh;
-	unsigned idx, node;
-};
-
+/* Members 0-2 on node 1, the others on node 2. */
 static int apps_child(void *arg)
 {
-	struct apps_arg *p = arg;
-	struct app a;
+	struct member *p = arg;
+	struct h_app a;
 	uint64_t base = (uint64_t)p->idx * APP_AREA;
 
-	if (app_attach(&a, p->node, 2 * APP_AREA / PAGE_SIZE + 16, 0))
+	if (app_attach(&a, p->idx < 3 ? 1 : 2, 2 * APP_AREA / PAGE_SIZE + 16, 0))
 		return 1;
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 1");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 1");
 	for (unsigned i = 0; i < 60; i++) {
 		uint64_t n = 1 + (i * 7919) % 65536;
 		uint64_t off = base + (i * 8192) % (APP_AREA - 65600);
@@ -387,7 +342,7 @@ static int apps_child(void *arg)
 	pat_fill(a.lbuf, APP_AREA, 60 + p->idx);
 	int r = rmc_rwrite_sync(a.wq, a.cq, a.lbuf, 0, 3, 0, base, APP_AREA);
 	CHILD_CHECK(r == 0, "final write: %s", strerror(-r));
-	CHILD_CHECK(h_barrier_wait(&p->sh->bar, 30000) == 0, "barrier 2");
+	CHILD_CHECK(h_barrier_wait(p->bar, 30000) == 0, "barrier 2");
 	unsigned other = (p->idx + 1) % APPS;
 	memset(a.lbuf, 0, APP_AREA);
 	r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, 3, 0, (uint64_t)other * APP_AREA, APP_AREA);
@@ -401,17 +356,7 @@ static int apps_child(void *arg)
 
 Test(integration, several_apps_per_node)
 {
-	struct apps_shared *sh = h_shared(sizeof(*sh));
-	struct apps_arg args[APPS];
-	pid_t pids[APPS];
-
-	sh->bar.n = APPS;
-	for (unsigned i = 0; i < APPS; i++) {
-		args[i] = (struct apps_arg){ .sh = sh, .idx = i, .node = i < 3 ? 1 : 2 };
-		pids[i] = h_fork(apps_child, &args[i]);
-	}
-	h_join(pids, APPS, 100000, "application");
-	cr_assert(h_rmcd_alive(&R), "rmcd died");
+	run_team(apps_child, APPS, "application");
 }
 
 /* ---- an application killed mid-run ----------------------------------- */
@@ -426,7 +371,7 @@ static struct kill_shared *KS;
 
 static int victim(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	struct done_count d = { 0 };
 	(void)arg;
 
@@ -457,7 +402,7 @@ static int waitflag(uint32_t *p, uint32_t want, unsigned ms)
 static int survivor(void *arg)
 {
 	unsigned s = (unsigned)(uintptr_t)arg;
-	struct app a;
+	struct h_app a;
 
 	if (app_attach(&a, 2 + s, 64, 0))
 		return 1;
@@ -477,7 +422,7 @@ static int survivor(void *arg)
 
 static int newcomer(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	(void)arg;
 
 	if (app_attach(&a, 0, 64, 0))
@@ -532,7 +477,7 @@ static struct dead_shared *DS;
 
 static int waiter(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	(void)arg;
 
 	if (app_attach(&a, 0, 16, 0))
@@ -588,7 +533,7 @@ Test(integration, rmcd_killed_wakes_waiting_call)
 
 static int quick_app(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	unsigned node = (unsigned)(uintptr_t)arg;
 
 	if (app_attach(&a, node, 16, 0))
@@ -650,7 +595,7 @@ Test(integration, second_rmcd_on_same_rundir_refused)
 
 Test(integration, sigterm_exits_cleanly)
 {
-	struct app a;
+	struct h_app a;
 
 	/* With an application attached and a QP registered. */
 	cr_assert_eq(app_attach(&a, 1, 16, 0), 0);
@@ -669,7 +614,7 @@ Test(integration, sigterm_exits_cleanly)
 
 Test(integration, cxx_application)
 {
-	struct app a;
+	struct h_app a;
 	struct h_out *o = h_shared(sizeof(*o));
 	char *argv[] = { (char *)h_env("CXX_APP"), "2", NULL };
 	char *env[] = { "SONUMA_NODE=1", NULL };
@@ -693,7 +638,7 @@ Test(integration, cxx_application)
 
 Test(integration, reg_lbuff_keeps_app_buffer)
 {
-	struct app a;
+	struct h_app a;
 	const uint32_t pages = 4;
 	const size_t size = pages * PAGE_SIZE;
 	uint8_t *p, *orig, *heap = NULL;
@@ -746,7 +691,7 @@ Test(integration, reg_lbuff_keeps_app_buffer)
 
 Test(integration, reg_ctx_limits)
 {
-	struct app a;
+	struct h_app a;
 	uint8_t *c = NULL;
 
 	cr_assert_eq(app_attach(&a, 3, 0, 0), 0);
@@ -770,7 +715,7 @@ Test(integration, reg_ctx_limits)
 
 Test(integration, registration_errors)
 {
-	struct app a;
+	struct h_app a;
 	rmc_cq_t *cq;
 	int fd;
 
@@ -805,7 +750,7 @@ Test(integration, registration_errors)
  * still succeeds. */
 Test(integration, refused_registrations_release_their_buffers)
 {
-	struct app a;
+	struct h_app a;
 	uint8_t *fresh = NULL;
 
 	cr_assert_eq(app_attach(&a, 0, 1, 0), 0);

@@ -10,7 +10,7 @@
  * back; a sender that comes back; bad arguments; the timing model's
  * latency as a lower bound; and sonuma-bench's ping-pong mode.
  */
-#include "harness.h"
+#include "h_app.h"
 #include "sonuma_msg.h"
 
 #define NODES 4
@@ -23,28 +23,12 @@
 	"cluster = { nodes = 4; contexts = [64, 64]; max_transfer = 8192;\n" \
 	"            lock_memory = false; };\n"
 
-static struct h_rmcd R;
-
-static void start(void)
-{
-	h_rmcd_start(&R, NODES, CONF);
-}
-
-static void stop(void)
-{
-	h_rmcd_cleanup(&R);
-}
-
-TestSuite(msg, .init = start, .fini = stop, .timeout = 150);
+H_RMCD_SUITE(msg, NODES, CONF, .timeout = 150);
 
 /* ---- one node's application --------------------------------------------- */
 
 struct node {
-	int fd;
-	struct kal_info info;
-	rmc_wq_t *wq;
-	rmc_cq_t *cq;
-	uint8_t *lbuf, *ctx;
+	struct h_app a; /* a.ctx: the message context, context CTX_ID */
 	uint64_t lbuf_len, ctx_len;
 	struct rmc_msg_ep *ep;
 };
@@ -60,36 +44,28 @@ static struct rmc_msg_params params(uint32_t slots)
 }
 
 /* Attaches to node nid: a queue pair, a local buffer and a mapping of the
- * message context large enough for p (fields fd.. ctx_len are filled). */
+ * message context large enough for p (n and p's descriptors are filled). */
 static int node_attach(struct node *n, unsigned nid, struct rmc_msg_params *p)
 {
-	char s[16];
+	int64_t lb = rmc_msg_lbuff_size(p, NODES), area = rmc_msg_area_size(p, NODES);
 	int r;
 
 	memset(n, 0, sizeof(*n));
-	snprintf(s, sizeof(s), "%u", nid);
-	setenv("SONUMA_NODE", s, 1);
-	n->fd = kal_open(RMC_DEV);
-	CHILD_CHECK(n->fd >= 0, "kal_open: %s", strerror(-n->fd));
-	CHILD_CHECK(kal_info(n->fd, &n->info) == 0, "kal_info");
-	CHILD_CHECK((r = kal_reg_wq(n->fd, &n->wq)) == 0, "kal_reg_wq: %s", strerror(-r));
-	CHILD_CHECK((r = kal_reg_cq(n->fd, &n->cq)) == 0, "kal_reg_cq: %s", strerror(-r));
-	int64_t lb = rmc_msg_lbuff_size(p, NODES), area = rmc_msg_area_size(p, NODES);
 	CHILD_CHECK(lb > 0 && area > 0, "sizes: %lld %lld", (long long)lb, (long long)area);
 	uint32_t lpages = (uint32_t)((lb + PAGE_SIZE - 1) / PAGE_SIZE);
 	uint32_t cpages = (uint32_t)((p->ctx_offset + (uint64_t)area + PAGE_SIZE - 1) / PAGE_SIZE);
-	CHILD_CHECK((r = kal_reg_lbuff(n->fd, &n->lbuf, lpages)) == 0, "kal_reg_lbuff: %s",
-		    strerror(-r));
-	CHILD_CHECK((r = kal_reg_ctx_id(n->fd, CTX_ID, &n->ctx, cpages)) == 0,
+	if (h_app_attach(&n->a, nid, lpages, 0))
+		return 1;
+	CHILD_CHECK((r = kal_reg_ctx_id(n->a.fd, CTX_ID, &n->a.ctx, cpages)) == 0,
 		    "kal_reg_ctx_id(%u pages): %s", cpages, strerror(-r));
-	n->lbuf_len = (uint64_t)lpages * PAGE_SIZE;
+	n->lbuf_len = n->a.lbuf_size;
 	n->ctx_len = (uint64_t)cpages * PAGE_SIZE;
-	p->fd = n->fd;
-	p->wq = n->wq;
-	p->cq = n->cq;
-	p->lbuff = n->lbuf;
+	p->fd = n->a.fd;
+	p->wq = n->a.wq;
+	p->cq = n->a.cq;
+	p->lbuff = n->a.lbuf;
 	p->lbuff_len = n->lbuf_len;
-	p->ctx = n->ctx;
+	p->ctx = n->a.ctx;
 	p->ctx_len = n->ctx_len;
 	return 0;
 }
@@ -175,13 +151,31 @@ static int bar(struct shared *s)
 	return 0;
 }
 
+static struct shared *S;
+
+/* a(arg) and b(NULL), each in a child of its own, meeting in a fresh S;
+ * both must pass within ms. */
+static void run_two(int (*a)(void *), void *arg, int (*b)(void *), unsigned ms)
+{
+	pid_t p[2];
+
+	S = new_shared(2);
+	p[0] = h_fork(a, arg);
+	p[1] = h_fork(b, NULL);
+	h_join(p, 2, ms, "node");
+}
+
+/* node_open, then S's barrier: every sibling's endpoint exists. */
+static int node_meet(struct node *n, unsigned nid, struct rmc_msg_params p)
+{
+	return node_open(n, nid, p) || bar(S);
+}
+
 /* ---- ping-pong ------------------------------------------------------------ */
 
 static const size_t pp_sizes[] = { 0, 1, 7, 8, 9, 63, 64, 65, 1000, 2048, MAX_MSG - 1, MAX_MSG };
 #define PP_SIZES (sizeof(pp_sizes) / sizeof(pp_sizes[0]))
 #define PP_REPS 20
-
-static struct shared *S;
 
 static int echo_server(void *arg)
 {
@@ -189,9 +183,7 @@ static int echo_server(void *arg)
 	static uint8_t buf[MAX_MSG];
 	struct node n;
 
-	if (node_open(&n, 1, params(8)))
-		return 1;
-	if (bar(S))
+	if (node_meet(&n, 1, params(8)))
 		return 1;
 	for (unsigned i = 0; i < total; i++) {
 		int src = RMC_MSG_ANY;
@@ -246,12 +238,7 @@ static int pinger(void *arg)
 
 Test(msg, pingpong_two_nodes_all_sizes_data_checked)
 {
-	pid_t p[2];
-
-	S = new_shared(2);
-	p[0] = h_fork(echo_server, (void *)(uintptr_t)(PP_SIZES * PP_REPS));
-	p[1] = h_fork(pinger, NULL);
-	h_join(p, 2, 90000, "node");
+	run_two(echo_server, (void *)(uintptr_t)(PP_SIZES * PP_REPS), pinger, 90000);
 }
 
 /* ---- many to one ------------------------------------------------------------ */
@@ -277,9 +264,7 @@ static int m21_sender(void *arg)
 	uint32_t seq = 0;
 	int r;
 
-	if (node_open(&n, nid, params(M21_SLOTS)))
-		return 1;
-	if (bar(S)) /* every endpoint exists */
+	if (node_meet(&n, nid, params(M21_SLOTS))) /* every endpoint exists */
 		return 1;
 	/* Phase 1: fill the ring at node 0, which does not receive yet. */
 	for (;;) {
@@ -319,9 +304,7 @@ static int m21_receiver(void *arg)
 	struct node n;
 	(void)arg;
 
-	if (node_open(&n, 0, params(M21_SLOTS)))
-		return 1;
-	if (bar(S) || bar(S)) /* every ring at node 0 is full */
+	if (node_meet(&n, 0, params(M21_SLOTS)) || bar(S)) /* every ring at node 0 is full */
 		return 1;
 	for (unsigned i = 0; i < 3 * M21_MSGS; i++) {
 		int src = RMC_MSG_ANY;
@@ -383,9 +366,7 @@ static int slow_sender(void *arg)
 
 	p.tx_depth = SLOW_SLOTS; /* credits, not staging, are what runs out */
 	p.credit_batch = 2;
-	if (node_open(&n, 1, p))
-		return 1;
-	if (bar(S))
+	if (node_meet(&n, 1, p))
 		return 1;
 	CHILD_CHECK(rmc_msg_credits(n.ep, 0) == -ENOLINK, "credits before connecting");
 	for (;;) {
@@ -434,9 +415,7 @@ static int slow_receiver(void *arg)
 	struct node n;
 	(void)arg;
 
-	if (node_open(&n, 0, params(SLOW_SLOTS)))
-		return 1;
-	if (bar(S) || bar(S))
+	if (node_meet(&n, 0, params(SLOW_SLOTS)) || bar(S))
 		return 1;
 	for (int i = 0; i < SLOW_MSGS; i++) {
 		if (i < 12 || i % 40 == 0)
@@ -464,12 +443,7 @@ static int slow_receiver(void *arg)
 
 Test(msg, slow_receiver_loses_nothing_and_sender_sees_eagain)
 {
-	pid_t p[2];
-
-	S = new_shared(2);
-	p[0] = h_fork(slow_receiver, NULL);
-	p[1] = h_fork(slow_sender, NULL);
-	h_join(p, 2, 90000, "node");
+	run_two(slow_receiver, NULL, slow_sender, 90000);
 }
 
 /* ---- sizes ---------------------------------------------------------------- */
@@ -480,9 +454,7 @@ static int big_sender(void *arg)
 	struct node n;
 	(void)arg;
 
-	if (node_open(&n, 1, params(4)))
-		return 1;
-	if (bar(S))
+	if (node_meet(&n, 1, params(4)))
 		return 1;
 	CHILD_CHECK(rmc_send(n.ep, 0, buf, MAX_MSG + 1, 0) == -EMSGSIZE, "max + 1 accepted");
 	CHILD_CHECK(rmc_send(n.ep, 0, buf, (size_t)1 << 40, RMC_MSG_DONTWAIT) == -EMSGSIZE,
@@ -501,9 +473,7 @@ static int big_receiver(void *arg)
 	int src, r;
 	(void)arg;
 
-	if (node_open(&n, 0, params(4)))
-		return 1;
-	if (bar(S))
+	if (node_meet(&n, 0, params(4)))
 		return 1;
 	/* Too small a buffer: the message stays, its sender is named. */
 	uint64_t end = h_now_ms() + TIMEOUT_MS;
@@ -528,15 +498,11 @@ static int big_receiver(void *arg)
 
 Test(msg, oversized_messages_are_refused)
 {
-	pid_t p[2];
 	struct node n;
 	struct rmc_msg_params prm = params(4);
 	struct rmc_msg_ep *ep = (struct rmc_msg_ep *)&n;
 
-	S = new_shared(2);
-	p[0] = h_fork(big_receiver, NULL);
-	p[1] = h_fork(big_sender, NULL);
-	h_join(p, 2, 60000, "node");
+	run_two(big_receiver, NULL, big_sender, 60000);
 	/* A slot must fit rmcd's maximum transfer (8192 B here). */
 	cr_assert_eq(node_attach(&n, 2, &prm), 0);
 	prm.max_msg = 8192 - 40 + 1;
@@ -630,12 +596,7 @@ static int hopeful_sender(void *arg)
 
 Test(msg, receiver_missing_finished_and_restarted)
 {
-	pid_t p[2];
-
-	S = new_shared(2);
-	p[0] = h_fork(late_receiver, NULL);
-	p[1] = h_fork(hopeful_sender, NULL);
-	h_join(p, 2, 90000, "node");
+	run_two(late_receiver, NULL, hopeful_sender, 90000);
 }
 
 /* ---- a sender that is replaced ---------------------------------------------- */
@@ -773,7 +734,7 @@ Test(msg, bad_arguments_are_rejected)
 	BAD_INIT(tx_depth, RMC_MSG_MAX_TX_DEPTH + 1, -EINVAL);
 	BAD_INIT(credit_batch, 5, -EINVAL);
 	BAD_INIT(ctx_id, 256, -EINVAL);
-	BAD_INIT(wq, other.wq, -EINVAL); /* a WQ of another descriptor */
+	BAD_INIT(wq, other.a.wq, -EINVAL); /* a WQ of another descriptor */
 	BAD_INIT(max_msg, 1u << 31, -EINVAL);
 	cr_expect_eq(rmc_msg_area_size(NULL, 4), -EINVAL);
 	cr_expect_eq(rmc_msg_area_size(&p, 0), -EINVAL);
@@ -852,9 +813,7 @@ static int t_echo(void *arg)
 	struct node n;
 	(void)arg;
 
-	if (node_open(&n, 1, params(4)))
-		return 1;
-	if (bar(S))
+	if (node_meet(&n, 1, params(4)))
 		return 1;
 	for (int i = 0; i < LAT_REPS; i++) {
 		int src = 0;
@@ -874,7 +833,7 @@ static int t_ping(void *arg)
 
 	if (node_open(&n, 0, params(4)))
 		return 1;
-	S->tsc_hz = n.info.tsc_hz;
+	S->tsc_hz = n.a.info.tsc_hz;
 	if (bar(S) || connect_retry(&n, 1))
 		return 1;
 	for (int i = 0; i < LAT_REPS; i++) {
@@ -891,12 +850,7 @@ static int t_ping(void *arg)
 
 Test(msg_timing, a_message_is_never_seen_before_the_models_write_latency)
 {
-	pid_t p[2];
-
-	S = new_shared(2);
-	p[0] = h_fork(t_echo, NULL);
-	p[1] = h_fork(t_ping, NULL);
-	h_join(p, 2, 60000, "node");
+	run_two(t_echo, NULL, t_ping, 60000);
 	/* A lower bound only: the model's time may be exceeded (a loaded
 	 * machine), never undercut. */
 	uint64_t lat = (uint64_t)(LAT_NS * S->tsc_hz / 1e9);

@@ -11,8 +11,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
-#include "harness.h"
-#include "sonuma.h"
+#include "h_app.h"
 
 #define CONF                                                                  \
 	"cluster = { nodes = %u; context_pages = 64; max_transfer = 65536;\n" \
@@ -112,66 +111,35 @@ static void start_nodes(uint32_t nodes, const char *model)
 		wait_up(k, (1ull << nodes) - 1, 20000);
 }
 
-struct app {
-	int fd;
-	rmc_wq_t *wq;
-	rmc_cq_t *cq;
-	uint8_t *lbuf;
-	uint8_t *ctx;
-};
-
-static int attach(struct app *a, unsigned node, bool ctx)
+/* A node's application: 16 pages of local buffer, and with ctx 64 pages
+ * of its context. */
+static int attach(struct h_app *a, unsigned node, bool ctx)
 {
-	char s[16];
-	int r;
-
-	snprintf(s, sizeof(s), "%u", node);
-	setenv("SONUMA_NODE", s, 1);
-	a->fd = kal_open(RMC_DEV);
-	CHILD_CHECK(a->fd >= 0, "kal_open node %u: %s", node, strerror(-a->fd));
-	CHILD_CHECK((r = kal_reg_wq(a->fd, &a->wq)) == 0, "kal_reg_wq: %s", strerror(-r));
-	CHILD_CHECK((r = kal_reg_cq(a->fd, &a->cq)) == 0, "kal_reg_cq: %s", strerror(-r));
-	a->lbuf = NULL;
-	CHILD_CHECK((r = kal_reg_lbuff(a->fd, &a->lbuf, 16)) == 0, "kal_reg_lbuff: %s",
-		    strerror(-r));
-	a->ctx = NULL;
-	if (ctx)
-		CHILD_CHECK((r = kal_reg_ctx(a->fd, &a->ctx, 64)) == 0, "kal_reg_ctx: %s",
-			    strerror(-r));
-	return 0;
+	return h_app_attach(a, node, 16, ctx ? 64 : 0);
 }
 
 /* Node `node` fills its context with words tagged by its id and exits. */
-static int writer(void *arg)
+static int writer(struct h_app *a, unsigned node)
 {
-	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
-
-	if (attach(&a, node, true))
-		return 1;
 	for (uint64_t i = 0; i < 64 * PAGE_SIZE / 8; i++)
-		((uint64_t *)a.ctx)[i] = ((uint64_t)node << 48) | i;
+		((uint64_t *)a->ctx)[i] = ((uint64_t)node << 48) | i;
 	return 0;
 }
 
 /* Node `node` reads every other node's context (written by writer(), which
  * has exited) and writes one block into each. */
-static int reader(void *arg)
+static int reader(struct h_app *a, unsigned node)
 {
-	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
 	int r;
 
-	if (attach(&a, node, false))
-		return 1;
 	for (unsigned t = 0; t < C.nodes; t++) {
 		for (uint64_t off = 0; off + 128 <= 64 * PAGE_SIZE; off += 4096 + 64) {
-			r = rmc_rread_sync(a.wq, a.cq, a.lbuf, 0, (int)t, 0, off, 128);
+			r = rmc_rread_sync(a->wq, a->cq, a->lbuf, 0, (int)t, 0, off, 128);
 			CHILD_CHECK(r == 0, "read node %u offset %llu: %s", t,
 				    (unsigned long long)off, strerror(-r));
 			for (unsigned w = 0; w < 16; w++) {
 				uint64_t want = ((uint64_t)t << 48) | (off / 8 + w);
-				uint64_t got = ((uint64_t *)a.lbuf)[w];
+				uint64_t got = ((uint64_t *)a->lbuf)[w];
 				CHILD_CHECK(got == want,
 					    "node %u offset %llu word %u: 0x%llx, "
 					    "expected 0x%llx",
@@ -181,8 +149,9 @@ static int reader(void *arg)
 		}
 		/* One block of each target, at a place of this reader's own. */
 		for (unsigned w = 0; w < 8; w++)
-			((uint64_t *)a.lbuf)[w] = 0xab00000000000000ull | ((uint64_t)node << 8) | w;
-		r = rmc_rwrite_sync(a.wq, a.cq, a.lbuf, 0, (int)t, 0, 60 * PAGE_SIZE + node * 64,
+			((uint64_t *)a->lbuf)[w] = 0xab00000000000000ull | ((uint64_t)node << 8) |
+						   w;
+		r = rmc_rwrite_sync(a->wq, a->cq, a->lbuf, 0, (int)t, 0, 60 * PAGE_SIZE + node * 64,
 				    64);
 		CHILD_CHECK(r == 0, "write node %u: %s", t, strerror(-r));
 	}
@@ -190,16 +159,12 @@ static int reader(void *arg)
 }
 
 /* Node `node` checks the blocks every reader wrote into its context. */
-static int check_written(void *arg)
+static int check_written(struct h_app *a, unsigned node)
 {
-	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
-
-	if (attach(&a, node, true))
-		return 1;
+	(void)node;
 	for (unsigned from = 0; from < C.nodes; from++)
 		for (unsigned w = 0; w < 8; w++) {
-			uint64_t got = ((uint64_t *)(a.ctx + 60 * PAGE_SIZE + from * 64))[w];
+			uint64_t got = ((uint64_t *)(a->ctx + 60 * PAGE_SIZE + from * 64))[w];
 			uint64_t want = 0xab00000000000000ull | ((uint64_t)from << 8) | w;
 			CHILD_CHECK(got == want, "block from node %u word %u: 0x%llx", from, w,
 				    (unsigned long long)got);
@@ -207,12 +172,34 @@ static int check_written(void *arg)
 	return 0;
 }
 
-static void run_all(int (*fn)(void *), const char *what)
+/* One node's part of run_all: fn(a, node) once attached as node, with its
+ * context mapped when ctx. */
+struct node_job {
+	int (*fn)(struct h_app *a, unsigned node);
+	bool ctx;
+	unsigned node;
+};
+
+static int node_child(void *arg)
 {
+	const struct node_job *j = arg;
+	struct h_app a;
+
+	if (attach(&a, j->node, j->ctx))
+		return 1;
+	return j->fn(&a, j->node);
+}
+
+/* fn on every node at once, each in a child of its own. */
+static void run_all(int (*fn)(struct h_app *a, unsigned node), bool ctx, const char *what)
+{
+	struct node_job j[4];
 	pid_t p[4];
 
-	for (uint32_t k = 0; k < C.nodes; k++)
-		p[k] = h_fork(fn, (void *)(uintptr_t)k);
+	for (uint32_t k = 0; k < C.nodes; k++) {
+		j[k] = (struct node_job){ .fn = fn, .ctx = ctx, .node = k };
+		p[k] = h_fork(node_child, &j[k]);
+	}
 	h_join(p, (int)C.nodes, 60000, what);
 }
 
@@ -222,22 +209,19 @@ Test(pernode, four_nodes_read_write_memory_outlives_programs)
 {
 	cl_setup(4, NULL);
 	start_nodes(4, NULL);
-	run_all(writer, "writer");
-	run_all(reader, "reader");
-	run_all(check_written, "checker");
+	run_all(writer, true, "writer");
+	run_all(reader, false, "reader");
+	run_all(check_written, true, "checker");
 }
 
 /* Every node adds to one word of node 0 at once: none lost. */
-static int adder(void *arg)
+static int adder(struct h_app *a, unsigned node)
 {
-	unsigned node = (unsigned)(uintptr_t)arg;
-	struct app a;
 	uint64_t old;
 
-	if (attach(&a, node, false))
-		return 1;
+	(void)node;
 	for (int i = 0; i < 1000; i++) {
-		int r = rmc_faa_sync(a.wq, a.cq, a.lbuf, 0, 0, 0, 8 * PAGE_SIZE, 1, &old);
+		int r = rmc_faa_sync(a->wq, a->cq, a->lbuf, 0, 0, 0, 8 * PAGE_SIZE, 1, &old);
 		CHILD_CHECK(r == 0, "faa: %s", strerror(-r));
 	}
 	return 0;
@@ -245,7 +229,7 @@ static int adder(void *arg)
 
 static int check_sum(void *arg)
 {
-	struct app a;
+	struct h_app a;
 
 	(void)arg;
 	if (attach(&a, 0, true))
@@ -259,7 +243,7 @@ Test(pernode, atomics_from_every_node_none_lost)
 {
 	cl_setup(3, NULL);
 	start_nodes(3, NULL);
-	run_all(adder, "adder");
+	run_all(adder, false, "adder");
 	pid_t p = h_fork(check_sum, NULL);
 	h_join(&p, 1, 20000, "checker");
 }
@@ -277,7 +261,7 @@ struct death {
 static int survivor(void *arg)
 {
 	struct death *D = arg;
-	struct app a;
+	struct h_app a;
 	int r;
 
 	if (attach(&a, 0, true))
@@ -353,7 +337,7 @@ Test(pernode, dead_node_fails_fast_and_rejoins)
 /* Requests to a node whose rmcd never came up fail, at once. */
 static int lonely(void *arg)
 {
-	struct app a;
+	struct h_app a;
 	int r;
 
 	(void)arg;
@@ -520,7 +504,7 @@ static int link_reader(void *arg)
 {
 	struct link_posts *lp = arg;
 	struct kal_info info;
-	struct app a[2];
+	struct h_app a[2];
 	double skew = 0;
 	int r;
 

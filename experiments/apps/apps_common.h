@@ -20,8 +20,10 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stddef.h>
 #include <sched.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,90 +62,19 @@ struct app_opts {
 	const char *label;
 };
 
-/* In a parse function: says what is wrong, then how to call prog, and
- * returns 2. */
-#define APP_BAD(prog, usage, ...)                       \
-	do {                                            \
-		fprintf(stderr, prog ": " __VA_ARGS__); \
-		fprintf(stderr, "\n");                  \
-		usage(stderr);                          \
-		return 2;                               \
-	} while (0)
-
-/* Their getopt_long entries and letters. */
-#define APP_LONG_OPTIONS                                                                     \
-	{ "seed", required_argument, NULL, 'S' }, { "procs", required_argument, NULL, 'P' }, \
-		{ "barrier-timeout", required_argument, NULL, 'B' },                         \
-		{ "format", required_argument, NULL, 'f' },                                  \
-		{ "output", required_argument, NULL, 'o' },                                  \
-		{ "csv", required_argument, NULL, 'c' },                                     \
-		{ "label", required_argument, NULL, 'l' },                                   \
-	{                                                                                    \
-		"help", no_argument, NULL, 'h'                                               \
-	}
-#define APP_SHORT_OPTIONS "S:P:f:o:l:h"
-
-/* One of those options, --help (the usage, and exit) or an option getopt
- * did not know: 0 when taken, or 2 after saying what is wrong (and how to
- * call prog). */
-static inline int app_parse_opt(struct app_opts *c, const char *prog, void (*usage)(FILE *),
-				int opt, const char *arg)
-{
-	uint64_t v;
-
-	switch (opt) {
-	case 'S':
-		if (exp_parse_u64(arg, 0, UINT64_MAX, &c->seed))
-			goto bad;
-		return 0;
-	case 'P':
-		if (exp_parse_u64(arg, 1, APP_MAX_PROCS, &v))
-			goto bad;
-		c->procs = (unsigned)v;
-		return 0;
-	case 'B':
-		if (exp_parse_double(arg, 1, 86400, &c->barrier_timeout))
-			goto bad;
-		return 0;
-	case 'f':
-		if (exp_parse_fmt(arg, &c->fmt))
-			goto bad;
-		return 0;
-	case 'o':
-		c->out = arg;
-		return 0;
-	case 'c':
-		c->csv = arg;
-		return 0;
-	case 'l':
-		c->label = arg;
-		return 0;
-	case 'h':
-		usage(stdout);
-		exit(0);
-	default:
-		usage(stderr);
-		return 2;
-	}
-bad:
-	switch (opt) {
-	case 'S':
-		fprintf(stderr, "%s: --seed: a number, not \"%s\"\n", prog, arg);
-		break;
-	case 'P':
-		fprintf(stderr, "%s: --procs: 1 to %u, not \"%s\"\n", prog, APP_MAX_PROCS, arg);
-		break;
-	case 'B':
-		fprintf(stderr, "%s: --barrier-timeout: 1 to 86400 seconds, not \"%s\"\n", prog,
-			arg);
-		break;
-	default:
-		fprintf(stderr, "%s: --format: table, csv or json, not \"%s\"\n", prog, arg);
-		break;
-	}
-	usage(stderr);
-	return 2;
-}
+/* The options both take, into struct app_opts. */
+#define APP_OPT(f) offsetof(struct app_opts, f)
+static const struct exp_opt app_common_opts[] = {
+	EXP_OPT_INTS(EXP_OPT_U64, 'S', "seed", APP_OPT(seed), 0, UINT64_MAX, 0, "a number"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'P', "procs", APP_OPT(procs), 1, APP_MAX_PROCS, 0, NULL),
+	EXP_OPT_DBL(0, "barrier-timeout", APP_OPT(barrier_timeout), 1, 86400, "1 to 86400 seconds"),
+	EXP_OPT_ARG(EXP_OPT_FMT, 'f', "format", APP_OPT(fmt)),
+	EXP_OPT_ARG(EXP_OPT_STR, 'o', "output", APP_OPT(out)),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "csv", APP_OPT(csv)),
+	EXP_OPT_ARG(EXP_OPT_STR, 'l', "label", APP_OPT(label)),
+	EXP_OPT_ARG(EXP_OPT_HELP, 'h', "help", 0),
+};
+#undef APP_OPT
 
 /* What is checked once every option is read: 0, or 2 after saying why. */
 static inline int app_check_opts(const struct app_opts *c, const char *prog, void (*usage)(FILE *),
@@ -157,6 +88,25 @@ static inline int app_check_opts(const struct app_opts *c, const char *prog, voi
 		return 0;
 	usage(stderr);
 	return 2;
+}
+
+/*
+ * Reads the command line: the program's own options (n rows of own) into
+ * options, the ones both take into app, then app_check_opts.  0, or 2
+ * after saying what is wrong and how to call prog.
+ */
+static inline int app_parse(int argc, char **argv, const char *prog, void (*usage)(FILE *),
+			    const struct exp_opt *own, size_t n, void *options,
+			    struct app_opts *app)
+{
+	const struct exp_cli cli = { .prog = prog, .usage = usage };
+	const struct exp_opts sets[] = {
+		{ own, n, options },
+		{ app_common_opts, sizeof(app_common_opts) / sizeof(app_common_opts[0]), app },
+	};
+	int r = exp_parse_opts(&cli, sets, 2, argc, argv);
+
+	return r ? r : app_check_opts(app, prog, usage, argc, argv);
 }
 
 /* ---- attaching ------------------------------------------------------------ */
@@ -274,6 +224,53 @@ static inline int app_fetch(struct app_qp *q, uint64_t max_transfer, uint64_t lb
 static inline const char *app_rmc_err(int r)
 {
 	return r == -ENOTCONN ? "rmcd is gone" : strerror(-r);
+}
+
+/* Node 0 gathering: process p's report, size bytes at off of its context
+ * beginning with the 64-bit magic, into rep through q's local buffer from
+ * lbuf_off.  0, -EIO when p left none, or the -errno of the read; said on
+ * stderr, a failed read as "FAILED node P's report: why". */
+static inline int app_fetch_report(const struct app *a, struct app_qp *q, uint64_t lbuf_off,
+				   unsigned p, uint64_t off, void *rep, uint64_t size,
+				   uint64_t magic, const char *failed)
+{
+	uint64_t m;
+	int r = app_fetch(q, a->info.max_transfer, lbuf_off, p, off, rep, size);
+
+	if (r) {
+		app_err(a, "%s node %u's report: %s", failed, p, app_rmc_err(r));
+		return r;
+	}
+	memcpy(&m, rep, sizeof(m));
+	if (m != magic) {
+		app_err(a, "node %u left no report", p);
+		return -EIO;
+	}
+	return 0;
+}
+
+/* How many processes take part (--procs, or one per node) into *procs,
+ * checked against the cluster and this node: 0, or 2 after saying why
+ * (with the usage when --procs is wrong). */
+static inline int app_take_part(const struct app *a, unsigned want, void (*usage)(FILE *),
+				unsigned *procs)
+{
+	const struct kal_info *in = &a->info;
+
+	*procs = want ? want : in->nodes;
+	if (*procs > in->nodes || *procs > APP_MAX_PROCS) {
+		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
+			a->prog, *procs, in->nodes);
+		usage(stderr);
+		return 2;
+	}
+	if (in->nid >= *procs) {
+		fprintf(stderr,
+			"%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n",
+			a->prog, in->nid, *procs - 1, *procs);
+		return 2;
+	}
+	return 0;
 }
 
 /* ---- the barrier ---------------------------------------------------------- */

@@ -4,12 +4,43 @@
 # common.sh: what the application drivers (kv.sh, pagerank.sh) share:
 # finding the programs, resolving model configs, one rmcd per config in a
 # private run directory, running one process per node through sonuma-run,
-# and cleaning up whatever happens.  Sourced, not run; the caller sets
-# prog, here (this directory) and root (the source tree) first.
+# and cleaning up whatever happens.  Sourced, not run; with opts.sh, it
+# sets prog, here (this directory) and root (the source tree).
 
-usage_line="Usage: $prog [options] [CONFIG...]  (see --help)"
 # shellcheck source=experiments/lib/opts.sh
-. "$here/../lib/opts.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/opts.sh"
+usage_line="Usage: $prog [options] [CONFIG...]  (see --help)"
+
+# driver_usage_configs: the help of CONFIG and of the options that choose
+# the configs, between a driver's description and its own options.
+driver_usage_configs() {
+	cat <<EOF
+CONFIG is a name from experiments/configs/ (fixed-1us) or a path to a .conf
+file; default: none fixed-300ns fixed-1us link-10g.
+
+Options:
+  --configs LIST       configs, comma- or space-separated (same as CONFIG...)
+  --nodes N            run with N nodes whatever the config says
+EOF
+}
+
+# driver_usage_common SUB QUICK ENV: the help of the options every driver
+# takes after its own: its results under SUB, what --quick makes smaller,
+# and ENV, the variable naming its program.
+driver_usage_common() {
+	cat <<EOF
+  --out DIR            results root (default $root/results); the run goes
+                       to DIR/<timestamp>/$1/
+  --run-dir DIR        write the run exactly into DIR instead
+  --quick              a small run: $2
+  --calibration FILE   calibration for rmcd (default: rmcd's own default)
+  --build DIR          build tree with the programs (default $root/build);
+                       \$SONUMA_RMCD, \$SONUMA_RUN, \$$3 override
+  --timeout SECS       limit per process (default 300)
+  --no-plots           do not draw the plots
+  -h, --help           this text
+EOF
+}
 
 # driver_opt "$@": takes the options every driver has (and its CONFIG
 # arguments) from the front of the command line, setting nshift to how many
@@ -33,6 +64,31 @@ driver_opt() {
 	-*) bad_usage "unknown option \"$1\"" ;;
 	*) configs+=("$1"); nshift=1 ;;
 	esac
+}
+
+# driver_args "$@": the command line: the driver's own options (its
+# value_opts, see take_value) and the options every driver has.
+driver_args() {
+	while [[ $# -gt 0 ]]; do
+		take_value "$@" || driver_opt "$@"
+		shift "$nshift"
+	done
+}
+
+# driver_parsed [VAR QUICK DEFAULT]...: once the command line is read:
+# each VAR not given is QUICK with --quick, else DEFAULT; --nodes checked.
+driver_parsed() {
+	while (($# >= 3)); do
+		if [[ -z ${!1} ]]; then
+			if ((quick)); then
+				printf -v "$1" '%s' "$2"
+			else
+				printf -v "$1" '%s' "$3"
+			fi
+		fi
+		shift 3
+	done
+	[[ -z $nodes_opt ]] || in_range "$nodes_opt" 1 64 || bad_usage "--nodes: 1 to 64, not \"$nodes_opt\""
 }
 
 # driver_prepare ENV BUILD-SUBPATH NAME SUB: what both drivers do once their
@@ -71,6 +127,28 @@ driver_prepare() {
 	else
 		out=$(results_dir "$out_root" "$res")
 	fi
+}
+
+# driver_record NAME ARGS...: how the run was made, into out/run.txt (NAME:
+# the program, with ARGS; orig_args: the driver's command line), and said.
+driver_record() {
+	local name=$1
+	shift
+	{
+		echo "# $name under several timing models (experiments/apps/$prog)"
+		printf 'command: %q' "$0"
+		((${#orig_args[@]} == 0)) || printf ' %q' "${orig_args[@]}"
+		echo
+		echo "configs: ${conf_names[*]}"
+		echo "$name options: $*"
+		echo "calibration: ${calibration:-the default of rmcd}"
+		echo "$name: $app"
+	} >"$out/run.txt"
+	record_env "$out/run.txt"
+
+	echo "$prog: ${#conf_names[@]} config(s): ${conf_names[*]}"
+	echo "$prog: $name $*"
+	echo "$prog: results in $out"
 }
 
 # driver_run CI CSV PROGRAM ARGS...: the run of config number CI: its
@@ -182,18 +260,10 @@ cleanup() {
 	for p in "${app_pids[@]}"; do
 		wait "$p" 2>/dev/null || true
 	done
-	if [[ -n $rmcd_pid ]] && alive "$rmcd_pid"; then
-		kill -TERM "$rmcd_pid" 2>/dev/null || true
-		for _ in $(seq 50); do alive "$rmcd_pid" || break; sleep 0.1; done
-		alive "$rmcd_pid" && kill -KILL "$rmcd_pid" 2>/dev/null
-		wait "$rmcd_pid" 2>/dev/null || true
-	fi
-	[[ -n $rundir && -d $rundir ]] && rm -rf "$rundir"
+	end_rmcd
 	exit "$rc"
 }
-trap cleanup EXIT
-trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
-trap 'echo "$prog: terminated" >&2; exit 143' TERM
+exit_traps cleanup
 
 # run_nodes NODES DIR TIMEOUT PROGRAM ARGS...: one PROGRAM per node through
 # sonuma-run, each with --format json --output DIR/node<i>.json --csv

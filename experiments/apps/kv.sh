@@ -10,11 +10,8 @@
 # (plots/apps/kv.gp).  See --help.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-prog=kv.sh
 # shellcheck source=experiments/apps/common.sh
-. "$here/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
 	cat <<EOF
@@ -26,12 +23,9 @@ timing-model CONFIG (one rmcd per config) and writes
   OUT/<timestamp>/apps/kv/kv.csv    the cluster's figures, one row per config
   OUT/<timestamp>/apps/kv/run.txt   how the run was made
   OUT/<timestamp>/apps/kv/plots/kv.{png,svg}
-CONFIG is a name from experiments/configs/ (fixed-1us) or a path to a .conf
-file; default: none fixed-300ns fixed-1us link-10g.
-
-Options:
-  --configs LIST       configs, comma- or space-separated (same as CONFIG...)
-  --nodes N            run with N nodes whatever the config says
+EOF
+	driver_usage_configs
+	cat <<EOF
   --keys N             keys in the store (default 20000)
   --value-size B       value bytes (default 64)
   --get-pct P          share of gets (default 95)
@@ -42,16 +36,9 @@ Options:
   --get-check seqlock|checksum  (default seqlock)
   --writers owner|any  (default owner: one writer per key, exact check)
   --seed N             (default 1)
-  --out DIR            results root (default $root/results); the run goes
-                       to DIR/<timestamp>/apps/kv/
-  --run-dir DIR        write the run exactly into DIR instead
-  --quick              a small run: 2000 keys, 0.5 s per config
-  --calibration FILE   calibration for rmcd (default: rmcd's own default)
-  --build DIR          build tree with the programs (default $root/build);
-                       \$SONUMA_RMCD, \$SONUMA_RUN, \$SONUMA_KV override
-  --timeout SECS       limit per process (default 300)
-  --no-plots           do not draw the plots
-  -h, --help           this text
+EOF
+	driver_usage_common apps/kv "2000 keys, 0.5 s per config" SONUMA_KV
+	cat <<EOF
 Exit status: 0 when every run passed its checks, 1 on a failure, 2 on bad
 usage.
 EOF
@@ -62,27 +49,12 @@ threads=1 get_check=seqlock writers=owner seed=1 out_root=$root/results run_dir=
 quick=0 calibration="" build=${SONUMA_BUILD:-$root/build} timeout_s=300 plots=1
 orig_args=("$@")
 
-while [[ $# -gt 0 ]]; do
-	case $1 in
-	--keys) need_arg "$@"; keys=$2; shift 2 ;;
-	--value-size) need_arg "$@"; vsize=$2; shift 2 ;;
-	--get-pct) need_arg "$@"; get_pct=$2; shift 2 ;;
-	--dist) need_arg "$@"; dist=$2; shift 2 ;;
-	--theta) need_arg "$@"; theta=$2; shift 2 ;;
-	--time) need_arg "$@"; secs=$2; shift 2 ;;
-	--threads) need_arg "$@"; threads=$2; shift 2 ;;
-	--get-check) need_arg "$@"; get_check=$2; shift 2 ;;
-	--writers) need_arg "$@"; writers=$2; shift 2 ;;
-	*) driver_opt "$@"; shift "$nshift" ;;
-	esac
-done
+value_opts=(--keys keys --value-size vsize --get-pct get_pct --dist dist --theta theta
+	--time secs --threads threads --get-check get_check --writers writers)
+driver_args "$@"
 
 # ---- options --------------------------------------------------------------
-if ((quick)); then
-	: "${keys:=2000}" "${secs:=0.5}"
-fi
-: "${keys:=20000}" "${secs:=3}"
-[[ -z $nodes_opt ]] || in_range "$nodes_opt" 1 64 || bad_usage "--nodes: 1 to 64, not \"$nodes_opt\""
+driver_parsed keys 2000 20000 secs 0.5 3
 in_range "$keys" 1 1073741824 || bad_usage "--keys: 1 to 2^30, not \"$keys\""
 in_range "$vsize" 8 65536 && ((vsize % 8 == 0)) ||
 	bad_usage "--value-size: a multiple of 8 from 8 to 65536, not \"$vsize\""
@@ -100,21 +72,7 @@ kv_args=(--keys "$keys" --value-size "$vsize" --get-pct "$get_pct" --dist "$dist
 	--time "$secs" --threads "$threads" --get-check "$get_check" --writers "$writers"
 	--seed "$seed")
 [[ $dist == zipf ]] && kv_args+=(--zipf-theta "$theta")
-{
-	echo "# sonuma-kv under several timing models (experiments/apps/kv.sh)"
-	printf 'command: %q' "$0"
-	((${#orig_args[@]} == 0)) || printf ' %q' "${orig_args[@]}"
-	echo
-	echo "configs: ${conf_names[*]}"
-	echo "sonuma-kv options: ${kv_args[*]}"
-	echo "calibration: ${calibration:-the default of rmcd}"
-	echo "sonuma-kv: $kvprog"
-} >"$out/run.txt"
-record_env "$out/run.txt"
-
-echo "$prog: ${#conf_names[@]} config(s): ${conf_names[*]}"
-echo "$prog: sonuma-kv ${kv_args[*]}"
-echo "$prog: results in $out"
+driver_record sonuma-kv "${kv_args[@]}"
 
 # ---- the runs ---------------------------------------------------------------
 t0=$SECONDS

@@ -68,8 +68,8 @@ static inline uint64_t kv_slot_size(uint32_t vlen)
 /* Value byte i of the put (key, writer, seq). */
 static inline uint8_t kv_value_byte(uint64_t key, uint32_t writer, uint64_t seq, uint32_t i)
 {
-	uint64_t w = exp_mix64(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
-			       ((uint64_t)(i / 8) << 20));
+	uint64_t w = core_mix64(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
+				((uint64_t)(i / 8) << 20));
 	return (uint8_t)(w >> (8 * (i % 8)));
 }
 
@@ -77,8 +77,8 @@ static inline void kv_value_fill(uint8_t *v, uint64_t key, uint32_t writer, uint
 				 uint32_t vlen)
 {
 	for (uint32_t i = 0; i < vlen; i += 8) {
-		uint64_t w = exp_mix64(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
-				       ((uint64_t)(i / 8) << 20));
+		uint64_t w = core_mix64(key * 0x100000001b3ull ^ ((uint64_t)writer << 40) ^ seq ^
+					((uint64_t)(i / 8) << 20));
 		uint32_t n = vlen - i < 8 ? vlen - i : 8;
 		memcpy(v + i, &w, n); /* little-endian: byte j is w >> 8j */
 	}
@@ -103,14 +103,14 @@ static inline uint64_t kv_csum(const uint8_t *slot)
 	uint64_t c = 0x736f6e756d612d6bull; /* "sonuma-k" */
 	uint32_t vlen = h->vlen;
 
-	c = exp_mix64(c ^ h->key);
-	c = exp_mix64(c ^ h->stamp);
-	c = exp_mix64(c ^ h->seq);
-	c = exp_mix64(c ^ ((uint64_t)h->writer << 32 | vlen));
+	c = core_mix64(c ^ h->key);
+	c = core_mix64(c ^ h->stamp);
+	c = core_mix64(c ^ h->seq);
+	c = core_mix64(c ^ ((uint64_t)h->writer << 32 | vlen));
 	for (uint32_t i = 0; i < vlen; i += 8) {
 		uint64_t w = 0;
 		memcpy(&w, slot + KV_HDR + i, vlen - i < 8 ? vlen - i : 8);
-		c = exp_mix64(c ^ w ^ i);
+		c = core_mix64(c ^ w ^ i);
 	}
 	return c;
 }

@@ -10,11 +10,8 @@
 # iteration of each model (plots/apps/pagerank.gp).  See --help.
 set -euo pipefail
 
-here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-root=$(cd "$here/../.." && pwd)
-prog=pagerank.sh
 # shellcheck source=experiments/apps/common.sh
-. "$here/common.sh"
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 usage() {
 	cat <<EOF
@@ -27,28 +24,18 @@ Runs sonuma-pagerank, one process per node, under each timing-model CONFIG
   OUT/<timestamp>/apps/pagerank/pagerank.csv  one row per config
   OUT/<timestamp>/apps/pagerank/run.txt       how the run was made
   OUT/<timestamp>/apps/pagerank/plots/pagerank.{png,svg}
-CONFIG is a name from experiments/configs/ (fixed-1us) or a path to a .conf
-file; default: none fixed-300ns fixed-1us link-10g.
-
-Options:
-  --configs LIST       configs, comma- or space-separated (same as CONFIG...)
-  --nodes N            run with N nodes whatever the config says
+EOF
+	driver_usage_configs
+	cat <<EOF
   --vertices N         vertices (default 65536)
   --edges M            edges (default 8 per vertex)
   --iters N            iterations (default 20)
   --outstanding N      remote reads in flight (default 16)
   --max-read BYTES     largest merged read (default 512)
   --seed N             graph seed (default 1)
-  --out DIR            results root (default $root/results); the run goes
-                       to DIR/<timestamp>/apps/pagerank/
-  --run-dir DIR        write the run exactly into DIR instead
-  --quick              a small run: 8192 vertices, 5 iterations
-  --calibration FILE   calibration for rmcd (default: rmcd's own default)
-  --build DIR          build tree with the programs (default $root/build);
-                       \$SONUMA_RMCD, \$SONUMA_RUN, \$SONUMA_PAGERANK override
-  --timeout SECS       limit per process (default 300)
-  --no-plots           do not draw the plots
-  -h, --help           this text
+EOF
+	driver_usage_common apps/pagerank "8192 vertices, 5 iterations" SONUMA_PAGERANK
+	cat <<EOF
 Every run checks its ranks against a single-node computation; a failed
 check fails the run.  Exit status: 0 when every run passed, 1 on a failure,
 2 on bad usage.
@@ -60,23 +47,12 @@ out_root=$root/results run_dir="" quick=0 calibration="" build=${SONUMA_BUILD:-$
 timeout_s=300 plots=1
 orig_args=("$@")
 
-while [[ $# -gt 0 ]]; do
-	case $1 in
-	--vertices) need_arg "$@"; vertices=$2; shift 2 ;;
-	--edges) need_arg "$@"; edges=$2; shift 2 ;;
-	--iters) need_arg "$@"; iters=$2; shift 2 ;;
-	--outstanding) need_arg "$@"; outstanding=$2; shift 2 ;;
-	--max-read) need_arg "$@"; max_read=$2; shift 2 ;;
-	*) driver_opt "$@"; shift "$nshift" ;;
-	esac
-done
+value_opts=(--vertices vertices --edges edges --iters iters --outstanding outstanding
+	--max-read max_read)
+driver_args "$@"
 
 # ---- options --------------------------------------------------------------
-if ((quick)); then
-	: "${vertices:=8192}" "${iters:=5}"
-fi
-: "${vertices:=65536}" "${iters:=20}"
-[[ -z $nodes_opt ]] || in_range "$nodes_opt" 1 64 || bad_usage "--nodes: 1 to 64, not \"$nodes_opt\""
+driver_parsed vertices 8192 65536 iters 5 20
 in_range "$vertices" 2 268435456 || bad_usage "--vertices: 2 to 2^28, not \"$vertices\""
 : "${edges:=$((vertices * 8))}"
 in_range "$edges" 1 2147483648 || bad_usage "--edges: 1 to 2^31, not \"$edges\""
@@ -88,21 +64,7 @@ driver_prepare SONUMA_PAGERANK experiments/apps/sonuma-pagerank sonuma-pagerank 
 prprog=$app
 pr_args=(--vertices "$vertices" --edges "$edges" --iters "$iters" --outstanding "$outstanding"
 	--max-read "$max_read" --seed "$seed")
-{
-	echo "# sonuma-pagerank under several timing models (experiments/apps/pagerank.sh)"
-	printf 'command: %q' "$0"
-	((${#orig_args[@]} == 0)) || printf ' %q' "${orig_args[@]}"
-	echo
-	echo "configs: ${conf_names[*]}"
-	echo "sonuma-pagerank options: ${pr_args[*]}"
-	echo "calibration: ${calibration:-the default of rmcd}"
-	echo "sonuma-pagerank: $prprog"
-} >"$out/run.txt"
-record_env "$out/run.txt"
-
-echo "$prog: ${#conf_names[@]} config(s): ${conf_names[*]}"
-echo "$prog: sonuma-pagerank ${pr_args[*]}"
-echo "$prog: results in $out"
+driver_record sonuma-pagerank "${pr_args[@]}"
 
 # ---- the runs ---------------------------------------------------------------
 t0=$SECONDS

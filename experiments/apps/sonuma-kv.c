@@ -65,7 +65,8 @@ struct opts {
 	bool zipf;
 	double theta;
 	double seconds; /* 0 with ops given: no time bound */
-	uint64_t ops;	/* per thread; 0: no count bound */
+	bool time_given;
+	uint64_t ops; /* per thread; 0: no count bound */
 	unsigned threads;
 	bool seqlock; /* get check: re-read the version word */
 	bool any_writer;
@@ -218,7 +219,7 @@ static void usage(FILE *f)
 
 static inline uint64_t key_hash(uint64_t key)
 {
-	return exp_mix64(key ^ 0x6b65792d68617368ull);
+	return core_mix64(key ^ 0x6b65792d68617368ull);
 }
 
 static inline unsigned key_node(const struct kv *kv, uint64_t key)
@@ -401,6 +402,42 @@ static int read_slot(struct worker *w, uint64_t key, unsigned node, uint64_t idx
 	return 0;
 }
 
+/* Linear probing from a slot: the slot looked at, how many were, and
+ * the attempts at the current one (locked or in change). */
+struct probe {
+	uint64_t idx, seen, attempt;
+	double t0;
+};
+
+/* The current slot again: 0, or -ETIMEDOUT when it stays locked. */
+static int probe_again(struct worker *w, struct probe *p, uint64_t key)
+{
+	return spin_check(w, p->attempt++, &p->t0, key);
+}
+
+/* The next slot: false once every slot of the table was looked at. */
+static bool probe_next(struct worker *w, struct probe *p)
+{
+	w->cnt[C_PROBES]++;
+	p->idx = (p->idx + 1) % w->kv->slots;
+	p->attempt = 0;
+	p->t0 = 0;
+	return ++p->seen < w->kv->slots;
+}
+
+/* A get found key in slot idx (image at LB_READ): remembered. */
+static int get_found(struct worker *w, uint64_t key, int32_t cached, uint64_t idx)
+{
+	struct kv *kv = w->kv;
+	uint64_t v;
+
+	if (cached < 0)
+		__atomic_store_n(&kv->loc[key], (int32_t)idx, __ATOMIC_RELAXED);
+	memcpy(&v, w->q.lbuf + LB_READ(kv), sizeof(v));
+	__atomic_store_n(&kv->ver_hint[key], v, __ATOMIC_RELAXED);
+	return 1;
+}
+
 /*
  * Reads key: 1 found (image at LB_READ), 0 not in the table, <0 a fatal
  * error.  Probes from the cached slot, or from the home slot.
@@ -410,53 +447,45 @@ static int kv_get(struct worker *w, uint64_t key)
 	struct kv *kv = w->kv;
 	unsigned node = key_node(kv, key);
 	int32_t cached = __atomic_load_n(&kv->loc[key], __ATOMIC_RELAXED);
-	uint64_t idx = cached >= 0 ? (uint64_t)cached : key_home(kv, key);
+	struct probe p = { .idx = cached >= 0 ? (uint64_t)cached : key_home(kv, key) };
 	uint8_t *img = w->q.lbuf + LB_READ(kv);
 	int r;
 
-	for (uint64_t probe = 0; probe < kv->slots; probe++) {
-		double t0 = 0;
-		for (uint64_t attempt = 0;; attempt++) {
-			enum kv_look look;
-			if ((r = read_slot(w, key, node, idx, "get (slot read)", &look)))
-				return r;
-			if (look == KV_EMPTY)
-				return 0;
-			if (look == KV_LOCKED) {
-				w->cnt[C_RETRY_LOCKED]++;
-			} else if (look == KV_TORN) {
-				w->cnt[C_RETRY_TORN]++;
-			} else {
-				struct kv_hdr h;
-				memcpy(&h, img, sizeof(h));
-				if (h.key != key)
-					break; /* another key's slot: probe on */
-				if (!kv->o.seqlock)
-					goto found;
-				r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_VER(kv),
-						   (int)node, 0, slot_off(kv, idx), 64);
-				if (r)
-					return req_failed(w, "get (version read)", key, node, r);
-				uint64_t v2;
-				memcpy(&v2, w->q.lbuf + LB_VER(kv), sizeof(v2));
-				if (v2 == h.ver)
-					goto found;
-				w->cnt[C_RETRY_CHANGED]++;
+	if (!kv->slots)
+		return 0;
+	for (;;) {
+		enum kv_look look;
+		if ((r = read_slot(w, key, node, p.idx, "get (slot read)", &look)))
+			return r;
+		if (look == KV_EMPTY)
+			return 0;
+		if (look == KV_LOCKED) {
+			w->cnt[C_RETRY_LOCKED]++;
+		} else if (look == KV_TORN) {
+			w->cnt[C_RETRY_TORN]++;
+		} else {
+			struct kv_hdr h;
+			memcpy(&h, img, sizeof(h));
+			if (h.key != key) { /* another key's slot: probe on */
+				if (!probe_next(w, &p))
+					return 0;
+				continue;
 			}
-			if ((r = spin_check(w, attempt, &t0, key)))
-				return r;
+			if (!kv->o.seqlock)
+				return get_found(w, key, cached, p.idx);
+			r = rmc_rread_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_VER(kv), (int)node, 0,
+					   slot_off(kv, p.idx), 64);
+			if (r)
+				return req_failed(w, "get (version read)", key, node, r);
+			uint64_t v2;
+			memcpy(&v2, w->q.lbuf + LB_VER(kv), sizeof(v2));
+			if (v2 == h.ver)
+				return get_found(w, key, cached, p.idx);
+			w->cnt[C_RETRY_CHANGED]++;
 		}
-		w->cnt[C_PROBES]++;
-		idx = (idx + 1) % kv->slots;
+		if ((r = probe_again(w, &p, key)))
+			return r;
 	}
-	return 0;
-found:
-	if (cached < 0)
-		__atomic_store_n(&kv->loc[key], (int32_t)idx, __ATOMIC_RELAXED);
-	uint64_t v;
-	memcpy(&v, img, sizeof(v));
-	__atomic_store_n(&kv->ver_hint[key], v, __ATOMIC_RELAXED);
-	return 1;
 }
 
 /* Finds key's slot for a put, or claims an empty one for it (then locked
@@ -465,46 +494,43 @@ static int find_for_put(struct worker *w, uint64_t key, unsigned node, uint64_t 
 			bool *locked)
 {
 	struct kv *kv = w->kv;
-	uint64_t idx = key_home(kv, key), old;
+	struct probe p = { .idx = key_home(kv, key) };
 	uint8_t *img = w->q.lbuf + LB_READ(kv);
+	uint64_t old;
 	int r;
 
 	*locked = false;
-	for (uint64_t probe = 0; probe < kv->slots; probe++) {
-		double t0 = 0;
-		for (uint64_t attempt = 0;; attempt++) {
-			enum kv_look look;
-			if ((r = read_slot(w, key, node, idx, "put (probe)", &look)))
-				return r;
-			if (look == KV_EMPTY) {
-				r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv),
-						 (int)node, 0, slot_off(kv, idx), 0, 1, &old);
-				if (r)
-					return req_failed(w, "put (claim)", key, node, r);
-				if (old == 0) {
-					*idx_out = idx;
-					*locked = true;
-					return 0;
-				}
-				/* Claimed meanwhile, maybe for this very key. */
-			} else if (look == KV_OK) {
-				struct kv_hdr h;
-				memcpy(&h, img, sizeof(h));
-				if (h.key == key) {
-					*idx_out = idx;
-					__atomic_store_n(&kv->ver_hint[key], h.ver,
-							 __ATOMIC_RELAXED);
-					return 0;
-				}
-				break;
-			} else {
-				w->cnt[look == KV_LOCKED ? C_RETRY_LOCKED : C_RETRY_TORN]++;
+	while (kv->slots) {
+		enum kv_look look;
+		if ((r = read_slot(w, key, node, p.idx, "put (probe)", &look)))
+			return r;
+		if (look == KV_EMPTY) {
+			r = rmc_cas_sync(w->q.wq, w->q.cq, w->q.lbuf, LB_ATOM(kv), (int)node, 0,
+					 slot_off(kv, p.idx), 0, 1, &old);
+			if (r)
+				return req_failed(w, "put (claim)", key, node, r);
+			if (old == 0) {
+				*idx_out = p.idx;
+				*locked = true;
+				return 0;
 			}
-			if ((r = spin_check(w, attempt, &t0, key)))
-				return r;
+			/* Claimed meanwhile, maybe for this very key. */
+		} else if (look == KV_OK) {
+			struct kv_hdr h;
+			memcpy(&h, img, sizeof(h));
+			if (h.key == key) {
+				*idx_out = p.idx;
+				__atomic_store_n(&kv->ver_hint[key], h.ver, __ATOMIC_RELAXED);
+				return 0;
+			}
+			if (!probe_next(w, &p))
+				break;
+			continue;
+		} else {
+			w->cnt[look == KV_LOCKED ? C_RETRY_LOCKED : C_RETRY_TORN]++;
 		}
-		w->cnt[C_PROBES]++;
-		idx = (idx + 1) % kv->slots;
+		if ((r = probe_again(w, &p, key)))
+			return r;
 	}
 	w->err = 1;
 	fprintf(stderr,
@@ -852,18 +878,8 @@ static void probe_latency(struct kv *kv, double *p50, double *p99)
 /* Reads the report of node p into r (process 0). */
 static int fetch_report(struct kv *kv, unsigned p, struct kv_report *rep)
 {
-	int r = app_fetch(&kv->ctl, kv->a.info.max_transfer, 4096, p, kv->report_off, rep,
-			  sizeof(*rep));
-
-	if (r) {
-		app_err(&kv->a, "cannot read node %u's report: %s", p, app_rmc_err(r));
-		return r;
-	}
-	if (rep->magic != KV_REPORT_MAGIC) {
-		app_err(&kv->a, "node %u left no report", p);
-		return -EIO;
-	}
-	return 0;
+	return app_fetch_report(&kv->a, &kv->ctl, 4096, p, kv->report_off, rep, sizeof(*rep),
+				KV_REPORT_MAGIC, "cannot read");
 }
 
 /* ---- output ------------------------------------------------------------------- */
@@ -1083,108 +1099,34 @@ static bool report_bad(const struct kv_report *r)
 
 /* ---- main ----------------------------------------------------------------- */
 
-static int parse(int argc, char **argv, struct opts *o)
+/* --time: also says that it was given. */
+static int parse_time(const char *arg, void *options)
 {
-	static const struct option lopts[] = {
-		{ "keys", required_argument, NULL, 'k' },
-		{ "value-size", required_argument, NULL, 'v' },
-		{ "slots", required_argument, NULL, 'L' },
-		{ "get-pct", required_argument, NULL, 'g' },
-		{ "dist", required_argument, NULL, 'd' },
-		{ "zipf-theta", required_argument, NULL, 'z' },
-		{ "time", required_argument, NULL, 't' },
-		{ "ops", required_argument, NULL, 'n' },
-		{ "threads", required_argument, NULL, 'T' },
-		{ "get-check", required_argument, NULL, 'G' },
-		{ "writers", required_argument, NULL, 'W' },
-		{ "no-final-check", no_argument, NULL, 'F' },
-		APP_LONG_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	bool time_given = false;
-	uint64_t v;
-	int opt, r;
+	struct opts *o = options;
 
-#define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
-	while ((opt = getopt_long(argc, argv, "k:v:g:d:z:t:n:T:" APP_SHORT_OPTIONS, lopts, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case 'k':
-			if (exp_parse_u64(optarg, 1, 1ull << 30, &o->keys))
-				BAD("--keys: 1 to 2^30, not \"%s\"", optarg);
-			break;
-		case 'v':
-			if (exp_parse_u64(optarg, 8, 65536, &v) || v % 8)
-				BAD("--value-size: a multiple of 8 from 8 to 65536, not \"%s\"",
-				    optarg);
-			o->vlen = (uint32_t)v;
-			break;
-		case 'L':
-			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->slots))
-				BAD("--slots: 1 to 2^31, not \"%s\"", optarg);
-			break;
-		case 'g':
-			if (exp_parse_u64(optarg, 0, 100, &v))
-				BAD("--get-pct: 0 to 100, not \"%s\"", optarg);
-			o->get_pct = (unsigned)v;
-			break;
-		case 'd':
-			if (!strcmp(optarg, "zipf"))
-				o->zipf = true;
-			else if (!strcmp(optarg, "uniform"))
-				o->zipf = false;
-			else
-				BAD("--dist: uniform or zipf, not \"%s\"", optarg);
-			break;
-		case 'z':
-			if (exp_parse_double(optarg, 1e-6, 0.999999, &o->theta))
-				BAD("--zipf-theta: above 0 and below 1, not \"%s\"", optarg);
-			break;
-		case 't':
-			if (exp_parse_double(optarg, 0.001, 86400, &o->seconds))
-				BAD("--time: seconds from 0.001 to 86400, not \"%s\"", optarg);
-			time_given = true;
-			break;
-		case 'n':
-			if (exp_parse_u64(optarg, 1, 1ull << 40, &o->ops))
-				BAD("--ops: 1 to 2^40, not \"%s\"", optarg);
-			break;
-		case 'T':
-			if (exp_parse_u64(optarg, 1, KV_MAX_THREADS, &v))
-				BAD("--threads: 1 to %d, not \"%s\"", KV_MAX_THREADS, optarg);
-			o->threads = (unsigned)v;
-			break;
-		case 'G':
-			if (!strcmp(optarg, "seqlock"))
-				o->seqlock = true;
-			else if (!strcmp(optarg, "checksum"))
-				o->seqlock = false;
-			else
-				BAD("--get-check: seqlock or checksum, not \"%s\"", optarg);
-			break;
-		case 'W':
-			if (!strcmp(optarg, "owner"))
-				o->any_writer = false;
-			else if (!strcmp(optarg, "any"))
-				o->any_writer = true;
-			else
-				BAD("--writers: owner or any, not \"%s\"", optarg);
-			break;
-		case 'F':
-			o->final_check = false;
-			break;
-		default:
-			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)))
-				return r;
-		}
-	}
-	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
-		return r;
-	if (o->ops && !time_given)
-		o->seconds = 0;
-#undef BAD
+	if (exp_parse_double(arg, 0.001, 86400, &o->seconds))
+		return -1;
+	o->time_given = true;
 	return 0;
 }
+
+#define OPT(f) offsetof(struct opts, f)
+static const struct exp_opt kv_opts[] = {
+	EXP_OPT_INTS(EXP_OPT_U64, 'k', "keys", OPT(keys), 1, 1ull << 30, 0, "1 to 2^30"),
+	EXP_OPT_INTS(EXP_OPT_U32, 'v', "value-size", OPT(vlen), 8, 65536, 8,
+		     "a multiple of 8 from 8 to 65536"),
+	EXP_OPT_INTS(EXP_OPT_U64, 0, "slots", OPT(slots), 1, 1ull << 31, 0, "1 to 2^31"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'g', "get-pct", OPT(get_pct), 0, 100, 0, NULL),
+	EXP_OPT_WORDS('d', "dist", OPT(zipf), "uniform", "zipf", "uniform or zipf"),
+	EXP_OPT_DBL('z', "zipf-theta", OPT(theta), 1e-6, 0.999999, "above 0 and below 1"),
+	EXP_OPT_FN('t', "time", parse_time, "seconds from 0.001 to 86400"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'n', "ops", OPT(ops), 1, 1ull << 40, 0, "1 to 2^40"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'T', "threads", OPT(threads), 1, KV_MAX_THREADS, 0, NULL),
+	EXP_OPT_WORDS(0, "get-check", OPT(seqlock), "checksum", "seqlock", "seqlock or checksum"),
+	EXP_OPT_WORDS(0, "writers", OPT(any_writer), "owner", "any", "owner or any"),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "no-final-check", OPT(final_check), false),
+};
+#undef OPT
 
 /* Frees what main_kv allocated, on every way out. */
 static int kv_cleanup(struct kv *kv, struct worker *ws, unsigned threads, int rc)
@@ -1230,21 +1172,10 @@ static int kv_plan(struct kv *kv)
 
 	struct kal_info *in = &kv->a.info;
 	kv->nodes = in->nodes;
-	kv->procs = o->app.procs ? o->app.procs : in->nodes;
 	kv->pid = in->nid;
 	kv->ns_per_tick = 1e9 / in->tsc_hz;
-	if (kv->procs > in->nodes || kv->procs > APP_MAX_PROCS) {
-		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, kv->procs, in->nodes);
-		usage(stderr);
-		return 2;
-	}
-	if (kv->pid >= kv->procs) {
-		fprintf(stderr,
-			"%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n", PROG,
-			kv->pid, kv->procs - 1, kv->procs);
-		return 2;
-	}
+	if ((r = app_take_part(&kv->a, o->app.procs, usage, &kv->procs)))
+		return r;
 	kv->writers = kv->procs * o->threads;
 	if (o->keys < kv->writers) {
 		fprintf(stderr, "%s: --keys %llu: at least one key per writer (%u)\n", PROG,
@@ -1490,8 +1421,10 @@ int main(int argc, char **argv)
 			    .seqlock = true,
 			    .final_check = true,
 			    .app = { .seed = 1, .barrier_timeout = 120 } };
-	if ((r = parse(argc, argv, o)))
+	if ((r = app_parse(argc, argv, PROG, usage, kv_opts, CORE_ARRAY_SIZE(kv_opts), o, &o->app)))
 		return r;
+	if (o->ops && !o->time_given)
+		o->seconds = 0;
 	memset(&oc, 0, sizeof(oc));
 	oc.kv = &kv;
 	exp_cmdline(oc.cmdline, sizeof(oc.cmdline), argc, argv);

@@ -187,10 +187,10 @@ static int gen_graph(struct pr *pr)
 	/* A seeded shuffle of the ids: R-MAT's heavy vertices are the low ids. */
 	for (uint64_t i = 0; i < n; i++)
 		perm[i] = (uint32_t)i;
-	for (uint64_t i = n - 1; i > 0; i--) {
-		uint64_t j = exp_rng_below(&rng, i + 1);
-		uint32_t t = perm[i];
-		perm[i] = perm[j];
+	for (uint64_t k = n; k > 1; k--) { /* k: the ids still to place */
+		uint64_t j = exp_rng_below(&rng, k);
+		uint32_t t = perm[k - 1];
+		perm[k - 1] = perm[j];
 		perm[j] = t;
 	}
 	for (uint64_t e = 0; e < m; e++) {
@@ -577,121 +577,63 @@ static int gather_ranks(struct pr *pr, double **out)
 
 static int fetch_report(struct pr *pr, unsigned p, struct pr_report *rep)
 {
-	int r;
-
 	if (p == pr->me) {
 		*rep = pr->rep;
 		return 0;
 	}
 	/* The ranks' area of the local buffer is free until they are gathered. */
-	r = app_fetch(&pr->q, pr->a.info.max_transfer, LB_GH, p, pr->report_off, rep, sizeof(*rep));
-	if (r) {
-		app_err(&pr->a, "reading node %u's report: %s", p, app_rmc_err(r));
-		return r;
-	}
-	if (rep->magic != PR_REPORT_MAGIC) {
-		app_err(&pr->a, "node %u left no report", p);
-		return -EIO;
-	}
-	return 0;
+	return app_fetch_report(&pr->a, &pr->q, LB_GH, p, pr->report_off, rep, sizeof(*rep),
+				PR_REPORT_MAGIC, "reading");
 }
 
 /* ---- main ------------------------------------------------------------------------ */
 
-static int parse(int argc, char **argv, struct opts *o)
+/* --rmat A,B,C: three probabilities with B + C > 0 and A + B + C <= 1 into
+ * o's a, b and c.  0, or -1 when val is not that. */
+static int parse_rmat(const char *val, void *options)
 {
-	static const struct option lopts[] = {
-		{ "vertices", required_argument, NULL, 'V' },
-		{ "edges", required_argument, NULL, 'E' },
-		{ "rmat", required_argument, NULL, 'R' },
-		{ "iters", required_argument, NULL, 'i' },
-		{ "damping", required_argument, NULL, 'd' },
-		{ "outstanding", required_argument, NULL, 'w' },
-		{ "max-read", required_argument, NULL, 'r' },
-		{ "tolerance", required_argument, NULL, 'O' },
-		{ "top", required_argument, NULL, 'K' },
-		{ "no-check", no_argument, NULL, 'C' },
-		{ "iter-output", required_argument, NULL, 'I' },
-		APP_LONG_OPTIONS,
-		{ NULL, 0, NULL, 0 },
-	};
-	uint64_t v;
-	int opt, r;
+	struct opts *o = options;
+	double p[3];
+	char *dup = strdup(val), *save = NULL, *tok = strtok_r(dup, ",", &save);
+	int k = 0;
 
-#define BAD(...) APP_BAD(PROG, usage, __VA_ARGS__)
-	while ((opt = getopt_long(argc, argv, "V:E:i:d:w:r:" APP_SHORT_OPTIONS, lopts, NULL)) !=
-	       -1) {
-		switch (opt) {
-		case 'V':
-			if (exp_parse_u64(optarg, 2, 1ull << 28, &o->vertices))
-				BAD("--vertices: 2 to 2^28, not \"%s\"", optarg);
-			break;
-		case 'E':
-			if (exp_parse_u64(optarg, 1, 1ull << 31, &o->edges))
-				BAD("--edges: 1 to 2^31, not \"%s\"", optarg);
-			break;
-		case 'R': {
-			double p[3];
-			char *dup = strdup(optarg), *save = NULL, *tok = strtok_r(dup, ",", &save);
-			int k = 0;
-			for (; tok && k < 3; tok = strtok_r(NULL, ",", &save))
-				if (exp_parse_double(tok, 0.0, 1.0, &p[k++]))
-					k = 99;
-			free(dup);
-			if (k != 3 || tok || p[0] + p[1] + p[2] > 1.0 || p[1] + p[2] <= 0)
-				BAD("--rmat: three probabilities A,B,C with B + C > 0 and A + B + C <= 1, "
-				    "not \"%s\"",
-				    optarg);
-			o->a = p[0];
-			o->b = p[1];
-			o->c = p[2];
-			break;
-		}
-		case 'i':
-			if (exp_parse_u64(optarg, 1, PR_MAX_ITERS, &v))
-				BAD("--iters: 1 to %d, not \"%s\"", PR_MAX_ITERS, optarg);
-			o->iters = (unsigned)v;
-			break;
-		case 'd':
-			if (exp_parse_double(optarg, 0.0, 1.0, &o->damping) || o->damping >= 1.0)
-				BAD("--damping: 0 <= D < 1, not \"%s\"", optarg);
-			break;
-		case 'w':
-			if (exp_parse_u64(optarg, 1, MAX_NUM_WQ, &v))
-				BAD("--outstanding: 1 to %d, not \"%s\"", MAX_NUM_WQ, optarg);
-			o->outstanding = (unsigned)v;
-			break;
-		case 'r':
-			if (exp_parse_u64(optarg, 64, 1ull << 30, &o->max_read) || o->max_read % 64)
-				BAD("--max-read: a multiple of 64 bytes, not \"%s\"", optarg);
-			break;
-		case 'O':
-			if (exp_parse_double(optarg, 0.0, 1.0, &o->tolerance))
-				BAD("--tolerance: 0 to 1, not \"%s\"", optarg);
-			break;
-		case 'K':
-			if (exp_parse_u64(optarg, 1, PR_MAX_TOP, &v))
-				BAD("--top: 1 to %d, not \"%s\"", PR_MAX_TOP, optarg);
-			o->top = (unsigned)v;
-			break;
-		case 'C':
-			o->check = false;
-			break;
-		case 'I':
-			o->iter_out = optarg;
-			break;
-		default:
-			if ((r = app_parse_opt(&o->app, PROG, usage, opt, optarg)))
-				return r;
-		}
-	}
-	if ((r = app_check_opts(&o->app, PROG, usage, argc, argv)))
-		return r;
-	if (o->top > o->vertices)
-		o->top = (unsigned)o->vertices;
-#undef BAD
+	for (; tok && k < 3; tok = strtok_r(NULL, ",", &save))
+		if (exp_parse_double(tok, 0.0, 1.0, &p[k++]))
+			k = 99;
+	free(dup);
+	if (k != 3 || tok || p[0] + p[1] + p[2] > 1.0 || p[1] + p[2] <= 0)
+		return -1;
+	o->a = p[0];
+	o->b = p[1];
+	o->c = p[2];
 	return 0;
 }
+
+/* --damping: below 1. */
+static int parse_damping(const char *arg, void *options)
+{
+	struct opts *o = options;
+
+	return exp_parse_double(arg, 0.0, 1.0, &o->damping) || o->damping >= 1.0 ? -1 : 0;
+}
+
+#define OPT(f) offsetof(struct opts, f)
+static const struct exp_opt pr_opts[] = {
+	EXP_OPT_INTS(EXP_OPT_U64, 'V', "vertices", OPT(vertices), 2, 1ull << 28, 0, "2 to 2^28"),
+	EXP_OPT_INTS(EXP_OPT_U64, 'E', "edges", OPT(edges), 1, 1ull << 31, 0, "1 to 2^31"),
+	EXP_OPT_FN(0, "rmat", parse_rmat,
+		   "three probabilities A,B,C with B + C > 0 and A + B + C <= 1"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'i', "iters", OPT(iters), 1, PR_MAX_ITERS, 0, NULL),
+	EXP_OPT_FN('d', "damping", parse_damping, "0 <= D < 1"),
+	EXP_OPT_INTS(EXP_OPT_UINT, 'w', "outstanding", OPT(outstanding), 1, MAX_NUM_WQ, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_U64, 'r', "max-read", OPT(max_read), 64, 1ull << 30, 64,
+		     "a multiple of 64 bytes"),
+	EXP_OPT_DBL(0, "tolerance", OPT(tolerance), 0.0, 1.0, NULL),
+	EXP_OPT_INTS(EXP_OPT_UINT, 0, "top", OPT(top), 1, PR_MAX_TOP, 0, NULL),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "no-check", OPT(check), false),
+	EXP_OPT_ARG(EXP_OPT_STR, 0, "iter-output", OPT(iter_out)),
+};
+#undef OPT
 
 struct result {
 	double t_med, t_mean, t_min, t_max;	 /* per iteration, s: the slowest node's */
@@ -715,7 +657,48 @@ struct emit {
 	const char *version, *date, *cmdline;
 };
 
-static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
+/* The CSV form: a header and this process's row (process 0's: the
+ * cluster's, scope "all"). */
+static void emit_csv(FILE *out, const struct emit *E)
+{
+	const struct pr *P = E->pr;
+	const struct opts *o = &P->o;
+	const struct kal_info *in = &P->a.info;
+	const struct result *rs = E->res;
+
+	fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, E->version, E->date,
+		E->cmdline, P->a.model);
+	fprintf(out, "label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
+		     "max_read,read64_target_ns,read_target_ns,iter_median_ms,iter_mean_ms,"
+		     "iter_min_ms,iter_max_ms,fetch_ms,compute_ms,sync_ms,median_fetch_ms,"
+		     "median_compute_ms,median_sync_ms,remote_reads,"
+		     "remote_bytes,remote_edges,setup_s,max_abs_diff,top_same,errors\n");
+	char scope[32] = "all";
+	if (P->me)
+		snprintf(scope, sizeof(scope), "node%u", P->me);
+	fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,", o->app.label ? o->app.label : "",
+		scope, in->model, in->nodes, P->procs, (unsigned long long)P->n,
+		(unsigned long long)P->m, o->iters, o->damping, o->outstanding,
+		(unsigned long long)o->max_read);
+	exp_csv_num(out, rs->target64);
+	fputc(',', out);
+	exp_csv_num(out, rs->target_read);
+	fprintf(out, ",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
+		rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
+		rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
+		rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
+		(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges, rs->setup_s);
+	if (isfinite(rs->max_diff))
+		fprintf(out, "%.3g", rs->max_diff);
+	fprintf(out, ",%s,%llu\n",
+		rs->top_same < 0 ? "" :
+		rs->top_same	 ? "yes" :
+				   "no",
+		(unsigned long long)rs->errors);
+}
+
+/* The JSON form: the run, the result, every iteration and every node. */
+static void emit_json(FILE *out, const struct emit *E)
 {
 	const struct pr *P = E->pr;
 	const struct opts *o = &P->o;
@@ -723,162 +706,145 @@ static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
 	const struct result *rs = E->res;
 	const double *t_it = E->t_it, *f_it = E->f_it, *c_it = E->c_it, *s_it = E->s_it;
 	const struct pr_report *reps = E->reps;
-	unsigned nrep = E->nrep;
-	const char *version = E->version, *date = E->date, *cmdline = E->cmdline;
 	const char *who = P->me == 0 ? "cluster" : "node";
-	if (fmt == EXP_FMT_CSV) {
-		fprintf(out, "# %s %s, %s\n# command: %s\n# model: %s\n", PROG, version, date,
-			cmdline, P->a.model);
-		fprintf(out,
-			"label,scope,model,nodes,procs,vertices,edges,iters,damping,outstanding,"
-			"max_read,read64_target_ns,read_target_ns,iter_median_ms,iter_mean_ms,"
-			"iter_min_ms,iter_max_ms,fetch_ms,compute_ms,sync_ms,median_fetch_ms,"
-			"median_compute_ms,median_sync_ms,remote_reads,"
-			"remote_bytes,remote_edges,setup_s,max_abs_diff,top_same,errors\n");
-		char scope[32] = "all";
-		if (P->me)
-			snprintf(scope, sizeof(scope), "node%u", P->me);
-		fprintf(out, "%s,%s,%s,%u,%u,%llu,%llu,%u,%.3f,%u,%llu,",
-			o->app.label ? o->app.label : "", scope, in->model, in->nodes, P->procs,
-			(unsigned long long)P->n, (unsigned long long)P->m, o->iters, o->damping,
-			o->outstanding, (unsigned long long)o->max_read);
-		exp_csv_num(out, rs->target64);
-		fputc(',', out);
-		exp_csv_num(out, rs->target_read);
-		fprintf(out,
-			",%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%.4f,%llu,%llu,%llu,%.3f,",
-			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
-			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
-			rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
-			(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges,
-			rs->setup_s);
-		if (isfinite(rs->max_diff))
-			fprintf(out, "%.3g", rs->max_diff);
-		fprintf(out, ",%s,%llu\n",
-			rs->top_same < 0 ? "" :
-			rs->top_same	 ? "yes" :
-					   "no",
-			(unsigned long long)rs->errors);
-	} else if (fmt == EXP_FMT_JSON) {
-		fprintf(out, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
-		exp_json_str(out, version);
-		fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", date);
-		exp_json_str(out, cmdline);
-		fprintf(out, ",\n  \"label\": ");
-		exp_json_str(out, o->app.label ? o->app.label : "");
-		fprintf(out, ",\n  \"scope\": \"%s\"", who);
-		fprintf(out,
-			",\n  \"config\": {\"vertices\": %llu, \"edges\": %llu, \"seed\": %llu, "
-			"\"rmat\": [%.3f, %.3f, %.3f], \"iters\": %u, \"damping\": %.3f, "
-			"\"outstanding\": %u, \"max_read\": %llu, \"procs\": %u, \"nodes\": %u, "
-			"\"tolerance\": %g},\n",
-			(unsigned long long)P->n, (unsigned long long)P->m,
-			(unsigned long long)o->app.seed, o->a, o->b, o->c, o->iters, o->damping,
-			o->outstanding, (unsigned long long)o->max_read, P->procs, in->nodes,
-			o->tolerance);
-		fprintf(out, "  \"rmcd\": {\"model\": ");
-		exp_json_str(out, in->model);
-		fprintf(out, ", \"model_params\": ");
-		exp_json_str(out, P->a.model);
-		fprintf(out, ", \"tsc_hz\": %.0f, \"read64_target_ns\": ", in->tsc_hz);
-		exp_json_num(out, rs->target64, 3);
-		fprintf(out, ", \"read_target_ns\": ");
-		exp_json_num(out, rs->target_read, 3);
-		fprintf(out,
-			"},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
-			"\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
-			"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
-			"\"median_compute_ms\": %.4f, \"median_sync_ms\": %.4f, \"remote_reads\": %llu, "
-			"\"remote_bytes\": %llu, \"remote_edges\": %llu, \"setup_s\": %.3f, "
-			"\"errors\": %llu, \"max_abs_diff\": ",
-			rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
-			rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
-			rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
-			(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges,
-			rs->setup_s, (unsigned long long)rs->errors);
-		if (isfinite(rs->max_diff))
-			fprintf(out, "%.3g", rs->max_diff);
-		else
-			fprintf(out, "null");
-		fprintf(out, ", \"top_same\": %s",
-			rs->top_same < 0 ? "null" :
-			rs->top_same	 ? "true" :
-					   "false");
-		if (rs->top_same >= 0) {
-			fprintf(out, ", \"top\": [");
-			for (unsigned i = 0; i < rs->top_n; i++)
-				fprintf(out, "%s%u", i ? ", " : "", rs->top[i]);
-			fprintf(out, "], \"top_reference\": [");
-			for (unsigned i = 0; i < rs->top_n; i++)
-				fprintf(out, "%s%u", i ? ", " : "", rs->top_ref[i]);
-			fprintf(out, "]");
-		}
-		fprintf(out, "},\n  \"iterations\": [");
-		for (unsigned i = 0; i < o->iters; i++)
-			fprintf(out,
-				"%s\n    {\"iter\": %u, \"time_ms\": %.4f, \"fetch_ms\": %.4f, "
-				"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"delta\": %.6g}",
-				i ? "," : "", i, t_it[i] * 1e3, f_it[i] * 1e3, c_it[i] * 1e3,
-				s_it[i] * 1e3, reps[0].delta[i]);
-		fprintf(out, "\n  ],\n  \"per_node\": [");
-		for (unsigned p = 0; p < nrep; p++)
-			fprintf(out,
-				"%s\n    {\"node\": %u, \"vertices\": %llu, \"in_edges\": %llu, "
-				"\"remote_edges\": %llu, \"remote_reads\": %llu, "
-				"\"remote_bytes\": %llu, \"errors\": %llu}",
-				p ? "," : "", reps[p].nid, (unsigned long long)reps[p].vertices,
-				(unsigned long long)reps[p].in_edges,
-				(unsigned long long)reps[p].remote_edges,
-				(unsigned long long)reps[p].reads_per_iter,
-				(unsigned long long)reps[p].bytes_per_iter,
-				(unsigned long long)reps[p].errors);
-		fprintf(out, "\n  ]\n}\n");
-	} else {
-		fprintf(out,
-			"# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
-			"%u process(es), d = %.2f\n",
-			PROG, version, (unsigned long long)P->n, (unsigned long long)P->m, o->a,
-			o->b, o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
-		fprintf(out,
-			"# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
-			"64-byte read ",
-			P->a.model, (unsigned long long)o->max_read, o->outstanding);
-		if (isfinite(rs->target64))
-			fprintf(out, "%.0f ns\n", rs->target64);
-		else
-			fprintf(out, "-\n");
-		fprintf(out, "%-6s %10s %9s %9s %9s %9s %11s %12s %12s\n", "node", "vertices",
-			"in-edges", "remote", "reads", "KiB", "", "", "");
-		for (unsigned p = 0; p < nrep; p++)
-			fprintf(out, "%-6u %10llu %9llu %9llu %9llu %9.1f\n", reps[p].nid,
-				(unsigned long long)reps[p].vertices,
-				(unsigned long long)reps[p].in_edges,
-				(unsigned long long)reps[p].remote_edges,
-				(unsigned long long)reps[p].reads_per_iter,
-				(double)reps[p].bytes_per_iter / 1024);
-		fprintf(out, "%-6s %10s %9s %9s %9s %12s\n", "iter", "time (ms)", "fetch",
-			"compute", "sync", "delta (L1)");
-		for (unsigned i = 0; i < o->iters; i++)
-			fprintf(out, "%-6u %10.3f %9.3f %9.3f %9.3f %12.3g\n", i, t_it[i] * 1e3,
-				f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3, reps[0].delta[i]);
-		fprintf(out,
-			"# %s: time per iteration: median %.3f ms (fetch %.3f, compute %.3f, "
-			"barrier and sums %.3f), mean %.3f ms (fetch %.3f, compute %.3f, barrier and "
-			"sums %.3f); set-up %.2f s\n",
-			who, rs->t_med * 1e3, rs->med_fetch * 1e3, rs->med_compute * 1e3,
-			rs->med_sync * 1e3, rs->t_mean * 1e3, rs->fetch * 1e3, rs->compute * 1e3,
-			rs->sync * 1e3, rs->setup_s);
-		if (rs->top_same >= 0) {
-			fprintf(out,
-				"# check against the single-node run: largest difference %.3g "
-				"(tolerance %.3g); top %u %s:",
-				rs->max_diff, o->tolerance, rs->top_n,
-				rs->top_same ? "the same" : "DIFFER");
-			for (unsigned i = 0; i < rs->top_n; i++)
-				fprintf(out, " %u", rs->top[i]);
-			fprintf(out, "\n");
-		}
+
+	fprintf(out, "{\n  \"tool\": \"%s\",\n  \"version\": ", PROG);
+	exp_json_str(out, E->version);
+	fprintf(out, ",\n  \"date\": \"%s\",\n  \"command\": ", E->date);
+	exp_json_str(out, E->cmdline);
+	fprintf(out, ",\n  \"label\": ");
+	exp_json_str(out, o->app.label ? o->app.label : "");
+	fprintf(out, ",\n  \"scope\": \"%s\"", who);
+	fprintf(out,
+		",\n  \"config\": {\"vertices\": %llu, \"edges\": %llu, \"seed\": %llu, "
+		"\"rmat\": [%.3f, %.3f, %.3f], \"iters\": %u, \"damping\": %.3f, "
+		"\"outstanding\": %u, \"max_read\": %llu, \"procs\": %u, \"nodes\": %u, "
+		"\"tolerance\": %g},\n",
+		(unsigned long long)P->n, (unsigned long long)P->m, (unsigned long long)o->app.seed,
+		o->a, o->b, o->c, o->iters, o->damping, o->outstanding,
+		(unsigned long long)o->max_read, P->procs, in->nodes, o->tolerance);
+	fprintf(out, "  \"rmcd\": {\"model\": ");
+	exp_json_str(out, in->model);
+	fprintf(out, ", \"model_params\": ");
+	exp_json_str(out, P->a.model);
+	fprintf(out, ", \"tsc_hz\": %.0f, \"read64_target_ns\": ", in->tsc_hz);
+	exp_json_num(out, rs->target64, 3);
+	fprintf(out, ", \"read_target_ns\": ");
+	exp_json_num(out, rs->target_read, 3);
+	fprintf(out,
+		"},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
+		"\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "
+		"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"median_fetch_ms\": %.4f, "
+		"\"median_compute_ms\": %.4f, \"median_sync_ms\": %.4f, \"remote_reads\": %llu, "
+		"\"remote_bytes\": %llu, \"remote_edges\": %llu, \"setup_s\": %.3f, "
+		"\"errors\": %llu, \"max_abs_diff\": ",
+		rs->t_med * 1e3, rs->t_mean * 1e3, rs->t_min * 1e3, rs->t_max * 1e3,
+		rs->fetch * 1e3, rs->compute * 1e3, rs->sync * 1e3, rs->med_fetch * 1e3,
+		rs->med_compute * 1e3, rs->med_sync * 1e3, (unsigned long long)rs->reads,
+		(unsigned long long)rs->bytes, (unsigned long long)rs->remote_edges, rs->setup_s,
+		(unsigned long long)rs->errors);
+	if (isfinite(rs->max_diff))
+		fprintf(out, "%.3g", rs->max_diff);
+	else
+		fprintf(out, "null");
+	fprintf(out, ", \"top_same\": %s",
+		rs->top_same < 0 ? "null" :
+		rs->top_same	 ? "true" :
+				   "false");
+	if (rs->top_same >= 0) {
+		fprintf(out, ", \"top\": [");
+		for (unsigned i = 0; i < rs->top_n; i++)
+			fprintf(out, "%s%u", i ? ", " : "", rs->top[i]);
+		fprintf(out, "], \"top_reference\": [");
+		for (unsigned i = 0; i < rs->top_n; i++)
+			fprintf(out, "%s%u", i ? ", " : "", rs->top_ref[i]);
+		fprintf(out, "]");
 	}
+	fprintf(out, "},\n  \"iterations\": [");
+	for (unsigned i = 0; i < o->iters; i++)
+		fprintf(out,
+			"%s\n    {\"iter\": %u, \"time_ms\": %.4f, \"fetch_ms\": %.4f, "
+			"\"compute_ms\": %.4f, \"sync_ms\": %.4f, \"delta\": %.6g}",
+			i ? "," : "", i, t_it[i] * 1e3, f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3,
+			reps[0].delta[i]);
+	fprintf(out, "\n  ],\n  \"per_node\": [");
+	for (unsigned p = 0; p < E->nrep; p++)
+		fprintf(out,
+			"%s\n    {\"node\": %u, \"vertices\": %llu, \"in_edges\": %llu, "
+			"\"remote_edges\": %llu, \"remote_reads\": %llu, "
+			"\"remote_bytes\": %llu, \"errors\": %llu}",
+			p ? "," : "", reps[p].nid, (unsigned long long)reps[p].vertices,
+			(unsigned long long)reps[p].in_edges,
+			(unsigned long long)reps[p].remote_edges,
+			(unsigned long long)reps[p].reads_per_iter,
+			(unsigned long long)reps[p].bytes_per_iter,
+			(unsigned long long)reps[p].errors);
+	fprintf(out, "\n  ]\n}\n");
+}
+
+/* The table: every node, every iteration, the summary and the check. */
+static void emit_table(FILE *out, const struct emit *E)
+{
+	const struct pr *P = E->pr;
+	const struct opts *o = &P->o;
+	const struct result *rs = E->res;
+	const double *t_it = E->t_it, *f_it = E->f_it, *c_it = E->c_it, *s_it = E->s_it;
+	const struct pr_report *reps = E->reps;
+	const char *who = P->me == 0 ? "cluster" : "node";
+
+	fprintf(out,
+		"# %s %s: %llu vertices, %llu edges (R-MAT %.2f/%.2f/%.2f, seed %llu), "
+		"%u process(es), d = %.2f\n",
+		PROG, E->version, (unsigned long long)P->n, (unsigned long long)P->m, o->a, o->b,
+		o->c, (unsigned long long)o->app.seed, P->procs, o->damping);
+	fprintf(out,
+		"# model: %s\n# remote reads: up to %llu B, %u in flight; target of a "
+		"64-byte read ",
+		P->a.model, (unsigned long long)o->max_read, o->outstanding);
+	if (isfinite(rs->target64))
+		fprintf(out, "%.0f ns\n", rs->target64);
+	else
+		fprintf(out, "-\n");
+	fprintf(out, "%-6s %10s %9s %9s %9s %9s %11s %12s %12s\n", "node", "vertices", "in-edges",
+		"remote", "reads", "KiB", "", "", "");
+	for (unsigned p = 0; p < E->nrep; p++)
+		fprintf(out, "%-6u %10llu %9llu %9llu %9llu %9.1f\n", reps[p].nid,
+			(unsigned long long)reps[p].vertices, (unsigned long long)reps[p].in_edges,
+			(unsigned long long)reps[p].remote_edges,
+			(unsigned long long)reps[p].reads_per_iter,
+			(double)reps[p].bytes_per_iter / 1024);
+	fprintf(out, "%-6s %10s %9s %9s %9s %12s\n", "iter", "time (ms)", "fetch", "compute",
+		"sync", "delta (L1)");
+	for (unsigned i = 0; i < o->iters; i++)
+		fprintf(out, "%-6u %10.3f %9.3f %9.3f %9.3f %12.3g\n", i, t_it[i] * 1e3,
+			f_it[i] * 1e3, c_it[i] * 1e3, s_it[i] * 1e3, reps[0].delta[i]);
+	fprintf(out,
+		"# %s: time per iteration: median %.3f ms (fetch %.3f, compute %.3f, "
+		"barrier and sums %.3f), mean %.3f ms (fetch %.3f, compute %.3f, barrier and "
+		"sums %.3f); set-up %.2f s\n",
+		who, rs->t_med * 1e3, rs->med_fetch * 1e3, rs->med_compute * 1e3,
+		rs->med_sync * 1e3, rs->t_mean * 1e3, rs->fetch * 1e3, rs->compute * 1e3,
+		rs->sync * 1e3, rs->setup_s);
+	if (rs->top_same >= 0) {
+		fprintf(out,
+			"# check against the single-node run: largest difference %.3g "
+			"(tolerance %.3g); top %u %s:",
+			rs->max_diff, o->tolerance, rs->top_n,
+			rs->top_same ? "the same" : "DIFFER");
+		for (unsigned i = 0; i < rs->top_n; i++)
+			fprintf(out, " %u", rs->top[i]);
+		fprintf(out, "\n");
+	}
+}
+
+static void emit(FILE *out, enum exp_fmt fmt, const struct emit *E)
+{
+	if (fmt == EXP_FMT_CSV)
+		emit_csv(out, E);
+	else if (fmt == EXP_FMT_JSON)
+		emit_json(out, E);
+	else
+		emit_table(out, E);
 }
 
 /* The cluster against the options, and each process's share of the
@@ -888,21 +854,12 @@ static int pr_plan(struct pr *pr)
 	const struct opts *o = &pr->o;
 	const struct kal_info *in = &pr->a.info;
 
-	pr->procs = o->app.procs ? o->app.procs : in->nodes;
+	int r;
+
 	pr->me = in->nid;
 	pr->ns_per_tick = 1e9 / in->tsc_hz;
-	if (pr->procs > in->nodes) {
-		fprintf(stderr, "%s: --procs %u: the cluster has %u nodes (one process per node)\n",
-			PROG, pr->procs, in->nodes);
-		usage(stderr);
-		return 2;
-	}
-	if (pr->me >= pr->procs) {
-		fprintf(stderr,
-			"%s: this is node %u, but only nodes 0..%u take part (--procs %u)\n", PROG,
-			pr->me, pr->procs - 1, pr->procs);
-		return 2;
-	}
+	if ((r = app_take_part(&pr->a, o->app.procs, usage, &pr->procs)))
+		return r;
 	if (o->outstanding > in->queue_depth) {
 		fprintf(stderr, "%s: --outstanding %u: at most the queue depth, %u\n", PROG,
 			o->outstanding, in->queue_depth);
@@ -1170,8 +1127,10 @@ int main(int argc, char **argv)
 			    .b = 0.19,
 			    .c = 0.19,
 			    .app = { .seed = 1, .barrier_timeout = 120 } };
-	if ((r = parse(argc, argv, o)))
+	if ((r = app_parse(argc, argv, PROG, usage, pr_opts, CORE_ARRAY_SIZE(pr_opts), o, &o->app)))
 		return r;
+	if (o->top > o->vertices)
+		o->top = (unsigned)o->vertices;
 	if (!o->edges)
 		o->edges = o->vertices * 8 > (1ull << 31) ? 1ull << 31 : o->vertices * 8;
 	exp_cmdline(cmdline, sizeof(cmdline), argc, argv);

@@ -2,13 +2,14 @@
 /*
  * explib: what the experiment programs (sonuma-bench, sonuma-soak, the
  * bench_* programs, sonuma-run) and the applications (sonuma-kv,
- * sonuma-pagerank) share: number parsing for their options, the output
- * formats (the table/CSV/JSON choice, JSON and CSV fields, the command line
- * and date every result records), statistics (percentiles of sorted
- * samples, a log-linear histogram), one random stream and the CPUs of a
- * node.
+ * sonuma-pagerank) share: their command lines read from tables of
+ * options, number parsing, the output formats (the table/CSV/JSON choice,
+ * JSON and CSV fields, the command line and date every result records),
+ * statistics (percentiles of sorted samples, a log-linear histogram), one
+ * random stream and the CPUs of a node.
  *
- * Functions return 0 or a negative errno and print nothing; the programs
+ * Functions return 0 or a negative errno and print nothing (but the option
+ * reader, which says what is wrong in each program's words); the programs
  * turn errors into their own messages.
  */
 #ifndef SONUMA_EXPLIB_H
@@ -18,6 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+
+#include "core.h"
 
 struct kal_info;
 
@@ -35,6 +38,101 @@ int exp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v);
 /* A finite number in [min, max] (as strtod reads it) into *v: 0, -EINVAL or
  * -ERANGE, as exp_parse_u64. */
 int exp_parse_double(const char *s, double min, double max, double *v);
+
+/* ---- options ------------------------------------------------------------- */
+
+/*
+ * An option of a program, one row of its table (the EXP_OPT_* macros
+ * below): exp_parse_opts builds getopt's tables from the rows, reads each
+ * value into the program's options at off, and says what is wrong as
+ * "PROG: --NAME: WHAT, not "ARG"" unless the program says it otherwise.
+ */
+enum exp_opt_kind {
+	EXP_OPT_U64,	/* uint64_t in [min, max], a multiple of mult unless 0 */
+	EXP_OPT_U32,	/* uint32_t, the same */
+	EXP_OPT_UINT,	/* unsigned, the same */
+	EXP_OPT_INT,	/* int, the same */
+	EXP_OPT_DOUBLE, /* double in [dmin, dmax] */
+	EXP_OPT_STR,	/* const char *: the argument itself */
+	EXP_OPT_BOOL,	/* bool, set to min; no argument */
+	EXP_OPT_SET,	/* int, set to min; no argument */
+	EXP_OPT_BITS,	/* uint32_t, the bits of min set; no argument */
+	EXP_OPT_EITHER, /* bool: false for either[0], true for either[1] */
+	EXP_OPT_FMT,	/* enum exp_fmt */
+	EXP_OPT_CALL,	/* call(arg, options): 0, -1 when arg is not right, or 1
+			 * after saying what is wrong itself */
+	EXP_OPT_HELP,	/* the usage on standard output, and exit 0 */
+};
+
+struct exp_opt {
+	int letter;	  /* -letter too; 0: --name only */
+	const char *name; /* --name */
+	enum exp_opt_kind kind;
+	size_t off; /* of the value in the options */
+	uint64_t min, max, mult;
+	double dmin, dmax;
+	const char *either[2];
+	int (*call)(const char *arg, void *options);
+	const char *what; /* what the value must be; NULL: "MIN to MAX" */
+};
+
+/* The rows: l the letter (0: none), n the name, off offsetof the value. */
+#define EXP_OPT_INTS(kind_, l, n, off_, lo, hi, mult_, what_)                            \
+	{                                                                                \
+		.letter = (l), .name = (n), .kind = (kind_), .off = (off_), .min = (lo), \
+		.max = (hi), .mult = (mult_), .what = (what_)                            \
+	}
+#define EXP_OPT_DBL(l, n, off_, lo, hi, what_)                                                   \
+	{                                                                                        \
+		.letter = (l), .name = (n), .kind = EXP_OPT_DOUBLE, .off = (off_), .dmin = (lo), \
+		.dmax = (hi), .what = (what_)                                                    \
+	}
+#define EXP_OPT_WORDS(l, n, off_, no, yes, what_)                                  \
+	{                                                                          \
+		.letter = (l), .name = (n), .kind = EXP_OPT_EITHER, .off = (off_), \
+		.either = { no, yes }, .what = (what_)                             \
+	}
+#define EXP_OPT_FN(l, n, fn, what_)                                                             \
+	{                                                                                       \
+		.letter = (l), .name = (n), .kind = EXP_OPT_CALL, .call = (fn), .what = (what_) \
+	}
+#define EXP_OPT_ARG(kind_, l, n, off_)                                     \
+	{                                                                  \
+		.letter = (l), .name = (n), .kind = (kind_), .off = (off_) \
+	}
+#define EXP_OPT_FLAG(kind_, l, n, off_, value)                                             \
+	{                                                                                  \
+		.letter = (l), .name = (n), .kind = (kind_), .off = (off_), .min = (value) \
+	}
+
+/* A table of rows and the options its offsets are in. */
+struct exp_opts {
+	const struct exp_opt *rows;
+	size_t n;
+	void *base;
+};
+
+/* How a program takes its command line. */
+struct exp_cli {
+	const char *prog;
+	/* --help (on stdout), and after an option getopt does not know. */
+	void (*usage)(FILE *f);
+	/* A value that is wrong: says so (NULL: exp_opt_bad). */
+	void (*say)(const struct exp_opt *o, const char *arg);
+	/* Then how to call the program (NULL: the usage on stderr). */
+	void (*hint)(void);
+	/* Each value taken (NULL: nothing more). */
+	void (*taken)(const struct exp_opt *o, void *options);
+};
+
+#define EXP_MAX_OPTS 40
+
+/* Reads argv's options (the arguments after them are left from optind):
+ * 0, or 2 after saying what is wrong and how to call the program. */
+int exp_parse_opts(const struct exp_cli *cli, const struct exp_opts *sets, size_t nsets, int argc,
+		   char **argv);
+/* "PROG: --NAME: WHAT, not "ARG"" on stderr. */
+void exp_opt_bad(const char *prog, const struct exp_opt *o, const char *arg);
 
 /* ---- output --------------------------------------------------------------- */
 
@@ -122,15 +220,6 @@ double exp_hist_mean(const struct exp_hist *h);
 
 /* ---- random numbers ---------------------------------------------------------- */
 
-/* splitmix64's finaliser: a good 64-bit mix, for seeds and hashes. */
-static inline uint64_t exp_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /* xorshift64*: one random stream (its state is never 0). */
 struct exp_rng {
 	uint64_t s;
@@ -138,7 +227,7 @@ struct exp_rng {
 
 static inline void exp_rng_seed(struct exp_rng *r, uint64_t seed)
 {
-	r->s = exp_mix64(seed) | 1;
+	r->s = core_mix64(seed) | 1;
 }
 
 static inline uint64_t exp_rng_next(struct exp_rng *r)

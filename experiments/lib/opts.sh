@@ -3,10 +3,15 @@
 #
 # opts.sh: what the experiment scripts (sweep.sh, soak.sh, compare-ucx.sh,
 # apps/kv.sh, apps/pagerank.sh, plots/plot.sh) share to read their options
-# and find their programs.  Sourced, not run.  The caller sets prog (its
-# name in messages) and defines usage; it may set usage_line, the one line
-# bad_usage prints instead of the whole usage, and build (the build tree
-# find_prog looks in).
+# and find their programs.  Sourced, first thing, not run: it sets here (the
+# running script's directory), root (the source tree) and prog (the
+# script's name, in messages).  The caller defines usage; it may set
+# usage_line, the one line bad_usage prints instead of the whole usage, and
+# build (the build tree find_prog looks in).
+
+here=$(cd "$(dirname "${BASH_SOURCE[-1]}")" && pwd)
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+prog=$(basename "${BASH_SOURCE[-1]}")
 
 # die MESSAGE...: says why on stderr and exits 1.
 die() { printf '%s: %s\n' "$prog" "$*" >&2; exit 1; }
@@ -24,6 +29,22 @@ bad_usage() {
 
 # need_arg OPTION "$@": the option has a value after it.
 need_arg() { [[ $# -ge 2 ]] || bad_usage "$1 needs a value"; }
+
+# take_value "$@": when the first word is one of the options of the
+# caller's value_opts (pairs: OPTION VARIABLE), the next is that option's
+# value, into VARIABLE; nshift is then 2.  Fails for any other word.
+take_value() {
+	local i
+	for ((i = 0; i < ${#value_opts[@]}; i += 2)); do
+		if [[ $1 == "${value_opts[i]}" ]]; then
+			need_arg "$@"
+			printf -v "${value_opts[i + 1]}" '%s' "$2"
+			nshift=2
+			return 0
+		fi
+	done
+	return 1
+}
 
 # is_uint VALUE: a whole number.
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }

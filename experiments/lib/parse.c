@@ -9,20 +9,10 @@
 
 int exp_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *v)
 {
-	unsigned long long x;
-	char *end;
-
-	/* strtoull would skip white space and take a sign (wrapping "-1"). */
-	if (!s || !*s || *s == '-' || *s == '+' || (*s >= '\t' && *s <= '\r') || *s == ' ')
+	/* strtoull would skip white space. */
+	if (s && ((*s >= '\t' && *s <= '\r') || *s == ' '))
 		return -EINVAL;
-	errno = 0;
-	x = strtoull(s, &end, 0);
-	if (errno || *end)
-		return -EINVAL;
-	if (x < min || x > max)
-		return -ERANGE;
-	*v = x;
-	return 0;
+	return core_parse_uint(s, 0, min, max, v);
 }
 
 int exp_parse_double(const char *s, double min, double max, double *v)

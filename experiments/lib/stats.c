@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "core.h"
 #include "explib.h"
 
 int exp_cmp_u64(const void *a, const void *b)
@@ -45,32 +46,17 @@ void exp_summary(uint64_t *v, uint64_t n, double k, double st[EXP_NSUM])
 
 unsigned exp_hist_bucket(uint64_t v)
 {
-	unsigned e, b;
-
-	if (v < EXP_HIST_SUB)
-		return (unsigned)v;
-	e = 63u - (unsigned)__builtin_clzll(v); /* >= EXP_HIST_SUB_BITS */
-	b = (e - EXP_HIST_SUB_BITS + 1) * EXP_HIST_SUB +
-	    (unsigned)((v >> (e - EXP_HIST_SUB_BITS)) & (EXP_HIST_SUB - 1));
-	return b < EXP_HIST_BUCKETS ? b : EXP_HIST_BUCKETS - 1;
+	return core_hist_bucket(v, EXP_HIST_SUB_BITS, EXP_HIST_BUCKETS);
 }
 
 double exp_hist_low(unsigned b)
 {
-	unsigned e, m;
-
-	if (b < EXP_HIST_SUB)
-		return (double)b;
-	e = b / EXP_HIST_SUB - 1 + EXP_HIST_SUB_BITS;
-	m = b % EXP_HIST_SUB;
-	return ldexp((double)(EXP_HIST_SUB + m), (int)e - EXP_HIST_SUB_BITS);
+	return (double)core_hist_low(b, EXP_HIST_SUB_BITS);
 }
 
 double exp_hist_width(unsigned b)
 {
-	if (b < EXP_HIST_SUB)
-		return 1;
-	return ldexp(1.0, (int)(b / EXP_HIST_SUB - 1));
+	return (double)core_hist_width(b, EXP_HIST_SUB_BITS);
 }
 
 double exp_hist_value(unsigned b)

@@ -3,6 +3,7 @@
  * experiments share. */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -230,12 +231,12 @@ Test(rng, deterministic_streams)
 	struct exp_rng a, b, c;
 	uint64_t first[8];
 
-	cr_expect_eq(exp_mix64(0), 0xe220a8397b1dcdafull);
-	cr_expect_eq(exp_mix64(1), 0x910a2dec89025cc1ull);
+	cr_expect_eq(core_mix64(0), 0xe220a8397b1dcdafull);
+	cr_expect_eq(core_mix64(1), 0x910a2dec89025cc1ull);
 	exp_rng_seed(&a, 42);
 	exp_rng_seed(&b, 42);
 	exp_rng_seed(&c, 43);
-	cr_expect_eq(a.s, exp_mix64(42) | 1);
+	cr_expect_eq(a.s, core_mix64(42) | 1);
 	int differ = 0;
 	for (int i = 0; i < 8; i++) {
 		first[i] = exp_rng_next(&a);
@@ -265,4 +266,107 @@ Test(rng, below_and_unit_stay_in_range)
 	}
 	for (int i = 0; i < 10; i++)
 		cr_expect(hits[i] > 9000 && hits[i] < 11000, "%d: %u", i, hits[i]);
+}
+
+/* ---- the option reader ---------------------------------------------------- */
+
+struct t_opts {
+	uint64_t big;
+	unsigned small;
+	int level;
+	double ratio;
+	const char *name;
+	bool on, word;
+	uint32_t bits;
+	int calls;
+};
+
+static int t_call(const char *arg, void *options)
+{
+	struct t_opts *o = options;
+
+	o->calls++;
+	return strcmp(arg, "ok") ? -1 : 0;
+}
+
+static const struct exp_opt t_rows[] = {
+	EXP_OPT_INTS(EXP_OPT_U64, 'b', "big", offsetof(struct t_opts, big), 1, 1000, 10, NULL),
+	EXP_OPT_INTS(EXP_OPT_UINT, 0, "small", offsetof(struct t_opts, small), 0, 9, 0, NULL),
+	EXP_OPT_INTS(EXP_OPT_INT, 'l', "level", offsetof(struct t_opts, level), 0, 5, 0, "a level"),
+	EXP_OPT_DBL('r', "ratio", offsetof(struct t_opts, ratio), 0, 1, NULL),
+	EXP_OPT_ARG(EXP_OPT_STR, 'n', "name", offsetof(struct t_opts, name)),
+	EXP_OPT_FLAG(EXP_OPT_BOOL, 0, "on", offsetof(struct t_opts, on), true),
+	EXP_OPT_WORDS(0, "word", offsetof(struct t_opts, word), "no", "yes", "no or yes"),
+	EXP_OPT_FLAG(EXP_OPT_BITS, 0, "bit", offsetof(struct t_opts, bits), 4),
+	EXP_OPT_FN('c', "call", t_call, "ok"),
+};
+
+static char t_said[128];
+
+static void t_say(const struct exp_opt *o, const char *arg)
+{
+	snprintf(t_said, sizeof(t_said), "%s=%s", o->name, arg);
+}
+
+static void t_usage(FILE *f)
+{
+	(void)f;
+}
+
+static void t_hint(void)
+{
+}
+
+static int t_parse(struct t_opts *o, int argc, char **argv)
+{
+	static const struct exp_cli cli = {
+		.prog = "t", .usage = t_usage, .say = t_say, .hint = t_hint
+	};
+	const struct exp_opts set = { t_rows, sizeof(t_rows) / sizeof(t_rows[0]), o };
+
+	optind = 0;
+	memset(o, 0, sizeof(*o));
+	t_said[0] = '\0';
+	return exp_parse_opts(&cli, &set, 1, argc, argv);
+}
+
+Test(opts, every_kind_into_its_field)
+{
+	char *argv[] = {
+		"t", "-b",   "120",    "--small", "9",	   "-l", "5",  "--ratio=0.5", "-n",
+		"x", "--on", "--word", "yes",	  "--bit", "-c", "ok", "rest",	      NULL
+	};
+	struct t_opts o;
+
+	cr_assert_eq(t_parse(&o, 17, argv), 0, "%s", t_said);
+	cr_expect_eq(o.big, 120);
+	cr_expect_eq(o.small, 9);
+	cr_expect_eq(o.level, 5);
+	cr_expect_float_eq(o.ratio, 0.5, 0);
+	cr_expect_str_eq(o.name, "x");
+	cr_expect(o.on && o.word);
+	cr_expect_eq(o.bits, 4);
+	cr_expect_eq(o.calls, 1);
+	cr_expect_eq(optind, 16, "the arguments after the options are left");
+}
+
+Test(opts, a_wrong_value_is_said_and_stops)
+{
+	char *mult[] = { "t", "-b", "125", NULL };
+	char *range[] = { "t", "--small", "10", NULL };
+	char *word[] = { "t", "--word", "maybe", NULL };
+	char *call[] = { "t", "-c", "no", NULL };
+	char *unknown[] = { "t", "--nope", NULL };
+	struct t_opts o;
+
+	cr_expect_eq(t_parse(&o, 3, mult), 2);
+	cr_expect_str_eq(t_said, "big=125", "not a multiple of 10");
+	cr_expect_eq(t_parse(&o, 3, range), 2);
+	cr_expect_str_eq(t_said, "small=10");
+	cr_expect_eq(t_parse(&o, 3, word), 2);
+	cr_expect_str_eq(t_said, "word=maybe");
+	cr_expect_eq(t_parse(&o, 3, call), 2);
+	cr_expect_str_eq(t_said, "call=no");
+	cr_expect_eq(t_parse(&o, 2, unknown), 2);
+	cr_expect_str_eq(t_said, "", "getopt says it of an unknown option");
 }

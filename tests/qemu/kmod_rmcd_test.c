@@ -38,14 +38,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "guest_check.h"
 #include "sonuma.h"
 
 #define LBUFF_PAGES 16u /* the local buffer of "remote": 64 KiB */
 #define GUARD 4096u	/* bytes checked on either side of it */
 #define GUARD_BYTE 0xa5
 #define LBUFF_SKEW 5u /* its byte offset from malloc's address */
-
-static int failures;
 
 static void pass(const char *name, const char *fmt, ...)
 {
@@ -57,19 +56,6 @@ static void pass(const char *name, const char *fmt, ...)
 	va_end(ap);
 	printf(")\n");
 	fflush(stdout);
-}
-
-static void fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("=== GUEST: FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failures++;
 }
 
 /* Pattern seed: each 8-byte word of the context is a mix of its index and

@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "../../core/rmcdev.h"
+#include "guest_check.h"
 
 #define MYNID 1
 #define USER_UID 1000  /* an ordinary user */
@@ -37,25 +38,11 @@
 
 static size_t pg;
 static unsigned int group_id;
-static int failures;
 
 static void pass(const char *name)
 {
 	printf("=== GUEST: PASS %s\n", name);
 	fflush(stdout);
-}
-
-static void fail(const char *name, const char *fmt, ...)
-{
-	va_list ap;
-
-	printf("=== GUEST: FAIL %s: ", name);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	printf("\n");
-	fflush(stdout);
-	failures++;
 }
 
 /* Prints why a check failed (in a child, where the verdict is the exit
@@ -96,18 +83,26 @@ static int reg_raw(int fd, uint64_t addr, uint64_t len, uint64_t *handle)
 	return err;
 }
 
-/* Runs fn in a forked child; true when it exited 0. */
-static bool in_child(bool (*fn)(void *), void *arg)
+/* Starts fn in a forked child, whose exit status is 0 when fn passed. */
+static pid_t start_child(bool (*fn)(void *), void *arg)
 {
-	int status;
 	pid_t pid;
 
 	fflush(stdout);
 	pid = fork();
-	if (pid < 0)
-		return why("fork: %s", strerror(errno));
 	if (pid == 0)
 		_exit(fn(arg) ? 0 : 1);
+	return pid;
+}
+
+/* Runs fn in a forked child; true when it exited 0. */
+static bool in_child(bool (*fn)(void *), void *arg)
+{
+	int status;
+	pid_t pid = start_child(fn, arg);
+
+	if (pid < 0)
+		return why("fork: %s", strerror(errno));
 	if (waitpid(pid, &status, 0) < 0)
 		return why("waitpid: %s", strerror(errno));
 	if (WIFSIGNALED(status))
@@ -345,10 +340,7 @@ static void test_share(void)
 		fail("register-share", "pipe: %s", strerror(errno));
 		goto out;
 	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0)
-		_exit(share_child(&s) ? 0 : 1);
+	pid = start_child(share_child, &s);
 	close(s.to_child[0]);
 	close(s.to_parent[1]);
 	if (read(s.to_parent[0], &c, 1) != 1) {
@@ -681,10 +673,7 @@ static void test_permissions(void)
 		fail("perm-map", "pipe: %s", strerror(errno));
 		return;
 	}
-	fflush(stdout);
-	pid = fork();
-	if (pid == 0)
-		_exit(user_registers(&u) ? 0 : 1);
+	pid = start_child(user_registers, &u);
 	close(u.to_parent[1]);
 	close(u.to_child[0]);
 	struct mapper same = { .uid = USER_UID, .want = 0 };

@@ -27,38 +27,20 @@ REQUIRE_CALIBRATE=1
 QEMU_TIMEOUT=150        # seconds for boot + guest tests + power-off
 GUEST_WAIT=30           # seconds the guest waits for rmcd to come up
 
+prog=numa2.sh
 rmcd='' sonuma_run='' bench_server='' bench_sync='' numa_check='' calibrate='' kernel='' keep='' build=''
 
-die() {
-	echo "numa2.sh: FAIL: $*" >&2
-	exit 1
-}
-
-while [ $# -gt 0 ]; do
-	case $1 in
-	--rmcd) rmcd=$2; shift 2 ;;
-	--sonuma-run) sonuma_run=$2; shift 2 ;;
-	--bench-server) bench_server=$2; shift 2 ;;
-	--bench-sync) bench_sync=$2; shift 2 ;;
-	--numa-check) numa_check=$2; shift 2 ;;
-	--calibrate) calibrate=$2; shift 2 ;;
-	--kernel) kernel=$2; shift 2 ;;
-	--keep) keep=$2; shift 2 ;;
-	--build-dir) build=$2; shift 2 ;;
-	--require-calibrate) REQUIRE_CALIBRATE=1; shift ;;
-	-h|--help) sed -n '2,20p' "$0"; exit 0 ;;
-	*) die "unknown argument \"$1\" (see --help)" ;;
-	esac
-done
-
-if [ -n "$build" ]; then
-	: "${rmcd:=$build/rmcd/rmcd}"
-	: "${sonuma_run:=$build/experiments/sonuma-run}"
-	: "${bench_server:=$build/experiments/bench_server}"
-	: "${bench_sync:=$build/experiments/bench_sync}"
-	: "${numa_check:=$build/tests/qemu/numa_check}"
-	[ -z "$calibrate" ] && [ -x "$build/calibrate/sonuma-calibrate" ] &&
-		calibrate=$build/calibrate/sonuma-calibrate
+guest_args "
+	--rmcd rmcd rmcd/rmcd
+	--sonuma-run sonuma_run experiments/sonuma-run
+	--bench-server bench_server experiments/bench_server
+	--bench-sync bench_sync experiments/bench_sync
+	--numa-check numa_check tests/qemu/numa_check
+	--calibrate calibrate
+	--kernel kernel
+	--require-calibrate REQUIRE_CALIBRATE=1" "$@"
+if [ -n "$build" ] && [ -z "$calibrate" ] && [ -x "$build/calibrate/sonuma-calibrate" ]; then
+	calibrate=$build/calibrate/sonuma-calibrate
 fi
 
 # ---- what the host must have ----------------------------------------------
@@ -74,98 +56,27 @@ if [ -z "$calibrate" ] && [ "$REQUIRE_CALIBRATE" = 1 ]; then
 	die "sonuma-calibrate was not given (--calibrate), and the calibration check is mandatory"
 fi
 
-QEMU=$(command -v qemu-system-x86_64) ||
-	die "qemu-system-x86_64 not found: install qemu-system-x86 (scripts/deps.sh --test)"
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-	[ -x "$b" ] && { BUSYBOX=$b; break; }
-done
-[ -n "$BUSYBOX" ] || die "busybox not found: install busybox-static (scripts/deps.sh --test)"
-if ldd "$BUSYBOX" >/dev/null 2>&1; then
-	die "$BUSYBOX is dynamically linked: install busybox-static (scripts/deps.sh --test)"
-fi
-for t in cpio gzip ldd timeout; do
-	command -v $t >/dev/null || die "$t not found (scripts/deps.sh --test)"
-done
-if [ -z "$kernel" ]; then
-	kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-	[ -n "$kernel" ] ||
-		die "no kernel in /boot (/boot/vmlinuz-*): install linux-image-amd64 (scripts/deps.sh --test)"
-fi
-[ -r "$kernel" ] || die "cannot read the kernel $kernel (run as root, or pass --kernel)"
-kver=${kernel##*/vmlinuz-}
+guest_tools
+guest_any_kernel
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-numa2.XXXXXX") || die "mktemp failed"
-cleanup() {
-	if [ -n "$keep" ]; then
-		mkdir -p "$keep" && cp -a "$work"/. "$keep"/ && echo "numa2.sh: kept $work in $keep"
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-root=$work/root
-log=$work/serial.log
+guest_workdir numa2
 
 # ---- the initramfs ---------------------------------------------------------
-mkdir -p "$root/bin" "$root/dev" "$root/proc" "$root/sys" "$root/run" "$root/tmp" \
-	"$root/etc" || die "cannot create $root"
-cp "$BUSYBOX" "$root/bin/busybox" || die "cannot copy busybox"
-for a in $("$BUSYBOX" --list); do
-	[ "$a" = busybox ] || ln -sf busybox "$root/bin/$a"
-done
-ln -s bin "$root/sbin"
+guest_root run
+guest_add_prog rmcd "$rmcd"
+guest_add_prog sonuma-run "$sonuma_run"
+guest_add_prog bench_server "$bench_server"
+guest_add_prog bench_sync "$bench_sync"
+guest_add_prog numa_check "$numa_check"
+[ -n "$calibrate" ] && guest_add_prog sonuma-calibrate "$calibrate"
 
-# A program goes in at its own path (so that its build-tree rpath, relative
-# to $ORIGIN, still finds libsonuma) with a link in /bin; each library ldd
-# lists goes in at the path ldd names.
-add_lib() {
-	[ -e "$root$1" ] && return 0
-	mkdir -p "$root$(dirname "$1")" && cp -L "$1" "$root$1" ||
-		die "cannot copy library $1"
-}
-add_prog() { # add_prog NAME PATH
-	src=$(readlink -f "$2") || die "$2: no such file"
-	mkdir -p "$root$(dirname "$src")" && cp "$src" "$root$src" || die "cannot copy $src"
-	ln -sf "$src" "$root/bin/$1"
-	deps=$(ldd "$src") || die "ldd $src failed: $deps"
-	echo "$deps" | grep -q 'not found' && die "$src: missing libraries:
-$(echo "$deps" | grep 'not found')"
-	for lib in $(echo "$deps" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-		add_lib "$lib"
-	done
-}
-add_prog rmcd "$rmcd"
-add_prog sonuma-run "$sonuma_run"
-add_prog bench_server "$bench_server"
-add_prog bench_sync "$bench_sync"
-add_prog numa_check "$numa_check"
-[ -n "$calibrate" ] && add_prog sonuma-calibrate "$calibrate"
-
-cat >"$root/init" <<EOF
-#!/bin/sh
-GUEST_WAIT=$GUEST_WAIT
-EOF
+guest_init "GUEST_WAIT=$GUEST_WAIT"
 cat >>"$root/init" <<'EOF'
-export PATH=/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mount -t devtmpfs devtmpfs /dev
-exec </dev/console >/dev/console 2>&1
 # The run directory is a tmpfs of its own.  Nothing is mounted over /tmp or
 # /run: the programs sit at their host paths, which may be under either.
 mkdir -p /run/sonuma /tmp /dev/shm
 mount -t tmpfs -o mode=0700 tmpfs /run/sonuma
 mount -t tmpfs tmpfs /dev/shm
-
-pass() { echo "=== GUEST: PASS $1"; }
-fail() { echo "=== GUEST: FAIL $1: $2"; }
-# Prefixes the output of a command in the log.
-show() { sed "s/^/  $1| /"; }
-now() { cut -d' ' -f1 /proc/uptime; }
-
-echo "=== GUEST: START kernel $(uname -r) at $(now) s"
-echo "guest: NUMA nodes online: $(cat /sys/devices/system/node/online)"
 for n in /sys/devices/system/node/node[0-9]*; do
 	echo "guest: ${n##*/}: CPUs $(cat $n/cpulist), $(grep MemTotal $n/meminfo | awk '{print $4, $5}')"
 done
@@ -350,10 +261,8 @@ fi
 echo "=== GUEST: END at $(now) s"
 poweroff -f
 EOF
-chmod +x "$root/init"
 
-(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/initrd.gz" ||
-	die "cannot pack the initramfs"
+guest_pack
 
 # ---- boot ------------------------------------------------------------------
 expect="topology rmcd-start ctx-node0 ctx-node1 rmc-threads rmcd-log datapath datapath-write rmcd-term"
