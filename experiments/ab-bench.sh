@@ -33,12 +33,12 @@ EOF2
 
 # shellcheck source=lib/opts.sh
 . "$here/lib/opts.sh"
+# shellcheck source=rmcd-lib.sh
+. "$here/rmcd-lib.sh"
+value_opts=(--a a --b b --rounds rounds --iters iters)
 while [[ $# -gt 0 ]]; do
+	take_value "$@" && { shift 2; continue; }
 	case $1 in
-	--a) need_arg "$@"; a=$2; shift 2 ;;
-	--b) need_arg "$@"; b=$2; shift 2 ;;
-	--rounds) need_arg "$@"; rounds=$2; shift 2 ;;
-	--iters) need_arg "$@"; iters=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) bad_usage "unknown option \"$1\"" ;;
 	esac
@@ -48,21 +48,15 @@ in_range "$rounds" 1 1000 || bad_usage "--rounds: 1 to 1000, got \"$rounds\""
 in_range "$iters" 100 100000000 || bad_usage "--iters: 100 to 1e8, got \"$iters\""
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-ab.XXXXXX")
-pid=
-stop() {
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	pid=
-}
+rmcd_pid="" rmcd_log="" rundir="" rundir_tag=sonuma-ab
 cleanup() {
-	stop
+	end_rmcd
 	for w in "$tmp"/src-*; do
 		[[ -d $w ]] && git -C "$root" worktree remove --force "$w" >/dev/null 2>&1 || true
 	done
 	rm -rf "$tmp"
 }
-trap cleanup EXIT
+exit_traps cleanup
 
 # build_of NAME REV|DIR: prints the build directory of a revision (built
 # here, in a worktree of its own) or of a build directory given.
@@ -89,21 +83,14 @@ cfg=$root/experiments/configs
 # one BUILD CONF ARGS...: runs sonuma-bench on node 0 of a fresh rmcd of
 # BUILD under CONF; prints the CSV row.
 one() {
-	local bd=$1 conf=$2 run=$tmp/run
+	local bd=$1 conf=$2
 	shift 2
-	rm -rf "$run"
-	"$bd/rmcd/rmcd" -c "$cfg/$conf.conf" -r "$run" >"$tmp/rmcd.log" 2>&1 &
-	pid=$!
-	local up=0
-	for _ in $(seq 400); do
-		[[ -S $run/node0.sock && -S $run/node1.sock ]] && { up=1; break; }
-		sleep 0.05
-	done
-	((up)) || die "rmcd of $bd did not come up: $(cat "$tmp/rmcd.log")"
-	SONUMA_RUNDIR=$run "$bd/experiments/sonuma-run" -n 0 -- "$bd/experiments/sonuma-bench" \
+	rmcd=$bd/rmcd/rmcd
+	start_rmcd "$cfg/$conf.conf" "$tmp/rmcd.log" 2
+	SONUMA_RUNDIR=$rundir "$bd/experiments/sonuma-run" -n 0 -- "$bd/experiments/sonuma-bench" \
 		-t 1 -s 64 "$@" -f csv --output "$tmp/out.csv" ||
 		die "sonuma-bench of $bd failed ($conf $*)"
-	stop
+	stop_rmcd
 	grep -v '^#' "$tmp/out.csv" | sed -n 2p
 }
 

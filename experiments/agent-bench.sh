@@ -38,14 +38,13 @@ EOF2
 
 # shellcheck source=lib/opts.sh
 . "$here/lib/opts.sh"
+# shellcheck source=rmcd-lib.sh
+. "$here/rmcd-lib.sh"
+value_opts=(--rounds rounds --iters iters --rate-iters rate_iters --parts parts --sizes sizes
+	--build build)
 while [[ $# -gt 0 ]]; do
+	take_value "$@" && { shift 2; continue; }
 	case $1 in
-	--rounds) need_arg "$@"; rounds=$2; shift 2 ;;
-	--iters) need_arg "$@"; iters=$2; shift 2 ;;
-	--rate-iters) need_arg "$@"; rate_iters=$2; shift 2 ;;
-	--parts) need_arg "$@"; parts=$2; shift 2 ;;
-	--sizes) need_arg "$@"; sizes=$2; shift 2 ;;
-	--build) need_arg "$@"; build=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) bad_usage "unknown option \"$1\"" ;;
 	esac
@@ -59,39 +58,23 @@ rmcd=$build/rmcd/rmcd run=$build/experiments/sonuma-run bench=$build/experiments
 for b in "$rmcd" "$run" "$bench"; do [[ -x $b ]] || die "$b: not built (scripts/build.sh)"; done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-agentbench.XXXXXX")
-pid=
-stop() {
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	pid=
-}
-trap 'stop; rm -rf "$tmp"' EXIT
+rmcd_pid="" rmcd_log="" rundir="" rundir_tag=sonuma-agentbench
+exit_traps 'end_rmcd; rm -rf "$tmp"'
 
 # start MODEL-GROUP: an rmcd of two nodes with a context that holds --span.
 start() {
-	cat >"$tmp/rmc.conf" <<EOF2
-cluster = { nodes = 2; context_pages = $((span / 4096 * 2)); };
-model = $1;
-EOF2
-	rm -rf "$tmp/run"
-	"$rmcd" -c "$tmp/rmc.conf" -r "$tmp/run" >"$tmp/rmcd.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 600); do
-		SONUMA_RUNDIR=$tmp/run "$run" -n 0 -- "$bench" -t 1 -s 64 -n 1 -w 0 -f csv \
-			>/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || die "rmcd exited: $(cat "$tmp/rmcd.log")"
-		sleep 0.05
-	done
-	die "rmcd did not come up: $(cat "$tmp/rmcd.log")"
+	printf 'cluster = { nodes = 2; context_pages = %d; };\nmodel = %s;\n' \
+		$((span / 4096 * 2)) "$1" >"$tmp/rmc.conf"
+	start_rmcd "$tmp/rmc.conf" "$tmp/rmcd.log" 2
 }
+stop() { stop_rmcd; }
 
 # The CPUs rmcd gives node 0's programs and its RMC thread: the agent runs
 # on the same pair.
 cpus() {
 	start '{ name = "none"; }'
 	local info
-	info=$(SONUMA_RUNDIR=$tmp/run "$run" -n 0 -- "$bench" -t 1 -s 64 -n 1 -w 0 -f csv | grep '^# tsc_hz')
+	info=$(SONUMA_RUNDIR=$rundir "$run" -n 0 -- "$bench" -t 1 -s 64 -n 1 -w 0 -f csv | grep '^# tsc_hz')
 	app_cpu=$(sed -n 's/.*app_cpus: \([0-9]*\).*/\1/p' <<<"$info")
 	rmc_cpu=$(sed -n 's/.*RMC thread 0 (CPU \([0-9]*\)).*/\1/p' "$tmp/rmcd.log" | head -1)
 	stop
@@ -104,7 +87,7 @@ cpus() {
 
 # emu ARGS...: sonuma-bench on node 0 through rmcd; prints the CSV rows.
 emu() {
-	SONUMA_RUNDIR=$tmp/run "$run" -n 0 -- "$bench" -t 1 "$@" -f csv --output "$tmp/out.csv" ||
+	SONUMA_RUNDIR=$rundir "$run" -n 0 -- "$bench" -t 1 "$@" -f csv --output "$tmp/out.csv" ||
 		die "sonuma-bench $* failed"
 	grep -v '^#' "$tmp/out.csv" | tail -n +2
 }

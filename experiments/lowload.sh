@@ -38,14 +38,13 @@ EOF2
 
 # shellcheck source=lib/opts.sh
 . "$here/lib/opts.sh"
+# shellcheck source=rmcd-lib.sh
+. "$here/rmcd-lib.sh"
+value_opts=(--rounds rounds --gaps gaps --settings settings --modes modes --budget-ms budget_ms
+	--build build)
 while [[ $# -gt 0 ]]; do
+	take_value "$@" && { shift 2; continue; }
 	case $1 in
-	--rounds) need_arg "$@"; rounds=$2; shift 2 ;;
-	--gaps) need_arg "$@"; gaps=$2; shift 2 ;;
-	--settings) need_arg "$@"; settings=$2; shift 2 ;;
-	--modes) need_arg "$@"; modes=$2; shift 2 ;;
-	--budget-ms) need_arg "$@"; budget_ms=$2; shift 2 ;;
-	--build) need_arg "$@"; build=$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) bad_usage "unknown option \"$1\"" ;;
 	esac
@@ -59,14 +58,9 @@ rmcd=$build/rmcd/rmcd run=$build/experiments/sonuma-run bench=$build/experiments
 for b in "$rmcd" "$run" "$bench"; do [[ -x $b ]] || die "$b: not built (scripts/build.sh)"; done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-lowload.XXXXXX")
-pid=
-stop() {
-	[[ -n $pid ]] || return 0
-	kill -TERM "$pid" 2>/dev/null || true
-	wait "$pid" 2>/dev/null || true
-	pid=
-}
-trap 'stop; rm -rf "$tmp"' EXIT
+rmcd_pid="" rmcd_log="" rundir="" rundir_tag=sonuma-lowload
+exit_traps 'end_rmcd; rm -rf "$tmp"'
+stop() { stop_rmcd; }
 
 # start SETTING DIR: an rmcd of two nodes under fixed 1 us with that setting.
 start() {
@@ -78,14 +72,7 @@ rmc = { spin_pause = $([[ $s == pause ]] && echo true || echo false);
         $([[ $s == awake ]] && echo "idle_spin_us = 60000000; idle_nap_us = 60000000;") };
 model = { name = "fixed"; latency_ns = 1000.0; };
 EOF2
-	"$rmcd" -c "$dir/rmc.conf" -r "$dir/run" >"$dir/rmcd.log" 2>&1 &
-	pid=$!
-	for _ in $(seq 400); do
-		SONUMA_RUNDIR=$dir/run "$run" -n 0 -- "$bench" -t 1 -s 64 -n 1 -w 0 -f csv \
-			>/dev/null 2>&1 && return 0
-		sleep 0.05
-	done
-	die "rmcd did not come up; see $dir/rmcd.log"
+	start_rmcd "$dir/rmc.conf" "$dir/rmcd.log" 2
 }
 
 printf '# %s\n' "$(printf '%q ' "$0" --rounds "$rounds" --gaps "$gaps" --settings "$settings" --modes "$modes" --budget-ms "$budget_ms")"
@@ -103,7 +90,7 @@ for r in $(seq "$rounds"); do
 				out=$dir/$g-$m.csv
 				extra=()
 				[[ $m == sleep ]] && extra=(--gap-sleep)
-				SONUMA_RUNDIR=$dir/run "$run" -n 0 -- "$bench" -t 1 -m sync -s 64 -n "$n" \
+				SONUMA_RUNDIR=$rundir "$run" -n 0 -- "$bench" -t 1 -m sync -s 64 -n "$n" \
 					-w 20 --gap "$g" "${extra[@]}" -f csv --output "$out" ||
 					die "sonuma-bench failed ($s, gap $g, $m); see $dir"
 				awk -F, -v r="$r" -v s="$s" -v g="$g" -v m="$m" '
