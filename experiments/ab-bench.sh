@@ -36,13 +36,7 @@ EOF2
 # shellcheck source=rmcd-lib.sh
 . "$here/rmcd-lib.sh"
 value_opts=(--a a --b b --rounds rounds --iters iters)
-while [[ $# -gt 0 ]]; do
-	take_value "$@" && { shift 2; continue; }
-	case $1 in
-	-h | --help) usage; exit 0 ;;
-	*) bad_usage "unknown option \"$1\"" ;;
-	esac
-done
+parse_value_opts "$@"
 [[ -n $a && -n $b ]] || bad_usage "--a and --b are needed"
 in_range "$rounds" 1 1000 || bad_usage "--rounds: 1 to 1000, got \"$rounds\""
 in_range "$iters" 100 100000000 || bad_usage "--iters: 100 to 1e8, got \"$iters\""

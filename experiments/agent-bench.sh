@@ -42,24 +42,13 @@ EOF2
 . "$here/rmcd-lib.sh"
 value_opts=(--rounds rounds --iters iters --rate-iters rate_iters --parts parts --sizes sizes
 	--build build)
-while [[ $# -gt 0 ]]; do
-	take_value "$@" && { shift 2; continue; }
-	case $1 in
-	-h | --help) usage; exit 0 ;;
-	*) bad_usage "unknown option \"$1\"" ;;
-	esac
-done
+parse_value_opts "$@"
 in_range "$rounds" 1 1000 || bad_usage "--rounds: 1 to 1000, got \"$rounds\""
 in_range "$iters" 100 100000000 || bad_usage "--iters: 100 to 1e8, got \"$iters\""
 in_range "$rate_iters" 1000 10000000000 || bad_usage "--rate-iters: 1000 to 1e10, got \"$rate_iters\""
 [[ $sizes =~ ^[0-9]+(,[0-9]+)*$ ]] || bad_usage "--sizes: a comma-separated list of sizes, got \"$sizes\""
 for p in $parts; do [[ $p == rate || $p == sync ]] || bad_usage "--parts: rate and/or sync, got \"$p\""; done
-rmcd=$build/rmcd/rmcd run=$build/experiments/sonuma-run bench=$build/experiments/sonuma-bench
-for b in "$rmcd" "$run" "$bench"; do [[ -x $b ]] || die "$b: not built (scripts/build.sh)"; done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-agentbench.XXXXXX")
-rmcd_pid="" rmcd_log="" rundir="" rundir_tag=sonuma-agentbench
-exit_traps 'end_rmcd; rm -rf "$tmp"'
+bench_setup sonuma-agentbench
 
 # start MODEL-GROUP: an rmcd of two nodes with a context that holds --span.
 start() {

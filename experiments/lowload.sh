@@ -42,24 +42,13 @@ EOF2
 . "$here/rmcd-lib.sh"
 value_opts=(--rounds rounds --gaps gaps --settings settings --modes modes --budget-ms budget_ms
 	--build build)
-while [[ $# -gt 0 ]]; do
-	take_value "$@" && { shift 2; continue; }
-	case $1 in
-	-h | --help) usage; exit 0 ;;
-	*) bad_usage "unknown option \"$1\"" ;;
-	esac
-done
+parse_value_opts "$@"
 in_range "$rounds" 1 1000 || bad_usage "--rounds: 1 to 1000, got \"$rounds\""
 in_range "$budget_ms" 1 600000 || bad_usage "--budget-ms: 1 to 600000, got \"$budget_ms\""
 for g in $gaps; do in_range "$g" 1 10000000000 || bad_usage "--gaps: ns from 1 to 1e10, got \"$g\""; done
 for s in $settings; do [[ $s =~ ^(pause|nopause|awake)$ ]] || bad_usage "--settings: pause, nopause or awake, got \"$s\""; done
 for m in $modes; do [[ $m == spin || $m == sleep ]] || bad_usage "--modes: spin or sleep, got \"$m\""; done
-rmcd=$build/rmcd/rmcd run=$build/experiments/sonuma-run bench=$build/experiments/sonuma-bench
-for b in "$rmcd" "$run" "$bench"; do [[ -x $b ]] || die "$b: not built (scripts/build.sh)"; done
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-lowload.XXXXXX")
-rmcd_pid="" rmcd_log="" rundir="" rundir_tag=sonuma-lowload
-exit_traps 'end_rmcd; rm -rf "$tmp"'
+bench_setup sonuma-lowload
 stop() { stop_rmcd; }
 
 # start SETTING DIR: an rmcd of two nodes under fixed 1 us with that setting.

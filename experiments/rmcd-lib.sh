@@ -126,3 +126,15 @@ exit_traps() {
 	trap 'echo; echo "$prog: interrupted" >&2; exit 130' INT
 	trap 'echo "$prog: terminated" >&2; exit 143' TERM
 }
+
+# bench_setup TAG: for a script that runs sonuma-bench against its own
+# rmcds: rmcd, run and bench from $build (which must hold them), a private
+# $tmp, and a cleanup on exit that ends rmcd and removes $tmp.
+bench_setup() {
+	local b
+	rmcd=$build/rmcd/rmcd run=$build/experiments/sonuma-run bench=$build/experiments/sonuma-bench
+	for b in "$rmcd" "$run" "$bench"; do [[ -x $b ]] || die "$b: not built (scripts/build.sh)"; done
+	tmp=$(mktemp -d "${TMPDIR:-/tmp}/$1.XXXXXX")
+	rmcd_pid="" rmcd_log="" rundir="" rundir_tag=$1
+	exit_traps 'end_rmcd; rm -rf "$tmp"'
+}

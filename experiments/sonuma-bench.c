@@ -391,6 +391,20 @@ static int prepare_or_verify(struct thr *t, int verify, unsigned *bad)
 	return 0;
 }
 
+/* The latency figures of n samples in TSC ticks (sorted in place) into res. */
+static void summarize_lat(uint64_t *v, uint64_t n, double hz, struct result *res)
+{
+	double st[EXP_NSUM];
+
+	exp_summary(v, n, 1e9 / hz, st);
+	res->min = st[EXP_MIN];
+	res->p50 = st[EXP_P50];
+	res->avg = st[EXP_AVG];
+	res->p99 = st[EXP_P99];
+	res->p999 = st[EXP_P999];
+	res->max = st[EXP_MAX];
+}
+
 static int cmp_double(const void *a, const void *b)
 {
 	double x = *(const double *)a, y = *(const double *)b;
@@ -506,14 +520,7 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 		res->errors += th[i].errors;
 	}
 	if (all) {
-		double st[EXP_NSUM];
-		exp_summary(all, total, 1e9 / info->tsc_hz, st);
-		res->min = st[EXP_MIN];
-		res->p50 = st[EXP_P50];
-		res->avg = st[EXP_AVG];
-		res->p99 = st[EXP_P99];
-		res->p999 = st[EXP_P999];
-		res->max = st[EXP_MAX];
+		summarize_lat(all, total, info->tsc_hz, res);
 		free(all);
 	} else {
 		/* --bw: not measured, and printed as such (empty, null, "-"). */
@@ -1827,16 +1834,10 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 	if (!r)
 		r = exp_agent_sync(a, size, !o->same_buffer, n, lat);
 	if (!r) {
-		double st[EXP_NSUM], sum = 0;
+		double sum = 0;
 		for (uint64_t i = 0; i < n; i++)
 			sum += (double)lat[i];
-		exp_summary(lat, n, 1e9 / hz, st);
-		res->min = st[EXP_MIN];
-		res->p50 = st[EXP_P50];
-		res->avg = st[EXP_AVG];
-		res->p99 = st[EXP_P99];
-		res->p999 = st[EXP_P999];
-		res->max = st[EXP_MAX];
+		summarize_lat(lat, n, hz, res);
 		res->mops = (double)n / (sum / hz) / 1e6;
 		res->mbps = res->mops * (double)size;
 	}

@@ -20,31 +20,10 @@
 #include "calib.h"
 #include "core.h"
 
-static char tmpdir[64];
-
-static void make_tmp(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_calib-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_tmp(void)
-{
-	char cmd[128];
-
-	/* Only ever the directory made above. */
-	if (!strncmp(tmpdir, "/tmp/test_calib-", 16)) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		cr_expect_eq(system(cmd), 0);
-	}
-}
+#define CALIB_TMP_PREFIX "/tmp/test_calib-"
+#include "calib_tmp.h"
 
 TestSuite(calib, .init = make_tmp, .fini = remove_tmp);
-
-static void tmp_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", tmpdir, name);
-}
 
 /* A two-domain calibration with a different figure in every cell. */
 static void sample(struct cal_data *c)
@@ -99,11 +78,6 @@ static void sample_fabric(struct cal_fabric *f, const char *tls)
 			f->gbps[op][i] = 0.0625 * (i + 1) + 0.5 * op;
 		}
 	}
-}
-
-static void expect_close(double a, double b, const char *what)
-{
-	cr_expect(fabs(a - b) <= 1e-9 * fabs(b), "%s: %.17g != %.17g", what, a, b);
 }
 
 Test(calib, save_load_round_trip)
@@ -598,33 +572,11 @@ Test(calib, default_path)
 
 /* ---- the tool ------------------------------------------------------------ */
 
-/* Runs the tool with args (NULL-terminated), output into tmpdir/log;
+/* Runs the tool with args (NULL-terminated), output into tmpdir/tool.log;
  * returns its exit status, or -1 when it did not exit. */
 static int run_tool(const char *tool, const char *const *args)
 {
-	char log[128];
-	const char *argv[16];
-	int n = 0, status;
-	pid_t pid;
-
-	tmp_path(log, sizeof(log), "tool.log");
-	argv[n++] = tool;
-	while (*args && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(tool, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return run_logged(tool, "tool.log", args);
 }
 
 static void show_log(void)

@@ -26,31 +26,10 @@
 #include "core.h"
 #include "sonuma/tsc.h"
 
-static char tmpdir[64];
-
-static void make_tmp(void)
-{
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_calib_check-XXXXXX");
-	cr_assert_not_null(mkdtemp(tmpdir));
-}
-
-static void remove_tmp(void)
-{
-	char cmd[128];
-
-	/* Only ever the directory made above. */
-	if (!strncmp(tmpdir, "/tmp/test_calib_check-", 22)) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-		cr_expect_eq(system(cmd), 0);
-	}
-}
+#define CALIB_TMP_PREFIX "/tmp/test_calib_check-"
+#include "calib_tmp.h"
 
 TestSuite(sections, .init = make_tmp, .fini = remove_tmp);
-
-static void tmp_path(char *buf, size_t len, const char *name)
-{
-	snprintf(buf, len, "%s/%s", tmpdir, name);
-}
 
 /* A two-domain calibration of this machine's identity, without the
  * optional sections. */
@@ -121,11 +100,6 @@ static void full(struct cal_data *c)
 							      .cached_p10_ns = 110 + 50 * i,
 							      .cached_p90_ns = 140 + 50 * i,
 							      .cached_p99_ns = 190 + 50 * i };
-}
-
-static void expect_close(double a, double b, const char *what)
-{
-	cr_expect(fabs(a - b) <= 1e-9 * fabs(b), "%s: %.17g != %.17g", what, a, b);
 }
 
 static char *slurp(const char *path)
@@ -404,33 +378,9 @@ Test(agent, moves_data_and_gives_sane_figures, .timeout = 60)
 
 /* ---- the programs ------------------------------------------------------------ */
 
-/* Runs prog with args (NULL-terminated), output into tmpdir/NAME.log;
- * returns its exit status, or -1 when it did not exit. */
 static int run(const char *prog, const char *log_name, const char *const *args)
 {
-	const char *argv[24];
-	char log[128];
-	int n = 0, status;
-	pid_t pid;
-
-	tmp_path(log, sizeof(log), log_name);
-	argv[n++] = prog;
-	while (*args && n < 23)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	pid = fork();
-	cr_assert_geq(pid, 0);
-	if (pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execv(prog, (char *const *)argv);
-		_exit(127);
-	}
-	cr_assert_eq(waitpid(pid, &status, 0), pid);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+	return run_logged(prog, log_name, args);
 }
 
 static const char *log_of(const char *name)

@@ -46,6 +46,18 @@ take_value() {
 	return 1
 }
 
+# parse_value_opts "$@": a command line of value options only (value_opts)
+# and -h/--help; anything else is bad usage.
+parse_value_opts() {
+	while [[ $# -gt 0 ]]; do
+		take_value "$@" && { shift 2; continue; }
+		case $1 in
+		-h | --help) usage; exit 0 ;;
+		*) bad_usage "unknown option \"$1\"" ;;
+		esac
+	done
+}
+
 # is_uint VALUE: a whole number.
 is_uint() { [[ $1 =~ ^[0-9]+$ ]]; }
 # is_num VALUE: a non-negative decimal number (digits, maybe a fraction).
