@@ -24,6 +24,7 @@
 #include <sys/types.h>
 
 #include "calib.h"
+#include "sonuma/qp.h"
 
 #define CAL_MAX_CPUS 1024
 #define CAL_COPY_SIZES 8
@@ -262,6 +263,12 @@ void cal_rmcd_stop(struct cal_rmcd *p);
 /* The fabric between this host and a peer (probe_fabric.c): x->opt.fabric,
  * node and peer; fills x->fab.  -EINTR when interrupted. */
 int cal_probe_fabric(struct cal_ctx *x, char *err, size_t errlen);
+
+/* Writes a pattern to node through rmcd and reads it back into lbuff + at
+ * (len bytes each way): the path really moves data.  0, or -errno with a
+ * message in err. */
+int cal_check_path(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff, uint32_t node, uint64_t at,
+		   uint64_t len, char *err, size_t errlen);
 
 /* Prints the summary of what was measured. */
 void cal_report(const struct cal_ctx *x);

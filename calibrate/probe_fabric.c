@@ -214,28 +214,6 @@ static int fab_bw(struct fab_run *f, size_t n, double *gbps, char *err, size_t e
 	return 0;
 }
 
-/* Writes a pattern to the peer and reads it back: the path moves data. */
-static int fab_check(struct fab_run *f, uint64_t at, uint64_t len, char *err, size_t errlen)
-{
-	int r;
-
-	for (uint64_t i = 0; i < len; i++)
-		f->lbuff[i] = (uint8_t)(i * 13 + 5);
-	memset(f->lbuff + at, 0, len);
-	if ((r = rmc_rwrite_sync(f->wq, f->cq, f->lbuff, 0, (int)f->peer, 0, 0, len)) ||
-	    (r = rmc_rread_sync(f->wq, f->cq, f->lbuff, at, (int)f->peer, 0, 0, len))) {
-		snprintf(err, errlen, "the first access to node %u over the fabric failed: %s",
-			 f->peer, strerror(-r));
-		return r;
-	}
-	if (memcmp(f->lbuff, f->lbuff + at, len)) {
-		snprintf(err, errlen, "node %u returned other data than was written to it",
-			 f->peer);
-		return -EIO;
-	}
-	return 0;
-}
-
 /* Waits until the peer is attached to our rmcd; -ETIMEDOUT saying how to
  * start it, or -ECHILD when our rmcd exited (refused by the peer). */
 static int wait_peer(struct cal_rmcd *p, int fd, const struct core_config *c, uint32_t peer,
@@ -337,7 +315,8 @@ static int fab_measure(struct cal_ctx *x, struct cal_rmcd *p, const struct core_
 			 strerror(-r));
 		goto out;
 	}
-	if ((r = fab_check(&f, pages * PAGE_SIZE / 2, top < 4096 ? top : 4096, err, errlen)))
+	if ((r = cal_check_path(f.wq, f.cq, f.lbuff, f.peer, pages * PAGE_SIZE / 2,
+				top < 4096 ? top : 4096, err, errlen)))
 		goto out;
 
 	memset(fab, 0, sizeof(*fab));

@@ -350,22 +350,22 @@ static int floor_run(void *arg, double *v, size_t n, char *err, size_t errlen)
 	return 0;
 }
 
-/* Writes a pattern to node 1 and reads it back: the loop really moves data. */
-static int floor_check(struct floor_run *f, uint64_t at, uint64_t len, char *err, size_t errlen)
+int cal_check_path(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff, uint32_t node, uint64_t at,
+		   uint64_t len, char *err, size_t errlen)
 {
 	int r;
 
 	for (uint64_t i = 0; i < len; i++)
-		f->lbuff[i] = (uint8_t)(i * 7 + 1);
-	memset(f->lbuff + at, 0, len);
-	if ((r = rmc_rwrite_sync(f->wq, f->cq, f->lbuff, 0, 1, 0, 0, len)) ||
-	    (r = rmc_rread_sync(f->wq, f->cq, f->lbuff, at, 1, 0, 0, len))) {
-		snprintf(err, errlen, "the first remote access through rmcd failed: %s",
+		lbuff[i] = (uint8_t)(i * 7 + 1);
+	memset(lbuff + at, 0, len);
+	if ((r = rmc_rwrite_sync(wq, cq, lbuff, 0, (int)node, 0, 0, len)) ||
+	    (r = rmc_rread_sync(wq, cq, lbuff, at, (int)node, 0, 0, len))) {
+		snprintf(err, errlen, "the first access to node %u through rmcd failed: %s", node,
 			 strerror(-r));
 		return r;
 	}
-	if (memcmp(f->lbuff, f->lbuff + at, len)) {
-		snprintf(err, errlen, "rmcd returned other data than was written to node 1");
+	if (memcmp(lbuff, lbuff + at, len)) {
+		snprintf(err, errlen, "rmcd returned other data than was written to node %u", node);
 		return -EIO;
 	}
 	return 0;
@@ -445,7 +445,8 @@ static int floor_measure(struct cal_ctx *x, struct cal_rmcd *p, char *err, size_
 		r = -EPROTO;
 		goto out;
 	}
-	if ((r = floor_check(&f, pages * PAGE_SIZE / 2, top < 4096 ? top : 4096, err, errlen)))
+	if ((r = cal_check_path(f.wq, f.cq, f.lbuff, 1, pages * PAGE_SIZE / 2,
+				top < 4096 ? top : 4096, err, errlen)))
 		goto out;
 	x->d.n_floor = 0;
 	for (unsigned i = 0; i < CAL_FLOOR_SIZES && sizes[i] <= top; i++) {
