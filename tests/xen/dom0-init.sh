@@ -5,10 +5,11 @@
 # node (node N pinned to CPU N, so that Xen takes its memory from NUMA node
 # N), checks where their memory is, gives each its xenstore nodes, and runs
 # the scenario: the original's flow between the guests, node 1's domain
-# destroyed (node 0's requests to it must fail, nothing may hang, node 0
-# must release its grant mappings so that the domain goes away), a new guest
-# for node 1, then power-off.  Every check prints "=== DOM0: PASS name" or
-# "=== DOM0: FAIL name: why"; the guests' own lines come through xenstore.
+# destroyed while node 0 reads from it (node 0's requests to it must fail,
+# nothing may hang, node 0 must release its grant mappings so that the
+# domain goes away), a new guest for node 1, then power-off.  Every check
+# prints "=== DOM0: PASS name" or "=== DOM0: FAIL name: why"; the guests'
+# own lines come through xenstore.
 #
 # GUEST_TIMEOUT (seconds) is set by xen2.sh above this text.
 export PATH=/bin
@@ -127,7 +128,7 @@ xenstore-write /sonuma/result "" && xenstore-chmod /sonuma/result r0
 start_guest 0 0 || finish
 start_guest 1 1 || finish
 
-# ---- the flow, then node 1 destroyed -----------------------------------------
+# ---- the flow, then node 1 destroyed while node 0 reads from it -------------
 if wait_res 0 "WAIT destroy" $GUEST_TIMEOUT; then
 	d1=$(domid_of 1)
 	t0=$(now)

@@ -6,9 +6,9 @@
 # one per NUMA node of the emulated machine, each pinned to that node's CPU.
 # In each guest: insmod rmc.ko mynid=N, rmcd 2 N with the xen fabric, and the
 # original platform's flow (guest-init.sh); dom0 (dom0-init.sh) checks where
-# each guest's memory is, destroys node 1's domain half-way and starts a new
-# one for it, collects the results through xenstore nodes it owns, and the
-# guests' console logs, and powers off.
+# each guest's memory is, destroys node 1's domain while node 0 reads from
+# it and starts a new one for it, collects the results through xenstore
+# nodes it owns, and the guests' console logs, and powers off.
 #
 # Passes (exit 0) only when dom0 prints every expected
 #   === DOM0: PASS <name>
@@ -207,8 +207,9 @@ zcat "$XEN_GZ" >"$work/xen.elf" || die "cannot unpack $XEN_GZ"
 
 # ---- boot ------------------------------------------------------------------
 expect="toolstack create0 numa0 create1 numa1 insmod0 insmod1 rmcd0 rmcd1 peers0 peers1
-	server1 sync-read sync-write async-read released unreachable
-	create1b numa1b insmod1b rmcd1b peers1b server1b rejoin rmcd-stop0 rmcd-stop1b"
+	server1 sync-read sync-write async-read destroy-inflight released unreachable
+	create1b numa1b insmod1b rmcd1b peers1b server1b rejoin-read rejoin-write rejoin-async-read
+	rmcd-stop0 rmcd-stop1b"
 
 echo "xen2.sh: kernel $kver, Xen $XENVER, QEMU $("$QEMU" --version | head -n 1 | awk '{print $4}'), dom0 root $(($(wc -c <"$work/dom0.gz") / 1024)) KiB, guest root $(($(wc -c <"$work/guest.gz") / 1024)) KiB"
 t0=$(date +%s.%N)
