@@ -7,9 +7,10 @@
 # the scenario: the original's flow between the guests, node 1's domain
 # destroyed while node 0 reads from it (node 0's requests to it must fail,
 # nothing may hang, node 0 must release its grant mappings so that the
-# domain goes away), a new guest for node 1, then power-off.  Every check
-# prints "=== DOM0: PASS name" or "=== DOM0: FAIL name: why"; the guests'
-# own lines come through xenstore.
+# domain goes away), a new guest for node 1 (created while node 0 checks
+# that the old one is unreachable, run once it has), then power-off.  Both
+# guests are created at once.  Every check prints "=== DOM0: PASS name" or
+# "=== DOM0: FAIL name: why"; the guests' own lines come through xenstore.
 #
 # GUEST_TIMEOUT (seconds) is set by xen2.sh above this text.
 export PATH=/bin
@@ -61,9 +62,14 @@ node_nodes() {
 		xenstore-rm /sonuma/result/$1 2>/dev/null
 	xenstore-write /sonuma/result/$1 "" && xenstore-chmod /sonuma/result/$1 r0 b$2
 }
-# start_guest N TAG: created paused, its nodes ready, checked, unpaused.
-start_guest() {
+# create_guest N TAG: node N's guest, created paused, its xenstore nodes
+# ready, its memory checked; sets dom_N.  The console log of an earlier
+# guest of node N is put aside first (xenconsoled names it after the guest).
+create_guest() {
 	t0=$(now)
+	eval "[ -n \"\${tail_$1:-}\" ] && kill \$tail_$1"
+	log=/var/log/xen/console/guest-sonuma$1.log
+	[ -e $log ] && mv $log /var/log/xen/console/guest-sonuma$1.before-$2.log
 	sed "s/@TAG@/$2/" /etc/xen/node$1.cfg >/tmp/node$2.cfg
 	if ! xl create -p /tmp/node$2.cfg >/tmp/create$2.log 2>&1; then
 		show "xl create node$1" </tmp/create$2.log
@@ -71,6 +77,7 @@ start_guest() {
 		return 1
 	fi
 	d=$(domid_of $1)
+	eval "dom_$1=$d"
 	if ! node_nodes $1 $d; then
 		fail create$2 "cannot set up the xenstore nodes of node $1 (domain $d)"
 		return 1
@@ -78,11 +85,10 @@ start_guest() {
 	echo "dom0: node $1 ($2) is domain $d (created in $t0 .. $(now) s)"
 	pass create$2
 	check_numa $1 $2 $d
-	# The guest's console, as it comes (xenconsoled keeps one file per
-	# guest name: the previous guest of this node stops being followed).
-	eval "[ -n \"\${tail_$1:-}\" ] && kill \$tail_$1"
-	tail -F /var/log/xen/console/guest-sonuma$1.log 2>/dev/null |
-		sed "s/^/  [node$2] /" &
+}
+# run_guest N TAG: unpauses node N's guest and follows its console.
+run_guest() {
+	tail -F /var/log/xen/console/guest-sonuma$1.log 2>/dev/null | sed "s/^/  [node$2] /" &
 	eval "tail_$1=\$!"
 	tails="$tails $!"
 	xl unpause "sonuma$1"
@@ -110,12 +116,13 @@ results() {
 # WORD, or END, or its domain is gone.  0 only for WORD.
 wait_res() {
 	deadline=$(($(secs) + $3))
+	eval "d=\$dom_$1"
 	while [ $(secs) -lt $deadline ]; do
 		r=$(xenstore-read -R /sonuma/result/$1 2>/dev/null)
 		echo "$r" | grep -q "^$2" && return 0
 		echo "$r" | grep -q "^END" && return 1
-		domid_of $1 >/dev/null || return 1
-		sleep 2
+		xenstore-exists /local/domain/$d || return 1
+		sleep 1
 	done
 	return 1
 }
@@ -125,15 +132,24 @@ xenstore-write $XS "" && xenstore-chmod $XS r0 &&
 	xenstore-write $CTL "" && xenstore-chmod $CTL r0 ||
 	{ fail xenstore "cannot create $XS and $CTL"; finish; }
 xenstore-write /sonuma/result "" && xenstore-chmod /sonuma/result r0
-start_guest 0 0 || finish
-start_guest 1 1 || finish
+# Both at once (each xl create takes 5-15 s here), then both run.
+create_guest 0 0 >/tmp/create-0.out 2>&1 &
+create_guest 1 1 >/tmp/create-1.out 2>&1
+wait $!
+cat /tmp/create-0.out /tmp/create-1.out
+grep -q "^=== DOM0: PASS create" /tmp/create-0.out && grep -q "^=== DOM0: PASS create" /tmp/create-1.out ||
+	finish
+dom_0=$(domid_of 0) dom_1=$(domid_of 1)
+run_guest 0 0
+run_guest 1 1
 
 # ---- the flow, then node 1 destroyed while node 0 reads from it -------------
 if wait_res 0 "WAIT destroy" $GUEST_TIMEOUT; then
-	d1=$(domid_of 1)
+	d1=$dom_1
 	t0=$(now)
 	xl destroy sonuma1
 	xenstore-write $CTL "destroyed"
+	echo "dom0: domain $d1 (node 1) destroyed in $t0 .. $(now) s"
 	results 1
 	# Node 0 must let go of node 1's pages: a domain whose pages are
 	# still mapped elsewhere stays behind as a zombie.
@@ -157,7 +173,10 @@ else
 fi
 
 # ---- a new guest for node 1 ----------------------------------------------------
-if wait_res 0 "WAIT rejoin" $GUEST_TIMEOUT && start_guest 1 1b; then
+# Created (paused) while node 0 checks that the old one is unreachable, run
+# once node 0 is done with that.
+if create_guest 1 1b && wait_res 0 "WAIT rejoin" $GUEST_TIMEOUT; then
+	run_guest 1 1b
 	xenstore-write $CTL "destroyed rejoined"
 	wait_res 0 END $GUEST_TIMEOUT
 fi

@@ -8,7 +8,8 @@
 # destroyed while node 0 reads from it (the reads before are right, every
 # one after fails with EHOSTUNREACH, nothing hangs; then reads, writes and
 # asynchronous reads to it all fail at once), and when a new guest for it
-# joins (the original's flow against it again).
+# joins (the original's flow against it again).  Each program's time and
+# where the guest's CPU went meanwhile are in the console log.
 #
 # The kernel command line says who it is: nid=N, sonuma_tag=NAME (this
 # incarnation, in result names), sonuma_res=PATH (the xenstore node dom0
@@ -88,7 +89,9 @@ else
 	fail rmcd$tag "rmcd 2 $nid did not come up with the xen fabric: $(tail -n 1 /tmp/rmcd.log)"
 	end
 fi
-if nodes_up 240; then
+# One look a second: nodes_up's own loop (every 5 ms) would keep this
+# guest's only vCPU busy, and with it the CPU dom0 creates guests on.
+if wait_for 240 nodes_up 0; then
 	pass peers$tag
 else
 	show rmcd </tmp/rmcd.log
@@ -103,12 +106,22 @@ check() {
 		END { for (i = 0; i < 4096; i++) if (!(i in seen)) missing++
 		      if (n != 4096 || bad || missing) { printf "%d values, %d wrong, %d pages missing\n", n, bad, missing; exit 1 } }' "$1"
 }
-# run NAME CMD...: runs a program of the flow (240 s at most), output kept.
+# cpu: this guest's CPU time so far (/proc/stat, in 1/100 s): user+nice,
+# system (with irq and softirq), idle (with iowait), steal.
+cpu() { awk '/^cpu / { print $2 + $3, $4 + $7 + $8, $5 + $6, $9 }' /proc/stat; }
+# run NAME CMD...: runs a program of the flow (240 s at most), output kept;
+# says how long it took and where the guest's CPU time went meanwhile
+# (steal: Xen ran something else on this vCPU's CPU).
 run() {
 	name=$1
 	shift
+	rc0=$(cpu) rt0=$(now)
 	timeout 240 "$@" >/tmp/$name.out 2>&1
 	rc=$?
+	echo "$rt0 $(now) $rc0 $(cpu)" | awk -v n="$name" -v rc=$rc '{
+		printf "%s: exit %d in %.1f s; CPU s: user %.1f, system %.1f, idle %.1f, steal %.1f\n",
+			n, rc, $2 - $1, ($7 - $3) / 100, ($8 - $4) / 100, ($9 - $5) / 100, ($10 - $6) / 100 }' |
+		show time
 	tail -n 3 /tmp/$name.out | show "$name"
 	return $rc
 }
@@ -249,7 +262,7 @@ fi
 # flow against it again.
 report "WAIT rejoin"
 if wait_for 300 ctl_says rejoined && wait_for 300 res_says 1 "PASS server" &&
-   nodes_up 60; then
+   wait_for 60 nodes_up 0; then
 	if run rejoin_r bench_sync 1 r && out=$(check /tmp/rejoin_r.out 0); then
 		pass rejoin-read
 	else
