@@ -7,8 +7,9 @@
 # In each guest: insmod rmc.ko mynid=N, rmcd 2 N with the xen fabric, and the
 # original platform's flow (guest-init.sh); dom0 (dom0-init.sh) checks where
 # each guest's memory is, destroys node 1's domain while node 0 reads from
-# it and starts a new one for it, collects the results through xenstore
-# nodes it owns, and the guests' console logs, and powers off.
+# it and starts a second guest for node 1 (created with the others, kept
+# paused), collects the results through xenstore nodes it owns, and the
+# guests' console logs, and powers off.
 #
 # Passes (exit 0) only when dom0 prints every expected
 #   === DOM0: PASS <name>
@@ -47,7 +48,7 @@ while [ $# -gt 0 ]; do
 	--kernel) kernel=$2; shift 2 ;;
 	--keep) keep=$2; shift 2 ;;
 	--build-dir) build=$2; shift 2 ;;
-	-h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
 	*) die "unknown argument \"$1\" (see --help)" ;;
 	esac
 done
@@ -204,13 +205,14 @@ cp "$work/guest.gz" "$root/boot/guest.gz" || die "cannot copy the guests' root"
 : >"$root/etc/xen/xl.conf"
 for n in 0 1; do
 	cat >"$root/etc/xen/node$n.cfg" <<EOF
-name = "sonuma$n"
+name = "sonuma@TAG@"
 type = "pv"
 kernel = "$gkernel"
 ramdisk = "/boot/guest.gz"
 memory = $GUEST_MEM
 vcpus = 1
 cpus = "$n"
+cpus_soft = "$n"
 extra = "console=hvc0 panic=-1 quiet nid=$n sonuma_tag=@TAG@ sonuma_res=/sonuma/result/$n sonuma_ctl=/sonuma/ctl"
 on_poweroff = "destroy"
 on_reboot = "destroy"
@@ -235,8 +237,8 @@ t0=$(date +%s.%N)
 # The default CPU model: dom0 crashes under Xen with -cpu max.  bootscrub:
 # by default Xen scrubs free memory in the background after boot, and until
 # a node's is done it takes clean pages from another node rather than
-# unscrubbed ones from the guest's own (node 1's guest then sometimes lands
-# on node 0); scrubbing at boot takes no visible time here.
+# unscrubbed ones from the guest's own; scrubbing at boot takes no visible
+# time here.
 timeout -k 5 $QEMU_TIMEOUT "$QEMU" -accel tcg -m 2G -smp 2 \
 	-object memory-backend-ram,id=m0,size=1G -object memory-backend-ram,id=m1,size=1G \
 	-numa node,nodeid=0,cpus=0,memdev=m0 -numa node,nodeid=1,cpus=1,memdev=m1 \
