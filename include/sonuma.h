@@ -41,6 +41,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <math.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -149,23 +150,35 @@ const char *rmc_status_str(int status);
 int rmc_status_errno(int status);
 
 /* Out-of-line part of every wait: after a while spinning, checks that rmcd
- * is alive and lets other threads run.  Returns 0 to go on or -ENOTCONN. */
+ * is alive and lets other threads run (at once when this thread may share
+ * its CPU with the RMC: RMC_WQ_SHARED_CPU, or a thread allowed one CPU).
+ * Returns 0 to go on or -ENOTCONN. */
 int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins);
 
 /* ---- fast paths -------------------------------------------------------- */
 
 /* Cycles of spinning between two liveness checks. */
 #define RMC__SPIN_CHECK 4096
+/* Cycles of spinning between two yields of the CPU when the queue pair's
+ * RMC thread may share it (RMC_WQ_SHARED_CPU): the completion cannot come
+ * while the waiting program holds the CPU the RMC needs. */
+#define RMC__SPIN_SHARED 16
 
 /* One step of every waiting loop: every RMC__SPIN_CHECK steps, checks that
- * rmcd is alive (and lets other threads run after a while).  0 to go on,
- * or -ENOTCONN. */
+ * rmcd is alive (and lets other threads run after a while); on a CPU shared
+ * with the RMC, lets it run every RMC__SPIN_SHARED steps.  0 to go on, or
+ * -ENOTCONN. */
 static inline int rmc__spin(rmc_wq_t *wq, uint64_t *spins)
 {
-	if (++*spins % RMC__SPIN_CHECK == 0) {
+	uint64_t s = ++*spins;
+
+	if (s % RMC__SPIN_CHECK == 0) {
 		int r = rmc__wait_slow(wq, spins);
 		if (r)
 			return r;
+	} else if (s % RMC__SPIN_SHARED == 0 && (wq->flags & RMC_WQ_SHARED_CPU)) {
+		sched_yield();
+		return 0;
 	}
 	sonuma_cpu_relax();
 	return 0;

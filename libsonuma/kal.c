@@ -521,10 +521,11 @@ SONUMA_EXPORT int rmc__wait_slow(rmc_wq_t *wq, uint64_t *spins)
 	if (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL)))
 		return -ENOTCONN;
 	/* After about 40 checks (milliseconds of waiting) let others run;
-	 * at once when this thread has one CPU (a node that is a guest with
-	 * one vCPU): the RMC that would answer shares it and cannot run
-	 * while we spin. */
-	if (*spins > 40ull * RMC__SPIN_CHECK || one_cpu())
+	 * at once when the RMC that would answer may share this thread's CPU
+	 * (rmcd says so for a node without a CPU free of RMC threads, such
+	 * as a guest with one vCPU; or the thread may run on one CPU only):
+	 * it cannot run while we spin. */
+	if ((wq->flags & RMC_WQ_SHARED_CPU) || *spins > 40ull * RMC__SPIN_CHECK || one_cpu())
 		sched_yield();
 	return 0;
 }

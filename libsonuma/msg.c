@@ -416,7 +416,8 @@ static void waiter_init(const struct rmc_msg_ep *ep, struct waiter *w, uint64_t 
 
 /* One step of a blocking wait: 0 to go on, -ETIMEDOUT, or -ENOTCONN when
  * rmcd is gone.  Spins for spin_us, then lets other programs run between
- * polls (two applications of this host may share a CPU). */
+ * polls (two applications of this host may share a CPU; without spinning
+ * when the RMC may share it: RMC_WQ_SHARED_CPU). */
 static int wait_step(struct rmc_msg_ep *ep, struct waiter *w)
 {
 	uint64_t now = rmc_rdtsc();
@@ -430,7 +431,8 @@ static int wait_step(struct rmc_msg_ep *ep, struct waiter *w)
 			return r;
 		w->next_check = now + ep->check_tsc;
 	}
-	if (now - w->start > ep->spin_tsc)
+	/* At once when the RMC may share this CPU: it cannot run while we spin. */
+	if (now - w->start > ep->spin_tsc || (ep->p.wq->flags & RMC_WQ_SHARED_CPU))
 		sched_yield();
 	else
 		sonuma_cpu_relax();

@@ -230,8 +230,8 @@ static void node_cpus(struct rmcd *d, struct rmcd_node *n)
 		if (cpu >= 0 && cpu < 256 && (n->app_cpus[cpu / 64] >> (cpu % 64) & 1)) {
 			d->rmcs[t].shares_cpu = true;
 			core_warn("node %u: NUMA domain %d has no CPU free of RMC threads: its "
-				  "programs share CPU %d with RMC thread %u, which will yield "
-				  "when idle (latencies suffer)",
+				  "programs share CPU %d with RMC thread %u, which yields when "
+				  "idle, and their waits yield to it (latencies suffer)",
 				  n->nid, n->numa, cpu, t);
 		}
 	}

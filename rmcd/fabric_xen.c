@@ -110,6 +110,9 @@ static void xs_del(struct xen_fabric *x, const char *fmt, uint32_t a, uint32_t b
 {
 	char path[192];
 
+	/* Undoing a start that failed before xenstore was reached. */
+	if (!x->xs)
+		return;
 	snprintf(path, sizeof(path), fmt, x->dir, a, b);
 	xs_rm(x->xs, XBT_NULL, path);
 }

@@ -8,6 +8,16 @@
 #include "core.h"
 #include "rmcd.h"
 
+/* Whether the RMC thread serving node n runs on a CPU meant for n's
+ * programs (cluster.c gives them every CPU of the domain when none is free
+ * of RMC threads). */
+static bool rmc_on_app_cpu(const struct rmcd *d, const struct rmcd_node *n)
+{
+	int cpu = d->rmcs[n->rmc].cpu;
+
+	return cpu >= 0 && cpu < 256 && (n->app_cpus[cpu / 64] >> (cpu % 64) & 1);
+}
+
 int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out)
 {
 	struct rmcd_qp *qp = calloc(1, sizeof(*qp));
@@ -39,6 +49,10 @@ int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out)
 	/* A model without deadlines never reads post times: spare the
 	 * application the TSC read in every post. */
 	qp->wq->flags = d->model->no_deadline ? RMC_WQ_NO_TSTAMP : 0;
+	/* Its programs wait on the CPU of the RMC that serves them: they must
+	 * let it run instead of spinning. */
+	if (rmc_on_app_cpu(d, s->node))
+		qp->wq->flags |= RMC_WQ_SHARED_CPU;
 	qp->cq->depth = qp->depth;
 	qp->cq->SR = 1;
 	qp->wq_phase = 1;

@@ -2,7 +2,8 @@
 # Installs the Debian 12 packages sonuma needs to build, test and plot.
 # Only what is missing is installed; run as root or with sudo available.
 #   scripts/deps.sh          build + run + plots
-#   scripts/deps.sh --test   also what the test suite needs (QEMU guest, rmc.ko, fuzzing)
+#   scripts/deps.sh --test   also what the test suite needs (QEMU guests, Xen in QEMU,
+#                            rmc.ko, fuzzing)
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numactl
@@ -11,7 +12,7 @@ pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numac
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
 	       linux-headers-amd64 make kmod iproute2 libclang-rt-14-dev llvm groff-base clang-format
-	       man-db)
+	       man-db xen-hypervisor-4.17-amd64 xen-utils-4.17 xenstore-utils xz-utils)
 fi
 
 missing=()

@@ -93,9 +93,13 @@ write_cfg() { # write_cfg N: the guest's xl config
 		echo "memory = $MEMORY"
 		echo "maxmem = $MEMORY"
 		echo "vcpus = $VCPUS"
-		# Hard affinity to the node's CPUs: Xen then allocates the
-		# guest's memory on that node too.
+		# Hard and soft affinity to the node's CPUs: Xen then allocates
+		# the guest's memory on that node too.  (With a hard affinity
+		# alone, xl's automatic NUMA placement still picks the soft one,
+		# and with it where the memory goes: a second guest pinned to a
+		# node got its memory, and soft affinity, on another.)
 		echo "cpus = \"node:$numa\""
+		echo "cpus_soft = \"node:$numa\""
 		[ -n "$MAX_GRANT_FRAMES" ] && echo "max_grant_frames = $MAX_GRANT_FRAMES"
 		echo "extra = \"$EXTRA nid=$n sonuma_cluster=$CLUSTER\""
 		echo "on_poweroff = \"destroy\""

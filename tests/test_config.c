@@ -539,6 +539,22 @@ Test(rmcd_cli, xen_fabric_refusals, .init = rmcd_init, .fini = rmcd_fini)
 	expect_no_sockets(run);
 }
 
+/* The xen fabric where it cannot run (no rmc.ko loaded with Xen grants, no
+ * Xen domain): rmcd says what is missing and exits, without a crash. */
+Test(rmcd_cli, xen_fabric_outside_xen, .init = rmcd_init, .fini = rmcd_fini)
+{
+	char run[128], conf[512];
+
+	snprintf(run, sizeof(run), "%s/run", tmpdir);
+	snprintf(conf, sizeof(conf), "%s", fixture("xen_fixed.conf"));
+	run_rmcd(&out, "-c", conf, "-r", run, NULL);
+	cr_assert(WIFEXITED(out.status) && WEXITSTATUS(out.status) == 1, "status 0x%x: %s",
+		  out.status, out.err);
+	if (!strstr(out.err, "built without the xen fabric"))
+		cr_assert_not_null(strstr(out.err, "fabric xen: "), "%s", out.err);
+	expect_no_sockets(run);
+}
+
 /* Like every other config error, an unknown model named in the file is
  * reported at its line. */
 Test(rmcd_cli, unknown_model_in_config_names_line, .init = rmcd_init, .fini = rmcd_fini)

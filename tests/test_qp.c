@@ -567,3 +567,73 @@ Test(qp, completion_hidden_until_due)
 	cr_assert_eq(rec.status[0], RMC_OK);
 	cr_assert_eq(pat_check(U.lbuf, 4096, 8), -1);
 }
+
+/* rmcd marks a queue pair RMC_WQ_SHARED_CPU exactly when the RMC thread
+ * serving its node runs on a CPU meant for that node's programs (a node
+ * without a CPU free of RMC threads, such as a guest with one vCPU). */
+Test(qp, shared_cpu_flag_follows_the_rmc_cpu)
+{
+	struct rmcd_qp *qp;
+
+	setup(2, 0);
+	cr_assert_eq(U.wq->flags & RMC_WQ_SHARED_CPU, 0, "an RMC thread on no CPU shares none");
+	U.rmc.cpu = 3;
+	U.nodes[0].app_cpus[0] = 1u << 2;
+	cr_assert_eq(rmcd_qp_create(&U.d, &U.s, &qp), 0);
+	cr_assert_eq(qp->wq->flags & RMC_WQ_SHARED_CPU, 0, "CPU 3 is not one of the programs'");
+	rmcd_qp_destroy(qp);
+	U.nodes[0].app_cpus[0] |= 1u << 3;
+	cr_assert_eq(rmcd_qp_create(&U.d, &U.s, &qp), 0);
+	cr_assert_neq(qp->wq->flags & RMC_WQ_SHARED_CPU, 0, "CPU 3 is one of the programs'");
+	rmcd_qp_destroy(qp);
+	U.rmc.cpu = 130;
+	U.nodes[0].app_cpus[2] = 1u << 2;
+	cr_assert_eq(rmcd_qp_create(&U.d, &U.s, &qp), 0);
+	cr_assert_neq(qp->wq->flags & RMC_WQ_SHARED_CPU, 0, "CPU 130 is one of the programs'");
+	rmcd_qp_destroy(qp);
+}
+
+/* A program waiting on the one CPU of the RMC thread that serves it: with
+ * RMC_WQ_SHARED_CPU the wait lets the RMC run after a few spins, so that
+ * every request completes before the wait's first liveness check (without
+ * it, each one took a whole check's worth of spinning, milliseconds under
+ * emulation, before the RMC could run). */
+Test(qp, wait_on_the_rmc_cpu_lets_the_rmc_run)
+{
+	cpu_set_t old, one;
+	uint64_t worst = 0;
+	int cpu = sched_getcpu();
+
+	setup(2, 0);
+	cr_assert_geq(cpu, 0, "sched_getcpu: %s", strerror(errno));
+	cr_assert_eq(pthread_getaffinity_np(pthread_self(), sizeof(old), &old), 0);
+	CPU_ZERO(&one);
+	CPU_SET(cpu, &one);
+	cr_assert_eq(pthread_setaffinity_np(pthread_self(), sizeof(one), &one), 0);
+	pat_fill(unit_ctx(&U, 1), 64 * 200, 9);
+	memset(U.lbuf, 0xee, LBUF_SIZE);
+	/* What rmcd sets up for a node whose only CPU runs its RMC thread. */
+	U.rmc.cpu = cpu;
+	U.rmc.shares_cpu = true;
+	U.wq->flags |= RMC_WQ_SHARED_CPU;
+	cr_assert_eq(rmcd_rmc_start(&U.d, &U.rmc), 0);
+	for (int i = 0; i < 200; i++) {
+		uint64_t spins = 0;
+		int tid = rmc__post_entry_f(U.wq, RMC_OP_READ, RMC_WQE_INPLACE, U.lbuf,
+					    (uint64_t)i * 64, 1, 0, (uint64_t)i * 64, 64, 0, 0);
+		cr_assert_geq(tid, 0, "post %d: %s", i, strerror(-tid));
+		while (sonuma_smp_load_acquire(&U.wq->q[tid].valid))
+			cr_assert_eq(rmc__spin(U.wq, &spins), 0);
+		sonuma_smp_store_release(&U.cq->consumed, U.cq->consumed + 1);
+		cr_assert_eq(U.wq->q[tid].status, RMC_OK, "request %d", i);
+		if (spins > worst)
+			worst = spins;
+	}
+	rmcd_rmc_stop(&U.d);
+	pthread_setaffinity_np(pthread_self(), sizeof(old), &old);
+	cr_assert_eq(pat_check(U.lbuf, 64 * 200, 9), -1, "wrong data");
+	cr_assert_lt(worst, RMC__SPIN_CHECK,
+		     "a wait spun %llu times (a liveness check's worth) before its RMC, on "
+		     "its CPU, could complete the request",
+		     (unsigned long long)worst);
+}

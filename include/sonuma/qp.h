@@ -60,6 +60,11 @@ enum rmc_wq_flags {
 	/* The timing model in force ignores post times: posts need not read
 	 * the TSC (t_post may be 0). */
 	RMC_WQ_NO_TSTAMP = 1,
+	/* The RMC thread serving the queue pair runs on a CPU meant for the
+	 * node's programs (a node with no CPU free of RMC threads, such as a
+	 * guest with one vCPU): a program waiting on that CPU keeps the RMC
+	 * from completing its request, so waits yield after a few spins. */
+	RMC_WQ_SHARED_CPU = 2,
 };
 
 /* What a completion says about its request. */

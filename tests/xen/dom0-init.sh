@@ -2,13 +2,16 @@
 # SPDX-License-Identifier: MIT
 #
 # /init of dom0 in xen2.sh: starts the toolstack, creates one PV guest per
-# node (node N pinned to CPU N, so that Xen takes its memory from NUMA node
-# N), checks where their memory is, gives each its xenstore nodes, and runs
-# the scenario: the original's flow between the guests, node 1's domain
-# destroyed (node 0's requests to it must fail, nothing may hang, node 0
-# must release its grant mappings so that the domain goes away), a new guest
-# for node 1, then power-off.  Every check prints "=== DOM0: PASS name" or
-# "=== DOM0: FAIL name: why"; the guests' own lines come through xenstore.
+# node and a second one for node 1, paused (node N's pinned to CPU N, hard
+# and soft, so that Xen takes its memory from NUMA node N), checks where
+# their memory is, and runs the scenario: the original's flow between the
+# first two, node 1's domain destroyed while node 0 reads from it (node 0's
+# requests to it must fail, nothing may hang, node 0 must release its grant
+# mappings so that the domain goes away), node 1's second guest run once
+# node 0 has checked that the first is unreachable, then power-off.  A guest
+# gets its xenstore nodes when it starts.  Every check prints
+# "=== DOM0: PASS name" or "=== DOM0: FAIL name: why"; the guests' own lines
+# come through xenstore.
 #
 # GUEST_TIMEOUT (seconds) is set by xen2.sh above this text.
 export PATH=/bin
@@ -51,40 +54,45 @@ xl info | grep -E '^(nr_cpus|nr_nodes|total_memory|free_memory|xen_version)' | s
 pass toolstack
 
 # ---- guests ----------------------------------------------------------------
+# Guests are named after their tag: sonuma0, sonuma1, and node 1's
+# successor sonuma1b.
 domid_of() { xl domid "sonuma$1" 2>/dev/null; }
 # node_nodes N DOMID: node N's xenstore directories, emptied and given to its
-# domain (what a guest creates itself vanishes with it; these stay).
+# domain (what a guest creates itself vanishes with it; these stay); dom_N
+# is that domain from now on.
 node_nodes() {
 	xenstore-rm $XS/node/$1 2>/dev/null
 	xenstore-write $XS/node/$1 "" && xenstore-chmod $XS/node/$1 r0 b$2 &&
 		xenstore-rm /sonuma/result/$1 2>/dev/null
-	xenstore-write /sonuma/result/$1 "" && xenstore-chmod /sonuma/result/$1 r0 b$2
+	xenstore-write /sonuma/result/$1 "" && xenstore-chmod /sonuma/result/$1 r0 b$2 &&
+		eval "dom_$1=$2"
 }
-# start_guest N TAG: created paused, its nodes ready, checked, unpaused.
-start_guest() {
+# create_guest N TAG: a guest for node N, created paused, its memory
+# checked.
+create_guest() {
 	t0=$(now)
-	sed "s/@TAG@/$2/" /etc/xen/node$1.cfg >/tmp/node$2.cfg
+	sed "s/@TAG@/$2/g" /etc/xen/node$1.cfg >/tmp/node$2.cfg
 	if ! xl create -p /tmp/node$2.cfg >/tmp/create$2.log 2>&1; then
 		show "xl create node$1" </tmp/create$2.log
-		fail create$2 "xl create of node $1 failed"
+		fail create$2 "xl create of node $1 ($2) failed"
 		return 1
 	fi
-	d=$(domid_of $1)
+	d=$(domid_of $2)
+	echo "dom0: node $1 ($2) is domain $d (created in $t0 .. $(now) s)"
+	pass create$2
+	check_numa $1 $2 $d
+}
+# run_guest N TAG: gives node N's xenstore nodes to guest TAG, follows its
+# console, unpauses it.
+run_guest() {
+	d=$(domid_of $2)
 	if ! node_nodes $1 $d; then
 		fail create$2 "cannot set up the xenstore nodes of node $1 (domain $d)"
 		return 1
 	fi
-	echo "dom0: node $1 ($2) is domain $d (created in $t0 .. $(now) s)"
-	pass create$2
-	check_numa $1 $2 $d
-	# The guest's console, as it comes (xenconsoled keeps one file per
-	# guest name: the previous guest of this node stops being followed).
-	eval "[ -n \"\${tail_$1:-}\" ] && kill \$tail_$1"
-	tail -F /var/log/xen/console/guest-sonuma$1.log 2>/dev/null |
-		sed "s/^/  [node$2] /" &
-	eval "tail_$1=\$!"
+	tail -F /var/log/xen/console/guest-sonuma$2.log 2>/dev/null | sed "s/^/  [node$2] /" &
 	tails="$tails $!"
-	xl unpause "sonuma$1"
+	xl unpause "sonuma$2"
 }
 # check_numa N TAG DOMID: every page of the (paused) guest on NUMA node N.
 check_numa() {
@@ -109,12 +117,13 @@ results() {
 # WORD, or END, or its domain is gone.  0 only for WORD.
 wait_res() {
 	deadline=$(($(secs) + $3))
+	eval "d=\$dom_$1"
 	while [ $(secs) -lt $deadline ]; do
 		r=$(xenstore-read -R /sonuma/result/$1 2>/dev/null)
 		echo "$r" | grep -q "^$2" && return 0
 		echo "$r" | grep -q "^END" && return 1
-		domid_of $1 >/dev/null || return 1
-		sleep 2
+		xenstore-exists /local/domain/$d || return 1
+		sleep 1
 	done
 	return 1
 }
@@ -124,15 +133,27 @@ xenstore-write $XS "" && xenstore-chmod $XS r0 &&
 	xenstore-write $CTL "" && xenstore-chmod $CTL r0 ||
 	{ fail xenstore "cannot create $XS and $CTL"; finish; }
 xenstore-write /sonuma/result "" && xenstore-chmod /sonuma/result r0
-start_guest 0 0 || finish
-start_guest 1 1 || finish
+# The three at once (each xl create takes 5-15 s here), before any runs:
+# node 1's successor is kept paused until node 1's guest is gone.
+for t in 0 1 1b; do
+	create_guest ${t%b} $t >/tmp/create-$t.out 2>&1 &
+	eval "pid_$t=\$!"
+done
+for t in 0 1 1b; do
+	eval "wait \$pid_$t"
+	cat /tmp/create-$t.out
+done
+grep -q "^=== DOM0: PASS create" /tmp/create-0.out && grep -q "^=== DOM0: PASS create" /tmp/create-1.out ||
+	finish
+run_guest 0 0 && run_guest 1 1 || finish
 
-# ---- the flow, then node 1 destroyed -----------------------------------------
+# ---- the flow, then node 1 destroyed while node 0 reads from it -------------
 if wait_res 0 "WAIT destroy" $GUEST_TIMEOUT; then
-	d1=$(domid_of 1)
+	d1=$dom_1
 	t0=$(now)
 	xl destroy sonuma1
 	xenstore-write $CTL "destroyed"
+	echo "dom0: domain $d1 (node 1) destroyed in $t0 .. $(now) s"
 	results 1
 	# Node 0 must let go of node 1's pages: a domain whose pages are
 	# still mapped elsewhere stays behind as a zombie.
@@ -156,7 +177,9 @@ else
 fi
 
 # ---- a new guest for node 1 ----------------------------------------------------
-if wait_res 0 "WAIT rejoin" $GUEST_TIMEOUT && start_guest 1 1b; then
+# Run once node 0 has checked that the old one is unreachable.
+if grep -q "^=== DOM0: PASS create" /tmp/create-1b.out && wait_res 0 "WAIT rejoin" $GUEST_TIMEOUT &&
+   run_guest 1 1b; then
 	xenstore-write $CTL "destroyed rejoined"
 	wait_res 0 END $GUEST_TIMEOUT
 fi

@@ -5,7 +5,11 @@
 # with the xen fabric, and runs the original platform's flow (bench_server on
 # node 1; bench_sync 1 r, bench_sync 1 w, bench_async 1 r on node 0, every
 # value checked), then, on node 0, what happens when node 1's domain is
-# destroyed and when a new guest for it joins.
+# destroyed while node 0 reads from it (the reads before are right, every
+# one after fails with EHOSTUNREACH, nothing hangs; then reads, writes and
+# asynchronous reads to it all fail at once), and when a new guest for it
+# joins (the original's flow against it again).  Each program's time and
+# where the guest's CPU went meanwhile are in the console log.
 #
 # The kernel command line says who it is: nid=N, sonuma_tag=NAME (this
 # incarnation, in result names), sonuma_res=PATH (the xenstore node dom0
@@ -85,7 +89,9 @@ else
 	fail rmcd$tag "rmcd 2 $nid did not come up with the xen fabric: $(tail -n 1 /tmp/rmcd.log)"
 	end
 fi
-if nodes_up 240; then
+# One look a second: nodes_up's own loop (every 5 ms) would keep this
+# guest's only vCPU busy, and with it the CPU dom0 creates guests on.
+if wait_for 240 nodes_up 0; then
 	pass peers$tag
 else
 	show rmcd </tmp/rmcd.log
@@ -100,12 +106,22 @@ check() {
 		END { for (i = 0; i < 4096; i++) if (!(i in seen)) missing++
 		      if (n != 4096 || bad || missing) { printf "%d values, %d wrong, %d pages missing\n", n, bad, missing; exit 1 } }' "$1"
 }
-# run NAME CMD...: runs a program of the flow (240 s at most), output kept.
+# cpu: this guest's CPU time so far (/proc/stat, in 1/100 s): user+nice,
+# system (with irq and softirq), idle (with iowait), steal.
+cpu() { awk '/^cpu / { print $2 + $3, $4 + $7 + $8, $5 + $6, $9 }' /proc/stat; }
+# run NAME CMD...: runs a program of the flow (240 s at most), output kept;
+# says how long it took and where the guest's CPU time went meanwhile
+# (steal: Xen ran something else on this vCPU's CPU).
 run() {
 	name=$1
 	shift
+	rc0=$(cpu) rt0=$(now)
 	timeout 240 "$@" >/tmp/$name.out 2>&1
 	rc=$?
+	echo "$rt0 $(now) $rc0 $(cpu)" | awk -v n="$name" -v rc=$rc '{
+		printf "%s: exit %d in %.1f s; CPU s: user %.1f, system %.1f, idle %.1f, steal %.1f\n",
+			n, rc, $2 - $1, ($7 - $3) / 100, ($8 - $4) / 100, ($9 - $5) / 100, ($10 - $6) / 100 }' |
+		show time
 	tail -n 3 /tmp/$name.out | show "$name"
 	return $rc
 }
@@ -153,38 +169,119 @@ else
 	fail async-read "bench_async 1 r: $(grep -m 1 failed /tmp/async_r.out) $out"
 fi
 
-# ---- node 1's domain destroyed --------------------------------------------
+# ---- node 1's domain destroyed while node 0 reads from it ----------------
+# Reads of node 1's context (bench_sync 1 r, every value checked: node 1
+# holds what bench_sync 1 w wrote) run back to back until one run fails;
+# dom0 destroys node 1's domain meanwhile.  In the run it cuts, the reads
+# before the destruction return the right values, every later one fails
+# with "No route to host" (EHOSTUNREACH), and the run ends.
+mid_reads() {
+	deadline=$(($(secs) + 300))
+	runs=0 rc=timeout
+	while [ $(secs) -lt $deadline ]; do
+		timeout 240 bench_sync 1 r >/tmp/mid.out 2>&1
+		rc=$?
+		runs=$((runs + 1))
+		[ $rc = 0 ] || break
+		check /tmp/mid.out 65536 >/tmp/mid.check || {
+			rc=wrong
+			break
+		}
+	done
+	echo "$runs $rc" >/tmp/mid.rc
+}
+# check_cut FILE OFFSET: the reads of FILE are right (i + OFFSET) up to a page,
+# and every read from that page on failed with EHOSTUNREACH.
+check_cut() {
+	awk -v off="$2" '
+		/read this number:/ { n++; v[$2] = $NF }
+		/^operation [0-9]+ failed: / {
+			f++; failed[$2] = 1
+			if (first == "" || $2 + 0 < first + 0) first = $2
+			m = $0; sub(/^operation [0-9]+ failed: /, "", m)
+			if (m != "No route to host") { other++; why = m }
+		}
+		END {
+			if (n != 4096) { printf "%d reads of 4096\n", n; exit 1 }
+			if (!f) { print "no read failed"; exit 1 }
+			if (other) { printf "%d reads failed otherwise: %s\n", other, why; exit 1 }
+			for (i = 0; i < 4096; i++)
+				if (i < first + 0 && (failed[i] || v[i] != i + off)) bad++
+				else if (i >= first + 0 && !failed[i]) back++
+			if (bad || back) { printf "%d wrong before the cut, %d right after it\n", bad, back; exit 1 }
+			printf "%d reads right, then %d failed with EHOSTUNREACH\n", first, f
+		}' "$1"
+}
+# fails_all FILE: every one of the 4096 requests of FILE failed, EHOSTUNREACH.
+fails_all() {
+	n=$(grep -c -E "failed: (No route to host|target node unreachable)$" "$1")
+	[ "$n" = 4096 ] && [ $(grep -c failed "$1") = 4096 ]
+}
+
+mid_reads &
+mid_pid=$!
 report "WAIT destroy"
-if wait_for 300 ctl_says destroyed; then
+wait $mid_pid
+read runs rc </tmp/mid.rc
+tail -n 3 /tmp/mid.out | show mid
+if ! wait_for 60 ctl_says destroyed; then
+	fail destroy-inflight "reads to node 1 ended ($rc after $runs runs) before dom0 destroyed it: $(tail -n 1 /tmp/mid.out) $(cat /tmp/mid.check)"
+elif [ $rc = 124 ]; then
+	fail destroy-inflight "bench_sync 1 r hung when node 1's domain was destroyed (killed after 240 s)"
+elif [ $rc = 1 ] && out=$(check_cut /tmp/mid.out 65536); then
+	pass destroy-inflight
+	echo "guest $tag: run $runs of bench_sync 1 r, cut by the destruction: $out"
+else
+	fail destroy-inflight "run $runs of bench_sync 1 r ended with $rc: $(check_cut /tmp/mid.out 65536) $(cat /tmp/mid.check)"
+fi
+# The RMC has let go of node 1: every request to it fails at once.
+if wait_for 60 log_says "node 1: its rmcd (domain [0-9]*) is gone"; then
 	t0=$(now)
-	wait_for 60 log_says "node 1: its rmcd (domain [0-9]*) is gone"
-	run gone bench_sync 1 r
-	rc=$?
-	echo "guest $tag: bench_sync 1 r to the destroyed node exited $rc in $t0 .. $(now) s"
-	if [ $rc = 124 ]; then
-		fail unreachable "bench_sync 1 r to a destroyed node hung (killed after 240 s)"
-	elif [ $rc != 0 ] && grep -q "failed: No route to host" /tmp/gone.out &&
-	     ! grep -q "read this number" /tmp/gone.out; then
+	run gone_r bench_sync 1 r
+	rc_r=$?
+	run gone_w bench_sync 1 w
+	rc_w=$?
+	run gone_a bench_async 1 r
+	rc_a=$?
+	echo "guest $tag: sync read, sync write and async read to the destroyed node exited $rc_r, $rc_w, $rc_a in $t0 .. $(now) s"
+	if [ $rc_r = 124 ] || [ $rc_w = 124 ] || [ $rc_a = 124 ]; then
+		fail unreachable "a program of the flow hung against the destroyed node (killed after 240 s)"
+	elif [ $rc_r = 1 ] && fails_all /tmp/gone_r.out && [ $rc_w = 1 ] && fails_all /tmp/gone_w.out &&
+	     [ $rc_a = 0 ] && fails_all /tmp/gone_a.out; then
 		pass unreachable
 	else
-		fail unreachable "bench_sync 1 r to a destroyed node exited $rc: $(tail -n 1 /tmp/gone.out)"
-	fi
-else
-	fail unreachable "dom0 never destroyed node 1"
-fi
-
-# ---- a new guest for node 1 ------------------------------------------------
-report "WAIT rejoin"
-if wait_for 300 ctl_says rejoined && wait_for 300 res_says 1 "PASS server" &&
-   nodes_up 60; then
-	if run rejoin bench_sync 1 r && out=$(check /tmp/rejoin.out 0); then
-		pass rejoin
-	else
-		fail rejoin "bench_sync 1 r to the new node 1: $(tail -n 1 /tmp/rejoin.out) $out"
+		fail unreachable "against the destroyed node: sync read $rc_r ($(grep -c 'No route' /tmp/gone_r.out) of 4096 EHOSTUNREACH), sync write $rc_w ($(grep -c 'No route' /tmp/gone_w.out)), async read $rc_a ($(grep -c 'unreachable' /tmp/gone_a.out))"
 	fi
 else
 	show rmcd </tmp/rmcd.log
-	fail rejoin "the new guest of node 1 never served its context to node 0"
+	fail unreachable "node 0's rmcd never said node 1 was gone"
+fi
+
+# ---- a new guest for node 1 ------------------------------------------------
+# Its bench_server wrote page numbers into a new context: the original's
+# flow against it again.
+report "WAIT rejoin"
+if wait_for 300 ctl_says rejoined && wait_for 300 res_says 1 "PASS server" &&
+   wait_for 60 nodes_up 0; then
+	if run rejoin_r bench_sync 1 r && out=$(check /tmp/rejoin_r.out 0); then
+		pass rejoin-read
+	else
+		fail rejoin-read "bench_sync 1 r to the new node 1: $(tail -n 1 /tmp/rejoin_r.out) $out"
+	fi
+	if run rejoin_w bench_sync 1 w && [ $(grep -c "wrote this number" /tmp/rejoin_w.out) = 4096 ]; then
+		pass rejoin-write
+	else
+		fail rejoin-write "bench_sync 1 w to the new node 1: $(tail -n 1 /tmp/rejoin_w.out)"
+	fi
+	if run rejoin_a bench_async 1 r && out=$(check /tmp/rejoin_a.out 65536) &&
+	   ! grep -q failed /tmp/rejoin_a.out; then
+		pass rejoin-async-read
+	else
+		fail rejoin-async-read "bench_async 1 r to the new node 1: $(grep -m 1 failed /tmp/rejoin_a.out) $out"
+	fi
+else
+	show rmcd </tmp/rmcd.log
+	fail rejoin-read "the new guest of node 1 never served its context to node 0"
 fi
 stop_rmcd
 end
