@@ -10,6 +10,8 @@
 #   rate-fixed   the same under fixed 1 us: Mops
 #   sync-fixed   synchronous 64 B reads under fixed 1 us: p50 error (%)
 #   async-link   64 B reads, 16 in flight, under link-10g: p50 (ns) and late (%)
+#   async-fixed  the same under fixed 1 us
+# (both builds use one calibration, measured by A's sonuma-calibrate)
 # and prints each round, then per figure the medians of A and B and the
 # median of the per-round ratios B/A.  See --help.
 set -euo pipefail
@@ -73,6 +75,10 @@ build_of() {
 A=$(build_of a "$a")
 B=$(build_of b "$b")
 cfg=$root/experiments/configs
+# One calibration for both, in A's format (a newer rmcd reads older files;
+# an older one refuses sections it does not know).
+"$A/calibrate/sonuma-calibrate" -o "$tmp/calibration.cfg" >"$tmp/calibrate.log" 2>&1 ||
+	die "A's sonuma-calibrate failed: $(tail -3 "$tmp/calibrate.log")"
 
 # one BUILD CONF ARGS...: runs sonuma-bench on node 0 of a fresh rmcd of
 # BUILD under CONF; prints the CSV row.
@@ -80,7 +86,7 @@ one() {
 	local bd=$1 conf=$2
 	shift 2
 	rmcd=$bd/rmcd/rmcd
-	start_rmcd "$cfg/$conf.conf" "$tmp/rmcd.log" 2
+	start_rmcd "$cfg/$conf.conf" "$tmp/rmcd.log" 2 -C "$tmp/calibration.cfg"
 	SONUMA_RUNDIR=$rundir "$bd/experiments/sonuma-run" -n 0 -- "$bd/experiments/sonuma-bench" \
 		-t 1 -s 64 "$@" -f csv --output "$tmp/out.csv" ||
 		die "sonuma-bench of $bd failed ($conf $*)"
@@ -102,6 +108,9 @@ figures() {
 	r=$(one "$bd" link-10g -m async -d 16 -n "$iters" -w "$w")
 	echo "async-link_p50_ns $(cut -d, -f4 <<<"$r")"
 	echo "async-link_late_pct $(cut -d, -f12 <<<"$r")"
+	r=$(one "$bd" fixed-1us -m async -d 16 -n "$iters" -w "$w")
+	echo "async-fixed_p50_ns $(cut -d, -f4 <<<"$r")"
+	echo "async-fixed_late_pct $(cut -d, -f12 <<<"$r")"
 }
 
 echo "# $(printf '%q ' "$0" --a "$a" --b "$b" --rounds "$rounds" --iters "$iters")"
