@@ -497,7 +497,13 @@ static void doctor(const char *path, bool floor, double k)
 	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
 }
 
-Test(tool, check_probe_flags_a_floor_three_times_too_high, .timeout = 120)
+/* The factor a figure is doctored by: the host here moves this machine's
+ * CPUs and the round trip between 75 and 480 ns from one moment to the
+ * next, so a figure only 3x off can match a re-probe taken in a bad
+ * moment; 10x cannot, however the two moments differ. */
+#define DOCTOR_K 10
+
+Test(tool, check_probe_flags_a_floor_ten_times_too_high, .timeout = 120)
 {
 	const char *tool = env_or_skip("SONUMA_CALIBRATE");
 	const char *rmcd = env_or_skip("SONUMA_RMCD");
@@ -507,20 +513,20 @@ Test(tool, check_probe_flags_a_floor_three_times_too_high, .timeout = 120)
 
 	tmp_path(path, sizeof(path), "doctored.cfg");
 	calibrate_with_floor(path);
-	doctor(path, true, 3);
+	doctor(path, true, DOCTOR_K);
 	/* Still a valid calibration of this machine: --check alone says so. */
 	rc = run(tool, "check.log", (const char *const[]){ "--check", "-o", path, NULL });
 	cr_expect_eq(rc, 0, "--check: %d\n%s", rc, log_of("check.log"));
 	rc = run(tool, "probe.log",
 		 (const char *const[]){ "--check", "--probe", "--rmcd", rmcd, "-o", path, NULL });
 	out = log_of("probe.log");
-	cr_expect_eq(rc, 1, "--check --probe on a floor 3x too high: %d\n%s", rc, out);
+	cr_expect_eq(rc, 1, "--check --probe on a floor %dx too high: %d\n%s", DOCTOR_K, rc, out);
 	cr_expect(strstr(out, "64 B floor") && strstr(out, "ABOVE what the re-probe allows"),
 		  "the floor is not named:\n%s", out);
 	cr_expect(strstr(out, "no longer matches"), "%s", out);
 }
 
-Test(tool, check_probe_flags_a_round_trip_three_times_too_high, .timeout = 120)
+Test(tool, check_probe_flags_a_round_trip_ten_times_too_high, .timeout = 120)
 {
 	const char *tool = env_or_skip("SONUMA_CALIBRATE");
 	char path[128];
@@ -529,11 +535,12 @@ Test(tool, check_probe_flags_a_round_trip_three_times_too_high, .timeout = 120)
 
 	tmp_path(path, sizeof(path), "rtt.cfg");
 	calibrate_with_floor(path);
-	doctor(path, false, 3);
+	doctor(path, false, DOCTOR_K);
 	rc = run(tool, "probe.log",
 		 (const char *const[]){ "--check", "--probe", "--no-floor", "-o", path, NULL });
 	out = log_of("probe.log");
-	cr_expect_eq(rc, 1, "--check --probe on a round trip 3x too high: %d\n%s", rc, out);
+	cr_expect_eq(rc, 1, "--check --probe on a round trip %dx too high: %d\n%s", DOCTOR_K, rc,
+		     out);
 	cr_expect(strstr(out, "round trip") && strstr(out, "ABOVE"), "not named:\n%s", out);
 	cr_expect_null(strstr(out, "64 B floor  "), "--no-floor re-probed the floor:\n%s", out);
 }
