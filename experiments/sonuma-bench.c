@@ -1520,6 +1520,19 @@ static int open_threads(const struct opts *o, struct thr *th, int fd, struct kal
 	return 0;
 }
 
+/* The line naming the columns of print_result(), for CSV and the table. */
+static void print_columns(FILE *out, enum exp_fmt fmt)
+{
+	if (fmt == EXP_FMT_CSV)
+		fprintf(out, "size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
+			     "t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,"
+			     "model_ns,req_err_p50_pct,req_err_p99_pct\n");
+	else if (fmt == EXP_FMT_TABLE)
+		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s %7s %7s\n",
+			"size", "t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model",
+			"err%", "late%", "MB/s", "Mops", "rq50%", "rq99%");
+}
+
 /* What the output says before its results: every input. */
 static void print_header(FILE *out, const struct opts *o, const struct kal_info *info, int fd,
 			 const char *cmdline)
@@ -1574,10 +1587,7 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		if (o->span)
 			fprintf(out, "# span: %llu; order: scattered\n",
 				(unsigned long long)o->span);
-		fprintf(out,
-			"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
-			"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,model_ns,"
-			"req_err_p50_pct,req_err_p99_pct\n");
+		print_columns(out, o->fmt);
 	} else {
 		fprintf(out, "# sonuma-bench %s: %s %s, %u thread%s%s%s, node %u -> node %d\n",
 			d.version, mode, opname, o->threads, o->threads > 1 ? "s" : "",
@@ -1609,9 +1619,7 @@ static void print_header(FILE *out, const struct opts *o, const struct kal_info 
 		if (o->span)
 			fprintf(out, "# --span: %llu bytes cycled over, a new page each time\n",
 				(unsigned long long)o->span);
-		fprintf(out, "%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s %7s %7s\n",
-			"size", "t_min", "p50", "avg", "p99", "p99.9", "t_max", "target", "model",
-			"err%", "late%", "MB/s", "Mops", "rq50%", "rq99%");
+		print_columns(out, o->fmt);
 	}
 	fflush(out);
 }
@@ -1851,13 +1859,13 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 static int agent_sizes(struct opts *o, int agent_cpu, const char *cmdline)
 {
 	uint64_t biggest = o->sizes[o->n_sizes - 1];
+	/* Room for a full window of the largest size (at least 64 KiB each). */
+	uint64_t room = (biggest > 65536 ? biggest : 65536) * EXP_AGENT_MAX_WINDOW;
 	struct exp_agent_cfg cfg = {
 		.app_cpu = sched_getcpu(),
 		.agent_cpu = agent_cpu,
-		.src_len = o->same_buffer || o->async ?
-				   (biggest > 65536 ? biggest : 65536) * EXP_AGENT_MAX_WINDOW :
-				   AGENT_BEYOND_BYTES,
-		.dst_len = (biggest > 65536 ? biggest : 65536) * EXP_AGENT_MAX_WINDOW,
+		.src_len = o->same_buffer || o->async ? room : AGENT_BEYOND_BYTES,
+		.dst_len = room,
 	};
 	double hz = core_tsc_measure_hz(50);
 	struct exp_agent *a;
@@ -1897,16 +1905,7 @@ static int agent_sizes(struct opts *o, int agent_cpu, const char *cmdline)
 			o->async ? (o->outstanding ? o->outstanding : EXP_AGENT_MAX_WINDOW) : 1,
 			cfg.app_cpu, agent_cpu, (unsigned long long)o->iters,
 			(unsigned long long)o->warmup, where);
-		if (o->fmt == EXP_FMT_CSV)
-			fprintf(out,
-				"size,iterations,t_min_ns,t_p50_ns,t_avg_ns,t_p99_ns,t_p999_ns,"
-				"t_max_ns,target_ns,p50_err_pct,late,late_pct,bw_MBps,mops,errors,"
-				"model_ns,req_err_p50_pct,req_err_p99_pct\n");
-		else
-			fprintf(out,
-				"%9s %9s %9s %9s %9s %9s %10s %9s %9s %8s %7s %10s %8s %7s %7s\n",
-				"size", "t_min", "p50", "avg", "p99", "p99.9", "t_max", "target",
-				"model", "err%", "late%", "MB/s", "Mops", "rq50%", "rq99%");
+		print_columns(out, o->fmt);
 	} else {
 		fprintf(out,
 			"{\n  \"tool\": \"sonuma-bench\",\n  \"agent\": true,\n  \"date\": \"%s\",\n"

@@ -271,14 +271,11 @@ static inline int rmc__cq_take_clk(rmc_wq_t *wq, rmc_cq_t *cq, int wait, uint64_
 	if (sonuma_smp_load_acquire(&c->SR) != cq->SR)
 		return -EAGAIN;
 	uint64_t due = c->due;
-	if (due && (int64_t)(*clk - due) < 0) {
-		*clk = rmc_rdtsc();
-		if ((int64_t)(*clk - due) < 0) {
-			if (!wait)
-				return -EAGAIN;
-			while ((int64_t)((*clk = rmc_rdtsc()) - due) < 0)
-				;
-		}
+	if (due && (int64_t)(*clk - due) < 0 && (int64_t)((*clk = rmc_rdtsc()) - due) < 0) {
+		if (!wait)
+			return -EAGAIN;
+		while ((int64_t)((*clk = rmc_rdtsc()) - due) < 0)
+			;
 	}
 	tid = c->tid;
 	st = c->status;

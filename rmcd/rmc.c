@@ -272,8 +272,7 @@ static inline void complete_clocked(struct rmcd_rmc *m, struct rmcd_qp *qp, uint
 	c->w[c->n].cls = (uint8_t)cls;
 	c->w[c->n].inplace = inplace;
 	c->n++;
-	uint64_t reach = reach_of(qp, due);
-	if (c->n == RMCD_CLK_DEFER || reach < c->now || reach - c->now <= m->d->clk_margin_tsc)
+	if (c->n == RMCD_CLK_DEFER || reach_of(qp, due) <= c->now + m->d->clk_margin_tsc)
 		clk_read(m, qp, c);
 }
 
