@@ -325,9 +325,11 @@ Test(pernode, dead_node_fails_fast_and_rejoins)
 	__atomic_store_n(&D->restarted, 1, __ATOMIC_RELEASE);
 	h_join(&p, 1, 60000, "survivor");
 	cr_assert_eq(D->err, -EHOSTUNREACH);
-	/* The bound the platform promises, with room for a loaded machine:
-	 * detection is the kernel closing the dead rmcd's socket. */
-	cr_assert_leq(D->failed_after_ms, 100,
+	/* The bound the platform promises (README: "within a second"):
+	 * detection is the kernel closing the dead rmcd's socket, which
+	 * takes well under a millisecond on an idle machine, and up to
+	 * 100 ms and more on one that runs the rest of the suite beside. */
+	cr_assert_leq(D->failed_after_ms, 1000,
 		      "requests to the dead node failed only %llu ms "
 		      "after it died",
 		      (unsigned long long)D->failed_after_ms);
