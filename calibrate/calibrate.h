@@ -69,6 +69,16 @@ typedef int (*cal_run_fn)(void *arg, double *samples, size_t n, char *err, size_
 int cal_measure(cal_run_fn fn, void *arg, size_t n, double max_spread, struct cal_stats *st,
 		char *err, size_t errlen);
 
+/* A budgeted measurement: n_est samples of fn first (warm-up, and an
+ * estimate of one's cost), then cal_measure with as many as fit budget_ns,
+ * between min_n and max_n. */
+struct cal_budget {
+	size_t n_est, min_n, max_n;
+	double budget_ns, max_spread;
+};
+int cal_measure_budget(cal_run_fn fn, void *arg, const struct cal_budget *b, struct cal_stats *st,
+		       char *err, size_t errlen);
+
 /* ---- hardware counters ------------------------------------------------- */
 
 #define CAL_PAPI_EVENTS 2
@@ -269,6 +279,25 @@ int cal_probe_fabric(struct cal_ctx *x, char *err, size_t errlen);
  * message in err. */
 int cal_check_path(rmc_wq_t *wq, rmc_cq_t *cq, uint8_t *lbuff, uint32_t node, uint64_t at,
 		   uint64_t len, char *err, size_t errlen);
+
+struct kal_info;
+
+/* A probe's queue pair (probe_floor.c). */
+struct cal_qp {
+	rmc_wq_t *wq;
+	rmc_cq_t *cq;
+	uint8_t *lbuff;
+	uint64_t top;	/* the largest size rmcd allows, of those asked for */
+	uint64_t pages; /* of lbuff: two halves of at least max(top, 4 KiB) */
+	int cpu;	/* where this thread now runs, or -1 */
+};
+
+/* Runs this thread on the first CPU rmcd gives node self, takes the
+ * largest of sizes[0..n) that rmcd allows, registers a queue pair and a
+ * buffer on fd, and checks the path to node target through them.  0, or
+ * -errno with a message in err. */
+int cal_probe_qp(int fd, const struct kal_info *info, uint32_t self, uint32_t target,
+		 const uint64_t *sizes, unsigned n, struct cal_qp *q, char *err, size_t errlen);
 
 /* Prints the summary of what was measured. */
 void cal_report(const struct cal_ctx *x);

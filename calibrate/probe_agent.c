@@ -53,21 +53,17 @@ static int agent_sync_run(void *arg, double *v, size_t n, char *err, size_t errl
 	return 0;
 }
 
-/* The floor for one size, in cache or beyond: a few reads tell how many
- * fit the budget, then cal_measure. */
+/* The floor for one size, in cache or beyond. */
 static int agent_floor(struct cal_ctx *x, struct agent_run *ar, size_t max_n, struct cal_stats *st,
 		       char *err, size_t errlen)
 {
-	double budget_ns = x->opt.quick ? 10e6 : 100e6, est[16];
-	size_t min_n = x->opt.quick ? 50 : 500, n;
-	int r;
+	const struct cal_budget b = { .n_est = 16,
+				      .min_n = x->opt.quick ? 50 : 500,
+				      .max_n = max_n,
+				      .budget_ns = x->opt.quick ? 10e6 : 100e6,
+				      .max_spread = AGENT_MAX_SPREAD };
 
-	if ((r = agent_sync_run(ar, est, CORE_ARRAY_SIZE(est), err, errlen)))
-		return r;
-	cal_stats_of(est, CORE_ARRAY_SIZE(est), st);
-	n = st->median > 0 ? (size_t)(budget_ns / st->median) : max_n;
-	n = n < min_n ? min_n : n > max_n ? max_n : n;
-	return cal_measure(agent_sync_run, ar, n, AGENT_MAX_SPREAD, st, err, errlen);
+	return cal_measure_budget(agent_sync_run, ar, &b, st, err, errlen);
 }
 
 /* The rate's repeats: their figures (Mops) into x->agent_rates. */

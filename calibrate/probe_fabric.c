@@ -273,11 +273,15 @@ static int fab_measure(struct cal_ctx *x, struct cal_rmcd *p, const struct core_
 {
 	struct cal_fabric *fab = &x->fab;
 	struct fab_run f = { .hz = x->hz, .peer = peer };
-	double budget_ns = x->opt.quick ? 20e6 : 500e6;
-	size_t min_n = x->opt.quick ? 10 : 200, max_n = x->opt.quick ? 500 : 20000;
+	const struct cal_budget b = { .n_est = 5,
+				      .min_n = x->opt.quick ? 10 : 200,
+				      .max_n = x->opt.quick ? 500 : 20000,
+				      .budget_ns = x->opt.quick ? 20e6 : 500e6,
+				      .max_spread = FABRIC_MAX_SPREAD };
 	struct kal_info info;
-	uint64_t top = 0, pages;
-	int fd, r, cpu = -1;
+	struct cal_qp q;
+	uint64_t top;
+	int fd, r;
 
 	if ((fd = cal_rmcd_attach(p, self, err, errlen)) < 0)
 		return fd;
@@ -289,35 +293,13 @@ static int fab_measure(struct cal_ctx *x, struct cal_rmcd *p, const struct core_
 		r = -EPROTO;
 		goto out;
 	}
-	for (int k = 0; k < 256 && cpu < 0; k++)
-		if (info.app_cpus[k / 64] >> (k % 64) & 1)
-			cpu = k;
-	if (cpu >= 0 && (r = core_pin_cpu(cpu))) {
-		snprintf(err, errlen, "cannot run on CPU %d, which rmcd gives node %u: %s", cpu,
-			 self, strerror(-r));
+	if ((r = cal_probe_qp(fd, &info, self, peer, fabric_sizes, CORE_ARRAY_SIZE(fabric_sizes),
+			      &q, err, errlen)))
 		goto out;
-	}
-	x->fab_cpu = cpu;
-	for (unsigned i = 0; i < CORE_ARRAY_SIZE(fabric_sizes); i++)
-		if (fabric_sizes[i] <= info.max_transfer && fabric_sizes[i] <= info.context_size)
-			top = fabric_sizes[i];
-	if (!top) {
-		snprintf(err, errlen, "rmcd allows transfers of %llu bytes only, less than 64",
-			 (unsigned long long)info.max_transfer);
-		r = -EPROTO;
-		goto out;
-	}
+	x->fab_cpu = q.cpu;
+	f.wq = q.wq, f.cq = q.cq, f.lbuff = q.lbuff;
+	top = q.top;
 	f.window = x->opt.outstanding < info.queue_depth ? x->opt.outstanding : info.queue_depth;
-	pages = (2 * (top > 4096 ? top : 4096) + PAGE_SIZE - 1) / PAGE_SIZE;
-	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
-	    (r = kal_reg_lbuff(fd, &f.lbuff, (uint32_t)pages))) {
-		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",
-			 strerror(-r));
-		goto out;
-	}
-	if ((r = cal_check_path(f.wq, f.cq, f.lbuff, f.peer, pages * PAGE_SIZE / 2,
-				top < 4096 ? top : 4096, err, errlen)))
-		goto out;
 
 	memset(fab, 0, sizeof(*fab));
 	snprintf(fab->name, sizeof(fab->name), "ucx");
@@ -335,17 +317,10 @@ static int fab_measure(struct cal_ctx *x, struct cal_rmcd *p, const struct core_
 		f.size = fabric_sizes[i];
 		for (int op = 0; op < 2; op++) {
 			struct cal_stats *st = &x->fab_lat[op][k];
-			double est[5];
 			size_t n;
 
 			f.write = op == CAL_FAB_WRITE;
-			/* A few first: warm-up, and how many fit the budget. */
-			if ((r = fab_sync(&f, est, CORE_ARRAY_SIZE(est), err, errlen)))
-				goto out;
-			cal_stats_of(est, CORE_ARRAY_SIZE(est), st);
-			n = st->median > 0 ? (size_t)(budget_ns / st->median) : max_n;
-			n = n < min_n ? min_n : n > max_n ? max_n : n;
-			if ((r = cal_measure(fab_sync, &f, n, FABRIC_MAX_SPREAD, st, err, errlen)))
+			if ((r = cal_measure_budget(fab_sync, &f, &b, st, err, errlen)))
 				goto out;
 			fab->ns[op][k] = st->median;
 			fab->p10_ns[op][k] = st->p10;
@@ -353,7 +328,7 @@ static int fab_measure(struct cal_ctx *x, struct cal_rmcd *p, const struct core_
 			fab->p99_ns[op][k] = st->p99;
 			/* As many as the budget allows with the window full, and
 			 * a few windows at least. */
-			n = (size_t)(budget_ns * f.window / st->median);
+			n = (size_t)(b.budget_ns * f.window / st->median);
 			n = n < 4 * (size_t)f.window ? 4 * (size_t)f.window :
 			    n > 100000		     ? 100000 :
 						       n;

@@ -393,15 +393,53 @@ int cal_rmcd_attach(struct cal_rmcd *p, uint32_t node, char *err, size_t errlen)
 	return fd;
 }
 
+int cal_probe_qp(int fd, const struct kal_info *info, uint32_t self, uint32_t target,
+		 const uint64_t *sizes, unsigned n, struct cal_qp *q, char *err, size_t errlen)
+{
+	int r;
+
+	memset(q, 0, sizeof(*q));
+	q->cpu = -1;
+	for (int c = 0; c < 256 && q->cpu < 0; c++)
+		if (info->app_cpus[c / 64] >> (c % 64) & 1)
+			q->cpu = c;
+	if (q->cpu >= 0 && (r = core_pin_cpu(q->cpu))) {
+		snprintf(err, errlen, "cannot run on CPU %d, which rmcd gives node %u: %s", q->cpu,
+			 self, strerror(-r));
+		return r;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (sizes[i] <= info->max_transfer && sizes[i] <= info->context_size)
+			q->top = sizes[i];
+	if (!q->top) {
+		snprintf(err, errlen, "rmcd allows transfers of %llu bytes only, less than %llu",
+			 (unsigned long long)info->max_transfer, (unsigned long long)sizes[0]);
+		return -EPROTO;
+	}
+	q->pages = (2 * (q->top > 4096 ? q->top : 4096) + PAGE_SIZE - 1) / PAGE_SIZE;
+	if ((r = kal_reg_wq(fd, &q->wq)) || (r = kal_reg_cq(fd, &q->cq)) ||
+	    (r = kal_reg_lbuff(fd, &q->lbuff, (uint32_t)q->pages))) {
+		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",
+			 strerror(-r));
+		return r;
+	}
+	return cal_check_path(q->wq, q->cq, q->lbuff, target, q->pages * PAGE_SIZE / 2,
+			      q->top < 4096 ? q->top : 4096, err, errlen);
+}
+
 static int floor_measure(struct cal_ctx *x, struct cal_rmcd *p, char *err, size_t errlen)
 {
 	static const uint64_t sizes[CAL_FLOOR_SIZES] = { 64,	256,   1024,   4096,
 							 16384, 65536, 262144, 1048576 };
-	double budget_ns = x->opt.quick ? 30e6 : 800e6;
-	size_t min_n = x->opt.quick ? 20 : 300, max_n = x->opt.quick ? 1000 : 50000;
+	const struct cal_budget b = { .n_est = 10,
+				      .min_n = x->opt.quick ? 20 : 300,
+				      .max_n = x->opt.quick ? 1000 : 50000,
+				      .budget_ns = x->opt.quick ? 30e6 : 800e6,
+				      .max_spread = FLOOR_MAX_SPREAD };
 	struct floor_run f = { .hz = x->hz };
 	struct kal_info info;
-	uint64_t top = 0, pages;
+	struct cal_qp q;
+	uint64_t top;
 	int fd, r, cpu = -1;
 
 	if ((fd = cal_rmcd_attach(p, 0, err, errlen)) < 0)
@@ -420,48 +458,18 @@ static int floor_measure(struct cal_ctx *x, struct cal_rmcd *p, char *err, size_
 		r = -EPROTO;
 		goto out;
 	}
-	for (int c = 0; c < 256 && cpu < 0; c++)
-		if (info.app_cpus[c / 64] >> (c % 64) & 1)
-			cpu = c;
-	if (cpu >= 0 && (r = core_pin_cpu(cpu))) {
-		snprintf(err, errlen, "cannot run on CPU %d, which rmcd gives node 0: %s", cpu,
-			 strerror(-r));
+	if ((r = cal_probe_qp(fd, &info, 0, 1, sizes, CAL_FLOOR_SIZES, &q, err, errlen)))
 		goto out;
-	}
+	cpu = q.cpu;
 	x->floor_cpu = cpu;
-	for (unsigned i = 0; i < CAL_FLOOR_SIZES; i++)
-		if (sizes[i] <= info.max_transfer && sizes[i] <= info.context_size)
-			top = sizes[i];
-	pages = (2 * (top > 4096 ? top : 4096) + PAGE_SIZE - 1) / PAGE_SIZE;
-	if ((r = kal_reg_wq(fd, &f.wq)) || (r = kal_reg_cq(fd, &f.cq)) ||
-	    (r = kal_reg_lbuff(fd, &f.lbuff, (uint32_t)pages))) {
-		snprintf(err, errlen, "cannot register a queue pair and buffer with rmcd: %s",
-			 strerror(-r));
-		goto out;
-	}
-	if (!top) {
-		snprintf(err, errlen, "rmcd allows transfers of %llu bytes only, less than 64",
-			 (unsigned long long)info.max_transfer);
-		r = -EPROTO;
-		goto out;
-	}
-	if ((r = cal_check_path(f.wq, f.cq, f.lbuff, 1, pages * PAGE_SIZE / 2,
-				top < 4096 ? top : 4096, err, errlen)))
-		goto out;
+	f.wq = q.wq, f.cq = q.cq, f.lbuff = q.lbuff;
+	top = q.top;
 	x->d.n_floor = 0;
 	for (unsigned i = 0; i < CAL_FLOOR_SIZES && sizes[i] <= top; i++) {
 		struct cal_stats *st = &x->floor[x->d.n_floor];
-		double est[10];
-		size_t n;
 
-		/* A first few reads warm up and tell how many fit the budget. */
 		f.size = sizes[i];
-		if ((r = floor_run(&f, est, CORE_ARRAY_SIZE(est), err, errlen)))
-			goto out;
-		cal_stats_of(est, CORE_ARRAY_SIZE(est), st);
-		n = st->median > 0 ? (size_t)(budget_ns / st->median) : max_n;
-		n = n < min_n ? min_n : n > max_n ? max_n : n;
-		if ((r = cal_measure(floor_run, &f, n, FLOOR_MAX_SPREAD, st, err, errlen)))
+		if ((r = cal_measure_budget(floor_run, &f, &b, st, err, errlen)))
 			goto out;
 		x->d.floor_size[x->d.n_floor] = sizes[i];
 		x->d.floor_ns[x->d.n_floor] = st->median;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "calibrate.h"
+#include "core.h"
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -69,4 +70,19 @@ int cal_measure(cal_run_fn fn, void *arg, size_t n, double max_spread, struct ca
 	best.noisy = best.spread > max_spread;
 	*st = best;
 	return 0;
+}
+
+int cal_measure_budget(cal_run_fn fn, void *arg, const struct cal_budget *b, struct cal_stats *st,
+		       char *err, size_t errlen)
+{
+	double est[16];
+	size_t n_est = b->n_est < CORE_ARRAY_SIZE(est) ? b->n_est : CORE_ARRAY_SIZE(est), n;
+	int r;
+
+	if ((r = fn(arg, est, n_est, err, errlen)))
+		return r;
+	cal_stats_of(est, n_est, st);
+	n = st->median > 0 ? (size_t)(b->budget_ns / st->median) : b->max_n;
+	n = n < b->min_n ? b->min_n : n > b->max_n ? b->max_n : n;
+	return cal_measure(fn, arg, n, b->max_spread, st, err, errlen);
 }

@@ -3,7 +3,8 @@
  * What the calibration suites (test_calib.c, test_calib_check.c) share: a
  * private directory per suite under /tmp, named by CALIB_TMP_PREFIX, for
  * the files they write; a program run with its output into a log there;
- * and a comparison of figures that went through a file.
+ * a comparison of figures that went through a file; and the figures their
+ * sample calibrations start from.
  */
 #ifndef SONUMA_TEST_CALIB_TMP_H
 #define SONUMA_TEST_CALIB_TMP_H
@@ -16,6 +17,8 @@
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "calib.h"
 
 #ifndef CALIB_TMP_PREFIX
 #error "define CALIB_TMP_PREFIX (\"/tmp/NAME-\") before including calib_tmp.h"
@@ -77,6 +80,29 @@ static inline int run_logged(const char *prog, const char *log_name, const char 
 	}
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+/* Two domains, a different figure in every cell of the four tables, the
+ * TSC, and floors for 64 B and 4 KiB; the identity is the caller's. */
+static inline void calib_figures(struct cal_data *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->version = CAL_FORMAT_VERSION;
+	c->id.domains = 2;
+	c->domains = 2;
+	c->tsc_hz = 2445406123.0;
+	c->tsc_read_ns = 11.83;
+	c->tsc_invariant = true;
+	for (int i = 0; i < 2; i++)
+		for (int j = 0; j < 2; j++) {
+			c->rtt_ns[i][j] = 80.25 + 100 * i + 10 * j;
+			c->notify_ns[i][j] = c->rtt_ns[i][j] / 2;
+			c->load_ns[i][j] = 95.5 + 50 * i + 7 * j;
+			c->copy_gbps[i][j] = 8.125 - i - 0.5 * j;
+		}
+	c->n_floor = 2;
+	c->floor_size[0] = 64, c->floor_ns[0] = 240.1, c->floor_p99_ns[0] = 350.2;
+	c->floor_size[1] = 4096, c->floor_ns[1] = 290.3, c->floor_p99_ns[1] = 401.4;
 }
 
 #endif

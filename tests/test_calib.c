@@ -28,28 +28,13 @@ TestSuite(calib, .init = make_tmp, .fini = remove_tmp);
 /* A two-domain calibration with a different figure in every cell. */
 static void sample(struct cal_data *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->version = CAL_FORMAT_VERSION;
+	calib_figures(c);
 	snprintf(c->id.cpu_model, sizeof(c->id.cpu_model), "Test CPU \"quoted\" @ 2.40GHz");
 	c->id.cores = 16;
-	c->id.domains = 2;
 	snprintf(c->id.kernel, sizeof(c->id.kernel), "6.1.0-test");
 	snprintf(c->id.hostname, sizeof(c->id.hostname), "testhost");
 	snprintf(c->id.date, sizeof(c->id.date), "2025-01-31T12:00:00Z");
-	c->tsc_hz = 2445406123.0;
-	c->tsc_read_ns = 11.83;
-	c->tsc_invariant = true;
-	c->domains = 2;
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2; j++) {
-			c->rtt_ns[i][j] = 80.25 + 100 * i + 10 * j;
-			c->notify_ns[i][j] = c->rtt_ns[i][j] / 2;
-			c->load_ns[i][j] = 95.5 + 50 * i + 7 * j;
-			c->copy_gbps[i][j] = 8.125 - i - 0.5 * j;
-		}
 	c->n_floor = 3;
-	c->floor_size[0] = 64, c->floor_ns[0] = 240.1, c->floor_p99_ns[0] = 350.2;
-	c->floor_size[1] = 4096, c->floor_ns[1] = 290.3, c->floor_p99_ns[1] = 401.4;
 	c->floor_size[2] = 65536, c->floor_ns[2] = 1633.5, c->floor_p99_ns[2] = 1884.6;
 	c->papi_counters = false;
 	c->rmc_ko = true;

@@ -35,24 +35,9 @@ TestSuite(sections, .init = make_tmp, .fini = remove_tmp);
  * optional sections. */
 static void base(struct cal_data *c)
 {
-	memset(c, 0, sizeof(*c));
-	c->version = CAL_FORMAT_VERSION;
+	calib_figures(c);
 	cal_identity_here(&c->id);
 	c->id.domains = 2;
-	c->domains = 2;
-	c->tsc_hz = 2445406123.0;
-	c->tsc_read_ns = 11.83;
-	c->tsc_invariant = true;
-	for (int i = 0; i < 2; i++)
-		for (int j = 0; j < 2; j++) {
-			c->rtt_ns[i][j] = 80.25 + 100 * i + 10 * j;
-			c->notify_ns[i][j] = c->rtt_ns[i][j] / 2;
-			c->load_ns[i][j] = 95.5 + 50 * i + 7 * j;
-			c->copy_gbps[i][j] = 8.125 - i - 0.5 * j;
-		}
-	c->n_floor = 2;
-	c->floor_size[0] = 64, c->floor_ns[0] = 240.1, c->floor_p99_ns[0] = 350.2;
-	c->floor_size[1] = 4096, c->floor_ns[1] = 290.3, c->floor_p99_ns[1] = 401.4;
 }
 
 /* base() with every optional section, a different figure in every field. */
