@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 # shellcheck shell=sh
 #
-# What the QEMU guest tests share (sourced by numa2.sh, kmod.sh and
-# kmod_rmcd.sh): the host's tools, the kernel and rmc.ko, a work directory,
+# What the QEMU guest tests share (sourced by numa2.sh, kmod.sh,
+# kmod_rmcd.sh and ../xen/xen2.sh): the host's tools, the kernel and rmc.ko, a work directory,
 # the initramfs with busybox and the programs, one boot of a two-NUMA-node
 # guest and the verdict from its serial log.  The caller sets prog (its
 # name, for messages), keep (a directory to keep the work in, or empty) and
@@ -205,10 +205,10 @@ EOF
 	chmod +x "$root/init"
 }
 
-# guest_pack: the tree as work/initrd.gz.
+# guest_pack [OUT]: the tree as OUT (default work/initrd.gz).
 guest_pack() {
-	(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$work/initrd.gz" ||
-		die "cannot pack the initramfs"
+	(cd "$root" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"${1:-$work/initrd.gz}" ||
+		die "cannot pack the initramfs $root"
 }
 
 # guest_boot: boots the guest under software emulation, 2 vCPUs, one per

@@ -36,26 +36,14 @@ GUEST_TIMEOUT=480       # seconds dom0 waits for each part of the guests' run
 GUEST_MEM=200           # MiB per guest
 XENVER=4.17
 
-kernel='' keep='' build=''
-
-die() {
-	echo "xen2.sh: FAIL: $*" >&2
-	exit 1
-}
-
-while [ $# -gt 0 ]; do
-	case $1 in
-	--kernel) kernel=$2; shift 2 ;;
-	--keep) keep=$2; shift 2 ;;
-	--build-dir) build=$2; shift 2 ;;
-	-h|--help) sed -n '2,30p' "$0"; exit 0 ;;
-	*) die "unknown argument \"$1\" (see --help)" ;;
-	esac
-done
-
-# ---- what the host must have ----------------------------------------------
+kernel='' keep='' build='' prog=xen2.sh
 here=$(cd "$(dirname "$0")" && pwd)
 src=$(cd "$here/../.." && pwd)
+. "$here/../qemu/guest.sh"
+
+guest_args "--kernel kernel" "$@"
+
+# ---- what the host must have ----------------------------------------------
 [ -n "$build" ] || die "--build-dir not given (see --help)"
 rmcd=$build/rmcd/rmcd
 libdir=$build/libsonuma
@@ -63,21 +51,7 @@ libdir=$build/libsonuma
 [ -e "$libdir/libsonuma.so" ] || die "no $libdir/libsonuma.so (build the project first)"
 grep -q "fabric xen: cannot open" "$rmcd" ||
 	die "$rmcd was built without the xen fabric: install libxen-dev and run meson again"
-for t in g++ make; do
-	command -v $t >/dev/null || die "$t not found (scripts/deps.sh --test)"
-done
-QEMU=$(command -v qemu-system-x86_64) ||
-	die "qemu-system-x86_64 not found: install qemu-system-x86 (scripts/deps.sh --test)"
-BUSYBOX=
-for b in /bin/busybox /usr/bin/busybox; do
-	[ -x "$b" ] && { BUSYBOX=$b; break; }
-done
-[ -n "$BUSYBOX" ] || die "busybox not found: install busybox-static (scripts/deps.sh --test)"
-ldd "$BUSYBOX" >/dev/null 2>&1 &&
-	die "$BUSYBOX is dynamically linked: install busybox-static (scripts/deps.sh --test)"
-for t in cpio gzip zcat ldd timeout modinfo; do
-	command -v $t >/dev/null || die "$t not found (scripts/deps.sh --test)"
-done
+guest_tools g++ make zcat modinfo
 XEN_GZ=/boot/xen-$XENVER-amd64.gz
 [ -r "$XEN_GZ" ] || die "no $XEN_GZ: install xen-hypervisor-$XENVER-amd64 (scripts/deps.sh --test)"
 XENBIN=/usr/lib/xen-$XENVER/bin
@@ -88,13 +62,7 @@ XS_TOOLS="xenstore-read xenstore-write xenstore-chmod xenstore-ls xenstore-rm xe
 for t in $XS_TOOLS; do
 	command -v $t >/dev/null || die "$t not found: install xenstore-utils (scripts/deps.sh --test)"
 done
-if [ -z "$kernel" ]; then
-	kernel=$(ls /boot/vmlinuz-* 2>/dev/null | sort -V | tail -n 1)
-	[ -n "$kernel" ] ||
-		die "no kernel in /boot (/boot/vmlinuz-*): install linux-image-amd64 (scripts/deps.sh --test)"
-fi
-[ -r "$kernel" ] || die "cannot read the kernel $kernel (run as root, or pass --kernel)"
-kver=${kernel##*/vmlinuz-}
+guest_any_kernel
 moddir=/lib/modules/$kver/kernel/drivers/xen
 for m in xen-evtchn xen-privcmd xen-gntdev xen-gntalloc xenfs/xenfs; do
 	[ -r "$moddir/$m.ko" ] || die "no $moddir/$m.ko: the modules of kernel $kver are missing"
@@ -102,48 +70,7 @@ done
 [ -d "/usr/src/linux-headers-$kver" ] ||
 	die "no /usr/src/linux-headers-$kver: install linux-headers-amd64 (the headers of the kernel the guests boot)"
 
-work=$(mktemp -d "${TMPDIR:-/tmp}/sonuma-xen2.XXXXXX") || die "mktemp failed"
-cleanup() {
-	if [ -n "$keep" ]; then
-		mkdir -p "$keep" && cp -a "$work"/. "$keep"/ && echo "xen2.sh: kept $work in $keep"
-	fi
-	rm -rf "$work"
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM HUP
-log=$work/serial.log
-
-# ---- building roots ----------------------------------------------------------
-# new_root DIR: busybox with one link per applet.
-new_root() {
-	mkdir -p "$1/bin" "$1/dev" "$1/proc" "$1/sys" "$1/run" "$1/tmp" "$1/etc" "$1/var" \
-		"$1/lib/modules" || die "cannot create $1"
-	cp "$BUSYBOX" "$1/bin/busybox" || die "cannot copy busybox"
-	for a in $("$BUSYBOX" --list); do
-		[ "$a" = busybox ] || ln -sf busybox "$1/bin/$a"
-	done
-	ln -s bin "$1/sbin"
-}
-# add_prog ROOT PATH [NAME]: the program at its own path (a build-tree rpath
-# relative to $ORIGIN still finds its libraries), a link in /bin, and every
-# library ldd lists at the path ldd names.
-add_prog() {
-	src=$(readlink -f "$2") || die "$2: no such file"
-	mkdir -p "$1$(dirname "$src")" && cp "$src" "$1$src" || die "cannot copy $src"
-	ln -sf "$src" "$1/bin/${3:-${2##*/}}"
-	deps=$(ldd "$src" 2>&1)
-	case $deps in *"not a dynamic executable"*) return 0 ;; esac
-	echo "$deps" | grep -q 'not found' && die "$src: missing libraries:
-$(echo "$deps" | grep 'not found')"
-	for lib in $(echo "$deps" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }'); do
-		[ -e "$1$lib" ] && continue
-		mkdir -p "$1$(dirname "$lib")" && cp -L "$lib" "$1$lib" || die "cannot copy $lib"
-	done
-}
-pack() { # pack ROOT OUT
-	(cd "$1" && find . | cpio -o -H newc -R 0:0 --quiet | gzip -1) >"$2" ||
-		die "cannot pack $1"
-}
+guest_workdir xen2
 
 # ---- rmc.ko and the original's programs ------------------------------------
 # The module for exactly the kernel the guests boot (kmod/Makefile).
@@ -160,25 +87,25 @@ for p in bench_server bench_sync bench_async nodes_up; do
 done
 
 # ---- the guests' root --------------------------------------------------------
-groot=$work/guest
-new_root "$groot"
-for t in $XS_TOOLS; do add_prog "$groot" "$(command -v $t)"; done
-add_prog "$groot" "$rmcd"
-for p in bench_server bench_sync bench_async nodes_up; do add_prog "$groot" "$work/prog/$p"; done
+root=$work/guest
+guest_root run var lib/modules
+for t in $XS_TOOLS; do guest_add_prog "$t" "$(command -v $t)"; done
+guest_add_prog rmcd "$rmcd"
+for p in bench_server bench_sync bench_async nodes_up; do guest_add_prog $p "$work/prog/$p"; done
 cp "$moddir/xen-gntdev.ko" "$moddir/xen-privcmd.ko" "$moddir/xenfs/xenfs.ko" \
-	"$work/kmod/rmc.ko" "$groot/lib/modules/" || die "cannot copy the guest's modules"
-cp "$here/guest-init.sh" "$groot/init" && chmod +x "$groot/init" || die "cannot copy guest-init.sh"
-pack "$groot" "$work/guest.gz"
+	"$work/kmod/rmc.ko" "$root/lib/modules/" || die "cannot copy the guest's modules"
+cp "$here/guest-init.sh" "$root/init" && chmod +x "$root/init" || die "cannot copy guest-init.sh"
+guest_pack "$work/guest.gz"
 
 # ---- dom0's root -------------------------------------------------------------
 root=$work/dom0
-new_root "$root"
-for t in xl xenstored xenconsoled xen-init-dom0; do add_prog "$root" "$XENBIN/$t"; done
-for t in $XS_TOOLS; do add_prog "$root" "$(command -v $t)"; done
+guest_root run var lib/modules
+for t in xl xenstored xenconsoled xen-init-dom0; do guest_add_prog $t "$XENBIN/$t"; done
+for t in $XS_TOOLS; do guest_add_prog "$t" "$(command -v $t)"; done
 # xl aborts without libgcc_s (pthread_cancel loads it at run time).
 gcc_s=$(ldconfig -p | awk '/libgcc_s.so.1 .*x86-64/ { print $NF; exit }')
 [ -n "$gcc_s" ] || die "libgcc_s.so.1 not found (package libgcc-s1)"
-mkdir -p "$root$(dirname "$gcc_s")" && cp -L "$gcc_s" "$root$gcc_s" || die "cannot copy $gcc_s"
+guest_add_lib "$gcc_s"
 cp "$moddir/xen-evtchn.ko" "$moddir/xen-privcmd.ko" "$moddir/xen-gntdev.ko" \
 	"$moddir/xen-gntalloc.ko" "$moddir/xenfs/xenfs.ko" "$root/lib/modules/" ||
 	die "cannot copy dom0's modules"
@@ -223,7 +150,7 @@ done
 { echo "#!/bin/sh"; echo "GUEST_TIMEOUT=$GUEST_TIMEOUT"; sed 1d "$here/dom0-init.sh"; } \
 	>"$root/init" || die "cannot write dom0's /init"
 chmod +x "$root/init"
-pack "$root" "$work/dom0.gz"
+guest_pack "$work/dom0.gz"
 zcat "$XEN_GZ" >"$work/xen.elf" || die "cannot unpack $XEN_GZ"
 
 # ---- boot ------------------------------------------------------------------
