@@ -10,6 +10,7 @@
 #define SONUMA_TEST_CALIB_TMP_H
 
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -53,20 +54,46 @@ static inline void expect_close(double a, double b, const char *what)
 	cr_expect(fabs(a - b) <= 1e-9 * fabs(b), "%s: %.17g != %.17g", what, a, b);
 }
 
-/* Runs prog with args (NULL-terminated), its output into tmpdir/log_name;
- * returns its exit status, or -1 when it did not exit. */
-static inline int run_logged(const char *prog, const char *log_name, const char *const *args)
+/* The whole of a small text file (a static buffer, until the next call). */
+static inline char *slurp(const char *path)
 {
-	const char *argv[24];
+	static char text[65536];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return text;
+}
+
+/* The log tmpdir/name of a program run here. */
+static inline const char *log_of(const char *name)
+{
 	char log[128];
-	int n = 0, status;
+
+	tmp_path(log, sizeof(log), name);
+	return slurp(log);
+}
+
+static inline void spit(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	fputs(text, f);
+	fclose(f);
+}
+
+/* Starts argv[0] with argv (NULL-terminated), its output into
+ * tmpdir/log_name; returns its pid. */
+static inline pid_t spawn_logged(const char *const *argv, const char *log_name)
+{
+	char log[128];
 	pid_t pid;
 
 	tmp_path(log, sizeof(log), log_name);
-	argv[n++] = prog;
-	while (*args && n < 23)
-		argv[n++] = *args++;
-	argv[n] = NULL;
 	pid = fork();
 	cr_assert_geq(pid, 0);
 	if (pid == 0) {
@@ -75,9 +102,25 @@ static inline int run_logged(const char *prog, const char *log_name, const char 
 			dup2(fd, 1);
 			dup2(fd, 2);
 		}
-		execv(prog, (char *const *)argv);
+		execv(argv[0], (char *const *)argv);
 		_exit(127);
 	}
+	return pid;
+}
+
+/* Runs prog with args (NULL-terminated), its output into tmpdir/log_name;
+ * returns its exit status, or -1 when it did not exit. */
+static inline int run_logged(const char *prog, const char *log_name, const char *const *args)
+{
+	const char *argv[24];
+	int n = 0, status;
+	pid_t pid;
+
+	argv[n++] = prog;
+	while (*args && n < 23)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	pid = spawn_logged(argv, log_name);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }

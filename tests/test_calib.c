@@ -157,25 +157,16 @@ static void expect_rejected_in(const struct cal_data *base, const char *name, co
 			       const char *to, const char *want)
 {
 	struct cal_data c = *base;
-	char path[128], err[512], text[16384], out[16384];
-	const char *at;
-	size_t n;
-	FILE *f;
+	char path[128], err[512], out[16384];
+	const char *at, *text;
 
 	tmp_path(path, sizeof(path), name);
 	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
+	text = slurp(path);
 	at = strstr(text, from);
 	cr_assert_not_null(at, "the saved file has no \"%s\":\n%s", from, text);
 	snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - text), text, to, at + strlen(from));
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs(out, f);
-	fclose(f);
+	spit(path, out);
 
 	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL, "%s accepted:\n%s", name, out);
 	cr_expect_eq(strncmp(err, path, strlen(path)), 0, "error does not name the file: %s", err);
@@ -259,13 +250,9 @@ Test(calib, rejects_incomplete_file)
 {
 	struct cal_data c;
 	char path[128], err[512];
-	FILE *f;
 
 	tmp_path(path, sizeof(path), "short.cfg");
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs("version = 1;\n", f);
-	fclose(f);
+	spit(path, "version = 1;\n");
 	cr_expect_eq(cal_load(path, &c, err, sizeof(err)), -EINVAL);
 	cr_expect_eq(strncmp(err, path, strlen(path)), 0, "%s", err);
 	cr_expect(strstr(err, "missing machine"), "%s", err);
@@ -319,35 +306,26 @@ Test(calib, fabric_round_trip)
 Test(calib, file_without_fabrics_loads)
 {
 	static struct cal_data c, d;
-	char path[128], err[512], text[8192];
-	size_t n;
-	FILE *f;
+	char path[128], err[512];
+	const char *text;
 
 	sample(&c);
 	tmp_path(path, sizeof(path), "old.cfg");
 	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
-	f = fopen(path, "r");
-	cr_assert_not_null(f);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
+	text = slurp(path);
 	cr_expect_null(strstr(text, "fabrics ="), "a file without sections has a list:\n%s", text);
 	d.n_fabrics = 5;
 	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(d.n_fabrics, 0);
 	/* Exactly what an older sonuma-calibrate wrote. */
-	f = fopen(path, "w");
-	cr_assert_not_null(f);
-	fputs("version = 1;\n"
-	      "machine = { cpu_model = \"X\"; cores = 2; domains = 1; kernel = \"6.1\";\n"
-	      "  hostname = \"h\"; date = \"2025-01-31T12:00:00Z\"; };\n"
-	      "tsc = { hz = 2445000000.0; read_ns = 7.9; invariant = true; };\n"
-	      "rtt_ns = ( [ 210.0 ] );\nnotify_ns = ( [ 105.0 ] );\nload_ns = ( [ 95.0 ] );\n"
-	      "copy_gbps = ( [ 6.1 ] );\n"
-	      "floor = ( { size = 64; median_ns = 900.0; p99_ns = 1500.0; } );\n"
-	      "overhead_ns = 12.5;\npapi_counters = false;\nrmc_ko = false;\n",
-	      f);
-	fclose(f);
+	spit(path, "version = 1;\n"
+		   "machine = { cpu_model = \"X\"; cores = 2; domains = 1; kernel = \"6.1\";\n"
+		   "  hostname = \"h\"; date = \"2025-01-31T12:00:00Z\"; };\n"
+		   "tsc = { hz = 2445000000.0; read_ns = 7.9; invariant = true; };\n"
+		   "rtt_ns = ( [ 210.0 ] );\nnotify_ns = ( [ 105.0 ] );\nload_ns = ( [ 95.0 ] );\n"
+		   "copy_gbps = ( [ 6.1 ] );\n"
+		   "floor = ( { size = 64; median_ns = 900.0; p99_ns = 1500.0; } );\n"
+		   "overhead_ns = 12.5;\npapi_counters = false;\nrmc_ko = false;\n");
 	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
 	cr_expect_eq(d.n_fabrics, 0);
 	cr_expect_float_eq(cal_floor_ns(&d, 64), 900, 1e-9);
@@ -655,20 +633,14 @@ Test(tool, bad_arguments_exit_2, .fini = remove_tmp)
 Test(tool, missing_rmcd_is_a_clear_error, .fini = remove_tmp, .timeout = 60)
 {
 	const char *tool = tool_or_skip();
-	char path[128], log[128], text[4096] = "";
-	FILE *f;
-	size_t n;
+	char path[128];
+	const char *text;
 
 	tmp_path(path, sizeof(path), "x.cfg");
 	cr_expect_eq(run_tool(tool, (const char *const[]){ "--quick", "--rmcd", "/nonexistent/rmcd",
 							   "-o", path, NULL }),
 		     1);
-	tmp_path(log, sizeof(log), "tool.log");
-	f = fopen(log, "r");
-	cr_assert_not_null(f);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	text[n] = '\0';
-	fclose(f);
+	text = log_of("tool.log");
 	cr_expect(strstr(text, "/nonexistent/rmcd"), "%s", text);
 	cr_expect_eq(access(path, F_OK), -1, "a file was written after a failure");
 }

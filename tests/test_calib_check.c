@@ -87,28 +87,6 @@ static void full(struct cal_data *c)
 							      .cached_p99_ns = 190 + 50 * i };
 }
 
-static char *slurp(const char *path)
-{
-	static char text[65536];
-	FILE *f = fopen(path, "r");
-	size_t n;
-
-	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	return text;
-}
-
-static void spit(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	cr_assert_not_null(f);
-	fputs(text, f);
-	fclose(f);
-}
-
 Test(sections, save_load_round_trip)
 {
 	struct cal_data c, d;
@@ -368,14 +346,6 @@ static int run(const char *prog, const char *log_name, const char *const *args)
 	return run_logged(prog, log_name, args);
 }
 
-static const char *log_of(const char *name)
-{
-	char log[128];
-
-	tmp_path(log, sizeof(log), name);
-	return slurp(log);
-}
-
 static const char *env_or_skip(const char *name)
 {
 	const char *v = getenv(name);
@@ -574,17 +544,8 @@ static void rmcd_up(const char *cal)
 
 	tmp_path(run_dir, sizeof(run_dir), "run");
 	tmp_path(log, sizeof(log), "rmcd.log");
-	rmcd_pid = fork();
-	cr_assert_geq(rmcd_pid, 0);
-	if (rmcd_pid == 0) {
-		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-		if (fd >= 0) {
-			dup2(fd, 1);
-			dup2(fd, 2);
-		}
-		execl(rmcd, rmcd, "-r", run_dir, "-C", cal, "2", (char *)NULL);
-		_exit(127);
-	}
+	rmcd_pid = spawn_logged((const char *const[]){ rmcd, "-r", run_dir, "-C", cal, "2", NULL },
+				"rmcd.log");
 	core_node_sock_path(s0, sizeof(s0), run_dir, 0);
 	core_node_sock_path(s1, sizeof(s1), run_dir, 1);
 	for (int i = 0; i < 400; i++) {
