@@ -1646,29 +1646,20 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 	if (o->fmt == EXP_FMT_JSON) {
 		fprintf(out, "%s\n    {\"size\": %llu, \"iterations\": %llu", i ? "," : "",
 			(unsigned long long)res->size, (unsigned long long)res->iters);
-		for (int j = 0; j < 6; j++) {
-			fprintf(out, ", \"%s\": ", lat_name[j]);
-			exp_json_num(out, lat[j], 1);
-		}
-		fprintf(out, ", \"target_ns\": ");
-		exp_json_num(out, res->target, 3);
-		fprintf(out, ", \"p50_err_pct\": ");
-		exp_json_num(out, res->err_pct, 3);
+		for (int j = 0; j < 6; j++)
+			exp_json_field(out, lat_name[j], lat[j], 1);
+		exp_json_field(out, "target_ns", res->target, 3);
+		exp_json_field(out, "p50_err_pct", res->err_pct, 3);
 		fprintf(out,
 			", \"late\": %llu, \"late_pct\": %.3f, \"bw_MBps\": %.1f, \"mops\": "
-			"%.4f, \"errors\": %u, \"model_ns\": ",
+			"%.4f, \"errors\": %u",
 			(unsigned long long)res->late, late_pct, res->mbps, res->mops, res->errors);
-		exp_json_num(out, res->model, 3);
-		fprintf(out, ", \"req_err_p50_pct\": ");
-		exp_json_num(out, res->req_err_p50, 3);
-		fprintf(out, ", \"req_err_p99_pct\": ");
-		exp_json_num(out, res->req_err_p99, 3);
-		fprintf(out, ", \"agent_ns\": ");
-		exp_json_num(out, res->agent_ns, 1);
-		fprintf(out, ", \"agent_mops\": ");
-		exp_json_num(out, res->agent_mops, 4);
-		fprintf(out, ", \"vs_agent\": ");
-		exp_json_num(out, res->vs_agent, 3);
+		exp_json_field(out, "model_ns", res->model, 3);
+		exp_json_field(out, "req_err_p50_pct", res->req_err_p50, 3);
+		exp_json_field(out, "req_err_p99_pct", res->req_err_p99, 3);
+		exp_json_field(out, "agent_ns", res->agent_ns, 1);
+		exp_json_field(out, "agent_mops", res->agent_mops, 4);
+		exp_json_field(out, "vs_agent", res->vs_agent, 3);
 		fprintf(out, "}");
 	} else if (o->fmt == EXP_FMT_CSV) {
 		lat_figs(l, f, lat, "%.1f", "");

@@ -944,12 +944,9 @@ static void json_hist(FILE *f, const struct exp_hist *h)
 {
 	fprintf(f, "{\"count\": %llu, \"p50_ns\": ", (unsigned long long)h->n);
 	exp_json_num(f, exp_hist_pct(h, 50), 3);
-	fprintf(f, ", \"p99_ns\": ");
-	exp_json_num(f, exp_hist_pct(h, 99), 3);
-	fprintf(f, ", \"p999_ns\": ");
-	exp_json_num(f, exp_hist_pct(h, 99.9), 3);
-	fprintf(f, ", \"mean_ns\": ");
-	exp_json_num(f, exp_hist_mean(h), 3);
+	exp_json_field(f, "p99_ns", exp_hist_pct(h, 99), 3);
+	exp_json_field(f, "p999_ns", exp_hist_pct(h, 99.9), 3);
+	exp_json_field(f, "mean_ns", exp_hist_mean(h), 3);
 	fprintf(f, ", \"max_ns\": %llu}", (unsigned long long)h->max);
 }
 
@@ -1030,10 +1027,8 @@ static void output(struct outctx *c, enum exp_fmt fmt, FILE *f, const struct kv_
 		fprintf(f, "  \"remote_read\": {\"size\": %llu, \"target_ns\": ",
 			(unsigned long long)kv->slot_size);
 		exp_json_num(f, c->target_ns, 3);
-		fprintf(f, ", \"unloaded_p50_ns\": ");
-		exp_json_num(f, c->probe_p50, 3);
-		fprintf(f, ", \"unloaded_p99_ns\": ");
-		exp_json_num(f, c->probe_p99, 3);
+		exp_json_field(f, "unloaded_p50_ns", c->probe_p50, 3);
+		exp_json_field(f, "unloaded_p99_ns", c->probe_p99, 3);
 		fprintf(f, "},\n");
 		if (all) {
 			fprintf(f, "  \"cluster\": ");

@@ -729,8 +729,7 @@ static void emit_json(FILE *out, const struct emit *E)
 	exp_json_str(out, P->a.model);
 	fprintf(out, ", \"tsc_hz\": %.0f, \"read64_target_ns\": ", in->tsc_hz);
 	exp_json_num(out, rs->target64, 3);
-	fprintf(out, ", \"read_target_ns\": ");
-	exp_json_num(out, rs->target_read, 3);
+	exp_json_field(out, "read_target_ns", rs->target_read, 3);
 	fprintf(out,
 		"},\n  \"result\": {\"iter_median_ms\": %.4f, \"iter_mean_ms\": %.4f, "
 		"\"iter_min_ms\": %.4f, \"iter_max_ms\": %.4f, \"fetch_ms\": %.4f, "

@@ -147,6 +147,9 @@ void exp_json_str(FILE *f, const char *s);
 /* v with prec decimals, or null when it is not finite (not measured). */
 void exp_json_num(FILE *f, double v, int prec);
 
+/* A further field of an object: , "name": v (as exp_json_num). */
+void exp_json_field(FILE *f, const char *name, double v, int prec);
+
 /* A CSV field: v with one decimal, nothing when it is not finite. */
 void exp_csv_num(FILE *f, double v);
 

@@ -29,6 +29,12 @@ void exp_json_num(FILE *f, double v, int prec)
 		fprintf(f, "null");
 }
 
+void exp_json_field(FILE *f, const char *name, double v, int prec)
+{
+	fprintf(f, ", \"%s\": ", name);
+	exp_json_num(f, v, prec);
+}
+
 void exp_csv_num(FILE *f, double v)
 {
 	if (isfinite(v))

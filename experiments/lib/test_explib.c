@@ -107,6 +107,10 @@ Test(out, json_and_csv_fields)
 	cr_expect_str_eq(b, "1.235");
 	CAPTURE(b, exp_json_num(f_, NAN, 3));
 	cr_expect_str_eq(b, "null");
+	CAPTURE(b, exp_json_field(f_, "p99_ns", 2.5, 1));
+	cr_expect_str_eq(b, ", \"p99_ns\": 2.5");
+	CAPTURE(b, exp_json_field(f_, "vs_agent", INFINITY, 3));
+	cr_expect_str_eq(b, ", \"vs_agent\": null");
 	CAPTURE(b, exp_csv_num(f_, 2.25));
 	cr_expect_str_eq(b, "2.2");
 	CAPTURE(b, exp_csv_num(f_, NAN));
