@@ -308,6 +308,20 @@ static void problem(struct worker *w, const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+/* Counts (in cnt) and reports a key that holds another put than this
+ * worker's last put of it. */
+static void not_last_put(struct worker *w, int cnt, const char *what, uint64_t key,
+			 const struct kv_hdr *h)
+{
+	w->cnt[cnt]++;
+	problem(w,
+		"%skey %llu holds the put of writer %u, seq %llu, version %llu; this writer's "
+		"last put of it was seq %llu, version %llu",
+		what, (unsigned long long)key, h->writer, (unsigned long long)h->seq,
+		(unsigned long long)h->ver, (unsigned long long)w->my_seq[key],
+		(unsigned long long)w->my_stamp[key]);
+}
+
 /* A request failed: fatal for this worker (a put may hold a lock). */
 static int req_failed(struct worker *w, const char *what, uint64_t key, unsigned node, int r)
 {
@@ -373,13 +387,7 @@ static int check_image(struct worker *w, uint64_t key, const uint8_t *img, bool 
 	/* A key of this thread's alone: exactly its last put. */
 	if (!kv->o.any_writer && key_writer(kv, key) == w->wid && w->my_seq[key] &&
 	    (h.writer != w->wid || h.seq != w->my_seq[key] || h.ver != w->my_stamp[key])) {
-		w->cnt[final ? C_FINAL_BAD : C_STALE]++;
-		problem(w,
-			"key %llu: found the put of writer %u, seq %llu, version %llu; its only "
-			"writer's last put was seq %llu, version %llu",
-			(unsigned long long)key, h.writer, (unsigned long long)h.seq,
-			(unsigned long long)h.ver, (unsigned long long)w->my_seq[key],
-			(unsigned long long)w->my_stamp[key]);
+		not_last_put(w, final ? C_FINAL_BAD : C_STALE, "", key, &h);
 		ret = 1;
 	}
 	if (h.ver > w->seen[key])
@@ -712,13 +720,7 @@ static void phase_final_keys(struct worker *w)
 		memcpy(&h, w->q.lbuf + LB_READ(kv), sizeof(h));
 		if (h.writer == w->wid ? (h.seq != w->my_seq[k] || h.ver != w->my_stamp[k]) :
 					 h.ver <= w->my_stamp[k]) {
-			w->cnt[C_FINAL_BAD]++;
-			problem(w,
-				"final check: key %llu holds the put of writer %u, seq %llu, "
-				"version %llu; this writer's last put of it was seq %llu, version %llu",
-				(unsigned long long)k, h.writer, (unsigned long long)h.seq,
-				(unsigned long long)h.ver, (unsigned long long)w->my_seq[k],
-				(unsigned long long)w->my_stamp[k]);
+			not_last_put(w, C_FINAL_BAD, "final check: ", k, &h);
 		}
 	}
 }

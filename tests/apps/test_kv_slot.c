@@ -70,38 +70,38 @@ Test(kv_slot, value_bytes_match_the_fill)
 		cr_assert_eq(v[i], kv_value_byte(9, 2, 11, i), "byte %u", i);
 }
 
+/* The slot's version word (its first 8 bytes), as another write left it. */
+static void set_word(uint8_t *img, uint64_t v)
+{
+	memcpy(img, &v, 8);
+}
+
 Test(kv_slot, empty_and_locked_slots_are_not_accepted)
 {
 	uint8_t img[256];
-	uint64_t v;
 
 	memset(img, 0, sizeof(img));
 	cr_expect_eq(kv_slot_judge(img, VLEN), KV_EMPTY);
 	/* Claimed for a new key, body not yet written. */
-	v = 1;
-	memcpy(img, &v, 8);
+	set_word(img, 1);
 	cr_expect_eq(kv_slot_judge(img, VLEN), KV_LOCKED);
 	/* A committed body under a lock word. */
 	committed(img, 5, 8, 1, 0);
-	v = 9;
-	memcpy(img, &v, 8);
+	set_word(img, 9);
 	cr_expect_eq(kv_slot_judge(img, VLEN), KV_LOCKED);
 }
 
 Test(kv_slot, version_and_body_from_different_writes_are_torn)
 {
 	uint8_t img[256];
-	uint64_t v;
 
 	/* The body of version 4 with the word of version 6 (copied after the
 	 * next release), and the reverse. */
 	committed(img, 5, 4, 1, 0);
-	v = 6;
-	memcpy(img, &v, 8);
+	set_word(img, 6);
 	cr_expect_eq(kv_slot_judge(img, VLEN), KV_TORN);
 	committed(img, 5, 6, 2, 0);
-	v = 4;
-	memcpy(img, &v, 8);
+	set_word(img, 4);
 	cr_expect_eq(kv_slot_judge(img, VLEN), KV_TORN);
 }
 
