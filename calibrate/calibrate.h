@@ -254,6 +254,11 @@ struct cal_rmcd {
 	char path[PATH_MAX];
 };
 
+/* The rmcd to measure (x->floor_rmcd, found once) started with conf and
+ * args as cal_rmcd_start does, and waited for until the nodes of the mask
+ * are up.  0, or -errno with a message in err. */
+int cal_rmcd_up(struct cal_ctx *x, struct cal_rmcd *p, const char *conf, const char *const *args,
+		uint64_t nodes, char *err, size_t errlen);
 /* Starts rmcd (p->path) on a new run directory, with no calibration file
  * and the whole machine's CPUs: "rmcd -r DIR [-c DIR/rmc.conf] ARGS...",
  * conf (a config text) written into DIR when given. */

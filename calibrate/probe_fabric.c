@@ -380,14 +380,8 @@ int cal_probe_fabric(struct cal_ctx *x, char *err, size_t errlen)
 	snprintf(x->fab_conf, sizeof(x->fab_conf), "%s", x->opt.fabric);
 	snprintf(nodes, sizeof(nodes), "%u", c->nodes);
 	snprintf(node, sizeof(node), "%u", self);
-	if (!x->floor_rmcd[0] &&
-	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen)))
-		goto out;
-	snprintf(p.path, sizeof(p.path), "%s", x->floor_rmcd);
 	cal_catch_signals(&old);
-	r = cal_rmcd_start(x, &p, NULL, args, err, errlen);
-	if (!r)
-		r = cal_rmcd_wait(&p, 1ull << self, err, errlen);
+	r = cal_rmcd_up(x, &p, NULL, args, 1ull << self, err, errlen);
 	if (!r)
 		r = fab_measure(x, &p, c, self, peer, err, errlen);
 	if (r == -EINTR || cal_stop) {

@@ -279,12 +279,28 @@ int cal_rmcd_wait(struct cal_rmcd *p, uint64_t nodes, char *err, size_t errlen)
 	}
 }
 
+int cal_rmcd_up(struct cal_ctx *x, struct cal_rmcd *p, const char *conf, const char *const *args,
+		uint64_t nodes, char *err, size_t errlen)
+{
+	int r;
+
+	if (!x->floor_rmcd[0] &&
+	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen)))
+		return r;
+	snprintf(p->path, sizeof(p->path), "%s", x->floor_rmcd);
+	if ((r = cal_rmcd_start(x, p, conf, args, err, errlen)))
+		return r;
+	return cal_rmcd_wait(p, nodes, err, errlen);
+}
+
 void cal_rmcd_explain(struct cal_rmcd *p, char *err, size_t errlen)
 {
 	char tail[256], how[64] = "still running";
 	size_t n = strlen(err);
 	int status;
 
+	if (p->pid <= 0)
+		return; /* never started: err says why */
 	if (waitpid(p->pid, &status, WNOHANG) == p->pid) {
 		p->pid = 0;
 		if (WIFEXITED(status))
@@ -541,14 +557,8 @@ int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 	x->d.rmc_ko = dev >= 0;
 	if (dev >= 0)
 		core_rmcdev_close(dev);
-	if (!x->floor_rmcd[0] &&
-	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen)))
-		return r;
-	snprintf(p.path, sizeof(p.path), "%s", x->floor_rmcd);
 	cal_catch_signals(&old);
-	r = cal_rmcd_start(x, &p, NULL, none, err, errlen);
-	if (!r)
-		r = cal_rmcd_wait(&p, 3, err, errlen);
+	r = cal_rmcd_up(x, &p, NULL, none, 3, err, errlen);
 	if (!r)
 		r = floor_measure(x, &p, err, errlen);
 	if (!r && !cal_stop) {
@@ -560,9 +570,7 @@ int cal_probe_floor(struct cal_ctx *x, char *err, size_t errlen)
 			 "model = { name = \"fixed\"; latency_ns = %.0f; };\n"
 			 "rmc = { notify_ns = 0; overhead_ns = 0; };\n",
 			 OVERHEAD_MODEL_NS);
-		r = cal_rmcd_start(x, &p, conf, with_conf, err, errlen);
-		if (!r)
-			r = cal_rmcd_wait(&p, 3, err, errlen);
+		r = cal_rmcd_up(x, &p, conf, with_conf, 3, err, errlen);
 		if (!r)
 			r = overhead_measure(x, &p, err, errlen);
 	}
@@ -594,20 +602,12 @@ int cal_rig_start(struct cal_ctx *x, struct cal_rig **out, char *err, size_t err
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	if (!x->floor_rmcd[0] &&
-	    (r = cal_find_rmcd(&x->opt, x->floor_rmcd, sizeof(x->floor_rmcd), err, errlen))) {
-		free(g);
-		return r;
-	}
-	snprintf(g->p.path, sizeof(g->p.path), "%s", x->floor_rmcd);
 	cal_catch_signals(&g->old);
-	r = cal_rmcd_start(x, &g->p, NULL, none, err, errlen);
-	if (!r)
-		r = cal_rmcd_wait(&g->p, 3, err, errlen);
+	r = cal_rmcd_up(x, &g->p, NULL, none, 3, err, errlen);
 	if (r) {
 		if (r == -EINTR || cal_stop)
 			snprintf(err, errlen, "interrupted");
-		else if (g->p.pid > 0)
+		else
 			cal_rmcd_explain(&g->p, err, errlen);
 		cal_rig_stop(g);
 		return r == -EINTR || cal_stop ? -EINTR : r;
