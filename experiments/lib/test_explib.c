@@ -137,25 +137,26 @@ Test(out, cmdline_and_date)
 
 Test(stats, percentiles_of_one_to_a_thousand)
 {
+	/* n, p, nearest rank, rounded index.  99.9 / 100 * 1000 is a little
+	 * above 999 in doubles: rank 1000, as sonuma-bench has always counted
+	 * it.  Rounded index of 50: 0.5 * 999 + 0.5 = 500 -> v[500]. */
+	static const struct {
+		size_t n;
+		double p;
+		uint64_t rank, round;
+	} want[] = { { 1000, 50, 500, 501 },   { 1000, 99, 990, 990 },	  { 1000, 99.9, 1000, 999 },
+		     { 1000, 99.5, 995, 995 }, { 1000, 100, 1000, 1000 }, { 1000, 0, 1, 1 },
+		     { 1, 99.9, 1, 1 } };
 	uint64_t v[1000];
 
 	for (int i = 0; i < 1000; i++)
 		v[i] = (uint64_t)i + 1;
-	cr_expect_eq(exp_pct_rank(v, 1000, 50), 500);
-	cr_expect_eq(exp_pct_rank(v, 1000, 99), 990);
-	/* 99.9 / 100 * 1000 is a little above 999 in doubles: rank 1000, as
-	 * sonuma-bench has always counted it. */
-	cr_expect_eq(exp_pct_rank(v, 1000, 99.9), 1000);
-	cr_expect_eq(exp_pct_rank(v, 1000, 99.5), 995);
-	cr_expect_eq(exp_pct_rank(v, 1000, 100), 1000);
-	cr_expect_eq(exp_pct_rank(v, 1000, 0), 1);
-	/* Rounded index: 0.5 * 999 + 0.5 = 500 -> v[500]. */
-	cr_expect_eq(exp_pct_round(v, 1000, 50), 501);
-	cr_expect_eq(exp_pct_round(v, 1000, 99), 990);
-	cr_expect_eq(exp_pct_round(v, 1000, 0), 1);
-	cr_expect_eq(exp_pct_round(v, 1000, 100), 1000);
-	cr_expect_eq(exp_pct_rank(v, 1, 99.9), 1);
-	cr_expect_eq(exp_pct_round(v, 1, 99.9), 1);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		cr_expect_eq(exp_pct_rank(v, want[i].n, want[i].p), want[i].rank, "rank p%g of %zu",
+			     want[i].p, want[i].n);
+		cr_expect_eq(exp_pct_round(v, want[i].n, want[i].p), want[i].round,
+			     "rounded p%g of %zu", want[i].p, want[i].n);
+	}
 }
 
 Test(stats, summary_sorts_and_scales)
