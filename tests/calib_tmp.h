@@ -125,6 +125,17 @@ static inline int run_logged(const char *prog, const char *log_name, const char 
 	return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
+/* c saved as tmpdir/name and loaded back into d; returns the file's text. */
+static inline const char *save_load(const struct cal_data *c, struct cal_data *d, const char *name)
+{
+	char path[128], err[512];
+
+	tmp_path(path, sizeof(path), name);
+	cr_assert_eq(cal_save(path, c, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cal_load(path, d, err, sizeof(err)), 0, "%s", err);
+	return slurp(path);
+}
+
 /* Two domains, a different figure in every cell of the four tables, the
  * TSC, and floors for 64 B and 4 KiB; the identity is the caller's. */
 static inline void calib_figures(struct cal_data *c)

@@ -68,12 +68,9 @@ static void sample_fabric(struct cal_fabric *f, const char *tls)
 Test(calib, save_load_round_trip)
 {
 	struct cal_data c, d;
-	char path[128], err[512];
 
 	sample(&c);
-	tmp_path(path, sizeof(path), "a/b/cal.cfg");
-	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
+	save_load(&c, &d, "a/b/cal.cfg");
 	cr_expect_eq(d.version, CAL_FORMAT_VERSION);
 	cr_expect_str_eq(d.id.cpu_model, c.id.cpu_model);
 	cr_expect_eq(d.id.cores, c.id.cores);
@@ -261,7 +258,6 @@ Test(calib, rejects_incomplete_file)
 Test(calib, fabric_round_trip)
 {
 	static struct cal_data c, d;
-	char path[128], err[512];
 
 	sample(&c);
 	sample_fabric(&c.fabric[0], "tcp");
@@ -269,9 +265,7 @@ Test(calib, fabric_round_trip)
 	c.fabric[1].ns[CAL_FAB_WRITE][2] = 1234.5;
 	c.fabric[1].p10_ns[CAL_FAB_WRITE][2] = 1000;
 	c.n_fabrics = 2;
-	tmp_path(path, sizeof(path), "fabric.cfg");
-	cr_assert_eq(cal_save(path, &c, err, sizeof(err)), 0, "%s", err);
-	cr_assert_eq(cal_load(path, &d, err, sizeof(err)), 0, "%s", err);
+	save_load(&c, &d, "fabric.cfg");
 	cr_assert_eq(d.n_fabrics, 2);
 	for (uint32_t k = 0; k < 2; k++) {
 		const struct cal_fabric *a = &c.fabric[k], *b = &d.fabric[k];
