@@ -106,6 +106,26 @@ check() {
 		END { for (i = 0; i < 4096; i++) if (!(i in seen)) missing++
 		      if (n != 4096 || bad || missing) { printf "%d values, %d wrong, %d pages missing\n", n, bad, missing; exit 1 } }' "$1"
 }
+# original_flow R W A WHERE: bench_sync 1 r, bench_sync 1 w and bench_async
+# 1 r, every value checked; passes (or fails) R, W and A, WHERE in messages.
+original_flow() {
+	if run "$1" bench_sync 1 r && out=$(check "/tmp/$1.out" 0); then
+		pass "$1"
+	else
+		fail "$1" "bench_sync 1 r$4: $(tail -n 1 "/tmp/$1.out") $out"
+	fi
+	if run "$2" bench_sync 1 w && [ "$(grep -c "wrote this number" "/tmp/$2.out")" = 4096 ]; then
+		pass "$2"
+	else
+		fail "$2" "bench_sync 1 w$4: $(tail -n 1 "/tmp/$2.out")"
+	fi
+	if run "$3" bench_async 1 r && out=$(check "/tmp/$3.out" 65536) &&
+	   ! grep -q failed "/tmp/$3.out"; then
+		pass "$3"
+	else
+		fail "$3" "bench_async 1 r$4: $(grep -m 1 failed "/tmp/$3.out") $out"
+	fi
+}
 # cpu: this guest's CPU time so far (/proc/stat, in 1/100 s): user+nice,
 # system (with irq and softirq), idle (with iowait), steal.
 cpu() { awk '/^cpu / { print $2 + $3, $4 + $7 + $8, $5 + $6, $9 }' /proc/stat; }
@@ -152,22 +172,7 @@ fi
 
 # ---- node 0: the original's flow ------------------------------------------
 wait_for 240 res_says 1 "PASS server" || fail flow "node 1 never said its bench_server ran"
-if run sync_r bench_sync 1 r && out=$(check /tmp/sync_r.out 0); then
-	pass sync-read
-else
-	fail sync-read "bench_sync 1 r: $(tail -n 1 /tmp/sync_r.out) $out"
-fi
-if run sync_w bench_sync 1 w && [ $(grep -c "wrote this number" /tmp/sync_w.out) = 4096 ]; then
-	pass sync-write
-else
-	fail sync-write "bench_sync 1 w: $(tail -n 1 /tmp/sync_w.out)"
-fi
-if run async_r bench_async 1 r && out=$(check /tmp/async_r.out 65536) &&
-   ! grep -q failed /tmp/async_r.out; then
-	pass async-read
-else
-	fail async-read "bench_async 1 r: $(grep -m 1 failed /tmp/async_r.out) $out"
-fi
+original_flow sync-read sync-write async-read ""
 
 # ---- node 1's domain destroyed while node 0 reads from it ----------------
 # Reads of node 1's context (bench_sync 1 r, every value checked: node 1
@@ -263,22 +268,7 @@ fi
 report "WAIT rejoin"
 if wait_for 300 ctl_says rejoined && wait_for 300 res_says 1 "PASS server" &&
    wait_for 60 nodes_up 0; then
-	if run rejoin_r bench_sync 1 r && out=$(check /tmp/rejoin_r.out 0); then
-		pass rejoin-read
-	else
-		fail rejoin-read "bench_sync 1 r to the new node 1: $(tail -n 1 /tmp/rejoin_r.out) $out"
-	fi
-	if run rejoin_w bench_sync 1 w && [ $(grep -c "wrote this number" /tmp/rejoin_w.out) = 4096 ]; then
-		pass rejoin-write
-	else
-		fail rejoin-write "bench_sync 1 w to the new node 1: $(tail -n 1 /tmp/rejoin_w.out)"
-	fi
-	if run rejoin_a bench_async 1 r && out=$(check /tmp/rejoin_a.out 65536) &&
-	   ! grep -q failed /tmp/rejoin_a.out; then
-		pass rejoin-async-read
-	else
-		fail rejoin-async-read "bench_async 1 r to the new node 1: $(grep -m 1 failed /tmp/rejoin_a.out) $out"
-	fi
+	original_flow rejoin-read rejoin-write rejoin-async-read " to the new node 1"
 else
 	show rmcd </tmp/rmcd.log
 	fail rejoin-read "the new guest of node 1 never served its context to node 0"
