@@ -23,6 +23,9 @@
  *    hands it a node's address and keys, and takes them back, through its
  *    mailbox (rmcd_rmc_fabric_call), so that every endpoint and key is
  *    created, used and destroyed by the thread whose worker holds it.
+ *    A new endpoint is wired up only while its worker is progressed: an
+ *    RMC thread without queue pairs does not sleep until its endpoints'
+ *    first flushes have completed (busy).
  *
  * Death.  Endpoints use UCP_ERR_HANDLING_MODE_PEER.  When a node's control
  * endpoint fails (its rmcd died, the connection broke), the connection
@@ -196,6 +199,7 @@ struct ucx_rmc {
 	struct rmcd_rmc *m;
 	ucp_worker_h worker;
 	struct ucx_node_ep *node; /* [n_nodes] */
+	uint32_t wiring;	  /* endpoints whose first flush has not completed */
 };
 
 /* The part of every UCP request that is ours (ucp_params.request_size). */
@@ -346,6 +350,28 @@ static int ucx_progress(struct rmcd_rmc *m)
 	return (int)ucp_worker_progress(r->worker);
 }
 
+/* A new endpoint is wired up (client-server: UCP sends our worker's
+ * address once the socket connects) only while its worker is progressed,
+ * and until then UCX's async thread finds the connecting socket writable
+ * on every turn and spins on it: a whole CPU, for as long as the RMC
+ * thread of a node without programs sleeps.  The endpoint's first flush
+ * completes once it is wired up; until then the thread progresses. */
+static void wired(void *request, ucs_status_t status, void *user_data)
+{
+	struct ucx_rmc *r = user_data;
+
+	(void)status;
+	ucp_request_free(request);
+	r->wiring--;
+}
+
+static bool ucx_busy(struct rmcd_rmc *m)
+{
+	struct ucx_rmc *r = m->fab;
+
+	return r->wiring != 0;
+}
+
 /* An RMC thread's endpoint failed: no more requests through it, and the
  * connection thread is told (it detaches the node and tries it again). */
 static void rmc_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
@@ -420,6 +446,13 @@ static int node_ep_make(struct ucx_rmc *r, struct ucx_call *c)
 			 ucs_status_string(s));
 		return errno_of(s);
 	}
+	ucp_request_param_t fp = { .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+						   UCP_OP_ATTR_FIELD_USER_DATA,
+				   .cb.send = wired,
+				   .user_data = r };
+	ucs_status_ptr_t fs = ucp_ep_flush_nbx(ne->ep, &fp);
+	if (fs && !UCS_PTR_IS_ERR(fs))
+		r->wiring++;
 	/* Unpacked now, on the endpoint still being wired up: UCP resolves
 	 * a key again when the endpoint's configuration changes. */
 	for (uint32_t k = 0; k < h->n_ctx; k++) {
@@ -1467,6 +1500,7 @@ const struct rmcd_fabric_ops rmcd_fabric_ucx = {
 	.stop = ucx_stop,
 	.fini = ucx_fini,
 	.mbox = ucx_mbox,
+	.busy = ucx_busy,
 	.reg = ucx_reg,
 	.dereg = ucx_dereg,
 };
