@@ -68,7 +68,6 @@
 #define REFUSED_RETRY_MS 1000 /* after a node refused us */
 #define HELLO_TIMEOUT_MS 2000 /* for an answer to a HELLO */
 #define START_MS 1500	      /* what start waits for the nodes already up */
-#define SPIN_NS 100000	      /* the connection thread polls this long after work */
 #define MAX_ACCEPTED 256      /* endpoints other nodes may have open to us */
 #define MAX_KEYS 8192	      /* bytes of packed keys in one message */
 
@@ -160,6 +159,7 @@ struct ucx_fabric {
 	ucp_worker_h worker; /* the control worker */
 	ucp_listener_h listener;
 	int efd, evfd;
+	uint64_t spin_ns; /* fabric.spin_us */
 	pthread_t thread;
 	bool started;
 	uint32_t quit; /* atomic */
@@ -1118,8 +1118,8 @@ static void conn_work(struct ucx_fabric *f)
 }
 
 /* Progresses the control worker, then sleeps until it has an event, the
- * evfd is written, or ms pass.  Keeps polling for SPIN_NS after work:
- * another node's gets over tcp are served here, in bursts. */
+ * evfd is written, or ms pass.  Keeps polling for fabric.spin_us after
+ * work: another node's gets over tcp are served here, in bursts. */
 static void conn_wait(struct ucx_fabric *f, unsigned ms, uint64_t *last_work)
 {
 	struct pollfd pf[2] = { { .fd = f->efd, .events = POLLIN },
@@ -1130,7 +1130,7 @@ static void conn_wait(struct ucx_fabric *f, unsigned ms, uint64_t *last_work)
 		*last_work = core_mono_ns();
 		return;
 	}
-	if (core_mono_ns() - *last_work < SPIN_NS || f->inbox)
+	if (core_mono_ns() - *last_work < f->spin_ns || f->inbox)
 		return;
 	if (ucp_worker_arm(f->worker) == UCS_ERR_BUSY)
 		return;
@@ -1393,6 +1393,7 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 	d->fab = f;
 	f->d = d;
 	f->efd = f->evfd = -1;
+	f->spin_ns = (uint64_t)(cf->fabric_spin_us * 1000.0);
 	f->inbox_tail = &f->inbox;
 	f->incarnation = core_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
 	d->model->describe(d->model_state, f->desc, sizeof(f->desc));
