@@ -18,6 +18,7 @@ void core_config_defaults(struct core_config *c)
 	c->node_id = -1;
 	snprintf(c->fabric, sizeof(c->fabric), "shm");
 	snprintf(c->xen_cluster, sizeof(c->xen_cluster), "sonuma");
+	c->fabric_spin_us = 0;
 	c->context_pages = 4096; /* 16 MiB, as the original platform */
 	c->n_contexts = 1;
 	c->queue_depth = MAX_NUM_WQ;
@@ -467,7 +468,7 @@ static int load_calibration(struct core_config *c, config_setting_t *g, char *er
 
 static int load_fabric(struct core_config *c, config_setting_t *g, char *err, size_t errlen)
 {
-	static const char *const fa[] = { "name", "nodes", "cluster", NULL };
+	static const char *const fa[] = { "name", "nodes", "cluster", "spin_us", NULL };
 	int r;
 
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP)
@@ -481,6 +482,12 @@ static int load_fabric(struct core_config *c, config_setting_t *g, char *err, si
 		return core_cfg_fail(g, "name", err, errlen,
 				     "unknown fabric \"%s\" (known: shm, ucx, xen)", c->fabric);
 	if ((r = cfg_addr_list(c, g, err, errlen)))
+		return r;
+	if (config_setting_get_member(g, "spin_us") && strcmp(c->fabric, "ucx"))
+		return core_cfg_fail(g, "spin_us", err, errlen,
+				     "is for the ucx fabric (its connection thread), not %s",
+				     c->fabric);
+	if ((r = core_cfg_double(g, "spin_us", false, 0, 1e6, &c->fabric_spin_us, err, errlen)))
 		return r;
 	/* A xenstore path element: letters, digits, '-' and '_'. */
 	if ((r = core_cfg_string(g, "cluster", false, c->xen_cluster, sizeof(c->xen_cluster), err,

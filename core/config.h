@@ -28,6 +28,9 @@ struct core_config {
 	char fabric_addr[CORE_MAX_NODES][CORE_ADDR_LEN];
 	uint32_t n_fabric_addr;
 	unsigned fabric_line;
+	/* fabric.spin_us (ucx): how long the connection thread keeps polling
+	 * after it served other nodes' requests before it sleeps. */
+	double fabric_spin_us;
 	uint64_t context_pages; /* context 0 */
 	uint64_t ctx_pages[16]; /* contexts 1.. (cluster.contexts) */
 	uint32_t n_contexts;	/* contexts per node, 1..16 */

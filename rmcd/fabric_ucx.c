@@ -23,6 +23,9 @@
  *    hands it a node's address and keys, and takes them back, through its
  *    mailbox (rmcd_rmc_fabric_call), so that every endpoint and key is
  *    created, used and destroyed by the thread whose worker holds it.
+ *    A new endpoint is wired up only while its worker is progressed: an
+ *    RMC thread without queue pairs does not sleep until its endpoints'
+ *    first flushes have completed (busy).
  *
  * Death.  Endpoints use UCP_ERR_HANDLING_MODE_PEER.  When a node's control
  * endpoint fails (its rmcd died, the connection broke), the connection
@@ -65,7 +68,6 @@
 #define REFUSED_RETRY_MS 1000 /* after a node refused us */
 #define HELLO_TIMEOUT_MS 2000 /* for an answer to a HELLO */
 #define START_MS 1500	      /* what start waits for the nodes already up */
-#define SPIN_NS 100000	      /* the connection thread polls this long after work */
 #define MAX_ACCEPTED 256      /* endpoints other nodes may have open to us */
 #define MAX_KEYS 8192	      /* bytes of packed keys in one message */
 
@@ -157,6 +159,7 @@ struct ucx_fabric {
 	ucp_worker_h worker; /* the control worker */
 	ucp_listener_h listener;
 	int efd, evfd;
+	uint64_t spin_ns; /* fabric.spin_us */
 	pthread_t thread;
 	bool started;
 	uint32_t quit; /* atomic */
@@ -196,6 +199,7 @@ struct ucx_rmc {
 	struct rmcd_rmc *m;
 	ucp_worker_h worker;
 	struct ucx_node_ep *node; /* [n_nodes] */
+	uint32_t wiring;	  /* endpoints whose first flush has not completed */
 };
 
 /* The part of every UCP request that is ours (ucp_params.request_size). */
@@ -346,6 +350,28 @@ static int ucx_progress(struct rmcd_rmc *m)
 	return (int)ucp_worker_progress(r->worker);
 }
 
+/* A new endpoint is wired up (client-server: UCP sends our worker's
+ * address once the socket connects) only while its worker is progressed,
+ * and until then UCX's async thread finds the connecting socket writable
+ * on every turn and spins on it: a whole CPU, for as long as the RMC
+ * thread of a node without programs sleeps.  The endpoint's first flush
+ * completes once it is wired up; until then the thread progresses. */
+static void wired(void *request, ucs_status_t status, void *user_data)
+{
+	struct ucx_rmc *r = user_data;
+
+	(void)status;
+	ucp_request_free(request);
+	r->wiring--;
+}
+
+static bool ucx_busy(struct rmcd_rmc *m)
+{
+	struct ucx_rmc *r = m->fab;
+
+	return r->wiring != 0;
+}
+
 /* An RMC thread's endpoint failed: no more requests through it, and the
  * connection thread is told (it detaches the node and tries it again). */
 static void rmc_ep_error(void *arg, ucp_ep_h ep, ucs_status_t status)
@@ -420,6 +446,13 @@ static int node_ep_make(struct ucx_rmc *r, struct ucx_call *c)
 			 ucs_status_string(s));
 		return errno_of(s);
 	}
+	ucp_request_param_t fp = { .op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK |
+						   UCP_OP_ATTR_FIELD_USER_DATA,
+				   .cb.send = wired,
+				   .user_data = r };
+	ucs_status_ptr_t fs = ucp_ep_flush_nbx(ne->ep, &fp);
+	if (fs && !UCS_PTR_IS_ERR(fs))
+		r->wiring++;
 	/* Unpacked now, on the endpoint still being wired up: UCP resolves
 	 * a key again when the endpoint's configuration changes. */
 	for (uint32_t k = 0; k < h->n_ctx; k++) {
@@ -1085,8 +1118,8 @@ static void conn_work(struct ucx_fabric *f)
 }
 
 /* Progresses the control worker, then sleeps until it has an event, the
- * evfd is written, or ms pass.  Keeps polling for SPIN_NS after work:
- * another node's gets over tcp are served here, in bursts. */
+ * evfd is written, or ms pass.  Keeps polling for fabric.spin_us after
+ * work: another node's gets over tcp are served here, in bursts. */
 static void conn_wait(struct ucx_fabric *f, unsigned ms, uint64_t *last_work)
 {
 	struct pollfd pf[2] = { { .fd = f->efd, .events = POLLIN },
@@ -1097,7 +1130,7 @@ static void conn_wait(struct ucx_fabric *f, unsigned ms, uint64_t *last_work)
 		*last_work = core_mono_ns();
 		return;
 	}
-	if (core_mono_ns() - *last_work < SPIN_NS || f->inbox)
+	if (core_mono_ns() - *last_work < f->spin_ns || f->inbox)
 		return;
 	if (ucp_worker_arm(f->worker) == UCS_ERR_BUSY)
 		return;
@@ -1360,6 +1393,7 @@ static int ucx_start(struct rmcd *d, char *err, size_t errlen)
 	d->fab = f;
 	f->d = d;
 	f->efd = f->evfd = -1;
+	f->spin_ns = (uint64_t)(cf->fabric_spin_us * 1000.0);
 	f->inbox_tail = &f->inbox;
 	f->incarnation = core_mono_ns() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL);
 	d->model->describe(d->model_state, f->desc, sizeof(f->desc));
@@ -1467,6 +1501,7 @@ const struct rmcd_fabric_ops rmcd_fabric_ucx = {
 	.stop = ucx_stop,
 	.fini = ucx_fini,
 	.mbox = ucx_mbox,
+	.busy = ucx_busy,
 	.reg = ucx_reg,
 	.dereg = ucx_dereg,
 };

@@ -747,11 +747,13 @@ static void *rmc_main(void *arg)
 			idle = 0;
 			continue;
 		}
-		/* No queue pair, nothing held back, nothing in flight: nothing
-		 * can arrive but a mailbox message, which wakes us.  (With one
-		 * rmcd per node, the RMCs of nodes without programs then leave
-		 * the CPUs to those that have some.) */
-		if (!m->n_qps && !m->heap.n && !m->fl_busy) {
+		/* No queue pair, nothing held back, nothing in flight, nothing
+		 * of the fabric's own to move on: nothing can arrive but a
+		 * mailbox message, which wakes us.  (With one rmcd per node,
+		 * the RMCs of nodes without programs then leave the CPUs to
+		 * those that have some.) */
+		if (!m->n_qps && !m->heap.n && !m->fl_busy &&
+		    !(d->fabric->busy && d->fabric->busy(m))) {
 			pthread_mutex_lock(&m->mu);
 			while (!m->mbox && !SONUMA_READ_ONCE(d->stop))
 				pthread_cond_wait(&m->cv, &m->mu);

@@ -180,6 +180,10 @@ struct rmcd_fabric_ops {
 	/* Runs on RMC thread m, asked through its mailbox
 	 * (rmcd_rmc_fabric_call): what must happen on that thread. */
 	void (*mbox)(struct rmcd_rmc *m, void *arg);
+	/* Optional: whether the fabric has work of its own on RMC thread m
+	 * that only progress() moves on (an endpoint still being wired up).
+	 * An RMC thread without queue pairs does not sleep while it has. */
+	bool (*busy)(struct rmcd_rmc *m);
 	/* Registers a local buffer for transfers (rmcd_xfer.memh). */
 	int (*reg)(struct rmcd *d, void *addr, size_t len, void **memh);
 	void (*dereg)(struct rmcd *d, void *memh);

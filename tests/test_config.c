@@ -277,6 +277,7 @@ Test(config, ucx_fabric_addresses)
 	cr_assert_str_eq(c.fabric, "ucx");
 	cr_assert_eq(c.n_fabric_addr, 3);
 	cr_assert_str_eq(c.fabric_addr[1], "node-b.example:13338");
+	cr_assert_float_eq(c.fabric_spin_us, 250.5, 1e-9);
 	cr_assert_eq(core_config_check_fabric(&c, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(core_split_addr(c.fabric_addr[2], host, sizeof(host), &port), 0);
 	cr_assert_str_eq(host, "fe80::1");
@@ -301,6 +302,13 @@ Test(config, ucx_fabric_duplicate_address)
 Test(config, ucx_fabric_needs_addresses)
 {
 	expect_error("ucx_nonodes.conf", "fabric", "fabric.nodes", "address of every node");
+}
+
+Test(config, ucx_fabric_spin)
+{
+	expect_error("ucx_spin.conf", "spin_us", "fabric.spin_us", "between 0 and 1e+06");
+	expect_error("ucx_spin_type.conf", "spin_us", "fabric.spin_us", "must be a number");
+	expect_error("shm_spin.conf", "spin_us", "fabric.spin_us", "for the ucx fabric");
 }
 
 Test(config, ucx_fabric_one_address_per_node)
