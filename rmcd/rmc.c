@@ -323,19 +323,19 @@ static inline void complete_timed(struct rmcd_rmc *m, struct rmcd_qp *qp, uint8_
 
 /* ---- transfers the fabric finishes later ------------------------------- */
 
-/* Hands x to the fabric.  When the fabric may finish it later, x gets a
+/* start_xfer() for a fabric that may finish a transfer later: x gets a
  * cookie first, recording what completing it needs; the answer is then
- * RMCD_XFER_PENDING and rmcd_xfer_done() completes it. */
-static inline uint8_t start_xfer(struct rmcd_rmc *m, struct rmcd_qp *qp, struct rmcd_xfer *x,
-				 uint8_t tid, bool inplace, unsigned cls, uint64_t t_post,
-				 uint64_t due)
+ * RMCD_XFER_PENDING and rmcd_xfer_done() completes it.  Out of line: the
+ * shared-memory path must not pay for its arguments. */
+static __attribute__((noinline)) uint8_t start_xfer_tracked(struct rmcd_rmc *m, struct rmcd_qp *qp,
+							    struct rmcd_xfer *x, uint8_t tid,
+							    bool inplace, unsigned cls,
+							    uint64_t t_post, uint64_t due)
 {
 	struct rmcd_inflight *f;
 	uint32_t c;
 	uint8_t st;
 
-	if (!m->d->fabric->progress)
-		return rmcd_xfer(m, x);
 	/* Room is reserved with the QP (qps_add): never empty here. */
 	c = m->fl_free;
 	f = &m->fl[c];
@@ -360,6 +360,17 @@ static inline uint8_t start_xfer(struct rmcd_rmc *m, struct rmcd_qp *qp, struct 
 	f->next_free = m->fl_free;
 	m->fl_free = c;
 	return st;
+}
+
+/* Hands x to the fabric: its status, or RMCD_XFER_PENDING when the fabric
+ * finishes it later (start_xfer_tracked). */
+static inline __attribute__((always_inline)) uint8_t
+start_xfer(struct rmcd_rmc *m, struct rmcd_qp *qp, struct rmcd_xfer *x, uint8_t tid, bool inplace,
+	   unsigned cls, uint64_t t_post, uint64_t due)
+{
+	if (!m->d->fabric->progress)
+		return rmcd_xfer(m, x);
+	return start_xfer_tracked(m, qp, x, tid, inplace, cls, t_post, due);
 }
 
 void rmcd_xfer_done(struct rmcd_rmc *m, uint32_t cookie, uint8_t status)
