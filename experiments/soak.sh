@@ -235,6 +235,13 @@ chaos_loop() {
 		kill -KILL "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		rc=$?
+		# Our own TERM (the signal to stop) makes wait return 128 + 15
+		# before the rogue's status is in: wait for that.  A rogue that
+		# really ended by SIGTERM was reaped then, and this wait says 127.
+		if ((stop && rc == 128 + 15)); then
+			wait "$pid" 2>/dev/null
+			rc=$?
+		fi
 		if ((rc == 128 + 9)); then
 			echo killed >>"$tmp/chaos.log"
 		else
