@@ -7,7 +7,7 @@
 set -euo pipefail
 
 pkgs=(meson ninja-build pkg-config gcc g++ clang libconfig-dev libnuma-dev numactl
-      libpapi-dev papi-tools gnuplot-nox python3 ucx-utils libucx-dev
+      libpapi-dev papi-tools gnuplot-nox python3 ucx-utils libucx-dev valgrind
       libxen-dev)
 if [[ "${1:-}" == "--test" ]]; then
 	pkgs+=(libcriterion-dev qemu-system-x86 linux-image-amd64 busybox-static cpio
