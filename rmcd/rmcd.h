@@ -217,8 +217,17 @@ struct rmcd_pending {
 	struct rmcd_xfer x;
 };
 
+/* The due-time queue: a min-heap of small keys (so that sifting moves 16
+ * bytes, not a record), each naming the slot of its record in v. */
+struct rmcd_hkey {
+	uint64_t at; /* as the record's */
+	uint32_t slot;
+};
+
 struct rmcd_heap {
-	struct rmcd_pending *v;
+	struct rmcd_hkey *k;	/* the heap, n keys */
+	struct rmcd_pending *v; /* records, cap slots */
+	uint32_t *free;		/* free slots, a stack of cap - n */
 	uint32_t n, cap;
 };
 
@@ -325,7 +334,12 @@ int rmcd_heap_reserve(struct rmcd_heap *h, uint32_t cap);
 void rmcd_heap_push(struct rmcd_heap *h, const struct rmcd_pending *p);
 static inline const struct rmcd_pending *rmcd_heap_top(const struct rmcd_heap *h)
 {
-	return h->n ? &h->v[0] : 0;
+	return h->n ? &h->v[h->k[0].slot] : 0;
+}
+/* The record of the i-th key (in heap order; for the tests). */
+static inline struct rmcd_pending *rmcd_heap_at(struct rmcd_heap *h, uint32_t i)
+{
+	return &h->v[h->k[i].slot];
 }
 void rmcd_heap_pop(struct rmcd_heap *h);
 /* Drops every entry of qp. */

@@ -235,9 +235,11 @@ static const struct tm_ops hold_model = {
 /* Makes every held completion due now. */
 static void release_held(void)
 {
+	/* Every key 0: still a heap. */
 	for (uint32_t i = 0; i < U.rmc.heap.n; i++) {
-		U.rmc.heap.v[i].at = 0;
-		U.rmc.heap.v[i].due = 0;
+		U.rmc.heap.k[i].at = 0;
+		rmcd_heap_at(&U.rmc.heap, i)->at = 0;
+		rmcd_heap_at(&U.rmc.heap, i)->due = 0;
 	}
 }
 
@@ -546,8 +548,9 @@ Test(qp, completion_hidden_until_due)
 
 	/* Written now, due in 5 s: hidden from a non-waiting poll. */
 	uint64_t due = rmc_rdtsc() + (uint64_t)(5 * U.d.tsc_hz);
-	U.rmc.heap.v[0].at = 0;
-	U.rmc.heap.v[0].due = due;
+	U.rmc.heap.k[0].at = 0;
+	rmcd_heap_at(&U.rmc.heap, 0)->at = 0;
+	rmcd_heap_at(&U.rmc.heap, 0)->due = due;
 	rmcd_rmc_poll_once(&U.rmc);
 	cr_assert_eq(U.rmc.heap.n, 0, "the completion was written");
 	cr_assert_eq(U.cq->q[0].SR, 1);
