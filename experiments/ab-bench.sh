@@ -13,7 +13,11 @@
 #   async-fixed  the same under fixed 1 us
 # (both builds use one calibration, measured by A's sonuma-calibrate)
 # and prints each round, then per figure the medians of A and B and the
-# median of the per-round ratios B/A.  See --help.
+# median of the per-round ratios B/A.  Before each build's figures it
+# takes the round trip of a cache line between the two CPUs (line-rtt):
+# this machine's state, which can change by 5x from one second to the
+# next; the medians are given again over the rounds where both builds ran
+# with the line round trip within 1.5x of the run's least.  See --help.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,9 +98,21 @@ one() {
 	grep -v '^#' "$tmp/out.csv" | sed -n 2p
 }
 
-# figures BUILD: the five figures of one build, one per line "name value".
+# line_rtt BUILD: p50 round trip of a cache line between the first two
+# CPUs we may use, in ns.
+line_rtt() {
+	local cpus
+	cpus=($(taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' |
+		awk -F- '{ e = NF > 1 ? $2 : $1; for (c = $1; c <= e; c++) print c }' | head -2))
+	((${#cpus[@]} == 2)) || { echo 0; return; }
+	taskset -c "${cpus[0]}" "$1/experiments/sonuma-bench" --pingpong "${cpus[1]}" -n 20000 -w 2000 |
+		sed -n 's/.* p50 \([0-9.]*\) .*/\1/p'
+}
+
+# figures BUILD: the figures of one build, one per line "name value".
 figures() {
 	local bd=$1 r w=$((iters / 10))
+	echo "line-rtt_ns $(line_rtt "$bd")"
 	r=$(one "$bd" none -m sync -n "$iters" -w "$w")
 	echo "sync-none_p50_ns $(cut -d, -f4 <<<"$r")"
 	r=$(one "$bd" none -m async --bw -n "$((iters * 10))" -w "$w")
@@ -126,19 +142,29 @@ for r in $(seq "$rounds"); do
 		figures "$bd" | sed "s/^/$r $side /" | tee -a "$tmp/all.txt"
 	done
 done
-echo "== medians over $rounds rounds, and the median of the per-round ratios B/A"
-printf '%-24s %12s %12s %8s\n' figure A B B/A
-awk '
+# medians FAST: the table over every round (0) or over the fast ones (1).
+medians() {
+	awk -v fast="$1" '
 	function med(v, n,   i, j, t, a) {
 		for (i = 1; i <= n; i++) a[i] = v[i]
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
-	{ val[$3, $1, $2] = $4; names[$3] = 1; rounds[$1] = 1 }
+	{ val[$3, $1, $2] = $4; names[$3] = 1; rounds[$1] = 1
+	  if ($3 == "line-rtt_ns" && $4 > 0 && (least == "" || $4 < least)) least = $4 }
 	END {
+		nfast = 0
+		for (r in rounds) {
+			ok[r] = !fast || (least != "" && val["line-rtt_ns", r, "A"] <= 1.5 * least &&
+					  val["line-rtt_ns", r, "B"] <= 1.5 * least)
+			nfast += ok[r]
+		}
+		if (fast) printf "(%d of %d rounds; least line round trip %s ns)\n", nfast, length(rounds), least
+		if (!nfast) exit
 		for (f in names) {
 			na = nb = nr = 0
 			for (r in rounds) {
+				if (!ok[r]) continue
 				a = val[f, r, "A"]; b = val[f, r, "B"]
 				va[++na] = a; vb[++nb] = b
 				if (a != 0) vr[++nr] = b / a
@@ -146,4 +172,10 @@ awk '
 			printf "%-24s %12.3f %12.3f %8s\n", f, med(va, na), med(vb, nb),
 			       nr ? sprintf("%.3f", med(vr, nr)) : "-"
 		}
-	}' "$tmp/all.txt" | sort
+	}' "$tmp/all.txt" | LC_ALL=C sort
+}
+echo "== medians over $rounds rounds, and the median of the per-round ratios B/A"
+printf '%-24s %12s %12s %8s\n' figure A B B/A
+medians 0
+echo "== the same over the rounds where both builds met a fast machine (line round trip <= 1.5x the least)"
+medians 1
