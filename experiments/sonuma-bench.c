@@ -70,11 +70,12 @@ struct opts {
 	const char *out;
 	const char *samples; /* file for every measured latency */
 	int verify;
-	int bw;		 /* throughput only: no per-operation time stamps */
-	int same_buffer; /* every operation at offset 0: span = size */
-	uint64_t gap_ns; /* sync: pause before each operation */
-	int gap_sleep;	 /* ... sleeping through it, not spinning */
-	uint64_t span;	 /* --span: bytes cycled over, in a scattered order */
+	int bw;			   /* throughput only: no per-operation time stamps */
+	int same_buffer;	   /* every operation at offset 0: span = size */
+	uint64_t gap_ns;	   /* sync: pause before each operation */
+	int gap_sleep;		   /* ... sleeping through it, not spinning */
+	uint64_t span;		   /* --span: bytes cycled over, in a scattered order */
+	uint64_t agent_latency_ns; /* --agent, async, timed: each read's latency */
 };
 
 struct result {
@@ -161,6 +162,11 @@ static void usage(FILE *f)
 		"                            it runs on CPU, this program posts; async: the rate,\n"
 		"                            sync: the latency of in-place requests, from\n"
 		"                            memory beyond the caches (--same-buffer: in cache)\n"
+		"      --agent-latency NS    with --agent, --mode async and without --bw: the\n"
+		"                            least a timed emulator could do; the agent gives\n"
+		"                            each read a due time NS after its post at once,\n"
+		"                            this program takes it no earlier and stamps it as\n"
+		"                            against rmcd (p50, p99 and rq50/rq99 against NS)\n"
 		"      --same-buffer         every operation of a size moves the same bytes, as\n"
 		"                            ucx_perftest (one message per side, in cache)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
@@ -1134,7 +1140,7 @@ static void *pp_partner(void *arg)
 static int pingpong(int cpu, uint64_t iters, uint64_t warmup)
 {
 	static struct pp p;
-	uint64_t *lat = calloc(iters, sizeof(uint64_t));
+	uint64_t *lat = exp_samples_alloc(iters);
 	pthread_t t;
 	double hz;
 
@@ -1303,6 +1309,8 @@ static const struct exp_opt bench_opts[] = {
 		     "1 ns to 10 s in ns"),
 	EXP_OPT_INTS(EXP_OPT_INT, 0, "agent", OPT(agent_cpu), 0, CPU_SETSIZE - 1, 0,
 		     "a CPU number"),
+	EXP_OPT_INTS(EXP_OPT_U64, 0, "agent-latency", OPT(o.agent_latency_ns), 1, 1000000000, 0,
+		     "1 ns to 1 s in ns"),
 	EXP_OPT_INTS(EXP_OPT_U64, 0, "span", OPT(o.span), 65536, 1ull << 40, 0,
 		     "64 KiB to 1 TiB in bytes"),
 	EXP_OPT_FLAG(EXP_OPT_SET, 0, "gap-sleep", OPT(o.gap_sleep), 1),
@@ -1355,6 +1363,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    (c->pp_cpu >= 0 || c->msg_pp || c->o.samples || c->o.threads > 1 || c->o.gap_ns))
 		BAD("--agent measures reads and writes of one thread: not with --pingpong, "
 		    "--msg-pingpong, --samples, --threads or --gap");
+	if (c->o.agent_latency_ns && (c->agent_cpu < 0 || !c->o.async || c->o.bw))
+		BAD("--agent-latency goes with --agent and --mode async, timed (not --bw)");
 	if (c->o.span && (c->o.same_buffer || c->agent_cpu >= 0 || c->pp_cpu >= 0 || c->msg_pp))
 		BAD("--span goes with reads and writes through rmcd, not with --same-buffer, "
 		    "--agent, --pingpong or --msg-pingpong");
@@ -1507,8 +1517,8 @@ static int open_threads(const struct opts *o, struct thr *th, int fd, struct kal
 		t->idx = (int)i;
 		t->lbuff_size = region;
 		/* --bw records no latencies: no room for them. */
-		t->lat = o->bw ? NULL : calloc(o->iters, sizeof(uint64_t));
-		t->mlat = o->bw ? NULL : calloc(o->iters, sizeof(uint64_t));
+		t->lat = o->bw ? NULL : exp_samples_alloc(o->iters);
+		t->mlat = o->bw ? NULL : exp_samples_alloc(o->iters);
 		t->overhead_tsc = (uint64_t)(info->overhead_ns * info->tsc_hz / 1e9 + 0.5);
 		r = o->bw || (t->lat && t->mlat) ? 0 : -ENOMEM;
 		if (r || (r = kal_reg_wq(fd, &t->wq)) || (r = kal_reg_cq(fd, &t->cq)) ||
@@ -1796,8 +1806,40 @@ static void print_vs_agent(FILE *out, const struct opts *o, const struct kal_inf
 
 #define AGENT_BEYOND_BYTES (256ull << 20) /* its source, beyond the caches */
 
-/* One size through the agent: the rate (async) or each request's latency
- * (sync), into res. */
+/* --agent-latency: n timed reads through the agent (exp_agent_timed), each
+ * measured against the latency it was given. */
+static int agent_timed(const struct opts *o, struct exp_agent *a, uint64_t size, uint64_t span,
+		       unsigned w, double hz, struct result *res)
+{
+	uint64_t n = o->iters, ticks = 0, lt = (uint64_t)((double)o->agent_latency_ns * hz / 1e9);
+	uint64_t warm = o->warmup ? o->warmup : 1;
+	uint64_t *lat = exp_samples_alloc(n > warm ? n : warm);
+	double *e = malloc(n * sizeof(*e));
+	int r = -ENOMEM;
+
+	if (lat && e && lt && !(r = exp_agent_timed(a, size, span, w, warm, lt, lat, &ticks)) &&
+	    !(r = exp_agent_timed(a, size, span, w, n, lt, lat, &ticks))) {
+		for (uint64_t i = 0; i < n; i++)
+			e[i] = ((double)lat[i] / (double)lt - 1.0) * 100.0;
+		qsort(e, n, sizeof(*e), cmp_double);
+		res->req_err_p50 = e[(n - 1) / 2];
+		res->req_err_p99 = e[(uint64_t)((double)(n - 1) * 0.99)];
+		summarize_lat(lat, n, hz, res);
+		res->target = res->model = (double)o->agent_latency_ns;
+		res->err_pct = (res->p50 - res->model) / res->model * 100.0;
+		double secs = (double)ticks / hz;
+		res->mops = (double)n / secs / 1e6;
+		res->mbps = (double)n * (double)size / secs / 1e6;
+	} else if (!r) {
+		r = -EINVAL; /* a latency below one tick */
+	}
+	free(lat);
+	free(e);
+	return r;
+}
+
+/* One size through the agent: the rate (async), timed reads
+ * (--agent-latency) or each request's latency (sync), into res. */
 static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, double hz,
 		      struct result *res)
 {
@@ -1816,6 +1858,8 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 
 		if (w > EXP_AGENT_MAX_WINDOW)
 			w = EXP_AGENT_MAX_WINDOW;
+		if (o->agent_latency_ns)
+			return agent_timed(o, a, size, span, w, hz, res);
 		if ((r = exp_agent_rate(a, size, span, w, o->warmup ? o->warmup : 1, &ticks)) ||
 		    (r = exp_agent_rate(a, size, span, w, n, &ticks)))
 			return r;
@@ -1824,7 +1868,7 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 		res->mbps = (double)n * (double)size / secs / 1e6;
 		return 0;
 	}
-	uint64_t *lat = malloc(n * sizeof(*lat));
+	uint64_t *lat = exp_samples_alloc(n);
 	if (!lat)
 		return -ENOMEM;
 	r = o->warmup ?

@@ -330,6 +330,19 @@ Test(agent, moves_data_and_gives_sane_figures, .timeout = 60)
 				cr_expect_gt(lat[i], 0, "size %llu: no time",
 					     (unsigned long long)size);
 		}
+	/* Timed: no read is taken before its latency (a bound that cannot
+	 * flake: it is the poster's own rule), and each is measured. */
+	uint64_t tlat[2000], lt = 50000; /* ticks: some 20 us */
+	for (unsigned w = 1; w <= 16; w *= 4) {
+		memset(tlat, 0, sizeof(tlat));
+		cr_expect_eq(exp_agent_timed(a, 64, 65536, w, 2000, lt, tlat, &ticks), 0);
+		for (int i = 0; i < 2000; i++)
+			cr_expect_geq(tlat[i], lt, "window %u, read %d: %llu ticks, under %llu", w,
+				      i, (unsigned long long)tlat[i], (unsigned long long)lt);
+		cr_expect_geq(ticks, 2000 / w * lt, "the run is at least its latencies long");
+	}
+	cr_expect_eq(exp_agent_timed(a, 64, 65536, 16, 10, 0, tlat, &ticks), -EINVAL,
+		     "a latency of 0");
 	/* What it cannot do, it refuses. */
 	cr_expect_eq(exp_agent_rate(a, 64, 65536, EXP_AGENT_MAX_WINDOW + 1, 10, &ticks), -EINVAL);
 	cr_expect_eq(exp_agent_rate(a, 64, 1 << 20, 8, 10, &ticks), -EINVAL, "span beyond dst");

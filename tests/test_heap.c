@@ -73,7 +73,9 @@ Test(heap, matches_a_reference_under_random_operations)
 		uint64_t c = rnd(&s) % 100;
 		if (c < 55 && r.n < MAXN) {
 			if (r.n == h.cap)
-				cr_assert_eq(rmcd_heap_reserve(&h, h.cap * 2 > MAXN ? MAXN : h.cap * 2), 0);
+				cr_assert_eq(rmcd_heap_reserve(&h,
+							       h.cap * 2 > MAXN ? MAXN : h.cap * 2),
+					     0);
 			struct rmcd_pending p;
 			memset(&p, 0, sizeof(p));
 			/* Mostly in order, as a fixed model's times, with some out. */

@@ -33,6 +33,11 @@ struct exp_agent {
 	uint8_t sr, cq_sr;
 	/* Set by the agent's thread: 1 running (pinned), < 0 -errno, 2 done. */
 	int state __attribute__((aligned(64)));
+	/* exp_agent_timed: a completion's due time is its post time plus
+	 * this (0: none); written before the run's first post. */
+	uint64_t latency __attribute__((aligned(64)));
+	/* exp_agent_timed: each slot's post time, the poster's own. */
+	uint64_t t_post[AGENT_DEPTH];
 };
 
 static int64_t mono_ns(void)
@@ -112,9 +117,10 @@ static void *agent_main(void *arg)
 			sonuma_smp_store_release(&e->valid, 0);
 		} else {
 			cq_entry_t *c = &cq->q[cq_head];
+			uint64_t t_post = e->t_post;
 			c->tid = (uint8_t)tail;
 			c->status = status;
-			c->due = 0;
+			c->due = t_post ? t_post + a->latency : 0;
 			/* Pairs with the poster's load-acquire of SR. */
 			sonuma_smp_store_release(&c->SR, cq_sr);
 			if (++cq_head == AGENT_DEPTH)
@@ -129,9 +135,10 @@ static void *agent_main(void *arg)
 
 /* ---- the poster's side ----------------------------------------------------- */
 
-/* Fills the next WQ entry and publishes it: its index. */
-static inline unsigned post(struct exp_agent *a, uint8_t op, uint8_t flags, uint64_t off,
-			    uint64_t boff, uint64_t len)
+/* Fills the next WQ entry, stamped with t_post (0: none), and publishes
+ * it: its index. */
+static inline unsigned post_at(struct exp_agent *a, uint8_t op, uint8_t flags, uint64_t off,
+			       uint64_t boff, uint64_t len, uint64_t t_post)
 {
 	unsigned i = a->head;
 	wq_entry_t *e = &a->wq->q[i];
@@ -146,12 +153,18 @@ static inline unsigned post(struct exp_agent *a, uint8_t op, uint8_t flags, uint
 	e->buf_addr = (uint64_t)(uintptr_t)a->dst;
 	e->buf_offset = boff;
 	e->length = len;
-	e->t_post = 0;
+	e->t_post = t_post;
 	/* Pairs with the agent's load-acquire of SR. */
 	sonuma_smp_store_release(&e->SR, a->sr);
 	if (++a->head == AGENT_DEPTH)
 		a->head = 0, a->sr ^= 1;
 	return i;
+}
+
+static inline unsigned post(struct exp_agent *a, uint8_t op, uint8_t flags, uint64_t off,
+			    uint64_t boff, uint64_t len)
+{
+	return post_at(a, op, flags, off, boff, len, 0);
 }
 
 /* One synchronous in-place read: 0, -EIO when the agent refused it,
@@ -207,6 +220,78 @@ int exp_agent_rate(struct exp_agent *a, uint64_t size, uint64_t span, unsigned w
 		}
 	}
 	*ticks = rmc_rdtsc() - t0;
+	return errors ? -EIO : 0;
+}
+
+/* exp_agent_timed: takes the next completion if there is one and it is due
+ * (with wait, spinning until it is), stamping it into lat[*done]; as
+ * rmc__cq_take_clk, then sonuma-bench's on_cq.  1 taken, 0 none,
+ * -ETIMEDOUT. */
+static inline int take_timed(struct exp_agent *a, bool wait, uint64_t *clk, uint64_t *lat,
+			     uint64_t *done, unsigned *errors)
+{
+	struct patience p = { 0 };
+	cq_entry_t *c = &a->cq->q[a->cq_tail];
+
+	/* Pairs with the agent's store-release of SR. */
+	while (sonuma_smp_load_acquire(&c->SR) != a->cq_sr) {
+		if (!wait)
+			return 0;
+		sonuma_cpu_relax();
+		if (out_of_patience(&p))
+			return -ETIMEDOUT;
+	}
+	uint64_t due = c->due;
+	if ((int64_t)(*clk - due) < 0 && (int64_t)((*clk = rmc_rdtsc()) - due) < 0) {
+		if (!wait)
+			return 0;
+		while ((int64_t)((*clk = rmc_rdtsc()) - due) < 0)
+			;
+	}
+	*errors += c->status != RMC_OK;
+	lat[(*done)++] = rmc_rdtsc() - a->t_post[c->tid];
+	if (++a->cq_tail == AGENT_DEPTH)
+		a->cq_tail = 0, a->cq_sr ^= 1;
+	return 1;
+}
+
+int exp_agent_timed(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
+		    uint64_t latency, uint64_t *lat, uint64_t *ticks)
+{
+	uint64_t done = 0, slots, t0;
+	unsigned errors = 0;
+	int r;
+
+	if (!size || span < size || span > a->src_len || span > a->dst_len || !window ||
+	    window > EXP_AGENT_MAX_WINDOW || !latency)
+		return -EINVAL;
+	slots = span / size;
+	/* Published by the first post's store-release. */
+	a->latency = latency;
+	t0 = rmc_rdtsc();
+	/* sonuma-bench's run_async: with the window full, wait for one
+	 * completion and take every other one already due (rmc_wait_cq);
+	 * then post the next. */
+	for (uint64_t i = 0; i < n; i++) {
+		while (i - done >= window) {
+			uint64_t clk = 0;
+			if ((r = take_timed(a, true, &clk, lat, &done, &errors)) < 0)
+				return r;
+			while ((r = take_timed(a, false, &clk, lat, &done, &errors)) > 0)
+				;
+			if (r < 0)
+				return r;
+		}
+		uint64_t off = i % slots * size;
+		/* As the library stamps a post (rmc__post_entry_f). */
+		uint64_t t = rmc_rdtsc();
+		a->t_post[post_at(a, RMC_OP_READ, 0, off, off, size, t)] = t;
+	}
+	while (done < n)
+		if ((r = take_timed(a, true, &(uint64_t){ 0 }, lat, &done, &errors)) < 0)
+			return r;
+	*ticks = rmc_rdtsc() - t0;
+	a->latency = 0;
 	return errors ? -EIO : 0;
 }
 

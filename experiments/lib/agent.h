@@ -45,6 +45,17 @@ int exp_agent_start(const struct exp_agent_cfg *cfg, struct exp_agent **out);
 int exp_agent_rate(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
 		   uint64_t *ticks);
 
+/* The least a timed emulator could cost: n asynchronous reads as
+ * exp_agent_rate, each stamped with the TSC at its post (in the entry, as
+ * the library does) and due latency ticks after it.  The agent completes
+ * each at once with that due time (no model, no waiting of its own); the
+ * poster takes a completion no earlier than its due time, reading the TSC
+ * as the library's rmc_wait_cq does, and stamps it as sonuma-bench's
+ * handler does: lat[i] gets the ticks from post to that stamp, in the
+ * order they were taken; *ticks the whole run. */
+int exp_agent_timed(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
+		    uint64_t latency, uint64_t *lat, uint64_t *ticks);
+
 /* n synchronous in-place reads of size bytes, one at a time, each one's
  * TSC ticks (post to completion seen) into lat[i]: of the same bytes every
  * time (in cache) unless beyond_cache, then from offsets spread over the

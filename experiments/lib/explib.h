@@ -172,6 +172,12 @@ void exp_app_cpulist(const struct kal_info *info, char *buf, size_t len);
 
 /* ---- statistics of samples -------------------------------------------------- */
 
+/* An array of n samples whose pages are all there: calloc's pages are
+ * mapped at their first write, and a page fault during a measured run
+ * stalls it (and every request in flight) for microseconds.  NULL when
+ * out of memory. */
+uint64_t *exp_samples_alloc(uint64_t n);
+
 /* qsort comparison of two uint64_t. */
 int exp_cmp_u64(const void *a, const void *b);
 

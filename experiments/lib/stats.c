@@ -6,6 +6,17 @@
 #include "core.h"
 #include "explib.h"
 
+uint64_t *exp_samples_alloc(uint64_t n)
+{
+	uint64_t *v = calloc(n ? n : 1, sizeof(*v));
+
+	/* One write per page (volatile, so that it is not folded into the
+	 * calloc) maps it now. */
+	for (uint64_t i = 0; v && i < n; i += 4096 / sizeof(*v))
+		((volatile uint64_t *)v)[i] = 0;
+	return v;
+}
+
 int exp_cmp_u64(const void *a, const void *b)
 {
 	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
