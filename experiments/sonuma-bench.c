@@ -162,11 +162,11 @@ static void usage(FILE *f)
 		"                            it runs on CPU, this program posts; async: the rate,\n"
 		"                            sync: the latency of in-place requests, from\n"
 		"                            memory beyond the caches (--same-buffer: in cache)\n"
-		"      --agent-latency NS    with --agent, --mode async and without --bw: the\n"
-		"                            least a timed emulator could do; the agent gives\n"
-		"                            each read a due time NS after its post at once,\n"
-		"                            this program takes it no earlier and stamps it as\n"
-		"                            against rmcd (p50, p99 and rq50/rq99 against NS)\n"
+		"      --agent-latency NS    with --agent and --mode async: the least a timed\n"
+		"                            emulator could do; the agent gives each read a due\n"
+		"                            time NS after its post at once, this program takes\n"
+		"                            it no earlier and stamps it as against rmcd (p50,\n"
+		"                            p99 and rq50/rq99 against NS; --bw: the rate)\n"
 		"      --same-buffer         every operation of a size moves the same bytes, as\n"
 		"                            ucx_perftest (one message per side, in cache)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
@@ -1363,8 +1363,8 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	    (c->pp_cpu >= 0 || c->msg_pp || c->o.samples || c->o.threads > 1 || c->o.gap_ns))
 		BAD("--agent measures reads and writes of one thread: not with --pingpong, "
 		    "--msg-pingpong, --samples, --threads or --gap");
-	if (c->o.agent_latency_ns && (c->agent_cpu < 0 || !c->o.async || c->o.bw))
-		BAD("--agent-latency goes with --agent and --mode async, timed (not --bw)");
+	if (c->o.agent_latency_ns && (c->agent_cpu < 0 || !c->o.async))
+		BAD("--agent-latency goes with --agent and --mode async");
 	if (c->o.span && (c->o.same_buffer || c->agent_cpu >= 0 || c->pp_cpu >= 0 || c->msg_pp))
 		BAD("--span goes with reads and writes through rmcd, not with --same-buffer, "
 		    "--agent, --pingpong or --msg-pingpong");
@@ -1817,8 +1817,20 @@ static int agent_timed(const struct opts *o, struct exp_agent *a, uint64_t size,
 	double *e = malloc(n * sizeof(*e));
 	int r = -ENOMEM;
 
-	if (lat && e && lt && !(r = exp_agent_timed(a, size, span, w, warm, lt, lat, &ticks)) &&
-	    !(r = exp_agent_timed(a, size, span, w, n, lt, lat, &ticks))) {
+	if (o->bw) {
+		/* The rate: stamped posts, completions hidden until due, no
+		 * stamps at completion. */
+		if (lt && !(r = exp_agent_timed(a, size, span, w, warm, lt, NULL, &ticks)) &&
+		    !(r = exp_agent_timed(a, size, span, w, n, lt, NULL, &ticks))) {
+			res->target = res->model = (double)o->agent_latency_ns;
+			res->mops = (double)n / ((double)ticks / hz) / 1e6;
+			res->mbps = res->mops * (double)size;
+		} else if (!r) {
+			r = -EINVAL;
+		}
+	} else if (lat && e && lt &&
+		   !(r = exp_agent_timed(a, size, span, w, warm, lt, lat, &ticks)) &&
+		   !(r = exp_agent_timed(a, size, span, w, n, lt, lat, &ticks))) {
 		for (uint64_t i = 0; i < n; i++)
 			e[i] = ((double)lat[i] / (double)lt - 1.0) * 100.0;
 		qsort(e, n, sizeof(*e), cmp_double);

@@ -249,7 +249,9 @@ static inline int take_timed(struct exp_agent *a, bool wait, uint64_t *clk, uint
 			;
 	}
 	*errors += c->status != RMC_OK;
-	lat[(*done)++] = rmc_rdtsc() - a->t_post[c->tid];
+	if (lat)
+		lat[*done] = rmc_rdtsc() - a->t_post[c->tid];
+	(*done)++;
 	if (++a->cq_tail == AGENT_DEPTH)
 		a->cq_tail = 0, a->cq_sr ^= 1;
 	return 1;

@@ -52,7 +52,8 @@ int exp_agent_rate(struct exp_agent *a, uint64_t size, uint64_t span, unsigned w
  * poster takes a completion no earlier than its due time, reading the TSC
  * as the library's rmc_wait_cq does, and stamps it as sonuma-bench's
  * handler does: lat[i] gets the ticks from post to that stamp, in the
- * order they were taken; *ticks the whole run. */
+ * order they were taken (lat NULL: no stamps, as sonuma-bench --bw);
+ * *ticks the whole run. */
 int exp_agent_timed(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
 		    uint64_t latency, uint64_t *lat, uint64_t *ticks);
 
