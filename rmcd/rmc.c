@@ -272,7 +272,14 @@ static inline void complete_clocked(struct rmcd_rmc *m, struct rmcd_qp *qp, uint
 	c->w[c->n].cls = (uint8_t)cls;
 	c->w[c->n].inplace = inplace;
 	c->n++;
-	if (c->n == RMCD_CLK_DEFER || reach_of(qp, due) <= c->now + m->d->clk_margin_tsc)
+	/* Near its reach: read now, so that lateness is measured exactly
+	 * where it can happen.  Already past it at the last reading: late
+	 * whenever it is settled, and a later reading only makes it later
+	 * (never in its favour): it waits with the others, so that an
+	 * overloaded RMC does not read the clock for every completion. */
+	uint64_t reach = reach_of(qp, due);
+	if (c->n == RMCD_CLK_DEFER ||
+	    (reach >= c->now && reach <= c->now + m->d->clk_margin_tsc))
 		clk_read(m, qp, c);
 }
 
