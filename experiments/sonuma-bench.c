@@ -152,7 +152,7 @@ static void usage(FILE *f)
 		"      --bw                  throughput only, as ib_read_bw: no per-operation\n"
 		"                            timestamps (latency columns empty)\n"
 		"      --gap NS              sync: pause NS ns before each operation (spinning),\n"
-		"                            to see the tail at low load\n"
+		"                            to see the tail at low load (with --agent too)\n"
 		"      --gap-sleep           sleep through the --gap instead of spinning\n"
 		"      --span BYTES          cycle over BYTES of the target and the local buffer\n"
 		"                            in an order no prefetcher follows (a new page each\n"
@@ -162,11 +162,11 @@ static void usage(FILE *f)
 		"                            it runs on CPU, this program posts; async: the rate,\n"
 		"                            sync: the latency of in-place requests, from\n"
 		"                            memory beyond the caches (--same-buffer: in cache)\n"
-		"      --agent-latency NS    with --agent and --mode async: the least a timed\n"
-		"                            emulator could do; the agent gives each read a due\n"
-		"                            time NS after its post at once, this program takes\n"
-		"                            it no earlier and stamps it as against rmcd (p50,\n"
-		"                            p99 and rq50/rq99 against NS; --bw: the rate)\n"
+		"      --agent-latency NS    with --agent: the least a timed emulator could do;\n"
+		"                            the agent gives each read a due time NS after its\n"
+		"                            post at once, this program takes it no earlier and\n"
+		"                            stamps it as against rmcd (p50, p99 and rq50/rq99\n"
+		"                            against NS; --bw: the rate; sync: with --gap too)\n"
 		"      --same-buffer         every operation of a size moves the same bytes, as\n"
 		"                            ucx_perftest (one message per side, in cache)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
@@ -219,10 +219,8 @@ static void on_cq(uint8_t tid, wq_entry_t *head, void *owner)
 }
 
 /* --gap: the pause before a synchronous operation, slept or spun. */
-static void gap(const struct thr *t)
+static void gap_of(const struct opts *o, double tsc_hz)
 {
-	const struct opts *o = t->o;
-
 	if (o->gap_sleep) {
 		struct timespec ts = { (time_t)(o->gap_ns / 1000000000u),
 				       (long)(o->gap_ns % 1000000000u) };
@@ -230,9 +228,27 @@ static void gap(const struct thr *t)
 			;
 		return;
 	}
-	uint64_t end = rmc_rdtsc() + (uint64_t)((double)o->gap_ns * t->info->tsc_hz / 1e9);
+	uint64_t end = rmc_rdtsc() + (uint64_t)((double)o->gap_ns * tsc_hz / 1e9);
 	while ((int64_t)(rmc_rdtsc() - end) < 0)
 		sonuma_cpu_relax();
+}
+
+static void gap(const struct thr *t)
+{
+	gap_of(t->o, t->info->tsc_hz);
+}
+
+/* The same before each of the minimal agent's synchronous reads. */
+struct gap_arg {
+	const struct opts *o;
+	double hz;
+};
+
+static void agent_gap(void *arg)
+{
+	const struct gap_arg *g = arg;
+
+	gap_of(g->o, g->hz);
 }
 
 /* Offset of the i-th operation: the slots in turn, or with --span in an
@@ -1359,12 +1375,11 @@ static int parse_args(struct cli *c, int argc, char **argv)
 		    "timed");
 	if (c->o.gap_sleep && !c->o.gap_ns)
 		BAD("--gap-sleep needs --gap NS");
-	if (c->agent_cpu >= 0 &&
-	    (c->pp_cpu >= 0 || c->msg_pp || c->o.samples || c->o.threads > 1 || c->o.gap_ns))
+	if (c->agent_cpu >= 0 && (c->pp_cpu >= 0 || c->msg_pp || c->o.samples || c->o.threads > 1))
 		BAD("--agent measures reads and writes of one thread: not with --pingpong, "
-		    "--msg-pingpong, --samples, --threads or --gap");
-	if (c->o.agent_latency_ns && (c->agent_cpu < 0 || !c->o.async))
-		BAD("--agent-latency goes with --agent and --mode async");
+		    "--msg-pingpong, --samples or --threads");
+	if (c->o.agent_latency_ns && c->agent_cpu < 0)
+		BAD("--agent-latency goes with --agent");
 	if (c->o.span && (c->o.same_buffer || c->agent_cpu >= 0 || c->pp_cpu >= 0 || c->msg_pp))
 		BAD("--span goes with reads and writes through rmcd, not with --same-buffer, "
 		    "--agent, --pingpong or --msg-pingpong");
@@ -1881,18 +1896,31 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 		return 0;
 	}
 	uint64_t *lat = exp_samples_alloc(n);
+	uint64_t lt = (uint64_t)((double)o->agent_latency_ns * hz / 1e9);
+	struct gap_arg ga = { .o = o, .hz = hz };
+	void (*before)(void *) = o->gap_ns ? agent_gap : NULL;
 	if (!lat)
 		return -ENOMEM;
-	r = o->warmup ?
-		    exp_agent_sync(a, size, !o->same_buffer, o->warmup < n ? o->warmup : n, lat) :
-		    0;
+	if (o->agent_latency_ns && !lt) {
+		free(lat);
+		return -EINVAL; /* a latency below one tick */
+	}
+	r = o->warmup ? exp_agent_sync_ex(a, size, !o->same_buffer, o->warmup < n ? o->warmup : n,
+					  lt, before, &ga, lat) :
+			0;
 	if (!r)
-		r = exp_agent_sync(a, size, !o->same_buffer, n, lat);
+		r = exp_agent_sync_ex(a, size, !o->same_buffer, n, lt, before, &ga, lat);
 	if (!r) {
 		double sum = 0;
 		for (uint64_t i = 0; i < n; i++)
 			sum += (double)lat[i];
 		summarize_lat(lat, n, hz, res);
+		if (lt) {
+			/* Against the latency it was given, as a timed model's
+			 * target. */
+			res->target = res->model = (double)o->agent_latency_ns;
+			res->err_pct = (res->p50 - res->model) / res->model * 100.0;
+		}
 		res->mops = (double)n / (sum / hz) / 1e6;
 		res->mbps = res->mops * (double)size;
 	}

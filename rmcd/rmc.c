@@ -278,8 +278,7 @@ static inline void complete_clocked(struct rmcd_rmc *m, struct rmcd_qp *qp, uint
 	 * (never in its favour): it waits with the others, so that an
 	 * overloaded RMC does not read the clock for every completion. */
 	uint64_t reach = reach_of(qp, due);
-	if (c->n == RMCD_CLK_DEFER ||
-	    (reach >= c->now && reach <= c->now + m->d->clk_margin_tsc))
+	if (c->n == RMCD_CLK_DEFER || (reach >= c->now && reach <= c->now + m->d->clk_margin_tsc))
 		clk_read(m, qp, c);
 }
 

@@ -307,6 +307,11 @@ Test(sections, agent_floor_interpolation)
 
 /* ---- the agent itself ------------------------------------------------------ */
 
+static void count_pause(void *arg)
+{
+	(*(unsigned *)arg)++;
+}
+
 Test(agent, moves_data_and_gives_sane_figures, .timeout = 60)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -343,6 +348,15 @@ Test(agent, moves_data_and_gives_sane_figures, .timeout = 60)
 	}
 	cr_expect_eq(exp_agent_timed(a, 64, 65536, 16, 10, 0, tlat, &ticks), -EINVAL,
 		     "a latency of 0");
+	/* Synchronous and timed, with a pause before each: none is taken
+	 * before its latency, and the pause ran before every read. */
+	unsigned pauses = 0;
+	memset(tlat, 0, sizeof(tlat));
+	cr_expect_eq(exp_agent_sync_ex(a, 64, false, 500, lt, count_pause, &pauses, tlat), 0);
+	cr_expect_eq(pauses, 500);
+	for (int i = 0; i < 500; i++)
+		cr_expect_geq(tlat[i], lt, "sync read %d: %llu ticks, under %llu", i,
+			      (unsigned long long)tlat[i], (unsigned long long)lt);
 	/* What it cannot do, it refuses. */
 	cr_expect_eq(exp_agent_rate(a, 64, 65536, EXP_AGENT_MAX_WINDOW + 1, 10, &ticks), -EINVAL);
 	cr_expect_eq(exp_agent_rate(a, 64, 1 << 20, 8, 10, &ticks), -EINVAL, "span beyond dst");

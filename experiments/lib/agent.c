@@ -112,7 +112,9 @@ static void *agent_main(void *arg)
 		else
 			memcpy(a->dst + boff, a->src + off, len);
 		if (flags & RMC_WQE_INPLACE) {
+			uint64_t t_post = e->t_post;
 			e->status = status;
+			e->due = t_post ? t_post + a->latency : 0;
 			/* Pairs with the poster's load-acquire of valid. */
 			sonuma_smp_store_release(&e->valid, 0);
 		} else {
@@ -167,12 +169,13 @@ static inline unsigned post(struct exp_agent *a, uint8_t op, uint8_t flags, uint
 	return post_at(a, op, flags, off, boff, len, 0);
 }
 
-/* One synchronous in-place read: 0, -EIO when the agent refused it,
+/* One synchronous in-place read, stamped with t_post (0: none) and not
+ * taken before its due time: 0, -EIO when the agent refused it,
  * -ETIMEDOUT when it did not answer. */
-static inline int sync_read(struct exp_agent *a, uint64_t off, uint64_t len)
+static inline int sync_read_at(struct exp_agent *a, uint64_t off, uint64_t len, uint64_t t_post)
 {
 	struct patience p = { 0 };
-	wq_entry_t *e = &a->wq->q[post(a, RMC_OP_READ, RMC_WQE_INPLACE, off, 0, len)];
+	wq_entry_t *e = &a->wq->q[post_at(a, RMC_OP_READ, RMC_WQE_INPLACE, off, 0, len, t_post)];
 
 	/* Pairs with the agent's store-release of valid. */
 	while (sonuma_smp_load_acquire(&e->valid)) {
@@ -180,7 +183,16 @@ static inline int sync_read(struct exp_agent *a, uint64_t off, uint64_t len)
 		if (out_of_patience(&p))
 			return -ETIMEDOUT;
 	}
+	uint64_t due = e->due;
+	if (t_post)
+		while ((int64_t)(rmc_rdtsc() - due) < 0)
+			;
 	return e->status == RMC_OK ? 0 : -EIO;
+}
+
+static inline int sync_read(struct exp_agent *a, uint64_t off, uint64_t len)
+{
+	return sync_read_at(a, off, len, 0);
 }
 
 int exp_agent_rate(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
@@ -299,11 +311,19 @@ int exp_agent_timed(struct exp_agent *a, uint64_t size, uint64_t span, unsigned 
 
 int exp_agent_sync(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n, uint64_t *lat)
 {
+	return exp_agent_sync_ex(a, size, beyond_cache, n, 0, NULL, NULL, lat);
+}
+
+int exp_agent_sync_ex(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n,
+		      uint64_t latency, void (*before)(void *arg), void *arg, uint64_t *lat)
+{
 	uint64_t slots = 1;
-	int r;
+	int r = 0;
 
 	if (!size || size > a->src_len || size > a->dst_len)
 		return -EINVAL;
+	/* Published by the first post's store-release. */
+	a->latency = latency;
 	/* A power of two of slots, visited in the order i * odd (a
 	 * permutation of them) so that no stride repeats. */
 	if (beyond_cache)
@@ -311,12 +331,15 @@ int exp_agent_sync(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64
 			slots *= 2;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = (i * 0x9e3779b97f4a7c15ull & (slots - 1)) * size;
+		if (before)
+			before(arg);
 		uint64_t t0 = rmc_rdtsc();
-		if ((r = sync_read(a, off, size)))
-			return r;
+		if ((r = sync_read_at(a, off, size, latency ? t0 : 0)))
+			break;
 		lat[i] = rmc_rdtsc() - t0;
 	}
-	return 0;
+	a->latency = 0;
+	return r;
 }
 
 /* ---- start and stop -------------------------------------------------------- */

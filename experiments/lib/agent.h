@@ -64,6 +64,15 @@ int exp_agent_timed(struct exp_agent *a, uint64_t size, uint64_t span, unsigned 
 int exp_agent_sync(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n,
 		   uint64_t *lat);
 
+/* exp_agent_sync with, before each read, before(arg) when not NULL (a
+ * pause: the tail at low load), and a latency: with latency > 0 each
+ * read is stamped at its post, the agent completes it in place with a due
+ * time latency ticks after that, and the poster does not take it before
+ * (as the library's rmc__wait_inplace): the least a timed emulator could
+ * do for synchronous reads. */
+int exp_agent_sync_ex(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n,
+		      uint64_t latency, void (*before)(void *arg), void *arg, uint64_t *lat);
+
 /* Stops the agent's thread and frees everything. */
 void exp_agent_stop(struct exp_agent *a);
 
