@@ -9,6 +9,10 @@
 #     bandwidth (never above it);
 #  3. the floor: the none model's synchronous 64-byte read against the round
 #     trip of a cache line between the two cores, measured interleaved.
+# Each asynchronous run is followed by the minimal agent (sonuma-bench
+# --agent --agent-latency) at each size, with the same requests in flight
+# and the latency the model asked for at that size: the least any emulator
+# could do on this machine, printed beside the emulator's figures.
 # Usage: experiments/fidelity.sh [--iters N] [--out DIR] [--calibration FILE]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,14 +63,45 @@ start() { # config file
 }
 bench() { "$bin/experiments/sonuma-run" -n 0 -- "$bin/experiments/sonuma-bench" "$@"; }
 
+# cpus: where node 0's programs run (sonuma-run pins there) and where the
+# RMC thread runs, from rmcd's log; the agent and the ping-pong take them.
+cpus() {
+	rmc_cpu=$(sed -n 's/.*RMC thread 0 on CPU \([0-9]*\).*/\1/p' "$1" | head -1)
+	app_cpu=$("$bin/experiments/sonuma-run" -n 0 -- sh -c 'grep Cpus_allowed_list /proc/self/status' |
+		awk '{print $2}' | cut -d, -f1 | cut -d- -f1)
+}
+
+# agent_after RUN-CSV: the minimal agent on the RMC's CPU (rmcd stopped
+# meanwhile) at each size of the run, 16 in flight, each size with the
+# latency the model asked for there; into agent-RUN.csv.
+agent_after() {
+	local f=$1 a header=1 size model
+	a=$out/agent-$(basename "$f")
+	: >"$a"
+	kill -STOP "$pid"
+	grep -v '^#' "$f" | awk -F, 'NR > 1 { print $1, $16 }' | while read -r size model; do
+		[[ -n $model ]] || continue
+		taskset -c "$app_cpu" "$bin/experiments/sonuma-bench" --agent "$rmc_cpu" -m async -d 16 \
+			--agent-latency "$(printf '%.0f' "$model")" -s "$size" -n "$iters" -w 2000 -f csv |
+			grep -v '^#' | sed -n "$((header ? 1 : 2)),2p" >>"$a"
+		header=0
+	done
+	kill -CONT "$pid"
+}
+
 echo "== 1. latency fidelity ($iters operations per size)"
 for conf in fixed-1us link-10g; do
 	start "$here/configs/$conf.conf"
+	cpus "$out/rmcd-$conf.log"
 	for op in read write; do
 		for mode in sync async; do
 			f=$out/$conf-$mode-$op.csv
 			bench -o $op -m $mode -d 16 -a -M 65536 -n "$iters" -w 2000 -f csv --output "$f"
 			echo "   $conf $mode $op: $f"
+			if [[ $mode == async ]]; then
+				agent_after "$f"
+				echo "   the minimal agent on the same latencies: $out/agent-$(basename "$f")"
+			fi
 		done
 	done
 	stop
@@ -79,11 +114,9 @@ stop
 
 echo "== 3. floor: none-model sync 64 B read vs cache-line round trip, interleaved"
 start "$here/configs/none.conf"
-rmc_cpu=$(sed -n 's/.*RMC thread 0 on CPU \([0-9]*\).*/\1/p' "$out/rmcd-none.log" | head -1)
-# The CPU node 0's programs run on (sonuma-run pins there); the ping-pong
-# runs there too, without sonuma-run, which would ask the stopped rmcd.
-app_cpu=$("$bin/experiments/sonuma-run" -n 0 -- sh -c 'grep Cpus_allowed_list /proc/self/status' |
-	awk '{print $2}' | cut -d, -f1 | cut -d- -f1)
+# The ping-pong runs on the programs' CPU too, without sonuma-run, which
+# would ask the stopped rmcd.
+cpus "$out/rmcd-none.log"
 : > "$out/floor.txt"
 for round in 1 2 3 4 5; do
 	kill -STOP "$pid"   # the RMC's CPU is the ping-pong partner's now
