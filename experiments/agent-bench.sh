@@ -12,6 +12,12 @@
 #          new page each time), against the agent's in-place requests of the
 #          same size from the same kind of memory: p50 emulator / agent (the
 #          target is at most 1.5)
+# Beside them, rows marked lib-: the same program and library calls served
+# by the agent in rmcd's place (sonuma-bench --agent-library; timed with
+# --agent-latency for fixed 1 us), i.e. what the emulator would measure
+# with an RMC that costs nothing: how much of the ratio is the queue
+# protocol the original's API asks for (a slot marked free and a status
+# written back per completion, a stamp per timed post), not the RMC.
 # Prints every round, then the medians of the per-round ratios.  See --help.
 set -euo pipefail
 
@@ -95,6 +101,12 @@ for r in $(seq "$rounds"); do
 	if [[ " $parts " == *" rate "* ]]; then
 		a=$(agent -m async -d 64 -s 64 -n "$rate_iters" | cut -d, -f14)
 		for m in none fixed-1us; do
+			lat=()
+			[[ $m == fixed-1us ]] && lat=(--agent-latency 1000)
+			l=$(agent --agent-library "${lat[@]}" -m async --bw -d 64 -s 64 -n "$rate_iters" |
+				cut -d, -f14)
+			awk -v r="$r" -v m="$m" -v l="$l" -v a="$a" 'BEGIN {
+				printf "%s rate lib-%s 64 %.3f %.3f %.3f\n", r, m, l, a, l / a }' | tee -a "$tmp/all.txt"
 			group='{ name = "none"; }'
 			[[ $m == fixed-1us ]] && group='{ name = "fixed"; latency_ns = 1000.0; }'
 			start "$group"
@@ -119,13 +131,22 @@ for r in $(seq "$rounds"); do
 					# $4: the emulator p50; $(18 + 4): the agent p50
 					printf "%s sync %s-%s %s %.1f %.1f %.3f\n", r, op, w, $1, $4, $22, $4 / $22 }' |
 					tee -a "$tmp/all.txt"
+				# The library's synchronous reads served by the agent, in
+				# cache (its slots cycle over 64 KiB).
+				if [[ $where == cache && $op == read ]]; then
+					agent --agent-library -m sync -s "$sizes" -n "$iters" >"$tmp/l"
+					paste -d, "$tmp/l" "$tmp/a" | awk -F, -v r="$r" '{
+						printf "%s sync lib-read-cache %s %.1f %.1f %.3f\n", r, $1, $4, $22, $4 / $22 }' |
+						tee -a "$tmp/all.txt"
+				fi
 			done
 		done
 		stop
 	fi
 done
 echo "== medians over $rounds rounds: emulator, agent, emulator / agent"
-echo "   (rate: Mops, the target is a ratio of at least 0.5; sync: p50 ns, at most 1.5)"
+echo "   (rate: Mops, the target is a ratio of at least 0.5; sync: p50 ns, at most 1.5;"
+echo "    lib-: the library's calls served by the agent, an RMC that costs nothing)"
 sort -k2,2 -k3,3 -k4,4n "$tmp/all.txt" | awk '
 	function med(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
@@ -135,8 +156,10 @@ sort -k2,2 -k3,3 -k4,4n "$tmp/all.txt" | awk '
 		if (!n) return
 		x = med(q, n)
 		ok = what ~ /^rate/ ? (x >= 0.5) : (x <= 1.5)
-		printf "%-22s %8s %10.3f %10.3f %7.3f  %s\n", what, size, med(e, n), med(a, n), x,
-		       ok ? "ok" : "MISSED"
+		v = ok ? "ok" : "MISSED"
+		if (what ~ / lib-/)
+			v = v " (library, RMC free)"
+		printf "%-22s %8s %10.3f %10.3f %7.3f  %s\n", what, size, med(e, n), med(a, n), x, v
 		n = 0
 	}
 	{ k = $2 " " $3 " " $4

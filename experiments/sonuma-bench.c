@@ -76,6 +76,7 @@ struct opts {
 	int gap_sleep;		   /* ... sleeping through it, not spinning */
 	uint64_t span;		   /* --span: bytes cycled over, in a scattered order */
 	uint64_t agent_latency_ns; /* --agent, async, timed: each read's latency */
+	int agent_library;	   /* --agent-library: through sonuma's library */
 };
 
 struct result {
@@ -167,6 +168,10 @@ static void usage(FILE *f)
 		"                            post at once, this program takes it no earlier and\n"
 		"                            stamps it as against rmcd (p50, p99 and rq50/rq99\n"
 		"                            against NS; --bw: the rate; sync: with --gap too)\n"
+		"      --agent-library       with --agent: this program posts and takes through\n"
+		"                            sonuma's library, the same calls and handler as\n"
+		"                            against rmcd (reads): what the emulator would\n"
+		"                            measure with an RMC that costs nothing\n"
 		"      --same-buffer         every operation of a size moves the same bytes, as\n"
 		"                            ucx_perftest (one message per side, in cache)\n"
 		"      --pingpong CPU        measure instead the round trip of a cache line\n"
@@ -1327,6 +1332,7 @@ static const struct exp_opt bench_opts[] = {
 		     "a CPU number"),
 	EXP_OPT_INTS(EXP_OPT_U64, 0, "agent-latency", OPT(o.agent_latency_ns), 1, 1000000000, 0,
 		     "1 ns to 1 s in ns"),
+	EXP_OPT_FLAG(EXP_OPT_SET, 0, "agent-library", OPT(o.agent_library), 1),
 	EXP_OPT_INTS(EXP_OPT_U64, 0, "span", OPT(o.span), 65536, 1ull << 40, 0,
 		     "64 KiB to 1 TiB in bytes"),
 	EXP_OPT_FLAG(EXP_OPT_SET, 0, "gap-sleep", OPT(o.gap_sleep), 1),
@@ -1378,8 +1384,10 @@ static int parse_args(struct cli *c, int argc, char **argv)
 	if (c->agent_cpu >= 0 && (c->pp_cpu >= 0 || c->msg_pp || c->o.samples || c->o.threads > 1))
 		BAD("--agent measures reads and writes of one thread: not with --pingpong, "
 		    "--msg-pingpong, --samples or --threads");
-	if (c->o.agent_latency_ns && c->agent_cpu < 0)
-		BAD("--agent-latency goes with --agent");
+	if ((c->o.agent_latency_ns || c->o.agent_library) && c->agent_cpu < 0)
+		BAD("--agent-latency and --agent-library go with --agent");
+	if (c->o.agent_library && (c->o.op != 'r' || c->o.span || c->o.same_buffer))
+		BAD("--agent-library: reads, without --span or --same-buffer");
 	if (c->o.span && (c->o.same_buffer || c->agent_cpu >= 0 || c->pp_cpu >= 0 || c->msg_pp))
 		BAD("--span goes with reads and writes through rmcd, not with --same-buffer, "
 		    "--agent, --pingpong or --msg-pingpong");
@@ -1865,6 +1873,61 @@ static int agent_timed(const struct opts *o, struct exp_agent *a, uint64_t size,
 	return r;
 }
 
+/* --agent-library: one size through the library's calls and run_sync /
+ * run_async, as against rmcd, the agent in rmcd's place. */
+static int agent_library(const struct opts *o, struct exp_agent *a, uint64_t size, double hz,
+			 struct result *res)
+{
+	uint64_t lt = (uint64_t)((double)o->agent_latency_ns * hz / 1e9);
+	struct kal_info info = { .tsc_hz = hz };
+	struct opts oo = *o;
+	struct thr t = { .o = &oo, .info = &info, .snid = 1, .size = size };
+	int r;
+
+	if (!oo.outstanding || oo.outstanding > EXP_AGENT_MAX_WINDOW)
+		oo.outstanding = EXP_AGENT_MAX_WINDOW;
+	o = &oo;
+
+	if (o->agent_latency_ns && !lt)
+		return -EINVAL; /* a latency below one tick */
+	exp_agent_lend(a, lt != 0, &t.wq, &t.cq, &t.lbuff, &t.lbuff_size);
+	exp_agent_set_latency(a, lt);
+	t.span = size * (o->async ? o->outstanding : 1) > 65536 ?
+			 size * (o->async ? o->outstanding : 1) :
+			 65536;
+	if (t.span > t.lbuff_size)
+		t.span = t.lbuff_size / size * size;
+	if (!o->bw &&
+	    (!(t.lat = exp_samples_alloc(o->iters)) || !(t.mlat = exp_samples_alloc(o->iters)))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = o->async ? run_async(&t, o->warmup, 0) : run_sync(&t, o->warmup, 0);
+	t.t_start = rmc_rdtsc();
+	if (!r)
+		r = o->async ? run_async(&t, o->iters, 1) : run_sync(&t, o->iters, 1);
+	t.t_end = rmc_rdtsc();
+	if (!r && t.errors)
+		r = -EIO;
+	if (r)
+		goto out;
+	double secs = (double)(t.t_end - t.t_start) / hz;
+	res->mops = (double)o->iters / secs / 1e6;
+	res->mbps = res->mops * (double)size;
+	if (t.lat) {
+		summarize_lat(t.lat, o->iters, hz, res);
+		if (lt) {
+			res->target = res->model = (double)o->agent_latency_ns;
+			res->err_pct = (res->p50 - res->model) / res->model * 100.0;
+		}
+	}
+out:
+	exp_agent_return(a);
+	free(t.lat);
+	free(t.mlat);
+	return r;
+}
+
 /* One size through the agent: the rate (async), timed reads
  * (--agent-latency) or each request's latency (sync), into res. */
 static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, double hz,
@@ -1879,6 +1942,8 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 	res->min = res->p50 = res->avg = res->p99 = res->p999 = res->max = NAN;
 	res->err_pct = res->model = res->req_err_p50 = res->req_err_p99 = NAN;
 	res->agent_ns = res->agent_mops = res->vs_agent = NAN;
+	if (o->agent_library)
+		return agent_library(o, a, size, hz, res);
 	if (o->async) {
 		unsigned w = o->outstanding ? o->outstanding : EXP_AGENT_MAX_WINDOW;
 		uint64_t span = size * w > 65536 ? size * w : 65536;
@@ -1949,11 +2014,20 @@ static int agent_sizes(struct opts *o, int agent_cpu, const char *cmdline)
 	int r, failed = 0;
 
 	if (cfg.app_cpu == agent_cpu) {
-		fprintf(stderr,
-			"sonuma-bench: --agent %d: this program runs on CPU %d itself; give "
-			"the agent another one\n",
-			agent_cpu, cfg.app_cpu);
-		return 2;
+		/* Another CPU this program may run on, if it has one. */
+		cpu_set_t set;
+		cfg.app_cpu = -1;
+		if (!sched_getaffinity(0, sizeof(set), &set))
+			for (int c = 0; c < CPU_SETSIZE && cfg.app_cpu < 0; c++)
+				if (c != agent_cpu && CPU_ISSET(c, &set))
+					cfg.app_cpu = c;
+		if (cfg.app_cpu < 0) {
+			fprintf(stderr,
+				"sonuma-bench: --agent %d: this program may run on CPU %d only; "
+				"give the agent another one\n",
+				agent_cpu, agent_cpu);
+			return 2;
+		}
 	}
 	if ((r = exp_agent_start(&cfg, &a))) {
 		fprintf(stderr, "sonuma-bench: the minimal agent on CPU %d: %s\n", agent_cpu,
@@ -1966,9 +2040,10 @@ static int agent_sizes(struct opts *o, int agent_cpu, const char *cmdline)
 	}
 	exp_utc_date(date, sizeof(date));
 	const char *mode = o->async ? "async" : "sync";
-	const char *where = o->async	   ? "" :
-			    o->same_buffer ? "; data in cache" :
-					     "; data beyond the caches";
+	const char *where = o->agent_library ? "; through sonuma's library (64 KiB of slots)" :
+			    o->async	     ? "" :
+			    o->same_buffer   ? "; data in cache" :
+					       "; data beyond the caches";
 	if (o->fmt == EXP_FMT_CSV || o->fmt == EXP_FMT_TABLE) {
 		fprintf(out, "# sonuma-bench %s, %s: the minimal polling agent (no rmcd)\n",
 			SONUMA_VERSION, date);

@@ -695,3 +695,52 @@ Test(bench, says_when_the_calibration_has_no_agent, .timeout = 120)
 	cr_expect(strstr(out, "# vs agent: no agent figures in the calibration"), "%s", out);
 	cr_expect_null(strstr(out, "p50 vs agent"), "%s", out);
 }
+
+/* sonuma-bench --agent --agent-library: the program's own library calls
+ * served by the agent.  Timed, no read comes back before its latency (the
+ * library's rule, a bound that cannot flake); untimed, it moves reads. */
+Test(bench, agent_library_never_before_its_latency, .timeout = 120)
+{
+	const char *bench = env_or_skip("SONUMA_BENCH");
+	const char *modes[] = { "sync", "async" };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cpus < 2)
+		cr_skip_test("the agent needs a second CPU");
+	for (int m = 0; m < 2; m++) {
+		const char *out;
+		double tmin = 0, mops = 0;
+		int rc = run(bench, "lib.log",
+			     (const char *const[]){ "--agent", "1", "--agent-library",
+						    "--agent-latency", "20000", "-m", modes[m],
+						    "-d", "8", "-s", "64,4096", "-n", "300", "-w",
+						    "30", "-f", "csv", NULL });
+		out = log_of("lib.log");
+		cr_assert_eq(rc, 0, "%s: %d\n%s", modes[m], rc, out);
+		/* Each size's row: size,iterations,t_min_ns,... */
+		for (const char *l = strstr(out, "\n64,"); l; l = strstr(l + 1, "\n4096,")) {
+			cr_assert_eq(sscanf(l + 1, "%*d,%*d,%lf", &tmin), 1, "%s", out);
+			cr_expect_geq(tmin, 20000.0 - 1.0,
+				      "%s: a read came back after %.0f ns:\n%s", modes[m], tmin,
+				      out);
+			if (!strncmp(l + 1, "4096,", 5))
+				break;
+		}
+		cr_expect_gt(tmin, 0, "no rows:\n%s", out);
+		rc = run(bench, "librate.log",
+			 (const char *const[]){ "--agent", "1", "--agent-library", "-m", modes[m],
+						"--bw", "-s", "64", "-n", "20000", "-w", "100",
+						"-f", "csv", NULL });
+		out = log_of("librate.log");
+		cr_assert_eq(rc, 0, "%s --bw: %d\n%s", modes[m], rc, out);
+		const char *row = strstr(out, "\n64,");
+		cr_assert_not_null(row, "%s", out);
+		/* size,iterations,6 latencies,target,err,late,late_pct,bw,mops:
+		 * the 14th field (empty ones included). */
+		for (int f = 1; f < 14 && row; f++)
+			row = strchr(row + 1, ',');
+		cr_assert_not_null(row, "%s", out);
+		mops = strtod(row + 1, NULL);
+		cr_expect_gt(mops, 0.0, "%s", out);
+	}
+}

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "sonuma/qp.h"
+
 #define EXP_AGENT_MAX_WINDOW 64 /* requests in flight at most */
 
 struct exp_agent;
@@ -72,6 +74,20 @@ int exp_agent_sync(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64
  * do for synchronous reads. */
 int exp_agent_sync_ex(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n,
 		      uint64_t latency, void (*before)(void *arg), void *arg, uint64_t *lat);
+
+/* Lends the agent's queues to a caller that posts through sonuma's library
+ * (rmc_rread_async, rmc_wait_cq, rmc_rread_sync, ...), positioned where
+ * the agent's own poster left them, nothing in flight, no rmcd behind
+ * them (kal_fd -1): the library's own cost with an RMC that costs
+ * nothing.  timed: the library stamps its posts (a model's due times
+ * then come from exp_agent_set_latency).  *dst is the buffer the agent
+ * copies into (the caller's local buffer, offsets as buf_offset), of
+ * *dst_len bytes; reads come from offset `offset` of its source.
+ * exp_agent_return() takes them back (nothing in flight). */
+void exp_agent_lend(struct exp_agent *a, bool timed, rmc_wq_t **wq, rmc_cq_t **cq, uint8_t **dst,
+		    uint64_t *dst_len);
+void exp_agent_set_latency(struct exp_agent *a, uint64_t latency);
+void exp_agent_return(struct exp_agent *a);
 
 /* Stops the agent's thread and frees everything. */
 void exp_agent_stop(struct exp_agent *a);
