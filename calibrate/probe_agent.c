@@ -112,6 +112,9 @@ int cal_probe_agent(struct cal_ctx *x, char *err, size_t errlen)
 	cfg.agent_cpu = x->agent_cpu[1] = x->rtt_cpu[0][0][1];
 	/* Beyond the caches: the pointer chase's buffer, which is. */
 	cfg.src_len = x->chase_bytes >= 16 * MiB ? x->chase_bytes : 64 * MiB;
+	/* Into as large a destination, at the same offsets (as sonuma-bench
+	 * --span moves a program's reads). */
+	cfg.dst_len = cfg.src_len;
 	x->agent_src_bytes = cfg.src_len;
 	if (!(ar.ticks = calloc(max_n, sizeof(*ar.ticks)))) {
 		snprintf(err, errlen, "out of memory");

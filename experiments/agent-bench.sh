@@ -18,6 +18,11 @@
 # with an RMC that costs nothing: how much of the ratio is the queue
 # protocol the original's API asks for (a slot marked free and a status
 # written back per completion, a stamp per timed post), not the RMC.
+# Around every run it takes the round trip of a cache line between the two
+# CPUs (rmcd stopped meanwhile), which on some virtual machines flips
+# between two states (about 70 and 450 ns here) from one run to the next:
+# a pair counts as fast (F) or slow (S) when both its runs began and ended
+# in that state, mixed (M) otherwise, and the medians are given per state.
 # Prints every round, then the medians of the per-round ratios.  See --help.
 set -euo pipefail
 
@@ -80,40 +85,74 @@ cpus() {
 	fi
 }
 
+# rtt: the p50 round trip of a cache line between the two CPUs, in ns, with
+# rmcd (when up) stopped meanwhile; appended to $tmp/rtt.
+rtt() {
+	[[ -n $rmcd_pid ]] && kill -STOP "$rmcd_pid"
+	taskset -c "$app_cpu" "$bench" --pingpong "$rmc_cpu" -n 5000 -w 500 |
+		sed -n 's/.* p50 \([0-9.]*\) .*/\1/p' >>"$tmp/rtt"
+	[[ -n $rmcd_pid ]] && kill -CONT "$rmcd_pid"
+	return 0
+}
 # emu ARGS...: sonuma-bench on node 0 through rmcd; prints the CSV rows.
 emu() {
+	rtt
 	SONUMA_RUNDIR=$rundir "$run" -n 0 -- "$bench" -t 1 "$@" -f csv --output "$tmp/out.csv" ||
 		die "sonuma-bench $* failed"
+	rtt
 	grep -v '^#' "$tmp/out.csv" | tail -n +2
 }
 # agent ARGS...: the same through the agent, on the same CPUs.
 agent() {
+	rtt
 	taskset -c "$app_cpu" "$bench" --agent "$rmc_cpu" "$@" -f csv --output "$tmp/out.csv" ||
 		die "sonuma-bench --agent $* failed"
+	rtt
 	grep -v '^#' "$tmp/out.csv" | tail -n +2
+}
+# rtts: the round trips taken since the last call ("a b c d"), reset.
+rtts() {
+	tr '\n' ' ' <"$tmp/rtt"
+	: >"$tmp/rtt"
+}
+
+# row: "ROUND PART WHAT SIZE E A RTT1 RTT2 RTT3 RTT4" (the round trips
+# before and after E's run and A's) -> "ROUND PART WHAT SIZE E A E/A STATE",
+# STATE F or S when all four were fast or all slow, M otherwise.
+row() {
+	awk -v least="$(cat "$tmp/least")" '{
+		fast = slow = 0
+		for (i = 7; i <= 10; i++) { fast += $i <= 1.5 * least; slow += $i > 1.5 * least }
+		printf "%s %s %s %s %.3f %.3f %.3f %s\n", $1, $2, $3, $4, $5, $6, $6 ? $5 / $6 : 0,
+		       fast == 4 ? "F" : slow == 4 ? "S" : "M" }'
 }
 
 cpus
+: >"$tmp/rtt"
+# The fast state's round trip: the least of a few tries.
+for _ in 1 2 3 4 5 6; do rtt; done
+sort -n "$tmp/rtt" | head -1 >"$tmp/least"
+: >"$tmp/rtt"
 echo "# $(printf '%q ' "$0" --rounds "$rounds" --iters "$iters" --rate-iters "$rate_iters" --parts "$parts" --sizes "$sizes")"
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ), $(uptime | sed 's/.*load/load/'); program on CPU $app_cpu, RMC and agent on CPU $rmc_cpu"
 : >"$tmp/all.txt"
 for r in $(seq "$rounds"); do
 	if [[ " $parts " == *" rate "* ]]; then
 		a=$(agent -m async -d 64 -s 64 -n "$rate_iters" | cut -d, -f14)
+		ar=$(rtts)
 		for m in none fixed-1us; do
 			lat=()
 			[[ $m == fixed-1us ]] && lat=(--agent-latency 1000)
 			l=$(agent --agent-library "${lat[@]}" -m async --bw -d 64 -s 64 -n "$rate_iters" |
 				cut -d, -f14)
-			awk -v r="$r" -v m="$m" -v l="$l" -v a="$a" 'BEGIN {
-				printf "%s rate lib-%s 64 %.3f %.3f %.3f\n", r, m, l, a, l / a }' | tee -a "$tmp/all.txt"
+			echo "$r rate lib-$m 64 $l $a $(rtts) $ar" | row | tee -a "$tmp/all.txt"
 			group='{ name = "none"; }'
 			[[ $m == fixed-1us ]] && group='{ name = "fixed"; latency_ns = 1000.0; }'
 			start "$group"
 			e=$(emu -m async --bw -d 64 -s 64 -n "$rate_iters" | cut -d, -f14)
+			er=$(rtts)
 			stop
-			awk -v r="$r" -v m="$m" -v e="$e" -v a="$a" 'BEGIN {
-				printf "%s rate %s 64 %.3f %.3f %.3f\n", r, m, e, a, e / a }' | tee -a "$tmp/all.txt"
+			echo "$r rate $m 64 $e $a $er $ar" | row | tee -a "$tmp/all.txt"
 		done
 	fi
 	if [[ " $parts " == *" sync "* ]]; then
@@ -122,21 +161,25 @@ for r in $(seq "$rounds"); do
 			for op in read write; do
 				if [[ $where == cache ]]; then
 					emu -o "$op" -m sync -s "$sizes" -n "$iters" --same-buffer >"$tmp/e"
+					er=$(rtts)
 					agent -m sync -s "$sizes" -n "$iters" --same-buffer >"$tmp/a"
 				else
 					emu -o "$op" -m sync -s "$sizes" -n "$iters" --span "$span" >"$tmp/e"
+					er=$(rtts)
 					agent -m sync -s "$sizes" -n "$iters" >"$tmp/a"
 				fi
-				paste -d, "$tmp/e" "$tmp/a" | awk -F, -v r="$r" -v w="$where" -v op="$op" '{
-					# $4: the emulator p50; $(18 + 4): the agent p50
-					printf "%s sync %s-%s %s %.1f %.1f %.3f\n", r, op, w, $1, $4, $22, $4 / $22 }' |
+				ar=$(rtts)
+				# $4: the emulator p50; $(18 + 4): the agent p50
+				paste -d, "$tmp/e" "$tmp/a" | awk -F, -v r="$r" -v w="$where" -v op="$op" \
+					-v st="$er $ar" '{ print r, "sync", op "-" w, $1, $4, $22, st }' | row |
 					tee -a "$tmp/all.txt"
 				# The library's synchronous reads served by the agent, in
 				# cache (its slots cycle over 64 KiB).
 				if [[ $where == cache && $op == read ]]; then
 					agent --agent-library -m sync -s "$sizes" -n "$iters" >"$tmp/l"
-					paste -d, "$tmp/l" "$tmp/a" | awk -F, -v r="$r" '{
-						printf "%s sync lib-read-cache %s %.1f %.1f %.3f\n", r, $1, $4, $22, $4 / $22 }' |
+					lr=$(rtts)
+					paste -d, "$tmp/l" "$tmp/a" | awk -F, -v r="$r" -v st="$lr $ar" '{
+						print r, "sync", "lib-read-cache", $1, $4, $22, st }' | row |
 						tee -a "$tmp/all.txt"
 				fi
 			done
@@ -144,10 +187,12 @@ for r in $(seq "$rounds"); do
 		stop
 	fi
 done
-echo "== medians over $rounds rounds: emulator, agent, emulator / agent"
+echo "== medians over $rounds rounds: emulator, agent, emulator / agent, per machine state"
 echo "   (rate: Mops, the target is a ratio of at least 0.5; sync: p50 ns, at most 1.5;"
-echo "    lib-: the library's calls served by the agent, an RMC that costs nothing)"
-sort -k2,2 -k3,3 -k4,4n "$tmp/all.txt" | awk '
+echo "    lib-: the library's calls served by the agent, an RMC that costs nothing;"
+echo "    F: both runs on the fast machine (line round trip $(cat "$tmp/least") ns), S: both"
+echo "    on the slow one, all: every round)"
+awk '{ print; $8 = "all"; print }' "$tmp/all.txt" | sort -k8,8 -k2,2 -k3,3 -k4,4n | awk '
 	function med(a, n,   i, j, t) {
 		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
@@ -159,10 +204,12 @@ sort -k2,2 -k3,3 -k4,4n "$tmp/all.txt" | awk '
 		v = ok ? "ok" : "MISSED"
 		if (what ~ / lib-/)
 			v = v " (library, RMC free)"
-		printf "%-22s %8s %10.3f %10.3f %7.3f  %s\n", what, size, med(e, n), med(a, n), x, v
+		printf "%-4s %-22s %8s %3d %10.3f %10.3f %7.3f  %s\n", st, what, size, n, med(e, n),
+		       med(a, n), x, v
 		n = 0
 	}
-	{ k = $2 " " $3 " " $4
-	  if (k != prev) { flush(); prev = k; what = $2 " " $3; size = $4 }
+	$8 == "M" { next }
+	{ k = $8 " " $2 " " $3 " " $4
+	  if (k != prev) { flush(); prev = k; what = $2 " " $3; size = $4; st = $8 }
 	  n++; e[n] = $5; a[n] = $6; q[n] = $7 }
 	END { flush() }'

@@ -2005,7 +2005,8 @@ static int agent_sizes(struct opts *o, int agent_cpu, const char *cmdline)
 		.app_cpu = sched_getcpu(),
 		.agent_cpu = agent_cpu,
 		.src_len = o->same_buffer || o->async ? room : AGENT_BEYOND_BYTES,
-		.dst_len = room,
+		/* Beyond the caches, the destination too, as --span moves it. */
+		.dst_len = o->same_buffer || o->async ? room : AGENT_BEYOND_BYTES,
 	};
 	double hz = core_tsc_measure_hz(50);
 	struct exp_agent *a;

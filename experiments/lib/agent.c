@@ -7,8 +7,10 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "agent.h"
+#include "core.h"
 #include "sonuma/barrier.h"
 #include "sonuma/qp.h"
 #include "sonuma/tsc.h"
@@ -16,7 +18,6 @@
 #define AGENT_DEPTH MAX_NUM_WQ /* the whole ring: the window keeps it from filling */
 #define AGENT_TIMEOUT_NS 5000000000ll
 #define AGENT_OP_STOP 0 /* an entry with this op ends the agent's thread */
-#define HUGE_PAGE (2ull << 20)
 
 _Static_assert(EXP_AGENT_MAX_WINDOW <= AGENT_DEPTH, "a window fits the ring");
 
@@ -24,8 +25,8 @@ struct exp_agent {
 	rmc_wq_t *wq;
 	rmc_cq_t *cq;
 	uint8_t *src, *dst;
-	void *src_map;
-	uint64_t src_len, src_map_len, dst_len;
+	int src_fd, dst_fd;
+	uint64_t src_len, dst_len;
 	int agent_cpu;
 	pthread_t thread;
 	/* The poster's side of the rings. */
@@ -172,10 +173,11 @@ static inline unsigned post(struct exp_agent *a, uint8_t op, uint8_t flags, uint
 /* One synchronous in-place read, stamped with t_post (0: none) and not
  * taken before its due time: 0, -EIO when the agent refused it,
  * -ETIMEDOUT when it did not answer. */
-static inline int sync_read_at(struct exp_agent *a, uint64_t off, uint64_t len, uint64_t t_post)
+static inline int sync_read_at(struct exp_agent *a, uint64_t off, uint64_t boff, uint64_t len,
+			       uint64_t t_post)
 {
 	struct patience p = { 0 };
-	wq_entry_t *e = &a->wq->q[post_at(a, RMC_OP_READ, RMC_WQE_INPLACE, off, 0, len, t_post)];
+	wq_entry_t *e = &a->wq->q[post_at(a, RMC_OP_READ, RMC_WQE_INPLACE, off, boff, len, t_post)];
 
 	/* Pairs with the agent's store-release of valid. */
 	while (sonuma_smp_load_acquire(&e->valid)) {
@@ -192,7 +194,7 @@ static inline int sync_read_at(struct exp_agent *a, uint64_t off, uint64_t len, 
 
 static inline int sync_read(struct exp_agent *a, uint64_t off, uint64_t len)
 {
-	return sync_read_at(a, off, len, 0);
+	return sync_read_at(a, off, 0, len, 0);
 }
 
 int exp_agent_rate(struct exp_agent *a, uint64_t size, uint64_t span, unsigned window, uint64_t n,
@@ -331,10 +333,13 @@ int exp_agent_sync_ex(struct exp_agent *a, uint64_t size, bool beyond_cache, uin
 			slots *= 2;
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t off = (i * 0x9e3779b97f4a7c15ull & (slots - 1)) * size;
+		/* Into the same place of a destination as large as the source
+		 * (as sonuma-bench --span moves), else into its start. */
+		uint64_t boff = a->dst_len >= a->src_len ? off : 0;
 		if (before)
 			before(arg);
 		uint64_t t0 = rmc_rdtsc();
-		if ((r = sync_read_at(a, off, size, latency ? t0 : 0)))
+		if ((r = sync_read_at(a, off, boff, size, latency ? t0 : 0)))
 			break;
 		lat[i] = rmc_rdtsc() - t0;
 	}
@@ -383,9 +388,14 @@ void exp_agent_return(struct exp_agent *a)
 
 static void agent_free(struct exp_agent *a)
 {
-	if (a->src_map)
-		munmap(a->src_map, a->src_map_len);
-	free(a->dst);
+	if (a->src)
+		munmap(a->src, a->src_len);
+	if (a->dst)
+		munmap(a->dst, a->dst_len);
+	if (a->src_fd >= 0)
+		close(a->src_fd);
+	if (a->dst_fd >= 0)
+		close(a->dst_fd);
 	free(a->wq);
 	free(a->cq);
 	free(a);
@@ -424,25 +434,23 @@ int exp_agent_start(const struct exp_agent_cfg *cfg, struct exp_agent **out)
 		free(a);
 		return -EINVAL;
 	}
+	a->src_fd = a->dst_fd = -1;
 	a->wq = aligned_alloc(64, sizeof(rmc_wq_t));
 	a->cq = aligned_alloc(64, sizeof(rmc_cq_t));
-	a->dst = aligned_alloc(4096, (a->dst_len + 4095) / 4096 * 4096);
-	a->src_map_len = a->src_len + HUGE_PAGE;
-	a->src_map = mmap(NULL, a->src_map_len, PROT_READ | PROT_WRITE,
-			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (a->src_map == MAP_FAILED)
-		a->src_map = NULL;
-	if (!a->wq || !a->cq || !a->dst || !a->src_map) {
+	/* The same kind of memory as a node's context and a program's local
+	 * buffer in rmcd (core_shm_create: shared memory, with whatever page
+	 * size the system gives it), so that both pay the same page walks. */
+	if (!core_shm_create("sonuma-agent-src", a->src_len, &a->src_fd))
+		a->src = core_shm_map_lazy(a->src_fd, a->src_len);
+	if (!core_shm_create("sonuma-agent-dst", a->dst_len, &a->dst_fd))
+		a->dst = core_shm_map_lazy(a->dst_fd, a->dst_len);
+	if (!a->wq || !a->cq || !a->src || !a->dst) {
 		agent_free(a);
 		return -ENOMEM;
 	}
 	memset(a->wq, 0, sizeof(*a->wq));
 	memset(a->cq, 0, sizeof(*a->cq));
 	a->wq->depth = a->cq->depth = AGENT_DEPTH;
-	/* Huge pages where there are some: the copies then measure memory,
-	 * not page walks. */
-	a->src = (uint8_t *)(((uintptr_t)a->src_map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
-	madvise(a->src, a->src_len, MADV_HUGEPAGE);
 	if ((r = pin_thread(pthread_self(), cfg->app_cpu))) {
 		agent_free(a);
 		return r;

@@ -31,8 +31,8 @@ struct exp_agent;
 struct exp_agent_cfg {
 	int app_cpu;	  /* the calling thread (the poster) is pinned here; -1: not */
 	int agent_cpu;	  /* the agent's thread; -1: not pinned */
-	uint64_t src_len; /* bytes the agent reads from (huge pages asked for) */
-	uint64_t dst_len; /* bytes it writes into */
+	uint64_t src_len; /* bytes the agent reads from */
+	uint64_t dst_len; /* bytes it writes into (both shared memory, as rmcd's) */
 };
 
 /* Allocates and touches both buffers, starts the agent's thread, and checks
@@ -62,7 +62,8 @@ int exp_agent_timed(struct exp_agent *a, uint64_t size, uint64_t span, unsigned 
 /* n synchronous in-place reads of size bytes, one at a time, each one's
  * TSC ticks (post to completion seen) into lat[i]: of the same bytes every
  * time (in cache) unless beyond_cache, then from offsets spread over the
- * whole source in an order the prefetchers do not follow. */
+ * whole source in an order the prefetchers do not follow (into the same
+ * offsets of the destination when it is as large). */
 int exp_agent_sync(struct exp_agent *a, uint64_t size, bool beyond_cache, uint64_t n,
 		   uint64_t *lat);
 
