@@ -125,12 +125,13 @@ done
 
 ptls=$tls
 [[ ,$tls, == *,self,* ]] || ptls=$tls,self # ucx_perftest needs self
-# perf TEST SIZE OUTSTANDING ITERS: the Final: line of a client in ns 0
-# against a server in ns 1, server on CPU 1 and client on CPU 0; on
+# perf TEST SIZE OUTSTANDING ITERS [OPTION...]: the Final: line of a client
+# in ns 0 against a server in ns 1, server on CPU 1 and client on CPU 0; on
 # failure "Final: -" and UCX's first error in $tmp/perf.err.
 perf() {
 	local o=() port try line
 	[[ -n $3 ]] && o=(-O "$3")
+	o+=("${@:5}")
 	: >"$tmp/perf.err"
 	for try in 1 2 3; do
 		port=$((20000 + RANDOM % 20000))
@@ -166,6 +167,9 @@ for t in ucp_put_lat ucp_am_lat tag_lat; do
 	fi
 	echo "$prog: ucx_perftest -t $t failed: $(cat "$tmp/perf.err")" >&2
 done
+# Its tail: the same ping-pong's 99th percentile (ucx_perftest -R 99).
+lat99=-
+[[ $rt_test != - ]] && lat99=$(perf "$rt_test" 64 "" "$iters" -R 99 | awk '{print $3}')
 declare -A get put
 IFS=, read -r -a bw_sizes <<<"$sizes"
 for s in "${bw_sizes[@]}"; do
@@ -266,23 +270,32 @@ for s in "${bw_sizes[@]}"; do
 		"$(column bw_MBps "$tmp/wr.csv" "$s")" "${put[$s]}"
 done
 
-# fid OP FILE FLOOR TARGET: one row of the fidelity table.
+# fid OP FILE FLOOR TARGET: one row of the fidelity table, with UCX's own
+# p99 round trip beside it (each operation needs one at least: a read is
+# one, a write a put and the flush that waits for it).
 fid() {
 	local med late pct
 	med=$(column t_p50_ns "$2" 64) late=$(column late "$2" 64) pct=$(column late_pct "$2" 64)
-	awk -v op="$1" -v fl="$3" -v t="$4" -v m="$med" -v l="$late" -v p="$pct" -v n="$fid_iters" '
+	awk -v op="$1" -v fl="$3" -v t="$4" -v m="$med" -v l="$late" -v p="$pct" -v n="$fid_iters" \
+		-v u="$lat99" '
 		BEGIN {
 			r = m / t
 			ok = (r >= 0.98 && r <= 1.02 && p < 1) ? "meets" : "misses"
-			printf "%-6s %10.1f %10.1f %10.1f %8.4f %8s %8.2f %%  %s\n", op, fl / 1000, t / 1000,
-				m / 1000, r, l, p, ok
+			# u: ucx_perftest'"'"'s one-way figure (half the round trip), in us
+			ux = u == "-" ? "-" : sprintf("%.1f", 2 * u)
+			printf "%-6s %10.1f %10.1f %10.1f %8.4f %8s %8.2f %% %12s  %s\n", op, fl / 1000,
+				t / 1000, m / 1000, r, l, p, ux, ok
+			if (u != "-" && 2 * u * 1000 > t)
+				printf "       (over 1 %% of UCX'"'"'s own round trips take longer than the target)\n"
 		}'
 }
 printf '\nFidelity over the fabric: fixed model at %s x the 64 B floors, rounded up to a us\n' \
 	"$factor"
 printf '(%s sync operations; goal: median within 2 %% of the target, under 1 %% late)\n' "$fid_iters"
-printf '%-6s %10s %10s %10s %8s %8s %10s  %s\n' "64 B" "floor us" "target us" "median us" \
-	"ratio" "late" "late" "goal"
+printf '(UCX p99: %s, the 99th percentile of its own round trip)\n' \
+	"$([[ $rt_test == - ]] && echo "not measured" || echo "2 x $rt_test -R 99")"
+printf '%-6s %10s %10s %10s %8s %8s %10s %12s  %s\n' "64 B" "floor us" "target us" "median us" \
+	"ratio" "late" "late" "UCX p99 us" "goal"
 fid read "$tmp/fid-rd.csv" "$floor" "$target"
 fid write "$tmp/fid-wr.csv" "$wfloor" "$wtarget"
 echo

@@ -192,6 +192,10 @@ struct ucx_node_ep {
 	bool failed;  /* the endpoint reported an error */
 	uint32_t nid;
 	struct ucx_rmc *r;
+	/* Writes whose put is posted and whose flush is not: the cookies the
+	 * next flush of this endpoint completes (ucx_progress). */
+	uint32_t *unflushed;
+	uint32_t n_unflushed, cap_unflushed;
 };
 
 struct ucx_rmc {
@@ -274,6 +278,78 @@ static void xfer_done(void *request, ucs_status_t status, void *user_data)
 	rmcd_xfer_done(m, cookie, status_of(status));
 }
 
+/* One flush for the writes of an endpoint put since the last one: it
+ * completes them all (UCP flushes every operation posted before it). */
+struct ucx_flush {
+	struct rmcd_rmc *m;
+	uint32_t n;
+	uint32_t cookie[];
+};
+
+static void flush_done(void *request, ucs_status_t status, void *user_data)
+{
+	struct ucx_flush *b = user_data;
+
+	ucp_request_free(request);
+	for (uint32_t i = 0; i < b->n; i++)
+		rmcd_xfer_done(b->m, b->cookie[i], status_of(status));
+	free(b);
+}
+
+/* Completes the writes of ne waiting for a flush with status (the endpoint
+ * is going, or no flush could be posted). */
+static void unflushed_fail(struct ucx_rmc *r, struct ucx_node_ep *ne, uint8_t status)
+{
+	uint32_t n = ne->n_unflushed;
+
+	ne->n_unflushed = 0;
+	for (uint32_t i = 0; i < n; i++)
+		rmcd_xfer_done(r->m, ne->unflushed[i], status);
+}
+
+/* Posts the flush that completes ne's writes put so far. */
+static void unflushed_flush(struct ucx_rmc *r, struct ucx_node_ep *ne)
+{
+	uint32_t n = ne->n_unflushed;
+	struct ucx_flush *b = malloc(sizeof(*b) + n * sizeof(b->cookie[0]));
+	ucs_status_ptr_t s;
+
+	if (!b) {
+		unflushed_fail(r, ne, RMC_ERR_FABRIC);
+		return;
+	}
+	b->m = r->m;
+	b->n = n;
+	memcpy(b->cookie, ne->unflushed, n * sizeof(b->cookie[0]));
+	ne->n_unflushed = 0;
+	ucp_request_param_t p = {
+		.op_attr_mask = UCP_OP_ATTR_FIELD_CALLBACK | UCP_OP_ATTR_FIELD_USER_DATA,
+		.cb.send = flush_done,
+		.user_data = b,
+	};
+	s = ucp_ep_flush_nbx(ne->ep, &p);
+	if (UCS_PTR_IS_PTR(s))
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		rmcd_xfer_done(r->m, b->cookie[i], status_of(UCS_PTR_STATUS(s)));
+	free(b);
+}
+
+/* Room for one more write waiting for its flush; false when there is no
+ * memory for it (the write then gets a flush of its own). */
+static bool unflushed_room(struct ucx_node_ep *ne)
+{
+	if (ne->n_unflushed < ne->cap_unflushed)
+		return true;
+	uint32_t cap = ne->cap_unflushed ? 2 * ne->cap_unflushed : 64;
+	uint32_t *v = realloc(ne->unflushed, cap * sizeof(*v));
+	if (!v)
+		return false;
+	ne->unflushed = v;
+	ne->cap_unflushed = cap;
+	return true;
+}
+
 static uint8_t ucx_xfer(struct rmcd_rmc *m, const struct rmcd_xfer *x)
 {
 	struct rmcd *d = m->d;
@@ -316,6 +392,13 @@ static uint8_t ucx_xfer(struct rmcd_rmc *m, const struct rmcd_xfer *x)
 			return status_of(UCS_PTR_STATUS(s));
 		if (s)
 			ucp_request_free(s); /* goes on; the flush waits for it */
+		/* The flush comes at the end of this pass of the RMC loop
+		 * (ucx_progress), one for every write put to the node in it:
+		 * a flush is a round trip of its own. */
+		if (unflushed_room(ne)) {
+			ne->unflushed[ne->n_unflushed++] = x->cookie;
+			return RMCD_XFER_PENDING;
+		}
 		s = ucp_ep_flush_nbx(ne->ep, &p);
 		break;
 	}
@@ -347,6 +430,9 @@ static int ucx_progress(struct rmcd_rmc *m)
 {
 	struct ucx_rmc *r = m->fab;
 
+	for (uint32_t i = 0; i < m->d->n_nodes; i++)
+		if (r->node[i].n_unflushed)
+			unflushed_flush(r, &r->node[i]);
 	return (int)ucp_worker_progress(r->worker);
 }
 
@@ -409,6 +495,9 @@ static void ep_close_force(ucp_worker_h worker, ucp_ep_h ep)
 
 static void node_ep_drop(struct ucx_rmc *r, struct ucx_node_ep *ne)
 {
+	/* Writes put through it and never flushed: whether they landed is
+	 * not known, and the node is going. */
+	unflushed_fail(r, ne, RMC_ERR_UNREACHABLE);
 	ne->gen = 0;
 	if (ne->ep)
 		/* Before the keys go: requests in flight are completed (with an
@@ -1449,8 +1538,14 @@ static void ucx_fini(struct rmcd *d)
 		struct ucx_rmc *rm = d->rmcs[t].fab;
 		if (!rm)
 			continue;
-		for (uint32_t i = 0; rm->worker && i < d->n_nodes; i++)
-			node_ep_drop(rm, &rm->node[i]);
+		for (uint32_t i = 0; rm->node && i < d->n_nodes; i++) {
+			/* Shutting down: the RMC threads' in-flight records are
+			 * gone, nothing is completed any more. */
+			rm->node[i].n_unflushed = 0;
+			if (rm->worker)
+				node_ep_drop(rm, &rm->node[i]);
+			free(rm->node[i].unflushed);
+		}
 		if (rm->worker)
 			ucp_worker_destroy(rm->worker);
 		free(rm->node);
