@@ -8,7 +8,8 @@
 #   sync 64 B reads (sonuma-bench, model none, median)
 #                      vs  2 x ucp_put_lat 64 B (else ucp_am_lat, tag_lat)
 #   async bandwidth 64 KiB - 1 MiB (sonuma-bench --bw, reads and writes)
-#                      vs  ucp_get / ucp_put_bw -O N
+#                      vs  ucp_get / ucp_put_bw -O N, alternated over rounds
+#                      (ucx_perftest's own figure moves by 2x between runs)
 #   fidelity: sonuma-calibrate --fabric measures the fabric's floor, then
 #   sync 64 B reads and writes under a fixed model at FACTOR x the read and
 #   the write floor (rounded up to a whole us): median against the target,
@@ -25,7 +26,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 root=$(cd "$here/.." && pwd)
 prog=compare-ucx-hosts.sh
 build=$root/build tls=tcp iters=2000 bw_iters=200 outstanding=16
-sizes="65536,262144,1048576" fid_iters=20000 factor=3.5 calibration= quick=0
+sizes="65536,262144,1048576" fid_iters=20000 factor=3.5 calibration= quick=0 rounds=3
 
 usage() {
 	cat <<EOF
@@ -37,6 +38,8 @@ Usage: experiments/compare-ucx-hosts.sh [options]
   --bw-iters N         operations per bandwidth size (default 200)
   --outstanding N      requests in flight for bandwidth (default 16)
   --sizes LIST         bandwidth sizes (default $sizes)
+  --rounds N           bandwidth rounds, each ucx_perftest then sonuma-bench
+                       (default 3): medians and the median ratio per size
   --fidelity-iters N   64 B reads (and writes) under the fixed model (default 20000)
   --factor F           the fixed model's targets: F x the fabric's 64 B read
                        and write floors, rounded up to a whole us (default 3.5:
@@ -58,15 +61,16 @@ while [[ $# -gt 0 ]]; do
 	--bw-iters) bw_iters=$2; shift 2 ;;
 	--outstanding) outstanding=$2; shift 2 ;;
 	--sizes) sizes=$2; shift 2 ;;
+	--rounds) rounds=$2; shift 2 ;;
 	--fidelity-iters) fid_iters=$2; shift 2 ;;
 	--factor) factor=$2; shift 2 ;;
 	--calibration) calibration=$2; shift 2 ;;
-	--quick) quick=1; iters=300 bw_iters=20 fid_iters=300; shift ;;
+	--quick) quick=1; iters=300 bw_iters=20 fid_iters=300 rounds=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
 done
-for v in iters bw_iters outstanding fid_iters; do
+for v in iters bw_iters outstanding fid_iters rounds; do
 	[[ ${!v} =~ ^[1-9][0-9]*$ ]] || die "--${v//_/-}: expected a positive number, got \"${!v}\""
 done
 [[ $factor =~ ^[0-9]+(\.[0-9]+)?$ ]] && awk -v f="$factor" 'BEGIN { exit !(f >= 1) }' ||
@@ -174,12 +178,17 @@ done
 # Its tail: the same ping-pong's 99th percentile (ucx_perftest -R 99).
 lat99=-
 [[ $rt_test != - ]] && lat99=$(perf "$rt_test" 64 "" "$iters" -R 99 | awk '{print $3}')
-declare -A get put
 IFS=, read -r -a bw_sizes <<<"$sizes"
-for s in "${bw_sizes[@]}"; do
-	get[$s]=$(perf ucp_get "$s" "$outstanding" "$bw_iters" | awk '{print $7}')
-	put[$s]=$(perf ucp_put_bw "$s" "$outstanding" "$bw_iters" | awk '{print $7}')
-done
+# perf_bw ROUND: ucx_perftest's get and put bandwidth for each size, as
+# "ROUND SIZE get|put MB/s" lines in $tmp/bw.txt (the rmcds are down).
+perf_bw() {
+	local s
+	for s in "${bw_sizes[@]}"; do
+		echo "$1 $s ucp_get $(perf ucp_get "$s" "$outstanding" "$bw_iters" | awk '{print $7}')"
+		echo "$1 $s ucp_put_bw $(perf ucp_put_bw "$s" "$outstanding" "$bw_iters" | awk '{print $7}')"
+	done >>"$tmp/bw.txt"
+}
+: >"$tmp/bw.txt"
 
 # The cluster's file, and each node's: its RMC thread on a CPU of its own
 # where there are enough (rmc.cpus is not part of what nodes must agree
@@ -219,20 +228,30 @@ column() {
 		$c["size"] == size { print $c[name]; exit }' "$2"
 }
 
+echo "$prog: bandwidth in $rounds rounds: ucx_perftest, then sonuma-bench (rmcd per namespace" \
+	"over UCX_TLS=$tls, model none)"
+for r in $(seq "$rounds"); do
+	perf_bw "$r"
+	rmcd_up 1
+	rmcd_up 0
+	app "$probe" up 20 || die "the rmcds did not meet: $(tail -3 "$tmp"/rmcd*.log)"
+	((r == 1)) && app "$bench" -t 1 -m sync -s 64 -n "$iters" -w 200 -f csv >"$tmp/sync.csv"
+	app "$bench" -t 1 -m async -d "$outstanding" --bw -s "$sizes" -n "$bw_iters" -w 20 -f csv \
+		>"$tmp/rd.csv"
+	app "$bench" -t 1 -o write -m async -d "$outstanding" --bw -s "$sizes" -n "$bw_iters" \
+		-w 20 -f csv >"$tmp/wr.csv"
+	for s in "${bw_sizes[@]}"; do
+		echo "$r $s read $(column bw_MBps "$tmp/rd.csv" "$s")"
+		echo "$r $s write $(column bw_MBps "$tmp/wr.csv" "$s")"
+	done >>"$tmp/bw.txt"
+	rmcd_down 0
+	rmcd_down 1
+done
 rmcd_up 1
-rmcd_up 0
-app "$probe" up 20 || die "the rmcds did not meet: $(tail -3 "$tmp"/rmcd*.log)"
-echo "$prog: sonuma-bench, rmcd per namespace over UCX_TLS=$tls (model none)"
-app "$bench" -t 1 -m sync -s 64 -n "$iters" -w 200 -f csv >"$tmp/sync.csv"
-app "$bench" -t 1 -m async -d "$outstanding" --bw -s "$sizes" -n "$bw_iters" -w 20 -f csv \
-	>"$tmp/rd.csv"
-app "$bench" -t 1 -o write -m async -d "$outstanding" --bw -s "$sizes" -n "$bw_iters" -w 20 \
-	-f csv >"$tmp/wr.csv"
 
 # ---- fidelity: the fabric's floor, then a fixed model above it ----------
 
-# Node 1 stays up with the none model; sonuma-calibrate runs node 0 itself.
-rmcd_down 0
+# Node 1 is up with the none model; sonuma-calibrate runs node 0 itself.
 echo "$prog: sonuma-calibrate --fabric: the fabric's floor from node 0 to node 1"
 ip netns exec "${ns[0]}" env UCX_TLS="$tls" "$cal" "${qflag[@]}" --fabric "$tmp/rack0.conf" \
 	--peer 1 --rmcd "$rmcd" -o "$tmp/cal.cfg" >"$tmp/cal-fabric.out" 2>&1 ||
@@ -268,11 +287,34 @@ printf '%-34s %9.1f us %14s  (%s)\n' "sync read latency, median" \
 	"$(awk -v v="$p50" 'BEGIN{print v/1000}')" \
 	"$([[ $lat == - ]] && echo n/a || awk -v v="$lat" 'BEGIN{printf "%.1f us", 2*v}')" \
 	"$([[ $rt_test == - ]] && echo "no UCX ping-pong ran: see above" || echo "2 x $rt_test, median")"
-printf '\n%-10s %16s %16s %16s %16s\n' size "read MB/s" "ucp_get MB/s" "write MB/s" "ucp_put_bw MB/s"
-for s in "${bw_sizes[@]}"; do
-	printf '%-10s %16s %16s %16s %16s\n' "$s" "$(column bw_MBps "$tmp/rd.csv" "$s")" "${get[$s]}" \
-		"$(column bw_MBps "$tmp/wr.csv" "$s")" "${put[$s]}"
-done
+printf '\nBandwidth, MB/s: medians over %s rounds, and the median of the per-round ratios\n' \
+	"$rounds"
+printf '(goal: sonuma at least 0.9 x ucx_perftest; each round lists its figures below)\n'
+printf '%-10s %10s %10s %8s %10s %12s %8s\n' size read ucp_get ratio write ucp_put_bw ratio
+awk '
+	function med(v, n,   i, j, t, a) {
+		for (i = 1; i <= n; i++) a[i] = v[i]
+		for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j-1] > a[j]; j--) { t = a[j]; a[j] = a[j-1]; a[j-1] = t }
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	{ v[$2, $3, $1] = $4; sz[$2] = 1; rd[$1] = 1 }
+	END {
+		for (s in sz) {
+			line = sprintf("%-10s", s)
+			split("read ucp_get write ucp_put_bw", k, " ")
+			for (p = 1; p <= 3; p += 2) {
+				n = m = 0
+				for (r in rd) {
+					a[++n] = v[s, k[p], r]; b[n] = v[s, k[p + 1], r]
+					if (b[n] + 0 > 0 && a[n] != "") q[++m] = a[n] / b[n]
+				}
+				line = line sprintf(" %10.1f %*.1f %8s", med(a, n), p == 1 ? 10 : 12, med(b, n),
+						    m ? sprintf("%.2f", med(q, m)) : "-")
+			}
+			print line
+		}
+	}' "$tmp/bw.txt" | sort -n
+printf 'per round (round size what MB/s): %s\n' "$(sort -k1,1n -k2,2n "$tmp/bw.txt" | tr '\n' ';')"
 
 # fid OP FILE FLOOR TARGET: one row of the fidelity table, with UCX's own
 # p99 round trip beside it (each operation needs one at least: a read is
@@ -303,4 +345,4 @@ printf '%-6s %10s %10s %10s %8s %8s %10s %12s  %s\n' "64 B" "floor us" "target u
 fid read "$tmp/fid-rd.csv" "$floor" "$target"
 fid write "$tmp/fid-wr.csv" "$wfloor" "$wtarget"
 echo
-echo "reproduce: sudo experiments/compare-ucx-hosts.sh$( ((quick)) && echo " --quick") --tls $tls --iters $iters --bw-iters $bw_iters --outstanding $outstanding --sizes $sizes --fidelity-iters $fid_iters --factor $factor${calibration:+ --calibration $calibration}"
+echo "reproduce: sudo experiments/compare-ucx-hosts.sh$( ((quick)) && echo " --quick") --tls $tls --iters $iters --bw-iters $bw_iters --outstanding $outstanding --sizes $sizes --rounds $rounds --fidelity-iters $fid_iters --factor $factor${calibration:+ --calibration $calibration}"
