@@ -478,9 +478,13 @@ static inline int poll_qp(struct rmcd_rmc *m, struct rmcd_qp *qp)
 	struct rmcd *d = m->d;
 	const bool no_deadline = d->model->no_deadline;
 	struct stage sg;
-	struct bclock clk = { 0 }; /* read at the burst's first timed request */
+	struct bclock clk; /* read at the burst's first timed request */
 	int n = 0;
 
+	/* Only these: zeroing the whole struct put a rep stos of over a
+	 * hundred bytes before the first request of every burst. */
+	clk.now = 0;
+	clk.n = 0;
 	sg.n = 0;
 	while (n < RMCD_BURST && qp_has_room(qp)) {
 		struct rmcd_xfer x;
