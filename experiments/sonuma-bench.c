@@ -91,6 +91,9 @@ struct result {
 	 * deadlines). */
 	double req_err_p50, req_err_p99;
 	uint64_t late, counted;
+	/* Synchronous requests with a due time this program saw, and those it
+	 * saw later than rmcd's slack after it (rmc_cq_t.seen_late). */
+	uint64_t seen, seen_late;
 	double mbps, mops;
 	unsigned errors;
 	/* Against the minimal agent: its figure (ns in sync mode, Mops for
@@ -118,6 +121,7 @@ struct thr {
 	uint64_t *mlat;	       /* the model's latency of each, ticks (0: unknown) */
 	uint64_t overhead_tsc; /* rmcd's estimate of the library's own cost */
 	uint64_t t_start, t_end;
+	uint32_t seen0, seen_late0, seen1, seen_late1; /* rmc_cq_t's, around the run */
 	unsigned errors;
 	int err; /* -errno from a call */
 	/* async bookkeeping */
@@ -354,10 +358,14 @@ static void *thread_main(void *arg)
 	 * between the two barriers, so they cover the measured part only. */
 	pthread_barrier_wait(t->bar);
 	pthread_barrier_wait(t->bar);
+	t->seen0 = t->cq->seen;
+	t->seen_late0 = t->cq->seen_late;
 	t->t_start = rmc_rdtsc();
 	if (!r)
 		r = o->async ? run_async(t, o->iters, 1) : run_sync(t, o->iters, 1);
 	t->t_end = rmc_rdtsc();
+	t->seen1 = t->cq->seen;
+	t->seen_late1 = t->cq->seen_late;
 	t->err = r;
 	return NULL;
 }
@@ -545,6 +553,8 @@ static int run_size(struct opts *o, struct thr *th, struct kal_info *info, uint6
 		if (th[i].t_end > t1)
 			t1 = th[i].t_end;
 		res->errors += th[i].errors;
+		res->seen += (uint32_t)(th[i].seen1 - th[i].seen0);
+		res->seen_late += (uint32_t)(th[i].seen_late1 - th[i].seen_late0);
 	}
 	if (all) {
 		summarize_lat(all, total, info->tsc_hz, res);
@@ -1693,7 +1703,8 @@ static void print_result(FILE *out, const struct opts *o, const struct result *r
 		exp_json_field(out, "agent_ns", res->agent_ns, 1);
 		exp_json_field(out, "agent_mops", res->agent_mops, 4);
 		exp_json_field(out, "vs_agent", res->vs_agent, 3);
-		fprintf(out, "}");
+		fprintf(out, ", \"seen_sync\": %llu, \"seen_late\": %llu}",
+			(unsigned long long)res->seen, (unsigned long long)res->seen_late);
 	} else if (o->fmt == EXP_FMT_CSV) {
 		lat_figs(l, f, lat, "%.1f", "");
 		fprintf(out,
@@ -1823,6 +1834,25 @@ static void print_vs_agent(FILE *out, const struct opts *o, const struct kal_inf
 			"# vs agent: the %s model adds its own latency; the emulator's overhead "
 			"shows under -m none\n",
 			info->model);
+}
+
+/* After the results: lateness as this program saw it, where the model
+ * gave synchronous requests due times.  rmcd counts a completion late
+ * when it was written too late to arrive in time by its calibration; a
+ * slower way back to this core than calibrated shows only here. */
+static void print_seen_late(FILE *out, const struct result *all, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		const struct result *r = &all[i];
+		if (!r->seen)
+			continue;
+		fprintf(out,
+			"# seen late: %llu of %llu requests of %llu B (%.2f %%) came to this "
+			"program after their due time (rmcd: %llu written late)\n",
+			(unsigned long long)r->seen_late, (unsigned long long)r->seen,
+			(unsigned long long)r->size, 100.0 * (double)r->seen_late / (double)r->seen,
+			(unsigned long long)r->late);
+	}
 }
 
 /* ---- --agent: the minimal polling agent instead of rmcd ------------------ */
@@ -2119,10 +2149,12 @@ static int run_sizes(struct opts *o, struct thr *th, struct kal_info *info, int 
 		print_result(out, o, &res, i);
 		all[done++] = res;
 	}
-	if (o->fmt == EXP_FMT_JSON)
+	if (o->fmt == EXP_FMT_JSON) {
 		fprintf(out, "\n  ]\n}\n");
-	else
+	} else {
 		print_vs_agent(out, o, info, agent, all, done);
+		print_seen_late(out, all, done);
+	}
 	if (samples && fclose(samples)) {
 		fprintf(stderr, "sonuma-bench: %s: %s\n", o->samples, strerror(errno));
 		failed = 1;

@@ -325,9 +325,18 @@ static inline int rmc__wait_inplace(rmc_wq_t *wq, rmc_cq_t *cq, int tid)
 	}
 	uint64_t due = e->due;
 	uint8_t st = e->status;
-	if (due)
-		while ((int64_t)(rmc_rdtsc() - due) < 0)
-			;
+	if (due) {
+		/* The first reading after the completion arrived says how late
+		 * this program saw it (the clock is read here anyway). */
+		uint64_t now = rmc_rdtsc();
+		if (wq->late_slack_tsc) {
+			SONUMA_WRITE_ONCE(cq->seen, cq->seen + 1);
+			if ((int64_t)(now - due) > (int64_t)wq->late_slack_tsc)
+				SONUMA_WRITE_ONCE(cq->seen_late, cq->seen_late + 1);
+		}
+		while ((int64_t)(now - due) < 0)
+			now = rmc_rdtsc();
+	}
 	/* Counts as a completion taken; pairs with the RMC's load-acquire. */
 	sonuma_smp_store_release(&cq->consumed, cq->consumed + 1);
 	return rmc__status_errno(st);

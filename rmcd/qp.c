@@ -49,6 +49,11 @@ int rmcd_qp_create(struct rmcd *d, struct rmcd_session *s, struct rmcd_qp **out)
 	/* A model without deadlines never reads post times: spare the
 	 * application the TSC read in every post. */
 	qp->wq->flags = d->model->no_deadline ? RMC_WQ_NO_TSTAMP : 0;
+	/* The program counts the synchronous completions it sees later than
+	 * this after their due time (rmc_cq_t.seen_late). */
+	qp->wq->late_slack_tsc = d->model->no_deadline ? 0 :
+				 d->late_slack_tsc     ? d->late_slack_tsc :
+							 1;
 	/* Its programs wait on the CPU of the RMC that serves them: they must
 	 * let it run instead of spinning. */
 	if (rmc_on_app_cpu(d, s->node))

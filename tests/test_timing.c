@@ -177,6 +177,61 @@ Test(timing, inplace_completion_never_before_due)
 	drop_model(&u, &mi);
 }
 
+/* The program counts the synchronous completions it sees after their due
+ * time plus the slack rmcd set (rmc_cq_t.seen_late): one it takes at once
+ * counts as seen, one it takes a while after its due time as seen late,
+ * and nothing is counted without a slack (older rmcd, or none model). */
+Test(timing, a_synchronous_completion_seen_late_is_counted)
+{
+	struct model_inst mi;
+	use_model(&u, &mi, "fixed", "model = { name = \"fixed\"; latency_ns = 20000; };");
+	u.wq->late_slack_tsc = core_ns_to_tsc(1000, u.d.tsc_hz);
+
+	/* On time: the program waits in rmc__wait_inplace as the RMC answers. */
+	int tid =
+		rmc__post_entry_f(u.wq, RMC_OP_READ, RMC_WQE_INPLACE, u.lbuf, 0, 1, 0, 0, 64, 0, 0);
+	cr_assert_geq(tid, 0);
+	while (sonuma_smp_load_acquire(&u.wq->q[tid].valid))
+		rmcd_rmc_poll_once(&u.rmc);
+	cr_assert_eq(rmc__wait_inplace(u.wq, u.cq, tid), 0);
+	uint64_t back = rmc_rdtsc(), due = u.wq->q[tid].due;
+	cr_expect_eq(u.cq->seen, 1);
+	/* Counted late only if it really came back late (this process may
+	 * have been preempted, which is not for the test to rule out). */
+	if (u.cq->seen_late)
+		cr_expect_gt((int64_t)(back - due), (int64_t)u.wq->late_slack_tsc,
+			     "a completion taken on time counted late");
+
+	/* Late: the program looks only 200 us after the completion's due
+	 * time (20 us after its post), far beyond the slack. */
+	tid = rmc__post_entry_f(u.wq, RMC_OP_READ, RMC_WQE_INPLACE, u.lbuf, 0, 1, 0, 64, 64, 0, 0);
+	cr_assert_geq(tid, 0);
+	uint64_t post = u.wq->q[tid].t_post;
+	while (sonuma_smp_load_acquire(&u.wq->q[tid].valid))
+		rmcd_rmc_poll_once(&u.rmc);
+	while (rmc_rdtsc() - post < core_ns_to_tsc(220000, u.d.tsc_hz))
+		;
+	cr_assert_eq(rmc__wait_inplace(u.wq, u.cq, tid), 0);
+	uint32_t before = 0;
+	cr_expect_eq(u.cq->seen, 2);
+	before = u.cq->seen_late;
+	cr_expect_geq(before, 1, "a completion seen 200 us after its due time not counted");
+
+	/* Without a slack nothing is counted. */
+	u.wq->late_slack_tsc = 0;
+	tid = rmc__post_entry_f(u.wq, RMC_OP_READ, RMC_WQE_INPLACE, u.lbuf, 0, 1, 0, 128, 64, 0, 0);
+	cr_assert_geq(tid, 0);
+	post = u.wq->q[tid].t_post;
+	while (sonuma_smp_load_acquire(&u.wq->q[tid].valid))
+		rmcd_rmc_poll_once(&u.rmc);
+	while (rmc_rdtsc() - post < core_ns_to_tsc(220000, u.d.tsc_hz))
+		;
+	cr_assert_eq(rmc__wait_inplace(u.wq, u.cq, tid), 0);
+	cr_expect_eq(u.cq->seen, 2, "counted without a slack");
+	cr_expect_eq(u.cq->seen_late, before, "counted late without a slack");
+	drop_model(&u, &mi);
+}
+
 Test(timing, late_completions_are_counted)
 {
 	struct model_inst mi;

@@ -127,6 +127,10 @@ typedef struct rmc_wq {
 	int32_t kal_fd; /* application-private: control socket of its rmcd */
 	uint32_t qp_id; /* as assigned by rmcd */
 	uint32_t flags; /* enum rmc_wq_flags, set by rmcd */
+	/* Set by rmcd: how far past its due time the program may see a
+	 * completion before it counts as seen late (rmc_cq_t.seen_late);
+	 * 0: none is counted. */
+	uint64_t late_slack_tsc;
 } __attribute__((aligned(64))) rmc_wq_t;
 
 typedef struct rmc_cq {
@@ -135,6 +139,14 @@ typedef struct rmc_cq {
 	uint8_t SR;	   /* phase the application expects */
 	uint16_t depth;	   /* same as the WQ's */
 	uint32_t consumed; /* completions taken, free-running: flow control */
+	/* Synchronous requests (RMC_WQE_INPLACE) that the program saw more
+	 * than the WQ's late_slack_tsc after their due time, whatever made
+	 * them so (the RMC, or the cache line's way back to a waiting core):
+	 * the program's own view of lateness, beside rmcd's (which counts a
+	 * completion written too late to arrive in time).  Free-running,
+	 * written by the program only. */
+	uint32_t seen_late;
+	uint32_t seen; /* the synchronous requests with a due time it saw */
 } __attribute__((aligned(64))) rmc_cq_t;
 
 #ifdef __cplusplus
