@@ -1859,45 +1859,59 @@ static void print_seen_late(FILE *out, const struct result *all, unsigned n)
 
 #define AGENT_BEYOND_BYTES (256ull << 20) /* its source, beyond the caches */
 
-/* --agent-latency: n timed reads through the agent (exp_agent_timed), each
- * measured against the latency it was given. */
+/* --agent-latency in ticks, into *lt (0 without it): 0, or -EINVAL for a
+ * latency below one tick. */
+static int agent_lt(const struct opts *o, double hz, uint64_t *lt)
+{
+	*lt = (uint64_t)((double)o->agent_latency_ns * hz / 1e9);
+	return o->agent_latency_ns && !*lt ? -EINVAL : 0;
+}
+
+/* Results of the agent under --agent-latency: against the latency it gave
+ * each read, as against a timed model's target. */
+static void agent_against_latency(const struct opts *o, struct result *res)
+{
+	if (!o->agent_latency_ns)
+		return;
+	res->target = res->model = (double)o->agent_latency_ns;
+	if (isfinite(res->p50))
+		res->err_pct = (res->p50 - res->model) / res->model * 100.0;
+}
+
+/* --agent-latency, async: n timed reads through the agent (exp_agent_timed),
+ * each measured against the latency it was given; --bw: the rate. */
 static int agent_timed(const struct opts *o, struct exp_agent *a, uint64_t size, uint64_t span,
 		       unsigned w, double hz, struct result *res)
 {
-	uint64_t n = o->iters, ticks = 0, lt = (uint64_t)((double)o->agent_latency_ns * hz / 1e9);
-	uint64_t warm = o->warmup ? o->warmup : 1;
-	uint64_t *lat = exp_samples_alloc(n > warm ? n : warm);
-	double *e = malloc(n * sizeof(*e));
-	int r = -ENOMEM;
+	uint64_t n = o->iters, ticks = 0, lt, warm = o->warmup ? o->warmup : 1;
+	uint64_t *lat = NULL;
+	double *e = NULL;
+	int r;
 
-	if (o->bw) {
-		/* The rate: stamped posts, completions hidden until due, no
-		 * stamps at completion. */
-		if (lt && !(r = exp_agent_timed(a, size, span, w, warm, lt, NULL, &ticks)) &&
-		    !(r = exp_agent_timed(a, size, span, w, n, lt, NULL, &ticks))) {
-			res->target = res->model = (double)o->agent_latency_ns;
-			res->mops = (double)n / ((double)ticks / hz) / 1e6;
-			res->mbps = res->mops * (double)size;
-		} else if (!r) {
-			r = -EINVAL;
-		}
-	} else if (lat && e && lt &&
-		   !(r = exp_agent_timed(a, size, span, w, warm, lt, lat, &ticks)) &&
-		   !(r = exp_agent_timed(a, size, span, w, n, lt, lat, &ticks))) {
+	if ((r = agent_lt(o, hz, &lt)))
+		return r;
+	/* --bw: stamped posts, completions hidden until due, no stamps at
+	 * completion (lat NULL). */
+	if (!o->bw &&
+	    (!(lat = exp_samples_alloc(n > warm ? n : warm)) || !(e = malloc(n * sizeof(*e))))) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((r = exp_agent_timed(a, size, span, w, warm, lt, lat, &ticks)) ||
+	    (r = exp_agent_timed(a, size, span, w, n, lt, lat, &ticks)))
+		goto out;
+	res->mops = (double)n / ((double)ticks / hz) / 1e6;
+	res->mbps = res->mops * (double)size;
+	if (lat) {
 		for (uint64_t i = 0; i < n; i++)
 			e[i] = ((double)lat[i] / (double)lt - 1.0) * 100.0;
 		qsort(e, n, sizeof(*e), cmp_double);
 		res->req_err_p50 = e[(n - 1) / 2];
 		res->req_err_p99 = e[(uint64_t)((double)(n - 1) * 0.99)];
 		summarize_lat(lat, n, hz, res);
-		res->target = res->model = (double)o->agent_latency_ns;
-		res->err_pct = (res->p50 - res->model) / res->model * 100.0;
-		double secs = (double)ticks / hz;
-		res->mops = (double)n / secs / 1e6;
-		res->mbps = (double)n * (double)size / secs / 1e6;
-	} else if (!r) {
-		r = -EINVAL; /* a latency below one tick */
 	}
+	agent_against_latency(o, res);
+out:
 	free(lat);
 	free(e);
 	return r;
@@ -1908,23 +1922,22 @@ static int agent_timed(const struct opts *o, struct exp_agent *a, uint64_t size,
 static int agent_library(const struct opts *o, struct exp_agent *a, uint64_t size, double hz,
 			 struct result *res)
 {
-	uint64_t lt = (uint64_t)((double)o->agent_latency_ns * hz / 1e9);
 	struct kal_info info = { .tsc_hz = hz };
 	struct opts oo = *o;
 	struct thr t = { .o = &oo, .info = &info, .snid = 1, .size = size };
+	uint64_t lt;
 	int r;
 
 	if (!oo.outstanding || oo.outstanding > EXP_AGENT_MAX_WINDOW)
 		oo.outstanding = EXP_AGENT_MAX_WINDOW;
 	o = &oo;
-
-	if (o->agent_latency_ns && !lt)
-		return -EINVAL; /* a latency below one tick */
-	exp_agent_lend(a, lt != 0, &t.wq, &t.cq, &t.lbuff, &t.lbuff_size);
-	exp_agent_set_latency(a, lt);
-	t.span = size * (o->async ? o->outstanding : 1) > 65536 ?
-			 size * (o->async ? o->outstanding : 1) :
-			 65536;
+	if ((r = agent_lt(o, hz, &lt)))
+		return r;
+	exp_agent_lend(a, lt, &t.wq, &t.cq, &t.lbuff, &t.lbuff_size);
+	/* A window of requests in flight, at least 64 KiB of slots. */
+	t.span = size * (o->async ? o->outstanding : 1);
+	if (t.span < 65536)
+		t.span = 65536;
 	if (t.span > t.lbuff_size)
 		t.span = t.lbuff_size / size * size;
 	if (!o->bw &&
@@ -1946,10 +1959,7 @@ static int agent_library(const struct opts *o, struct exp_agent *a, uint64_t siz
 	res->mbps = res->mops * (double)size;
 	if (t.lat) {
 		summarize_lat(t.lat, o->iters, hz, res);
-		if (lt) {
-			res->target = res->model = (double)o->agent_latency_ns;
-			res->err_pct = (res->p50 - res->model) / res->model * 100.0;
-		}
+		agent_against_latency(o, res);
 	}
 out:
 	exp_agent_return(a);
@@ -1990,16 +2000,13 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 		res->mbps = (double)n * (double)size / secs / 1e6;
 		return 0;
 	}
-	uint64_t *lat = exp_samples_alloc(n);
-	uint64_t lt = (uint64_t)((double)o->agent_latency_ns * hz / 1e9);
 	struct gap_arg ga = { .o = o, .hz = hz };
 	void (*before)(void *) = o->gap_ns ? agent_gap : NULL;
-	if (!lat)
+	uint64_t lt, *lat;
+	if ((r = agent_lt(o, hz, &lt)))
+		return r;
+	if (!(lat = exp_samples_alloc(n)))
 		return -ENOMEM;
-	if (o->agent_latency_ns && !lt) {
-		free(lat);
-		return -EINVAL; /* a latency below one tick */
-	}
 	r = o->warmup ? exp_agent_sync_ex(a, size, !o->same_buffer, o->warmup < n ? o->warmup : n,
 					  lt, before, &ga, lat) :
 			0;
@@ -2010,12 +2017,7 @@ static int agent_size(const struct opts *o, struct exp_agent *a, uint64_t size, 
 		for (uint64_t i = 0; i < n; i++)
 			sum += (double)lat[i];
 		summarize_lat(lat, n, hz, res);
-		if (lt) {
-			/* Against the latency it was given, as a timed model's
-			 * target. */
-			res->target = res->model = (double)o->agent_latency_ns;
-			res->err_pct = (res->p50 - res->model) / res->model * 100.0;
-		}
+		agent_against_latency(o, res);
 		res->mops = (double)n / (sum / hz) / 1e6;
 		res->mbps = res->mops * (double)size;
 	}

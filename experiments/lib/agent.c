@@ -349,8 +349,8 @@ int exp_agent_sync_ex(struct exp_agent *a, uint64_t size, bool beyond_cache, uin
 
 /* ---- the queues lent to sonuma's library ------------------------------------ */
 
-void exp_agent_lend(struct exp_agent *a, bool timed, rmc_wq_t **wq, rmc_cq_t **cq, uint8_t **dst,
-		    uint64_t *dst_len)
+void exp_agent_lend(struct exp_agent *a, uint64_t latency, rmc_wq_t **wq, rmc_cq_t **cq,
+		    uint8_t **dst, uint64_t *dst_len)
 {
 	/* The library's post refuses a slot still marked in flight; the
 	 * agent's own poster leaves them marked. */
@@ -358,7 +358,9 @@ void exp_agent_lend(struct exp_agent *a, bool timed, rmc_wq_t **wq, rmc_cq_t **c
 		a->wq->q[i].valid = 0;
 	a->wq->head = (uint8_t)a->head;
 	a->wq->SR = a->sr;
-	a->wq->flags = timed ? 0 : RMC_WQ_NO_TSTAMP;
+	a->wq->flags = latency ? 0 : RMC_WQ_NO_TSTAMP;
+	/* Published by the first post's store-release. */
+	a->latency = latency;
 	a->wq->kal_fd = -1;
 	a->cq->tail = (uint8_t)a->cq_tail;
 	a->cq->SR = a->cq_sr;
@@ -367,12 +369,6 @@ void exp_agent_lend(struct exp_agent *a, bool timed, rmc_wq_t **wq, rmc_cq_t **c
 	*cq = a->cq;
 	*dst = a->dst;
 	*dst_len = a->dst_len;
-}
-
-void exp_agent_set_latency(struct exp_agent *a, uint64_t latency)
-{
-	/* Published by the next post's store-release. */
-	a->latency = latency;
 }
 
 void exp_agent_return(struct exp_agent *a)

@@ -80,14 +80,13 @@ int exp_agent_sync_ex(struct exp_agent *a, uint64_t size, bool beyond_cache, uin
  * (rmc_rread_async, rmc_wait_cq, rmc_rread_sync, ...), positioned where
  * the agent's own poster left them, nothing in flight, no rmcd behind
  * them (kal_fd -1): the library's own cost with an RMC that costs
- * nothing.  timed: the library stamps its posts (a model's due times
- * then come from exp_agent_set_latency).  *dst is the buffer the agent
+ * nothing.  latency > 0: the library stamps its posts and each completion
+ * is due latency ticks after its post.  *dst is the buffer the agent
  * copies into (the caller's local buffer, offsets as buf_offset), of
  * *dst_len bytes; reads come from offset `offset` of its source.
  * exp_agent_return() takes them back (nothing in flight). */
-void exp_agent_lend(struct exp_agent *a, bool timed, rmc_wq_t **wq, rmc_cq_t **cq, uint8_t **dst,
-		    uint64_t *dst_len);
-void exp_agent_set_latency(struct exp_agent *a, uint64_t latency);
+void exp_agent_lend(struct exp_agent *a, uint64_t latency, rmc_wq_t **wq, rmc_cq_t **cq,
+		    uint8_t **dst, uint64_t *dst_len);
 void exp_agent_return(struct exp_agent *a);
 
 /* Stops the agent's thread and frees everything. */
