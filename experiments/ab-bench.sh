@@ -102,11 +102,9 @@ one() {
 # CPUs we may use, in ns.
 line_rtt() {
 	local cpus
-	cpus=($(taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' |
-		awk -F- '{ e = NF > 1 ? $2 : $1; for (c = $1; c <= e; c++) print c }' | head -2))
+	mapfile -t cpus < <(first_cpus)
 	((${#cpus[@]} == 2)) || { echo 0; return; }
-	taskset -c "${cpus[0]}" "$1/experiments/sonuma-bench" --pingpong "${cpus[1]}" -n 20000 -w 2000 |
-		sed -n 's/.* p50 \([0-9.]*\) .*/\1/p'
+	pingpong_p50 "$1/experiments/sonuma-bench" "${cpus[0]}" "${cpus[1]}" 20000
 }
 
 # figures BUILD: the figures of one build, one per line "name value".

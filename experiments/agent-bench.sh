@@ -89,8 +89,7 @@ cpus() {
 # rmcd (when up) stopped meanwhile; appended to $tmp/rtt.
 rtt() {
 	[[ -n $rmcd_pid ]] && kill -STOP "$rmcd_pid"
-	taskset -c "$app_cpu" "$bench" --pingpong "$rmc_cpu" -n 5000 -w 500 |
-		sed -n 's/.* p50 \([0-9.]*\) .*/\1/p' >>"$tmp/rtt"
+	pingpong_p50 "$bench" "$app_cpu" "$rmc_cpu" 5000 >>"$tmp/rtt"
 	[[ -n $rmcd_pid ]] && kill -CONT "$rmcd_pid"
 	return 0
 }

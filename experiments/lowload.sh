@@ -58,8 +58,7 @@ bench_setup sonuma-lowload
 stop() { stop_rmcd; }
 # The minimal agent's CPUs: the first two we may use (this program on the
 # first, the agent on the second).
-cpus=($(taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' |
-	awk -F- '{ e = NF > 1 ? $2 : $1; for (c = $1; c <= e; c++) print c }' | head -2))
+mapfile -t cpus < <(first_cpus)
 
 # start SETTING DIR: an rmcd of two nodes under fixed 1 us with that setting.
 start() {

@@ -138,3 +138,17 @@ bench_setup() {
 	rmcd_pid="" rmcd_log="" rundir="" rundir_tag=$1
 	exit_traps 'end_rmcd; rm -rf "$tmp"'
 }
+
+# first_cpus: the first two CPUs this script may run on, one per line.
+first_cpus() {
+	taskset -pc $$ | sed 's/.*: //' | tr ',' '\n' |
+		awk -F- '{ e = NF > 1 ? $2 : $1; for (c = $1; c <= e; c++) print c }' | head -2
+}
+
+# pingpong_p50 BENCH FROM TO ITERS: the p50 round trip of a cache line
+# between CPUs FROM and TO (sonuma-bench --pingpong), in ns; the machine's
+# state, which on some virtual machines flips from one run to the next.
+pingpong_p50() {
+	taskset -c "$2" "$1" --pingpong "$3" -n "$4" -w $(($4 / 10)) |
+		sed -n 's/.* p50 \([0-9.]*\) .*/\1/p'
+}
